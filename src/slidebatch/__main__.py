@@ -1,0 +1,3 @@
+from slidebatch.cli import main
+
+main()

@@ -1,0 +1,19 @@
+"""How the CLI reports failure: one clear line on stderr and a meaningful exit code."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+from rich.console import Console
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the job ran, but not everything succeeded
+EXIT_USAGE = 2  # bad input or configuration: nothing ran
+
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    err_console.print(f"[bold red]error:[/] {message}", markup=True)
+    raise typer.Exit(code)

@@ -1,0 +1,210 @@
+"""Settings: environment and ``.env``, with the seed's names and defaults.
+
+Three levels decide a value: the request (``max_workers``) > the server's limits here >
+the environment / ``.env``. Settings are built in ``main()`` / ``create_app()``, never at
+import time. Invalid combinations fail at start with one line naming the settings.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from slidebatch.core.aspect import ImageSize
+from slidebatch.errors import ConfigError
+
+
+class ProviderName(StrEnum):
+    AUTO = "auto"
+    LOCAL = "local"
+    OPENROUTER = "openrouter"
+    GEMINI = "gemini"
+    OPENAI = "openai"
+
+
+class AspectMismatchPolicy(StrEnum):
+    RETRY = "retry"  # a wrong-ratio image is a transient failure: ask again
+    WARN = "warn"  # keep it, log a warning
+
+
+Positive = Annotated[int, Field(gt=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """Every knob of slidebatch; names are the environment variables, upper-cased."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # --- batches (seed names) ---
+    batch_default_workers: Positive | Literal["auto"] = 5
+    batch_max_workers: Positive = 20
+    batch_max_concurrent: Positive = 10
+    batch_cleanup_hours: PositiveFloat = 24.0
+    batch_max_slides: Positive = 200
+
+    # --- upstream (seed names for OpenRouter) ---
+    image_provider: ProviderName = ProviderName.AUTO
+    llm_api_key: SecretStr | None = None
+    llm_api_base: str = "https://openrouter.ai/api/v1"
+    llm_image_model: str = "google/gemini-3-pro-image-preview"
+    llm_image_size: ImageSize = ImageSize.K1
+    llm_timeout_seconds: PositiveFloat = 120.0
+    llm_aspect_mismatch: AspectMismatchPolicy = AspectMismatchPolicy.RETRY
+    gemini_api_key: SecretStr | None = None
+    gemini_api_base: str = "https://generativelanguage.googleapis.com/v1beta"
+    gemini_image_model: str = "gemini-3-pro-image-preview"
+    openai_api_key: SecretStr | None = None
+    openai_api_base: str = "https://api.openai.com/v1"
+    openai_image_model: str = "gpt-image-1"
+    image_download_max_bytes: Positive = 40 * 1024 * 1024
+
+    # --- the upstream's limits, shared by every batch (one gate per credential) ---
+    upstream_rpm: Positive | None = None  # requests per window; None: learn from headers
+    upstream_rate_window_seconds: PositiveFloat = 60.0
+    upstream_rpd: Positive | None = None  # requests per day, where the provider has one
+    upstream_max_in_flight: Positive = 32
+
+    # --- retries ---
+    slide_max_attempts: Positive = 4  # paid attempts per slide
+    slide_max_rate_limit_requeues: Positive = 30  # 429s are not paid; bounded separately
+    retry_base_seconds: PositiveFloat = 2.0
+    retry_max_seconds: PositiveFloat = 60.0
+    slide_placeholder_on_failure: bool = False
+
+    # --- local renderer ---
+    local_render_long_side: Annotated[int, Field(ge=64, le=8192)] = 1920
+    local_render_delay_seconds: Annotated[float, Field(ge=0)] = 0.0
+
+    # --- storage and logs ---
+    data_dir: Path = Path("data")
+    image_output_dir: Path | None = None  # default: DATA_DIR/images
+    database_url: str | None = None  # default: SQLite in DATA_DIR
+    log_dir: Path = Path("logs")
+
+    # --- server ---
+    server_host: str = "127.0.0.1"
+    server_port: Annotated[int, Field(ge=0, le=65535)] = 8000
+
+    @field_validator("batch_default_workers", mode="before")
+    @classmethod
+    def _auto_or_int(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        return value
+
+    @field_validator("llm_api_key", "gemini_api_key", "openai_api_key", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        if (
+            isinstance(self.batch_default_workers, int)
+            and self.batch_default_workers > self.batch_max_workers
+        ):
+            raise ValueError(
+                f"BATCH_DEFAULT_WORKERS ({self.batch_default_workers}) is above "
+                f"BATCH_MAX_WORKERS ({self.batch_max_workers})"
+            )
+        if self.retry_base_seconds > self.retry_max_seconds:
+            raise ValueError(
+                f"RETRY_BASE_SECONDS ({self.retry_base_seconds}) is above "
+                f"RETRY_MAX_SECONDS ({self.retry_max_seconds})"
+            )
+        if self.upstream_rpd is not None and self.upstream_rpm is not None:
+            per_day = self.upstream_rpm * 86400 / self.upstream_rate_window_seconds
+            if self.upstream_rpd > per_day:
+                raise ValueError(
+                    f"UPSTREAM_RPD ({self.upstream_rpd}) can never be reached at UPSTREAM_RPM "
+                    f"({self.upstream_rpm}) per UPSTREAM_RATE_WINDOW_SECONDS "
+                    f"({self.upstream_rate_window_seconds})"
+                )
+        needed = {
+            ProviderName.OPENROUTER: ("LLM_API_KEY", self.llm_api_key),
+            ProviderName.GEMINI: ("GEMINI_API_KEY", self.gemini_api_key),
+            ProviderName.OPENAI: ("OPENAI_API_KEY", self.openai_api_key),
+        }.get(self.image_provider)
+        if needed is not None and needed[1] is None:
+            raise ValueError(f"IMAGE_PROVIDER={self.image_provider} needs {needed[0]}")
+        return self
+
+    # --- derived values (one place, so nobody recomputes them differently) ---
+
+    @property
+    def default_workers(self) -> int | None:
+        """The per-batch cap when a request gives none; ``None`` is auto."""
+        return None if self.batch_default_workers == "auto" else int(self.batch_default_workers)
+
+    @property
+    def provider(self) -> ProviderName:
+        """The provider actually used: ``auto`` picks the first configured key, else local."""
+        if self.image_provider is not ProviderName.AUTO:
+            return self.image_provider
+        if self.llm_api_key is not None:
+            return ProviderName.OPENROUTER
+        if self.gemini_api_key is not None:
+            return ProviderName.GEMINI
+        if self.openai_api_key is not None:
+            return ProviderName.OPENAI
+        return ProviderName.LOCAL
+
+    @property
+    def images_dir(self) -> Path:
+        return self.image_output_dir or self.data_dir / "images"
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir / 'slidebatch.db'}"
+
+    def masked(self) -> dict[str, Any]:
+        """Every setting by its environment name, secrets shown as ``****abcd``."""
+        shown: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                secret = value.get_secret_value()
+                value = "****" + secret[-4:] if len(secret) >= 12 else "****"
+            elif name == "database_url" and isinstance(value, str):
+                value = mask_url_password(value)
+            elif isinstance(value, Path | StrEnum):
+                value = str(value)
+            shown[name.upper()] = value
+        shown["(provider in use)"] = str(self.provider)
+        shown["(database in use)"] = mask_url_password(self.effective_database_url)
+        return shown
+
+
+def mask_url_password(url: str) -> str:
+    """``postgresql://u:secret@h/db`` -> ``postgresql://u:****@h/db``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    creds, _, host = rest.rpartition("@")
+    if ":" in creds:
+        creds = creds.split(":", 1)[0] + ":****"
+    return f"{scheme}://{creds}@{host}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings, or raise ``ConfigError`` with one line naming what is wrong."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from exc
+
+
+def _one_line(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors():
+        names = ".".join(str(p).upper() for p in error["loc"])
+        message = str(error["msg"]).removeprefix("Value error, ")
+        parts.append(f"{names}: {message}" if names else message)
+    return "invalid configuration: " + "; ".join(parts)

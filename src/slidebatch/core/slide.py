@@ -1,0 +1,68 @@
+"""A slide, a batch request (the seed's field names), and what an attempt produced."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+from slidebatch.core.aspect import AspectRatio
+
+
+class SlideType(StrEnum):
+    COVER = "cover"
+    CONTENT = "content"
+    ENDING = "ending"
+
+
+@dataclass(frozen=True, slots=True)
+class Slide:
+    """One slide of a deck, as the client described it.
+
+    ``id`` is the client's string: shown and echoed back, never used to build a path.
+    """
+
+    id: str
+    page_num: int
+    type: SlideType
+    title: str
+    content_text: str = ""
+    visual_desc: str = ""
+
+    def with_visual_desc(self, visual_desc: str) -> Slide:
+        return replace(self, visual_desc=visual_desc)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRequest:
+    """A deck to generate: the seed's request body, validated.
+
+    ``max_workers`` is ``None`` for "auto" (the scheduler decides); an integer is the
+    client's cap before clamping to ``BATCH_MAX_WORKERS``.
+    """
+
+    slides: tuple[Slide, ...]
+    style_prompt: str
+    aspect_ratio: AspectRatio = field(default_factory=lambda: AspectRatio(16, 9))
+    max_workers: int | None = None
+    title: str = ""
+
+    @property
+    def deck_title(self) -> str:
+        """The deck's title: given, else the cover's title, else the first slide's."""
+        if self.title:
+            return self.title
+        for slide in self.slides:
+            if slide.type is SlideType.COVER and slide.title:
+                return slide.title
+        return self.slides[0].title if self.slides else ""
+
+
+def effective_workers(requested: int | None, default: int | None, maximum: int) -> int | None:
+    """The per-batch cap: the request's, else the server default; clamped to ``maximum``.
+
+    ``None`` means auto: the scheduler alone decides (still never above ``maximum``).
+    """
+    chosen = requested if requested is not None else default
+    if chosen is None:
+        return None
+    return max(1, min(chosen, maximum))

@@ -1,0 +1,1 @@
+"""Image upstreams behind one Protocol: one module per upstream, ``base.py`` holds the contract."""

@@ -1,0 +1,1 @@
+"""Slides through the upstream as fast as its limits allow: gate, AIMD, fairness, retries."""
