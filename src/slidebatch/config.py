@@ -7,12 +7,13 @@ import time. Invalid combinations fail at start with one line naming the setting
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from slidebatch.core.aspect import ImageSize
 from slidebatch.errors import ConfigError
@@ -92,6 +93,23 @@ class Settings(BaseSettings):
     server_host: str = "127.0.0.1"
     server_port: Annotated[int, Field(ge=0, le=65535)] = 8000
 
+    # --- limits and security (BATCH_MAX_SLIDES above is the slides-per-batch limit) ---
+    max_title_chars: Positive = 300
+    max_content_chars: Positive = 5000
+    max_visual_desc_chars: Positive = 3000
+    max_style_prompt_chars: Positive = 5000
+    max_slide_id_chars: Positive = 128
+    # 200 slides at the text limits in CJK (3 bytes a character) stay under 8 MiB.
+    max_body_bytes: Positive = 8 * 1024 * 1024
+    # Comma-separated (or a JSON list); empty: same-origin only, no CORS headers.
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Serve a non-loopback address without any API key (explicit opt-in, never the default).
+    insecure_no_auth: bool = False
+    # Quotas of a key created without its own; None: unlimited.
+    key_default_max_concurrent: Positive | None = 3
+    key_default_max_slides_per_day: Positive | None = 2000
+    key_default_max_spend_per_day: PositiveFloat | None = None
+
     @field_validator("batch_default_workers", mode="before")
     @classmethod
     def _auto_or_int(cls, value: Any) -> Any:
@@ -99,7 +117,25 @@ class Settings(BaseSettings):
             return "auto"
         return value
 
-    @field_validator("llm_api_key", "gemini_api_key", "openai_api_key", mode="before")
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value
+
+    @field_validator(
+        "llm_api_key",
+        "gemini_api_key",
+        "openai_api_key",
+        "key_default_max_concurrent",
+        "key_default_max_slides_per_day",
+        "key_default_max_spend_per_day",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
