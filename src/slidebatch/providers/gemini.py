@@ -1,0 +1,154 @@
+"""Gemini direct: ``POST {base}/models/{model}:generateContent`` with the key in a header.
+
+The image is the last ``inlineData`` part of ``candidates[0].content.parts``. A 429 is
+``RESOURCE_EXHAUSTED`` whose ``RetryInfo.retryDelay`` ("12.5s") says when to come back;
+``promptFeedback.blockReason`` or a safety ``finishReason`` is a permanent refusal.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping
+from typing import Any
+
+from slidebatch.errors import PermanentProviderError, TransientProviderError
+from slidebatch.providers.base import ImageRequest, ImageResult
+from slidebatch.providers.http import (
+    decode_json,
+    error_for,
+    error_for_response,
+    fault_from_body,
+    post_json,
+    quote_upstream,
+)
+from slidebatch.providers.images import (
+    decode_base64,
+    nearest_standard,
+    ratio_warning,
+    sniff_mime,
+    verify_image,
+)
+from slidebatch.providers.remote import RemoteProvider
+
+# Finish reasons that mean "the model will not draw this", not "try again".
+_REFUSALS = frozenset(
+    {
+        "SAFETY",
+        "PROHIBITED_CONTENT",
+        "BLOCKLIST",
+        "SPII",
+        "IMAGE_SAFETY",
+        "IMAGE_PROHIBITED_CONTENT",
+    }
+)
+
+
+class GeminiProvider(RemoteProvider):
+    """One attempt at the Gemini API's ``generateContent``."""
+
+    provider_name = "gemini"
+
+    async def _attempt(self, request: ImageRequest, started: float) -> ImageResult:
+        served = nearest_standard(request.aspect_ratio)
+        model = self.model.removeprefix("models/")
+        response = await post_json(
+            self._client,
+            f"{self.base_url}/models/{model}:generateContent",
+            payload=self._payload(request, str(served)),
+            headers={"x-goog-api-key": self._api_key},
+            deadline_s=self.timeout,
+            secret=self._api_key,
+        )
+        if response.status >= 300:
+            raise error_for_response(response, secret=self._api_key)
+        body = decode_json(response, secret=self._api_key)
+        request_id = _str_or_none(body.get("responseId")) or response.request_id
+        if "error" in body:
+            raise error_for(
+                fault_from_body(200, body, response.headers),
+                rate_limit=response.rate_limit,
+                request_id=request_id,
+                secret=self._api_key,
+            )
+        data = self._last_inline_image(body, request_id)
+        checked = await verify_image(
+            data, expected=served, policy=self.aspect_mismatch, request_id=request_id
+        )
+        return ImageResult(
+            data=checked.data,
+            mime_type=checked.mime_type,
+            width=checked.width,
+            height=checked.height,
+            latency_s=self._elapsed(started),
+            cost=None,  # Gemini reports tokens (usageMetadata), not a price
+            upstream_request_id=request_id,
+            rate_limit=response.rate_limit,
+            warnings=ratio_warning(request.aspect_ratio, served) + checked.warnings,
+        )
+
+    def _payload(self, request: ImageRequest, aspect_ratio: str) -> dict[str, Any]:
+        parts: list[dict[str, Any]] = [{"text": request.prompt}]
+        parts.extend(
+            {
+                "inlineData": {
+                    "mimeType": sniff_mime(image),
+                    "data": base64.b64encode(image).decode("ascii"),
+                }
+            }
+            for image in request.reference_images
+        )
+        return {
+            "contents": [{"role": "user", "parts": parts}],
+            "generationConfig": {
+                "responseModalities": ["TEXT", "IMAGE"],
+                "imageConfig": {"aspectRatio": aspect_ratio, "imageSize": self.image_size.value},
+            },
+        }
+
+    def _last_inline_image(self, body: Mapping[str, Any], request_id: str | None) -> bytes:
+        feedback = body.get("promptFeedback")
+        if isinstance(feedback, Mapping) and feedback.get("blockReason"):
+            reason = quote_upstream(str(feedback["blockReason"]), self._api_key)
+            raise PermanentProviderError(
+                f"the upstream refused the prompt under its content policy (blockReason={reason})",
+                status=200,
+                upstream_request_id=request_id,
+            )
+        candidates = body.get("candidates")
+        candidate = candidates[0] if isinstance(candidates, list) and candidates else None
+        if not isinstance(candidate, Mapping):
+            raise TransientProviderError(
+                "the upstream's answer contained no candidate", upstream_request_id=request_id
+            )
+        finish = str(candidate.get("finishReason") or "")
+        content = candidate.get("content")
+        parts = content.get("parts") if isinstance(content, Mapping) else None
+        images: list[str] = []
+        texts: list[str] = []
+        for part in parts if isinstance(parts, list) else []:
+            if not isinstance(part, Mapping):
+                continue
+            inline = part.get("inlineData") or part.get("inline_data")
+            if isinstance(inline, Mapping) and isinstance(inline.get("data"), str):
+                images.append(inline["data"])
+            elif isinstance(part.get("text"), str):
+                texts.append(part["text"])
+        if images:
+            return decode_base64(images[-1], what="an inlineData image")
+        said = quote_upstream(" ".join(texts), self._api_key) or "(no text)"
+        if finish in _REFUSALS:
+            raise PermanentProviderError(
+                f"the upstream refused the prompt under its content policy "
+                f"(finishReason={finish}): {said}",
+                status=200,
+                upstream_request_id=request_id,
+            )
+        raise TransientProviderError(
+            f"the upstream's answer contained no image (finishReason={finish or 'none'}): {said}",
+            status=200,
+            upstream_request_id=request_id,
+        )
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -1,0 +1,344 @@
+"""Shared upstream HTTP helpers: headers, the status -> error table, transport failures.
+
+Every remote provider sends one request through :func:`post_json` and turns a failed answer
+into a typed error with :func:`error_for_response`. Keys never leave this module in any text:
+upstream messages pass through :func:`scrub` before they become part of an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from slidebatch.errors import (
+    PermanentProviderError,
+    ProviderError,
+    RateLimited,
+    TransientProviderError,
+)
+from slidebatch.providers.base import RateLimitInfo
+
+# Upstream texts are quoted in messages; a whole HTML error page is not useful there.
+MAX_UPSTREAM_TEXT = 500
+_MASK = "****"
+# Reset values above these are absolute epoch times rather than "seconds from now".
+_EPOCH_MS_FLOOR = 1e12
+_EPOCH_S_FLOOR = 1e9
+_POLICY_WORDS = ("content policy", "content_policy", "moderation", "flagged", "safety", "blocked")
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamResponse:
+    """What came back from one POST, before the provider reads its body."""
+
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    rate_limit: RateLimitInfo
+    request_id: str | None
+
+
+def credential_id(name: str, base_url: str, api_key: str) -> str:
+    """``name:`` + a short sha256 of base URL and key: names the account, never reveals the key."""
+    digest = hashlib.sha256(f"{base_url.rstrip('/')}\n{api_key}".encode()).hexdigest()
+    return f"{name}:{digest[:12]}"
+
+
+def scrub(text: str, secret: str | None) -> str:
+    """``text`` without ``secret`` or any long piece of it (upstreams echo keys in 401 texts)."""
+    if not secret:
+        return text
+    text = text.replace(secret, _MASK)
+    if len(secret) < 8:
+        return text
+    words = text.replace('"', " ").replace("'", " ").replace(",", " ").split()
+    for word in words:
+        if len(word) >= 8 and word != _MASK and word in secret:
+            text = text.replace(word, _MASK)
+    return text
+
+
+def quote_upstream(text: str, secret: str | None) -> str:
+    """Upstream text fit for a message: scrubbed, one line, bounded."""
+    text = " ".join(scrub(text, secret).split())
+    return text if len(text) <= MAX_UPSTREAM_TEXT else text[: MAX_UPSTREAM_TEXT - 3] + "..."
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """``Retry-After`` as seconds from now: delta seconds (fractions allowed) or an HTTP date."""
+    if value is None or not value.strip():
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        wall = time.time() if now is None else now
+        return max(0.0, when.timestamp() - wall)
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def parse_reset(value: str | None, *, now: float | None = None) -> float | None:
+    """``X-RateLimit-Reset`` as seconds from now.
+
+    Upstreams disagree on the unit, so the magnitude decides: above 1e12 it is an epoch time in
+    milliseconds (OpenRouter), above 1e9 an epoch time in seconds, otherwise seconds from now
+    (a duration that large would be 30 years). HTTP dates are accepted too. Past times give 0.
+    """
+    if value is None or not value.strip():
+        return None
+    try:
+        number = float(value.strip().removesuffix("s"))
+    except ValueError:
+        return parse_retry_after(value, now=now)
+    if not math.isfinite(number):
+        return None
+    wall = time.time() if now is None else now
+    if number >= _EPOCH_MS_FLOOR:
+        return max(0.0, number / 1000.0 - wall)
+    if number >= _EPOCH_S_FLOOR:
+        return max(0.0, number - wall)
+    return max(0.0, number)
+
+
+def parse_rate_limit(headers: Mapping[str, str], *, now: float | None = None) -> RateLimitInfo:
+    """The ``X-RateLimit-Limit/-Remaining/-Reset`` figures; unreadable ones are ``None``."""
+    return RateLimitInfo(
+        limit=_parse_int(headers.get("x-ratelimit-limit")),
+        remaining=_parse_int(headers.get("x-ratelimit-remaining")),
+        reset_after=parse_reset(headers.get("x-ratelimit-reset"), now=now),
+    )
+
+
+def parse_duration(value: object) -> float | None:
+    """A protobuf JSON duration (``"12.5s"``) as seconds, as in Gemini's ``retryDelay``."""
+    if not isinstance(value, str) or not value.endswith("s"):
+        return None
+    try:
+        seconds = float(value[:-1])
+    except ValueError:
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _parse_int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return max(0, int(float(value.strip())))
+    except ValueError:
+        return None
+
+
+async def post_json(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    payload: Mapping[str, Any],
+    headers: Mapping[str, str],
+    deadline_s: float,
+    secret: str | None,
+) -> UpstreamResponse:
+    """One POST with a per-attempt deadline; transport failures become typed errors.
+
+    ``httpx.Timeout`` bounds each socket operation; the outer deadline bounds the whole attempt
+    (an upstream dripping bytes slowly, or an in-process transport that ignores socket timeouts).
+    """
+    try:
+        async with asyncio.timeout(deadline_s):
+            response = await client.post(
+                url, json=payload, headers=dict(headers), timeout=httpx.Timeout(deadline_s)
+            )
+    except TimeoutError as exc:
+        raise TransientProviderError(
+            f"the upstream did not answer within {deadline_s:g} s", overload=True
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, secret=secret) from exc
+    return UpstreamResponse(
+        status=response.status_code,
+        headers=response.headers,
+        body=response.content,
+        rate_limit=parse_rate_limit(response.headers),
+        request_id=response.headers.get("x-request-id"),
+    )
+
+
+def transport_error(exc: httpx.HTTPError, *, secret: str | None) -> ProviderError:
+    """Translate an httpx failure: timeouts mean overload, connection trouble is transient."""
+    detail = quote_upstream(str(exc) or type(exc).__name__, secret)
+    if isinstance(exc, httpx.TimeoutException):
+        return TransientProviderError(
+            f"the upstream timed out ({type(exc).__name__}): {detail}", overload=True
+        )
+    if isinstance(exc, httpx.TransportError):
+        return TransientProviderError(
+            f"could not reach the upstream ({type(exc).__name__}): {detail}"
+        )
+    return TransientProviderError(f"the upstream request failed ({type(exc).__name__}): {detail}")
+
+
+def decode_json(response: UpstreamResponse, *, secret: str | None) -> dict[str, Any]:
+    """The body as a JSON object, or a transient "malformed answer" error."""
+    try:
+        body = json.loads(response.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        snippet = quote_upstream(response.body[:200].decode("utf-8", "replace"), secret)
+        raise TransientProviderError(
+            f"the upstream sent a malformed answer (HTTP {response.status}, not JSON): {snippet}",
+            status=response.status,
+            upstream_request_id=response.request_id,
+        ) from exc
+    if not isinstance(body, dict):
+        raise TransientProviderError(
+            f"the upstream sent a malformed answer (HTTP {response.status}, not a JSON object)",
+            status=response.status,
+            upstream_request_id=response.request_id,
+        )
+    return body
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamFault:
+    """An upstream's error, whatever its shape: HTTP status and the ``error`` object's fields."""
+
+    status: int
+    message: str
+    code: str = ""
+    retry_after: float | None = None
+    content_policy: bool = False
+
+
+def error_for(
+    fault: UpstreamFault,
+    *,
+    rate_limit: RateLimitInfo = RateLimitInfo(),  # noqa: B008 - frozen value
+    request_id: str | None = None,
+    secret: str | None = None,
+) -> ProviderError:
+    """The one status -> error table (``fault.status`` may come from an error inside a 200)."""
+    status = fault.status
+    text = quote_upstream(fault.message or "(no message)", secret)
+    common: dict[str, Any] = {"status": status, "upstream_request_id": request_id}
+    if status == 429:
+        retry_after = fault.retry_after
+        if retry_after is None and rate_limit.remaining == 0:
+            retry_after = rate_limit.reset_after
+        return RateLimited(
+            f"the upstream rate limit was hit (HTTP 429): {text}",
+            retry_after=retry_after,
+            limit=rate_limit.limit,
+            remaining=rate_limit.remaining,
+            reset_after=rate_limit.reset_after,
+            **common,
+        )
+    if fault.content_policy and status != 401 and status < 500:
+        return PermanentProviderError(
+            f"the upstream refused the prompt under its content policy (HTTP {status}): {text}",
+            **common,
+        )
+    if status in (401, 403):
+        return PermanentProviderError(
+            f"the upstream rejected the API key (HTTP {status}): {text}", **common
+        )
+    if status == 402:
+        return PermanentProviderError(
+            f"the upstream account cannot pay for this request (HTTP 402): {text}", **common
+        )
+    if status in (404, 410):
+        return PermanentProviderError(
+            f"the upstream does not know this model or endpoint (HTTP {status}): {text}", **common
+        )
+    if status in (408, 503, 529):
+        return TransientProviderError(
+            f"the upstream is overloaded (HTTP {status}): {text}",
+            retry_after=fault.retry_after,
+            overload=True,
+            **common,
+        )
+    if 400 <= status < 500:
+        return PermanentProviderError(
+            f"the upstream rejected the request (HTTP {status}): {text}", **common
+        )
+    return TransientProviderError(
+        f"the upstream failed (HTTP {status}): {text}", retry_after=fault.retry_after, **common
+    )
+
+
+def fault_from_body(
+    status: int, body: Mapping[str, Any] | None, headers: Mapping[str, str], *, raw: bytes = b""
+) -> UpstreamFault:
+    """Read ``{error: {code, message, status, metadata, details}}`` (OpenRouter, Gemini, OpenAI).
+
+    A numeric ``error.code`` inside an HTTP 200 is the real status (OpenRouter does this).
+    """
+    error = body.get("error") if body is not None else None
+    retry_after = parse_retry_after(headers.get("retry-after"))
+    if not isinstance(error, Mapping):
+        message = error if isinstance(error, str) else raw[:300].decode("utf-8", "replace")
+        return UpstreamFault(status=status, message=message, retry_after=retry_after)
+    code = error.get("code")
+    if isinstance(code, int) and 400 <= code <= 599 and status < 400:
+        status = code
+    kind = str(error.get("status") or error.get("type") or (code if isinstance(code, str) else ""))
+    message = str(error.get("message") or kind or "")
+    metadata = error.get("metadata")
+    raw_meta = ""
+    if isinstance(metadata, Mapping):
+        raw_meta = str(metadata.get("raw") or "")
+        if raw_meta:
+            message = f"{message} ({raw_meta})"
+    retry_after = _retry_delay(error.get("details"), retry_after)
+    if kind == "RESOURCE_EXHAUSTED":
+        status = 429
+    policy = _looks_like_policy(kind, message, metadata)
+    return UpstreamFault(
+        status=status, message=message, code=kind, retry_after=retry_after, content_policy=policy
+    )
+
+
+def _retry_delay(details: object, fallback: float | None) -> float | None:
+    if not isinstance(details, list):
+        return fallback
+    for detail in details:
+        if isinstance(detail, Mapping) and "retryDelay" in detail:
+            delay = parse_duration(detail["retryDelay"])
+            if delay is not None:
+                return delay
+    return fallback
+
+
+def _looks_like_policy(kind: str, message: str, metadata: object) -> bool:
+    if isinstance(metadata, Mapping) and ("reasons" in metadata or "flagged_input" in metadata):
+        return True
+    lowered = f"{kind} {message}".lower()
+    return any(word in lowered for word in _POLICY_WORDS)
+
+
+def error_for_response(response: UpstreamResponse, *, secret: str | None) -> ProviderError:
+    """The typed error for a non-2xx answer, reading the upstream's error body if it is JSON."""
+    try:
+        body = json.loads(response.body) if response.body else None
+    except (ValueError, UnicodeDecodeError):
+        body = None
+    fault = fault_from_body(
+        response.status,
+        body if isinstance(body, dict) else None,
+        response.headers,
+        raw=response.body,
+    )
+    return error_for(
+        fault, rate_limit=response.rate_limit, request_id=response.request_id, secret=secret
+    )

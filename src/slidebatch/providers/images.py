@@ -1,0 +1,187 @@
+"""The image inside an upstream's answer: data URLs, downloads, decoding and the ratio check.
+
+A model that "succeeds" with a broken file or the wrong shape is a failed attempt, so every
+remote provider runs its bytes through :func:`verify_image` before calling it a result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import io
+import math
+from dataclasses import dataclass
+
+import httpx
+from PIL import Image, UnidentifiedImageError
+
+from slidebatch.config import AspectMismatchPolicy
+from slidebatch.core.aspect import UPSTREAM_1K_SIZES, AspectRatio
+from slidebatch.errors import TransientProviderError
+from slidebatch.providers.http import quote_upstream, transport_error
+
+_MIME_BY_FORMAT = {
+    "PNG": "image/png",
+    "JPEG": "image/jpeg",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+}
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF8", "image/gif"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedImage:
+    """Bytes that decoded, their type and size, and any warning about them."""
+
+    data: bytes
+    mime_type: str
+    width: int
+    height: int
+    warnings: tuple[str, ...] = ()
+
+
+def sniff_mime(data: bytes) -> str:
+    """MIME type from the first bytes (for reference images sent upstream); PNG if unknown."""
+    for magic, mime in _MAGIC:
+        if data.startswith(magic):
+            return mime
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return "image/png"
+
+
+def to_data_url(data: bytes) -> str:
+    """``data:<mime>;base64,...`` for an image sent to an upstream."""
+    return f"data:{sniff_mime(data)};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def decode_base64(text: str, *, what: str) -> bytes:
+    """Strict base64 (whitespace tolerated); bad text is a transient malformed answer."""
+    try:
+        return base64.b64decode("".join(text.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise TransientProviderError(f"the upstream sent {what} that is not valid base64") from exc
+
+
+def decode_data_url(url: str) -> bytes:
+    """The bytes of a ``data:image/...;base64,`` URL."""
+    header, sep, payload = url.partition(",")
+    if not sep or not header.startswith("data:") or not header.endswith(";base64"):
+        raise TransientProviderError(
+            f"the upstream sent an image URL that is not a base64 data URL: {header[:60]!r}"
+        )
+    return decode_base64(payload, what="an image data URL")
+
+
+async def download_image(
+    client: httpx.AsyncClient, url: str, *, deadline_s: float, max_bytes: int
+) -> bytes:
+    """GET an http(s) image URL with a deadline and a size cap; never sends the upstream key."""
+    if not url.startswith(("https://", "http://")):
+        raise TransientProviderError(f"the upstream sent an unusable image URL: {url[:60]!r}")
+    try:
+        async with asyncio.timeout(deadline_s):
+            return await _read_capped(client, url, deadline_s=deadline_s, max_bytes=max_bytes)
+    except TimeoutError as exc:
+        raise TransientProviderError(
+            f"downloading the image did not finish within {deadline_s:g} s", overload=True
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, secret=None) from exc
+
+
+async def _read_capped(
+    client: httpx.AsyncClient, url: str, *, deadline_s: float, max_bytes: int
+) -> bytes:
+    # Signed storage URLs often redirect; the request carries no Authorization header.
+    async with client.stream(
+        "GET", url, timeout=httpx.Timeout(deadline_s), follow_redirects=True
+    ) as response:
+        if response.status_code != 200:
+            raise TransientProviderError(
+                f"downloading the image failed (HTTP {response.status_code})",
+                status=response.status_code,
+            )
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            raise _too_large(max_bytes)
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in response.aiter_bytes():
+            total += len(chunk)
+            if total > max_bytes:
+                raise _too_large(max_bytes)
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(max_bytes: int) -> TransientProviderError:
+    return TransientProviderError(
+        f"the upstream's image is larger than IMAGE_DOWNLOAD_MAX_BYTES ({max_bytes} bytes)"
+    )
+
+
+def inspect_image(data: bytes) -> tuple[str, int, int]:
+    """Fully decode ``data``; return ``(mime, width, height)`` or raise a transient error."""
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            mime = _MIME_BY_FORMAT.get(image.format or "", "application/octet-stream")
+            width, height = image.size
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise TransientProviderError(
+            f"the upstream's image does not decode: {quote_upstream(str(exc), None)}"
+        ) from exc
+    if mime == "application/octet-stream":
+        raise TransientProviderError("the upstream's image is in an unsupported format")
+    return mime, width, height
+
+
+async def verify_image(
+    data: bytes,
+    *,
+    expected: AspectRatio | None,
+    policy: AspectMismatchPolicy,
+    request_id: str | None = None,
+) -> CheckedImage:
+    """Decode off the event loop and check the ratio against ``expected`` (``None``: no check).
+
+    A mismatch is a transient failure under ``retry`` (the next attempt usually gets it right)
+    and a warning on the result under ``warn``.
+    """
+    if not data:
+        raise TransientProviderError(
+            "the upstream's image is empty", upstream_request_id=request_id
+        )
+    mime, width, height = await asyncio.to_thread(inspect_image, data)
+    warnings: tuple[str, ...] = ()
+    if expected is not None and not expected.matches(width, height):
+        text = f"the upstream's image is {width}x{height}, not the requested {expected}"
+        if policy is AspectMismatchPolicy.RETRY:
+            raise TransientProviderError(text, upstream_request_id=request_id)
+        warnings = (text,)
+    return CheckedImage(data=data, mime_type=mime, width=width, height=height, warnings=warnings)
+
+
+def nearest_standard(requested: AspectRatio) -> AspectRatio:
+    """The upstream-native ratio closest to ``requested`` (itself when it is native).
+
+    Upstreams accept only their listed ratios; a custom one (1.91:1) is asked as the nearest
+    native one and checked against what was asked, with a warning naming the difference.
+    """
+    if requested.is_standard:
+        return requested
+    candidates = (AspectRatio(w, h) for w, h in UPSTREAM_1K_SIZES)
+    return min(candidates, key=lambda c: abs(math.log(c.ratio / requested.ratio)))
+
+
+def ratio_warning(requested: AspectRatio, served: AspectRatio) -> tuple[str, ...]:
+    """A warning when the upstream was asked ``served`` because it cannot do ``requested``."""
+    if served == requested:
+        return ()
+    return (f"the upstream has no {requested} size; asked for the nearest, {served}",)

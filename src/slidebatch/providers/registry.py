@@ -1,0 +1,79 @@
+"""Choose and build the image provider from the settings, and the one shared HTTP client."""
+
+from __future__ import annotations
+
+import httpx
+
+from slidebatch.config import ProviderName, Settings
+from slidebatch.errors import ConfigError
+from slidebatch.providers.base import ImageProvider
+from slidebatch.providers.gemini import GeminiProvider
+from slidebatch.providers.openai_images import OpenAIImagesProvider
+from slidebatch.providers.openrouter import OpenRouterProvider
+from slidebatch.providers.remote import RemoteProvider
+
+# Image downloads (OpenRouter http(s) URLs) share the pool with the upstream requests.
+_DOWNLOAD_HEADROOM = 8
+_CONNECT_TIMEOUT_S = 10.0
+
+
+def make_http_client(settings: Settings) -> httpx.AsyncClient:
+    """The shared upstream client: a pool that fits the in-flight cap, timeouts from settings."""
+    in_flight = settings.upstream_max_in_flight
+    timeout = settings.llm_timeout_seconds
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, _CONNECT_TIMEOUT_S)),
+        limits=httpx.Limits(
+            max_connections=in_flight + _DOWNLOAD_HEADROOM,
+            max_keepalive_connections=in_flight + _DOWNLOAD_HEADROOM,
+        ),
+        # Redirects are followed only for image downloads, explicitly, never with the key.
+        follow_redirects=False,
+    )
+
+
+def build_provider(settings: Settings, client: httpx.AsyncClient) -> ImageProvider:
+    """The provider ``settings.provider`` names (``auto`` already resolved by the settings)."""
+    chosen = settings.provider
+    if chosen is ProviderName.LOCAL:
+        # Imported here so the remote providers work before, and without, the local renderer.
+        from slidebatch.providers.local import LocalRenderer
+
+        return LocalRenderer(
+            long_side=settings.local_render_long_side,
+            delay_seconds=settings.local_render_delay_seconds,
+        )
+    table: dict[ProviderName, tuple[type[RemoteProvider], object, str, str]] = {
+        ProviderName.OPENROUTER: (
+            OpenRouterProvider,
+            settings.llm_api_key,
+            settings.llm_api_base,
+            settings.llm_image_model,
+        ),
+        ProviderName.GEMINI: (
+            GeminiProvider,
+            settings.gemini_api_key,
+            settings.gemini_api_base,
+            settings.gemini_image_model,
+        ),
+        ProviderName.OPENAI: (
+            OpenAIImagesProvider,
+            settings.openai_api_key,
+            settings.openai_api_base,
+            settings.openai_image_model,
+        ),
+    }
+    cls, key, base_url, model = table[chosen]
+    secret = key.get_secret_value() if hasattr(key, "get_secret_value") else None
+    if not secret:
+        raise ConfigError(f"IMAGE_PROVIDER={chosen} has no API key configured")
+    return cls(
+        client,
+        api_key=secret,
+        base_url=base_url,
+        model=model,
+        image_size=settings.llm_image_size,
+        timeout=settings.llm_timeout_seconds,
+        aspect_mismatch=settings.llm_aspect_mismatch,
+        download_max_bytes=settings.image_download_max_bytes,
+    )

@@ -1,0 +1,110 @@
+"""What the three HTTP providers share: construction, identity, timing and the log line."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import httpx
+
+from slidebatch.config import AspectMismatchPolicy
+from slidebatch.core.aspect import ImageSize
+from slidebatch.errors import ProviderError
+from slidebatch.providers.base import ImageRequest, ImageResult
+from slidebatch.providers.http import credential_id
+
+logger = logging.getLogger("slidebatch.providers")
+
+
+class RemoteProvider:
+    """Base of the HTTP providers. Subclasses set ``provider_name`` and write ``generate``.
+
+    The key is held privately and appears in no ``repr``, message or log record.
+    """
+
+    provider_name = "remote"
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        api_key: str,
+        base_url: str,
+        model: str,
+        image_size: ImageSize = ImageSize.K1,
+        timeout: float = 120.0,
+        aspect_mismatch: AspectMismatchPolicy = AspectMismatchPolicy.RETRY,
+        download_max_bytes: int = 40 * 1024 * 1024,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if not api_key:
+            raise ValueError(f"{self.provider_name} needs an API key")
+        self._client = client
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.image_size = image_size
+        self.timeout = timeout
+        self.aspect_mismatch = aspect_mismatch
+        self.download_max_bytes = download_max_bytes
+        self._clock = clock
+        self._credential_id = credential_id(self.provider_name, self.base_url, api_key)
+
+    @property
+    def name(self) -> str:
+        """Short name for logs and metrics."""
+        return self.provider_name
+
+    @property
+    def credential_id(self) -> str:
+        """The account whose limits apply: a hash of base URL and key, never the key."""
+        return self._credential_id
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(base_url={self.base_url!r}, model={self.model!r}, "
+            f"credential_id={self._credential_id!r})"
+        )
+
+    async def generate(self, request: ImageRequest) -> ImageResult:
+        """Make exactly one attempt; raise a ``ProviderError`` subclass on failure."""
+        started = self._clock()
+        try:
+            result = await self._attempt(request, started)
+        except ProviderError as error:
+            self._log_failure(error, started)
+            raise
+        self._log_success(started, result.upstream_request_id)
+        return result
+
+    async def _attempt(self, request: ImageRequest, started: float) -> ImageResult:
+        raise NotImplementedError
+
+    def _elapsed(self, started: float) -> float:
+        return max(0.0, self._clock() - started)
+
+    def _log_failure(self, error: ProviderError, started: float) -> None:
+        logger.info(
+            "upstream_attempt_failed",
+            extra={
+                "provider": self.provider_name,
+                "credential_id": self._credential_id,
+                "error_kind": error.kind,
+                "status": error.status,
+                "retry_after": error.retry_after,
+                "latency_s": round(self._clock() - started, 4),
+                "upstream_request_id": error.upstream_request_id,
+            },
+        )
+
+    def _log_success(self, started: float, request_id: str | None) -> None:
+        logger.debug(
+            "upstream_attempt_ok",
+            extra={
+                "provider": self.provider_name,
+                "credential_id": self._credential_id,
+                "latency_s": round(self._clock() - started, 4),
+                "upstream_request_id": request_id,
+            },
+        )
