@@ -1,0 +1,46 @@
+"""Database failures translated into slidebatch errors at the storage edge.
+
+Callers above storage never catch SQLAlchemy or driver exceptions: a database that went
+away becomes ``StorageUnavailable`` (the API answers 503), a violated unique or foreign
+key becomes ``Conflict``, with the cause chained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+
+from slidebatch.errors import Conflict, SlidebatchError
+
+
+class StorageUnavailable(SlidebatchError):
+    """The database cannot be reached or answered with an error; try again later."""
+
+
+@contextmanager
+def translated(action: str) -> Iterator[None]:
+    """Turn SQLAlchemy / driver / OS errors raised inside into ``StorageUnavailable``.
+
+    ``action`` names what was being done (``"read batch"``), for the message. Messages
+    carry the driver's text without the statement and parameters (they hold user data).
+    """
+    try:
+        yield
+    except IntegrityError as exc:
+        raise Conflict(f"{action} conflicts with stored data: {_short(exc.orig)}") from exc
+    except DBAPIError as exc:
+        raise StorageUnavailable(f"database error during {action}: {_short(exc.orig)}") from exc
+    except SQLAlchemyError as exc:
+        raise StorageUnavailable(f"database error during {action}: {_short(exc)}") from exc
+    except OSError as exc:
+        raise StorageUnavailable(f"database unreachable during {action}: {_short(exc)}") from exc
+
+
+def _short(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown error"
+    text = str(exc).strip().splitlines()
+    name = type(exc).__name__
+    return f"{name}: {text[0]}" if text else name

@@ -1,0 +1,77 @@
+"""Slide images on disk: one folder per batch, file names made by the server only.
+
+A name is ``p<page>-k<key>-<content hash>.<ext>``: the hash gives a regenerated image a
+new name (so a cached URL never shows a stale picture), and nothing in it comes from the
+client's strings. ``path`` accepts only names of that shape, so a URL cannot walk out of
+the batch folder. Methods are synchronous; the engine runs them in a thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from slidebatch.errors import NotFound
+
+_BATCH_ID = re.compile(r"^[0-9a-f]{32}$")
+_FILE_NAME = re.compile(r"^p-?\d{3,}-k\d+-[0-9a-f]{12}\.(?:png|jpg|webp)$")
+SUFFIXES = (".png", ".jpg", ".webp")
+
+
+class ImageStore:
+    """Image files under ``root/<batch_id>/``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def batch_dir(self, batch_id: str) -> Path:
+        """The batch's folder (not created); ``ValueError`` for a malformed batch id."""
+        if not _BATCH_ID.fullmatch(batch_id):
+            raise ValueError(f"malformed batch id {batch_id!r}")
+        return self.root / batch_id
+
+    def write(
+        self, batch_id: str, key: int, page_num: int, data: bytes, *, suffix: str = ".png"
+    ) -> str:
+        """Store ``data`` atomically and return its file name (relative to the batch folder).
+
+        Readers see the old state or the whole new file, never a partial one: the bytes go
+        to a temporary file in the same folder, which is then renamed into place.
+        """
+        if suffix not in SUFFIXES:
+            raise ValueError(f"unsupported image suffix {suffix!r}")
+        if key < 0:
+            raise ValueError("slide key must not be negative")
+        digest = hashlib.sha256(data).hexdigest()[:12]
+        name = f"p{page_num:03d}-k{key}-{digest}{suffix}"
+        folder = self.batch_dir(batch_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temp_name = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+        try:
+            with os.fdopen(handle, "wb") as temp:
+                temp.write(data)
+            # No fsync: a killed process loses nothing the OS already has, and SQLite's
+            # synchronous=NORMAL makes the same trade for the row pointing at this file.
+            os.replace(temp_name, folder / name)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temp_name)
+            raise
+        return name
+
+    def path(self, batch_id: str, file: str) -> Path:
+        """Where a stored image lives; ``NotFound`` for any name the server did not make."""
+        if not _BATCH_ID.fullmatch(batch_id) or not _FILE_NAME.fullmatch(file):
+            raise NotFound("image not found")
+        return self.root / batch_id / file
+
+    def delete_batch(self, batch_id: str) -> None:
+        """Remove the batch's folder and every file in it (nothing to do if absent)."""
+        folder = self.batch_dir(batch_id)
+        with contextlib.suppress(FileNotFoundError):
+            shutil.rmtree(folder)

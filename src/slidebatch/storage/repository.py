@@ -1,0 +1,551 @@
+"""BatchRepository: the only code that reads or writes the batches and slides tables.
+
+Every method is one short transaction and returns domain values (``BatchRecord``,
+``SlideRecord``), never rows. Per-slide state writes are single Core ``UPDATE``s by
+primary key (no ORM unit of work) because the engine makes two or three of them per slide.
+Slide ``key`` is the slide's 0-based position in the request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import datetime
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    Update,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from slidebatch.core.aspect import AspectRatio
+from slidebatch.core.batch import BatchRecord, SlideRecord
+from slidebatch.core.slide import BatchRequest, Slide, SlideType
+from slidebatch.core.states import BatchState, SlideState
+from slidebatch.errors import Conflict, InputError, NotFound
+from slidebatch.storage.errors import translated
+from slidebatch.storage.tables import QUEUE_SEQUENCE, BatchRow, SlideRow
+
+Writing = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+_Where = TypeVar("_Where", Select[Any], Update)
+
+_FINAL_BATCH_STATES = tuple(str(s) for s in BatchState if s.is_final)
+_ACTIVE_BATCH_STATES = (str(BatchState.QUEUED), str(BatchState.RUNNING))
+_BATCHES = cast(Table, BatchRow.__table__)
+_SLIDES = cast(Table, SlideRow.__table__)
+
+
+class BatchRepository:
+    """Batches and their slides, as domain records."""
+
+    def __init__(self, engine: AsyncEngine, *, writing: Writing, now: Callable[[], datetime]):
+        self._engine = engine
+        self._writing = writing
+        self._now = now
+        self._postgres = engine.dialect.name == "postgresql"
+
+    # --- transactions -----------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _read(self, action: str) -> AsyncIterator[AsyncConnection]:
+        with translated(action):
+            async with self._engine.connect() as connection:
+                yield connection
+
+    @asynccontextmanager
+    async def _write(self, action: str) -> AsyncIterator[AsyncConnection]:
+        with translated(action):
+            async with self._writing() as connection:
+                yield connection
+
+    # --- batches ------------------------------------------------------------------------
+
+    async def create_batch(
+        self,
+        *,
+        request: BatchRequest,
+        final_prompts: Sequence[str],
+        effective_workers: int | None,
+        owner: str | None,
+        idempotency_key: str | None,
+    ) -> tuple[BatchRecord, bool]:
+        """Store a new queued batch with its slides pending; ``(record, created)``.
+
+        A second call with the same ``(owner, idempotency_key)`` returns the first batch
+        with ``created=False``, also when both calls race (the unique index decides).
+        """
+        if len(final_prompts) != len(request.slides):
+            raise InputError("one final prompt per slide is required")
+        if idempotency_key is not None:
+            existing = await self._by_idempotency_key(owner, idempotency_key)
+            if existing is not None:
+                return existing, False
+        batch_id = uuid.uuid4().hex
+        values = {
+            "id": batch_id,
+            "owner": owner,
+            "idempotency_key": idempotency_key,
+            "state": str(BatchState.QUEUED),
+            "style_prompt": request.style_prompt,
+            "aspect_ratio": str(request.aspect_ratio),
+            "title": request.deck_title,
+            "requested_workers": request.max_workers,
+            "effective_workers": effective_workers,
+            "total_slides": len(request.slides),
+            "created_at": self._now(),
+            "cancel_requested": False,
+            "queue_seq": self._next_queue_seq(),
+        }
+        slides = [
+            _slide_values(batch_id, key, s, p)
+            for key, (s, p) in enumerate(zip(request.slides, final_prompts, strict=True))
+        ]
+        try:
+            async with self._write("create batch") as connection:
+                await connection.execute(insert(_BATCHES).values(values))
+                if slides:
+                    await connection.execute(insert(_SLIDES), slides)
+        except Conflict:
+            # The race: another request with the same key committed between our check and
+            # our insert. Its batch is the answer; anything else is a real failure.
+            if idempotency_key is None:
+                raise
+            existing = await self._by_idempotency_key(owner, idempotency_key)
+            if existing is None:
+                raise
+            return existing, False
+        return await self.get_batch(batch_id), True
+
+    async def _by_idempotency_key(self, owner: str | None, key: str) -> BatchRecord | None:
+        query = select(_BATCHES).where(
+            func.coalesce(_BATCHES.c.owner, "") == (owner or ""),
+            _BATCHES.c.idempotency_key == key,
+        )
+        async with self._read("find batch by idempotency key") as connection:
+            row = (await connection.execute(query)).first()
+        return None if row is None else _batch_record(row)
+
+    def _next_queue_seq(self) -> ColumnElement[Any]:
+        """The next FIFO position, evaluated inside the INSERT / UPDATE that uses it."""
+        if self._postgres:
+            return func.nextval(QUEUE_SEQUENCE)
+        # SQLite has one writer at a time, so max()+1 inside the write statement is unique.
+        return select(func.coalesce(func.max(_BATCHES.c.queue_seq), 0) + 1).scalar_subquery()
+
+    async def get_batch(self, batch_id: str, *, owner: str | None = None) -> BatchRecord:
+        """The batch, or ``NotFound`` if it is missing or (``owner`` given) not theirs."""
+        async with self._read("read batch") as connection:
+            row = (
+                await connection.execute(select(_BATCHES).where(_BATCHES.c.id == batch_id))
+            ).first()
+        if row is None or (owner is not None and row.owner != owner):
+            raise NotFound(f"batch {batch_id} not found")
+        return _batch_record(row)
+
+    async def list_batches(
+        self, *, owner: str | None, limit: int, offset: int
+    ) -> tuple[list[BatchRecord], int]:
+        """One page of batches, newest first, and the total count (``owner=None``: all)."""
+        where = [] if owner is None else [_BATCHES.c.owner == owner]
+        page = (
+            select(_BATCHES)
+            .where(*where)
+            .order_by(_BATCHES.c.created_at.desc(), _BATCHES.c.queue_seq.desc())
+            .limit(limit)
+            .offset(offset)
+        )
+        count = select(func.count()).select_from(_BATCHES).where(*where)
+        async with self._read("list batches") as connection:
+            rows = (await connection.execute(page)).all()
+            total = (await connection.execute(count)).scalar_one()
+        return [_batch_record(r) for r in rows], int(total)
+
+    async def set_batch_state(self, batch_id: str, state: BatchState, *, at: datetime) -> None:
+        """Move the batch to ``state``.
+
+        ``started_at`` is set the first time it runs; ``finished_at`` is set by a final
+        state and cleared when it goes back to queued/running. Coming back from a final
+        state (retry, regenerate) also clears the cancel request, and going to queued that
+        way puts the batch at the end of the FIFO.
+        """
+        async with self._write("update batch state") as connection:
+            current = (
+                await connection.execute(
+                    select(_BATCHES.c.state, _BATCHES.c.started_at)
+                    .where(_BATCHES.c.id == batch_id)
+                    .with_for_update()
+                )
+            ).first()
+            if current is None:
+                raise NotFound(f"batch {batch_id} not found")
+            values: dict[str, Any] = {
+                "state": str(state),
+                "finished_at": at if state.is_final else None,
+            }
+            if state is BatchState.RUNNING and current.started_at is None:
+                values["started_at"] = at
+            if BatchState(current.state).is_final and not state.is_final:
+                values["cancel_requested"] = False
+                if state is BatchState.QUEUED:
+                    values["queue_seq"] = self._next_queue_seq()
+            await connection.execute(
+                update(_BATCHES).where(_BATCHES.c.id == batch_id).values(values)
+            )
+
+    async def request_cancel(self, batch_id: str) -> None:
+        """Record that the batch should stop; the engine reads ``cancel_requested``."""
+        async with self._write("request cancel") as connection:
+            result = await connection.execute(
+                update(_BATCHES).where(_BATCHES.c.id == batch_id).values(cancel_requested=True)
+            )
+        if result.rowcount == 0:
+            raise NotFound(f"batch {batch_id} not found")
+
+    async def queue_position(self, batch_id: str) -> int | None:
+        """1-based place of a queued batch in the FIFO; ``None`` when it is not queued."""
+        queued = str(BatchState.QUEUED)
+        async with self._read("read queue position") as connection:
+            mine = (
+                await connection.execute(
+                    select(_BATCHES.c.state, _BATCHES.c.queue_seq).where(_BATCHES.c.id == batch_id)
+                )
+            ).first()
+            if mine is None:
+                raise NotFound(f"batch {batch_id} not found")
+            if mine.state != queued:
+                return None
+            ahead = (
+                await connection.execute(
+                    select(func.count())
+                    .select_from(_BATCHES)
+                    .where(_BATCHES.c.state == queued, _BATCHES.c.queue_seq < mine.queue_seq)
+                )
+            ).scalar_one()
+        return int(ahead) + 1
+
+    async def queued_batches(self) -> list[BatchRecord]:
+        """Batches waiting to run, first admitted first."""
+        return await self._batches_in((str(BatchState.QUEUED),), "list queued batches")
+
+    async def _batches_in(self, states: Sequence[str], action: str) -> list[BatchRecord]:
+        query = (
+            select(_BATCHES)
+            .where(_BATCHES.c.state.in_(states))
+            .order_by(_BATCHES.c.queue_seq, _BATCHES.c.created_at)
+        )
+        async with self._read(action) as connection:
+            rows = (await connection.execute(query)).all()
+        return [_batch_record(r) for r in rows]
+
+    async def recover_interrupted(self) -> list[BatchRecord]:
+        """At start-up: slides left generating go back to pending (attempts kept, so the
+        retry bound still holds); returns the queued and running batches in FIFO order."""
+        async with self._write("recover interrupted slides") as connection:
+            await connection.execute(
+                update(_SLIDES)
+                .where(_SLIDES.c.state == str(SlideState.GENERATING))
+                .values(state=str(SlideState.PENDING), started_at=None)
+            )
+        return await self._batches_in(_ACTIVE_BATCH_STATES, "list unfinished batches")
+
+    async def delete_batch(self, batch_id: str) -> None:
+        """Remove the batch and (by cascade) its slides; ``NotFound`` if it is missing."""
+        async with self._write("delete batch") as connection:
+            result = await connection.execute(delete(_BATCHES).where(_BATCHES.c.id == batch_id))
+        if result.rowcount == 0:
+            raise NotFound(f"batch {batch_id} not found")
+
+    async def batches_finished_before(self, cutoff: datetime) -> list[str]:
+        """Ids of final batches that finished before ``cutoff`` (for cleanup)."""
+        query = select(_BATCHES.c.id).where(
+            _BATCHES.c.state.in_(_FINAL_BATCH_STATES), _BATCHES.c.finished_at < cutoff
+        )
+        async with self._read("list finished batches") as connection:
+            return list((await connection.execute(query)).scalars())
+
+    async def count_active(self, owner: str | None = None) -> dict[BatchState, int]:
+        """How many batches are queued and running (``owner`` given: only theirs)."""
+        query = (
+            select(_BATCHES.c.state, func.count())
+            .where(_BATCHES.c.state.in_(_ACTIVE_BATCH_STATES))
+            .group_by(_BATCHES.c.state)
+        )
+        if owner is not None:
+            query = query.where(_BATCHES.c.owner == owner)
+        async with self._read("count active batches") as connection:
+            rows = (await connection.execute(query)).all()
+        counts = {BatchState.QUEUED: 0, BatchState.RUNNING: 0}
+        counts.update({BatchState(state): int(n) for state, n in rows})
+        return counts
+
+    # --- slides -------------------------------------------------------------------------
+
+    async def get_slides(self, batch_id: str) -> list[SlideRecord]:
+        """Every slide of the batch by page number (empty list for an unknown batch)."""
+        query = (
+            select(_SLIDES)
+            .where(_SLIDES.c.batch_id == batch_id)
+            .order_by(_SLIDES.c.page_num, _SLIDES.c.key)
+        )
+        async with self._read("read slides") as connection:
+            rows = (await connection.execute(query)).all()
+        return [_slide_record(r) for r in rows]
+
+    async def get_slide(self, batch_id: str, key: int) -> SlideRecord:
+        """One slide, or ``NotFound``."""
+        async with self._read("read slide") as connection:
+            row = (await connection.execute(_one_slide(select(_SLIDES), batch_id, key))).first()
+        if row is None:
+            raise NotFound(f"slide {key} of batch {batch_id} not found")
+        return _slide_record(row)
+
+    async def find_slide_key(self, batch_id: str, client_id: str) -> int:
+        """The key of the slide the client calls ``client_id`` (the first, if repeated)."""
+        query = (
+            select(_SLIDES.c.key)
+            .where(_SLIDES.c.batch_id == batch_id, _SLIDES.c.client_id == client_id)
+            .order_by(_SLIDES.c.key)
+            .limit(1)
+        )
+        async with self._read("find slide") as connection:
+            key = (await connection.execute(query)).scalar()
+        if key is None:
+            raise NotFound(f"slide {client_id} of batch {batch_id} not found")
+        return int(key)
+
+    async def slide_counts(self, batch_id: str) -> dict[SlideState, int]:
+        """How many of the batch's slides are in each state (every state present)."""
+        query = (
+            select(_SLIDES.c.state, func.count())
+            .where(_SLIDES.c.batch_id == batch_id)
+            .group_by(_SLIDES.c.state)
+        )
+        async with self._read("count slides") as connection:
+            rows = (await connection.execute(query)).all()
+        counts = dict.fromkeys(SlideState, 0)
+        counts.update({SlideState(state): int(n) for state, n in rows})
+        return counts
+
+    async def mark_generating(self, batch_id: str, key: int, *, attempt: int, at: datetime) -> None:
+        """An attempt (``attempt`` counts paid attempts, 1-based) started at ``at``."""
+        await self._update_slide(
+            batch_id,
+            key,
+            "mark slide generating",
+            state=str(SlideState.GENERATING),
+            attempts=attempt,
+            started_at=at,
+            finished_at=None,
+        )
+
+    async def mark_done(
+        self,
+        batch_id: str,
+        key: int,
+        *,
+        image_file: str,
+        generation_time: float,
+        cost: float | None,
+        placeholder: bool,
+        at: datetime,
+    ) -> None:
+        """The slide has its image (``placeholder``: a locally rendered stand-in)."""
+        await self._update_slide(
+            batch_id,
+            key,
+            "mark slide done",
+            state=str(SlideState.DONE),
+            image_file=image_file,
+            generation_time=generation_time,
+            cost=cost,
+            placeholder=placeholder,
+            error_message=None,
+            finished_at=at,
+        )
+
+    async def mark_waiting(
+        self, batch_id: str, key: int, *, message: str, attempts: int, requeues: int
+    ) -> None:
+        """Back to pending during a backoff; the last error is kept as a note."""
+        await self._update_slide(
+            batch_id,
+            key,
+            "mark slide waiting",
+            state=str(SlideState.PENDING),
+            error_message=message,
+            attempts=attempts,
+            requeues=requeues,
+        )
+
+    async def mark_error(self, batch_id: str, key: int, *, message: str, at: datetime) -> None:
+        """The slide failed for good."""
+        await self._update_slide(
+            batch_id,
+            key,
+            "mark slide failed",
+            state=str(SlideState.ERROR),
+            error_message=message,
+            finished_at=at,
+        )
+
+    async def _update_slide(self, batch_id: str, key: int, action: str, **values: Any) -> None:
+        async with self._write(action) as connection:
+            result = await connection.execute(
+                _one_slide(update(_SLIDES), batch_id, key).values(values)
+            )
+        if result.rowcount == 0:
+            raise NotFound(f"slide {key} of batch {batch_id} not found")
+
+    async def cancel_pending(self, batch_id: str, *, at: datetime) -> int:
+        """Pending slides become cancelled (they never start); returns how many."""
+        async with self._write("cancel pending slides") as connection:
+            result = await connection.execute(
+                update(_SLIDES)
+                .where(_SLIDES.c.batch_id == batch_id, _SLIDES.c.state == str(SlideState.PENDING))
+                .values(state=str(SlideState.CANCELLED), finished_at=at)
+            )
+        return int(result.rowcount)
+
+    async def reset_for_retry(self, batch_id: str) -> list[SlideRecord]:
+        """Failed and cancelled slides go back to pending with a fresh attempt budget."""
+        retryable = (str(SlideState.ERROR), str(SlideState.CANCELLED))
+        async with self._write("reset slides for retry") as connection:
+            keys = list(
+                (
+                    await connection.execute(
+                        select(_SLIDES.c.key)
+                        .where(_SLIDES.c.batch_id == batch_id, _SLIDES.c.state.in_(retryable))
+                        .with_for_update()
+                    )
+                ).scalars()
+            )
+            if not keys:
+                return []
+            chosen = (_SLIDES.c.batch_id == batch_id, _SLIDES.c.key.in_(keys))
+            await connection.execute(update(_SLIDES).where(*chosen).values(_fresh_slide()))
+            rows = (
+                await connection.execute(
+                    select(_SLIDES).where(*chosen).order_by(_SLIDES.c.page_num, _SLIDES.c.key)
+                )
+            ).all()
+        return [_slide_record(r) for r in rows]
+
+    async def reset_slide(
+        self, batch_id: str, key: int, *, visual_desc: str | None, final_prompt: str
+    ) -> SlideRecord:
+        """Regenerate: the slide goes back to pending with a new prompt (and description).
+
+        ``Conflict`` while the slide is being generated; its old image file stays on disk
+        until the batch is deleted (the new image gets a new name).
+        """
+        async with self._write("reset slide") as connection:
+            state = (
+                await connection.execute(
+                    _one_slide(select(_SLIDES.c.state), batch_id, key).with_for_update()
+                )
+            ).scalar()
+            if state is None:
+                raise NotFound(f"slide {key} of batch {batch_id} not found")
+            if state == str(SlideState.GENERATING):
+                raise Conflict(f"slide {key} of batch {batch_id} is being generated")
+            values = _fresh_slide() | {"final_prompt": final_prompt}
+            if visual_desc is not None:
+                values["visual_desc"] = visual_desc
+            await connection.execute(_one_slide(update(_SLIDES), batch_id, key).values(values))
+            row = (await connection.execute(_one_slide(select(_SLIDES), batch_id, key))).one()
+        return _slide_record(row)
+
+
+# --- rows <-> records -------------------------------------------------------------------
+
+
+def _one_slide(statement: _Where, batch_id: str, key: int) -> _Where:
+    return statement.where(_SLIDES.c.batch_id == batch_id, _SLIDES.c.key == key)
+
+
+def _fresh_slide() -> dict[str, Any]:
+    return {
+        "state": str(SlideState.PENDING),
+        "attempts": 0,
+        "requeues": 0,
+        "error_message": None,
+        "image_file": None,
+        "generation_time": None,
+        "cost": None,
+        "placeholder": False,
+        "started_at": None,
+        "finished_at": None,
+    }
+
+
+def _slide_values(batch_id: str, key: int, slide: Slide, final_prompt: str) -> dict[str, Any]:
+    return {
+        "batch_id": batch_id,
+        "key": key,
+        "client_id": slide.id,
+        "page_num": slide.page_num,
+        "type": str(slide.type),
+        "title": slide.title,
+        "content_text": slide.content_text,
+        "visual_desc": slide.visual_desc,
+        "final_prompt": final_prompt,
+        "state": str(SlideState.PENDING),
+        "attempts": 0,
+        "requeues": 0,
+        "placeholder": False,
+    }
+
+
+def _batch_record(row: Row[Any]) -> BatchRecord:
+    return BatchRecord(
+        id=row.id,
+        state=BatchState(row.state),
+        style_prompt=row.style_prompt,
+        aspect_ratio=AspectRatio.parse(row.aspect_ratio),
+        requested_workers=row.requested_workers,
+        effective_workers=row.effective_workers,
+        total_slides=row.total_slides,
+        created_at=row.created_at,
+        title=row.title,
+        owner=row.owner,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        cancel_requested=bool(row.cancel_requested),
+        idempotency_key=row.idempotency_key,
+    )
+
+
+def _slide_record(row: Row[Any]) -> SlideRecord:
+    return SlideRecord(
+        batch_id=row.batch_id,
+        key=row.key,
+        slide=Slide(
+            id=row.client_id,
+            page_num=row.page_num,
+            type=SlideType(row.type),
+            title=row.title,
+            content_text=row.content_text,
+            visual_desc=row.visual_desc,
+        ),
+        state=SlideState(row.state),
+        attempts=row.attempts,
+        requeues=row.requeues,
+        image_file=row.image_file,
+        final_prompt=row.final_prompt,
+        error_message=row.error_message,
+        generation_time=row.generation_time,
+        cost=row.cost,
+        placeholder=bool(row.placeholder),
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
