@@ -1,0 +1,256 @@
+"""The dispatch loop: fair queue -> gate -> one task per attempt -> listener.
+
+The loop waits until some batch has a job it may start, then for the gate's permit, and
+only then picks the job (so a batch that arrived while the loop waited on the window gets
+its turn). Each attempt runs as its own task, bounded by ``attempt_timeout`` on the injected
+clock; the loop never waits on a slide. Failures go through the ``RetryPolicy``: a retry
+waits in the fair queue's backoff heap (no slot held), anything else is reported as failed.
+Nothing a provider or a listener raises can stop the loop.
+
+Listener order, per job: ``on_started`` for each attempt, then either ``on_retry`` (called
+before the job can be dispatched again, so the engine sees events in order) or one final
+``on_succeeded`` / ``on_failed``. When a final hook runs, ``outstanding(batch_id)`` no longer
+counts that job, so the engine may close the batch when it reaches zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from slidebatch.errors import ProviderError, RateLimited, TransientProviderError
+from slidebatch.providers.base import ImageProvider, ImageRequest, ImageResult
+from slidebatch.scheduler.clock import Clock
+from slidebatch.scheduler.fair_queue import BatchQueueStats, FairQueue
+from slidebatch.scheduler.gate import Gate, GateStats, Permit
+from slidebatch.scheduler.job import Job
+from slidebatch.scheduler.retry import RetryPolicy
+
+__all__ = ["Dispatcher", "DispatcherStats", "Job", "JobListener"]
+
+logger = logging.getLogger("slidebatch.scheduler")
+
+
+class JobListener(Protocol):
+    """What the engine hears about each job; it persists and publishes events."""
+
+    async def on_started(self, job: Job, attempt: int) -> None: ...
+
+    async def on_succeeded(self, job: Job, result: ImageResult, attempt: int) -> None: ...
+
+    async def on_retry(
+        self, job: Job, error: ProviderError, delay: float, attempt: int
+    ) -> None: ...
+
+    async def on_failed(self, job: Job, error: ProviderError, attempt: int) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DispatcherStats:
+    """The gate's figures and each batch's share."""
+
+    gate: GateStats
+    batches: tuple[BatchQueueStats, ...]
+    queued_total: int
+    running_total: int
+
+
+class Dispatcher:
+    """Runs jobs of every batch through one gate, fairly, with retries."""
+
+    def __init__(
+        self,
+        provider: ImageProvider,
+        gate: Gate,
+        policy: RetryPolicy,
+        listener: JobListener,
+        *,
+        clock: Clock,
+        attempt_timeout: float,
+    ) -> None:
+        self._provider = provider
+        self._gate = gate
+        self._policy = policy
+        self._listener = listener
+        self._clock = clock
+        self._timeout = attempt_timeout
+        self._queue = FairQueue()
+        self._wake = asyncio.Event()  # the loop: work arrived or a slot freed
+        self._changed = asyncio.Event()  # drain(): anything ended
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- the engine's side ---
+
+    def add_jobs(self, batch_id: str, jobs: Sequence[Job], *, cap: int | None) -> None:
+        """Queue jobs of a new or known batch; ``cap`` is its ``max_workers`` (None: auto)."""
+        self._queue.add(batch_id, jobs, cap=cap)
+        self._poke()
+
+    def cancel_batch(self, batch_id: str) -> list[Job]:
+        """Drop the batch's queued and backing-off jobs (returned); running ones finish."""
+        dropped = self._queue.cancel(batch_id)
+        self._poke()
+        return dropped
+
+    def outstanding(self, batch_id: str) -> int:
+        """Queued + backing off + running jobs of ``batch_id``."""
+        return self._queue.outstanding(batch_id)
+
+    def queued_total(self) -> int:
+        """Jobs waiting for a slot over all batches (backing-off ones included)."""
+        return self._queue.queued_total()
+
+    def stats(self) -> DispatcherStats:
+        """Gate figures plus per-batch queued/running counts."""
+        return DispatcherStats(
+            gate=self._gate.stats(),
+            batches=self._queue.stats(),
+            queued_total=self._queue.queued_total(),
+            running_total=self._queue.running_total(),
+        )
+
+    async def drain(self) -> None:
+        """Wait until nothing is outstanding and every listener call has returned."""
+        while self._queue.queued_total() or self._queue.running_total() or self._tasks:
+            self._changed.clear()
+            await self._changed.wait()
+
+    # --- the loop ---
+
+    async def run(self) -> None:
+        """Dispatch until cancelled; cancelling also cancels the attempts in flight."""
+        try:
+            while True:
+                self._wake.clear()
+                self._queue.promote(self._clock.now())
+                if not self._queue.has_ready():
+                    await self._wait_for_work()
+                    continue
+                permit = await self._gate.acquire()
+                self._queue.promote(self._clock.now())
+                job = self._queue.pop()
+                if job is None:  # cancelled while we waited for the gate
+                    permit.abandon()
+                    continue
+                task = asyncio.create_task(self._attempt(job, permit))
+                self._tasks.add(task)
+                task.add_done_callback(self._task_done)
+        finally:
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _wait_for_work(self) -> None:
+        due = self._queue.next_due()
+        if due is None:
+            await self._wake.wait()
+            return
+        await _first_of(self._wake.wait(), self._clock.sleep(due - self._clock.now()))
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._poke()
+
+    def _poke(self) -> None:
+        self._wake.set()
+        self._changed.set()
+
+    # --- one attempt ---
+
+    async def _attempt(self, job: Job, permit: Permit) -> None:
+        attempt = job.attempts + 1
+        await self._safely(job, "on_started", self._listener.on_started(job, attempt))
+        try:
+            result = await self._call(job.request)
+        except ProviderError as error:
+            permit.failure(error)
+            await self._after_failure(job, error, attempt)
+        except asyncio.CancelledError:
+            permit.release()
+            raise
+        else:
+            permit.success(result.rate_limit)
+            self._queue.finish(job.batch_id)
+            self._poke()
+            await self._safely(
+                job, "on_succeeded", self._listener.on_succeeded(job, result, attempt)
+            )
+
+    async def _after_failure(self, job: Job, error: ProviderError, attempt: int) -> None:
+        requeues = job.requeues + 1 if isinstance(error, RateLimited) else job.requeues
+        paid = job.attempts if isinstance(error, RateLimited) else attempt
+        decision = self._policy.decide(error, paid, requeues)
+        cancelled = self._queue.cancelled(job.batch_id)
+        if decision.retry and not cancelled:
+            logger.info(
+                "slide_retry_scheduled",
+                extra={
+                    "batch_id": job.batch_id,
+                    "slide_key": job.slide_key,
+                    "attempt": attempt,
+                    "error_kind": error.kind,
+                    "delay": round(decision.delay, 3),
+                },
+            )
+            # Told before the job can run again, so the engine never sees events out of order.
+            await self._safely(
+                job, "on_retry", self._listener.on_retry(job, error, decision.delay, attempt)
+            )
+            again = replace(job, attempts=paid, requeues=requeues)
+            if self._queue.finish_and_defer(again, self._clock.now() + decision.delay):
+                self._poke()
+                return
+        else:
+            self._queue.finish(job.batch_id)
+        self._poke()
+        await self._safely(job, "on_failed", self._listener.on_failed(job, error, attempt))
+
+    async def _call(self, request: ImageRequest) -> ImageResult:
+        """One provider call, bounded on the injected clock; anything odd becomes transient."""
+        call = asyncio.ensure_future(self._provider.generate(request))
+        timer = asyncio.ensure_future(self._clock.sleep(self._timeout))
+        try:
+            await asyncio.wait({call, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not call.done():
+                call.cancel()
+                await asyncio.wait({call})
+        if call.cancelled():
+            raise TransientProviderError(f"no answer within {self._timeout:g} s", overload=True)
+        error = call.exception()
+        if error is None:
+            return call.result()
+        if isinstance(error, ProviderError):
+            raise error
+        logger.warning(
+            "provider_unexpected_error",
+            extra={"provider": self._provider.name, "error_type": type(error).__name__},
+        )
+        raise TransientProviderError(
+            f"unexpected {type(error).__name__} from provider {self._provider.name}"
+        ) from error
+
+    async def _safely(self, job: Job, hook: str, call: Awaitable[None]) -> None:
+        try:
+            await call
+        except Exception:
+            logger.exception(
+                "scheduler_listener_failed",
+                extra={"batch_id": job.batch_id, "slide_key": job.slide_key, "hook": hook},
+            )
+
+
+async def _first_of(*awaitables: Awaitable[object]) -> None:
+    """Wait until the first of ``awaitables`` is done; cancel the rest."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

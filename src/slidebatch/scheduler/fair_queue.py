@@ -1,0 +1,192 @@
+"""Who goes next: round-robin between batches, retries first within a batch.
+
+Each start goes to the next batch in rotation that has a ready job and is below its cap
+(``max_workers``; ``None`` is no per-batch cap beyond the gate). Taking turns per start is
+what lets a 3-slide batch that arrives behind a 50-slide batch finish after about six
+starts instead of fifty, and it is also the "chunking" of large decks: a big batch simply
+gets one turn in every round. Jobs backing off hold no slot: they sit in a heap by due time
+and re-enter at the front of their batch when the time comes. A batch leaves memory as soon
+as nothing of it is queued, backing off or running.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from slidebatch.scheduler.job import Job
+
+
+@dataclass(frozen=True, slots=True)
+class BatchQueueStats:
+    """One batch's share of the dispatcher."""
+
+    batch_id: str
+    queued: int
+    backing_off: int
+    running: int
+    cap: int | None
+
+
+@dataclass(slots=True)
+class _Batch:
+    cap: int | None
+    fresh: deque[Job] = field(default_factory=deque)
+    retries: deque[Job] = field(default_factory=deque)
+    backing_off: int = 0
+    running: int = 0
+    cancelled: bool = False
+
+    def ready(self) -> bool:
+        below_cap = self.cap is None or self.running < self.cap
+        return below_cap and bool(self.retries or self.fresh)
+
+    def empty(self) -> bool:
+        return not (self.fresh or self.retries or self.backing_off or self.running)
+
+
+@dataclass(order=True, slots=True)
+class _Waiting:
+    due: float
+    seq: int
+    job: Job = field(compare=False)
+
+
+class FairQueue:
+    """Per-batch queues served in rotation."""
+
+    def __init__(self) -> None:
+        self._batches: dict[str, _Batch] = {}
+        self._order: deque[str] = deque()
+        self._backoff: list[_Waiting] = []
+        self._seq = itertools.count()
+
+    def add(self, batch_id: str, jobs: Sequence[Job], *, cap: int | None) -> None:
+        """Queue ``jobs`` for ``batch_id`` (new or known; the latest cap applies)."""
+        if cap is not None and cap < 1:
+            raise ValueError("cap must be at least 1")
+        batch = self._batches.get(batch_id)
+        if batch is None:
+            batch = _Batch(cap=cap)
+            self._batches[batch_id] = batch
+            self._order.append(batch_id)
+        batch.cap = cap
+        batch.cancelled = False
+        batch.fresh.extend(jobs)
+        self._drop_if_empty(batch_id)
+
+    def has_ready(self) -> bool:
+        """Whether ``pop`` would return a job now."""
+        return any(batch.ready() for batch in self._batches.values())
+
+    def pop(self) -> Job | None:
+        """The next job in rotation, counted as running; ``None`` if no batch may start one."""
+        for _ in range(len(self._order)):
+            batch_id = self._order[0]
+            self._order.rotate(-1)
+            batch = self._batches[batch_id]
+            if batch.ready():
+                batch.running += 1
+                return batch.retries.popleft() if batch.retries else batch.fresh.popleft()
+        return None
+
+    def unpop(self, job: Job) -> None:
+        """Give back a job that was popped but not started; it goes first next time."""
+        batch = self._batches[job.batch_id]
+        batch.running -= 1
+        batch.retries.appendleft(job)
+
+    def finish(self, batch_id: str) -> None:
+        """A running job of ``batch_id`` ended (its slot is free)."""
+        batch = self._batches[batch_id]
+        batch.running -= 1
+        self._drop_if_empty(batch_id)
+
+    def finish_and_defer(self, job: Job, due: float) -> bool:
+        """A running job failed and waits (holding no slot) until ``due`` to run again.
+
+        Returns ``False``, and only finishes it, when its batch was cancelled meanwhile.
+        """
+        batch = self._batches[job.batch_id]
+        batch.running -= 1
+        if batch.cancelled:
+            self._drop_if_empty(job.batch_id)
+            return False
+        batch.backing_off += 1
+        heapq.heappush(self._backoff, _Waiting(due, next(self._seq), job))
+        return True
+
+    def promote(self, now: float) -> None:
+        """Move every backing-off job whose time has come to the front of its batch."""
+        while self._backoff and self._backoff[0].due <= now:
+            job = heapq.heappop(self._backoff).job
+            batch = self._batches[job.batch_id]
+            batch.backing_off -= 1
+            batch.retries.append(job)
+
+    def next_due(self) -> float | None:
+        """When the earliest backing-off job becomes ready."""
+        return self._backoff[0].due if self._backoff else None
+
+    def cancel(self, batch_id: str) -> list[Job]:
+        """Drop the queued and backing-off jobs of ``batch_id`` and return them."""
+        batch = self._batches.get(batch_id)
+        if batch is None:
+            return []
+        dropped = [*batch.retries, *batch.fresh]
+        dropped += [w.job for w in self._backoff if w.job.batch_id == batch_id]
+        self._backoff = [w for w in self._backoff if w.job.batch_id != batch_id]
+        heapq.heapify(self._backoff)
+        batch.retries.clear()
+        batch.fresh.clear()
+        batch.backing_off = 0
+        batch.cancelled = True
+        self._drop_if_empty(batch_id)
+        return sorted(dropped, key=lambda job: job.slide_key)
+
+    def cancelled(self, batch_id: str) -> bool:
+        """Whether ``batch_id`` was cancelled and still has running jobs."""
+        batch = self._batches.get(batch_id)
+        return batch is not None and batch.cancelled
+
+    def outstanding(self, batch_id: str) -> int:
+        """Queued + backing off + running jobs of ``batch_id``."""
+        batch = self._batches.get(batch_id)
+        if batch is None:
+            return 0
+        return len(batch.fresh) + len(batch.retries) + batch.backing_off + batch.running
+
+    def queued_total(self) -> int:
+        """Jobs waiting for a slot (backing-off ones included), over all batches."""
+        return sum(len(b.fresh) + len(b.retries) + b.backing_off for b in self._batches.values())
+
+    def running_total(self) -> int:
+        """Jobs being attempted right now."""
+        return sum(b.running for b in self._batches.values())
+
+    def batch_ids(self) -> list[str]:
+        """Batches with anything outstanding, in rotation order."""
+        return list(self._order)
+
+    def stats(self) -> tuple[BatchQueueStats, ...]:
+        """Each batch's queued, backing-off and running counts."""
+        return tuple(
+            BatchQueueStats(
+                batch_id=batch_id,
+                queued=len(batch.fresh) + len(batch.retries),
+                backing_off=batch.backing_off,
+                running=batch.running,
+                cap=batch.cap,
+            )
+            for batch_id in self._order
+            for batch in (self._batches[batch_id],)
+        )
+
+    def _drop_if_empty(self, batch_id: str) -> None:
+        batch = self._batches.get(batch_id)
+        if batch is not None and batch.empty():
+            del self._batches[batch_id]
+            self._order.remove(batch_id)

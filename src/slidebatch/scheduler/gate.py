@@ -1,0 +1,364 @@
+"""One gate per upstream credential: when may the next request start.
+
+Every batch of the process shares the gate of its credential, because the upstream's limit
+is per account. A request may start when all of these allow it:
+
+* the sliding window: at most ``effective rate`` starts per ``window`` seconds (plus a small
+  ``margin`` so that network jitter does not push a start into the upstream's previous
+  window), the opening burst allowed; and at most ``per_day`` per 24 hours;
+* the in-flight cap;
+* no pause: a 429 stops all dispatch until its ``Retry-After`` / reset, and the first
+  window after a pause is *paced* (one start per window/rate) so that the queue does not
+  stampede the upstream the moment the pause ends.
+
+AIMD on the rate: a 429 cuts the effective rate by ``decrease`` (once per episode: requests
+that started before the last cut do not cut again); while the window is the binding limit
+("saturated") and no 429 came for a whole window ("clean"), the rate grows by one per
+window, up to the configured or learned limit. Growing while not saturated would learn
+nothing, since a rate that is never reached is never tested.
+
+AIMD on the in-flight cap: 503s and timeouts (``TransientProviderError.overload``) cut it;
+it grows by one after ``cap`` clean successes that completed while the cap was full.
+
+Unknown limits (``rate=None``): the gate starts permissive, bounded by the in-flight cap
+only, and learns: an ``X-RateLimit-Limit`` figure (on a success or on a 429) becomes the
+limit per ``window`` (the headers do not name their window, so the configured one is
+assumed); a 429 without figures sets the rate to half of what the window holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from slidebatch.errors import ProviderError, RateLimited, TransientProviderError
+from slidebatch.providers.base import RateLimitInfo
+from slidebatch.scheduler.aimd import Aimd
+from slidebatch.scheduler.clock import Clock
+from slidebatch.scheduler.window import SlidingWindow
+
+DAY_SECONDS = 86_400.0
+_LATENCY_SAMPLES = 200
+
+
+@dataclass(frozen=True, slots=True)
+class GateStats:
+    """A snapshot of one gate, for logs, ``config/optimal``, ``config/validate`` and metrics."""
+
+    configured_rate: int | None
+    effective_rate: float | None  # None: no limit known yet (in-flight cap only)
+    learned_limit: int | None
+    window: float
+    per_day: int | None
+    starts_in_window: int
+    starts_today: int
+    in_flight: int
+    in_flight_cap: int
+    max_in_flight: int
+    waiting: int
+    paused_until: float | None  # clock time; None when not paused
+    requests_total: int
+    rate_limited_total: int
+    overload_total: int
+    latency_p50: float | None
+    latency_p95: float | None
+
+
+class Permit:
+    """The right to send one request; report its outcome exactly once."""
+
+    __slots__ = ("_done", "_gate", "started_at")
+
+    def __init__(self, gate: Gate, started_at: float) -> None:
+        self._gate = gate
+        self.started_at = started_at
+        self._done = False
+
+    def success(self, rate_limit: RateLimitInfo | None = None) -> None:
+        """The request succeeded; ``rate_limit`` holds the upstream's X-RateLimit figures."""
+        if self._settle():
+            self._gate._on_success(self, rate_limit or RateLimitInfo())
+
+    def failure(self, error: ProviderError) -> None:
+        """The request failed with ``error``: frees the slot, may pause or cut."""
+        if self._settle():
+            self._gate._on_failure(self, error)
+
+    def release(self) -> None:
+        """The request was sent but its outcome is unknown (cancelled): free the slot only."""
+        if self._settle():
+            self._gate._on_release(self)
+
+    def abandon(self) -> None:
+        """Nothing was sent after all: free the slot and un-count the start."""
+        if self._settle():
+            self._gate._on_abandon(self)
+
+    def _settle(self) -> bool:
+        first = not self._done
+        self._done = True
+        return first
+
+
+class Gate:
+    """The shared limiter of one upstream credential."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        rate: int | None = None,
+        window: float = 60.0,
+        per_day: int | None = None,
+        max_in_flight: int = 32,
+        margin: float | None = None,
+        decrease: float = 0.5,
+    ) -> None:
+        if rate is not None and rate < 1:
+            raise ValueError("rate must be at least 1")
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self._clock = clock
+        self._configured_rate = rate
+        self._window_seconds = window
+        self._per_day = per_day
+        self._max_in_flight = max_in_flight
+        self._decrease = decrease
+        # Default margin: 1% of the window, at most half a second.
+        self._margin = min(0.5, window * 0.01) if margin is None else margin
+        self._window = SlidingWindow(window + self._margin)
+        self._day = SlidingWindow(DAY_SECONDS) if per_day is not None else None
+        self._rate: Aimd | None = (
+            Aimd(rate, ceiling=rate, decrease=decrease) if rate is not None else None
+        )
+        self._learned_limit: int | None = None
+        self._cap = Aimd(max_in_flight, ceiling=max_in_flight, decrease=decrease)
+        self._lock = asyncio.Lock()
+        self._changed = asyncio.Event()
+        self._in_flight = 0
+        self._waiting = 0
+        self._paused_until = -math.inf
+        self._paced_until = -math.inf
+        self._last_rate_cut = -math.inf
+        self._last_rate_change = clock.now()
+        self._rate_saturated = False
+        self._last_cap_cut = -math.inf
+        self._cap_clean_successes = 0
+        self._requests_total = 0
+        self._rate_limited_total = 0
+        self._overload_total = 0
+        self._latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
+
+    # --- acquiring ---
+
+    async def acquire(self) -> Permit:
+        """Wait until one more request may start (FIFO among waiters), then count it."""
+        self._waiting += 1
+        try:
+            async with self._lock:
+                while True:
+                    now = self._clock.now()
+                    self._maybe_grow(now)
+                    if self._in_flight >= self._cap.limit:
+                        self._changed.clear()
+                        await self._changed.wait()
+                        continue
+                    at = self._next_start(now)
+                    if at <= now:
+                        return self._start(now)
+                    await self._clock.sleep(at - now)
+        finally:
+            self._waiting -= 1
+
+    def _next_start(self, now: float) -> float:
+        at = max(now, self._paused_until)
+        if self._day is not None and self._per_day is not None:
+            at = max(at, self._day.next_free(now, self._per_day))
+        if self._rate is not None:
+            limit = self._rate.limit
+            by_window = self._window.next_free(now, limit)
+            if by_window > now:
+                self._rate_saturated = True
+            at = max(at, by_window)
+            last = self._window.last_start()
+            if now < self._paced_until and last is not None:
+                at = max(at, last + self._window_seconds / limit)
+        return at
+
+    def _start(self, now: float) -> Permit:
+        self._window.record(now)
+        if self._day is not None:
+            self._day.record(now)
+        self._in_flight += 1
+        self._requests_total += 1
+        return Permit(self, now)
+
+    # --- outcomes (called by Permit) ---
+
+    def _on_success(self, permit: Permit, info: RateLimitInfo) -> None:
+        now = self._clock.now()
+        full = self._in_flight >= self._cap.limit
+        self._free_slot()
+        self._latencies.append(max(0.0, now - permit.started_at))
+        self._learn(info.limit)
+        if info.remaining == 0 and info.reset_after is not None:
+            # The upstream says its window is full: wait for its reset, no cut (no 429 yet).
+            self._paused_until = max(self._paused_until, now + info.reset_after)
+        if full and permit.started_at >= self._last_cap_cut:
+            self._cap_clean_successes += 1
+            if self._cap_clean_successes >= self._cap.limit:
+                self._cap.grow(1)
+                self._cap_clean_successes = 0
+        self._maybe_grow(now)
+
+    def _on_failure(self, permit: Permit, error: ProviderError) -> None:
+        now = self._clock.now()
+        in_use = self._in_flight
+        self._free_slot()
+        if isinstance(error, RateLimited):
+            self._on_rate_limited(permit, error, now)
+        elif isinstance(error, TransientProviderError) and error.overload:
+            self._overload_total += 1
+            if error.retry_after is not None:
+                self._pause(now, error.retry_after)
+            if permit.started_at >= self._last_cap_cut:
+                self._cap.cut(basis=in_use)
+                self._last_cap_cut = now
+                self._cap_clean_successes = 0
+
+    def _on_release(self, permit: Permit) -> None:
+        self._free_slot()
+
+    def _on_abandon(self, permit: Permit) -> None:
+        self._window.forget(permit.started_at)
+        if self._day is not None:
+            self._day.forget(permit.started_at)
+        self._requests_total -= 1
+        self._free_slot()
+
+    def _on_rate_limited(self, permit: Permit, error: RateLimited, now: float) -> None:
+        self._rate_limited_total += 1
+        hint = error.retry_after if error.retry_after is not None else error.reset_after
+        if hint is None:
+            limit = self._rate.limit if self._rate is not None else 1
+            hint = self._window_seconds / limit
+        self._pause(now, hint)
+        if permit.started_at < self._last_rate_cut:
+            return  # this episode has already been answered
+        knew_limit = self._rate is not None and self._rate.ceiling is not None
+        self._learn(error.limit)
+        if self._rate is None:
+            # No figures at all: half of what the window let through is a safe new start.
+            passed = max(1, self._window.count(now))
+            self._rate = Aimd(passed * self._decrease, decrease=self._decrease)
+        elif knew_limit or error.limit is None:
+            self._rate.cut()
+        # else: the limit was just learned from this 429; our ignorance, not congestion.
+        self._last_rate_cut = now
+        self._last_rate_change = now
+        self._rate_saturated = False
+
+    # --- helpers ---
+
+    def _pause(self, now: float, seconds: float) -> None:
+        self._paused_until = max(self._paused_until, now + max(0.0, seconds))
+        self._paced_until = max(self._paced_until, self._paused_until + self._window_seconds)
+
+    def _learn(self, limit: int | None) -> None:
+        if limit is None or limit < 1 or self._configured_rate is not None:
+            return
+        self._learned_limit = limit
+        if self._rate is None:
+            self._rate = Aimd(limit, ceiling=limit, decrease=self._decrease)
+        else:
+            self._rate.ceiling = limit
+
+    def _maybe_grow(self, now: float) -> None:
+        rate = self._rate
+        if rate is None or rate.at_ceiling or not self._rate_saturated:
+            return
+        if now - self._last_rate_change >= self._window_seconds + self._margin:
+            rate.grow(1)
+            self._last_rate_change = now
+            self._rate_saturated = False
+
+    def _free_slot(self) -> None:
+        self._in_flight -= 1
+        self._changed.set()
+
+    # --- figures ---
+
+    def stats(self) -> GateStats:
+        """The gate's figures right now."""
+        now = self._clock.now()
+        latencies = sorted(self._latencies)
+        return GateStats(
+            configured_rate=self._configured_rate,
+            effective_rate=self._rate.value if self._rate is not None else None,
+            learned_limit=self._learned_limit,
+            window=self._window_seconds,
+            per_day=self._per_day,
+            starts_in_window=self._window.count(now),
+            starts_today=self._day.count(now) if self._day is not None else self._requests_total,
+            in_flight=self._in_flight,
+            in_flight_cap=self._cap.limit,
+            max_in_flight=self._max_in_flight,
+            waiting=self._waiting,
+            paused_until=self._paused_until if self._paused_until > now else None,
+            requests_total=self._requests_total,
+            rate_limited_total=self._rate_limited_total,
+            overload_total=self._overload_total,
+            latency_p50=_percentile(latencies, 0.50),
+            latency_p95=_percentile(latencies, 0.95),
+        )
+
+
+def _percentile(ordered: list[float], q: float) -> float | None:
+    """Nearest-rank percentile of an ordered sample."""
+    if not ordered:
+        return None
+    rank = max(1, math.ceil(q * len(ordered)))
+    return ordered[rank - 1]
+
+
+class GateRegistry:
+    """One gate per upstream credential, so every batch in the process shares it."""
+
+    def __init__(
+        self,
+        *,
+        clock: Clock,
+        rate: int | None = None,
+        window: float = 60.0,
+        per_day: int | None = None,
+        max_in_flight: int = 32,
+        margin: float | None = None,
+    ) -> None:
+        self._clock = clock
+        self._rate = rate
+        self._window = window
+        self._per_day = per_day
+        self._max_in_flight = max_in_flight
+        self._margin = margin
+        self._gates: dict[str, Gate] = {}
+
+    def gate_for(self, credential_id: str) -> Gate:
+        """The gate of ``credential_id``, made on first use."""
+        gate = self._gates.get(credential_id)
+        if gate is None:
+            gate = Gate(
+                clock=self._clock,
+                rate=self._rate,
+                window=self._window,
+                per_day=self._per_day,
+                max_in_flight=self._max_in_flight,
+                margin=self._margin,
+            )
+            self._gates[credential_id] = gate
+        return gate
+
+    def stats(self) -> dict[str, GateStats]:
+        """Every gate's figures by credential id."""
+        return {credential: gate.stats() for credential, gate in self._gates.items()}

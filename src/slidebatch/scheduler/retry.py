@@ -1,0 +1,73 @@
+"""Whether and when a failed attempt is tried again.
+
+Two budgets: *paid* attempts (every request the upstream answered with work or a fault:
+5xx, timeouts, malformed answers) bounded by ``max_attempts``, and 429 *requeues*, which the
+upstream does not charge for, bounded separately by ``max_requeues``. Permanent errors
+never retry. The delay is full-jitter exponential backoff, ``uniform(0, min(cap,
+base * 2**n))`` (AWS's "full jitter": spreads retries so they do not arrive together),
+never shorter than the upstream's ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from slidebatch.errors import ProviderError, RateLimited
+
+
+@dataclass(frozen=True, slots=True)
+class RetryDecision:
+    """What to do after one failed attempt."""
+
+    retry: bool
+    delay: float  # seconds to wait before the job may be dispatched again
+    paid: bool  # whether the failed attempt counts against the paid-attempt budget
+    reason: str
+
+
+class RetryPolicy:
+    """Backoff and budgets for one slide's attempts."""
+
+    def __init__(
+        self,
+        max_attempts: int,
+        max_requeues: int,
+        base: float,
+        cap: float,
+        rng: random.Random,
+    ) -> None:
+        if max_attempts < 1 or max_requeues < 0:
+            raise ValueError("max_attempts must be >= 1 and max_requeues >= 0")
+        self.max_attempts = max_attempts
+        self.max_requeues = max_requeues
+        self.base = base
+        self.cap = cap
+        self._rng = rng
+
+    def decide(self, error: ProviderError, attempts: int, requeues: int) -> RetryDecision:
+        """Decide after a failure.
+
+        ``attempts`` and ``requeues`` count what was spent *including* the attempt that just
+        failed (so a 429 arrives with ``requeues`` already raised by one).
+        """
+        if isinstance(error, RateLimited):
+            if requeues > self.max_requeues:
+                return RetryDecision(
+                    False, 0.0, False, f"rate limited {requeues} times (limit {self.max_requeues})"
+                )
+            return RetryDecision(True, self._delay(requeues, error), False, "rate limited")
+        if not error.retryable:
+            return RetryDecision(False, 0.0, True, f"permanent error ({error.kind})")
+        if attempts >= self.max_attempts:
+            return RetryDecision(
+                False, 0.0, True, f"gave up after {attempts} paid attempts ({error.kind})"
+            )
+        return RetryDecision(True, self._delay(attempts, error), True, error.kind)
+
+    def _delay(self, failures: int, error: ProviderError) -> float:
+        ceiling = min(self.cap, self.base * 2 ** max(0, failures - 1))
+        delay = self._rng.uniform(0.0, ceiling)
+        if error.retry_after is not None:
+            delay = max(delay, error.retry_after)
+        return delay

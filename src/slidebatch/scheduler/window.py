@@ -1,0 +1,68 @@
+"""Sliding-window accounting of request starts: "when is the next slot free".
+
+A request started at ``t`` occupies one slot of a window of ``W`` seconds until ``t + W``;
+at most ``limit`` starts may lie in any window, and the opening burst (``limit`` at once)
+is allowed. The limit is an argument of each query, not a property of the window, because
+the gate's AIMD changes it at run time.
+
+Why not pyrate-limiter or limits: both were looked at. pyrate-limiter (installed, 4.x) keeps
+integer-millisecond timestamps from its own clock classes, fixes the rates on the bucket,
+answers "how long to wait" only as a side effect of a refused ``put`` (which it also
+records), and guards every call with a thread lock; limits reads ``time.time()`` inside its
+storages, so an injected clock is impossible. What the gate needs, exact float times on
+the injected clock and a limit that changes between two questions, is a deque of start
+times and two lines of arithmetic, so it is written here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import deque
+
+
+class SlidingWindow:
+    """Start times of the last ``window`` seconds."""
+
+    def __init__(self, window: float) -> None:
+        if window <= 0:
+            raise ValueError("window must be positive")
+        self.window = window
+        self._starts: deque[float] = deque()
+
+    def record(self, at: float) -> None:
+        """Count a request started at ``at`` (times are recorded in order)."""
+        if self._starts and at < self._starts[-1]:
+            # Out of order only by float noise or an abandoned-then-retried permit: keep sorted.
+            items = sorted([*self._starts, at])
+            self._starts = deque(items)
+        else:
+            self._starts.append(at)
+
+    def forget(self, at: float) -> None:
+        """Un-count a start that never reached the upstream."""
+        with contextlib.suppress(ValueError):
+            self._starts.remove(at)
+
+    def count(self, now: float) -> int:
+        """Starts still inside the window at ``now``."""
+        self._prune(now)
+        return len(self._starts)
+
+    def next_free(self, now: float, limit: int) -> float:
+        """Earliest time >= ``now`` at which one more start keeps ``limit`` per window."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        self._prune(now)
+        if len(self._starts) < limit:
+            return now
+        # The start that must leave the window before one more fits.
+        return max(now, self._starts[-limit] + self.window)
+
+    def last_start(self) -> float | None:
+        """The most recent start still remembered."""
+        return self._starts[-1] if self._starts else None
+
+    def _prune(self, now: float) -> None:
+        horizon = now - self.window
+        while self._starts and self._starts[0] <= horizon:
+            self._starts.popleft()

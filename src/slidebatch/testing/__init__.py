@@ -1,0 +1,1 @@
+"""Test doubles shipped with the package: the fake upstream and the fake clock."""
