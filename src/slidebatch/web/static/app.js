@@ -1,0 +1,542 @@
+// slidebatch's page: compose a batch, follow it live, fix slides, download the results.
+// Entry module; the batch panel lives in batch-view.js, the SSE stream in live.js.
+
+import { Api, ApiError } from "./api.js";
+import { BatchView, imageSrc } from "./batch-view.js";
+import { EXAMPLE_EN, EXAMPLE_ZH } from "./examples.js";
+import {
+  ACTIVE_SLIDE_STATES,
+  detectFormat,
+  formatSeconds,
+  formatTimestamp,
+  isRatio,
+  randomKey,
+  statusLabel,
+} from "./format.js";
+
+const api = new Api();
+const $ = (id) => document.getElementById(id);
+
+const ui = {
+  serverInfo: $("server-info"),
+  keyForm: $("key-form"),
+  keyInput: $("api-key"),
+  notice: $("notice"),
+  form: $("batch-form"),
+  deckText: $("deck-text"),
+  deckFile: $("deck-file"),
+  deckFormat: $("deck-format"),
+  deckSummary: $("deck-summary"),
+  title: $("deck-title"),
+  style: $("style-prompt"),
+  aspect: $("aspect-ratio"),
+  customField: $("custom-ratio-field"),
+  customRatio: $("custom-ratio"),
+  workersAuto: $("workers-auto"),
+  workersFixed: $("workers-fixed"),
+  workersCount: $("workers-count"),
+  estimate: $("estimate"),
+  generate: $("generate"),
+  formStatus: $("form-status"),
+  historyList: $("history-list"),
+  historyMore: $("history-more"),
+  dialog: $("slide-dialog"),
+  dialogTitle: $("dialog-title"),
+  dialogImage: $("dialog-image"),
+  dialogCaption: $("dialog-caption"),
+  dialogState: $("dialog-state"),
+  dialogError: $("dialog-error"),
+  dialogVisual: $("dialog-visual"),
+  dialogRegenerate: $("dialog-regenerate"),
+  dialogContent: $("dialog-content"),
+  dialogPrompt: $("dialog-prompt"),
+};
+
+// Which compose fields the user typed into: a parsed deck fills only the untouched ones.
+const touched = { title: false, style: false, aspect: false };
+const deckCache = { key: null, parsed: null };
+let parseSeq = 0;
+let parseTimer = null;
+let historyOffset = 0;
+const HISTORY_PAGE = 20;
+let dialogSlideId = null;
+let dialogOpener = null;
+
+const view = new BatchView(api, {
+  onOpenSlide: openSlide,
+  onChange: () => loadHistory(),
+  onError: (message) => showNotice(message),
+  onSlideChange: (slide) => {
+    if (ui.dialog.open && slide.slide_id === dialogSlideId) fillDialog(slide, false);
+  },
+});
+
+// ---- notices and errors -------------------------------------------------------------
+
+function showNotice(message, kind = "error") {
+  ui.notice.textContent = message;
+  ui.notice.dataset.kind = kind;
+  ui.notice.setAttribute("role", kind === "error" ? "alert" : "status");
+  ui.notice.hidden = false;
+}
+
+function clearNotice() {
+  ui.notice.hidden = true;
+  ui.notice.textContent = "";
+}
+
+/** Report a failed call; a 401 reveals the API-key field. */
+function reportError(what, err) {
+  if (err instanceof ApiError && err.status === 401) {
+    ui.keyForm.hidden = false;
+    showNotice(`${what}: this server needs a valid API key. Enter it at the top of the page.`);
+    ui.keyInput.focus();
+    return;
+  }
+  showNotice(`${what}: ${err.message}`);
+}
+
+// ---- server info and API key -------------------------------------------------------
+
+async function loadInfo() {
+  let info;
+  try {
+    info = await api.get("/api/info");
+  } catch (err) {
+    ui.serverInfo.textContent = "Server unreachable";
+    reportError("Could not reach the server", err);
+    return;
+  }
+  const bits = [`slidebatch ${info.version ?? ""}`.trim()];
+  if (info.provider) bits.push(`${info.provider} provider`);
+  ui.serverInfo.textContent = bits.join(" · ");
+  if (info.auth_required) {
+    ui.keyForm.hidden = false;
+    ui.keyInput.value = api.key;
+  }
+  const maxWorkers = info.limits && info.limits.max_workers;
+  if (Number.isInteger(maxWorkers) && maxWorkers > 0) {
+    ui.workersCount.max = String(maxWorkers);
+    if (Number(ui.workersCount.value) > maxWorkers) ui.workersCount.value = String(maxWorkers);
+  }
+}
+
+ui.keyForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  api.key = ui.keyInput.value.trim();
+  showNotice(api.key ? "API key saved in this browser." : "API key removed.", "info");
+  loadHistory();
+  // The event stream URL carries the key: reconnect with the new one.
+  if (view.batchId) view.show(view.batchId);
+});
+
+// ---- deck input ---------------------------------------------------------------------
+
+function currentFormat(text) {
+  return ui.deckFormat.value === "auto" ? detectFormat(text) : ui.deckFormat.value;
+}
+
+/** Parse the deck through the server (same parser as the CLI); cached per text+format. */
+async function parseDeck() {
+  const text = ui.deckText.value;
+  if (!text.trim()) {
+    ui.deckSummary.replaceChildren();
+    ui.estimate.hidden = true;
+    deckCache.key = null;
+    return null;
+  }
+  const format = currentFormat(text);
+  const key = `${format}\u0000${text}`;
+  if (deckCache.key === key) return deckCache.parsed;
+  const seq = ++parseSeq;
+  ui.deckSummary.textContent = "Checking deck…";
+  let parsed;
+  try {
+    parsed = await api.post("/api/deck/parse", { text, format });
+  } catch (err) {
+    if (seq === parseSeq) {
+      ui.deckSummary.replaceChildren(textEl("p", `Deck problem: ${err.message}`, "error-text"));
+      ui.estimate.hidden = true;
+      if (err instanceof ApiError && err.status === 401) reportError("Checking the deck", err);
+    }
+    throw err;
+  }
+  if (seq !== parseSeq) return parsed;
+  deckCache.key = key;
+  deckCache.parsed = parsed;
+  renderDeckSummary(parsed, format);
+  applyDeckDefaults(parsed);
+  loadEstimate(parsed.slides.length);
+  return parsed;
+}
+
+function scheduleParse() {
+  window.clearTimeout(parseTimer);
+  parseTimer = window.setTimeout(() => parseDeck().catch(() => {}), 600);
+}
+
+function renderDeckSummary(parsed, format) {
+  const slides = parsed.slides || [];
+  const head = textEl(
+    "p",
+    `${slides.length} slide${slides.length === 1 ? "" : "s"} (${format === "json" ? "JSON" : "Markdown"})`,
+    "deck-count",
+  );
+  const list = document.createElement("ol");
+  list.className = "deck-titles";
+  for (const slide of slides) {
+    const item = textEl("li", slide.title || "(untitled)");
+    if (slide.type && slide.type !== "content") item.append(textEl("span", ` ${slide.type}`, "tag"));
+    list.append(item);
+  }
+  ui.deckSummary.replaceChildren(head, list);
+}
+
+function applyDeckDefaults(parsed) {
+  if (!touched.title && parsed.title) ui.title.value = parsed.title;
+  if (!touched.style && parsed.style_prompt) ui.style.value = parsed.style_prompt;
+  if (!touched.aspect && parsed.aspect_ratio) setAspect(String(parsed.aspect_ratio));
+  if (parsed.max_workers === "auto" || parsed.max_workers === null) ui.workersAuto.checked = true;
+  else if (Number.isInteger(parsed.max_workers)) {
+    ui.workersFixed.checked = true;
+    ui.workersCount.value = String(parsed.max_workers);
+  }
+  syncWorkers();
+}
+
+function setAspect(ratio) {
+  const option = [...ui.aspect.options].find((o) => o.value === ratio);
+  if (option) {
+    ui.aspect.value = ratio;
+  } else {
+    ui.aspect.value = "custom";
+    ui.customRatio.value = ratio;
+  }
+  syncAspect();
+}
+
+function syncAspect() {
+  ui.customField.hidden = ui.aspect.value !== "custom";
+}
+
+function syncWorkers() {
+  ui.workersCount.disabled = !ui.workersFixed.checked;
+}
+
+async function loadEstimate(count) {
+  if (!count) {
+    ui.estimate.hidden = true;
+    return;
+  }
+  let data;
+  try {
+    data = await api.get(`/api/slide/batch/config/optimal?slides_count=${count}`);
+  } catch (err) {
+    ui.estimate.hidden = false;
+    ui.estimate.replaceChildren(textEl("p", `No estimate: ${err.message}`, "hint"));
+    return;
+  }
+  const time = data.estimated_time_formatted || formatSeconds(data.estimated_time_seconds);
+  const line = textEl("p", "");
+  line.append(
+    textEl("strong", `Estimate: ${time}`),
+    document.createTextNode(
+      ` for ${data.slides_count} slides with ${data.recommended_workers} workers` +
+        (data.max_possible_workers ? ` (at most ${data.max_possible_workers} possible)` : ""),
+    ),
+  );
+  const nodes = [line];
+  const notes = data.performance_notes || [];
+  if (notes.length) {
+    const list = document.createElement("ul");
+    for (const note of notes) list.append(textEl("li", note));
+    nodes.push(list);
+  }
+  ui.estimate.replaceChildren(...nodes);
+  ui.estimate.hidden = false;
+}
+
+function loadDeckText(text, format) {
+  ui.deckText.value = text;
+  ui.deckFormat.value = format;
+  // A whole new deck: let its own title, style and ratio fill the form.
+  touched.title = touched.style = touched.aspect = false;
+  ui.title.value = "";
+  ui.style.value = "";
+  parseDeck().catch(() => {});
+}
+
+ui.deckText.addEventListener("input", scheduleParse);
+ui.deckFormat.addEventListener("change", () => parseDeck().catch(() => {}));
+$("check-deck").addEventListener("click", () => {
+  deckCache.key = null;
+  parseDeck().catch(() => {});
+});
+$("load-example-en").addEventListener("click", () => loadDeckText(EXAMPLE_EN, "markdown"));
+$("load-example-zh").addEventListener("click", () => loadDeckText(EXAMPLE_ZH, "json"));
+ui.deckFile.addEventListener("change", async () => {
+  const file = ui.deckFile.files && ui.deckFile.files[0];
+  if (!file) return;
+  const name = file.name.toLowerCase();
+  const format = name.endsWith(".json") ? "json" : /\.(md|markdown)$/.test(name) ? "markdown" : "auto";
+  loadDeckText(await file.text(), format);
+  ui.deckFile.value = "";
+});
+ui.title.addEventListener("input", () => (touched.title = true));
+ui.style.addEventListener("input", () => (touched.style = true));
+ui.aspect.addEventListener("change", () => {
+  touched.aspect = true;
+  syncAspect();
+  if (ui.aspect.value === "custom") ui.customRatio.focus();
+});
+ui.customRatio.addEventListener("input", () => (touched.aspect = true));
+ui.workersAuto.addEventListener("change", syncWorkers);
+ui.workersFixed.addEventListener("change", () => {
+  syncWorkers();
+  ui.workersCount.focus();
+});
+
+// ---- submit ---------------------------------------------------------------------------
+
+function invalid(field, message) {
+  showNotice(message);
+  field.setAttribute("aria-invalid", "true");
+  field.focus();
+  return null;
+}
+
+function collectOptions() {
+  for (const field of [ui.deckText, ui.style, ui.customRatio, ui.workersCount]) {
+    field.removeAttribute("aria-invalid");
+  }
+  if (!ui.deckText.value.trim()) return invalid(ui.deckText, "Paste, upload or load a deck first.");
+  const style = ui.style.value.trim();
+  if (!style) return invalid(ui.style, "Describe the style of the deck in the style prompt.");
+  let aspect = ui.aspect.value;
+  if (aspect === "custom") {
+    aspect = ui.customRatio.value.trim();
+    if (!isRatio(aspect)) return invalid(ui.customRatio, "Write the custom ratio as W:H, e.g. 1.91:1.");
+  }
+  let workers = "auto";
+  if (ui.workersFixed.checked) {
+    workers = Number.parseInt(ui.workersCount.value, 10);
+    if (!Number.isInteger(workers) || workers < 1) {
+      return invalid(ui.workersCount, "Workers must be a whole number of at least 1.");
+    }
+  }
+  return { style, aspect, workers, title: ui.title.value.trim() };
+}
+
+ui.form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  clearNotice();
+  const options = collectOptions();
+  if (!options) return;
+  ui.generate.disabled = true;
+  ui.formStatus.textContent = "Starting…";
+  try {
+    let parsed;
+    try {
+      window.clearTimeout(parseTimer);
+      parsed = await parseDeck();
+    } catch (err) {
+      ui.deckText.setAttribute("aria-invalid", "true");
+      reportError("The deck could not be read", err);
+      return;
+    }
+    const body = {
+      slides: parsed.slides,
+      style_prompt: options.style,
+      aspect_ratio: options.aspect,
+      max_workers: options.workers,
+    };
+    if (options.title) body.title = options.title;
+    const started = await api.post("/api/slide/batch/generate?wait=false", body, {
+      "Idempotency-Key": randomKey(),
+    });
+    ui.formStatus.textContent = "";
+    openBatch(started.batch_id, true);
+    loadHistory();
+  } catch (err) {
+    ui.formStatus.textContent = "";
+    reportError("The batch could not start", err);
+  } finally {
+    ui.generate.disabled = false;
+    if (ui.formStatus.textContent === "Starting…") ui.formStatus.textContent = "";
+  }
+});
+
+// ---- batches --------------------------------------------------------------------------
+
+function openBatch(batchId, focus = false) {
+  if (!batchId) return;
+  const hash = `#batch=${encodeURIComponent(batchId)}`;
+  if (window.location.hash !== hash) window.history.replaceState(null, "", hash);
+  if (view.batchId !== batchId) view.show(batchId);
+  markCurrentHistory();
+  if (focus) {
+    const heading = $("batch-heading");
+    heading.setAttribute("tabindex", "-1");
+    heading.focus({ preventScroll: true });
+    $("batch-view").scrollIntoView({ behavior: "smooth", block: "start" });
+  }
+}
+
+function batchFromHash() {
+  const match = /^#batch=(.+)$/.exec(window.location.hash);
+  return match ? decodeURIComponent(match[1]) : null;
+}
+
+window.addEventListener("hashchange", () => {
+  const id = batchFromHash();
+  if (id) openBatch(id);
+});
+
+async function loadHistory(append = false) {
+  if (!append) historyOffset = 0;
+  let page;
+  try {
+    page = await api.get(`/api/slide/batch?limit=${HISTORY_PAGE}&offset=${historyOffset}`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) {
+      ui.keyForm.hidden = false;
+      ui.historyList.replaceChildren(textEl("li", "Enter the API key to see past batches.", "hint"));
+    } else {
+      ui.historyList.replaceChildren(textEl("li", `Could not load batches: ${err.message}`, "hint"));
+    }
+    ui.historyMore.hidden = true;
+    return;
+  }
+  const items = page.items || [];
+  const nodes = items.map(historyItem);
+  if (append) ui.historyList.append(...nodes);
+  else if (nodes.length) ui.historyList.replaceChildren(...nodes);
+  else ui.historyList.replaceChildren(textEl("li", "No batches yet.", "hint"));
+  historyOffset += items.length;
+  ui.historyMore.hidden = !(page.total > historyOffset);
+  markCurrentHistory();
+}
+
+function historyItem(batch) {
+  const li = document.createElement("li");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "history-item";
+  button.dataset.batchId = batch.batch_id;
+  const title = textEl("span", batch.title || `Batch ${String(batch.batch_id).slice(0, 8)}`, "history-title");
+  const status = textEl("span", statusLabel(batch.status), "badge");
+  status.dataset.status = batch.status;
+  const done = batch.successful ?? batch.completed_slides ?? 0;
+  const meta = textEl(
+    "span",
+    [`${done}/${batch.total_slides ?? "?"} slides`, formatTimestamp(batch.created_at)]
+      .filter(Boolean)
+      .join(" · "),
+    "history-meta",
+  );
+  button.append(title, status, meta);
+  button.addEventListener("click", () => openBatch(batch.batch_id, true));
+  li.append(button);
+  return li;
+}
+
+function markCurrentHistory() {
+  for (const button of ui.historyList.querySelectorAll(".history-item")) {
+    if (button.dataset.batchId === view.batchId) button.setAttribute("aria-current", "true");
+    else button.removeAttribute("aria-current");
+  }
+}
+
+$("refresh-history").addEventListener("click", () => loadHistory());
+ui.historyMore.addEventListener("click", () => loadHistory(true));
+
+// ---- slide dialog ----------------------------------------------------------------------
+
+function openSlide(slideId) {
+  const slide = view.slide(slideId);
+  if (!slide) return;
+  dialogSlideId = slideId;
+  dialogOpener = document.activeElement;
+  fillDialog(slide, true);
+  if (!ui.dialog.open) ui.dialog.showModal();
+}
+
+function fillDialog(slide, withText) {
+  ui.dialogTitle.textContent = `Slide ${slide.page_num ?? ""}: ${slide.title || "(untitled)"}`;
+  if (slide.image_url) {
+    const src = imageSrc(api, slide);
+    if (ui.dialogImage.dataset.src !== src) {
+      ui.dialogImage.dataset.src = src;
+      ui.dialogImage.src = src;
+    }
+    ui.dialogImage.alt = `Slide ${slide.page_num ?? ""}: ${slide.title || ""}`;
+    ui.dialogImage.hidden = false;
+  } else {
+    ui.dialogImage.hidden = true;
+    ui.dialogImage.removeAttribute("src");
+    delete ui.dialogImage.dataset.src;
+  }
+  ui.dialogCaption.textContent = slide.placeholder
+    ? "Placeholder rendered locally: the image model failed for this slide."
+    : "";
+  const bits = [statusLabel(slide.state)];
+  if (slide.state === "done" && slide.generation_time != null) bits.push(formatSeconds(slide.generation_time));
+  if (slide.attempts) bits.push(`${slide.attempts} attempt${slide.attempts === 1 ? "" : "s"}`);
+  ui.dialogState.textContent = bits.join(" · ");
+  ui.dialogState.dataset.status = slide.state;
+  ui.dialogError.hidden = !slide.error_message || slide.state === "done";
+  ui.dialogError.textContent = slide.error_message || "";
+  ui.dialogRegenerate.disabled = ACTIVE_SLIDE_STATES.has(slide.state);
+  ui.dialogContent.textContent = slide.content_text || "";
+  ui.dialogPrompt.textContent = slide.final_prompt ? `Prompt: ${slide.final_prompt}` : "";
+  if (withText) ui.dialogVisual.value = slide.visual_desc || "";
+}
+
+ui.dialogRegenerate.addEventListener("click", async () => {
+  const slideId = dialogSlideId;
+  const batchId = view.batchId;
+  if (!slideId || !batchId) return;
+  ui.dialogRegenerate.disabled = true;
+  ui.dialogState.textContent = "Sending…";
+  try {
+    const path =
+      `/api/slide/batch/${encodeURIComponent(batchId)}` +
+      `/slides/${encodeURIComponent(slideId)}/regenerate`;
+    const result = await api.post(path, { visual_desc: ui.dialogVisual.value });
+    if (result && result.slide_id) view.putSlide(result);
+    view.ensureLive();
+  } catch (err) {
+    ui.dialogRegenerate.disabled = false;
+    const slide = view.slide(slideId);
+    if (slide) fillDialog(slide, false);
+    reportError("The slide could not be regenerated", err);
+  }
+});
+
+ui.dialog.addEventListener("close", () => {
+  dialogSlideId = null;
+  if (dialogOpener && document.contains(dialogOpener)) dialogOpener.focus();
+  dialogOpener = null;
+});
+
+// Clicking the backdrop (outside the dialog box) closes it, like Escape.
+ui.dialog.addEventListener("click", (event) => {
+  if (event.target === ui.dialog) ui.dialog.close();
+});
+
+// ---- helpers and start-up --------------------------------------------------------------
+
+function textEl(tag, text, className) {
+  const node = document.createElement(tag);
+  node.textContent = text;
+  if (className) node.className = className;
+  return node;
+}
+
+syncAspect();
+syncWorkers();
+loadInfo().then(() => {
+  loadHistory();
+  const id = batchFromHash();
+  if (id) openBatch(id);
+});

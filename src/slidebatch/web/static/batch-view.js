@@ -1,0 +1,340 @@
+// The batch panel: header, progress bar with ETA, downloads, and the grid of slide cards.
+//
+// State is the last BatchStatus seen plus the slides by id; every server message (snapshot,
+// slide event, batch event, an action's answer) is merged in and the affected parts redrawn.
+// Cards are updated in place so keyboard focus survives live updates.
+
+import { LiveBatch } from "./live.js";
+import {
+  ACTIVE_SLIDE_STATES,
+  FINAL_BATCH_STATES,
+  cssRatio,
+  formatSeconds,
+  statusLabel,
+} from "./format.js";
+
+const LIVE_LABELS = {
+  connecting: "Connecting…",
+  live: "● Live",
+  reconnecting: "Reconnecting…",
+  finished: "",
+  closed: "",
+  error: "Disconnected",
+};
+
+export class BatchView {
+  constructor(api, callbacks) {
+    this.api = api;
+    this.callbacks = callbacks; // {onOpenSlide(slideId), onChange(batch), onError(message)}
+    this.batch = null;
+    this.slides = new Map();
+    this.cards = new Map();
+    this.live = null;
+    this.el = {
+      section: byId("batch-view"),
+      heading: byId("batch-heading"),
+      status: byId("batch-status"),
+      counts: byId("batch-counts"),
+      liveState: byId("live-state"),
+      progress: byId("batch-progress"),
+      eta: byId("batch-eta"),
+      grid: byId("slide-grid"),
+      cancel: byId("cancel-batch"),
+      retry: byId("retry-batch"),
+      downloads: [byId("dl-pptx"), byId("dl-pdf"), byId("dl-zip")],
+    };
+    this.el.cancel.addEventListener("click", () => this.action("cancel"));
+    this.el.retry.addEventListener("click", () => this.action("retry"));
+  }
+
+  get batchId() {
+    return this.batch ? this.batch.batch_id : null;
+  }
+
+  /** Show a batch (replacing any other) and follow it live. */
+  show(batchId, initial = null) {
+    if (this.live) this.live.close();
+    this.batch = { batch_id: batchId, status: "queued", progress: 0, results: [] };
+    this.slides.clear();
+    this.cards.clear();
+    this.el.grid.replaceChildren();
+    this.el.section.hidden = false;
+    if (initial) this.applySnapshot(initial);
+    else this.render();
+    this.live = new LiveBatch(this.api, batchId, {
+      onSnapshot: (data) => this.applySnapshot(data),
+      onSlide: (data) => this.applySlideEvent(data),
+      onBatch: (data) => this.applyBatchEvent(data),
+      onState: (state, err) => this.setLiveState(state, err),
+    });
+    this.live.open();
+  }
+
+  /** Follow the batch again after an action revived it (regenerate, retry). */
+  ensureLive() {
+    if (this.live && !this.live.isOpen) this.live.open();
+  }
+
+  slide(slideId) {
+    return this.slides.get(slideId) || null;
+  }
+
+  applySnapshot(status) {
+    if (!status || status.batch_id !== this.batchId) return;
+    this.batch = { ...this.batch, ...status };
+    for (const result of status.results || []) this.putSlide(result);
+    this.render();
+    this.finishIfDone();
+  }
+
+  applySlideEvent(data) {
+    if (!data || data.batch_id !== this.batchId || !data.slide) return;
+    const update = {};
+    for (const key of ["progress", "completed_slides", "total_slides", "estimated_remaining_time"]) {
+      if (key in data) update[key] = data[key];
+    }
+    this.batch = { ...this.batch, ...update };
+    if (this.batch.status === "queued" || FINAL_BATCH_STATES.has(this.batch.status)) {
+      // A slide moving again means the batch is running (also after a regenerate).
+      if (ACTIVE_SLIDE_STATES.has(data.slide.state || data.slide.status)) this.batch.status = "running";
+    }
+    this.putSlide(data.slide);
+    this.recount();
+    this.render();
+  }
+
+  applyBatchEvent(data) {
+    if (!data || data.batch_id !== this.batchId) return;
+    this.batch = { ...this.batch, ...data };
+    if (FINAL_BATCH_STATES.has(data.status)) this.batch.estimated_remaining_time = null;
+    this.render();
+    this.callbacks.onChange(this.batch);
+  }
+
+  /** Merge a SlideResult (from an event or an action's answer) and redraw its card. */
+  putSlide(result) {
+    const previous = this.slides.get(result.slide_id) || {};
+    const slide = { ...previous, ...result };
+    slide.state = result.state || result.status || previous.state || "pending";
+    this.slides.set(slide.slide_id, slide);
+    this.renderCard(slide);
+    this.callbacks.onSlideChange?.(slide);
+  }
+
+  finishIfDone() {
+    if (!this.live || !FINAL_BATCH_STATES.has(this.batch.status)) return;
+    const active = [...this.slides.values()].some((s) => ACTIVE_SLIDE_STATES.has(s.state));
+    if (!active) {
+      this.live.close("finished");
+      this.callbacks.onChange(this.batch);
+    }
+  }
+
+  recount() {
+    const slides = [...this.slides.values()];
+    if (!slides.length) return;
+    const done = slides.filter((s) => s.state === "done").length;
+    const failed = slides.filter((s) => s.state === "error").length;
+    this.batch.successful = done;
+    this.batch.failed = failed;
+    this.finishIfDone();
+  }
+
+  async action(name) {
+    const id = this.batchId;
+    if (!id) return;
+    const button = name === "cancel" ? this.el.cancel : this.el.retry;
+    button.disabled = true;
+    try {
+      const status = await this.api.post(`/api/slide/batch/${encodeURIComponent(id)}/${name}`);
+      this.applySnapshot(status);
+      if (name === "retry") this.ensureLive();
+    } catch (err) {
+      this.callbacks.onError(`Could not ${name} the batch: ${err.message}`);
+    } finally {
+      this.renderActions();
+    }
+  }
+
+  setLiveState(state, err) {
+    this.el.liveState.textContent = LIVE_LABELS[state] ?? "";
+    this.el.liveState.dataset.state = state;
+    if (state === "error" && err) this.callbacks.onError(`Live updates stopped: ${err.message}`);
+  }
+
+  // ---- rendering -------------------------------------------------------------------
+
+  render() {
+    const b = this.batch;
+    this.el.heading.textContent = b.title || `Batch ${shortId(b.batch_id)}`;
+    this.el.status.textContent =
+      b.status === "queued" && b.queue_position ? `Queued (#${b.queue_position})` : statusLabel(b.status);
+    this.el.status.dataset.status = b.status;
+    this.el.grid.style.setProperty("--ratio", cssRatio(b.aspect_ratio));
+    const total = b.total_slides ?? this.slides.size;
+    const done = b.successful ?? countState(this.slides, "done");
+    const failed = b.failed ?? countState(this.slides, "error");
+    const parts = [`${done} of ${total} done`];
+    if (failed) parts.push(`${failed} failed`);
+    if (b.max_workers) parts.push(`${b.max_workers} workers`);
+    this.el.counts.textContent = parts.join(" · ");
+    const progress = Math.max(0, Math.min(1, Number(b.progress) || 0));
+    this.el.progress.value = Math.round(progress * 1000) / 10;
+    this.el.progress.textContent = `${Math.round(progress * 100)}%`;
+    this.el.eta.textContent = etaText(b, progress);
+    this.renderActions();
+  }
+
+  renderActions() {
+    const b = this.batch;
+    const final = FINAL_BATCH_STATES.has(b.status);
+    this.el.cancel.disabled = final;
+    const failed = (b.failed ?? 0) > 0 || countState(this.slides, "error") > 0;
+    const cancelled = countState(this.slides, "cancelled") > 0;
+    this.el.retry.disabled = !(failed || (final && cancelled));
+    const anyDone = (b.successful ?? 0) > 0 || countState(this.slides, "done") > 0;
+    for (const link of this.el.downloads) {
+      const format = link.dataset.format;
+      if (anyDone) {
+        link.href = this.api.url(`/api/slide/batch/${encodeURIComponent(b.batch_id)}/export.${format}`);
+        link.setAttribute("download", "");
+        link.removeAttribute("aria-disabled");
+        link.classList.remove("disabled");
+        link.title = `Download ${format.toUpperCase()}`;
+      } else {
+        link.removeAttribute("href");
+        link.removeAttribute("download");
+        link.setAttribute("aria-disabled", "true");
+        link.classList.add("disabled");
+        link.title = "Available once a slide is done";
+      }
+    }
+  }
+
+  renderCard(slide) {
+    let card = this.cards.get(slide.slide_id);
+    if (!card) {
+      card = buildCard(slide, () => this.callbacks.onOpenSlide(slide.slide_id));
+      this.cards.set(slide.slide_id, card);
+      insertByPage(this.el.grid, card.root, slide.page_num);
+    }
+    const { root, thumb, title, page, badge, timing, error, placeholder } = card;
+    root.dataset.state = slide.state;
+    root.dataset.page = String(slide.page_num ?? "");
+    page.textContent = slide.page_num ?? "";
+    title.textContent = slide.title || "(untitled)";
+    badge.textContent = statusLabel(slide.state);
+    badge.dataset.status = slide.state;
+    const bits = [];
+    if (slide.generation_time !== null && slide.generation_time !== undefined && slide.state === "done") {
+      bits.push(formatSeconds(slide.generation_time));
+    }
+    if (slide.attempts > 1) bits.push(`${slide.attempts} attempts`);
+    timing.textContent = bits.join(" · ");
+    placeholder.hidden = !slide.placeholder;
+    error.hidden = !slide.error_message || slide.state === "done";
+    error.textContent = slide.error_message || "";
+    thumb.button.setAttribute(
+      "aria-label",
+      `Slide ${slide.page_num ?? ""}: ${slide.title || ""}. ${statusLabel(slide.state)}. Open details`,
+    );
+    const src = slide.image_url ? imageSrc(this.api, slide) : "";
+    if (src && thumb.img.dataset.src !== src) {
+      thumb.img.dataset.src = src;
+      thumb.img.src = src;
+      thumb.img.alt = `Slide ${slide.page_num ?? ""}: ${slide.title || ""}`;
+    }
+    thumb.img.hidden = !src;
+    thumb.empty.hidden = Boolean(src);
+    thumb.empty.textContent = slide.state === "error" ? "No image" : `${statusLabel(slide.state)}…`;
+    thumb.button.classList.toggle("busy", ACTIVE_SLIDE_STATES.has(slide.state));
+  }
+}
+
+/** The URL of a slide's image: with the key, and a version so a regenerated image reloads. */
+export function imageSrc(api, slide) {
+  const version = `${slide.attempts ?? 0}-${slide.generation_time ?? ""}`;
+  return api.url(slide.image_url, { v: version });
+}
+
+function buildCard(slide, onOpen) {
+  const root = el("li", "card");
+  root.dataset.slideId = slide.slide_id;
+  root.dataset.page = String(slide.page_num ?? "");
+  const button = el("button", "thumb");
+  button.type = "button";
+  const img = el("img");
+  img.decoding = "async";
+  img.hidden = true;
+  const empty = el("span", "thumb-empty");
+  button.append(img, empty);
+  button.addEventListener("click", onOpen);
+
+  const body = el("div", "card-body");
+  const head = el("div", "card-head");
+  const page = el("span", "page-num");
+  const title = el("h3", "card-title");
+  head.append(page, title);
+  const meta = el("p", "card-meta");
+  const badge = el("span", "badge");
+  const timing = el("span", "timing");
+  const placeholder = el("span", "badge badge-warn");
+  placeholder.textContent = "Placeholder";
+  placeholder.title = "Rendered locally because the image model failed";
+  placeholder.hidden = true;
+  meta.append(badge, timing, placeholder);
+  const error = el("p", "error-text");
+  error.hidden = true;
+  const actions = el("div", "card-actions");
+  const edit = el("button", "btn btn-small btn-secondary");
+  edit.type = "button";
+  edit.textContent = "Edit & regenerate";
+  edit.addEventListener("click", onOpen);
+  actions.append(edit);
+  body.append(head, meta, error, actions);
+  root.append(button, body);
+  return { root, thumb: { button, img, empty }, title, page, badge, timing, error, placeholder };
+}
+
+function insertByPage(grid, node, pageNum) {
+  const page = Number(pageNum) || 0;
+  for (const child of grid.children) {
+    if ((Number(child.dataset.page) || 0) > page) {
+      grid.insertBefore(node, child);
+      return;
+    }
+  }
+  grid.append(node);
+}
+
+function etaText(batch, progress) {
+  if (FINAL_BATCH_STATES.has(batch.status)) {
+    return batch.total_time ? `Finished in ${formatSeconds(batch.total_time)}` : "";
+  }
+  if (batch.status === "queued") return "Waiting for a free slot…";
+  const eta = batch.estimated_remaining_time;
+  if (eta !== null && eta !== undefined && Number.isFinite(eta)) {
+    return `${Math.round(progress * 100)}% · about ${formatSeconds(eta)} left`;
+  }
+  return `${Math.round(progress * 100)}%`;
+}
+
+function countState(slides, state) {
+  let n = 0;
+  for (const slide of slides.values()) if (slide.state === state) n += 1;
+  return n;
+}
+
+function shortId(id) {
+  return String(id || "").slice(0, 8);
+}
+
+function byId(id) {
+  return document.getElementById(id);
+}
+
+function el(tag, className) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  return node;
+}

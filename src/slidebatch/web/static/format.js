@@ -1,0 +1,77 @@
+// Small pure formatting helpers shared by the views.
+
+export const FINAL_BATCH_STATES = new Set([
+  "completed",
+  "completed_with_errors",
+  "failed",
+  "cancelled",
+]);
+export const ACTIVE_SLIDE_STATES = new Set(["pending", "generating"]);
+
+const STATUS_LABELS = {
+  queued: "Queued",
+  running: "Running",
+  completed: "Completed",
+  completed_with_errors: "Completed with errors",
+  failed: "Failed",
+  cancelled: "Cancelled",
+  pending: "Waiting",
+  generating: "Generating",
+  done: "Done",
+  error: "Failed",
+};
+
+/** A human label for a batch or slide state. */
+export function statusLabel(status) {
+  return STATUS_LABELS[status] || String(status || "unknown");
+}
+
+/** Seconds as "0.8 s", "12 s", "2 min 05 s", "1 h 03 min". */
+export function formatSeconds(seconds) {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return "";
+  const s = Math.max(0, seconds);
+  if (s < 10) return `${s.toFixed(1)} s`;
+  if (s < 60) return `${Math.round(s)} s`;
+  if (s < 3600) {
+    const m = Math.floor(s / 60);
+    return `${m} min ${String(Math.round(s % 60)).padStart(2, "0")} s`;
+  }
+  const h = Math.floor(s / 3600);
+  return `${h} h ${String(Math.round((s % 3600) / 60)).padStart(2, "0")} min`;
+}
+
+/** An ISO timestamp as a short local date and time. */
+export function formatTimestamp(iso) {
+  if (!iso) return "";
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return String(iso);
+  return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
+/** "16:9" -> "16 / 9" for the CSS aspect-ratio property; a safe default otherwise. */
+export function cssRatio(aspect) {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*[:x/]\s*(\d+(?:\.\d+)?)\s*$/.exec(String(aspect || ""));
+  if (!match || Number(match[1]) <= 0 || Number(match[2]) <= 0) return "16 / 9";
+  return `${match[1]} / ${match[2]}`;
+}
+
+/** True when the text is a W:H ratio the server may accept (it has the final word). */
+export function isRatio(text) {
+  return /^\s*\d+(?:\.\d+)?\s*[:x/]\s*\d+(?:\.\d+)?\s*$/.test(String(text || ""));
+}
+
+/** A random key for the Idempotency-Key header; crypto.randomUUID needs a secure context. */
+export function randomKey() {
+  if (window.crypto && typeof window.crypto.randomUUID === "function") {
+    return window.crypto.randomUUID();
+  }
+  const bytes = new Uint8Array(16);
+  window.crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Guess whether deck text is JSON or Markdown from its first character. */
+export function detectFormat(text) {
+  const first = String(text || "").trimStart().charAt(0);
+  return first === "{" || first === "[" ? "json" : "markdown";
+}
