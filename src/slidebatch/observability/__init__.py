@@ -1,0 +1,1 @@
+"""What the service tells its operators: the pipeline log, the audit log, metrics."""
