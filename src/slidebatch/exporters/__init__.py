@@ -1,0 +1,1 @@
+"""Exports of a deck: PPTX, PDF and ZIP behind one small interface (``base.py``)."""

@@ -1,0 +1,54 @@
+"""File names for exports: ASCII-safe slugs and RFC 6266/5987 ``Content-Disposition`` values."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import quote
+
+_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_NOT_TOKEN = re.compile(r"[^A-Za-z0-9._ -]+")
+# Characters a quoted-string filename must not carry (quotes, backslash, controls, separators).
+_UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|;]+')
+MAX_SLUG = 40
+MAX_NAME = 120
+
+
+def slugify(text: str, *, fallback: str = "slide", max_length: int = MAX_SLUG) -> str:
+    """Lowercase ASCII words joined by ``-`` (accents folded); ``fallback`` when nothing is left.
+
+    Titles in Chinese have no ASCII letters at all, hence the fallback.
+    """
+    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    slug = _NOT_SLUG.sub("-", folded.lower()).strip("-")
+    slug = slug[:max_length].rstrip("-")
+    return slug or fallback
+
+
+def export_filename(title: str, extension: str, *, fallback: str = "deck") -> str:
+    """A download name from the deck title, non-ASCII kept (``季度报告.pptx``)."""
+    name = _UNSAFE_IN_NAME.sub(" ", unicodedata.normalize("NFC", title))
+    name = " ".join(name.split())[:MAX_NAME].strip(" .")
+    return f"{name or fallback}.{extension.lstrip('.')}"
+
+
+def content_disposition(filename: str, *, disposition: str = "attachment") -> str:
+    """``attachment; filename="ascii"; filename*=UTF-8''percent-encoded`` (RFC 6266 + 5987).
+
+    Old clients read the ASCII ``filename``; every current browser prefers ``filename*``.
+    """
+    clean = _UNSAFE_IN_NAME.sub("_", filename).strip() or "download"
+    value = f'{disposition}; filename="{_ascii_fallback(clean)}"'
+    if clean != _ascii_fallback(clean):
+        value += f"; filename*=UTF-8''{quote(clean, safe='')}"
+    return value
+
+
+def _ascii_fallback(name: str) -> str:
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    folded = _NOT_TOKEN.sub("_", folded)
+    stem, dot, ext = folded.rpartition(".")
+    if not dot:
+        stem, ext = folded, ""
+    stem = stem.strip("_ .") or "download"
+    return f"{stem}.{ext}" if ext else stem
