@@ -5,6 +5,9 @@ next to "background"/"背景"/"底" becomes the background, one next to "accent"
 the accent, one next to "text"/"文字"/"字" the text colour. Whatever the prompt says, every
 text colour is checked against its background and replaced by a readable one (WCAG contrast
 at least 4.5), so a prompt can change the look but never make the text illegible.
+
+Content slides use the background; cover and ending slides use the primary colour (darkened
+just enough for white text when it is mid-tone), or the background when that is dark.
 """
 
 from __future__ import annotations
@@ -254,7 +257,12 @@ def palette_from_style(style_prompt: str) -> Palette:
     if background is None:
         dark = _DARK_THEME.search(style_prompt) is not None
         background = mix(primary, (0, 0, 0), 0.55) if dark else mix(primary, (255, 255, 255), 0.96)
-    cover_background = by_role.get("background") or _cover_tone(primary)
+    cover_background = _cover_tone(primary)
+    explicit = by_role.get("background")
+    # A light background asked for is the page colour; the cover and ending keep a bold
+    # primary block unless the prompt names no other colour, or asks for a dark background.
+    if explicit is not None and (luminance(explicit) < 0.5 or primary == explicit):
+        cover_background = explicit
     text = by_role.get("text")
     title_text = readable(background, text, primary, deepen(primary, background))
     body_text = readable(background, text if text != title_text else None)
