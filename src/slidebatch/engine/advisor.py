@@ -1,0 +1,139 @@
+"""``config/validate`` and ``config/optimal``: advice from the settings and measured figures.
+
+The seed answered from a fixed table. Here the recommendation follows from the upstream's
+rate limit and the latency the gate has actually measured (Little's law: workers needed =
+rate x latency), and every answer says which basis it used.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from slidebatch.config import ProviderName, Settings
+from slidebatch.core.estimate import (
+    UpstreamFigures,
+    estimate_seconds,
+    format_duration,
+    workers_to_saturate,
+)
+
+# OpenRouter's published limit for free models; used to flag impossible configurations.
+OPENROUTER_FREE_RPM = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigAdvisor:
+    settings: Settings
+    figures: UpstreamFigures
+
+    def validate(self) -> dict[str, Any]:
+        """Check the settings against each other and the upstream's known limits."""
+        s = self.settings
+        issues: list[str] = []
+        advice: list[str] = []
+        provider = s.provider
+        if provider is ProviderName.LOCAL:
+            advice.append("No API key is set: slides are drawn by the offline local renderer.")
+        elif s.upstream_rpm is None:
+            advice.append(
+                "UPSTREAM_RPM is not set: the limit is learned from X-RateLimit headers and 429s; "
+                f"set it (e.g. {OPENROUTER_FREE_RPM} for OpenRouter free models) to avoid 429s."
+            )
+        if (
+            provider is ProviderName.OPENROUTER
+            and s.llm_image_model.endswith(":free")
+            and (s.upstream_rpm or 0) > OPENROUTER_FREE_RPM
+        ):
+            issues.append(
+                f"UPSTREAM_RPM={s.upstream_rpm} is above OpenRouter's {OPENROUTER_FREE_RPM} "
+                "requests/minute for free models: expect 429s."
+            )
+        saturate = workers_to_saturate(self.figures)
+        if saturate is not None and s.batch_max_workers > 4 * saturate:
+            advice.append(
+                f"BATCH_MAX_WORKERS={s.batch_max_workers} is far above the {saturate} workers the "
+                "rate limit can keep busy; the shared gate caps them anyway."
+            )
+        p95 = self.figures.latency_p95
+        if p95 is not None and self.figures.measured and s.llm_timeout_seconds < p95 * 1.5:
+            issues.append(
+                f"LLM_TIMEOUT_SECONDS={s.llm_timeout_seconds:g} is close to the measured p95 "
+                f"latency ({p95:.1f} s): slow answers will time out and be paid for again."
+            )
+        if s.batch_max_concurrent * s.batch_max_workers < s.upstream_max_in_flight and saturate:
+            advice.append(
+                "UPSTREAM_MAX_IN_FLIGHT is above what all batches together can use; that is fine."
+            )
+        if s.batch_default_workers != "auto":
+            advice.append(
+                "BATCH_DEFAULT_WORKERS=auto lets the scheduler run each batch as fast as the "
+                "rate limit allows without tuning."
+            )
+        return {
+            "valid": not issues,
+            "issues": issues,
+            "recommendations": advice,
+            "current_config": self._current(),
+        }
+
+    def optimal(self, slides_count: int) -> dict[str, Any]:
+        """Recommended workers and the time ``slides_count`` slides should take."""
+        s = self.settings
+        saturate = workers_to_saturate(self.figures)
+        cap = s.batch_max_workers
+        recommended = min(slides_count, cap, saturate if saturate is not None else cap)
+        recommended = max(1, recommended)
+        seconds = estimate_seconds(slides_count, self.figures, recommended)
+        basis = "measured" if self.figures.measured else "configured"
+        notes = [self._basis_note(basis)]
+        if self.figures.rate:
+            rounds = math.ceil(slides_count / self.figures.rate)
+            notes.append(
+                f"The rate limit ({self.figures.rate} per {self.figures.window:g} s) binds: "
+                f"{slides_count} slides need {rounds} window(s); more workers do not help."
+                if rounds > 1
+                else f"{slides_count} slides fit in one rate window of {self.figures.rate}."
+            )
+        if saturate is not None and saturate > cap:
+            notes.append(
+                f"{saturate} workers would keep the rate limit busy, above BATCH_MAX_WORKERS={cap}."
+            )
+        notes.append("Leave max_workers out (auto) and the scheduler does this for you.")
+        return {
+            "slides_count": slides_count,
+            "recommended_workers": recommended,
+            "estimated_time_seconds": round(seconds, 1),
+            "estimated_time_formatted": format_duration(seconds),
+            "max_possible_workers": cap,
+            "performance_notes": notes,
+            "basis": basis,
+        }
+
+    def _basis_note(self, basis: str) -> str:
+        f = self.figures
+        if basis == "measured":
+            return f"Based on measured upstream latency: median {f.latency:.1f} s."
+        return f"Based on configured limits and an assumed latency of {f.latency:.1f} s."
+
+    def _current(self) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "batch_default_workers": s.batch_default_workers,
+            "batch_max_workers": s.batch_max_workers,
+            "batch_max_concurrent": s.batch_max_concurrent,
+            "batch_cleanup_hours": s.batch_cleanup_hours,
+            "batch_max_slides": s.batch_max_slides,
+            "llm_timeout_seconds": s.llm_timeout_seconds,
+            "provider": str(s.provider),
+            "llm_image_model": s.llm_image_model,
+            "upstream_rpm": s.upstream_rpm,
+            "upstream_rate_window_seconds": s.upstream_rate_window_seconds,
+            "upstream_rpd": s.upstream_rpd,
+            "upstream_max_in_flight": s.upstream_max_in_flight,
+            "effective_rate": self.figures.rate,
+            "measured_latency_seconds": round(self.figures.latency, 3)
+            if self.figures.measured
+            else None,
+        }

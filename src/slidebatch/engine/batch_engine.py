@@ -1,0 +1,635 @@
+"""The batch engine: every batch operation, with each slide's state persisted as it changes.
+
+The database is the record of truth: a slide is ``pending`` until an attempt starts,
+``generating`` while one runs, and ``done``/``error``/``cancelled`` at the end. On start the
+engine turns interrupted ``generating`` slides back to ``pending`` and resumes every unfinished
+batch, so a crash or ``kill -9`` loses nothing and no finished slide is paid for twice.
+
+What stays in memory is only what running batches need (a counter and their queued jobs in the
+dispatcher); it is dropped the moment a batch ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from slidebatch.core.aspect import ImageSize
+from slidebatch.core.batch import BatchRecord, SlideRecord
+from slidebatch.core.estimate import UpstreamFigures, estimate_seconds
+from slidebatch.core.prompt import build_prompt
+from slidebatch.core.slide import BatchRequest, effective_workers
+from slidebatch.core.states import BatchState, SlideState, final_batch_state
+from slidebatch.engine.events import EventBus
+from slidebatch.engine.views import batch_status, generate_response, image_url
+from slidebatch.errors import Conflict, ProviderError
+from slidebatch.observability.pipeline_log import PipelineLog
+from slidebatch.providers.base import ImageProvider, ImageRequest, ImageResult
+from slidebatch.scheduler.clock import Clock
+from slidebatch.scheduler.dispatcher import Dispatcher
+from slidebatch.scheduler.job import Job
+from slidebatch.storage.images import ImageStore
+from slidebatch.storage.repository import BatchRepository
+
+logger = logging.getLogger("slidebatch.engine")
+
+PlaceholderRenderer = Callable[[ImageRequest, str], bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineLimits:
+    """The settings the engine acts on."""
+
+    max_concurrent: int
+    max_workers: int
+    default_workers: int | None
+    image_size: ImageSize = ImageSize.K1
+    cleanup_after: timedelta = timedelta(hours=24)
+
+
+@dataclass(slots=True)
+class _Running:
+    """What the engine holds for a batch while it runs (and nothing after)."""
+
+    record: BatchRecord
+    open: int  # slides not yet in a final state
+    successful: int
+    failed: int
+    started: float  # monotonic
+    completed_here: int = 0  # slides finished since this process started the batch
+    finished: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class BatchEngine:
+    """Runs batches: admission, dispatch through the scheduler, persistence, events, logs."""
+
+    def __init__(
+        self,
+        *,
+        repo: BatchRepository,
+        images: ImageStore,
+        provider: ImageProvider,
+        dispatcher_factory: Callable[[BatchEngine], Dispatcher],
+        limits: EngineLimits,
+        log: PipelineLog,
+        events: EventBus,
+        clock: Clock,
+        figures: Callable[[], UpstreamFigures],
+        placeholder: PlaceholderRenderer | None = None,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.repo = repo
+        self.images = images
+        self.provider = provider
+        self.limits = limits
+        self.log = log
+        self.events = events
+        self._clock = clock
+        self._figures = figures
+        self._placeholder = placeholder
+        self._wall = wall
+        self._running: dict[str, _Running] = {}
+        self._admit_lock = asyncio.Lock()
+        self._finish_waiters: dict[str, asyncio.Event] = {}
+        self.dispatcher = dispatcher_factory(self)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # ----------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        """Resume what a previous process left unfinished, then start dispatching."""
+        self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
+        for batch in await self.repo.recover_interrupted():
+            if batch.state is BatchState.RUNNING:
+                self.log.event("batch_resumed", batch_id=batch.id)
+                await self._start_batch(batch)
+        await self._admit()
+
+    async def stop(self) -> None:
+        """Stop dispatching. Unfinished slides stay ``pending`` and resume at the next start."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+            except Exception:  # a crashed loop must not hide the shutdown
+                logger.exception("engine task failed")
+        self._tasks.clear()
+
+    def start_cleanup(self, every: float) -> None:
+        """Remove finished batches older than the cleanup age, every ``every`` seconds."""
+        self._tasks.append(asyncio.create_task(self._cleanup_loop(every), name="cleanup"))
+
+    # ----------------------------------------------------------------- operations
+
+    async def submit(
+        self,
+        request: BatchRequest,
+        *,
+        owner: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[BatchRecord, bool]:
+        """Store a new batch (queued) and admit it when a place is free.
+
+        Returns ``(batch, created)``; a repeated ``idempotency_key`` returns the first batch.
+        """
+        workers = effective_workers(
+            request.max_workers, self.limits.default_workers, self.limits.max_workers
+        )
+        prompts = [
+            build_prompt(s, request.style_prompt, request.aspect_ratio) for s in request.slides
+        ]
+        batch, created = await self.repo.create_batch(
+            request=request,
+            final_prompts=prompts,
+            effective_workers=workers,
+            owner=owner,
+            idempotency_key=idempotency_key,
+        )
+        if created:
+            self.log.event(
+                "batch_created",
+                batch_id=batch.id,
+                details={
+                    "total_slides": batch.total_slides,
+                    "requested_workers": request.max_workers,
+                    "max_workers": workers,
+                    "aspect_ratio": str(request.aspect_ratio),
+                    "provider": self.provider.name,
+                },
+            )
+            await self._admit()
+        return batch, created
+
+    async def wait(self, batch_id: str) -> BatchRecord:
+        """Wait until ``batch_id`` reaches a final state; returns its record then."""
+        while True:
+            batch = await self.repo.get_batch(batch_id)
+            if batch.state.is_final:
+                return batch
+            running = self._running.get(batch_id)
+            event = (
+                running.finished
+                if running
+                else self._finish_waiters.setdefault(batch_id, asyncio.Event())
+            )
+            await event.wait()
+
+    async def status(self, batch_id: str, *, owner: str | None = None) -> dict[str, Any]:
+        """The seed's status answer, with queue position and ETA."""
+        batch = await self.repo.get_batch(batch_id, owner=owner)
+        slides = await self.repo.get_slides(batch_id)
+        return batch_status(
+            batch,
+            slides,
+            eta=self._eta(batch, slides),
+            queue_position=await self._queue_position(batch),
+        )
+
+    async def result(self, batch_id: str) -> dict[str, Any]:
+        """The seed's synchronous generate answer for a finished batch."""
+        batch = await self.repo.get_batch(batch_id)
+        return generate_response(batch, await self.repo.get_slides(batch_id))
+
+    async def cancel(self, batch_id: str, *, owner: str | None = None) -> None:
+        """Pending slides never start; running ones finish. Cancelling a final batch is a no-op."""
+        batch = await self.repo.get_batch(batch_id, owner=owner)
+        if batch.state.is_final:
+            return
+        await self.repo.request_cancel(batch_id)
+        running = self._running.get(batch_id)
+        if running is not None:
+            dropped = self.dispatcher.cancel_batch(batch_id)
+            await self.repo.cancel_pending(batch_id, at=self._wall())
+            running.open -= len(dropped)
+            running.failed += len(dropped)
+            self.log.event(
+                "batch_cancel_requested", batch_id=batch_id, details={"dropped": len(dropped)}
+            )
+            if running.open <= 0:
+                await self._finish(batch_id)
+            return
+        async with self._admit_lock:
+            await self.repo.cancel_pending(batch_id, at=self._wall())
+            await self.repo.set_batch_state(batch_id, BatchState.CANCELLED, at=self._wall())
+        self.log.event("batch_cancelled", batch_id=batch_id, details={"while": "queued"})
+        self._publish_batch_end(
+            await self.repo.get_batch(batch_id), await self.repo.get_slides(batch_id)
+        )
+
+    async def retry_failed(self, batch_id: str, *, owner: str | None = None) -> int:
+        """Put failed and cancelled slides back in the queue; returns how many."""
+        batch = await self.repo.get_batch(batch_id, owner=owner)
+        if batch.state is BatchState.QUEUED:
+            raise Conflict(f"batch {batch_id} has not started yet; nothing to retry")
+        reset = await self.repo.reset_for_retry(batch_id)
+        self.log.event("batch_retry", batch_id=batch_id, details={"slides": len(reset)})
+        await self._reopen(batch, reset)
+        return len(reset)
+
+    async def regenerate(
+        self,
+        batch_id: str,
+        slide_id: str,
+        *,
+        visual_desc: str | None = None,
+        owner: str | None = None,
+    ) -> SlideRecord:
+        """Generate one slide again, optionally with a new visual description."""
+        batch = await self.repo.get_batch(batch_id, owner=owner)
+        key = await self.repo.find_slide_key(batch_id, slide_id)
+        current = await self.repo.get_slide(batch_id, key)
+        if current.state in (SlideState.PENDING, SlideState.GENERATING):
+            raise Conflict(f"slide {slide_id!r} is already {current.state}; wait for it to finish")
+        slide = (
+            current.slide if visual_desc is None else current.slide.with_visual_desc(visual_desc)
+        )
+        prompt = build_prompt(slide, batch.style_prompt, batch.aspect_ratio)
+        record = await self.repo.reset_slide(
+            batch_id, key, visual_desc=visual_desc, final_prompt=prompt
+        )
+        self.log.event(
+            "slide_regenerate",
+            batch_id=batch_id,
+            details={
+                "slide_id": slide_id,
+                "page_num": slide.page_num,
+                "new_visual_desc": visual_desc is not None,
+            },
+        )
+        await self._reopen(batch, [record])
+        return record
+
+    async def delete(self, batch_id: str, *, owner: str | None = None) -> None:
+        """Remove a batch, its slides and its files; a running batch is stopped first."""
+        await self.repo.get_batch(batch_id, owner=owner)
+        running = self._running.pop(batch_id, None)
+        if running is not None:
+            self.dispatcher.cancel_batch(batch_id)
+            running.finished.set()
+        await self.repo.delete_batch(batch_id)
+        await asyncio.to_thread(self.images.delete_batch, batch_id)
+        self.events.close(batch_id)
+        self.log.event("batch_deleted", batch_id=batch_id)
+        await self._admit()
+
+    @property
+    def running_count(self) -> int:
+        """Batches running in this process right now."""
+        return len(self._running)
+
+    # ----------------------------------------------------------------- JobListener
+
+    async def on_started(self, job: Job, attempt: int) -> None:
+        await self.repo.mark_generating(
+            job.batch_id, job.slide_key, attempt=attempt, at=self._wall()
+        )
+        self.log.event(
+            "slide_started",
+            batch_id=job.batch_id,
+            details={
+                "slide_key": job.slide_key,
+                "page_num": job.request.slide.page_num,
+                "attempt": attempt,
+            },
+        )
+        self._publish_slide(job, SlideState.GENERATING, attempts=attempt)
+
+    async def on_succeeded(self, job: Job, result: ImageResult, attempt: int) -> None:
+        await self._store_image(job, result, attempt, placeholder=result.placeholder)
+
+    async def on_retry(self, job: Job, error: ProviderError, delay: float, attempt: int) -> None:
+        await self.repo.mark_waiting(
+            job.batch_id,
+            job.slide_key,
+            message=str(error),
+            attempts=attempt if error.kind != "rate_limited" else job.attempts,
+            requeues=job.requeues + (1 if error.kind == "rate_limited" else 0),
+        )
+        self.log.event(
+            "slide_retry",
+            level="warning",
+            batch_id=job.batch_id,
+            details={
+                "slide_key": job.slide_key,
+                "page_num": job.request.slide.page_num,
+                "attempt": attempt,
+                "error_kind": error.kind,
+                "status": error.status,
+                "error": str(error),
+                "retry_in": round(delay, 3),
+            },
+        )
+        self._publish_slide(job, SlideState.PENDING, attempts=attempt, error=str(error))
+
+    async def on_failed(self, job: Job, error: ProviderError, attempt: int) -> None:
+        if self._placeholder is not None:
+            data = await asyncio.to_thread(self._placeholder, job.request, str(error))
+            width, height = job.request.aspect_ratio.render_size(1920)
+            placeholder = ImageResult(
+                data, "image/png", width, height, latency_s=0.0, placeholder=True
+            )
+            self.log.event(
+                "slide_degraded",
+                level="warning",
+                batch_id=job.batch_id,
+                details={
+                    "slide_key": job.slide_key,
+                    "page_num": job.request.slide.page_num,
+                    "error": str(error),
+                },
+            )
+            await self._store_image(job, placeholder, attempt, placeholder=True, error=str(error))
+            return
+        await self.repo.mark_error(job.batch_id, job.slide_key, message=str(error), at=self._wall())
+        self.log.event(
+            "slide_failed",
+            level="error",
+            batch_id=job.batch_id,
+            details={
+                "slide_key": job.slide_key,
+                "page_num": job.request.slide.page_num,
+                "attempts": attempt,
+                "error_kind": error.kind,
+                "status": error.status,
+                "error": str(error),
+            },
+        )
+        self._publish_slide(job, SlideState.ERROR, attempts=attempt, error=str(error))
+        await self._slide_final(job.batch_id, ok=False)
+
+    # ----------------------------------------------------------------- internals
+
+    async def _store_image(
+        self,
+        job: Job,
+        result: ImageResult,
+        attempt: int,
+        *,
+        placeholder: bool,
+        error: str | None = None,
+    ) -> None:
+        slide = job.request.slide
+        image_file = await asyncio.to_thread(
+            self.images.write, job.batch_id, job.slide_key, slide.page_num, result.data
+        )
+        await self.repo.mark_done(
+            job.batch_id,
+            job.slide_key,
+            image_file=image_file,
+            generation_time=result.latency_s,
+            cost=result.cost,
+            placeholder=placeholder,
+            at=self._wall(),
+        )
+        self.log.event(
+            "slide_completed",
+            batch_id=job.batch_id,
+            details={
+                "slide_id": slide.id,
+                "slide_key": job.slide_key,
+                "page_num": slide.page_num,
+                "generation_time": round(result.latency_s, 3),
+                "attempts": attempt,
+                "provider": self.provider.name,
+                "width": result.width,
+                "height": result.height,
+                "cost": result.cost,
+                "placeholder": placeholder,
+                "upstream_request_id": result.upstream_request_id,
+                "warnings": list(result.warnings),
+                **({"error": error} if error else {}),
+            },
+        )
+        self._publish_slide(
+            job,
+            SlideState.DONE,
+            attempts=attempt,
+            image_file=image_file,
+            generation_time=result.latency_s,
+            placeholder=placeholder,
+            error=error,
+        )
+        await self._slide_final(job.batch_id, ok=True)
+
+    async def _slide_final(self, batch_id: str, *, ok: bool) -> None:
+        running = self._running.get(batch_id)
+        if running is None:
+            return
+        running.open -= 1
+        running.completed_here += 1
+        if ok:
+            running.successful += 1
+        else:
+            running.failed += 1
+        if running.open <= 0:
+            await self._finish(batch_id)
+
+    async def _admit(self) -> None:
+        """Start queued batches, oldest first, while fewer than the maximum are running."""
+        async with self._admit_lock:
+            while len(self._running) < self.limits.max_concurrent:
+                queued = await self.repo.queued_batches()
+                candidates = [b for b in queued if b.id not in self._running]
+                if not candidates:
+                    return
+                await self._start_batch(candidates[0])
+
+    async def _start_batch(self, batch: BatchRecord) -> None:
+        slides = await self.repo.get_slides(batch.id)
+        pending = [s for s in slides if s.state is SlideState.PENDING]
+        successful = sum(1 for s in slides if s.state is SlideState.DONE)
+        failed = sum(1 for s in slides if s.state in (SlideState.ERROR, SlideState.CANCELLED))
+        await self.repo.set_batch_state(batch.id, BatchState.RUNNING, at=self._wall())
+        batch = await self.repo.get_batch(batch.id)
+        running = _Running(batch, len(pending), successful, failed, self._clock.now())
+        self._running[batch.id] = running
+        self.log.event(
+            "batch_generate_start",
+            batch_id=batch.id,
+            details={
+                "total_slides": batch.total_slides,
+                "pending_slides": len(pending),
+                "max_workers": batch.effective_workers,
+                "requested_workers": batch.requested_workers,
+                "aspect_ratio": str(batch.aspect_ratio),
+                "provider": self.provider.name,
+            },
+        )
+        if not pending:
+            await self._finish(batch.id)
+            return
+        self.dispatcher.add_jobs(
+            batch.id, [self._job(batch, s) for s in pending], cap=batch.effective_workers
+        )
+
+    async def _reopen(self, batch: BatchRecord, reset: list[SlideRecord]) -> None:
+        """Feed slides that went back to pending into a running batch, or queue the batch."""
+        if not reset:
+            return
+        running = self._running.get(batch.id)
+        if running is not None:
+            counts = await self.repo.slide_counts(batch.id)
+            running.open += len(reset)
+            running.successful = counts.get(SlideState.DONE, 0)
+            running.failed = counts.get(SlideState.ERROR, 0) + counts.get(SlideState.CANCELLED, 0)
+            self.dispatcher.add_jobs(
+                batch.id, [self._job(batch, s) for s in reset], cap=batch.effective_workers
+            )
+            return
+        async with self._admit_lock:
+            await self.repo.set_batch_state(batch.id, BatchState.QUEUED, at=self._wall())
+        await self._admit()
+
+    def _job(self, batch: BatchRecord, record: SlideRecord) -> Job:
+        request = ImageRequest(
+            prompt=record.final_prompt,
+            slide=record.slide,
+            style_prompt=batch.style_prompt,
+            aspect_ratio=batch.aspect_ratio,
+            image_size=self.limits.image_size,
+        )
+        return Job(
+            batch.id, record.key, request, attempts=record.attempts, requeues=record.requeues
+        )
+
+    async def _finish(self, batch_id: str) -> None:
+        running = self._running.pop(batch_id, None)
+        if running is None:
+            return
+        counts = await self.repo.slide_counts(batch_id)
+        batch = await self.repo.get_batch(batch_id)
+        state = final_batch_state(counts, cancelled=batch.cancel_requested)
+        await self.repo.set_batch_state(batch_id, state, at=self._wall())
+        batch = await self.repo.get_batch(batch_id)
+        slides = await self.repo.get_slides(batch_id)
+        successful = counts.get(SlideState.DONE, 0)
+        self.log.event(
+            "batch_generate_complete",
+            batch_id=batch_id,
+            summary={
+                "total_slides": batch.total_slides,
+                "successful": successful,
+                "failed": batch.total_slides - successful,
+                "total_time": round(batch.total_time or 0.0, 3),
+                "status": str(state),
+                "max_workers": batch.effective_workers,
+                "cost": round(sum(s.cost or 0.0 for s in slides), 6),
+                "placeholders": sum(1 for s in slides if s.placeholder),
+            },
+        )
+        self._publish_batch_end(batch, slides)
+        running.finished.set()
+        waiter = self._finish_waiters.pop(batch_id, None)
+        if waiter is not None:
+            waiter.set()
+        await self._admit()
+
+    def _publish_slide(
+        self,
+        job: Job,
+        state: SlideState,
+        *,
+        attempts: int,
+        image_file: str | None = None,
+        generation_time: float | None = None,
+        placeholder: bool = False,
+        error: str | None = None,
+    ) -> None:
+        if not self.events.subscriber_count(job.batch_id):
+            return
+        slide = job.request.slide
+        running = self._running.get(job.batch_id)
+        data: dict[str, Any] = {
+            "batch_id": job.batch_id,
+            "slide": {
+                "slide_id": slide.id,
+                "page_num": slide.page_num,
+                "title": slide.title,
+                "type": str(slide.type),
+                "visual_desc": slide.visual_desc,
+                "state": str(state),
+                "status": str(state),
+                "image_url": image_url(job.batch_id, image_file),
+                "error_message": error,
+                "generation_time": None if generation_time is None else round(generation_time, 3),
+                "attempts": attempts,
+                "placeholder": placeholder,
+            },
+        }
+        if running is not None:
+            total = running.record.total_slides
+            completed = running.successful + running.failed
+            data |= {
+                "total_slides": total,
+                "completed_slides": completed,
+                "successful": running.successful,
+                "failed": running.failed,
+                "progress": round(completed / total, 4) if total else 1.0,
+                "estimated_remaining_time": self._running_eta(running),
+            }
+        self.events.publish(job.batch_id, "slide", data)
+
+    def _publish_batch_end(self, batch: BatchRecord, slides: list[SlideRecord]) -> None:
+        data = batch_status(batch, slides, eta=None, queue_position=None, with_results=False)
+        self.events.publish(batch.id, "batch", data)
+        self.events.close(batch.id)
+
+    def _running_eta(self, running: _Running) -> float | None:
+        remaining = running.open
+        if remaining <= 0:
+            return 0.0
+        if running.completed_here:
+            elapsed = self._clock.now() - running.started
+            return round(elapsed / running.completed_here * remaining, 1)
+        return round(
+            estimate_seconds(remaining, self._figures(), running.record.effective_workers), 1
+        )
+
+    def _eta(self, batch: BatchRecord, slides: list[SlideRecord]) -> float | None:
+        if batch.state.is_final:
+            return None
+        running = self._running.get(batch.id)
+        if running is not None:
+            return self._running_eta(running)
+        remaining = sum(1 for s in slides if not s.state.is_final)
+        return round(estimate_seconds(remaining, self._figures(), batch.effective_workers), 1)
+
+    async def _queue_position(self, batch: BatchRecord) -> int | None:
+        if batch.state is not BatchState.QUEUED:
+            return None
+        queued = await self.repo.queued_batches()
+        for position, other in enumerate(queued, start=1):
+            if other.id == batch.id:
+                return position
+        return None
+
+    async def _cleanup_loop(self, every: float) -> None:
+        while True:
+            try:
+                await self.cleanup()
+            except Exception:
+                logger.exception("cleanup failed; trying again later")
+            await self._clock.sleep(every)
+
+    async def cleanup(self) -> int:
+        """Delete finished batches older than the cleanup age; returns how many."""
+        cutoff = self._wall() - self.limits.cleanup_after
+        removed = 0
+        for batch_id in await self.repo.batches_finished_before(cutoff):
+            if batch_id in self._running:
+                continue
+            await self.repo.delete_batch(batch_id)
+            await asyncio.to_thread(self.images.delete_batch, batch_id)
+            removed += 1
+        if removed:
+            self.log.event(
+                "batch_cleanup", details={"removed": removed, "older_than": cutoff.isoformat()}
+            )
+        return removed

@@ -1,0 +1,86 @@
+"""In-process publish/subscribe of batch events, for Server-Sent Events and the CLI.
+
+Subscribers get a bounded queue; one that falls behind is dropped (its stream ends and the
+client reconnects to a fresh snapshot), so a slow browser never holds memory or the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+_CLOSED: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class BatchEvent:
+    """One change: ``kind`` is ``slide`` or ``batch``; ``data`` is JSON-ready."""
+
+    id: int
+    batch_id: str
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class EventBus:
+    """Fan-out of batch events to whoever is listening right now."""
+
+    def __init__(self, *, queue_size: int = 1024) -> None:
+        self._subscribers: dict[str, set[asyncio.Queue[Any]]] = {}
+        self._queue_size = queue_size
+        self._ids = itertools.count(1)
+
+    def publish(self, batch_id: str, kind: str, data: dict[str, Any]) -> BatchEvent:
+        event = BatchEvent(next(self._ids), batch_id, kind, data)
+        for queue in list(self._subscribers.get(batch_id, ())):
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                self._drop(batch_id, queue)
+        return event
+
+    def close(self, batch_id: str) -> None:
+        """End every stream of ``batch_id`` (the batch finished or was deleted)."""
+        for queue in list(self._subscribers.get(batch_id, ())):
+            self._drop(batch_id, queue)
+
+    def subscriber_count(self, batch_id: str) -> int:
+        return len(self._subscribers.get(batch_id, ()))
+
+    @asynccontextmanager
+    async def subscribe(self, batch_id: str) -> AsyncIterator[AsyncIterator[BatchEvent]]:
+        """Listen to ``batch_id`` until the batch ends, the bus drops us, or we leave."""
+        queue: asyncio.Queue[Any] = asyncio.Queue(self._queue_size)
+        self._subscribers.setdefault(batch_id, set()).add(queue)
+        try:
+            yield self._iterate(queue)
+        finally:
+            subscribers = self._subscribers.get(batch_id)
+            if subscribers is not None:
+                subscribers.discard(queue)
+                if not subscribers:
+                    del self._subscribers[batch_id]
+
+    @staticmethod
+    async def _iterate(queue: asyncio.Queue[Any]) -> AsyncIterator[BatchEvent]:
+        while True:
+            item = await queue.get()
+            if item is _CLOSED:
+                return
+            yield item
+
+    def _drop(self, batch_id: str, queue: asyncio.Queue[Any]) -> None:
+        subscribers = self._subscribers.get(batch_id)
+        if subscribers is not None:
+            subscribers.discard(queue)
+        # Make room for the sentinel so the reader wakes up and ends its stream.
+        while True:
+            try:
+                queue.put_nowait(_CLOSED)
+                return
+            except asyncio.QueueFull:
+                queue.get_nowait()

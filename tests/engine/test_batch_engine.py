@@ -1,0 +1,291 @@
+"""The batch engine against real SQLite, the real dispatcher and gate, and scripted providers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from slidebatch.core.aspect import AspectRatio
+from slidebatch.core.estimate import UpstreamFigures
+from slidebatch.core.slide import BatchRequest, Slide, SlideType
+from slidebatch.core.states import BatchState, SlideState
+from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
+from slidebatch.engine.events import EventBus
+from slidebatch.errors import PermanentProviderError, TransientProviderError
+from slidebatch.observability.pipeline_log import PipelineLog
+from slidebatch.providers.base import ImageRequest, ImageResult
+from slidebatch.providers.local import render_slide
+from slidebatch.scheduler.clock import SystemClock
+from slidebatch.scheduler.dispatcher import Dispatcher
+from slidebatch.scheduler.gate import Gate
+from slidebatch.scheduler.retry import RetryPolicy
+from slidebatch.storage.database import Database
+from slidebatch.storage.images import ImageStore
+
+PNG = render_slide(Slide("x", 1, SlideType.CONTENT, "x"), "", AspectRatio(16, 9), long_side=64)
+
+
+@dataclass
+class ScriptedProvider:
+    """Answers with a tiny PNG; ``fail`` decides per (page, call number) what to raise."""
+
+    fail: Callable[[int, int], Exception | None] = lambda page, n: None
+    hold: asyncio.Event | None = None
+    calls: list[int] = field(default_factory=list)
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    name: str = "scripted"
+    credential_id: str = "scripted"
+
+    async def generate(self, request: ImageRequest) -> ImageResult:
+        page = request.slide.page_num
+        self.calls.append(page)
+        self.started.set()
+        if self.hold is not None:
+            await self.hold.wait()
+        error = self.fail(page, self.calls.count(page))
+        if error is not None:
+            raise error
+        return ImageResult(PNG, "image/png", 64, 36, latency_s=0.001, cost=0.01)
+
+
+@dataclass
+class Harness:
+    engine: BatchEngine
+    database: Database
+    provider: ScriptedProvider
+    log_dir: Path
+
+
+def _request(n: int, *, workers: int | None = None) -> BatchRequest:
+    slides = tuple(
+        Slide(f"s{i}", i, SlideType.CONTENT, f"Slide {i}", "point", "") for i in range(1, n + 1)
+    )
+    return BatchRequest(slides, "deep blue", AspectRatio(16, 9), workers)
+
+
+@pytest.fixture
+async def make_harness(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
+    opened: list[Harness] = []
+
+    async def make(
+        provider: ScriptedProvider | None = None,
+        *,
+        max_concurrent: int = 10,
+        placeholder: bool = False,
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> Harness:
+        provider = provider or ScriptedProvider()
+        database = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+        clock = SystemClock()
+        gate = Gate(clock=clock, rate=None, max_in_flight=8)
+        policy = RetryPolicy(
+            max_attempts=3, max_requeues=5, base=0.001, cap=0.002, rng=random.Random(1)
+        )
+        log_dir = tmp_path / "logs"
+        engine = BatchEngine(
+            repo=database.batches,
+            images=ImageStore(tmp_path / "images"),
+            provider=provider,
+            dispatcher_factory=lambda listener: Dispatcher(
+                provider, gate, policy, listener, clock=clock, attempt_timeout=5
+            ),
+            limits=EngineLimits(
+                max_concurrent=max_concurrent, max_workers=20, default_workers=None
+            ),
+            log=PipelineLog(log_dir),
+            events=EventBus(),
+            clock=clock,
+            figures=lambda: UpstreamFigures(rate=None, window=60, latency=1.0),
+            placeholder=(lambda req, reason: PNG) if placeholder else None,
+            wall=wall,
+        )
+        await engine.start()
+        harness = Harness(engine, database, provider, log_dir)
+        opened.append(harness)
+        return harness
+
+    yield make
+    for harness in opened:
+        await harness.engine.stop()
+        await harness.database.close()
+
+
+def _log_events(log_dir: Path) -> list[dict[str, object]]:
+    lines = []
+    for path in sorted(log_dir.glob("pipeline_*.log")):
+        lines += [json.loads(line) for line in path.read_text().splitlines()]
+    return lines
+
+
+async def test_batch_runs_to_completed_and_logs_the_seed_events(make_harness) -> None:
+    """Every slide ends done, files exist, and the seed's three log events are written."""
+    h = await make_harness()
+    batch, created = await h.engine.submit(_request(5, workers=2))
+    assert created
+    done = await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    assert done.state is BatchState.COMPLETED
+    slides = await h.database.batches.get_slides(batch.id)
+    assert [s.state for s in slides] == [SlideState.DONE] * 5
+    for record in slides:
+        assert h.engine.images.path(batch.id, record.image_file or "").is_file()
+    names = [e["event"] for e in _log_events(h.log_dir)]
+    assert names.count("slide_completed") == 5
+    assert names[0] == "batch_created"
+    assert "batch_generate_start" in names
+    complete = [e for e in _log_events(h.log_dir) if e["event"] == "batch_generate_complete"]
+    assert complete[0]["summary"]["successful"] == 5  # type: ignore[index]
+    assert complete[0]["summary"]["total_slides"] == 5  # type: ignore[index]
+
+
+async def test_permanent_failure_fails_only_that_slide_and_retry_recovers(make_harness) -> None:
+    """A permanent error fails one slide at once; retry_failed later completes the batch."""
+    broken = {"on": True}
+
+    def fail(page: int, n: int) -> Exception | None:
+        if page == 2 and broken["on"]:
+            return PermanentProviderError("content policy: refused")
+        return None
+
+    h = await make_harness(ScriptedProvider(fail=fail))
+    batch, _ = await h.engine.submit(_request(3))
+    record = await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    assert record.state is BatchState.COMPLETED_WITH_ERRORS
+    assert h.provider.calls.count(2) == 1  # permanent: never retried
+    status = await h.engine.status(batch.id)
+    failed = [r for r in status["results"] if r["status"] == "error"]
+    assert [r["page_num"] for r in failed] == [2]
+    assert "content policy" in failed[0]["error_message"]
+
+    broken["on"] = False
+    assert await h.engine.retry_failed(batch.id) == 1
+    record = await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    assert record.state is BatchState.COMPLETED
+
+
+async def test_transient_errors_are_retried_until_done(make_harness) -> None:
+    """Two transient failures then success: the slide ends done after three paid attempts."""
+
+    def fail(page: int, n: int) -> Exception | None:
+        return TransientProviderError("HTTP 502") if page == 1 and n <= 2 else None
+
+    h = await make_harness(ScriptedProvider(fail=fail))
+    batch, _ = await h.engine.submit(_request(2))
+    assert (await asyncio.wait_for(h.engine.wait(batch.id), 10)).state is BatchState.COMPLETED
+    slide = (await h.database.batches.get_slides(batch.id))[0]
+    assert slide.attempts == 3
+    retries = [e for e in _log_events(h.log_dir) if e["event"] == "slide_retry"]
+    assert len(retries) == 2
+
+
+async def test_batches_beyond_max_concurrent_wait_in_fifo_order(make_harness) -> None:
+    """With one running place, the second batch is queued at position 1 until the first ends."""
+    hold = asyncio.Event()
+    h = await make_harness(ScriptedProvider(hold=hold), max_concurrent=1)
+    first, _ = await h.engine.submit(_request(2))
+    second, _ = await h.engine.submit(_request(2))
+    status = await h.engine.status(second.id)
+    assert status["status"] == "queued"
+    assert status["queue_position"] == 1
+    assert (await h.engine.status(first.id))["status"] == "running"
+    hold.set()
+    assert (await asyncio.wait_for(h.engine.wait(second.id), 10)).state is BatchState.COMPLETED
+
+
+async def test_cancel_stops_pending_slides(make_harness) -> None:
+    """Cancelling a running batch: nothing new starts; the batch ends cancelled."""
+    hold = asyncio.Event()
+    h = await make_harness(ScriptedProvider(hold=hold))
+    batch, _ = await h.engine.submit(_request(6, workers=1))
+    await h.provider.started.wait()
+    await h.engine.cancel(batch.id)
+    hold.set()
+    record = await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    assert record.state is BatchState.CANCELLED
+    assert len(h.provider.calls) == 1
+    counts = await h.database.batches.slide_counts(batch.id)
+    assert counts.get(SlideState.CANCELLED) == 5
+
+
+async def test_restart_resumes_without_generating_finished_slides_again(make_harness) -> None:
+    """An interrupted batch resumes on the next start; done slides are not paid for twice."""
+    hold = asyncio.Event()
+    first = await make_harness(ScriptedProvider(hold=hold))
+    batch, _ = await first.engine.submit(_request(4, workers=1))
+    await first.provider.started.wait()
+    # Simulate a crash: stop dispatching while slide 1 is generating and 2-4 are pending.
+    await first.engine.stop()
+    repo = first.database.batches
+    key = await repo.find_slide_key(batch.id, "s2")
+    await repo.mark_done(
+        batch.id,
+        key,
+        image_file=first.engine.images.write(batch.id, key, 2, PNG),
+        generation_time=0.1,
+        cost=None,
+        placeholder=False,
+        at=datetime.now(UTC),
+    )
+    second = await make_harness()
+    record = await asyncio.wait_for(second.engine.wait(batch.id), 10)
+    assert record.state is BatchState.COMPLETED
+    assert sorted(second.provider.calls) == [1, 3, 4]
+
+
+async def test_regenerate_uses_the_new_visual_description(make_harness) -> None:
+    """Regenerating with a new visual_desc changes the prompt and produces a new image."""
+    h = await make_harness()
+    batch, _ = await h.engine.submit(_request(2))
+    await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    before = (await h.database.batches.get_slides(batch.id))[1]
+    await h.engine.regenerate(batch.id, "s2", visual_desc="a lighthouse at night")
+    record = await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    assert record.state is BatchState.COMPLETED
+    after = (await h.database.batches.get_slides(batch.id))[1]
+    assert after.slide.visual_desc == "a lighthouse at night"
+    assert "a lighthouse at night" in after.final_prompt
+    assert after.state is SlideState.DONE
+    assert h.provider.calls.count(2) == 2
+    assert before.final_prompt != after.final_prompt
+
+
+async def test_same_idempotency_key_returns_the_same_batch(make_harness) -> None:
+    """A client's retried POST with one Idempotency-Key does not start a second batch."""
+    h = await make_harness()
+    one, created_one = await h.engine.submit(_request(1), idempotency_key="k-1")
+    two, created_two = await h.engine.submit(_request(1), idempotency_key="k-1")
+    assert one.id == two.id
+    assert (created_one, created_two) == (True, False)
+
+
+async def test_failed_slide_degrades_to_marked_placeholder_when_enabled(make_harness) -> None:
+    """With degradation on, a failed slide gets a placeholder image marked as such."""
+    h = await make_harness(
+        ScriptedProvider(fail=lambda page, n: PermanentProviderError("blocked")), placeholder=True
+    )
+    batch, _ = await h.engine.submit(_request(1))
+    await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    slide = (await h.database.batches.get_slides(batch.id))[0]
+    assert slide.placeholder
+    assert slide.image_file
+    assert any(e["event"] == "slide_degraded" for e in _log_events(h.log_dir))
+
+
+async def test_cleanup_removes_old_finished_batches_with_their_files(make_harness) -> None:
+    """A batch finished longer ago than the cleanup age is deleted with its folder."""
+    now = {"t": datetime.now(UTC)}
+    h = await make_harness(wall=lambda: now["t"])
+    batch, _ = await h.engine.submit(_request(1))
+    await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    folder = h.engine.images.batch_dir(batch.id)
+    assert folder.is_dir()
+    now["t"] += timedelta(hours=25)
+    assert await h.engine.cleanup() == 1
+    assert not folder.exists()
+    assert (await h.database.batches.list_batches(owner=None, limit=10, offset=0))[1] == 0
