@@ -33,7 +33,7 @@ _MASK = "****"
 # Reset values above these are absolute epoch times rather than "seconds from now".
 _EPOCH_MS_FLOOR = 1e12
 _EPOCH_S_FLOOR = 1e9
-_POLICY_WORDS = ("content policy", "content_policy", "moderation", "flagged", "safety", "blocked")
+_POLICY_WORDS = ("content policy", "content_policy", "moderation", "flagged", "safety system")
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +219,7 @@ class UpstreamFault:
     code: str = ""
     retry_after: float | None = None
     content_policy: bool = False
+    bad_key: bool = False  # Gemini says "API key not valid" with HTTP 400
 
 
 def error_for(
@@ -244,12 +245,16 @@ def error_for(
             reset_after=rate_limit.reset_after,
             **common,
         )
-    if fault.content_policy and status != 401 and status < 500:
+    if status == 401 or fault.bad_key:
+        return PermanentProviderError(
+            f"the upstream rejected the API key (HTTP {status}): {text}", **common
+        )
+    if fault.content_policy and status < 500:
         return PermanentProviderError(
             f"the upstream refused the prompt under its content policy (HTTP {status}): {text}",
             **common,
         )
-    if status in (401, 403):
+    if status == 403:
         return PermanentProviderError(
             f"the upstream rejected the API key (HTTP {status}): {text}", **common
         )
@@ -303,9 +308,13 @@ def fault_from_body(
     retry_after = _retry_delay(error.get("details"), retry_after)
     if kind == "RESOURCE_EXHAUSTED":
         status = 429
-    policy = _looks_like_policy(kind, message, metadata)
     return UpstreamFault(
-        status=status, message=message, code=kind, retry_after=retry_after, content_policy=policy
+        status=status,
+        message=message,
+        code=kind,
+        retry_after=retry_after,
+        content_policy=_looks_like_policy(f"{kind} {code}", message, metadata),
+        bad_key=_says_bad_key(error.get("details"), message),
     )
 
 
@@ -318,6 +327,14 @@ def _retry_delay(details: object, fallback: float | None) -> float | None:
             if delay is not None:
                 return delay
     return fallback
+
+
+def _says_bad_key(details: object, message: str) -> bool:
+    if "api key not valid" in message.lower():
+        return True
+    if not isinstance(details, list):
+        return False
+    return any(isinstance(d, Mapping) and d.get("reason") == "API_KEY_INVALID" for d in details)
 
 
 def _looks_like_policy(kind: str, message: str, metadata: object) -> bool:

@@ -1,0 +1,346 @@
+"""The fake upstream every test and benchmark runs against (there is no internet here).
+
+OpenRouter-, Gemini- and OpenAI-shaped endpoints on one Starlette app, with a sliding-window
+rate limit answered by 429 + ``Retry-After`` + ``X-RateLimit-*``, seeded lognormal latency, a
+``time_scale`` that shrinks every duration, seeded or scripted faults, real PNG answers and a
+``/stats`` record of every request. Use it in-process::
+
+    app = create_fake_upstream(FakeUpstreamConfig(rpm=None, latency_median=0))
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app))
+
+or on loopback with :class:`FakeUpstreamServer` (a context manager), or as
+``slidebatch fake-upstream``. Paths: ``/api/v1/chat/completions`` (so
+``LLM_API_BASE=http://127.0.0.1:PORT/api/v1``), ``/v1beta/models/{model}:generateContent``,
+``/v1/images/generations``; ``GET /stats``, ``POST /stats/reset``, ``POST /control/force``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from slidebatch.scheduler.clock import Clock, SystemClock
+from slidebatch.testing.fake_behaviour import (
+    FakeUpstreamConfig,
+    Fault,
+    FaultPlan,
+    LatencyModel,
+    RequestRecord,
+    SlidingWindow,
+    StatsRecorder,
+)
+from slidebatch.testing.fake_images import ImagePainter
+from slidebatch.testing.fake_shapes import Ask, GeminiShape, OpenAIShape, OpenRouterShape, Shape
+
+__all__ = [
+    "FakeUpstream",
+    "FakeUpstreamConfig",
+    "FakeUpstreamServer",
+    "Fault",
+    "create_fake_upstream",
+]
+
+_DAY_SECONDS = 86400.0
+_HANG_POLL_S = 0.05
+_MALFORMED = b'{"choices": [{"message": {"role": "assistant", "content": "Here is'
+
+
+class FakeUpstream:
+    """The fake's state behind the app: limits, latency, faults, images and the request log."""
+
+    def __init__(
+        self,
+        config: FakeUpstreamConfig,
+        *,
+        clock: Clock | None = None,
+        wall: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self._clock: Clock = clock or SystemClock()
+        self._wall = wall
+        scale = config.time_scale
+        self._rpm = SlidingWindow(config.rpm, config.window_seconds * scale) if config.rpm else None
+        self._rpd = SlidingWindow(config.rpd, _DAY_SECONDS * scale) if config.rpd else None
+        self._latency = LatencyModel(
+            config.latency_median,
+            config.latency_p95,
+            random.Random(config.seed),
+            config.latency_max,
+        )
+        self.faults = FaultPlan(config.fault_rates, random.Random(f"faults-{config.seed}"))
+        self.painter = ImagePainter()
+        self.stats = StatsRecorder(scale, self._clock.now())
+        self._ids = itertools.count(1)
+        self._closed = threading.Event()
+
+    def force(self, *outcomes: Fault | None) -> None:
+        """Script the next requests' outcomes (``None``: a clean success)."""
+        self.faults.force(*outcomes)
+
+    def close(self) -> None:
+        """End hanging requests (the server is shutting down)."""
+        self._closed.set()
+
+    def reset_stats(self) -> None:
+        self.stats.reset(self._clock.now())
+
+    async def serve(self, request: Request, shape: Shape) -> Response:
+        """Answer one upstream request and record it."""
+        record = self.stats.begin(shape.name, self._clock.now())
+        status: int | None = None
+        outcome = "cancelled"  # stays so if the client goes away mid-answer
+        try:
+            response, outcome = await self._answer(request, shape, record)
+            status = response.status_code
+            return response
+        finally:
+            self.stats.finish(record, self._clock.now(), status, outcome)
+
+    async def _answer(
+        self, request: Request, shape: Shape, record: RequestRecord
+    ) -> tuple[Response, str]:
+        key = shape.api_key(request)
+        expected = self.config.expected_api_key
+        if expected is not None and key != expected:
+            status, body = shape.unauthorized(key)
+            return JSONResponse(body, status_code=status), "unauthorized"
+        try:
+            ask = shape.parse(await request.json(), request.path_params)
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError) as exc:
+            body = shape.error(400, f"invalid request: {type(exc).__name__}")
+            return JSONResponse(body, status_code=400), "bad_request"
+        record.model, record.aspect_ratio = ask.model, ask.aspect
+        now = self._clock.now()
+        if self.faults.peek_forced(ask.prompt) is Fault.RATE_LIMIT:
+            self.faults.take(ask.prompt)
+            return self._rate_limited(shape, now, self._retry_wait(now)), "rate_limited"
+        wait = self._admit(now)
+        if wait > 0:
+            return self._rate_limited(shape, now, wait), "rate_limited"
+        fault = self.faults.take(ask.prompt)
+        latency = self._latency.draw()
+        self.stats.accept(record, now, latency, fault)
+        headers = {**self._limit_headers(now), "x-request-id": f"fake-{next(self._ids)}"}
+        if fault is Fault.HANG:
+            await self._hang(request)
+            return JSONResponse(shape.error(504, "gateway timeout"), 504, headers), "hang"
+        answer = self._build(shape, ask, fault, headers)
+        spent = self._clock.now() - now
+        await self._clock.sleep(latency * self.config.time_scale - spent)
+        return answer, str(fault) if fault is not None else "ok"
+
+    def _admit(self, now: float) -> float:
+        """0 when admitted (and counted); else wall seconds until a slot frees."""
+        windows = [w for w in (self._rpm, self._rpd) if w is not None]
+        wait = max((w.wait(now) for w in windows), default=0.0)
+        if wait <= 0 or self.config.count_rejected:
+            for window in windows:
+                window.record(now)
+        return wait
+
+    def _retry_wait(self, now: float) -> float:
+        wait = self._rpm.reset_after(now) if self._rpm is not None else 0.0
+        return wait if wait > 0 else self.config.window_seconds * self.config.time_scale
+
+    def _limit_headers(self, now: float) -> dict[str, str]:
+        if self._rpm is None:
+            return {}
+        reset = self._rpm.reset_after(now)
+        if self.config.reset_style == "epoch_ms":
+            reset_text = str(round((self._wall() + reset) * 1000))
+        else:
+            reset_text = f"{reset:.3f}"
+        return {
+            "X-RateLimit-Limit": str(self._rpm.limit),
+            "X-RateLimit-Remaining": str(self._rpm.remaining(now)),
+            "X-RateLimit-Reset": reset_text,
+        }
+
+    def _rate_limited(self, shape: Shape, now: float, wait: float) -> Response:
+        headers = {**self._limit_headers(now), "Retry-After": f"{wait:.3f}"}
+        return JSONResponse(shape.rate_limited(wait), status_code=429, headers=headers)
+
+    async def _hang(self, request: Request) -> None:
+        deadline = self._clock.now() + self.config.hang_wall_seconds
+        while not self._closed.is_set() and self._clock.now() < deadline:
+            if await request.is_disconnected():
+                return
+            await self._clock.sleep(min(_HANG_POLL_S, deadline - self._clock.now()))
+
+    def _build(
+        self, shape: Shape, ask: Ask, fault: Fault | None, headers: dict[str, str]
+    ) -> Response:
+        request_id = headers["x-request-id"]
+        if fault in (Fault.ERROR_500, Fault.ERROR_502):
+            status = int(fault)
+            return JSONResponse(shape.error(status, "internal error"), status, headers)
+        if fault is Fault.ERROR_503:
+            retry = f"{self.config.overload_retry_after * self.config.time_scale:.3f}"
+            body = shape.error(503, "The model is overloaded. Please try again later.")
+            return JSONResponse(body, 503, {**headers, "Retry-After": retry})
+        if fault is Fault.MALFORMED:
+            return Response(_MALFORMED, 200, headers, media_type="application/json")
+        if fault is Fault.ERROR_IN_200:
+            return JSONResponse(shape.error_in_200(), 200, headers)
+        if fault is Fault.NO_IMAGE:
+            return JSONResponse(shape.no_image(ask, request_id), 200, headers)
+        if fault is Fault.CONTENT_POLICY:
+            status, body = shape.content_policy(ask, request_id)
+            return JSONResponse(body, status, headers)
+        wrong = _wrong_size(ask.width, ask.height)
+        if fault is Fault.WRONG_ASPECT:
+            images = [self.painter.png(*wrong)]
+        elif fault is Fault.DRAFT_THEN_FINAL:
+            draft = self.painter.png(wrong[0] // 2, wrong[1] // 2, "draft")
+            images = [draft, self.painter.png(ask.width, ask.height)]
+        else:
+            images = [self.painter.png(ask.width, ask.height)]
+        body = shape.success(images, ask, request_id, self.config.cost_per_image)
+        return JSONResponse(body, 200, headers)
+
+
+def _wrong_size(width: int, height: int) -> tuple[int, int]:
+    """A size whose ratio is clearly not ``width:height``."""
+    if width != height:
+        return height, width
+    return width * 16 // 9, height
+
+
+def create_fake_upstream(
+    config: FakeUpstreamConfig | None = None, *, clock: Clock | None = None
+) -> Starlette:
+    """The fake upstream as an ASGI app; its state is ``app.state.fake`` (a ``FakeUpstream``)."""
+    fake = FakeUpstream(config or FakeUpstreamConfig(), clock=clock)
+
+    def endpoint(shape: Shape) -> Callable[[Request], Awaitable[Response]]:
+        async def handle(request: Request) -> Response:
+            return await fake.serve(request, shape)
+
+        return handle
+
+    async def stats(request: Request) -> Response:
+        return JSONResponse({"config": fake.config.summary(), **fake.stats.snapshot()})
+
+    async def reset(request: Request) -> Response:
+        fake.reset_stats()
+        return JSONResponse({"reset": True})
+
+    async def force(request: Request) -> Response:
+        body = await request.json()
+        outcomes = [None if name in (None, "ok") else Fault(name) for name in body["outcomes"]]
+        fake.force(*outcomes)
+        return JSONResponse({"queued": len(outcomes)})
+
+    routes = [
+        Route("/api/v1/chat/completions", endpoint(OpenRouterShape()), methods=["POST"]),
+        Route("/v1beta/models/{model}:generateContent", endpoint(GeminiShape()), methods=["POST"]),
+        Route("/v1/images/generations", endpoint(OpenAIShape()), methods=["POST"]),
+        Route("/stats", stats, methods=["GET"]),
+        Route("/stats/reset", reset, methods=["POST"]),
+        Route("/control/force", force, methods=["POST"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.fake = fake
+    return app
+
+
+class FakeUpstreamServer:
+    """The fake upstream on loopback, served by uvicorn in a background thread.
+
+    ``with FakeUpstreamServer(config) as server:`` then point a provider at
+    ``server.openrouter_base`` / ``gemini_base`` / ``openai_base``; ``server.stats()`` reads the
+    request log directly (no HTTP round trip).
+    """
+
+    def __init__(
+        self, config: FakeUpstreamConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.app = create_fake_upstream(config)
+        self.fake: FakeUpstream = self.app.state.fake
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((host, port))
+        self.host, self.port = self._socket.getsockname()[:2]
+        self._server = uvicorn.Server(
+            uvicorn.Config(
+                self.app,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=1,
+            )
+        )
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def openrouter_base(self) -> str:
+        return f"{self.base_url}/api/v1"
+
+    @property
+    def gemini_base(self) -> str:
+        return f"{self.base_url}/v1beta"
+
+    @property
+    def openai_base(self) -> str:
+        return f"{self.base_url}/v1"
+
+    def start(self, startup_timeout: float = 10.0) -> None:
+        """Serve in a daemon thread; return once the server accepts connections."""
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [self._socket]},
+            name="fake-upstream",
+            daemon=True,
+        )
+        self._thread.start()
+        deadline = time.monotonic() + startup_timeout
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the fake upstream did not start")
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """End hanging requests, stop uvicorn and wait for the thread."""
+        self.fake.close()
+        self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+        self._socket.close()
+
+    def stats(self) -> dict[str, Any]:
+        """The same JSON as ``GET /stats``."""
+        return {"config": self.fake.config.summary(), **self.fake.stats.snapshot()}
+
+    def reset_stats(self) -> None:
+        self.fake.reset_stats()
+
+    def force(self, *outcomes: Fault | None) -> None:
+        self.fake.force(*outcomes)
+
+    def __enter__(self) -> FakeUpstreamServer:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def fake_client(app: Starlette, **kwargs: Any) -> httpx.AsyncClient:
+    """An ``httpx.AsyncClient`` that talks to ``app`` in-process (no sockets)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), **kwargs)
