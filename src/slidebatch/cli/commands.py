@@ -7,7 +7,13 @@ import importlib
 import typer
 
 # One line per command module; a module owns its commands and their options.
-COMMAND_MODULES = ("slidebatch.cli.config_cmd",)
+COMMAND_MODULES = (
+    "slidebatch.cli.config_cmd",
+    "slidebatch.cli.export_cmd",
+    "slidebatch.cli.fake_upstream_cmd",
+    "slidebatch.cli.generate",
+    "slidebatch.cli.serve_cmd",
+)
 
 
 def register_all(app: typer.Typer) -> None:

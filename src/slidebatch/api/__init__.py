@@ -1,0 +1,1 @@
+"""The HTTP service: create_app, routes by resource, the error table, auth."""

@@ -1,0 +1,83 @@
+"""``create_app``: the FastAPI application and the one lifespan that owns every resource."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.cors import CORSMiddleware
+
+from slidebatch import __version__
+from slidebatch.api.errors import install_error_handlers
+from slidebatch.api.middleware import (
+    BodySizeLimitMiddleware,
+    RequestIdMiddleware,
+    SecurityHeadersMiddleware,
+)
+from slidebatch.api.routes import batches, config, files, single, system
+from slidebatch.config import Settings, load_settings
+from slidebatch.services import Services, build_services
+from slidebatch.web import static_dir
+
+ServicesFactory = Callable[[Settings], AbstractAsyncContextManager[Services]]
+
+DESCRIPTION = """\
+Turn a deck outline plus one style prompt into finished slide images, many slides and many
+decks at once, as fast as the image model's rate limit allows. Seed-compatible endpoints live
+under `/api/slide/batch/*`; errors are always JSON `{"detail": ...}`.
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services_factory: ServicesFactory | None = None,
+) -> FastAPI:
+    """The application; ``services_factory`` lets tests inject a provider or a clock."""
+    settings = settings or load_settings()
+    factory = services_factory or build_services
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with factory(settings) as services:
+            app.state.services = services
+            services.engine.start_cleanup(every=_cleanup_interval(settings))
+            yield
+
+    app = FastAPI(
+        title="slidebatch",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    install_error_handlers(app)
+    for router in (config.router, batches.router, single.router, files.router):
+        app.include_router(router, prefix="/api")
+    app.include_router(system.router)
+    if settings.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.allowed_origins),
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=[
+                "Content-Type",
+                "Authorization",
+                "X-API-Key",
+                "Idempotency-Key",
+                "X-Request-ID",
+            ],
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
+    app.mount("/", StaticFiles(directory=static_dir(), html=True), name="web")
+    return app
+
+
+def _cleanup_interval(settings: Settings) -> float:
+    # Often enough that nothing outlives its age by much; never busier than once a minute.
+    return max(60.0, min(3600.0, settings.batch_cleanup_hours * 3600 / 24))

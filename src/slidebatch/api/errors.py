@@ -1,0 +1,89 @@
+"""The one table from slidebatch errors to HTTP answers: always JSON ``{"detail": ...}``."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from slidebatch.errors import (
+    AuthError,
+    ConfigError,
+    Conflict,
+    InputError,
+    LimitExceeded,
+    NotFound,
+    ProviderError,
+    QuotaExceeded,
+    SlidebatchError,
+)
+
+logger = logging.getLogger("slidebatch.api")
+
+# Most specific first: the first matching class decides the status.
+STATUS_BY_ERROR: tuple[tuple[type[SlidebatchError], int], ...] = (
+    (LimitExceeded, 413),
+    (InputError, 422),
+    (NotFound, 404),
+    (Conflict, 409),
+    (AuthError, 401),
+    (QuotaExceeded, 429),
+    (ProviderError, 502),
+    (ConfigError, 500),
+)
+
+
+def status_for(error: SlidebatchError) -> int:
+    for kind, status in STATUS_BY_ERROR:
+        if isinstance(error, kind):
+            return status
+    return 500
+
+
+def _headers(error: SlidebatchError) -> dict[str, str]:
+    if isinstance(error, QuotaExceeded):
+        return {"Retry-After": str(max(1, round(error.retry_after)))}
+    if isinstance(error, AuthError):
+        return {"WWW-Authenticate": "Bearer"}
+    return {}
+
+
+async def _slidebatch_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, SlidebatchError)
+    status = status_for(exc)
+    body: dict[str, object] = {"detail": exc.message}
+    if isinstance(exc, LimitExceeded):
+        body |= {"limit": exc.limit_name, "max": exc.limit}
+        # A body-size limit is 413; a count or length inside a valid body is 422.
+        if exc.limit_name != "MAX_BODY_BYTES":
+            status = 422
+    return JSONResponse(body, status_code=status, headers=_headers(exc))
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+        problems.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
+    return JSONResponse({"detail": "; ".join(problems) or "invalid request"}, status_code=422)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    logger.exception("unexpected error", exc_info=exc)
+    return JSONResponse({"detail": "internal error; see the server log"}, status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(SlidebatchError, _slidebatch_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,36 @@
+"""``config/validate`` and ``config/optimal``: the seed's tuning endpoints, made honest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Query
+
+from slidebatch.api.deps import CallerDep, ServicesDep
+from slidebatch.api.schemas import ConfigOptimalOut, ConfigValidateOut, SlidesCountIn
+from slidebatch.services import Services
+
+router = APIRouter(prefix="/slide/batch/config", tags=["config"])
+
+
+@router.get("/validate", response_model=ConfigValidateOut, summary="Check the settings")
+async def validate(services: ServicesDep, caller: CallerDep) -> Any:
+    return services.advisor().validate()
+
+
+@router.post("/optimal", response_model=ConfigOptimalOut, summary="Recommended workers and time")
+async def optimal_post(body: SlidesCountIn, services: ServicesDep, caller: CallerDep) -> Any:
+    return _optimal(services, body.slides_count)
+
+
+@router.get("/optimal", response_model=ConfigOptimalOut, summary="Recommended workers and time")
+async def optimal_get(
+    services: ServicesDep,
+    caller: CallerDep,
+    slides_count: int = Query(..., ge=1, le=100_000),
+) -> Any:
+    return _optimal(services, slides_count)
+
+
+def _optimal(services: Services, slides_count: int) -> dict[str, Any]:
+    return services.advisor().optimal(slides_count)

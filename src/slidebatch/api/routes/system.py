@@ -1,0 +1,59 @@
+"""Health, readiness, metrics, server info, and deck parsing for the web page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+
+from slidebatch.api.deps import CallerDep, ServicesDep
+from slidebatch.api.schemas import DeckParseIn, DeckParseOut
+from slidebatch.core.deck import parse_deck
+from slidebatch.engine.views import slide_fields
+
+router = APIRouter(tags=["system"])
+
+
+@router.get("/healthz", summary="The process is up")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Database reachable, provider configured, gate state")
+async def readyz(services: ServicesDep) -> JSONResponse:
+    database_ok = await services.database.ping()
+    gate = services.gate_summary()
+    body = {
+        "status": "ready" if database_ok else "unavailable",
+        "database": "ok" if database_ok else "unreachable",
+        "provider": services.provider.name,
+        "gate": gate,
+    }
+    return JSONResponse(body, status_code=200 if database_ok else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(services: ServicesDep) -> Response:
+    body, content_type = await services.render_metrics()
+    return Response(body, media_type=content_type)
+
+
+@router.get("/api/info", summary="Version, provider, whether keys are required, limits")
+async def info(services: ServicesDep) -> dict[str, Any]:
+    return await services.info()
+
+
+@router.post(
+    "/api/deck/parse", response_model=DeckParseOut, summary="Parse a JSON or Markdown deck"
+)
+async def deck_parse(body: DeckParseIn, services: ServicesDep, caller: CallerDep) -> Any:
+    services.check_text_size(body.text)
+    deck = parse_deck(body.text, fmt=body.format, source="deck")
+    return {
+        "slides": [slide_fields(s) for s in deck.slides],
+        "style_prompt": deck.style_prompt,
+        "aspect_ratio": str(deck.aspect_ratio) if deck.aspect_ratio else None,
+        "max_workers": deck.max_workers,
+        "title": deck.title,
+    }

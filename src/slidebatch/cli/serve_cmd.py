@@ -1,0 +1,49 @@
+"""``slidebatch serve``: the HTTP service, the web page and the API docs."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+
+from slidebatch.cli.output import fail
+from slidebatch.config import load_settings
+from slidebatch.errors import ConfigError
+
+
+def serve(
+    host: str | None = typer.Option(
+        None, "--host", help="Bind address (default SERVER_HOST, 127.0.0.1)."
+    ),
+    port: int | None = typer.Option(None, "--port", help="Port (default SERVER_PORT, 8000)."),
+    insecure_no_auth: bool = typer.Option(
+        False, "--insecure-no-auth", help="Allow a non-loopback bind without API keys."
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Serve the API at /api, the page at /, OpenAPI docs at /docs."""
+    overrides: dict[str, object] = {}
+    if host is not None:
+        overrides["server_host"] = host
+    if port is not None:
+        overrides["server_port"] = port
+    if insecure_no_auth:
+        overrides["insecure_no_auth"] = True
+    try:
+        settings = load_settings(**overrides)
+        from slidebatch.api.app import create_app
+
+        app = create_app(settings)
+    except ConfigError as exc:
+        fail(str(exc))
+    uvicorn.run(
+        app,
+        host=settings.server_host,
+        port=settings.server_port,
+        log_level=log_level,
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)

@@ -1,0 +1,308 @@
+"""The one place that wires everything: settings in, running services out (API and CLI alike).
+
+``build_services`` owns the lifetimes: the HTTP client, the database, the gate, the
+dispatcher and the engine start together and stop in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from slidebatch import __version__
+from slidebatch.config import ProviderName, Settings
+from slidebatch.core.estimate import UpstreamFigures
+from slidebatch.core.limits import InputLimits, check_batch_request
+from slidebatch.core.slide import BatchRequest
+from slidebatch.engine.advisor import ConfigAdvisor
+from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
+from slidebatch.engine.events import EventBus
+from slidebatch.errors import LimitExceeded, SlidebatchError
+from slidebatch.observability.audit import AuditLog
+from slidebatch.observability.metrics import Metrics
+from slidebatch.observability.pipeline_log import PipelineLog
+from slidebatch.providers.base import ImageProvider, ImageRequest
+from slidebatch.providers.local import render_slide
+from slidebatch.providers.registry import build_provider, make_http_client
+from slidebatch.scheduler.clock import Clock, SystemClock
+from slidebatch.scheduler.dispatcher import Dispatcher
+from slidebatch.scheduler.gate import Gate, GateRegistry
+from slidebatch.scheduler.retry import RetryPolicy
+from slidebatch.storage.database import Database
+from slidebatch.storage.images import ImageStore
+
+if TYPE_CHECKING:
+    from fastapi import Request
+
+    from slidebatch.api.auth import Principal
+    from slidebatch.api.deps import Caller
+
+# Latency assumed before any answer was measured: the seed's measurements for remote models.
+ASSUMED_LATENCY = {ProviderName.LOCAL: 0.3}
+ASSUMED_REMOTE_LATENCY = 10.0
+
+
+@dataclass(slots=True)
+class AuditScope:
+    """What an audited operation fills in as it learns it (the batch id, a detail)."""
+
+    target: str
+    detail: str | None = None
+
+
+@dataclass(slots=True)
+class Services:
+    """Everything a request handler or a CLI command needs, built once."""
+
+    settings: Settings
+    database: Database
+    http: httpx.AsyncClient
+    provider: ImageProvider
+    gate: Gate
+    engine: BatchEngine
+    log: PipelineLog
+    audit_log: AuditLog
+    metrics: Metrics
+    images: ImageStore
+    limits: InputLimits
+    clock: Clock
+    authenticator: Callable[[Request], Any] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    # --- checks the API runs before doing work ---
+
+    def check_request(self, request: BatchRequest) -> None:
+        """Raise ``LimitExceeded`` naming the limit a request goes past."""
+        check_batch_request(request, self.limits)
+
+    def check_visual_desc(self, text: str) -> None:
+        if len(text) > self.limits.max_visual_desc_chars:
+            raise LimitExceeded(
+                "visual_desc is longer than MAX_VISUAL_DESC_CHARS "
+                f"({self.limits.max_visual_desc_chars})",
+                limit_name="MAX_VISUAL_DESC_CHARS",
+                limit=self.limits.max_visual_desc_chars,
+            )
+
+    def check_text_size(self, text: str) -> None:
+        if len(text.encode()) > self.limits.max_body_bytes:
+            raise LimitExceeded(
+                f"the deck is larger than MAX_BODY_BYTES ({self.limits.max_body_bytes} bytes)",
+                limit_name="MAX_BODY_BYTES",
+                limit=self.limits.max_body_bytes,
+            )
+
+    async def authenticate(self, request: Request) -> Principal | None:
+        """The caller's key, or None when auth is off (loopback, no keys)."""
+        if self.authenticator is None:
+            return None
+        principal: Principal | None = await self.authenticator(request)
+        return principal
+
+    async def check_quota(self, caller: Caller, slides: int) -> None:
+        quota = self.extras.get("quota")
+        if quota is not None and caller.key_id is not None:
+            await quota.check(caller, slides)
+
+    @asynccontextmanager
+    async def audited(
+        self, caller: Caller, action: str, target: str, *, detail: str | None = None
+    ) -> AsyncIterator[AuditScope]:
+        """Record ``action`` on ``target`` with its outcome, whatever happens inside."""
+        scope = AuditScope(target, detail)
+        try:
+            yield scope
+        except SlidebatchError as exc:
+            await self._audit(caller, action, scope, outcome=type(exc).__name__)
+            raise
+        except BaseException:
+            await self._audit(caller, action, scope, outcome="error")
+            raise
+        await self._audit(caller, action, scope, outcome="ok")
+
+    async def _audit(self, caller: Caller, action: str, scope: AuditScope, *, outcome: str) -> None:
+        await self.audit_log.record(
+            action=action,
+            target=scope.target,
+            outcome=outcome,
+            key_id=caller.key_id,
+            client=caller.client,
+            request_id=caller.request_id,
+            detail=scope.detail,
+        )
+
+    # --- figures ---
+
+    def figures(self) -> UpstreamFigures:
+        """What the gate knows now: effective rate, and latency measured or assumed."""
+        stats = self.gate.stats()
+        rate = stats.effective_rate
+        measured = stats.latency_p50 is not None
+        assumed = ASSUMED_LATENCY.get(self.settings.provider, ASSUMED_REMOTE_LATENCY)
+        return UpstreamFigures(
+            rate=max(1, int(rate)) if rate else None,
+            window=stats.window,
+            latency=stats.latency_p50 if stats.latency_p50 is not None else assumed,
+            latency_p95=stats.latency_p95,
+            measured=measured,
+        )
+
+    def advisor(self) -> ConfigAdvisor:
+        return ConfigAdvisor(self.settings, self.figures())
+
+    def gate_summary(self) -> dict[str, Any]:
+        stats = self.gate.stats()
+        return {
+            "effective_rate": stats.effective_rate,
+            "window_seconds": stats.window,
+            "in_flight": stats.in_flight,
+            "in_flight_cap": stats.in_flight_cap,
+            "waiting": stats.waiting,
+            "paused": stats.paused_until is not None,
+            "rate_limited_total": stats.rate_limited_total,
+        }
+
+    async def render_metrics(self) -> tuple[bytes, str]:
+        return self.metrics.render()
+
+    async def info(self) -> dict[str, Any]:
+        auth = self.extras.get("auth_required")
+        return {
+            "version": __version__,
+            "provider": self.provider.name,
+            "model": _model_name(self.settings),
+            "auth_required": bool(auth() if callable(auth) else auth),
+            "limits": {
+                "max_slides": self.limits.max_slides,
+                "max_workers": self.settings.batch_max_workers,
+                "max_concurrent": self.settings.batch_max_concurrent,
+                "max_body_bytes": self.limits.max_body_bytes,
+            },
+            "default_workers": self.settings.batch_default_workers,
+        }
+
+
+def _model_name(settings: Settings) -> str | None:
+    return {
+        ProviderName.OPENROUTER: settings.llm_image_model,
+        ProviderName.GEMINI: settings.gemini_image_model,
+        ProviderName.OPENAI: settings.openai_image_model,
+    }.get(settings.provider)
+
+
+def _secrets(settings: Settings) -> list[str]:
+    keys = (settings.llm_api_key, settings.gemini_api_key, settings.openai_api_key)
+    return [k.get_secret_value() for k in keys if k is not None]
+
+
+def _placeholder(long_side: int) -> Callable[[ImageRequest, str], bytes]:
+    def draw(request: ImageRequest, reason: str) -> bytes:
+        return render_slide(
+            request.slide,
+            request.style_prompt,
+            request.aspect_ratio,
+            long_side=long_side,
+            placeholder_reason=reason,
+        )
+
+    return draw
+
+
+@asynccontextmanager
+async def build_services(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    provider: ImageProvider | None = None,
+    rng: random.Random | None = None,
+) -> AsyncIterator[Services]:
+    """Open everything ``settings`` describe, start the engine, and close it all on exit.
+
+    ``provider`` replaces the configured one (tests, benchmarks); ``clock`` and ``rng`` make
+    scheduling deterministic in tests.
+    """
+    clock = clock or SystemClock()
+    async with AsyncExitStack() as stack:
+        settings.log_dir.mkdir(parents=True, exist_ok=True)
+        database = await Database.open(settings.effective_database_url)
+        stack.push_async_callback(database.close)
+        http = make_http_client(settings)
+        stack.push_async_callback(http.aclose)
+        provider = provider or build_provider(settings, http)
+        log = PipelineLog(settings.log_dir, secrets=_secrets(settings))
+        metrics = Metrics()
+        gates = GateRegistry(
+            clock=clock,
+            rate=settings.upstream_rpm if provider.name != "local" else None,
+            window=settings.upstream_rate_window_seconds,
+            per_day=settings.upstream_rpd,
+            max_in_flight=_in_flight(settings, provider),
+        )
+        gate = gates.gate_for(provider.credential_id)
+        policy = RetryPolicy(
+            max_attempts=settings.slide_max_attempts,
+            max_requeues=settings.slide_max_rate_limit_requeues,
+            base=settings.retry_base_seconds,
+            cap=settings.retry_max_seconds,
+            rng=rng or random.Random(),
+        )
+        images = ImageStore(settings.images_dir)
+        engine = BatchEngine(
+            repo=database.batches,
+            images=images,
+            provider=provider,
+            dispatcher_factory=lambda listener: Dispatcher(
+                provider,
+                gate,
+                policy,
+                listener,
+                clock=clock,
+                attempt_timeout=settings.llm_timeout_seconds,
+            ),
+            limits=EngineLimits(
+                max_concurrent=settings.batch_max_concurrent,
+                max_workers=settings.batch_max_workers,
+                default_workers=settings.default_workers,
+                image_size=settings.llm_image_size,
+                cleanup_after=timedelta(hours=settings.batch_cleanup_hours),
+            ),
+            log=log,
+            events=EventBus(),
+            clock=clock,
+            figures=lambda: services.figures(),
+            placeholder=_placeholder(settings.local_render_long_side)
+            if settings.slide_placeholder_on_failure
+            else None,
+        )
+        services = Services(
+            settings=settings,
+            database=database,
+            http=http,
+            provider=provider,
+            gate=gate,
+            engine=engine,
+            log=log,
+            audit_log=AuditLog(settings.log_dir, database, secrets=_secrets(settings)),
+            metrics=metrics,
+            images=images,
+            limits=InputLimits.from_settings(settings),
+            clock=clock,
+        )
+        await engine.start()
+        stack.push_async_callback(engine.stop)
+        yield services
+        await asyncio.sleep(0)
+
+
+def _in_flight(settings: Settings, provider: ImageProvider) -> int:
+    if provider.name == "local":
+        # Rendering is CPU work in threads: more than a few at once only adds contention.
+        return min(settings.upstream_max_in_flight, 4)
+    return settings.upstream_max_in_flight
