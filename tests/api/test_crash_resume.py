@@ -9,7 +9,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.api.server_process import ServerProcess
 
 pytestmark = pytest.mark.slow

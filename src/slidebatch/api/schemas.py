@@ -91,7 +91,7 @@ class SingleSlideIn(BaseModel):
 
     slide: SlideIn | None = None
     id: str | int | None = None
-    page_num: Annotated[int, Field(ge=1)] | None = None
+    page_num: Annotated[int, Field(ge=1, le=100_000)] | None = None
     type: SlideType | None = None
     title: str | None = None
     content_text: str = ""

@@ -1,0 +1,208 @@
+"""The endpoints beyond the seed, in-process: events, cancel, retry, regenerate, delete, exports."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pptx import Presentation
+
+from slidebatch.api.app import create_app
+from slidebatch.config import Settings, load_settings
+
+
+def _settings(tmp_path: Path, **overrides: object) -> Settings:
+    return load_settings(
+        data_dir=tmp_path / "data",
+        log_dir=tmp_path / "logs",
+        image_provider="local",
+        local_render_long_side=160,
+        **overrides,
+    )
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with TestClient(create_app(_settings(tmp_path))) as test_client:
+        yield test_client
+
+
+def _deck(n: int = 3, **extra: object) -> dict[str, object]:
+    slides = [
+        {"id": f"s{i}", "title": f"Slide {i}", "content_text": "a\nb"} for i in range(1, n + 1)
+    ]
+    return {"slides": slides, "style_prompt": "navy and gold"} | extra
+
+
+def _run(client: TestClient, n: int = 3) -> dict[str, object]:
+    answer = client.post("/api/slide/batch/generate", json=_deck(n))
+    assert answer.status_code == 200, answer.text
+    result: dict[str, object] = answer.json()
+    return result
+
+
+def test_wait_false_answers_202_with_urls(client: TestClient) -> None:
+    """?wait=false answers 202 at once with the status and events URLs."""
+    answer = client.post("/api/slide/batch/generate?wait=false", json=_deck())
+    assert answer.status_code == 202
+    body = answer.json()
+    assert body["status_url"] == f"/api/slide/batch/{body['batch_id']}"
+    assert body["events_url"].endswith("/events")
+
+
+def test_events_stream_ends_with_the_batch_event(client: TestClient) -> None:
+    """The SSE stream starts with a snapshot and ends with a final batch event."""
+    batch_id = _run(client)["batch_id"]
+    with client.stream("GET", f"/api/slide/batch/{batch_id}/events") as stream:
+        text = "".join(stream.iter_text())
+    events = [
+        line.removeprefix("event: ").strip()
+        for line in text.splitlines()
+        if line.startswith("event:")
+    ]
+    assert events[0] == "snapshot"
+    assert events[-1] == "batch"
+    data = [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
+    assert data[-1]["status"] == "completed"
+
+
+def test_idempotency_key_returns_the_same_batch(client: TestClient) -> None:
+    """Two POSTs with the same Idempotency-Key start one batch."""
+    headers = {"Idempotency-Key": "abc-123"}
+    one = client.post("/api/slide/batch/generate?wait=false", json=_deck(), headers=headers).json()
+    two = client.post("/api/slide/batch/generate?wait=false", json=_deck(), headers=headers).json()
+    assert one["batch_id"] == two["batch_id"]
+    assert client.get("/api/slide/batch").json()["total"] == 1
+
+
+def test_regenerate_with_new_description_changes_the_image(client: TestClient) -> None:
+    """Regenerating a slide with a new visual_desc gives it a new prompt and a fresh image."""
+    result = _run(client)
+    batch_id = result["batch_id"]
+    old = result["results"][1]  # type: ignore[index]
+    answer = client.post(
+        f"/api/slide/batch/{batch_id}/slides/s2/regenerate", json={"visual_desc": "a red kite"}
+    )
+    assert answer.status_code == 200, answer.text
+    # Synchronous regenerate through the seed endpoint waits for it.
+    client.post("/api/slide/regenerate", json={"batch_id": batch_id, "slide_id": "s1"})
+    status = client.get(f"/api/slide/batch/{batch_id}").json()
+    assert status["status"] == "completed"
+    new = status["results"][1]
+    assert "a red kite" in new["final_prompt"]
+    assert new["attempts"] == 1
+    assert new["status"] == "done"
+    # Image names are content-addressed: the local renderer does not draw visual_desc.
+    assert new["image_url"] == old["image_url"]
+
+
+def test_regenerate_unknown_slide_is_404(client: TestClient) -> None:
+    """Regenerating a slide id the batch does not have is a 404."""
+    batch_id = _run(client, 1)["batch_id"]
+    answer = client.post(f"/api/slide/batch/{batch_id}/slides/nope/regenerate", json={})
+    assert answer.status_code == 404
+
+
+def test_cancel_of_a_finished_batch_keeps_its_state(client: TestClient) -> None:
+    """Cancelling a completed batch changes nothing and answers its status."""
+    batch_id = _run(client, 1)["batch_id"]
+    answer = client.post(f"/api/slide/batch/{batch_id}/cancel")
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "completed"
+
+
+def test_delete_removes_the_batch_and_its_images(client: TestClient) -> None:
+    """DELETE answers 204; afterwards the batch and its image URLs are 404."""
+    result = _run(client, 1)
+    image_url = result["results"][0]["image_url"]  # type: ignore[index]
+    assert client.get(image_url).status_code == 200
+    assert client.delete(f"/api/slide/batch/{result['batch_id']}").status_code == 204
+    assert client.get(f"/api/slide/batch/{result['batch_id']}").status_code == 404
+    assert client.get(image_url).status_code == 404
+
+
+def test_exports_download_with_types_and_names(client: TestClient) -> None:
+    """export.pptx/.pdf/.zip stream real files with a content type and a file name."""
+    batch_id = _run(client, 2)["batch_id"]
+    pptx = client.get(f"/api/slide/batch/{batch_id}/export.pptx")
+    assert pptx.status_code == 200
+    assert "attachment" in pptx.headers["content-disposition"]
+    assert len(Presentation(io.BytesIO(pptx.content)).slides) == 2
+    pdf = client.get(f"/api/slide/batch/{batch_id}/export.pdf")
+    assert pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    archive = zipfile.ZipFile(
+        io.BytesIO(client.get(f"/api/slide/batch/{batch_id}/export.zip").content)
+    )
+    assert "manifest.json" in archive.namelist()
+    assert client.get(f"/api/slide/batch/{batch_id}/export.doc").status_code == 422
+
+
+def test_seed_export_pptx_resolves_image_urls(client: TestClient) -> None:
+    """POST /export/pptx builds a deck from the project's image URLs."""
+    result = _run(client, 2)
+    slides = [
+        {"title": r["title"], "image_url": r["image_url"]}
+        for r in result["results"]  # type: ignore[attr-defined]
+    ]
+    answer = client.post(
+        "/api/export/pptx",
+        json={"project": {"title": "Deck", "slides": slides}, "file_name": "演示"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert "filename*=UTF-8''" in answer.headers["content-disposition"]
+    assert len(Presentation(io.BytesIO(answer.content)).slides) == 2
+
+
+def test_list_pages_newest_first(client: TestClient) -> None:
+    """GET /slide/batch lists batches newest first with a total."""
+    first = _run(client, 1)["batch_id"]
+    second = _run(client, 1)["batch_id"]
+    page = client.get("/api/slide/batch", params={"limit": 1}).json()
+    assert page["total"] == 2
+    assert [item["batch_id"] for item in page["items"]] == [second]
+    page = client.get("/api/slide/batch", params={"limit": 1, "offset": 1}).json()
+    assert [item["batch_id"] for item in page["items"]] == [first]
+
+
+def test_single_slide_generate_is_synchronous(client: TestClient) -> None:
+    """POST /slide/generate answers the seed's {image_url, final_prompt, status}."""
+    answer = client.post(
+        "/api/slide/generate", json={"title": "Hello", "content_text": "x", "style_prompt": "teal"}
+    )
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["status"] == "done"
+    assert body["image_url"].startswith("/api/images/")
+    assert "Hello" in body["final_prompt"]
+
+
+def test_deck_parse_reads_markdown(client: TestClient) -> None:
+    """POST /deck/parse turns Markdown into slides; bad JSON is a 422 naming the line."""
+    markdown = "# One\n\nbody\n\n---\n\n# Two\n"
+    answer = client.post("/api/deck/parse", json={"text": markdown, "format": "markdown"})
+    assert [s["title"] for s in answer.json()["slides"]] == ["One", "Two"]
+    bad = client.post("/api/deck/parse", json={"text": '{"slides": [\n  {"title": }]}'})
+    assert bad.status_code == 422
+    assert "line 2" in bad.json()["detail"]
+
+
+def test_openapi_and_health(client: TestClient) -> None:
+    """/docs, /openapi.json, /healthz and /readyz answer."""
+    assert client.get("/docs").status_code == 200
+    assert "/api/slide/batch/generate" in client.get("/openapi.json").json()["paths"]
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["database"] == "ok"
+
+
+def test_too_many_slides_is_a_4xx_naming_the_limit(tmp_path: Path) -> None:
+    """More slides than BATCH_MAX_SLIDES is refused with the limit's name."""
+    with TestClient(create_app(_settings(tmp_path, batch_max_slides=2))) as small:
+        answer = small.post("/api/slide/batch/generate", json=_deck(3))
+    assert answer.status_code == 422
+    assert "BATCH_MAX_SLIDES" in answer.json()["detail"]
