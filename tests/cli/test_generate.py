@@ -1,0 +1,115 @@
+"""``slidebatch generate`` and ``config show``: outputs, exit codes and one-line messages."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from slidebatch.cli import app
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.chdir(tmp_path)
+    for name in ("LLM_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY", "IMAGE_PROVIDER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("LOCAL_RENDER_LONG_SIDE", "320")
+    return CliRunner()
+
+
+def test_generate_writes_images_and_manifest(run: CliRunner, tmp_path: Path) -> None:
+    """The English example becomes 5 PNGs of the exact 16:9 size plus a manifest; exit 0."""
+    result = run.invoke(app, ["generate", str(EXAMPLES / "deck-en.md"), "--out", "out", "--pptx"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text("utf-8"))
+    assert manifest["successful"] == manifest["total_slides"] == 5
+    assert manifest["aspect_ratio"] == "16:9"
+    for entry in manifest["results"]:
+        with Image.open(tmp_path / "out" / entry["file"]) as image:
+            assert image.size == (320, 180)
+        assert entry["status"] == "done"
+    assert manifest["results"][0]["file"].startswith("01-")
+    assert list((tmp_path / "out").glob("*.pptx"))
+
+
+def test_generate_is_deterministic(run: CliRunner, tmp_path: Path) -> None:
+    """Generating the same deck twice gives byte-identical images."""
+    deck = str(EXAMPLES / "deck-zh.json")
+    assert run.invoke(app, ["generate", deck, "--out", "a"]).exit_code == 0
+    assert run.invoke(app, ["generate", deck, "--out", "b"]).exit_code == 0
+    first = sorted((tmp_path / "a").glob("*.png"))
+    second = sorted((tmp_path / "b").glob("*.png"))
+    assert [p.name for p in first] == [p.name for p in second]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(first, second, strict=True))
+
+
+def test_aspect_option_sets_the_pixel_size(run: CliRunner, tmp_path: Path) -> None:
+    """--aspect 9:16 renders portrait slides of the exact size."""
+    result = run.invoke(
+        app, ["generate", str(EXAMPLES / "deck-en.json"), "--aspect", "9:16", "--out", "p"]
+    )
+    assert result.exit_code == 0, result.output
+    with Image.open(next((tmp_path / "p").glob("*.png"))) as image:
+        assert image.size == (180, 320)
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        (None, [], "no such file"),
+        ('{"slides": [\n  {"title": "a",}\n]}', [], "line 2"),
+        ('{"slides": [{"content_text": "no title"}]}', [], "title"),
+        ('[{"title": "a"}]', ["--aspect", "16:0"], "aspect_ratio"),
+        ('[{"title": "a"}]', ["--aspect", "wide"], "W:H"),
+        ('[{"title": "a"}]', ["--workers", "zero"], "--workers"),
+        ('[{"title": "a"}]', ["--style", "x", "--style-file", "y.txt"], "not both"),
+        ("", [], "no slides"),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_line(
+    run: CliRunner, tmp_path: Path, content: str | None, args: list[str], message: str
+) -> None:
+    """Bad input: exit code 2, one message naming the problem, no traceback."""
+    deck = tmp_path / "deck.json"
+    if content is not None:
+        deck.write_text(content, encoding="utf-8")
+    result = run.invoke(app, ["generate", str(deck), *args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+
+
+def test_unreadable_encoding_is_reported(run: CliRunner, tmp_path: Path) -> None:
+    """A deck that is not UTF-8 is refused with exit code 2."""
+    deck = tmp_path / "deck.md"
+    deck.write_bytes(b"\xff\xfe\x00bad")
+    result = run.invoke(app, ["generate", str(deck)])
+    assert result.exit_code == 2
+    assert "UTF-8" in result.output
+
+
+def test_config_show_masks_secrets(run: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """config show prints the settings with the API key masked."""
+    monkeypatch.setenv("LLM_API_KEY", "sk-or-v1-secret-value-1234")
+    result = run.invoke(app, ["config", "show"])
+    assert result.exit_code == 0
+    assert "sk-or-v1-secret" not in result.output
+    assert "****1234" in result.output
+    assert "BATCH_MAX_WORKERS" in result.output
+
+
+def test_invalid_configuration_stops_with_the_names(
+    run: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BATCH_DEFAULT_WORKERS above BATCH_MAX_WORKERS: exit 2 naming both."""
+    monkeypatch.setenv("BATCH_DEFAULT_WORKERS", "30")
+    result = run.invoke(app, ["generate", str(EXAMPLES / "deck-en.md")])
+    assert result.exit_code == 2
+    assert "BATCH_DEFAULT_WORKERS" in result.output
+    assert "BATCH_MAX_WORKERS" in result.output
