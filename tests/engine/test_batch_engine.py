@@ -71,7 +71,8 @@ def _request(n: int, *, workers: int | None = None) -> BatchRequest:
 
 
 @pytest.fixture
-async def make_harness(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
+async def make_harness(tmp_path: Path, database_url: str) -> AsyncIterator[Callable[..., object]]:
+    """Engines on one fresh database, once on SQLite and once on PostgreSQL."""
     opened: list[Harness] = []
 
     async def make(
@@ -82,7 +83,7 @@ async def make_harness(tmp_path: Path) -> AsyncIterator[Callable[..., object]]:
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> Harness:
         provider = provider or ScriptedProvider()
-        database = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+        database = await Database.open(database_url)
         clock = SystemClock()
         gate = Gate(clock=clock, rate=None, max_in_flight=8)
         policy = RetryPolicy(
