@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from slidebatch.storage.errors import StorageUnavailable, translated
+from slidebatch.storage.errors import translated
 from slidebatch.storage.repository import BatchRepository
 from slidebatch.storage.urls import parse_url, sqlite_file
 
@@ -72,7 +72,7 @@ class Database:
             with translated("opening and migrating the database"):
                 async with engine.begin() as connection:
                     await connection.run_sync(_upgrade_to_head)
-        except StorageUnavailable:
+        except BaseException:
             await engine.dispose()
             raise
         return cls(engine, now=now)
@@ -133,7 +133,7 @@ def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic config pointing at the migrations shipped in the package (no ini file)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("version_locations", str(MIGRATIONS_DIR / "versions"))
+    config.set_main_option("path_separator", "os")
     if connection is not None:
         config.attributes["connection"] = connection
     return config
