@@ -1,0 +1,70 @@
+"""``slidebatch fake-upstream``: serve the fake upstream in the foreground for manual runs."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+
+from slidebatch.cli.output import fail
+from slidebatch.testing.fake_behaviour import COMMON_FAULTS, FakeUpstreamConfig, Fault
+
+
+def parse_fault_rates(items: list[str]) -> dict[Fault, float]:
+    """``["503=0.05", "hang=0.01"]`` -> rates; a bare ``"0.1"`` is spread over the common faults."""
+    rates: dict[Fault, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            share = float(name) / len(COMMON_FAULTS)
+            for fault in COMMON_FAULTS:
+                rates[fault] = rates.get(fault, 0.0) + share
+            continue
+        rates[Fault(name.strip())] = rates.get(Fault(name.strip()), 0.0) + float(value)
+    return rates
+
+
+def fake_upstream(
+    host: str = typer.Option("127.0.0.1", help="Address to bind."),
+    port: int = typer.Option(8900, help="Port to bind."),
+    rpm: int = typer.Option(20, help="Accepted requests per window (0: no limit)."),
+    window: float = typer.Option(60.0, help="Rate window in upstream seconds."),
+    rpd: int = typer.Option(0, help="Accepted requests per day (0: no limit)."),
+    latency_median: float = typer.Option(9.0, help="Median latency, upstream seconds."),
+    latency_p95: float = typer.Option(20.0, help="95th percentile latency, upstream seconds."),
+    time_scale: float = typer.Option(1.0, help="Wall seconds per upstream second."),
+    seed: int = typer.Option(1, help="Seed for latency and faults."),
+    fault_rate: list[str] = typer.Option(
+        [], help="KIND=RATE (e.g. 503=0.05, hang=0.01), or a bare RATE spread over 5xx/malformed."
+    ),
+    api_key: str = typer.Option(
+        "", envvar="FAKE_UPSTREAM_API_KEY", help="Answer 401 unless this key is sent."
+    ),
+) -> None:
+    """Serve OpenRouter-, Gemini- and OpenAI-shaped endpoints with limits, latency and faults."""
+    # Imported here: the CLI starts fast and the app is only built when this command runs.
+    from slidebatch.testing.fake_upstream import create_fake_upstream
+
+    try:
+        config = FakeUpstreamConfig(
+            rpm=rpm or None,
+            window_seconds=window,
+            rpd=rpd or None,
+            latency_median=latency_median,
+            latency_p95=latency_p95,
+            time_scale=time_scale,
+            seed=seed,
+            expected_api_key=api_key or None,
+            fault_rates=parse_fault_rates(fault_rate),
+        )
+    except ValueError as exc:  # also an unknown fault name or a rate that is not a number
+        fail(f"invalid fake-upstream option: {exc}")
+    base = f"http://{host}:{port}"
+    typer.echo(
+        f"LLM_API_BASE={base}/api/v1  GEMINI_API_BASE={base}/v1beta  OPENAI_API_BASE={base}/v1"
+    )
+    typer.echo(f"stats: {base}/stats")
+    uvicorn.run(create_fake_upstream(config), host=host, port=port, log_level="warning")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("fake-upstream")(fake_upstream)
