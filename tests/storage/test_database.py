@@ -1,0 +1,118 @@
+"""Database.open: URLs, pragmas, migrations, health, and failures translated at the edge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+from storage_helpers import deck
+
+from slidebatch.errors import ConfigError
+from slidebatch.storage.database import Database
+from slidebatch.storage.errors import StorageUnavailable
+from slidebatch.storage.urls import async_url, parse_url
+
+TABLES = {"alembic_version", "api_keys", "audit_events", "batches", "slides"}
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("sqlite:///data/x.db", "sqlite+aiosqlite:///data/x.db"),
+        ("sqlite+aiosqlite:////abs/x.db", "sqlite+aiosqlite:////abs/x.db"),
+        ("postgres://u:pw@h:5432/db", "postgresql+asyncpg://u:pw@h:5432/db"),
+        ("postgresql://u@h/db", "postgresql+asyncpg://u@h/db"),
+        ("postgresql+asyncpg://u@h/db", "postgresql+asyncpg://u@h/db"),
+    ],
+)
+def test_urls_are_rewritten_to_async_drivers(given: str, expected: str) -> None:
+    """Common URL spellings run on aiosqlite / asyncpg, passwords intact for the driver."""
+    assert async_url(given) == expected
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://u:secret@h/db", "sqlite://", "sqlite:///:memory:", "not a url"]
+)
+def test_unusable_urls_are_config_errors_without_secrets(url: str) -> None:
+    """Unsupported backends, in-memory SQLite and garbage fail with ConfigError, no password."""
+    with pytest.raises(ConfigError) as info:
+        parse_url(url)
+    assert "secret" not in str(info.value)
+
+
+async def _tables(db: Database) -> set[str]:
+    async with db.engine.connect() as connection:
+        names = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
+    return set(names)
+
+
+async def test_open_migrates_to_head_and_reopen_is_a_no_op(database_url: str) -> None:
+    """First open creates every table; a second open keeps data and the revision."""
+    db = await Database.open(database_url)
+    try:
+        assert await _tables(db) == TABLES
+        record, _ = await db.batches.create_batch(
+            request=deck(2),
+            final_prompts=["a", "b"],
+            effective_workers=None,
+            owner=None,
+            idempotency_key=None,
+        )
+    finally:
+        await db.close()
+    again = await Database.open(database_url)
+    try:
+        async with again.engine.connect() as connection:
+            versions = (
+                await connection.execute(text("SELECT version_num FROM alembic_version"))
+            ).all()
+        assert [v[0] for v in versions] == ["0001"]
+        assert (await again.batches.get_batch(record.id)).total_slides == 2
+        assert await again.ping() is True
+    finally:
+        await again.close()
+
+
+async def test_sqlite_file_folder_is_created_with_wal_and_foreign_keys(tmp_path: Path) -> None:
+    """A SQLite database gets its folder made and runs in WAL with foreign keys on."""
+    path = tmp_path / "a" / "b" / "slidebatch.db"
+    db = await Database.open(f"sqlite:///{path}")
+    try:
+        assert path.is_file()
+        async with db.engine.connect() as connection:
+            mode = (await connection.execute(text("PRAGMA journal_mode"))).scalar()
+            foreign_keys = (await connection.execute(text("PRAGMA foreign_keys"))).scalar()
+            synchronous = (await connection.execute(text("PRAGMA synchronous"))).scalar()
+        assert (mode, foreign_keys, synchronous) == ("wal", 1, 1)
+    finally:
+        await db.close()
+
+
+async def test_unreachable_postgres_is_storage_unavailable() -> None:
+    """A database that cannot be reached fails open with StorageUnavailable, no password."""
+    with pytest.raises(StorageUnavailable) as info:
+        await Database.open("postgresql://u:secret@127.0.0.1:1/none")
+    assert "secret" not in str(info.value)
+
+
+async def test_lost_tables_become_storage_unavailable(database_url: str) -> None:
+    """A database that lost its schema answers StorageUnavailable, not a driver error."""
+    db = await Database.open(database_url)
+    try:
+        async with db.writing() as connection:
+            await connection.execute(text("DROP TABLE slides"))
+        with pytest.raises(StorageUnavailable, match="read slides"):
+            await db.batches.get_slides("0" * 32)
+    finally:
+        await db.close()
+
+
+async def test_ping_is_false_after_close_of_unreachable(tmp_path: Path) -> None:
+    """ping answers False instead of raising when the database cannot answer."""
+    db = await Database.open(f"sqlite:///{tmp_path / 'x.db'}")
+    await db.close()
+    (tmp_path / "x.db").unlink()
+    (tmp_path / "x.db").mkdir()  # the file is now a folder: nothing can open it
+    assert await db.ping() is False
+    await db.close()
