@@ -1,0 +1,290 @@
+"""Contract tests: every provider through the fake upstream, success and every fault kind."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from PIL import Image
+
+from slidebatch.config import AspectMismatchPolicy
+from slidebatch.core.aspect import AspectRatio
+from slidebatch.core.slide import Slide, SlideType
+from slidebatch.errors import (
+    PermanentProviderError,
+    ProviderError,
+    RateLimited,
+    TransientProviderError,
+)
+from slidebatch.providers.base import ImageProvider, ImageRequest, ImageResult
+from slidebatch.providers.gemini import GeminiProvider
+from slidebatch.providers.local import LocalRenderer
+from slidebatch.providers.openai_images import OpenAIImagesProvider
+from slidebatch.providers.openrouter import OpenRouterProvider
+from slidebatch.providers.remote import RemoteProvider
+from slidebatch.testing.fake_upstream import (
+    FakeUpstream,
+    FakeUpstreamConfig,
+    Fault,
+    create_fake_upstream,
+)
+
+KEY = "sk-or-v1-test-0f1e2d3c4b5a69788796a5b4"
+REMOTE = {
+    "openrouter": (OpenRouterProvider, "/api/v1"),
+    "gemini": (GeminiProvider, "/v1beta"),
+    "openai": (OpenAIImagesProvider, "/v1"),
+}
+MODELS = {
+    "openrouter": "google/gemini-3-pro-image-preview",
+    "gemini": "gemini-3-pro-image-preview",
+    "openai": "gpt-image-1",
+}
+FAST = FakeUpstreamConfig(rpm=None, latency_median=0.0, latency_p95=0.0, expected_api_key=KEY)
+
+
+@dataclass
+class Rig:
+    provider: RemoteProvider
+    fake: FakeUpstream
+
+
+@asynccontextmanager
+async def rig(
+    name: str,
+    config: FakeUpstreamConfig = FAST,
+    *,
+    key: str = KEY,
+    attempt_timeout: float = 5.0,
+    policy: AspectMismatchPolicy = AspectMismatchPolicy.RETRY,
+) -> AsyncIterator[Rig]:
+    app = create_fake_upstream(config)
+    cls, prefix = REMOTE[name]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as client:
+        provider = cls(
+            client,
+            api_key=key,
+            base_url=f"http://fake{prefix}",
+            model=MODELS[name],
+            timeout=attempt_timeout,
+            aspect_mismatch=policy,
+        )
+        yield Rig(provider, app.state.fake)
+
+
+def ask(ratio: str = "16:9", prompt: str = "A slide about rate limits") -> ImageRequest:
+    slide = Slide(id="s1", page_num=1, type=SlideType.CONTENT, title="Limits", content_text="x")
+    return ImageRequest(
+        prompt=prompt, slide=slide, style_prompt="calm blue", aspect_ratio=AspectRatio.parse(ratio)
+    )
+
+
+def served_ratio(name: str, ratio: str) -> AspectRatio:
+    """The ratio a provider is expected to deliver (OpenAI only has 1:1, 3:2 and 2:3)."""
+    if name == "openai":
+        return {"16:9": AspectRatio(3, 2), "9:16": AspectRatio(2, 3)}.get(ratio, AspectRatio(1, 1))
+    return AspectRatio.parse(ratio)
+
+
+def assert_real_image(result: ImageResult, expected: AspectRatio) -> None:
+    with Image.open(io.BytesIO(result.data)) as image:
+        image.load()
+        assert image.size == (result.width, result.height)
+    assert result.mime_type == "image/png"
+    assert expected.matches(result.width, result.height)
+
+
+@pytest.mark.parametrize("name", ["openrouter", "gemini", "openai", "local"])
+@pytest.mark.parametrize("ratio", ["16:9", "1:1", "9:16"])
+async def test_success_returns_a_decoded_image_at_the_asked_ratio(name: str, ratio: str) -> None:
+    """Every provider returns a decodable PNG whose pixel size has the ratio it was asked for."""
+    if name == "local":
+        local: ImageProvider = LocalRenderer(long_side=320)
+        result = await local.generate(ask(ratio))
+        assert_real_image(result, AspectRatio.parse(ratio))
+        assert local.credential_id == "local"
+        return
+    async with rig(name) as r:
+        result = await r.provider.generate(ask(ratio))
+    assert_real_image(result, served_ratio(name, ratio))
+    assert result.latency_s >= 0
+    assert result.upstream_request_id
+    assert isinstance(r.provider, ImageProvider)
+
+
+async def test_gemini_sizes_follow_the_upstream_table() -> None:
+    """16:9 at 1K comes back 1344x768, as SPEC section 5 lists."""
+    async with rig("gemini") as r:
+        result = await r.provider.generate(ask("16:9"))
+    assert (result.width, result.height) == (1344, 768)
+
+
+FAULT_ERRORS: list[tuple[Fault, type[ProviderError]]] = [
+    (Fault.RATE_LIMIT, RateLimited),
+    (Fault.ERROR_500, TransientProviderError),
+    (Fault.ERROR_502, TransientProviderError),
+    (Fault.ERROR_503, TransientProviderError),
+    (Fault.HANG, TransientProviderError),
+    (Fault.MALFORMED, TransientProviderError),
+    (Fault.ERROR_IN_200, TransientProviderError),
+    (Fault.NO_IMAGE, TransientProviderError),
+    (Fault.WRONG_ASPECT, TransientProviderError),
+    (Fault.CONTENT_POLICY, PermanentProviderError),
+]
+
+
+@pytest.mark.parametrize("name", list(REMOTE))
+@pytest.mark.parametrize(
+    ("fault", "error_class"), FAULT_ERRORS, ids=[str(f) for f, _ in FAULT_ERRORS]
+)
+async def test_each_fault_maps_to_its_error_class(
+    name: str, fault: Fault, error_class: type[ProviderError]
+) -> None:
+    """A forced fault raises exactly the typed error the scheduler expects, with a clear text."""
+    config = FakeUpstreamConfig(
+        rpm=None, latency_median=0.0, latency_p95=0.0, expected_api_key=KEY, time_scale=0.01
+    )
+    async with rig(name, config, attempt_timeout=0.3) as r:
+        r.fake.force(fault)
+        with pytest.raises(error_class) as caught:
+            await r.provider.generate(ask())
+    error = caught.value
+    assert type(error) is error_class
+    assert KEY not in str(error)
+    assert KEY not in repr(error)
+    if fault in (Fault.ERROR_503, Fault.HANG):
+        assert isinstance(error, TransientProviderError)
+        assert error.overload
+    if fault is Fault.ERROR_503:
+        assert error.retry_after == pytest.approx(0.05)
+    if fault is Fault.RATE_LIMIT:
+        assert error.retry_after is not None
+        assert error.retry_after > 0
+    if fault is Fault.CONTENT_POLICY:
+        assert "content policy" in str(error)
+    if fault is Fault.NO_IMAGE:
+        assert "no image" in str(error)
+
+
+@pytest.mark.parametrize("name", list(REMOTE))
+async def test_a_fault_marker_in_the_prompt_scripts_the_answer(name: str) -> None:
+    """``[[fake:500]]`` in the prompt makes that request fail; the next one succeeds."""
+    async with rig(name) as r:
+        with pytest.raises(TransientProviderError, match="HTTP 500"):
+            await r.provider.generate(ask(prompt="slide [[fake:500]]"))
+        assert (await r.provider.generate(ask())).width > 0
+
+
+@pytest.mark.parametrize("name", list(REMOTE))
+async def test_wrong_aspect_is_a_warning_when_configured(name: str) -> None:
+    """Under LLM_ASPECT_MISMATCH=warn a wrong-ratio image is kept and the result says why."""
+    async with rig(name, policy=AspectMismatchPolicy.WARN) as r:
+        r.fake.force(Fault.WRONG_ASPECT)
+        result = await r.provider.generate(ask())
+    assert not served_ratio(name, "16:9").matches(result.width, result.height)
+    assert any("not the requested" in warning for warning in result.warnings)
+
+
+@pytest.mark.parametrize("name", list(REMOTE))
+async def test_draft_then_final_takes_the_last_image(name: str) -> None:
+    """With a draft sent first, the provider returns the final image (size and colour)."""
+    async with rig(name) as r:
+        r.fake.force(Fault.DRAFT_THEN_FINAL)
+        result = await r.provider.generate(ask())
+    assert served_ratio(name, "16:9").matches(result.width, result.height)
+    with Image.open(io.BytesIO(result.data)) as image:
+        assert image.convert("RGB").getpixel((0, 0)) == (32, 64, 128)  # the final's colour
+
+
+async def test_openrouter_records_the_cost() -> None:
+    """``usage.cost`` becomes ``ImageResult.cost``."""
+    config = FakeUpstreamConfig(rpm=None, latency_median=0.0, latency_p95=0.0, cost_per_image=0.04)
+    async with rig("openrouter", config) as r:
+        result = await r.provider.generate(ask())
+    assert result.cost == pytest.approx(0.04)
+
+
+@pytest.mark.parametrize("name", list(REMOTE))
+async def test_rate_limit_carries_retry_after_and_the_header_figures(name: str) -> None:
+    """Past the window's limit the provider raises RateLimited with the X-RateLimit figures."""
+    config = FakeUpstreamConfig(rpm=1, window_seconds=60, latency_median=0.0, latency_p95=0.0)
+    async with rig(name, config) as r:
+        first = await r.provider.generate(ask())
+        with pytest.raises(RateLimited) as caught:
+            await r.provider.generate(ask())
+    assert first.rate_limit.limit == 1
+    assert first.rate_limit.remaining == 0
+    error = caught.value
+    assert error.limit == 1
+    assert error.remaining == 0
+    assert error.retry_after is not None
+    assert 59 < error.retry_after <= 60
+    assert error.reset_after is not None
+    assert 59 < error.reset_after <= 60
+
+
+@pytest.mark.parametrize("name", list(REMOTE))
+async def test_a_wrong_key_is_permanent_and_never_echoed(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The upstream echoes the bad key; the error says the key was rejected, without the key."""
+    wrong = "sk-wrong-key-00112233445566778899"
+    caplog.set_level(logging.DEBUG)
+    async with rig(name, key=wrong) as r:
+        with pytest.raises(PermanentProviderError) as caught:
+            await r.provider.generate(ask())
+    message = str(caught.value)
+    assert "rejected the API key" in message
+    assert wrong not in message
+    assert wrong not in repr(caught.value)
+    assert wrong not in repr(r.provider)
+    assert caplog.records, "the failed attempt is logged"
+    for record in caplog.records:
+        assert wrong not in record.getMessage()
+        assert wrong not in str(record.__dict__)
+
+
+@pytest.mark.parametrize("name", list(REMOTE))
+async def test_the_key_never_reaches_a_log_record_or_repr(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Across successes and every fault, no log record, error or repr contains the key."""
+    caplog.set_level(logging.DEBUG)
+    texts: list[str] = []
+    async with rig(name, attempt_timeout=0.3) as r:
+        texts.append(repr(r.provider))
+        texts.append(r.provider.credential_id)
+        for fault, _ in [(None, None), *FAULT_ERRORS]:
+            r.fake.force(fault)
+            try:
+                texts.append(repr(await r.provider.generate(ask())))
+            except ProviderError as error:
+                texts += [str(error), repr(error), repr(error.__cause__)]
+    texts += [record.getMessage() + str(record.__dict__) for record in caplog.records]
+    assert len(caplog.records) >= len(FAULT_ERRORS)
+    assert all(KEY not in text for text in texts)
+
+
+@pytest.mark.parametrize("name", list(REMOTE))
+async def test_transport_failures_are_transient(name: str) -> None:
+    """A refused connection is transient; a read timeout is transient with overload set."""
+    cls, prefix = REMOTE[name]
+    for raised, overload in (
+        (httpx.ConnectError("refused"), False),
+        (httpx.ReadTimeout("t"), True),
+    ):
+
+        def fail(request: httpx.Request, raised: Exception = raised) -> httpx.Response:
+            raise raised
+
+        async with httpx.AsyncClient(transport=httpx.MockTransport(fail)) as client:
+            provider = cls(client, api_key=KEY, base_url=f"http://x{prefix}", model="m")
+            with pytest.raises(TransientProviderError) as caught:
+                await provider.generate(ask())
+        assert caught.value.overload is overload
+        assert isinstance(caught.value.__cause__, httpx.HTTPError)
