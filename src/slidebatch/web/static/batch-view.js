@@ -251,10 +251,13 @@ export class BatchView {
   }
 }
 
-/** The URL of a slide's image: with the key, and a version so a regenerated image reloads. */
+/** The URL of a slide's image, with the key if any.
+ *
+ * The server names image files by content hash, so a regenerated image has a new URL and
+ * the browser's cache never shows a stale picture: no cache-busting parameter needed.
+ */
 export function imageSrc(api, slide) {
-  const version = `${slide.attempts ?? 0}-${slide.generation_time ?? ""}`;
-  return api.url(slide.image_url, { v: version });
+  return api.url(slide.image_url);
 }
 
 function buildCard(slide, onOpen) {
@@ -264,7 +267,6 @@ function buildCard(slide, onOpen) {
   const button = el("button", "thumb");
   button.type = "button";
   const img = el("img");
-  img.decoding = "async";
   img.hidden = true;
   const empty = el("span", "thumb-empty");
   button.append(img, empty);

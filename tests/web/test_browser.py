@@ -1,0 +1,240 @@
+"""The page in a real browser: Debian's Chromium driven by Playwright against `slidebatch serve`.
+
+Skipped locally when /usr/bin/chromium is missing; a failure when CI is set, because then the
+browser test is the only proof that the page works.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from pptx import Presentation
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+SERVER_START_TIMEOUT = 60.0
+# Browser waits in milliseconds: generous, since CI machines are slow and shared.
+WAIT_MS = 90_000
+SLIDES_IN_EXAMPLE = 5
+
+
+def _require_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{CHROMIUM} is missing; CI must install Debian's chromium")
+    pytest.skip(f"{CHROMIUM} is not installed")
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"slidebatch serve exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        # Polling a real subprocess: there is no clock to inject, only a short pause.
+        time.sleep(0.1)
+    pytest.fail(f"slidebatch serve did not become healthy:\n{log.read_text()}")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    """A real `slidebatch serve` on a free loopback port with the offline renderer."""
+    _require_chromium()
+    port = _free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        # The test's server must not pick up a developer's database, keys or provider.
+        if key.upper() not in {"DATABASE_URL", "LLM_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY"}
+    }
+    env.update(
+        DATA_DIR=str(tmp_path / "data"),
+        LOG_DIR=str(tmp_path / "logs"),
+        IMAGE_OUTPUT_DIR=str(tmp_path / "images"),
+        IMAGE_PROVIDER="local",
+        # A short render delay so cards visibly pass through "generating".
+        LOCAL_RENDER_DELAY_SECONDS="0.2",
+        PYTHONPATH=os.pathsep.join(
+            [str(REPO / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
+        ),
+    )
+    log = tmp_path / "serve.log"
+    cmd = [sys.executable, "-m", "slidebatch", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("wb") as out:
+        # cwd=tmp_path: no .env from the working tree leaks into the server's settings.
+        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base, proc, log)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+ALL_CARDS_SHOW_IMAGES = """(n) => {
+  const cards = [...document.querySelectorAll('#slide-grid > li')];
+  return cards.length === n && cards.every((card) => {
+    const img = card.querySelector('img');
+    return card.dataset.state === 'done' && img && !img.hidden && img.complete
+      && img.naturalWidth > 0;
+  });
+}"""
+
+# Records every state a card passes through, so the test sees a regeneration happen even
+# when the new image is byte-identical (the offline renderer does not draw visual_desc).
+WATCH_CARD_STATES = """(page) => {
+  const card = document.querySelector(`#slide-grid > li[data-page="${page}"]`);
+  window.__cardStates = [];
+  new MutationObserver(() => window.__cardStates.push(card.dataset.state))
+    .observe(card, { attributes: true, attributeFilter: ['data-state'] });
+}"""
+
+CARD_REGENERATED = """(page) => {
+  const card = document.querySelector(`#slide-grid > li[data-page="${page}"]`);
+  const img = card && card.querySelector('img');
+  const left = (window.__cardStates || []).some((s) => s !== 'done');
+  return Boolean(left && card.dataset.state === 'done' && img && !img.hidden && img.complete
+    && img.naturalWidth > 0);
+}"""
+
+UNLABELLED_CONTROLS = """() => [...document.querySelectorAll('input, select, textarea')]
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+  .map((el) => el.id || el.name || el.outerHTML)"""
+
+
+def test_page_generates_regenerates_and_downloads(server: str, tmp_path: Path) -> None:
+    """The example deck runs end to end in Chromium: images, a regenerated slide, a PPTX."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(
+                viewport={"width": 1366, "height": 900}, accept_downloads=True
+            )
+            page = context.new_page()
+            page.set_default_timeout(WAIT_MS)
+            expect.set_options(timeout=WAIT_MS)
+            # CSP violations and script errors show up here; the page must have none.
+            page.on(
+                "console",
+                lambda msg: problems.append(msg.text) if msg.type == "error" else None,
+            )
+            page.on("pageerror", lambda exc: problems.append(str(exc)))
+
+            page.goto(server)
+            expect(page.locator("#server-info")).to_contain_text("provider")
+
+            # Chinese deck (JSON) parses and shows its titles.
+            page.get_by_role("button", name="中文示例").click()
+            expect(page.locator("#deck-summary")).to_contain_text("5 slides")
+            expect(page.locator("#deck-summary")).to_contain_text("谢谢观看")
+            expect(page.get_by_label("Style prompt")).to_have_value(
+                "商务简洁风格，深蓝 #1A365D 主色，金色 #D4AF37 点缀，留白充足，扁平图标"
+            )
+
+            # English deck (Markdown) is the one we generate.
+            page.get_by_role("button", name="Load example deck").click()
+            expect(page.locator("#deck-summary")).to_contain_text("Markdown")
+            expect(page.locator("#deck-summary")).to_contain_text("How it works")
+            expect(page.get_by_label("Style prompt")).to_have_value(
+                "Clean corporate style, deep blue #1F3A5F background accents, gold #C9A227 "
+                "highlights, white space, flat icons"
+            )
+            expect(page.locator("#estimate")).to_contain_text("Estimate")
+            assert page.evaluate(UNLABELLED_CONTROLS) == []
+            page.screenshot(path=ARTIFACTS / "web-01-compose.png", full_page=True)
+
+            page.get_by_role("button", name="Generate slides").click()
+            expect(page.locator("#slide-grid > li")).to_have_count(SLIDES_IN_EXAMPLE)
+            page.wait_for_function(ALL_CARDS_SHOW_IMAGES, arg=SLIDES_IN_EXAMPLE)
+            expect(page.locator("#batch-status")).to_have_text("Completed")
+            expect(page.locator("#batch-progress")).to_have_attribute("value", "100")
+            batch_id = page.evaluate("() => decodeURIComponent(location.hash.slice(7))")
+            assert batch_id
+            expect(page.locator(f'.history-item[data-batch-id="{batch_id}"]')).to_contain_text(
+                "Completed"
+            )
+            page.screenshot(path=ARTIFACTS / "web-02-batch-done.png", full_page=True)
+
+            # Regenerate slide 2 with a new visual description.
+            card = page.locator('#slide-grid > li[data-page="2"]')
+            page.evaluate(WATCH_CARD_STATES, 2)
+            card.get_by_role("button", name="Edit & regenerate").click()
+            dialog = page.get_by_role("dialog")
+            expect(dialog).to_be_visible()
+            new_desc = "A red rocket lifting off over a field of sunflowers"
+            dialog.get_by_label("Visual description").fill(new_desc)
+            dialog.get_by_role("button", name="Regenerate this slide").click()
+            page.wait_for_function(CARD_REGENERATED, arg=2)
+            expect(dialog.locator("#dialog-state")).to_contain_text("Done")
+            page.screenshot(path=ARTIFACTS / "web-03-regenerated.png")
+            page.keyboard.press("Escape")
+            expect(dialog).to_be_hidden()
+
+            status = httpx.get(f"{server}/api/slide/batch/{batch_id}", timeout=10).json()
+            slide2 = next(r for r in status["results"] if r["page_num"] == 2)
+            assert slide2["visual_desc"] == new_desc
+            assert slide2["state"] == "done"
+
+            # Download the PPTX through the page's link.
+            with page.expect_download() as download_info:
+                page.get_by_role("link", name="PPTX").click()
+            pptx_path = tmp_path / "deck.pptx"
+            download_info.value.save_as(pptx_path)
+            assert len(Presentation(str(pptx_path)).slides) == SLIDES_IN_EXAMPLE
+
+            # A reload resumes from the URL: the snapshot re-renders every card.
+            page.reload()
+            page.wait_for_function(ALL_CARDS_SHOW_IMAGES, arg=SLIDES_IN_EXAMPLE)
+
+            # Narrow screen: nothing overflows sideways.
+            page.set_viewport_size({"width": 390, "height": 844})
+            overflow = page.evaluate(
+                "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            page.screenshot(path=ARTIFACTS / "web-04-narrow.png", full_page=True)
+            assert overflow <= 0
+        finally:
+            browser.close()
+    assert problems == []
