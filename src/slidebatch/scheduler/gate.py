@@ -69,11 +69,12 @@ class GateStats:
 class Permit:
     """The right to send one request; report its outcome exactly once."""
 
-    __slots__ = ("_done", "_gate", "started_at")
+    __slots__ = ("_done", "_gate", "seq", "started_at")
 
-    def __init__(self, gate: Gate, started_at: float) -> None:
+    def __init__(self, gate: Gate, started_at: float, seq: int) -> None:
         self._gate = gate
         self.started_at = started_at
+        self.seq = seq  # start order: tells whether a failure predates the last cut
         self._done = False
 
     def success(self, rate_limit: RateLimitInfo | None = None) -> None:
@@ -141,12 +142,14 @@ class Gate:
         self._waiting = 0
         self._paused_until = -math.inf
         self._paced_until = -math.inf
-        self._last_rate_cut = -math.inf
+        self._rate_cut_seq = 0  # permits up to this start number belong to the last episode
         self._last_rate_change = clock.now()
         self._rate_saturated = False
-        self._last_cap_cut = -math.inf
+        self._cap_cut_seq = 0
         self._cap_clean_successes = 0
+        self._cap_hit = False  # the in-flight cap limited dispatch since it last grew
         self._requests_total = 0
+        self._seq = 0
         self._rate_limited_total = 0
         self._overload_total = 0
         self._latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
@@ -162,6 +165,7 @@ class Gate:
                     now = self._clock.now()
                     self._maybe_grow(now)
                     if self._in_flight >= self._cap.limit:
+                        self._cap_hit = True
                         self._changed.clear()
                         await self._changed.wait()
                         continue
@@ -179,7 +183,7 @@ class Gate:
         if self._rate is not None:
             limit = self._rate.limit
             by_window = self._window.next_free(now, limit)
-            if by_window > now:
+            if by_window > now >= self._paused_until:
                 self._rate_saturated = True
             at = max(at, by_window)
             last = self._window.last_start()
@@ -192,25 +196,29 @@ class Gate:
         if self._day is not None:
             self._day.record(now)
         self._in_flight += 1
+        if self._in_flight >= self._cap.limit:
+            self._cap_hit = True
         self._requests_total += 1
-        return Permit(self, now)
+        self._seq += 1
+        return Permit(self, now, self._seq)
 
     # --- outcomes (called by Permit) ---
 
     def _on_success(self, permit: Permit, info: RateLimitInfo) -> None:
         now = self._clock.now()
-        full = self._in_flight >= self._cap.limit
         self._free_slot()
         self._latencies.append(max(0.0, now - permit.started_at))
         self._learn(info.limit)
         if info.remaining == 0 and info.reset_after is not None:
             # The upstream says its window is full: wait for its reset, no cut (no 429 yet).
             self._paused_until = max(self._paused_until, now + info.reset_after)
-        if full and permit.started_at >= self._last_cap_cut:
+        if self._cap_hit and permit.seq > self._cap_cut_seq:
+            # Like TCP's cwnd: grow only when the cap was the limit, one per cap successes.
             self._cap_clean_successes += 1
             if self._cap_clean_successes >= self._cap.limit:
                 self._cap.grow(1)
                 self._cap_clean_successes = 0
+                self._cap_hit = False
         self._maybe_grow(now)
 
     def _on_failure(self, permit: Permit, error: ProviderError) -> None:
@@ -223,9 +231,9 @@ class Gate:
             self._overload_total += 1
             if error.retry_after is not None:
                 self._pause(now, error.retry_after)
-            if permit.started_at >= self._last_cap_cut:
+            if permit.seq > self._cap_cut_seq:
                 self._cap.cut(basis=in_use)
-                self._last_cap_cut = now
+                self._cap_cut_seq = self._seq
                 self._cap_clean_successes = 0
 
     def _on_release(self, permit: Permit) -> None:
@@ -245,8 +253,8 @@ class Gate:
             limit = self._rate.limit if self._rate is not None else 1
             hint = self._window_seconds / limit
         self._pause(now, hint)
-        if permit.started_at < self._last_rate_cut:
-            return  # this episode has already been answered
+        if permit.seq <= self._rate_cut_seq:
+            return  # started before the last cut: this episode has already been answered
         knew_limit = self._rate is not None and self._rate.ceiling is not None
         self._learn(error.limit)
         if self._rate is None:
@@ -256,8 +264,9 @@ class Gate:
         elif knew_limit or error.limit is None:
             self._rate.cut()
         # else: the limit was just learned from this 429; our ignorance, not congestion.
-        self._last_rate_cut = now
-        self._last_rate_change = now
+        self._rate_cut_seq = self._seq
+        # Recovery counts clean windows from the end of the pause, not from the 429.
+        self._last_rate_change = max(now, self._paused_until)
         self._rate_saturated = False
 
     # --- helpers ---

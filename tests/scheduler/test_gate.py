@@ -1,0 +1,244 @@
+"""The gate: window with opening burst, pauses on 429, AIMD of rate and in-flight cap, learning."""
+
+from __future__ import annotations
+
+import asyncio
+
+from slidebatch.errors import RateLimited, TransientProviderError
+from slidebatch.providers.base import RateLimitInfo
+from slidebatch.scheduler.gate import Gate, GateRegistry, Permit
+from slidebatch.testing.clock import FakeClock
+
+
+async def take(gate: Gate, count: int) -> list[Permit]:
+    """Acquire ``count`` permits one after another."""
+    return [await gate.acquire() for _ in range(count)]
+
+
+def succeed(permits: list[Permit], info: RateLimitInfo | None = None) -> None:
+    for permit in permits:
+        permit.success(info)
+
+
+async def test_burst_then_window() -> None:
+    """3 per 60 s: three start at once, the next three one window later."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, rate=3, window=60.0, margin=0.0)
+    permits = await take(gate, 6)
+    succeed(permits)
+    assert [p.started_at for p in permits] == [0.0, 0.0, 0.0, 60.0, 60.0, 60.0]
+
+
+async def test_margin_keeps_starts_off_the_window_edge() -> None:
+    """The default margin (1% of the window, at most 0.5 s) delays the next window's start."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, rate=2, window=10.0)
+    permits = await take(gate, 3)
+    assert permits[2].started_at == 10.1
+
+
+async def test_in_flight_cap_waits_for_a_release() -> None:
+    """With the cap full, the next start waits for a slot to free."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, max_in_flight=2)
+    first, _second = await take(gate, 2)
+
+    async def finish_later() -> None:
+        await clock.sleep(5.0)
+        first.success()
+
+    releaser = asyncio.create_task(finish_later())
+    third = await gate.acquire()
+    await releaser
+    assert third.started_at == 5.0
+    assert gate.stats().in_flight == 2
+
+
+async def test_retry_after_pauses_all_dispatch() -> None:
+    """A 429 with Retry-After 2.5 s holds every start until 2.5 s."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, max_in_flight=10)
+    first = await gate.acquire()
+    first.failure(RateLimited("429", retry_after=2.5))
+    assert gate.stats().paused_until == 2.5
+    later = await take(gate, 3)
+    assert all(p.started_at >= 2.5 for p in later)
+    assert gate.stats().rate_limited_total == 1
+
+
+async def test_429_cuts_the_rate_once_per_episode() -> None:
+    """Two 429s of requests started before the cut halve the rate only once."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, rate=10, window=10.0, margin=0.0)
+    permits = await take(gate, 10)
+    permits[0].failure(RateLimited("429", retry_after=1.0))
+    permits[1].failure(RateLimited("429", retry_after=1.0))
+    assert gate.stats().effective_rate == 5.0
+    succeed(permits[2:])
+
+
+async def test_rate_recovers_additively_while_saturated_and_clean() -> None:
+    """After a cut the rate grows by one per clean saturated window, up to the configured rate."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, rate=10, window=10.0, margin=0.0)
+    first = await gate.acquire()
+    first.failure(RateLimited("429", retry_after=0.5))
+    seen: list[float] = []
+    while clock.now() < 200.0:
+        permit = await gate.acquire()
+        permit.success()
+        rate = gate.stats().effective_rate
+        assert rate is not None
+        seen.append(rate)
+    assert seen[0] == 5.0
+    assert seen == sorted(seen)
+    assert max(seen) == 10.0
+    # One step per window at most: from 5 to 10 takes at least five windows.
+    assert seen.index(10.0) >= sum(1 for r in seen if r < 10.0)
+    assert gate.stats().rate_limited_total == 1
+
+
+async def test_rate_does_not_grow_when_not_saturated() -> None:
+    """A gate that never waits on its window learns nothing, so its rate stays cut."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, rate=10, window=10.0, margin=0.0)
+    (first,) = await take(gate, 1)
+    first.failure(RateLimited("429", retry_after=0.1))
+    for _ in range(10):
+        await clock.sleep(10.0)
+        (permit,) = await take(gate, 1)
+        permit.success()
+    assert gate.stats().effective_rate == 5.0
+
+
+async def test_starts_are_paced_after_a_pause() -> None:
+    """After a Retry-After pause the first window is paced (W/rate apart), not a stampede."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, rate=4, window=8.0, margin=0.0)
+    permits = await take(gate, 4)
+    permits[0].failure(RateLimited("429", retry_after=10.0))
+    succeed(permits[1:])
+    after = await take(gate, 3)
+    succeed(after)
+    starts = [p.started_at for p in after]
+    assert starts[0] == 10.0
+    assert starts[1] - starts[0] >= 4.0  # rate cut to 2 per 8 s: one start per 4 s
+    assert starts[2] - starts[1] >= 4.0
+
+
+async def test_overload_cuts_the_in_flight_cap_and_successes_restore_it() -> None:
+    """A 503/timeout halves the in-flight cap; clean successes at the cap grow it back by one."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, max_in_flight=8)
+    permits = await take(gate, 8)
+    permits[0].failure(TransientProviderError("timeout", overload=True))
+    permits[1].failure(TransientProviderError("503", overload=True))  # same episode
+    assert gate.stats().in_flight_cap == 4
+    assert gate.stats().overload_total == 2
+    succeed(permits[2:])
+    for expected in (5, 6, 7):
+        batch = await take(gate, gate.stats().in_flight_cap)  # fill the cap, all succeed
+        succeed(batch)
+        assert gate.stats().in_flight_cap == expected
+
+
+async def test_plain_transient_errors_leave_the_cap_alone() -> None:
+    """A malformed answer is not overload: the cap stays."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, max_in_flight=8)
+    (permit,) = await take(gate, 1)
+    permit.failure(TransientProviderError("no image in answer"))
+    assert gate.stats().in_flight_cap == 8
+
+
+async def test_limit_learned_from_success_headers() -> None:
+    """With no rate configured, X-RateLimit-Limit becomes the rate per window."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, window=60.0, margin=0.0)
+    (first,) = await take(gate, 1)
+    first.success(RateLimitInfo(limit=5, remaining=4, reset_after=60.0))
+    stats = gate.stats()
+    assert (stats.learned_limit, stats.effective_rate) == (5, 5.0)
+    permits = await take(gate, 5)
+    succeed(permits)
+    assert [p.started_at for p in permits] == [0.0, 0.0, 0.0, 0.0, 60.0]
+
+
+async def test_limit_learned_from_a_429_is_not_cut() -> None:
+    """A 429 that names the limit teaches it; ignorance is not congestion, so no cut."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, window=60.0, max_in_flight=32)
+    permits = await take(gate, 8)
+    permits[6].failure(RateLimited("429", retry_after=3.0, limit=5, remaining=0))
+    stats = gate.stats()
+    assert (stats.learned_limit, stats.effective_rate, stats.paused_until) == (5, 5.0, 3.0)
+
+
+async def test_unknown_limit_429_without_figures_halves_what_passed() -> None:
+    """No figures at all: the new rate is half of what the window let through."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, window=60.0, max_in_flight=32)
+    permits = await take(gate, 12)
+    permits[-1].failure(RateLimited("429"))
+    assert gate.stats().effective_rate == 6.0
+
+
+async def test_configured_rate_ignores_headers() -> None:
+    """A configured rate is the ceiling; headers do not override it."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, rate=3, window=60.0)
+    (permit,) = await take(gate, 1)
+    permit.success(RateLimitInfo(limit=100, remaining=99, reset_after=60.0))
+    assert gate.stats().effective_rate == 3.0
+    assert gate.stats().learned_limit is None
+
+
+async def test_remaining_zero_waits_for_the_reset() -> None:
+    """An answer saying nothing remains pauses dispatch until its reset, without a cut."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, rate=10, window=60.0)
+    (permit,) = await take(gate, 1)
+    permit.success(RateLimitInfo(limit=10, remaining=0, reset_after=30.0))
+    (later,) = await take(gate, 1)
+    assert later.started_at == 30.0
+    assert gate.stats().effective_rate == 10.0
+
+
+async def test_per_day_cap() -> None:
+    """Three per day: the fourth waits a day after the first."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, per_day=3)
+    permits = await take(gate, 4)
+    assert permits[3].started_at == 86_400.0
+
+
+async def test_abandoned_permit_frees_its_window_slot() -> None:
+    """A permit given back unused does not count against the window."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, rate=1, window=60.0)
+    (permit,) = await take(gate, 1)
+    permit.abandon()
+    (again,) = await take(gate, 1)
+    assert again.started_at == 0.0
+    assert gate.stats().requests_total == 1
+
+
+async def test_stats_report_latency_percentiles() -> None:
+    """p50/p95 come from the clock time between start and success."""
+    clock = FakeClock()
+    gate = Gate(clock=clock)
+    for seconds in range(1, 21):
+        (permit,) = await take(gate, 1)
+        await clock.sleep(float(seconds))
+        permit.success()
+    stats = gate.stats()
+    assert (stats.latency_p50, stats.latency_p95) == (10.0, 19.0)
+    assert stats.requests_total == 20
+
+
+def test_registry_shares_one_gate_per_credential() -> None:
+    """Same credential, same gate; another credential, another gate."""
+    registry = GateRegistry(clock=FakeClock(), rate=20)
+    assert registry.gate_for("a") is registry.gate_for("a")
+    assert registry.gate_for("a") is not registry.gate_for("b")
+    assert set(registry.stats()) == {"a", "b"}
