@@ -63,7 +63,8 @@ class _Upstream:
     window: float
     arrivals: deque[float] = field(default_factory=deque)
 
-    def admit(self, now: float) -> RateLimitInfo | RateLimited:
+    def admit(self, now: float) -> tuple[int, float] | RateLimited:
+        """Count an arrival: (remaining, absolute reset time), or the 429 to answer."""
         while self.arrivals and self.arrivals[0] <= now - self.window:
             self.arrivals.popleft()
         if len(self.arrivals) >= self.limit:
@@ -76,8 +77,7 @@ class _Upstream:
                 reset_after=wait,
             )
         self.arrivals.append(now)
-        reset = self.arrivals[0] + self.window - now
-        return RateLimitInfo(self.limit, self.limit - len(self.arrivals), reset)
+        return self.limit - len(self.arrivals), self.arrivals[0] + self.window
 
 
 class ScriptedProvider:
@@ -142,12 +142,12 @@ class ScriptedProvider:
             self.calls[index] = Call(request.slide.id, started, self._clock.now(), outcome)
 
     async def _play(self, request: ImageRequest, started: float) -> ImageResult:
-        info = RateLimitInfo()
+        figures: tuple[int, float] | None = None
         if self._upstream is not None:
             admitted = self._upstream.admit(started)
             if isinstance(admitted, RateLimited):
                 raise admitted  # refused at the door: the slide's script is not consumed
-            info = admitted if self._send_headers else RateLimitInfo()
+            figures = admitted
         steps = self._script.get(request.slide.id)
         step = steps.popleft() if steps else Succeed(self._latency(request))
         if isinstance(step, Hang):
@@ -162,8 +162,16 @@ class ScriptedProvider:
             width=1,
             height=1,
             latency_s=self._clock.now() - started,
-            rate_limit=info,
+            rate_limit=self._headers(figures),
         )
+
+    def _headers(self, figures: tuple[int, float] | None) -> RateLimitInfo:
+        # Like X-RateLimit-Reset: an absolute time, read as "seconds from now" on arrival.
+        if figures is None or self._upstream is None or not self._send_headers:
+            return RateLimitInfo()
+        remaining, reset_at = figures
+        reset_after = max(0.0, reset_at - self._clock.now())
+        return RateLimitInfo(self._upstream.limit, remaining, reset_after)
 
     def _latency(self, request: ImageRequest) -> float:
         if callable(self._default_latency):

@@ -1,0 +1,310 @@
+"""The dispatch loop: fairness, caps, retries without slots, budgets, cancel, faults."""
+
+from __future__ import annotations
+
+import asyncio
+
+from scheduler_helpers import RecordingListener, make_jobs, make_policy, running
+
+from slidebatch.errors import PermanentProviderError, RateLimited, TransientProviderError
+from slidebatch.providers.base import ImageRequest, ImageResult
+from slidebatch.scheduler.dispatcher import Job
+from slidebatch.scheduler.gate import Gate
+from slidebatch.testing.clock import FakeClock
+from slidebatch.testing.scripted_provider import Fail, Hang, ScriptedProvider
+
+
+async def test_small_batch_behind_a_big_one_finishes_first(
+    clock: FakeClock, listener: RecordingListener
+) -> None:
+    """A 3-slide batch arriving after a 50-slide batch takes turns and ends long before it."""
+    provider = ScriptedProvider(clock, default_latency=20.0, upstream_limit=20)
+    gate = Gate(clock=clock, rate=20, window=60.0)
+    async with running(provider, gate, listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("big", make_jobs("big", 50), cap=None)
+        await clock.sleep(1.0)
+        dispatcher.add_jobs("small", make_jobs("small", 3), cap=None)
+        await dispatcher.drain()
+    assert len(listener.of("ok")) == 53
+    assert listener.finished_at("small") < 90.0
+    assert listener.finished_at("big") > listener.finished_at("small") + 50.0
+    assert provider.count("rate_limited") == 0
+
+
+async def test_per_batch_cap_is_honoured(clock: FakeClock, listener: RecordingListener) -> None:
+    """max_workers=2: never more than two attempts of the batch at once."""
+    provider = ScriptedProvider(clock, default_latency=1.0)
+    gate = Gate(clock=clock, max_in_flight=32)
+    async with running(provider, gate, listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 10), cap=2)
+        await dispatcher.drain()
+    assert provider.max_in_flight == 2
+    assert listener.finished_at("b") == 5.0
+
+
+async def test_no_cap_runs_up_to_the_gate(clock: FakeClock, listener: RecordingListener) -> None:
+    """Auto (cap None): the gate's in-flight cap is the only bound."""
+    provider = ScriptedProvider(clock, default_latency=1.0)
+    gate = Gate(clock=clock, max_in_flight=4)
+    async with running(provider, gate, listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 12), cap=None)
+        await dispatcher.drain()
+    assert provider.max_in_flight == 4
+    assert listener.finished_at("b") == 3.0
+
+
+async def test_backing_off_job_holds_no_slot(clock: FakeClock, listener: RecordingListener) -> None:
+    """With cap 1, slide 2 runs while slide 1 waits out its 10 s backoff."""
+    script = {"b/1": [Fail(TransientProviderError("502", retry_after=10.0), latency=1.0)]}
+    provider = ScriptedProvider(clock, default_latency=1.0, script=script)
+    gate = Gate(clock=clock)
+    async with running(provider, gate, listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 2), cap=1)
+        await dispatcher.drain()
+    starts = [(c.slide_id, c.started) for c in provider.calls]
+    assert starts[:2] == [("b/1", 0.0), ("b/2", 1.0)]
+    assert starts[2][0] == "b/1"
+    assert starts[2][1] >= 11.0
+    (retry,) = listener.of("retry")
+    assert retry.delay is not None
+    assert retry.delay >= 10.0
+
+
+async def test_retries_go_first_within_a_batch(
+    clock: FakeClock, listener: RecordingListener
+) -> None:
+    """A retry whose time has come starts before the batch's fresh slides."""
+    script = {"b/1": [Fail(TransientProviderError("502", retry_after=0.5), latency=1.0)]}
+    provider = ScriptedProvider(clock, default_latency=1.0, script=script)
+    gate = Gate(clock=clock)
+    policy = make_policy(base=0.001)
+    async with running(provider, gate, listener, clock=clock, policy=policy) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 3), cap=1)
+        await dispatcher.drain()
+    assert [c.slide_id for c in provider.calls] == ["b/1", "b/2", "b/1", "b/3"]
+
+
+async def test_permanent_error_is_not_retried(
+    clock: FakeClock, listener: RecordingListener
+) -> None:
+    """A content-policy refusal fails the slide at once; the other slides are untouched."""
+    script = {"b/2": [Fail(PermanentProviderError("blocked by content policy"))]}
+    provider = ScriptedProvider(clock, script=script)
+    gate = Gate(clock=clock)
+    async with running(provider, gate, listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 3), cap=None)
+        await dispatcher.drain()
+    assert [c.slide_id for c in provider.calls].count("b/2") == 1
+    (failed,) = listener.of("failed")
+    assert (failed.slide_key, failed.attempt) == (2, 1)
+    assert listener.of("retry") == []
+    assert len(listener.of("ok")) == 2
+
+
+async def test_paid_attempts_are_capped(clock: FakeClock, listener: RecordingListener) -> None:
+    """Three paid attempts at most, then the slide fails with the last error."""
+    script = {"b/1": [Fail(TransientProviderError("502")) for _ in range(5)]}
+    provider = ScriptedProvider(clock, script=script)
+    gate = Gate(clock=clock)
+    policy = make_policy(max_attempts=3)
+    async with running(provider, gate, listener, clock=clock, policy=policy) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 1), cap=None)
+        await dispatcher.drain()
+    assert len(provider.calls) == 3
+    assert [e.attempt for e in listener.of("started")] == [1, 2, 3]
+    (failed,) = listener.of("failed")
+    assert failed.attempt == 3
+
+
+async def test_rate_limit_requeues_are_unpaid_and_bounded(
+    clock: FakeClock, listener: RecordingListener
+) -> None:
+    """429s do not spend paid attempts and stop after max_requeues requeues."""
+    script = {"b/1": [Fail(RateLimited("429", retry_after=1.0)) for _ in range(5)]}
+    provider = ScriptedProvider(clock, script=script)
+    gate = Gate(clock=clock)
+    policy = make_policy(max_attempts=1, max_requeues=2)
+    async with running(provider, gate, listener, clock=clock, policy=policy) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 1), cap=None)
+        await dispatcher.drain()
+    assert len(provider.calls) == 3  # the first try and two requeues, although max_attempts=1
+    assert [e.attempt for e in listener.of("started")] == [1, 1, 1]
+    assert len(listener.of("failed")) == 1
+
+
+async def test_429_then_success_keeps_the_attempt_count(
+    clock: FakeClock, listener: RecordingListener
+) -> None:
+    """A slide that met two 429s succeeds as its first paid attempt."""
+    script = {"b/1": [Fail(RateLimited("429", retry_after=1.0)) for _ in range(2)]}
+    provider = ScriptedProvider(clock, script=script)
+    gate = Gate(clock=clock)
+    async with running(provider, gate, listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 1), cap=None)
+        await dispatcher.drain()
+    (ok,) = listener.of("ok")
+    assert ok.attempt == 1
+
+
+async def test_resumed_job_keeps_its_paid_attempts(
+    clock: FakeClock, listener: RecordingListener
+) -> None:
+    """A job handed in with attempts=3 of 4 gets one more try only."""
+    script = {"b/1": [Fail(TransientProviderError("502")) for _ in range(3)]}
+    provider = ScriptedProvider(clock, script=script)
+    (job,) = make_jobs("b", 1)
+    resumed = Job(job.batch_id, job.slide_key, job.request, attempts=3)
+    async with running(provider, Gate(clock=clock), listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", [resumed], cap=None)
+        await dispatcher.drain()
+    assert len(provider.calls) == 1
+    assert listener.of("failed")[0].attempt == 4
+
+
+async def test_cancel_batch_drops_queued_and_lets_running_finish(
+    clock: FakeClock, listener: RecordingListener
+) -> None:
+    """Cancel returns the waiting jobs; the two running ones finish and are reported."""
+    provider = ScriptedProvider(clock, default_latency=5.0)
+    gate = Gate(clock=clock, rate=2, window=60.0)
+    async with running(provider, gate, listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 10), cap=None)
+        await clock.sleep(1.0)
+        dropped = dispatcher.cancel_batch("b")
+        assert [job.slide_key for job in dropped] == list(range(3, 11))
+        assert dispatcher.outstanding("b") == 2
+        await dispatcher.drain()
+        assert dispatcher.outstanding("b") == 0
+        assert dispatcher.stats().batches == ()
+    assert [e.slide_key for e in listener.of("ok")] == [1, 2]
+    assert len(provider.calls) == 2
+
+
+async def test_running_job_of_cancelled_batch_is_not_retried(
+    clock: FakeClock, listener: RecordingListener
+) -> None:
+    """A transient failure after cancel ends the slide instead of requeueing it."""
+    script = {"b/1": [Fail(TransientProviderError("502"), latency=5.0)]}
+    provider = ScriptedProvider(clock, script=script)
+    async with running(provider, Gate(clock=clock), listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 1), cap=None)
+        await clock.sleep(1.0)
+        dispatcher.cancel_batch("b")
+        await dispatcher.drain()
+    assert len(provider.calls) == 1
+    assert len(listener.of("failed")) == 1
+
+
+async def test_hung_attempt_times_out_and_is_retried(
+    clock: FakeClock, listener: RecordingListener
+) -> None:
+    """No answer within attempt_timeout is an overload error; the retry succeeds."""
+    provider = ScriptedProvider(clock, script={"b/1": [Hang()]})
+    gate = Gate(clock=clock)
+    async with running(provider, gate, listener, clock=clock, attempt_timeout=5.0) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 1), cap=None)
+        await dispatcher.drain()
+    (retry,) = listener.of("retry")
+    assert retry.at == 5.0
+    assert isinstance(retry.error, TransientProviderError)
+    assert retry.error.overload
+    assert "no answer within 5 s" in str(retry.error)
+    assert len(listener.of("ok")) == 1
+    assert gate.stats().overload_total == 1
+    assert provider.in_flight == 0
+
+
+class ExplodingProvider:
+    """Raises a foreign exception on the first call of each slide, then succeeds."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    @property
+    def name(self) -> str:
+        return "exploding"
+
+    @property
+    def credential_id(self) -> str:
+        return "exploding"
+
+    async def generate(self, request: ImageRequest) -> ImageResult:
+        if request.slide.id not in self.seen:
+            self.seen.add(request.slide.id)
+            raise RuntimeError("bug in an adapter")
+        return ImageResult(data=b"x", mime_type="image/png", width=1, height=1, latency_s=0.0)
+
+
+async def test_unexpected_provider_exception_becomes_transient(
+    clock: FakeClock, listener: RecordingListener
+) -> None:
+    """A foreign exception is a transient error: retried, and the loop keeps going."""
+    async with running(ExplodingProvider(), Gate(clock=clock), listener, clock=clock) as d:
+        d.add_jobs("b", make_jobs("b", 3), cap=None)
+        await d.drain()
+    assert len(listener.of("retry")) == 3
+    assert all(isinstance(e.error, TransientProviderError) for e in listener.of("retry"))
+    assert len(listener.of("ok")) == 3
+
+
+class BrokenListener(RecordingListener):
+    """A listener whose on_started always raises."""
+
+    async def on_started(self, job: Job, attempt: int) -> None:
+        raise RuntimeError("database is down")
+
+
+async def test_listener_exceptions_do_not_stop_the_loop(clock: FakeClock) -> None:
+    """Every slide still completes when the listener fails on each start."""
+    listener = BrokenListener(clock)
+    provider = ScriptedProvider(clock)
+    async with running(provider, Gate(clock=clock), listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 4), cap=None)
+        await dispatcher.drain()
+    assert len(listener.of("ok")) == 4
+
+
+async def test_finished_batch_leaves_memory(clock: FakeClock, listener: RecordingListener) -> None:
+    """Once nothing of a batch is outstanding it is gone from the dispatcher's state."""
+    provider = ScriptedProvider(clock)
+    async with running(provider, Gate(clock=clock), listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("a", make_jobs("a", 3), cap=2)
+        dispatcher.add_jobs("b", make_jobs("b", 3), cap=None)
+        await dispatcher.drain()
+        stats = dispatcher.stats()
+    assert stats.batches == ()
+    assert (stats.queued_total, stats.running_total) == (0, 0)
+    assert dispatcher.outstanding("a") == 0
+
+
+async def test_outstanding_excludes_the_job_in_its_final_hook(clock: FakeClock) -> None:
+    """When on_succeeded of the last slide runs, outstanding() is already zero."""
+    seen: list[int] = []
+
+    class Watching(RecordingListener):
+        async def on_succeeded(self, job: Job, result: ImageResult, attempt: int) -> None:
+            seen.append(dispatcher.outstanding(job.batch_id))
+
+    dispatcher_box: list[object] = []
+    listener = Watching(clock)
+    provider = ScriptedProvider(clock, default_latency=lambda r: float(r.slide.page_num))
+    async with running(provider, Gate(clock=clock), listener, clock=clock) as dispatcher:
+        dispatcher_box.append(dispatcher)
+        dispatcher.add_jobs("b", make_jobs("b", 3), cap=None)
+        await dispatcher.drain()
+    assert seen == [2, 1, 0]
+
+
+async def test_loop_cancellation_cancels_attempts(
+    clock: FakeClock, listener: RecordingListener
+) -> None:
+    """Shutting the loop down cancels attempts in flight and frees their gate slots."""
+    provider = ScriptedProvider(clock, default_latency=100.0)
+    gate = Gate(clock=clock)
+    async with running(provider, gate, listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 3), cap=None)
+        await clock.sleep(1.0)
+    await asyncio.sleep(0)
+    assert provider.in_flight == 0
+    assert gate.stats().in_flight == 0
+    assert listener.of("ok") == []
