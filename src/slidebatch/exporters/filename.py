@@ -50,5 +50,7 @@ def _ascii_fallback(name: str) -> str:
     stem, dot, ext = folded.rpartition(".")
     if not dot:
         stem, ext = folded, ""
-    stem = stem.strip("_ .") or "download"
+    stem = stem.strip(" .")
+    if not stem.strip("_"):
+        stem = "download"
     return f"{stem}.{ext}" if ext else stem
