@@ -290,3 +290,22 @@ async def test_cleanup_removes_old_finished_batches_with_their_files(make_harnes
     assert await h.engine.cleanup() == 1
     assert not folder.exists()
     assert (await h.database.batches.list_batches(owner=None, limit=10, offset=0))[1] == 0
+
+
+async def test_watchers_get_slide_events_with_progress_then_the_batch_event(make_harness) -> None:
+    """A subscriber sees each slide's changes with progress figures, then one final batch event."""
+    hold = asyncio.Event()
+    h = await make_harness(ScriptedProvider(hold=hold))
+    batch, _ = await h.engine.submit(_request(3, workers=1))
+    seen = []
+    async with h.engine.events.subscribe(batch.id) as stream:
+        hold.set()
+        async for event in stream:
+            seen.append(event)
+    kinds = [e.kind for e in seen]
+    assert kinds[-1] == "batch"
+    assert seen[-1].data["status"] == "completed"
+    done = [e.data for e in seen if e.kind == "slide" and e.data["slide"]["state"] == "done"]
+    assert [d["completed_slides"] for d in done] == [1, 2, 3]
+    assert all(d["slide"]["image_url"].startswith("/api/images/") for d in done)
+    assert done[-1]["progress"] == 1.0

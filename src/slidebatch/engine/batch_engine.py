@@ -25,19 +25,18 @@ from slidebatch.core.prompt import build_prompt
 from slidebatch.core.slide import BatchRequest, effective_workers
 from slidebatch.core.states import BatchState, SlideState, final_batch_state
 from slidebatch.engine.events import EventBus
-from slidebatch.engine.views import batch_status, generate_response, image_url
-from slidebatch.errors import Conflict, ProviderError
+from slidebatch.engine.recorder import PlaceholderRenderer, SlideRecorder
+from slidebatch.engine.views import batch_status, generate_response
+from slidebatch.errors import Conflict
 from slidebatch.observability.pipeline_log import PipelineLog
-from slidebatch.providers.base import ImageProvider, ImageRequest, ImageResult
+from slidebatch.providers.base import ImageProvider, ImageRequest
 from slidebatch.scheduler.clock import Clock
-from slidebatch.scheduler.dispatcher import Dispatcher
+from slidebatch.scheduler.dispatcher import Dispatcher, JobListener
 from slidebatch.scheduler.job import Job
 from slidebatch.storage.images import ImageStore
 from slidebatch.storage.repository import BatchRepository
 
 logger = logging.getLogger("slidebatch.engine")
-
-PlaceholderRenderer = Callable[[ImageRequest, str], bytes]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +72,7 @@ class BatchEngine:
         repo: BatchRepository,
         images: ImageStore,
         provider: ImageProvider,
-        dispatcher_factory: Callable[[BatchEngine], Dispatcher],
+        dispatcher_factory: Callable[[JobListener], Dispatcher],
         limits: EngineLimits,
         log: PipelineLog,
         events: EventBus,
@@ -95,7 +94,18 @@ class BatchEngine:
         self._running: dict[str, _Running] = {}
         self._admit_lock = asyncio.Lock()
         self._finish_waiters: dict[str, asyncio.Event] = {}
-        self.dispatcher = dispatcher_factory(self)
+        self.recorder = SlideRecorder(
+            repo=repo,
+            images=images,
+            provider_name=provider.name,
+            log=log,
+            events=events,
+            wall=wall,
+            on_final=self._slide_final,
+            progress=self._progress_fields,
+            placeholder=placeholder,
+        )
+        self.dispatcher = dispatcher_factory(self.recorder)
         self._tasks: list[asyncio.Task[None]] = []
 
     # ----------------------------------------------------------------- lifecycle
@@ -284,151 +294,19 @@ class BatchEngine:
         """Batches running in this process right now."""
         return len(self._running)
 
-    # ----------------------------------------------------------------- JobListener
-
-    async def on_started(self, job: Job, attempt: int) -> None:
-        await self.repo.mark_generating(
-            job.batch_id, job.slide_key, attempt=attempt, at=self._wall()
-        )
-        self.log.event(
-            "slide_started",
-            batch_id=job.batch_id,
-            details={
-                "slide_key": job.slide_key,
-                "page_num": job.request.slide.page_num,
-                "attempt": attempt,
-            },
-        )
-        self._publish_slide(job, SlideState.GENERATING, attempts=attempt)
-
-    async def on_succeeded(self, job: Job, result: ImageResult, attempt: int) -> None:
-        await self._store_image(job, result, attempt, placeholder=result.placeholder)
-
-    async def on_retry(self, job: Job, error: ProviderError, delay: float, attempt: int) -> None:
-        await self.repo.mark_waiting(
-            job.batch_id,
-            job.slide_key,
-            message=str(error),
-            attempts=attempt if error.kind != "rate_limited" else job.attempts,
-            requeues=job.requeues + (1 if error.kind == "rate_limited" else 0),
-        )
-        self.log.event(
-            "slide_retry",
-            level="warning",
-            batch_id=job.batch_id,
-            details={
-                "slide_key": job.slide_key,
-                "page_num": job.request.slide.page_num,
-                "attempt": attempt,
-                "error_kind": error.kind,
-                "status": error.status,
-                "error": str(error),
-                "retry_in": round(delay, 3),
-            },
-        )
-        self._publish_slide(job, SlideState.PENDING, attempts=attempt, error=str(error))
-
-    async def on_failed(self, job: Job, error: ProviderError, attempt: int) -> None:
-        if self._placeholder is not None:
-            data = await asyncio.to_thread(self._placeholder, job.request, str(error))
-            width, height = job.request.aspect_ratio.render_size(1920)
-            placeholder = ImageResult(
-                data, "image/png", width, height, latency_s=0.0, placeholder=True
-            )
-            self.log.event(
-                "slide_degraded",
-                level="warning",
-                batch_id=job.batch_id,
-                details={
-                    "slide_key": job.slide_key,
-                    "page_num": job.request.slide.page_num,
-                    "error": str(error),
-                },
-            )
-            await self._store_image(job, placeholder, attempt, placeholder=True, error=str(error))
-            return
-        await self.repo.mark_error(job.batch_id, job.slide_key, message=str(error), at=self._wall())
-        self.log.event(
-            "slide_failed",
-            level="error",
-            batch_id=job.batch_id,
-            details={
-                "slide_key": job.slide_key,
-                "page_num": job.request.slide.page_num,
-                "attempts": attempt,
-                "error_kind": error.kind,
-                "status": error.status,
-                "error": str(error),
-            },
-        )
-        self._publish_slide(job, SlideState.ERROR, attempts=attempt, error=str(error))
-        await self._slide_final(job.batch_id, ok=False)
-
     # ----------------------------------------------------------------- internals
 
-    async def _store_image(
-        self,
-        job: Job,
-        result: ImageResult,
-        attempt: int,
-        *,
-        placeholder: bool,
-        error: str | None = None,
-    ) -> None:
-        slide = job.request.slide
-        image_file = await asyncio.to_thread(
-            self.images.write, job.batch_id, job.slide_key, slide.page_num, result.data
-        )
-        await self.repo.mark_done(
-            job.batch_id,
-            job.slide_key,
-            image_file=image_file,
-            generation_time=result.latency_s,
-            cost=result.cost,
-            placeholder=placeholder,
-            at=self._wall(),
-        )
-        self.log.event(
-            "slide_completed",
-            batch_id=job.batch_id,
-            details={
-                "slide_id": slide.id,
-                "slide_key": job.slide_key,
-                "page_num": slide.page_num,
-                "generation_time": round(result.latency_s, 3),
-                "attempts": attempt,
-                "provider": self.provider.name,
-                "width": result.width,
-                "height": result.height,
-                "cost": result.cost,
-                "placeholder": placeholder,
-                "upstream_request_id": result.upstream_request_id,
-                "warnings": list(result.warnings),
-                **({"error": error} if error else {}),
-            },
-        )
-        self._publish_slide(
-            job,
-            SlideState.DONE,
-            attempts=attempt,
-            image_file=image_file,
-            generation_time=result.latency_s,
-            placeholder=placeholder,
-            error=error,
-        )
-        await self._slide_final(job.batch_id, ok=True)
-
-    async def _slide_final(self, batch_id: str, *, ok: bool) -> None:
+    async def _slide_final(self, batch_id: str, ok: bool, announce: Callable[[], None]) -> None:
         running = self._running.get(batch_id)
-        if running is None:
-            return
-        running.open -= 1
-        running.completed_here += 1
-        if ok:
-            running.successful += 1
-        else:
-            running.failed += 1
-        if running.open <= 0:
+        if running is not None:
+            running.open -= 1
+            running.completed_here += 1
+            if ok:
+                running.successful += 1
+            else:
+                running.failed += 1
+        announce()
+        if running is not None and running.open <= 0:
             await self._finish(batch_id)
 
     async def _admit(self) -> None:
@@ -531,55 +409,26 @@ class BatchEngine:
             waiter.set()
         await self._admit()
 
-    def _publish_slide(
-        self,
-        job: Job,
-        state: SlideState,
-        *,
-        attempts: int,
-        image_file: str | None = None,
-        generation_time: float | None = None,
-        placeholder: bool = False,
-        error: str | None = None,
-    ) -> None:
-        if not self.events.subscriber_count(job.batch_id):
-            return
-        slide = job.request.slide
-        running = self._running.get(job.batch_id)
-        data: dict[str, Any] = {
-            "batch_id": job.batch_id,
-            "slide": {
-                "slide_id": slide.id,
-                "page_num": slide.page_num,
-                "title": slide.title,
-                "type": str(slide.type),
-                "visual_desc": slide.visual_desc,
-                "state": str(state),
-                "status": str(state),
-                "image_url": image_url(job.batch_id, image_file),
-                "error_message": error,
-                "generation_time": None if generation_time is None else round(generation_time, 3),
-                "attempts": attempts,
-                "placeholder": placeholder,
-            },
-        }
-        if running is not None:
-            total = running.record.total_slides
-            completed = running.successful + running.failed
-            data |= {
-                "total_slides": total,
-                "completed_slides": completed,
-                "successful": running.successful,
-                "failed": running.failed,
-                "progress": round(completed / total, 4) if total else 1.0,
-                "estimated_remaining_time": self._running_eta(running),
-            }
-        self.events.publish(job.batch_id, "slide", data)
-
     def _publish_batch_end(self, batch: BatchRecord, slides: list[SlideRecord]) -> None:
         data = batch_status(batch, slides, eta=None, queue_position=None, with_results=False)
         self.events.publish(batch.id, "batch", data)
         self.events.close(batch.id)
+
+    def _progress_fields(self, batch_id: str) -> dict[str, Any]:
+        """Progress figures of a running batch, for its slide events ({} once it ended)."""
+        running = self._running.get(batch_id)
+        if running is None:
+            return {}
+        total = running.record.total_slides
+        completed = running.successful + running.failed
+        return {
+            "total_slides": total,
+            "completed_slides": completed,
+            "successful": running.successful,
+            "failed": running.failed,
+            "progress": round(completed / total, 4) if total else 1.0,
+            "estimated_remaining_time": self._running_eta(running),
+        }
 
     def _running_eta(self, running: _Running) -> float | None:
         remaining = running.open
