@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import zipfile
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -187,3 +188,15 @@ def test_alpha_and_jpeg_images_are_embedded(
     prs = export(deck)
     types = [pictures(p)[0].image.content_type for p in prs.slides]
     assert types == ["image/png", "image/jpeg", "image/png"]
+
+
+def test_media_are_stored_and_xml_is_deflated(make_deck: Callable[..., ExportDeck]) -> None:
+    """Images go into the package uncompressed (already PNG), the XML parts deflated."""
+    out = io.BytesIO()
+    PptxExporter().export(make_deck(2), out)
+    members = zipfile.ZipFile(out).infolist()
+    media = [m for m in members if m.filename.startswith("ppt/media/")]
+    assert len(media) == 2
+    assert all(m.compress_type == zipfile.ZIP_STORED for m in media)
+    slide_xml = next(m for m in members if m.filename == "ppt/slides/slide1.xml")
+    assert slide_xml.compress_type == zipfile.ZIP_DEFLATED

@@ -60,7 +60,8 @@ class PdfExporter:
             producer="slidebatch (img2pdf)",
             creationdate=created,
             moddate=created,
-            rotation=img2pdf.Rotation.ifvalid,
+            # Shown as stored, like the PPTX; reading EXIF would make Pillow decode every PNG.
+            rotation=img2pdf.Rotation.none,
         )
 
 

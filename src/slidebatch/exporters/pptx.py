@@ -24,6 +24,7 @@ from pptx.dml.color import RGBColor
 from pptx.util import Emu, Pt
 
 from slidebatch.errors import InputError
+from slidebatch.exporters import pptx_package
 from slidebatch.exporters.base import ExportDeck, ExportSlide, FailedSlides
 from slidebatch.exporters.geometry import EMU_PER_INCH, cover_crop, slide_size_emu
 from slidebatch.exporters.images import SlideImage, load_image
@@ -65,7 +66,7 @@ class PptxExporter:
         if written == 0:
             raise InputError("nothing to export: no slide has a usable image")
         _set_properties(prs, deck)
-        prs.save(out)
+        pptx_package.save(prs, out)
 
 
 def _add_picture_slide(
