@@ -1,0 +1,145 @@
+"""The audit log: every batch and key operation, in the database and in ``audit_YYYYMMDD.log``.
+
+A line is ``{"time", "key_id", "client", "action", "target", "outcome", "request_id",
+"detail"}``. The key id names the key; the key itself never reaches the audit trail.
+Recording never fails the operation it describes: the operation has already happened, so a
+broken audit store is reported on the ``slidebatch.audit`` logger and the file still gets
+the line (and the other way round).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Protocol, TextIO
+
+from slidebatch.core.access import Principal
+from slidebatch.core.audit import AuditAction, AuditEvent, AuditOutcome
+from slidebatch.observability.context import current_request_id
+from slidebatch.observability.daily_file import DailyJsonLines, local_now
+from slidebatch.observability.scrub import Scrubber
+from slidebatch.storage.audit import AuditRepository
+from slidebatch.storage.database import Database
+
+logger = logging.getLogger("slidebatch.audit")
+
+
+class AuditStore(Protocol):
+    """Where audit events are kept for querying (``storage.audit.AuditRepository``)."""
+
+    async def record(self, event: AuditEvent) -> None: ...
+
+
+@dataclass(slots=True)
+class AuditNote:
+    """What an operation learns while it runs: the target (a new batch's id) and details."""
+
+    target: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+class AuditLog:
+    """Records audit events to the day's file and to the store."""
+
+    def __init__(
+        self,
+        log_dir: Path,
+        store: AuditStore | Database | None = None,
+        *,
+        now: Callable[[], datetime] = local_now,
+        secrets: Iterable[str] = (),
+        stderr: TextIO | None = None,
+    ) -> None:
+        self._file = DailyJsonLines(log_dir, "audit", now=now, secrets=secrets, stderr=stderr)
+        # An open Database is accepted for convenience and gets the audit repository on it.
+        self._store = AuditRepository.on(store) if isinstance(store, Database) else store
+        self._scrubber = Scrubber(secrets)
+
+    def path_for(self, moment: datetime) -> Path:
+        """The file holding the audit lines of ``moment``'s local date."""
+        return self._file.path_for(moment)
+
+    async def record(
+        self,
+        action: AuditAction | str,
+        *,
+        outcome: AuditOutcome | str = AuditOutcome.OK,
+        principal: Principal | None = None,
+        key_id: str | None = None,
+        client: str | None = None,
+        target: str = "",
+        request_id: str | None = None,
+        detail: Mapping[str, Any] | str | None = None,
+    ) -> AuditEvent:
+        """Record one operation; ``request_id`` defaults to the current request's.
+
+        ``outcome`` may be an error class name (``"NotFound"``); ``key_id`` stands in for
+        ``principal``; a string ``detail`` is kept as ``{"note": detail}``.
+        """
+        if isinstance(detail, str):
+            detail = {"note": detail}
+        event = AuditEvent(
+            at=self._file.now(),
+            action=AuditAction(action),
+            outcome=AuditOutcome.coerce(outcome),
+            key_id=principal.key_id if principal is not None else key_id,
+            client=client or "",
+            target=self._scrubber.text(target),
+            request_id=request_id or current_request_id() or "",
+            detail=self._scrubber.record(dict(detail or {})),
+        )
+        self._file.write(
+            {
+                "time": event.at.isoformat(timespec="milliseconds"),
+                "key_id": event.key_id,
+                "client": event.client,
+                "action": str(event.action),
+                "target": event.target,
+                "outcome": str(event.outcome),
+                "request_id": event.request_id,
+                "detail": event.detail,
+            },
+            at=event.at,
+        )
+        if self._store is not None:
+            try:
+                await self._store.record(event)
+            except Exception:  # the operation happened; losing its DB row must not undo it
+                logger.exception("audit store write failed", extra={"action": str(action)})
+        return event
+
+    @asynccontextmanager
+    async def operation(
+        self,
+        action: AuditAction,
+        *,
+        principal: Principal | None,
+        client: str | None,
+        target: str = "",
+        detail: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[AuditNote]:
+        """Audit the enclosed block: outcome ``ok``, or the one its exception maps to.
+
+        The exception goes on unchanged. Set ``note.target`` / ``note.detail`` inside the
+        block for what is only known there (a created batch's id).
+        """
+        note = AuditNote(target=target, detail=dict(detail or {}))
+        try:
+            yield note
+        except BaseException as exc:
+            await self.record(
+                action,
+                outcome=AuditOutcome.of(exc),
+                principal=principal,
+                client=client,
+                target=note.target,
+                detail=note.detail,
+            )
+            raise
+        await self.record(
+            action, principal=principal, client=client, target=note.target, detail=note.detail
+        )

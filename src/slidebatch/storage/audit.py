@@ -1,0 +1,99 @@
+"""AuditRepository: the ``audit_events`` table, written once per audited operation."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import Row, Table, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from slidebatch.core.audit import AuditAction, AuditEvent, AuditOutcome
+from slidebatch.storage.errors import translated
+from slidebatch.storage.tables import AuditEventRow
+
+if TYPE_CHECKING:
+    from slidebatch.storage.database import Database
+
+Writing = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+
+_AUDIT = cast(Table, AuditEventRow.__table__)
+# Column widths of the table: longer values are cut rather than failing the audit write.
+_WIDTHS = {
+    "key_id": 64,
+    "client": 255,
+    "action": 64,
+    "target": 255,
+    "outcome": 32,
+    "request_id": 64,
+}
+MAX_QUERY_LIMIT = 10_000
+
+
+class AuditRepository:
+    """Audit events, appended and queried newest first."""
+
+    def __init__(self, engine: AsyncEngine, *, writing: Writing) -> None:
+        self._engine = engine
+        self._writing = writing
+
+    @classmethod
+    def on(cls, database: Database) -> AuditRepository:
+        """A repository on an open ``storage.database.Database`` (shares its write lock)."""
+        return cls(database.engine, writing=database.writing)
+
+    async def record(self, event: AuditEvent) -> None:
+        """Append ``event``."""
+        values: dict[str, Any] = {
+            "at": event.at,
+            "key_id": event.key_id,
+            "client": event.client,
+            "action": str(event.action),
+            "target": event.target,
+            "outcome": str(event.outcome),
+            "request_id": event.request_id,
+            "detail": json.dumps(event.detail, ensure_ascii=False) if event.detail else None,
+        }
+        for column, width in _WIDTHS.items():
+            if isinstance(values[column], str):
+                values[column] = values[column][:width]
+        with translated("write audit event"):
+            async with self._writing() as connection:
+                await connection.execute(insert(_AUDIT).values(**values))
+
+    async def query(
+        self,
+        since: datetime | None = None,
+        key_id: str | None = None,
+        action: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        """Events at or after ``since``, of ``key_id`` and ``action`` when given, newest first."""
+        statement = select(_AUDIT).order_by(_AUDIT.c.at.desc(), _AUDIT.c.id.desc())
+        if since is not None:
+            statement = statement.where(_AUDIT.c.at >= since)
+        if key_id is not None:
+            statement = statement.where(_AUDIT.c.key_id == key_id)
+        if action is not None:
+            statement = statement.where(_AUDIT.c.action == action)
+        statement = statement.limit(max(1, min(limit, MAX_QUERY_LIMIT)))
+        with translated("read audit events"):
+            async with self._engine.connect() as connection:
+                rows = (await connection.execute(statement)).all()
+        return [_event(row) for row in rows]
+
+
+def _event(row: Row[Any]) -> AuditEvent:
+    return AuditEvent(
+        at=row.at,
+        action=AuditAction(row.action),
+        outcome=AuditOutcome(row.outcome),
+        key_id=row.key_id,
+        client=row.client,
+        target=row.target,
+        request_id=row.request_id,
+        detail=json.loads(row.detail) if row.detail else {},
+    )

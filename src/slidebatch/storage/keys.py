@@ -1,0 +1,215 @@
+"""KeyRepository: API keys (stored as a SHA-256 of the whole secret) and per-key usage.
+
+A secret is ``sb_<key id>_<43 url-safe characters>``: the id inside lets a lookup go by
+primary key and then compare hashes in constant time. Only the hash is stored; the secret
+is shown once, when the key is created.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from sqlalchemy import Row, Table, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from slidebatch.core.access import ApiKey, Quotas, Role
+from slidebatch.errors import InputError, NotFound
+from slidebatch.storage.errors import translated
+from slidebatch.storage.tables import ApiKeyRow, BatchRow, SlideRow
+
+if TYPE_CHECKING:
+    from slidebatch.storage.database import Database
+
+Writing = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+
+_KEYS = cast(Table, ApiKeyRow.__table__)
+_BATCHES = cast(Table, BatchRow.__table__)
+_SLIDES = cast(Table, SlideRow.__table__)
+_SECRET = re.compile(r"^sb_([0-9a-f]{12})_[A-Za-z0-9_-]{43}$")
+MAX_NAME_CHARS = 255
+
+
+def generate_key() -> tuple[str, str]:
+    """A fresh ``(key_id, secret)``; the secret is ``sb_<key_id>_<token_urlsafe(32)>``."""
+    key_id = secrets.token_hex(6)
+    return key_id, f"sb_{key_id}_{secrets.token_urlsafe(32)}"
+
+
+def hash_secret(secret: str) -> str:
+    """The stored form of a secret: SHA-256 hex of the whole string.
+
+    A plain hash (no salt, no stretching) is enough: the secret has 256 random bits, so
+    there is nothing to brute-force, and lookups stay cheap on every request.
+    """
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def key_id_of(secret: str) -> str | None:
+    """The key id embedded in a well-formed secret, else ``None``."""
+    match = _SECRET.match(secret)
+    return match.group(1) if match else None
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class KeyRepository:
+    """The ``api_keys`` table, as ``ApiKey`` values."""
+
+    def __init__(
+        self, engine: AsyncEngine, *, writing: Writing, now: Callable[[], datetime] = _utc_now
+    ) -> None:
+        self._engine = engine
+        self._writing = writing
+        self._now = now
+        # Keys are revoked, never deleted: once one exists, open mode is over for good.
+        self._known_to_exist = False
+
+    @classmethod
+    def on(cls, database: Database, *, now: Callable[[], datetime] = _utc_now) -> KeyRepository:
+        """A repository on an open ``storage.database.Database`` (shares its write lock)."""
+        return cls(database.engine, writing=database.writing, now=now)
+
+    @asynccontextmanager
+    async def _read(self, action: str) -> AsyncIterator[AsyncConnection]:
+        with translated(action):
+            async with self._engine.connect() as connection:
+                yield connection
+
+    async def create(
+        self, *, name: str, role: Role = Role.USER, quotas: Quotas | None = None
+    ) -> tuple[ApiKey, str]:
+        """Store a new key; return it and its secret (the only time the secret exists)."""
+        name = name.strip()
+        if not name or len(name) > MAX_NAME_CHARS:
+            raise InputError(f"a key name has 1 to {MAX_NAME_CHARS} characters")
+        quotas = quotas or Quotas()
+        key_id, secret = generate_key()
+        key = ApiKey(id=key_id, name=name, role=role, created_at=self._now(), quotas=quotas)
+        values = {
+            "id": key.id,
+            "name": key.name,
+            "key_hash": hash_secret(secret),
+            "role": str(key.role),
+            "created_at": key.created_at,
+            "revoked_at": None,
+            "max_concurrent_batches": quotas.max_concurrent_batches,
+            "max_slides_per_day": quotas.max_slides_per_day,
+            "max_spend_per_day": quotas.max_spend_per_day,
+        }
+        with translated("create API key"):
+            async with self._writing() as connection:
+                await connection.execute(insert(_KEYS).values(**values))
+        self._known_to_exist = True
+        return key, secret
+
+    async def get(self, key_id: str) -> ApiKey:
+        """The key ``key_id`` (revoked or not); ``NotFound`` when there is none."""
+        async with self._read("read API key") as connection:
+            row = (await connection.execute(select(_KEYS).where(_KEYS.c.id == key_id))).first()
+        if row is None:
+            raise NotFound(f"no API key {key_id!r}")
+        return _key(row)
+
+    async def get_by_hash(self, key_hash: str) -> ApiKey | None:
+        """The key whose secret hashes to ``key_hash``, or ``None``."""
+        query = select(_KEYS).where(_KEYS.c.key_hash == key_hash)
+        async with self._read("read API key") as connection:
+            row = (await connection.execute(query)).first()
+        return None if row is None else _key(row)
+
+    async def verify(self, secret: str) -> ApiKey | None:
+        """The key ``secret`` belongs to (revoked or not), or ``None`` for a wrong secret."""
+        key_id = key_id_of(secret)
+        if key_id is None:
+            return None
+        query = select(_KEYS).where(_KEYS.c.id == key_id)
+        async with self._read("verify API key") as connection:
+            row = (await connection.execute(query)).first()
+        if row is None or not hmac.compare_digest(row.key_hash, hash_secret(secret)):
+            return None
+        return _key(row)
+
+    async def list(self, *, include_revoked: bool = True) -> list[ApiKey]:
+        """Every key, oldest first."""
+        query = select(_KEYS).order_by(_KEYS.c.created_at, _KEYS.c.id)
+        if not include_revoked:
+            query = query.where(_KEYS.c.revoked_at.is_(None))
+        async with self._read("list API keys") as connection:
+            return [_key(row) for row in (await connection.execute(query)).all()]
+
+    async def revoke(self, key_id: str) -> ApiKey:
+        """Revoke ``key_id`` (again is a no-op); ``NotFound`` when there is none."""
+        statement = (
+            update(_KEYS)
+            .where(_KEYS.c.id == key_id, _KEYS.c.revoked_at.is_(None))
+            .values(revoked_at=self._now())
+        )
+        with translated("revoke API key"):
+            async with self._writing() as connection:
+                await connection.execute(statement)
+        return await self.get(key_id)
+
+    async def any_exist(self) -> bool:
+        """True when at least one key (even a revoked one) was ever created."""
+        if self._known_to_exist:
+            return True
+        async with self._read("count API keys") as connection:
+            count = (await connection.execute(select(func.count()).select_from(_KEYS))).scalar()
+        self._known_to_exist = bool(count)
+        return self._known_to_exist
+
+
+class UsageRepository:
+    """What a key has used: the figures its day quotas are checked against."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    @classmethod
+    def on(cls, database: Database) -> UsageRepository:
+        """A usage reader on an open ``storage.database.Database``."""
+        return cls(database.engine)
+
+    async def slides_since(self, owner: str, since: datetime) -> int:
+        """Slides in ``owner``'s batches created at or after ``since``."""
+        query = select(func.coalesce(func.sum(_BATCHES.c.total_slides), 0)).where(
+            _BATCHES.c.owner == owner, _BATCHES.c.created_at >= since
+        )
+        with translated("count slides used"):
+            async with self._engine.connect() as connection:
+                return int((await connection.execute(query)).scalar() or 0)
+
+    async def spend_since(self, owner: str, since: datetime) -> float:
+        """Reported cost of ``owner``'s slides finished at or after ``since``."""
+        query = (
+            select(func.coalesce(func.sum(_SLIDES.c.cost), 0.0))
+            .select_from(_SLIDES.join(_BATCHES, _SLIDES.c.batch_id == _BATCHES.c.id))
+            .where(_BATCHES.c.owner == owner, _SLIDES.c.finished_at >= since)
+        )
+        with translated("sum spend"):
+            async with self._engine.connect() as connection:
+                return float((await connection.execute(query)).scalar() or 0.0)
+
+
+def _key(row: Row[Any]) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        name=row.name,
+        role=Role(row.role),
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+        quotas=Quotas(
+            max_concurrent_batches=row.max_concurrent_batches,
+            max_slides_per_day=row.max_slides_per_day,
+            max_spend_per_day=row.max_spend_per_day,
+        ),
+    )

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from storage_helpers import deck
+
+from slidebatch.core.access import Quotas, Role
+from slidebatch.errors import InputError, NotFound
+from slidebatch.storage.database import Database
+from slidebatch.storage.keys import (
+    KeyRepository,
+    UsageRepository,
+    generate_key,
+    hash_secret,
+    key_id_of,
+)
+
+
+def test_a_generated_secret_has_the_documented_shape() -> None:
+    """generate_key gives sb_<id>_<token_urlsafe(32)>, with the id recoverable from the secret."""
+    key_id, secret = generate_key()
+    assert re.fullmatch(r"sb_[0-9a-f]{12}_[A-Za-z0-9_-]{43}", secret)
+    assert key_id_of(secret) == key_id
+    assert generate_key() != generate_key()
+
+
+async def test_only_the_hash_is_stored(db: Database) -> None:
+    """The api_keys table holds the SHA-256 of the secret and never the secret itself."""
+    keys = KeyRepository.on(db)
+    key, secret = await keys.create(name="ci", role=Role.ADMIN)
+    async with db.engine.connect() as connection:
+        rows = (await connection.execute(text("SELECT * FROM api_keys"))).all()
+    assert len(rows) == 1
+    assert secret not in repr(rows)
+    assert rows[0].key_hash == hash_secret(secret)
+    assert await keys.get_by_hash(hash_secret(secret)) == key
+
+
+async def test_verify_accepts_the_secret_and_nothing_else(db: Database) -> None:
+    """verify finds the key for its secret; a changed, malformed or unknown secret gets None."""
+    keys = KeyRepository.on(db)
+    key, secret = await keys.create(name="alice", quotas=Quotas(max_concurrent_batches=2))
+    assert await keys.verify(secret) == key
+    assert key.quotas.max_concurrent_batches == 2
+    tampered = secret[:-1] + ("A" if secret[-1] != "A" else "B")
+    assert await keys.verify(tampered) is None
+    assert await keys.verify("not-a-key") is None
+    assert await keys.verify(generate_key()[1]) is None
+
+
+async def test_revoke_marks_the_key_and_keeps_it_listed(db: Database) -> None:
+    """A revoked key still verifies as itself but says revoked; list can hide it."""
+    keys = KeyRepository.on(db)
+    key, secret = await keys.create(name="bob")
+    other, _ = await keys.create(name="carol")
+    revoked = await keys.revoke(key.id)
+    assert revoked.revoked
+    again = await keys.revoke(key.id)
+    assert again.revoked_at == revoked.revoked_at
+    verified = await keys.verify(secret)
+    assert verified is not None
+    assert verified.revoked
+    assert [k.id for k in await keys.list()] == [key.id, other.id]
+    assert [k.id for k in await keys.list(include_revoked=False)] == [other.id]
+
+
+async def test_unknown_keys_and_bad_names_are_refused(db: Database) -> None:
+    """Revoking or reading an unknown key is NotFound; an empty name is an InputError."""
+    keys = KeyRepository.on(db)
+    with pytest.raises(NotFound):
+        await keys.revoke("000000000000")
+    with pytest.raises(NotFound):
+        await keys.get("000000000000")
+    with pytest.raises(InputError):
+        await keys.create(name="  ")
+
+
+async def test_any_exist_turns_true_with_the_first_key(db: Database) -> None:
+    """any_exist is False on a fresh database and True once a key was created, even revoked."""
+    keys = KeyRepository.on(db)
+    assert not await keys.any_exist()
+    key, _ = await keys.create(name="first")
+    await keys.revoke(key.id)
+    assert await KeyRepository.on(db).any_exist()
+
+
+async def test_usage_counts_slides_and_spend_of_one_owner(db: Database) -> None:
+    """slides_since sums the owner's requested slides; spend_since sums their reported costs."""
+    usage = UsageRepository.on(db)
+    mine, _ = await db.batches.create_batch(
+        request=deck(3),
+        final_prompts=["p"] * 3,
+        effective_workers=2,
+        owner="k1",
+        idempotency_key=None,
+    )
+    await db.batches.create_batch(
+        request=deck(5),
+        final_prompts=["p"] * 5,
+        effective_workers=2,
+        owner="k2",
+        idempotency_key=None,
+    )
+    done_at = mine.created_at + timedelta(seconds=30)
+    for key, cost in ((0, 0.12), (1, 0.13)):
+        await db.batches.mark_done(
+            mine.id,
+            key,
+            image_file=f"{key}.png",
+            generation_time=1.0,
+            cost=cost,
+            placeholder=False,
+            at=done_at,
+        )
+    before = mine.created_at - timedelta(hours=1)
+    assert await usage.slides_since("k1", before) == 3
+    assert await usage.slides_since("k2", before) == 5
+    assert await usage.slides_since("k1", mine.created_at + timedelta(seconds=1)) == 0
+    assert await usage.spend_since("k1", before) == pytest.approx(0.25)
+    assert await usage.spend_since("k2", before) == 0.0
+    assert await usage.spend_since("k1", done_at + timedelta(seconds=1)) == 0.0
+    assert await usage.slides_since("nobody", datetime(2000, 1, 1, tzinfo=UTC)) == 0
