@@ -8,6 +8,7 @@ import typer
 
 # One line per command module; a module owns its commands and their options.
 COMMAND_MODULES = (
+    "slidebatch.cli.bench_cmd",
     "slidebatch.cli.config_cmd",
     "slidebatch.cli.export_cmd",
     "slidebatch.cli.fake_upstream_cmd",

@@ -1,0 +1,1 @@
+"""``slidebatch bench``: the seed's performance test run honestly against the physical bound."""

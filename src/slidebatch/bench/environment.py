@@ -1,0 +1,168 @@
+"""The bench's world: the fake upstream in this process and a real ``slidebatch serve``.
+
+The server is a subprocess configured only through its environment, exactly as a user
+would run it, pointed at the fake upstream as if it were OpenRouter. Every duration the
+server is told is scaled by ``time_scale``, like the fake's window and latencies.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+import slidebatch
+from slidebatch.testing.fake_behaviour import FakeUpstreamConfig, Fault
+from slidebatch.testing.fake_upstream import FakeUpstreamServer
+
+BENCH_API_KEY = "sk-bench-dummy-key-not-secret"
+RATE = 20  # accepted requests per window, like OpenRouter's free models
+WINDOW = 60.0  # unscaled seconds
+LATENCY_MEDIAN = 9.0  # the seed's measurements: about 9 s a slide at its best
+LATENCY_P95 = 20.0  # and a heavy tail
+IN_FLIGHT_CAP = 32  # the server's UPSTREAM_MAX_IN_FLIGHT default
+_SRC = Path(slidebatch.__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentConfig:
+    """What one fake upstream plus one server look like. Durations are unscaled seconds."""
+
+    root: Path
+    time_scale: float
+    seed: int = 1
+    fault_rates: Mapping[Fault, float] = field(default_factory=dict)
+    llm_timeout: float = 120.0
+    min_wall_timeout: float = 1.0  # never tighter than this in wall seconds (slow machines)
+    max_attempts: int = 4
+
+    def scaled(self, seconds: float) -> float:
+        return seconds * self.time_scale
+
+    @property
+    def wall_timeout(self) -> float:
+        return max(self.scaled(self.llm_timeout), self.min_wall_timeout)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class BenchEnvironment:
+    """Start with ``with BenchEnvironment(config) as env:``; both stop on exit."""
+
+    def __init__(self, config: EnvironmentConfig) -> None:
+        self.config = config
+        self.fake = FakeUpstreamServer(
+            FakeUpstreamConfig(
+                rpm=RATE,
+                window_seconds=WINDOW,
+                latency_median=LATENCY_MEDIAN,
+                latency_p95=LATENCY_P95,
+                time_scale=config.time_scale,
+                seed=config.seed,
+                expected_api_key=BENCH_API_KEY,
+                fault_rates=dict(config.fault_rates),
+                overload_retry_after=5.0,
+                # OpenRouter sends X-RateLimit-Reset as an epoch time in ms. The fake's other
+                # style (seconds from now) is computed when the request is admitted, so it is
+                # one latency stale when the answer arrives and the gate would pause too long.
+                reset_style="epoch_ms",
+            )
+        )
+        self.port = _free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.config.root / "logs"
+
+    def server_env(self) -> dict[str, str]:
+        """The server's whole configuration, as environment variables."""
+        config = self.config
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        env |= {
+            "PYTHONPATH": os.pathsep.join(p for p in (str(_SRC), env.get("PYTHONPATH")) if p),
+            "IMAGE_PROVIDER": "openrouter",
+            "LLM_API_BASE": self.fake.openrouter_base,
+            "LLM_API_KEY": BENCH_API_KEY,
+            "UPSTREAM_RPM": str(RATE),
+            "UPSTREAM_RATE_WINDOW_SECONDS": f"{config.scaled(WINDOW):g}",
+            "UPSTREAM_MAX_IN_FLIGHT": str(IN_FLIGHT_CAP),
+            "LLM_TIMEOUT_SECONDS": f"{config.wall_timeout:g}",
+            "RETRY_BASE_SECONDS": f"{config.scaled(2.0):g}",
+            "RETRY_MAX_SECONDS": f"{config.scaled(60.0):g}",
+            "SLIDE_MAX_ATTEMPTS": str(config.max_attempts),
+            # SPEC 1: a request without max_workers lets the scheduler decide.
+            "BATCH_DEFAULT_WORKERS": "auto",
+            "DATA_DIR": str(config.root / "data"),
+            "LOG_DIR": str(self.log_dir),
+        }
+        return env
+
+    def __enter__(self) -> BenchEnvironment:
+        self.config.root.mkdir(parents=True, exist_ok=True)
+        self.fake.start()
+        try:
+            self._start_server()
+        except BaseException:
+            self.fake.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._stop_server()
+        self.fake.stop()
+
+    def _start_server(self, timeout: float = 60.0) -> None:
+        command = [sys.executable, "-m", "slidebatch", "serve", "--host", "127.0.0.1"]
+        command += ["--port", str(self.port), "--log-level", "warning"]
+        # cwd is the bench's folder so that no stray .env changes the configuration.
+        self._process = subprocess.Popen(command, env=self.server_env(), cwd=self.config.root)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"slidebatch serve exited with {self._process.returncode}")
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("slidebatch serve did not become healthy")
+
+    def _stop_server(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+    def drain(self) -> None:
+        """Wait one window (plus a little) so the next run starts with a fresh window."""
+        time.sleep(self.config.scaled(WINDOW) * 1.05 + 0.05)
+        self.fake.reset_stats()

@@ -1,0 +1,207 @@
+"""The bench's answer: rows, the fairness and fault checks, and each goal met or not."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slidebatch.bench.figures import RunFigures
+
+RATIO_GOAL = 1.10
+RATE_LIMITED_GOAL = 0.02
+
+
+@dataclass(frozen=True, slots=True)
+class FairnessCheck:
+    """When the small and the large batch finished (unscaled seconds after submission)."""
+
+    large_slides: int
+    small_slides: int
+    large_finished: float
+    small_finished: float
+
+    @property
+    def small_first(self) -> bool:
+        return self.small_finished < self.large_finished
+
+
+@dataclass(frozen=True, slots=True)
+class FaultCheck:
+    """The fault-mix run: faults the upstream injected and retries the pipeline log shows."""
+
+    slides: int
+    done: int
+    faults: dict[str, int]
+    retries_logged: int
+
+    @property
+    def faults_total(self) -> int:
+        return sum(self.faults.values())
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """One of the issue's goals and whether this run met it."""
+
+    name: str
+    met: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class BenchReport:
+    """Everything one ``slidebatch bench`` measured."""
+
+    time_scale: float
+    rows: tuple[RunFigures, ...]
+    fairness: FairnessCheck | None
+    fault: FaultCheck | None
+    fault_row: RunFigures | None
+    binding: tuple[str, ...]  # names of the runs in which the rate limit binds
+    elapsed_wall: float
+
+    def goals(self) -> tuple[Goal, ...]:
+        """Each goal of the issue, judged from the figures."""
+        ours = [row for row in self.rows if row.system == "slidebatch"]
+        naive = {row.name: row for row in self.rows if row.system == "naive"}
+        goals = [
+            Goal(
+                "every run 100% successful",
+                all(row.success_rate == 1.0 for row in ours),
+                ", ".join(f"{row.successful}/{row.slides}" for row in ours),
+            ),
+            Goal(
+                f"every run within {RATIO_GOAL:.2f} of its bound",
+                all(row.ratio <= RATIO_GOAL for row in ours),
+                _worst(ours, lambda row: row.ratio),
+            ),
+            Goal(
+                f"(extra) every run within {RATIO_GOAL:.2f} of T_seq (no-lookahead optimum)",
+                all(row.ratio_in_order <= RATIO_GOAL for row in ours),
+                _worst(ours, lambda row: row.ratio_in_order),
+            ),
+            Goal(
+                f"429s at most {RATE_LIMITED_GOAL:.0%} of requests",
+                all(row.rate_limited_share <= RATE_LIMITED_GOAL for row in ours),
+                f"{sum(r.rate_limited for r in ours)} of {sum(r.requests for r in ours)} requests",
+            ),
+        ]
+        if self.fairness is not None:
+            f = self.fairness
+            goals.append(
+                Goal(
+                    "the small batch finishes first",
+                    f.small_first,
+                    f"{f.small_slides} slides at {f.small_finished:.1f} s, "
+                    f"{f.large_slides} slides at {f.large_finished:.1f} s",
+                )
+            )
+        faster = []
+        for row in ours:
+            other = naive.get(row.name)
+            if row.name in self.binding and other is not None:
+                faster.append((row, other))
+        if faster:
+            goals.append(
+                Goal(
+                    "faster than the naive baseline where the limit binds",
+                    all(row.makespan < other.makespan for row, other in faster),
+                    "; ".join(
+                        f"{row.name}: {row.makespan:.1f} s vs {other.makespan:.1f} s "
+                        f"({other.successful}/{other.slides} ok)"
+                        for row, other in faster
+                    ),
+                )
+            )
+        if self.fault is not None:
+            fc = self.fault
+            goals.append(
+                Goal(
+                    "fault mix: every slide done, each retry logged",
+                    fc.done == fc.slides and fc.retries_logged >= fc.faults_total,
+                    f"{fc.done}/{fc.slides} done, {fc.faults_total} faults injected, "
+                    f"{fc.retries_logged} slide_retry events",
+                )
+            )
+        return tuple(goals)
+
+    def as_json(self) -> dict[str, Any]:
+        """The machine-readable report (``slidebatch bench --json``)."""
+        return {
+            "time_scale": self.time_scale,
+            "elapsed_wall_s": round(self.elapsed_wall, 1),
+            "runs": [row.as_json() for row in self.rows],
+            "fairness": None
+            if self.fairness is None
+            else {
+                "large_slides": self.fairness.large_slides,
+                "small_slides": self.fairness.small_slides,
+                "large_finished_s": round(self.fairness.large_finished, 3),
+                "small_finished_s": round(self.fairness.small_finished, 3),
+                "small_first": self.fairness.small_first,
+            },
+            "fault_mix": None
+            if self.fault is None or self.fault_row is None
+            else {
+                **self.fault_row.as_json(),
+                "done": self.fault.done,
+                "faults": self.fault.faults,
+                "retries_logged": self.fault.retries_logged,
+            },
+            "goals": [{"name": g.name, "met": g.met, "detail": g.detail} for g in self.goals()],
+        }
+
+
+def _worst(rows: Sequence[RunFigures], figure: Callable[[RunFigures], float]) -> str:
+    if not rows:
+        return "no runs"
+    worst = max(rows, key=figure)
+    return f"worst {figure(worst):.3f} ({worst.name})"
+
+
+_HEADER = (
+    f"{'run':<32} {'system':<10} {'makespan':>9} {'T*':>7} {'ratio':>6} "
+    f"{'T_seq':>7} {'ratio':>6} {'429s':>5} {'paid':>5} {'success':>8}"
+)
+
+
+def _row_text(row: RunFigures) -> str:
+    return (
+        f"{row.name:<32} {row.system:<10} {row.makespan:>8.1f}s {row.bound:>6.1f}s "
+        f"{row.ratio:>6.3f} {row.bound_in_order:>6.1f}s {row.ratio_in_order:>6.3f} "
+        f"{row.rate_limited:>5} {row.paid:>5} {row.success_rate:>8.1%}"
+    )
+
+
+def render_text(report: BenchReport) -> str:
+    """The human-readable table (times in unscaled upstream seconds)."""
+    lines = [
+        f"time scale {report.time_scale:g} (times below are upstream seconds: wall / scale); "
+        f"limit 20 per 60 s window; latency median 9 s, p95 20 s",
+        "T*: the SPEC's bound (latencies longest first); T_seq: same latencies in the order "
+        "drawn (no lookahead)",
+        _HEADER,
+        "-" * len(_HEADER),
+    ]
+    lines += [_row_text(row) for row in report.rows]
+    if report.fault_row is not None and report.fault is not None:
+        lines.append(_row_text(report.fault_row))
+        kinds = ", ".join(f"{k}: {v}" for k, v in sorted(report.fault.faults.items()))
+        lines.append(
+            f"  fault mix: {report.fault.done}/{report.fault.slides} slides done; "
+            f"faults injected {report.fault.faults_total} ({kinds}); "
+            f"slide_retry events in the pipeline log: {report.fault.retries_logged}"
+        )
+    if report.fairness is not None:
+        f = report.fairness
+        lines.append(
+            f"  fairness: {f.small_slides}-slide batch done at {f.small_finished:.1f} s, "
+            f"{f.large_slides}-slide batch at {f.large_finished:.1f} s"
+        )
+    lines.append("")
+    lines.append("goals:")
+    for goal in report.goals():
+        lines.append(f"  [{'met' if goal.met else 'MISSED'}] {goal.name}: {goal.detail}")
+    lines.append(f"bench took {report.elapsed_wall:.0f} s wall")
+    return "\n".join(lines)

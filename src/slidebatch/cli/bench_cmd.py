@@ -1,0 +1,54 @@
+"""``slidebatch bench``: the seed's performance test, measured against the physical bound."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from slidebatch.cli.output import EXIT_FAILED, err_console, fail
+
+
+def bench(
+    time_scale: float = typer.Option(
+        0.05, "--time-scale", help="Wall seconds per upstream second (0.05: a 60 s window in 3 s)."
+    ),
+    quick: bool = typer.Option(False, "--quick", help="Fewer, smaller runs (a smoke test)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+    naive: bool = typer.Option(True, "--naive/--no-naive", help="Also run the naive baseline."),
+    fault_mix: bool = typer.Option(
+        True, "--fault-mix/--no-fault-mix", help="Also run the fault-mix batch."
+    ),
+    workdir: Path | None = typer.Option(
+        None, "--workdir", help="Keep data and logs here (default: a temporary folder)."
+    ),
+    strict: bool = typer.Option(
+        False, "--strict", help="Exit 1 when any goal is missed (default: report only)."
+    ),
+) -> None:
+    """Run the fake upstream and a real server; print makespan vs bound, 429s and success."""
+    if not 0 < time_scale <= 1:
+        fail("--time-scale must be in (0, 1]")
+    # Imported here: the CLI starts fast and the bench's imports load only when it runs.
+    from slidebatch.bench.report import render_text
+    from slidebatch.bench.runner import BenchOptions, run_bench
+
+    options = BenchOptions(
+        time_scale=time_scale, quick=quick, naive=naive, fault_mix=fault_mix, root=workdir
+    )
+    report = run_bench(options, progress=None if as_json else _progress)
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2))
+    else:
+        typer.echo(render_text(report))
+    if strict and not all(goal.met for goal in report.goals()):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def _progress(message: str) -> None:
+    err_console.print(f"[dim]{message}[/]", markup=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)
