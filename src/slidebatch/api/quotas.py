@@ -1,0 +1,97 @@
+"""QuotaGuard: checks a key's quotas before a batch (or a slide) is admitted.
+
+Gathers the key's usage from storage and lets ``core.quota`` decide. Open mode (no key)
+and keys without quotas pass without a query.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from slidebatch.core.access import Principal, Quotas
+from slidebatch.core.quota import Usage, check_quotas, day_start
+from slidebatch.observability.daily_file import local_now
+
+
+class _Caller(Protocol):
+    """Anything naming a key: a ``Principal`` (with quotas) or the API's caller value."""
+
+    @property
+    def key_id(self) -> str | None: ...
+
+
+class ActiveCounts(Protocol):
+    """``storage.repository.BatchRepository.count_active``."""
+
+    async def count_active(self, owner: str | None = None) -> Mapping[Any, int]: ...
+
+
+class DailyUsage(Protocol):
+    """``storage.keys.UsageRepository``."""
+
+    async def slides_since(self, owner: str, since: datetime) -> int: ...
+
+    async def spend_since(self, owner: str, since: datetime) -> float: ...
+
+
+class KeyLookup(Protocol):
+    """``storage.keys.KeyRepository.get`` (to find the quotas of a caller without them)."""
+
+    async def get(self, key_id: str) -> Any: ...
+
+
+class QuotaGuard:
+    """``await guard.check(principal, slides_requested)`` raises ``QuotaExceeded`` or returns."""
+
+    def __init__(
+        self,
+        batches: ActiveCounts,
+        usage: DailyUsage,
+        *,
+        keys: KeyLookup | None = None,
+        defaults: Quotas | None = None,
+        now: Callable[[], datetime] = local_now,
+    ) -> None:
+        self._batches = batches
+        self._usage = usage
+        self._keys = keys
+        self._defaults = defaults or Quotas()
+        self._now = now
+
+    async def quotas_of(self, who: _Caller) -> Quotas | None:
+        """The quotas that apply to ``who`` (``None``: open mode, nothing applies)."""
+        if who.key_id is None:
+            return None
+        if isinstance(who, Principal):
+            return who.quotas.or_defaults(self._defaults)
+        if self._keys is None:
+            return self._defaults
+        key = await self._keys.get(who.key_id)
+        quotas: Quotas = key.quotas
+        return quotas.or_defaults(self._defaults)
+
+    async def check(self, principal: _Caller, slides_requested: int) -> None:
+        """Raise ``QuotaExceeded`` when admitting ``slides_requested`` more would pass a quota."""
+        quotas = await self.quotas_of(principal)
+        owner = principal.key_id
+        if quotas is None or owner is None or quotas == Quotas():
+            return
+        now = self._now()
+        since = day_start(now if now.tzinfo is not None else now.astimezone())
+        active = 0
+        if quotas.max_concurrent_batches is not None:
+            active = sum((await self._batches.count_active(owner)).values())
+        slides = 0
+        if quotas.max_slides_per_day is not None:
+            slides = await self._usage.slides_since(owner, since)
+        spend = 0.0
+        if quotas.max_spend_per_day is not None:
+            spend = await self._usage.spend_since(owner, since)
+        check_quotas(
+            quotas,
+            Usage(active_batches=active, slides_today=slides, spend_today=spend),
+            slides_requested=slides_requested,
+            now=now if now.tzinfo is not None else now.astimezone(),
+        )
