@@ -144,7 +144,7 @@ class SecurityHeadersMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        with_csp = not path.startswith(self._exempt)
+        with_csp = not any(path == p or path.startswith(p + "/") for p in self._exempt)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
