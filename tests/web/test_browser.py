@@ -13,10 +13,15 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from pptx import Presentation
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page, Route
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,6 +42,10 @@ SERVER_START_TIMEOUT = 60.0
 # Browser waits in milliseconds: generous, since CI machines are slow and shared.
 WAIT_MS = 90_000
 SLIDES_IN_EXAMPLE = 5
+CSP = (
+    "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'"
+)
 
 
 def _require_chromium() -> None:
@@ -109,6 +118,13 @@ def server(tmp_path: Path) -> Iterator[str]:
             proc.wait()
 
 
+def _with_csp(route: Route) -> None:
+    response = route.fetch()
+    headers = dict(response.headers)
+    headers.setdefault("content-security-policy", CSP)
+    route.fulfill(response=response, headers=headers)
+
+
 ALL_CARDS_SHOW_IMAGES = """(n) => {
   const cards = [...document.querySelectorAll('#slide-grid > li')];
   return cards.length === n && cards.every((card) => {
@@ -152,6 +168,9 @@ def test_page_generates_regenerates_and_downloads(server: str, tmp_path: Path) -
             context = browser.new_context(
                 viewport={"width": 1366, "height": 900}, accept_downloads=True
             )
+            # Enforce the page's CSP even if the server does not send it yet: the page must
+            # work with no inline script or style and no request leaving the origin.
+            context.route(lambda url: urlsplit(url).path in ("/", "/index.html"), _with_csp)
             page = context.new_page()
             page.set_default_timeout(WAIT_MS)
             expect.set_options(timeout=WAIT_MS)
@@ -162,79 +181,88 @@ def test_page_generates_regenerates_and_downloads(server: str, tmp_path: Path) -
             )
             page.on("pageerror", lambda exc: problems.append(str(exc)))
 
-            page.goto(server)
-            expect(page.locator("#server-info")).to_contain_text("provider")
-
-            # Chinese deck (JSON) parses and shows its titles.
-            page.get_by_role("button", name="中文示例").click()
-            expect(page.locator("#deck-summary")).to_contain_text("5 slides")
-            expect(page.locator("#deck-summary")).to_contain_text("谢谢观看")
-            expect(page.get_by_label("Style prompt")).to_have_value(
-                "商务简洁风格，深蓝 #1A365D 主色，金色 #D4AF37 点缀，留白充足，扁平图标"
-            )
-
-            # English deck (Markdown) is the one we generate.
-            page.get_by_role("button", name="Load example deck").click()
-            expect(page.locator("#deck-summary")).to_contain_text("Markdown")
-            expect(page.locator("#deck-summary")).to_contain_text("How it works")
-            expect(page.get_by_label("Style prompt")).to_have_value(
-                "Clean corporate style, deep blue #1F3A5F background accents, gold #C9A227 "
-                "highlights, white space, flat icons"
-            )
-            expect(page.locator("#estimate")).to_contain_text("Estimate")
-            assert page.evaluate(UNLABELLED_CONTROLS) == []
-            page.screenshot(path=ARTIFACTS / "web-01-compose.png", full_page=True)
-
-            page.get_by_role("button", name="Generate slides").click()
-            expect(page.locator("#slide-grid > li")).to_have_count(SLIDES_IN_EXAMPLE)
-            page.wait_for_function(ALL_CARDS_SHOW_IMAGES, arg=SLIDES_IN_EXAMPLE)
-            expect(page.locator("#batch-status")).to_have_text("Completed")
-            expect(page.locator("#batch-progress")).to_have_attribute("value", "100")
-            batch_id = page.evaluate("() => decodeURIComponent(location.hash.slice(7))")
-            assert batch_id
-            expect(page.locator(f'.history-item[data-batch-id="{batch_id}"]')).to_contain_text(
-                "Completed"
-            )
-            page.screenshot(path=ARTIFACTS / "web-02-batch-done.png", full_page=True)
-
-            # Regenerate slide 2 with a new visual description.
-            card = page.locator('#slide-grid > li[data-page="2"]')
-            page.evaluate(WATCH_CARD_STATES, 2)
-            card.get_by_role("button", name="Edit & regenerate").click()
-            dialog = page.get_by_role("dialog")
-            expect(dialog).to_be_visible()
-            new_desc = "A red rocket lifting off over a field of sunflowers"
-            dialog.get_by_label("Visual description").fill(new_desc)
-            dialog.get_by_role("button", name="Regenerate this slide").click()
-            page.wait_for_function(CARD_REGENERATED, arg=2)
-            expect(dialog.locator("#dialog-state")).to_contain_text("Done")
-            page.screenshot(path=ARTIFACTS / "web-03-regenerated.png")
-            page.keyboard.press("Escape")
-            expect(dialog).to_be_hidden()
-
-            status = httpx.get(f"{server}/api/slide/batch/{batch_id}", timeout=10).json()
-            slide2 = next(r for r in status["results"] if r["page_num"] == 2)
-            assert slide2["visual_desc"] == new_desc
-            assert slide2["state"] == "done"
-
-            # Download the PPTX through the page's link.
-            with page.expect_download() as download_info:
-                page.get_by_role("link", name="PPTX").click()
-            pptx_path = tmp_path / "deck.pptx"
-            download_info.value.save_as(pptx_path)
-            assert len(Presentation(str(pptx_path)).slides) == SLIDES_IN_EXAMPLE
-
-            # A reload resumes from the URL: the snapshot re-renders every card.
-            page.reload()
-            page.wait_for_function(ALL_CARDS_SHOW_IMAGES, arg=SLIDES_IN_EXAMPLE)
-
-            # Narrow screen: nothing overflows sideways.
-            page.set_viewport_size({"width": 390, "height": 844})
-            overflow = page.evaluate(
-                "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
-            )
-            page.screenshot(path=ARTIFACTS / "web-04-narrow.png", full_page=True)
-            assert overflow <= 0
+            try:
+                _drive_page(page, server, tmp_path)
+            except Exception:
+                # What the page showed when it went wrong: the first thing to look at in CI.
+                page.screenshot(path=ARTIFACTS / "web-failure.png", full_page=True)
+                raise
         finally:
             browser.close()
     assert problems == []
+
+
+def _drive_page(page: Page, server: str, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(server)
+    expect(page.locator("#server-info")).to_contain_text("provider")
+
+    # Chinese deck (JSON) parses and shows its titles.
+    page.get_by_role("button", name="中文示例").click()
+    expect(page.locator("#deck-summary")).to_contain_text("5 slides")
+    expect(page.locator("#deck-summary")).to_contain_text("谢谢观看")
+    expect(page.get_by_label("Style prompt")).to_have_value(
+        "商务简洁风格，深蓝 #1A365D 主色，金色 #D4AF37 点缀，留白充足，扁平图标"
+    )
+
+    # English deck (Markdown) is the one we generate.
+    page.get_by_role("button", name="Load example deck").click()
+    expect(page.locator("#deck-summary")).to_contain_text("Markdown")
+    expect(page.locator("#deck-summary")).to_contain_text("How it works")
+    expect(page.get_by_label("Style prompt")).to_have_value(
+        "Clean corporate style, deep blue #1F3A5F background accents, gold #C9A227 "
+        "highlights, white space, flat icons"
+    )
+    expect(page.locator("#estimate")).to_contain_text("Estimate")
+    assert page.evaluate(UNLABELLED_CONTROLS) == []
+    page.screenshot(path=ARTIFACTS / "web-01-compose.png", full_page=True)
+
+    page.get_by_role("button", name="Generate slides").click()
+    expect(page.locator("#slide-grid > li")).to_have_count(SLIDES_IN_EXAMPLE)
+    page.wait_for_function(ALL_CARDS_SHOW_IMAGES, arg=SLIDES_IN_EXAMPLE)
+    expect(page.locator("#batch-status")).to_have_text("Completed")
+    expect(page.locator("#batch-progress")).to_have_attribute("value", "100")
+    batch_id = page.evaluate("() => decodeURIComponent(location.hash.slice(7))")
+    assert batch_id
+    expect(page.locator(f'.history-item[data-batch-id="{batch_id}"]')).to_contain_text("Completed")
+    page.screenshot(path=ARTIFACTS / "web-02-batch-done.png", full_page=True)
+
+    # Regenerate slide 2 with a new visual description.
+    card = page.locator('#slide-grid > li[data-page="2"]')
+    page.evaluate(WATCH_CARD_STATES, 2)
+    card.get_by_role("button", name="Edit & regenerate").click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    new_desc = "A red rocket lifting off over a field of sunflowers"
+    dialog.get_by_label("Visual description").fill(new_desc)
+    dialog.get_by_role("button", name="Regenerate this slide").click()
+    page.wait_for_function(CARD_REGENERATED, arg=2)
+    expect(dialog.locator("#dialog-state")).to_contain_text("Done")
+    page.screenshot(path=ARTIFACTS / "web-03-regenerated.png")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+    status = httpx.get(f"{server}/api/slide/batch/{batch_id}", timeout=10).json()
+    slide2 = next(r for r in status["results"] if r["page_num"] == 2)
+    assert slide2["visual_desc"] == new_desc
+    assert slide2["state"] == "done"
+
+    # Download the PPTX through the page's link.
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="PPTX").click()
+    pptx_path = tmp_path / "deck.pptx"
+    download_info.value.save_as(pptx_path)
+    assert len(Presentation(str(pptx_path)).slides) == SLIDES_IN_EXAMPLE
+
+    # A reload resumes from the URL: the snapshot re-renders every card.
+    page.reload()
+    page.wait_for_function(ALL_CARDS_SHOW_IMAGES, arg=SLIDES_IN_EXAMPLE)
+
+    # Narrow screen: nothing overflows sideways.
+    page.set_viewport_size({"width": 390, "height": 844})
+    overflow = page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    page.screenshot(path=ARTIFACTS / "web-04-narrow.png", full_page=True)
+    assert overflow <= 0

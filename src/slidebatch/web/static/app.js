@@ -53,7 +53,7 @@ const ui = {
 };
 
 // Which compose fields the user typed into: a parsed deck fills only the untouched ones.
-const touched = { title: false, style: false, aspect: false };
+const touched = { title: false, style: false, aspect: false, workers: false };
 const deckCache = { key: null, parsed: null };
 let parseSeq = 0;
 let parseTimer = null;
@@ -196,8 +196,9 @@ function applyDeckDefaults(parsed) {
   if (!touched.title && parsed.title) ui.title.value = parsed.title;
   if (!touched.style && parsed.style_prompt) ui.style.value = parsed.style_prompt;
   if (!touched.aspect && parsed.aspect_ratio) setAspect(String(parsed.aspect_ratio));
-  if (parsed.max_workers === "auto" || parsed.max_workers === null) ui.workersAuto.checked = true;
-  else if (Number.isInteger(parsed.max_workers)) {
+  // null means the deck says nothing about workers: keep the form's choice.
+  if (!touched.workers && parsed.max_workers === "auto") ui.workersAuto.checked = true;
+  else if (!touched.workers && Number.isInteger(parsed.max_workers)) {
     ui.workersFixed.checked = true;
     ui.workersCount.value = String(parsed.max_workers);
   }
@@ -241,7 +242,7 @@ async function loadEstimate(count) {
   line.append(
     textEl("strong", `Estimate: ${time}`),
     document.createTextNode(
-      ` for ${data.slides_count} slides with ${data.recommended_workers} workers` +
+      ` for ${data.slides_count} slides at the recommended ${data.recommended_workers} workers` +
         (data.max_possible_workers ? ` (at most ${data.max_possible_workers} possible)` : ""),
     ),
   );
@@ -260,7 +261,7 @@ function loadDeckText(text, format) {
   ui.deckText.value = text;
   ui.deckFormat.value = format;
   // A whole new deck: let its own title, style and ratio fill the form.
-  touched.title = touched.style = touched.aspect = false;
+  touched.title = touched.style = touched.aspect = touched.workers = false;
   ui.title.value = "";
   ui.style.value = "";
   parseDeck().catch(() => {});
@@ -290,11 +291,16 @@ ui.aspect.addEventListener("change", () => {
   if (ui.aspect.value === "custom") ui.customRatio.focus();
 });
 ui.customRatio.addEventListener("input", () => (touched.aspect = true));
-ui.workersAuto.addEventListener("change", syncWorkers);
+ui.workersAuto.addEventListener("change", () => {
+  touched.workers = true;
+  syncWorkers();
+});
 ui.workersFixed.addEventListener("change", () => {
+  touched.workers = true;
   syncWorkers();
   ui.workersCount.focus();
 });
+ui.workersCount.addEventListener("input", () => (touched.workers = true));
 
 // ---- submit ---------------------------------------------------------------------------
 
