@@ -160,10 +160,8 @@ def paragraphs(text: str, *, bullets: bool) -> tuple[Paragraph, ...]:
         line = _EMPHASIS.sub("", raw).rstrip()
         match = _BULLET.match(line) if bullets else None
         if match:
-            indent, mark, number, body = match.groups()
+            indent, _mark, number, body = match.groups()
             label = number if number else "•"
-            if mark is None and number is None:  # pragma: no cover - regex guarantees one
-                label = None
             result.append(Paragraph(body.strip(), label, min(2, len(indent) // 2)))
         elif line.strip() or result:
             result.append(Paragraph(line.strip()))
