@@ -266,3 +266,38 @@ def _drive_page(page: Page, server: str, tmp_path: Path) -> None:
     )
     page.screenshot(path=ARTIFACTS / "web-04-narrow.png", full_page=True)
     assert overflow <= 0
+
+
+def test_api_key_field_sends_the_key(server: str) -> None:
+    """When /api/info says auth_required, the key field shows; the key goes out as X-API-Key."""
+    from playwright.sync_api import expect, sync_playwright
+
+    def auth_required_info(route: Route) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, json={**response.json(), "auth_required": True})
+
+    sent_keys: list[str | None] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.route(f"{server}/api/info", auth_required_info)
+            page.on(
+                "request",
+                lambda req: (
+                    sent_keys.append(req.headers.get("x-api-key"))
+                    if "/api/slide/batch?" in req.url
+                    else None
+                ),
+            )
+            page.goto(server)
+            key_field = page.get_by_label("API key")
+            expect(key_field).to_be_visible()
+            key_field.fill("sk-test-123")
+            with page.expect_request(lambda req: "/api/slide/batch?" in req.url):
+                page.get_by_role("button", name="Save key").click()
+            assert page.evaluate("() => localStorage.getItem('slidebatch.apiKey')") == "sk-test-123"
+        finally:
+            browser.close()
+    assert sent_keys[-1] == "sk-test-123"
