@@ -285,11 +285,9 @@ async def test_outstanding_excludes_the_job_in_its_final_hook(clock: FakeClock) 
         async def on_succeeded(self, job: Job, result: ImageResult, attempt: int) -> None:
             seen.append(dispatcher.outstanding(job.batch_id))
 
-    dispatcher_box: list[object] = []
     listener = Watching(clock)
     provider = ScriptedProvider(clock, default_latency=lambda r: float(r.slide.page_num))
     async with running(provider, Gate(clock=clock), listener, clock=clock) as dispatcher:
-        dispatcher_box.append(dispatcher)
         dispatcher.add_jobs("b", make_jobs("b", 3), cap=None)
         await dispatcher.drain()
     assert seen == [2, 1, 0]

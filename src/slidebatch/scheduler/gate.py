@@ -8,8 +8,10 @@ is per account. A request may start when all of these allow it:
   window), the opening burst allowed; and at most ``per_day`` per 24 hours;
 * the in-flight cap;
 * no pause: a 429 stops all dispatch until its ``Retry-After`` / reset, and the first
-  window after a pause is *paced* (one start per window/rate) so that the queue does not
-  stampede the upstream the moment the pause ends.
+  window after a surprise 429's pause is *paced* (one start per window/rate) so that the
+  queue does not stampede the upstream the moment the pause ends. A 429 that merely
+  teaches an unknown limit is no surprise: our window, which counts the refused starts
+  too, already spaces what follows.
 
 AIMD on the rate: a 429 cuts the effective rate by ``decrease`` (once per episode: requests
 that started before the last cut do not cut again); while the window is the binding limit
@@ -41,6 +43,7 @@ from slidebatch.scheduler.window import SlidingWindow
 
 DAY_SECONDS = 86_400.0
 _LATENCY_SAMPLES = 200
+_EPSILON = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +173,9 @@ class Gate:
                         await self._changed.wait()
                         continue
                     at = self._next_start(now)
-                    if at <= now:
+                    # A hair's breadth is "now": a sleep shorter than the clock's float
+                    # resolution would not move it, and we would spin.
+                    if at <= now + _EPSILON:
                         return self._start(now)
                     await self._clock.sleep(at - now)
         finally:
@@ -261,9 +266,13 @@ class Gate:
             # No figures at all: half of what the window let through is a safe new start.
             passed = max(1, self._window.count(now))
             self._rate = Aimd(passed * self._decrease, decrease=self._decrease)
+            self._pace_after_pause()
         elif knew_limit or error.limit is None:
+            # A surprise: someone else shares the account, or the windows are misaligned.
             self._rate.cut()
-        # else: the limit was just learned from this 429; our ignorance, not congestion.
+            self._pace_after_pause()
+        # else: the limit was just learned from this 429; our ignorance, not congestion, and
+        # our window (which counts the refused starts too) already knows when slots free.
         self._rate_cut_seq = self._seq
         # Recovery counts clean windows from the end of the pause, not from the 429.
         self._last_rate_change = max(now, self._paused_until)
@@ -273,6 +282,8 @@ class Gate:
 
     def _pause(self, now: float, seconds: float) -> None:
         self._paused_until = max(self._paused_until, now + max(0.0, seconds))
+
+    def _pace_after_pause(self) -> None:
         self._paced_until = max(self._paced_until, self._paused_until + self._window_seconds)
 
     def _learn(self, limit: int | None) -> None:

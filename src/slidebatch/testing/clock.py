@@ -10,6 +10,10 @@ takes milliseconds and is deterministic.
 also waits on threads or sockets (aiosqlite, httpx on loopback) should pass
 ``autojump_threshold`` > 0: the clock then only jumps after the loop stayed idle that many
 real seconds, so a thread that is still working is not overtaken by virtual time.
+
+Use one autojumping clock per event loop at a time: two clocks with live sleepers would
+each see the other's jump task as "work" and neither would ever jump. A clock whose
+sleepers are all gone stops its jump task, so clocks used one after another are fine.
 """
 
 from __future__ import annotations
@@ -124,6 +128,8 @@ class FakeClock:
         idle = 0
         while idle < _IDLE_ROUNDS:
             await asyncio.sleep(0)
+            if self._next_deadline() is None:
+                return busy  # nobody waits on this clock any more: stop spinning
             if ready:
                 busy = True
                 idle = 0
