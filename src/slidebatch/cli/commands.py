@@ -8,11 +8,13 @@ import typer
 
 # One line per command module; a module owns its commands and their options.
 COMMAND_MODULES = (
+    "slidebatch.cli.audit_cmd",
     "slidebatch.cli.bench_cmd",
     "slidebatch.cli.config_cmd",
     "slidebatch.cli.export_cmd",
     "slidebatch.cli.fake_upstream_cmd",
     "slidebatch.cli.generate",
+    "slidebatch.cli.keys_cmd",
     "slidebatch.cli.serve_cmd",
 )
 

@@ -1,0 +1,89 @@
+"""``slidebatch audit``: who did what to which batch or key, newest first."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from datetime import datetime, timedelta
+
+import typer
+
+from slidebatch.cli.output import fail
+from slidebatch.config import load_settings
+from slidebatch.core.audit import AuditAction, AuditEvent
+from slidebatch.errors import InputError, SlidebatchError
+from slidebatch.storage.audit import AuditRepository
+from slidebatch.storage.database import Database
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_since(text: str, now: datetime) -> datetime:
+    """``24h`` / ``30m`` / ``7d`` back from ``now``, or an ISO date or time (naive = local)."""
+    match = _DURATION.match(text)
+    if match:
+        return now - timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as exc:
+        raise InputError(
+            f"--since {text!r} is neither a duration (24h, 30m, 7d) nor a date (2026-11-01)"
+        ) from exc
+    return moment if moment.tzinfo is not None else moment.astimezone()
+
+
+def _event_json(event: AuditEvent) -> dict[str, object]:
+    return {
+        "time": event.at.astimezone().isoformat(timespec="milliseconds"),
+        "key_id": event.key_id,
+        "client": event.client,
+        "action": str(event.action),
+        "target": event.target,
+        "outcome": str(event.outcome),
+        "request_id": event.request_id,
+        "detail": event.detail,
+    }
+
+
+def audit(
+    since: str | None = typer.Option(
+        None, "--since", help="24h, 30m, 7d, or a date/time such as 2026-11-01."
+    ),
+    key: str | None = typer.Option(None, "--key", help="Only this key id."),
+    action: AuditAction | None = typer.Option(None, "--action", help="Only this action."),
+    limit: int = typer.Option(200, "--limit", min=1, max=10_000, help="At most this many."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
+) -> None:
+    """Show audited operations (batches and keys), newest first."""
+
+    async def main() -> list[AuditEvent]:
+        settings = load_settings()
+        start = parse_since(since, datetime.now().astimezone()) if since else None
+        database = await Database.open(settings.effective_database_url)
+        try:
+            repo = AuditRepository.on(database)
+            return await repo.query(
+                since=start, key_id=key, action=str(action) if action else None, limit=limit
+            )
+        finally:
+            await database.close()
+
+    try:
+        events = asyncio.run(main())
+    except SlidebatchError as exc:
+        fail(str(exc))
+    for event in events:
+        if as_json:
+            typer.echo(json.dumps(_event_json(event), ensure_ascii=False))
+            continue
+        typer.echo(
+            f"{event.at.astimezone():%Y-%m-%d %H:%M:%S}  {event.action:<16}  {event.outcome:<10}  "
+            f"key={event.key_id or '-':<12}  client={event.client or '-'}  "
+            f"target={event.target or '-'}  request={event.request_id or '-'}"
+        )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("audit")(audit)
