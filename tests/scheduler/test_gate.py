@@ -242,3 +242,13 @@ def test_registry_shares_one_gate_per_credential() -> None:
     assert registry.gate_for("a") is registry.gate_for("a")
     assert registry.gate_for("a") is not registry.gate_for("b")
     assert set(registry.stats()) == {"a", "b"}
+
+
+async def test_a_lower_limit_in_a_429_overrides_a_too_high_configuration() -> None:
+    """Configured 20 but the upstream says 15: the ceiling becomes 15, without a further cut."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, rate=20, window=60.0)
+    permits = await take(gate, 16)
+    permits[-1].failure(RateLimited("429", retry_after=60.0, limit=15, remaining=0))
+    stats = gate.stats()
+    assert (stats.configured_rate, stats.learned_limit, stats.effective_rate) == (20, 15, 15.0)

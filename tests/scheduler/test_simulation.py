@@ -132,3 +132,12 @@ async def test_fault_mix_still_finishes_every_slide() -> None:
     assert len(listener.of("ok")) == 50
     assert listener.of("failed") == []
     assert len(listener.of("retry")) == faults
+
+
+async def test_too_high_configured_limit_is_corrected_by_the_upstream() -> None:
+    """Configured 20 against an upstream of 15: a few 429s, then the true limit's pace."""
+    latencies = seeded_latencies(50, 1, 18.0, 24.0)
+    run = await simulate(latencies, rate=20, upstream_limit=15)
+    assert run.ok == 50
+    assert run.rate_limited <= 5
+    assert run.ratio <= 1.05, run

@@ -260,19 +260,19 @@ class Gate:
         self._pause(now, hint)
         if permit.seq <= self._rate_cut_seq:
             return  # started before the last cut: this episode has already been answered
-        knew_limit = self._rate is not None and self._rate.ceiling is not None
-        self._learn(error.limit)
-        if self._rate is None:
+        if self._learn(error.limit):
+            # The 429 taught the limit: our ignorance, not congestion. No cut and no pacing:
+            # our window (which counts the refused starts too) already knows when slots free.
+            pass
+        elif self._rate is None:
             # No figures at all: half of what the window let through is a safe new start.
             passed = max(1, self._window.count(now))
             self._rate = Aimd(passed * self._decrease, decrease=self._decrease)
             self._pace_after_pause()
-        elif knew_limit or error.limit is None:
+        else:
             # A surprise: someone else shares the account, or the windows are misaligned.
             self._rate.cut()
             self._pace_after_pause()
-        # else: the limit was just learned from this 429; our ignorance, not congestion, and
-        # our window (which counts the refused starts too) already knows when slots free.
         self._rate_cut_seq = self._seq
         # Recovery counts clean windows from the end of the pause, not from the 429.
         self._last_rate_change = max(now, self._paused_until)
@@ -286,14 +286,24 @@ class Gate:
     def _pace_after_pause(self) -> None:
         self._paced_until = max(self._paced_until, self._paused_until + self._window_seconds)
 
-    def _learn(self, limit: int | None) -> None:
-        if limit is None or limit < 1 or self._configured_rate is not None:
-            return
+    def _learn(self, limit: int | None) -> bool:
+        """Take the upstream's X-RateLimit-Limit; say whether it taught a new ceiling.
+
+        Without a configured rate the figure is the limit. With one, only a lower figure
+        counts: the upstream's word beats a misconfiguration, never the user's own cap.
+        """
+        if limit is None or limit < 1:
+            return False
+        if self._configured_rate is not None and limit >= self._configured_rate:
+            return False
+        if self._rate is not None and self._rate.ceiling == limit:
+            return False
         self._learned_limit = limit
         if self._rate is None:
             self._rate = Aimd(limit, ceiling=limit, decrease=self._decrease)
         else:
             self._rate.ceiling = limit
+        return True
 
     def _maybe_grow(self, now: float) -> None:
         rate = self._rate
