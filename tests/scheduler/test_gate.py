@@ -184,7 +184,7 @@ async def test_unknown_limit_429_without_figures_halves_what_passed() -> None:
 
 
 async def test_configured_rate_ignores_headers() -> None:
-    """A configured rate is the ceiling; headers do not override it."""
+    """A configured rate is the ceiling; a higher header figure does not raise it."""
     clock = FakeClock()
     gate = Gate(clock=clock, rate=3, window=60.0)
     (permit,) = await take(gate, 1)

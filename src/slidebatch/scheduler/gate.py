@@ -25,7 +25,9 @@ it grows by one after ``cap`` clean successes that completed while the cap was f
 Unknown limits (``rate=None``): the gate starts permissive, bounded by the in-flight cap
 only, and learns: an ``X-RateLimit-Limit`` figure (on a success or on a 429) becomes the
 limit per ``window`` (the headers do not name their window, so the configured one is
-assumed); a 429 without figures sets the rate to half of what the window holds.
+assumed); a 429 without figures sets the rate to half of what the window holds. A figure
+*below* a configured rate also becomes the ceiling (the upstream's word beats a too-high
+``UPSTREAM_RPM``); a higher one never raises the configured cap.
 """
 
 from __future__ import annotations
