@@ -177,11 +177,13 @@ def nearest_standard(requested: AspectRatio) -> AspectRatio:
     if requested.is_standard:
         return requested
     candidates = (AspectRatio(w, h) for w, h in UPSTREAM_1K_SIZES)
-    return min(candidates, key=lambda c: abs(math.log(c.ratio / requested.ratio)))
+    nearest = min(candidates, key=lambda c: abs(math.log(c.ratio / requested.ratio)))
+    # The table keeps upstream spellings ("21:9") that parse() reduces (7:3): same ratio.
+    return requested if math.isclose(nearest.ratio, requested.ratio) else nearest
 
 
 def ratio_warning(requested: AspectRatio, served: AspectRatio) -> tuple[str, ...]:
     """A warning when the upstream was asked ``served`` because it cannot do ``requested``."""
-    if served == requested:
+    if math.isclose(served.ratio, requested.ratio):
         return ()
     return (f"the upstream has no {requested} size; asked for the nearest, {served}",)
