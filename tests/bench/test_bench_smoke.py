@@ -1,0 +1,64 @@
+"""Smoke test of ``slidebatch bench --quick``: every slidebatch run completes, the JSON is whole.
+
+No timing assertions: figures depend on the machine; the bench prints them, tests do not judge them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from slidebatch.bench.figures import makespan_in_order
+from slidebatch.cli import app
+
+RUN_FIELDS = {
+    "name",
+    "system",
+    "slides",
+    "successful",
+    "success_rate",
+    "makespan_s",
+    "bound_s",
+    "ratio",
+    "bound_in_order_s",
+    "ratio_in_order",
+    "requests",
+    "rate_limited",
+    "rate_limited_share",
+    "paid_attempts",
+}
+
+
+def test_in_order_bound_keeps_the_draw_order() -> None:
+    """T_seq gives the i-th start the i-th latency: a long last request sets the makespan."""
+    # 2 per window of 10: starts at 0, 0, 10; the long one drawn last cannot go first.
+    assert makespan_in_order([1.0, 1.0, 8.0], rate=2, window=10.0) == 18.0
+    assert makespan_in_order([8.0, 1.0, 1.0], rate=2, window=10.0) == 11.0
+    assert makespan_in_order([3.0, 3.0, 3.0], rate=None, window=10.0, cap=1) == 9.0
+
+
+@pytest.mark.slow
+def test_quick_bench_runs_every_scenario_to_completion(tmp_path: Path) -> None:
+    """--quick at a tiny scale: every slidebatch run is 100% successful, the JSON is whole."""
+    result = CliRunner().invoke(
+        app,
+        ["bench", "--quick", "--json", "--time-scale", "0.01", "--workdir", str(tmp_path)],
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert {"time_scale", "runs", "fairness", "fault_mix", "goals"} <= report.keys()
+    runs = report["runs"]
+    assert {run["system"] for run in runs} == {"slidebatch", "naive"}
+    for run in runs:
+        assert run.keys() >= RUN_FIELDS
+        if run["system"] == "slidebatch":
+            assert run["success_rate"] == 1.0, run
+            assert run["bound_s"] > 0
+    fault = report["fault_mix"]
+    assert fault["done"] == fault["slides"]
+    assert fault["retries_logged"] >= sum(fault["faults"].values())
+    assert report["fairness"]["small_slides"] == 3
+    assert all({"name", "met", "detail"} <= goal.keys() for goal in report["goals"])
