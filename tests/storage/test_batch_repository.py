@@ -401,5 +401,36 @@ async def test_datetimes_round_trip_as_aware_utc(db: Database) -> None:
 async def test_naive_datetimes_are_refused(db: Database) -> None:
     """A naive datetime is a caller bug and is not silently stored."""
     batch_id = (await _create(db)).id
-    with pytest.raises(Exception, match="naive datetime"):
+    with pytest.raises(ValueError, match="naive datetime"):
         await db.batches.mark_generating(batch_id, 0, attempt=1, at=datetime(2025, 1, 1))
+
+
+async def test_concurrent_slide_writes_each_get_their_own_outcome(db: Database) -> None:
+    """Many slide writes at once all land; a missing slide or a bad value fails only itself."""
+    batch_id = (await _create(db, 30)).id
+    repo = db.batches
+    writes = [repo.mark_generating(batch_id, key, attempt=1, at=AT) for key in range(30)]
+    writes.append(repo.mark_generating(batch_id, 77, attempt=1, at=AT))
+    writes.append(repo.mark_error(batch_id, 5, message="x", at=datetime(2025, 1, 1)))
+    outcomes = await asyncio.gather(*writes, return_exceptions=True)
+    assert outcomes[:30] == [None] * 30
+    assert isinstance(outcomes[30], NotFound)
+    assert isinstance(outcomes[31], ValueError)
+    counts = await repo.slide_counts(batch_id)
+    assert counts[SlideState.GENERATING] == 30
+    done = [
+        repo.mark_done(
+            batch_id,
+            key,
+            image_file=f"p{key:03d}-k{key}-aaaaaaaaaaaa.png",
+            generation_time=0.5,
+            cost=None,
+            placeholder=False,
+            at=AT,
+        )
+        for key in range(30)
+    ]
+    await asyncio.gather(*done)
+    slides = await repo.get_slides(batch_id)
+    assert all(s.state is SlideState.DONE and s.attempts == 1 for s in slides)
+    assert [s.image_file for s in slides] == [f"p{k:03d}-k{k}-aaaaaaaaaaaa.png" for k in range(30)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
 from slidebatch.errors import Conflict, SlidebatchError
 
@@ -31,6 +31,11 @@ def translated(action: str) -> Iterator[None]:
     except IntegrityError as exc:
         raise Conflict(f"{action} conflicts with stored data: {_short(exc.orig)}") from exc
     except DBAPIError as exc:
+        raise StorageUnavailable(f"database error during {action}: {_short(exc.orig)}") from exc
+    except StatementError as exc:
+        # A value the driver could not bind (a naive datetime...) is the caller's bug.
+        if isinstance(exc.orig, ValueError | TypeError):
+            raise exc.orig from exc
         raise StorageUnavailable(f"database error during {action}: {_short(exc.orig)}") from exc
     except SQLAlchemyError as exc:
         raise StorageUnavailable(f"database error during {action}: {_short(exc)}") from exc

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Select,
     Table,
     Update,
+    bindparam,
     delete,
     func,
     insert,
@@ -34,6 +35,7 @@ from slidebatch.core.slide import BatchRequest, Slide, SlideType
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.errors import Conflict, InputError, NotFound
 from slidebatch.storage.errors import translated
+from slidebatch.storage.group_commit import GroupCommit
 from slidebatch.storage.tables import QUEUE_SEQUENCE, BatchRow, SlideRow
 
 Writing = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
@@ -43,6 +45,10 @@ _FINAL_BATCH_STATES = tuple(str(s) for s in BatchState if s.is_final)
 _ACTIVE_BATCH_STATES = (str(BatchState.QUEUED), str(BatchState.RUNNING))
 _BATCHES = cast(Table, BatchRow.__table__)
 _SLIDES = cast(Table, SlideRow.__table__)
+# One UPDATE by primary key; the SET clause comes from the parameter names.
+_SLIDE_UPDATE = update(_SLIDES).where(
+    _SLIDES.c.batch_id == bindparam("b_batch_id"), _SLIDES.c.key == bindparam("b_key")
+)
 
 
 class BatchRepository:
@@ -53,6 +59,12 @@ class BatchRepository:
         self._writing = writing
         self._now = now
         self._postgres = engine.dialect.name == "postgresql"
+        # SQLite serialises writers anyway, so concurrent slide writes share commits there;
+        # PostgreSQL runs them in parallel transactions (and its executemany has no
+        # per-row counts to tell a missing slide apart).
+        self._group_commit = (
+            GroupCommit(_SLIDE_UPDATE, writing) if engine.dialect.name == "sqlite" else None
+        )
 
     # --- transactions -----------------------------------------------------------------
 
@@ -399,11 +411,14 @@ class BatchRepository:
         )
 
     async def _update_slide(self, batch_id: str, key: int, action: str, **values: Any) -> None:
-        async with self._write(action) as connection:
-            result = await connection.execute(
-                _one_slide(update(_SLIDES), batch_id, key).values(values)
-            )
-        if result.rowcount == 0:
+        params = {"b_batch_id": batch_id, "b_key": key, **values}
+        with translated(action):
+            if self._group_commit is not None:
+                rowcount = await self._group_commit.execute(params)
+            else:
+                async with self._writing() as connection:
+                    rowcount = (await connection.execute(_SLIDE_UPDATE, params)).rowcount
+        if rowcount == 0:
             raise NotFound(f"slide {key} of batch {batch_id} not found")
 
     async def cancel_pending(self, batch_id: str, *, at: datetime) -> int:

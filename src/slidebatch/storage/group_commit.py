@@ -1,0 +1,111 @@
+"""Group commit for the per-slide state writes on SQLite.
+
+SQLite has one writer, and through aiosqlite every statement and every commit is a hop to
+the connection's thread (~0.1-0.2 ms each). With many slides in flight, their single-row
+UPDATEs would queue for the write lock one transaction each. Instead, writes that arrive
+while a flush is running wait for the next flush, which runs them all in one transaction
+(one ``executemany`` per statement shape) and one commit. Each caller still returns only
+after its own write is committed, and still learns whether its row existed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+Writing = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+
+
+@dataclass(slots=True)
+class _Write:
+    params: dict[str, Any]
+    done: asyncio.Future[int]
+
+
+class GroupCommit:
+    """Runs one UPDATE statement for many parameter sets, batched into shared commits.
+
+    The statement's SET clause comes from the parameter names (SQLAlchemy's executemany
+    form of ``update().where(col == bindparam(...))``); writes with the same names share
+    one ``executemany``.
+    """
+
+    def __init__(self, statement: Update, writing: Writing) -> None:
+        self._statement = statement
+        self._writing = writing
+        self._pending: list[_Write] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def execute(self, params: dict[str, Any]) -> int:
+        """Apply one parameter set; returns its rowcount once it is committed."""
+        write = _Write(params, asyncio.get_running_loop().create_future())
+        self._pending.append(write)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._drain())
+        return await write.done
+
+    async def _drain(self) -> None:
+        batch: list[_Write] = []
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._flush(batch)
+        finally:
+            # Only reached with waiters left if this task was cancelled (loop shutdown).
+            for write in batch + self._pending:
+                if not write.done.done():
+                    write.done.cancel()
+
+    async def _flush(self, batch: list[_Write]) -> None:
+        try:
+            counts = await self._run_together(batch)
+        except Exception:
+            # One bad write (a naive datetime, a lost table) must not fail its neighbours:
+            # run them one by one so each caller gets its own outcome.
+            for write in batch:
+                await self._run_alone(write)
+            return
+        for write, count in zip(batch, counts, strict=True):
+            if not write.done.done():
+                write.done.set_result(count)
+
+    async def _run_together(self, batch: list[_Write]) -> list[int]:
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for index, write in enumerate(batch):
+            groups.setdefault(tuple(sorted(write.params)), []).append(index)
+        counts = [0] * len(batch)
+        async with self._writing() as connection:
+            for indexes in groups.values():
+                result = await connection.execute(
+                    self._statement, [batch[i].params for i in indexes]
+                )
+                if result.rowcount == len(indexes):
+                    for i in indexes:
+                        counts[i] = 1
+                    continue
+                # Some rows were missing: re-run one by one (same values, idempotent) to
+                # learn which.
+                for i in indexes:
+                    single = await connection.execute(self._statement, batch[i].params)
+                    counts[i] = single.rowcount
+        return counts
+
+    async def _run_alone(self, write: _Write) -> None:
+        if write.done.done():
+            return
+        try:
+            async with self._writing() as connection:
+                result = await connection.execute(self._statement, write.params)
+        except Exception as exc:
+            with contextlib.suppress(asyncio.InvalidStateError):
+                write.done.set_exception(exc)
+            return
+        with contextlib.suppress(asyncio.InvalidStateError):
+            write.done.set_result(result.rowcount)
