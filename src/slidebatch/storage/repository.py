@@ -16,7 +16,6 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
     Select,
     Table,
     Update,
@@ -29,13 +28,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.batch import BatchRecord, SlideRecord
-from slidebatch.core.slide import BatchRequest, Slide, SlideType
+from slidebatch.core.slide import BatchRequest
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.errors import Conflict, InputError, NotFound
 from slidebatch.storage.errors import translated
 from slidebatch.storage.group_commit import GroupCommit
+from slidebatch.storage.rows import batch_record, fresh_slide, slide_record, slide_values
 from slidebatch.storage.tables import QUEUE_SEQUENCE, BatchRow, SlideRow
 
 Writing = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
@@ -119,7 +118,7 @@ class BatchRepository:
             "queue_seq": self._next_queue_seq(),
         }
         slides = [
-            _slide_values(batch_id, key, s, p)
+            slide_values(batch_id, key, s, p)
             for key, (s, p) in enumerate(zip(request.slides, final_prompts, strict=True))
         ]
         try:
@@ -145,7 +144,7 @@ class BatchRepository:
         )
         async with self._read("find batch by idempotency key") as connection:
             row = (await connection.execute(query)).first()
-        return None if row is None else _batch_record(row)
+        return None if row is None else batch_record(row)
 
     def _next_queue_seq(self) -> ColumnElement[Any]:
         """The next FIFO position, evaluated inside the INSERT / UPDATE that uses it."""
@@ -162,7 +161,7 @@ class BatchRepository:
             ).first()
         if row is None or (owner is not None and row.owner != owner):
             raise NotFound(f"batch {batch_id} not found")
-        return _batch_record(row)
+        return batch_record(row)
 
     async def list_batches(
         self, *, owner: str | None, limit: int, offset: int
@@ -180,7 +179,7 @@ class BatchRepository:
         async with self._read("list batches") as connection:
             rows = (await connection.execute(page)).all()
             total = (await connection.execute(count)).scalar_one()
-        return [_batch_record(r) for r in rows], int(total)
+        return [batch_record(r) for r in rows], int(total)
 
     async def set_batch_state(self, batch_id: str, state: BatchState, *, at: datetime) -> None:
         """Move the batch to ``state``.
@@ -257,7 +256,7 @@ class BatchRepository:
         )
         async with self._read(action) as connection:
             rows = (await connection.execute(query)).all()
-        return [_batch_record(r) for r in rows]
+        return [batch_record(r) for r in rows]
 
     async def recover_interrupted(self) -> list[BatchRecord]:
         """At start-up: slides left generating go back to pending (attempts kept, so the
@@ -311,7 +310,7 @@ class BatchRepository:
         )
         async with self._read("read slides") as connection:
             rows = (await connection.execute(query)).all()
-        return [_slide_record(r) for r in rows]
+        return [slide_record(r) for r in rows]
 
     async def get_slide(self, batch_id: str, key: int) -> SlideRecord:
         """One slide, or ``NotFound``."""
@@ -319,7 +318,7 @@ class BatchRepository:
             row = (await connection.execute(_one_slide(select(_SLIDES), batch_id, key))).first()
         if row is None:
             raise NotFound(f"slide {key} of batch {batch_id} not found")
-        return _slide_record(row)
+        return slide_record(row)
 
     async def find_slide_key(self, batch_id: str, client_id: str) -> int:
         """The key of the slide the client calls ``client_id`` (the first, if repeated)."""
@@ -447,13 +446,13 @@ class BatchRepository:
             if not keys:
                 return []
             chosen = (_SLIDES.c.batch_id == batch_id, _SLIDES.c.key.in_(keys))
-            await connection.execute(update(_SLIDES).where(*chosen).values(_fresh_slide()))
+            await connection.execute(update(_SLIDES).where(*chosen).values(fresh_slide()))
             rows = (
                 await connection.execute(
                     select(_SLIDES).where(*chosen).order_by(_SLIDES.c.page_num, _SLIDES.c.key)
                 )
             ).all()
-        return [_slide_record(r) for r in rows]
+        return [slide_record(r) for r in rows]
 
     async def reset_slide(
         self, batch_id: str, key: int, *, visual_desc: str | None, final_prompt: str
@@ -473,94 +472,13 @@ class BatchRepository:
                 raise NotFound(f"slide {key} of batch {batch_id} not found")
             if state == str(SlideState.GENERATING):
                 raise Conflict(f"slide {key} of batch {batch_id} is being generated")
-            values = _fresh_slide() | {"final_prompt": final_prompt}
+            values = fresh_slide() | {"final_prompt": final_prompt}
             if visual_desc is not None:
                 values["visual_desc"] = visual_desc
             await connection.execute(_one_slide(update(_SLIDES), batch_id, key).values(values))
             row = (await connection.execute(_one_slide(select(_SLIDES), batch_id, key))).one()
-        return _slide_record(row)
-
-
-# --- rows <-> records -------------------------------------------------------------------
+        return slide_record(row)
 
 
 def _one_slide(statement: _Where, batch_id: str, key: int) -> _Where:
     return statement.where(_SLIDES.c.batch_id == batch_id, _SLIDES.c.key == key)
-
-
-def _fresh_slide() -> dict[str, Any]:
-    return {
-        "state": str(SlideState.PENDING),
-        "attempts": 0,
-        "requeues": 0,
-        "error_message": None,
-        "image_file": None,
-        "generation_time": None,
-        "cost": None,
-        "placeholder": False,
-        "started_at": None,
-        "finished_at": None,
-    }
-
-
-def _slide_values(batch_id: str, key: int, slide: Slide, final_prompt: str) -> dict[str, Any]:
-    return {
-        "batch_id": batch_id,
-        "key": key,
-        "client_id": slide.id,
-        "page_num": slide.page_num,
-        "type": str(slide.type),
-        "title": slide.title,
-        "content_text": slide.content_text,
-        "visual_desc": slide.visual_desc,
-        "final_prompt": final_prompt,
-        "state": str(SlideState.PENDING),
-        "attempts": 0,
-        "requeues": 0,
-        "placeholder": False,
-    }
-
-
-def _batch_record(row: Row[Any]) -> BatchRecord:
-    return BatchRecord(
-        id=row.id,
-        state=BatchState(row.state),
-        style_prompt=row.style_prompt,
-        aspect_ratio=AspectRatio.parse(row.aspect_ratio),
-        requested_workers=row.requested_workers,
-        effective_workers=row.effective_workers,
-        total_slides=row.total_slides,
-        created_at=row.created_at,
-        title=row.title,
-        owner=row.owner,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        cancel_requested=bool(row.cancel_requested),
-        idempotency_key=row.idempotency_key,
-    )
-
-
-def _slide_record(row: Row[Any]) -> SlideRecord:
-    return SlideRecord(
-        batch_id=row.batch_id,
-        key=row.key,
-        slide=Slide(
-            id=row.client_id,
-            page_num=row.page_num,
-            type=SlideType(row.type),
-            title=row.title,
-            content_text=row.content_text,
-            visual_desc=row.visual_desc,
-        ),
-        state=SlideState(row.state),
-        attempts=row.attempts,
-        requeues=row.requeues,
-        image_file=row.image_file,
-        final_prompt=row.final_prompt,
-        error_message=row.error_message,
-        generation_time=row.generation_time,
-        cost=row.cost,
-        placeholder=bool(row.placeholder),
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-    )

@@ -1,0 +1,94 @@
+"""Rows <-> domain records for the batches and slides tables (storage-internal)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Row
+
+from slidebatch.core.aspect import AspectRatio
+from slidebatch.core.batch import BatchRecord, SlideRecord
+from slidebatch.core.slide import Slide, SlideType
+from slidebatch.core.states import BatchState, SlideState
+
+
+def fresh_slide() -> dict[str, Any]:
+    """Column values of a slide that starts over (retry, regenerate)."""
+    return {
+        "state": str(SlideState.PENDING),
+        "attempts": 0,
+        "requeues": 0,
+        "error_message": None,
+        "image_file": None,
+        "generation_time": None,
+        "cost": None,
+        "placeholder": False,
+        "started_at": None,
+        "finished_at": None,
+    }
+
+
+def slide_values(batch_id: str, key: int, slide: Slide, final_prompt: str) -> dict[str, Any]:
+    """Column values of a new pending slide."""
+    return {
+        "batch_id": batch_id,
+        "key": key,
+        "client_id": slide.id,
+        "page_num": slide.page_num,
+        "type": str(slide.type),
+        "title": slide.title,
+        "content_text": slide.content_text,
+        "visual_desc": slide.visual_desc,
+        "final_prompt": final_prompt,
+        "state": str(SlideState.PENDING),
+        "attempts": 0,
+        "requeues": 0,
+        "placeholder": False,
+    }
+
+
+def batch_record(row: Row[Any]) -> BatchRecord:
+    """A ``batches`` row as a domain record."""
+    return BatchRecord(
+        id=row.id,
+        state=BatchState(row.state),
+        style_prompt=row.style_prompt,
+        aspect_ratio=AspectRatio.parse(row.aspect_ratio),
+        requested_workers=row.requested_workers,
+        effective_workers=row.effective_workers,
+        total_slides=row.total_slides,
+        created_at=row.created_at,
+        title=row.title,
+        owner=row.owner,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        cancel_requested=bool(row.cancel_requested),
+        idempotency_key=row.idempotency_key,
+    )
+
+
+def slide_record(row: Row[Any]) -> SlideRecord:
+    """A ``slides`` row as a domain record."""
+    return SlideRecord(
+        batch_id=row.batch_id,
+        key=row.key,
+        slide=Slide(
+            id=row.client_id,
+            page_num=row.page_num,
+            type=SlideType(row.type),
+            title=row.title,
+            content_text=row.content_text,
+            visual_desc=row.visual_desc,
+        ),
+        state=SlideState(row.state),
+        attempts=row.attempts,
+        requeues=row.requeues,
+        image_file=row.image_file,
+        final_prompt=row.final_prompt,
+        error_message=row.error_message,
+        generation_time=row.generation_time,
+        cost=row.cost,
+        placeholder=bool(row.placeholder),
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+    )
