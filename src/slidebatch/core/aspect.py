@@ -40,8 +40,11 @@ UPSTREAM_1K_SIZES: dict[tuple[int, int], tuple[int, int]] = {
     (5, 4): (1152, 896),
     (9, 16): (768, 1344),
     (16, 9): (1344, 768),
-    (21, 9): (1536, 672),
+    (7, 3): (1536, 672),  # 21:9 reduced
 }
+
+# Ratios whose usual name is not their reduced form.
+_DISPLAY_NAMES = {(7, 3): "21:9"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +74,7 @@ class AspectRatio:
         return cls(width, height)
 
     def __str__(self) -> str:
-        return f"{self.width}:{self.height}"
+        return _DISPLAY_NAMES.get((self.width, self.height), f"{self.width}:{self.height}")
 
     @property
     def ratio(self) -> float:
