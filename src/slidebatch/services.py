@@ -10,24 +10,30 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from slidebatch import __version__
+from slidebatch.api.auth import Authenticator, check_bind_allowed, is_loopback
+from slidebatch.api.quotas import QuotaGuard
 from slidebatch.config import ProviderName, Settings
+from slidebatch.core.access import Quotas
+from slidebatch.core.audit import AuditOutcome
 from slidebatch.core.estimate import UpstreamFigures
 from slidebatch.core.limits import InputLimits, check_batch_request
 from slidebatch.core.slide import BatchRequest
 from slidebatch.engine.advisor import ConfigAdvisor
 from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
 from slidebatch.engine.events import EventBus
-from slidebatch.errors import LimitExceeded, SlidebatchError
+from slidebatch.engine.metered import MeteredListener
+from slidebatch.errors import LimitExceeded
 from slidebatch.observability.audit import AuditLog
 from slidebatch.observability.metrics import Metrics
 from slidebatch.observability.pipeline_log import PipelineLog
+from slidebatch.observability.scrub import settings_secrets
 from slidebatch.providers.base import ImageProvider, ImageRequest
 from slidebatch.providers.local import render_slide
 from slidebatch.providers.registry import build_provider, make_http_client
@@ -37,11 +43,9 @@ from slidebatch.scheduler.gate import Gate, GateRegistry
 from slidebatch.scheduler.retry import RetryPolicy
 from slidebatch.storage.database import Database
 from slidebatch.storage.images import ImageStore
+from slidebatch.storage.keys import KeyRepository, UsageRepository
 
 if TYPE_CHECKING:
-    from fastapi import Request
-
-    from slidebatch.api.auth import Principal
     from slidebatch.api.deps import Caller
 
 # Latency assumed before any answer was measured: the seed's measurements for remote models.
@@ -73,8 +77,8 @@ class Services:
     images: ImageStore
     limits: InputLimits
     clock: Clock
-    authenticator: Callable[[Request], Any] | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    authenticator: Authenticator
+    quota: QuotaGuard
 
     # --- checks the API runs before doing work ---
 
@@ -99,17 +103,9 @@ class Services:
                 limit=self.limits.max_body_bytes,
             )
 
-    async def authenticate(self, request: Request) -> Principal | None:
-        """The caller's key, or None when auth is off (loopback, no keys)."""
-        if self.authenticator is None:
-            return None
-        principal: Principal | None = await self.authenticator(request)
-        return principal
-
     async def check_quota(self, caller: Caller, slides: int) -> None:
-        quota = self.extras.get("quota")
-        if quota is not None and caller.key_id is not None:
-            await quota.check(caller, slides)
+        """Raise ``QuotaExceeded`` when ``caller``'s key may not start ``slides`` more slides."""
+        await self.quota.check(caller.principal, slides)
 
     @asynccontextmanager
     async def audited(
@@ -119,22 +115,20 @@ class Services:
         scope = AuditScope(target, detail)
         try:
             yield scope
-        except SlidebatchError as exc:
-            await self._audit(caller, action, scope, outcome=type(exc).__name__)
+        except BaseException as exc:
+            await self._audit(caller, action, scope, outcome=AuditOutcome.of(exc))
             raise
-        except BaseException:
-            await self._audit(caller, action, scope, outcome="error")
-            raise
-        await self._audit(caller, action, scope, outcome="ok")
+        await self._audit(caller, action, scope, outcome=AuditOutcome.OK)
 
-    async def _audit(self, caller: Caller, action: str, scope: AuditScope, *, outcome: str) -> None:
+    async def _audit(
+        self, caller: Caller, action: str, scope: AuditScope, *, outcome: AuditOutcome
+    ) -> None:
         await self.audit_log.record(
-            action=action,
-            target=scope.target,
+            action,
             outcome=outcome,
-            key_id=caller.key_id,
+            principal=caller.principal,
             client=caller.client,
-            request_id=caller.request_id,
+            target=scope.target,
             detail=scope.detail,
         )
 
@@ -170,15 +164,15 @@ class Services:
         }
 
     async def render_metrics(self) -> tuple[bytes, str]:
+        self.metrics.set_batch_states(await self.database.batches.count_active())
         return self.metrics.render()
 
     async def info(self) -> dict[str, Any]:
-        auth = self.extras.get("auth_required")
         return {
             "version": __version__,
             "provider": self.provider.name,
             "model": _model_name(self.settings),
-            "auth_required": bool(auth() if callable(auth) else auth),
+            "auth_required": not await self.authenticator.open_mode(),
             "limits": {
                 "max_slides": self.limits.max_slides,
                 "max_workers": self.settings.batch_max_workers,
@@ -195,11 +189,6 @@ def _model_name(settings: Settings) -> str | None:
         ProviderName.GEMINI: settings.gemini_image_model,
         ProviderName.OPENAI: settings.openai_image_model,
     }.get(settings.provider)
-
-
-def _secrets(settings: Settings) -> list[str]:
-    keys = (settings.llm_api_key, settings.gemini_api_key, settings.openai_api_key)
-    return [k.get_secret_value() for k in keys if k is not None]
 
 
 def _placeholder(long_side: int) -> Callable[[ImageRequest, str], bytes]:
@@ -236,8 +225,14 @@ async def build_services(
         http = make_http_client(settings)
         stack.push_async_callback(http.aclose)
         provider = provider or build_provider(settings, http)
-        log = PipelineLog(settings.log_dir, secrets=_secrets(settings))
+        log = PipelineLog(settings.log_dir, secrets=settings_secrets(settings))
         metrics = Metrics()
+        keys = KeyRepository.on(database)
+        quotas = Quotas(
+            settings.key_default_max_concurrent,
+            settings.key_default_max_slides_per_day,
+            settings.key_default_max_spend_per_day,
+        )
         gates = GateRegistry(
             clock=clock,
             rate=settings.upstream_rpm if provider.name != "local" else None,
@@ -262,7 +257,7 @@ async def build_services(
                 provider,
                 gate,
                 policy,
-                listener,
+                MeteredListener(listener, metrics, provider.name),
                 clock=clock,
                 attempt_timeout=settings.llm_timeout_seconds,
             ),
@@ -289,16 +284,44 @@ async def build_services(
             gate=gate,
             engine=engine,
             log=log,
-            audit_log=AuditLog(settings.log_dir, database, secrets=_secrets(settings)),
+            audit_log=AuditLog(settings.log_dir, database, secrets=settings_secrets(settings)),
             metrics=metrics,
             images=images,
             limits=InputLimits.from_settings(settings),
             clock=clock,
+            authenticator=Authenticator(
+                keys,
+                allow_open=is_loopback(settings.server_host) or settings.insecure_no_auth,
+                default_quotas=quotas,
+            ),
+            quota=QuotaGuard(
+                database.batches, UsageRepository.on(database), keys=keys, defaults=quotas
+            ),
         )
+        metrics.add_sampler(lambda m: _sample_gate(m, services))
         await engine.start()
         stack.push_async_callback(engine.stop)
         yield services
         await asyncio.sleep(0)
+
+
+def _sample_gate(metrics: Metrics, services: Services) -> None:
+    stats = services.gate.stats()
+    metrics.set_gate(
+        effective_rate=stats.effective_rate,
+        in_flight=stats.in_flight,
+        queue_depth=services.engine.dispatcher.queued_total(),
+    )
+
+
+async def check_bind(settings: Settings) -> None:
+    """Refuse (``ConfigError``) to serve a non-loopback address without API keys."""
+    database = await Database.open(settings.effective_database_url)
+    try:
+        keys_exist = await KeyRepository.on(database).any_exist()
+    finally:
+        await database.close()
+    check_bind_allowed(settings.server_host, keys_exist, settings.insecure_no_auth)
 
 
 def _in_flight(settings: Settings, provider: ImageProvider) -> int:

@@ -1,47 +1,99 @@
-"""Property-based run of the OpenAPI schema (schemathesis) against a real server: no 5xx."""
+"""Property-based runs of the OpenAPI schema (schemathesis) against a real server.
+
+With auth off and with auth on: no request the schema allows ever gets a 5xx, and with auth
+on, nothing another key owns ever shows up in an answer.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from tests.api.server_process import ServerProcess
 
+from slidebatch.core.access import Quotas, Role
+from slidebatch.storage.database import Database
+from slidebatch.storage.keys import KeyRepository
+
 pytestmark = pytest.mark.slow
 
 # Streams stay open while their batch runs; their 4xx paths are covered by other tests.
 SKIPPED_PATHS = ("/events",)
+ENV = {"LOCAL_RENDER_LONG_SIDE": "64", "BATCH_MAX_SLIDES": "20"}
+
+
+def _keys(root: Path) -> tuple[str, str]:
+    async def make() -> tuple[str, str]:
+        (root / "data").mkdir(parents=True, exist_ok=True)
+        database = await Database.open(f"sqlite+aiosqlite:///{root / 'data' / 'slidebatch.db'}")
+        repo = KeyRepository.on(database)
+        _, mine = await repo.create(name="fuzzer", role=Role.USER, quotas=Quotas())
+        _, theirs = await repo.create(name="other", role=Role.USER, quotas=Quotas())
+        await database.close()
+        return mine, theirs
+
+    return asyncio.run(make())
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    root: Path = tmp_path_factory.mktemp("fuzz")
-    process = ServerProcess(root, {"LOCAL_RENDER_LONG_SIDE": "64", "BATCH_MAX_SLIDES": "20"})
-    yield process.start()
+def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    process = ServerProcess(tmp_path_factory.mktemp("fuzz-open"), ENV).start()
+    yield process
     process.stop()
 
 
-def test_no_server_errors(fuzz_server: ServerProcess) -> None:
-    """Whatever the schema allows a client to send, the server never answers 5xx."""
-    schema = schemathesis.openapi.from_url(f"{fuzz_server.base_url}/openapi.json")
+def _fuzz(server: ServerProcess, headers: dict[str, str]) -> tuple[list[str], list[str]]:
+    """Every operation, 20 generated cases each: (5xx failures, answer bodies)."""
+    schema = schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
     failures: list[str] = []
-    checked = 0
+    bodies: list[str] = []
     for result in schema.get_all_operations():
         operation = result.ok()
         if operation.path.endswith(SKIPPED_PATHS):
             continue
-        checked += 1
 
         @given(case=operation.as_strategy())
         @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
         def call(case: schemathesis.Case) -> None:
-            response = case.call(base_url=fuzz_server.base_url, timeout=60)
+            response = case.call(base_url=server.base_url, headers=headers, timeout=60)
+            body = response.content.decode("utf-8", errors="replace")
+            bodies.append(body)
             if response.status_code >= 500:
-                failures.append(f"{case.method} {case.formatted_path}: {response.text[:300]}")
+                failures.append(f"{case.method} {case.formatted_path}: {body[:300]}")
 
         call()
-    assert checked >= 20
+    return failures, bodies
+
+
+def test_no_server_errors_with_auth_off(open_server: ServerProcess) -> None:
+    """Whatever the schema allows a client to send, the server never answers 5xx."""
+    failures, bodies = _fuzz(open_server, {})
+    assert len(bodies) > 100
     assert not failures, "\n".join(failures[:10])
+
+
+def test_no_server_errors_and_no_cross_key_leak_with_auth_on(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """With keys, fuzzing as one key never sees the other key's batch and never gets a 5xx."""
+    root = tmp_path_factory.mktemp("fuzz-auth")
+    mine, theirs = _keys(root)
+    server = ServerProcess(root, ENV).start()
+    try:
+        other = httpx.post(
+            f"{server.base_url}/api/slide/batch/generate",
+            json={"slides": [{"title": "Private"}], "style_prompt": "secret plans"},
+            headers={"X-API-Key": theirs},
+            timeout=30,
+        ).json()
+        failures, bodies = _fuzz(server, {"X-API-Key": mine})
+    finally:
+        server.stop()
+    assert not failures, "\n".join(failures[:10])
+    leaked = [body[:200] for body in bodies if other["batch_id"] in body or theirs in body]
+    assert not leaked, leaked

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import typer
 import uvicorn
 
+from slidebatch.api.app import create_app
 from slidebatch.cli.output import fail
 from slidebatch.config import load_settings
 from slidebatch.errors import ConfigError
+from slidebatch.services import check_bind
 
 
 def serve(
@@ -30,8 +34,7 @@ def serve(
         overrides["insecure_no_auth"] = True
     try:
         settings = load_settings(**overrides)
-        from slidebatch.api.app import create_app
-
+        asyncio.run(check_bind(settings))
         app = create_app(settings)
     except ConfigError as exc:
         fail(str(exc))

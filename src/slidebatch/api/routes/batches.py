@@ -77,7 +77,7 @@ async def status_by_body(body: BatchIdIn, services: ServicesDep, caller: CallerD
 
 @router.get("/active-count", response_model=ActiveCountOut, summary="Running and queued batches")
 async def active_count(services: ServicesDep, caller: CallerDep) -> Any:
-    counts = await services.database.batches.count_active(caller.owner)
+    counts = await services.database.batches.count_active(caller.scope)
     running = counts.get(BatchState.RUNNING, 0)
     queued = counts.get(BatchState.QUEUED, 0)
     return {
@@ -96,7 +96,7 @@ async def list_batches(
     offset: int = Query(0, ge=0, le=1_000_000),
 ) -> Any:
     records, total = await services.database.batches.list_batches(
-        owner=caller.owner, limit=limit, offset=offset
+        owner=caller.scope, limit=limit, offset=offset
     )
     items = []
     for record in records:
@@ -114,7 +114,7 @@ async def status_by_path(batch_id: str, services: ServicesDep, caller: CallerDep
 
 async def _status(batch_id: str, services: ServicesDep, caller: CallerDep) -> Any:
     async with services.audited(caller, "batch.read", batch_id):
-        return await services.engine.status(batch_id, owner=caller.owner)
+        return await services.engine.status(batch_id, owner=caller.scope)
 
 
 @router.get(
@@ -124,7 +124,7 @@ async def _status(batch_id: str, services: ServicesDep, caller: CallerDep) -> An
 )
 async def events(batch_id: str, request: Request, services: ServicesDep, caller: CallerDep) -> Any:
     async with services.audited(caller, "batch.read", batch_id, detail="events"):
-        await services.database.batches.get_batch(batch_id, owner=caller.owner)
+        await services.database.batches.get_batch(batch_id, owner=caller.scope)
     return EventSourceResponse(_event_stream(batch_id, request, services), ping=15)
 
 
@@ -153,16 +153,16 @@ def _final(snapshot: dict[str, Any]) -> dict[str, Any]:
 @router.post("/{batch_id}/cancel", response_model=BatchStatusOut, summary="Cancel a batch")
 async def cancel(batch_id: str, services: ServicesDep, caller: CallerDep) -> Any:
     async with services.audited(caller, "batch.cancel", batch_id):
-        await services.engine.cancel(batch_id, owner=caller.owner)
-        return await services.engine.status(batch_id, owner=caller.owner)
+        await services.engine.cancel(batch_id, owner=caller.scope)
+        return await services.engine.status(batch_id, owner=caller.scope)
 
 
 @router.post("/{batch_id}/retry", response_model=BatchStatusOut, summary="Retry failed slides")
 async def retry(batch_id: str, services: ServicesDep, caller: CallerDep) -> Any:
     async with services.audited(caller, "batch.retry", batch_id) as audit:
-        count = await services.engine.retry_failed(batch_id, owner=caller.owner)
+        count = await services.engine.retry_failed(batch_id, owner=caller.scope)
         audit.detail = f"slides={count}"
-        return await services.engine.status(batch_id, owner=caller.owner)
+        return await services.engine.status(batch_id, owner=caller.scope)
 
 
 @router.post(
@@ -182,7 +182,7 @@ async def regenerate(
         if visual_desc is not None:
             services.check_visual_desc(visual_desc)
         record = await services.engine.regenerate(
-            batch_id, slide_id, visual_desc=visual_desc, owner=caller.owner
+            batch_id, slide_id, visual_desc=visual_desc, owner=caller.scope
         )
         return slide_result(record)
 
@@ -190,5 +190,5 @@ async def regenerate(
 @router.delete("/{batch_id}", status_code=204, summary="Delete a batch with its images")
 async def delete(batch_id: str, services: ServicesDep, caller: CallerDep) -> Response:
     async with services.audited(caller, "batch.delete", batch_id):
-        await services.engine.delete(batch_id, owner=caller.owner)
+        await services.engine.delete(batch_id, owner=caller.scope)
     return Response(status_code=204)

@@ -56,7 +56,7 @@ async def export_batch(
     failed: Literal["placeholder", "omit"] = Query("placeholder"),
 ) -> StreamingResponse:
     async with services.audited(caller, "batch.export", batch_id, detail=fmt):
-        batch = await services.database.batches.get_batch(batch_id, owner=caller.owner)
+        batch = await services.database.batches.get_batch(batch_id, owner=caller.scope)
         slides = await services.database.batches.get_slides(batch_id)
         if not any(s.state is SlideState.DONE for s in slides):
             raise Conflict(f"batch {batch_id} has no finished slide to export yet")
@@ -76,7 +76,7 @@ async def export_project(
     body: ExportPptxIn, services: ServicesDep, caller: CallerDep
 ) -> StreamingResponse:
     def resolve(url: str) -> Path | None:
-        return _local_image(services, url, caller.owner)
+        return _local_image(services, url)
 
     aspect = AspectRatio.parse(body.project.aspect_ratio) if body.project.aspect_ratio else None
     async with services.audited(caller, "batch.export", "project", detail="pptx"):
@@ -87,7 +87,7 @@ async def export_project(
     return _stream(spool, exporter.media_type, name)
 
 
-def _local_image(services: ServicesDep, url: str, owner: str | None) -> Path | None:
+def _local_image(services: ServicesDep, url: str) -> Path | None:
     """Map ``/api/images/<batch>/<file>`` (absolute or relative URL) to its file; else None."""
     marker = "/api/images/"
     if marker not in url:

@@ -38,7 +38,7 @@ async def regenerate_one(body: SingleSlideIn, services: ServicesDep, caller: Cal
         if visual_desc is not None:
             services.check_visual_desc(visual_desc)
         await services.engine.regenerate(
-            body.batch_id, body.slide_id, visual_desc=visual_desc, owner=caller.owner
+            body.batch_id, body.slide_id, visual_desc=visual_desc, owner=caller.scope
         )
     await asyncio.shield(services.engine.wait(body.batch_id))
     return await _slide_answer(services, body.batch_id, body.slide_id)
