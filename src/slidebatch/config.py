@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     )
 
     # --- batches (seed names) ---
-    batch_default_workers: Positive | Literal["auto"] = 5
+    # The seed's default was 5; "auto" is what SPEC section 1 promises for an absent
+    # max_workers (the scheduler decides), so no one has to tune. Set 5 for the seed's way.
+    batch_default_workers: Positive | Literal["auto"] = "auto"
     batch_max_workers: Positive = 20
     batch_max_concurrent: Positive = 10
     batch_cleanup_hours: PositiveFloat = 24.0

@@ -206,3 +206,12 @@ def test_too_many_slides_is_a_4xx_naming_the_limit(tmp_path: Path) -> None:
         answer = small.post("/api/slide/batch/generate", json=_deck(3))
     assert answer.status_code == 422
     assert "BATCH_MAX_SLIDES" in answer.json()["detail"]
+
+
+def test_absent_max_workers_is_auto_and_explicit_is_clamped(client: TestClient) -> None:
+    """No max_workers: auto (null); 'auto' too; 50 is clamped to BATCH_MAX_WORKERS."""
+    assert client.post("/api/slide/batch/generate", json=_deck(1)).json()["max_workers"] is None
+    auto = client.post("/api/slide/batch/generate", json=_deck(1, max_workers="auto"))
+    assert auto.json()["max_workers"] is None
+    clamped = client.post("/api/slide/batch/generate", json=_deck(1, max_workers=50))
+    assert clamped.json()["max_workers"] == 20

@@ -1,23 +1,31 @@
-"""``slidebatch export DIR``: a directory written by ``generate`` as PPTX, PDF and/or ZIP."""
+"""``slidebatch export DIR_OR_BATCH``: a ``generate`` folder or a stored batch as PPTX/PDF/ZIP."""
 
 from __future__ import annotations
 
+import asyncio
+import re
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from slidebatch.cli.output import fail
-from slidebatch.errors import InputError
+from slidebatch.config import load_settings
+from slidebatch.errors import ConfigError, InputError, NotFound
 from slidebatch.exporters.base import FORMATS, ExportDeck, FailedSlides, parse_failed
-from slidebatch.exporters.deck import deck_from_directory
+from slidebatch.exporters.deck import deck_from_directory, deck_from_records
 from slidebatch.exporters.filename import export_filename
 from slidebatch.exporters.files import write_export
+from slidebatch.storage.database import Database
+from slidebatch.storage.images import ImageStore
+
+BATCH_ID = re.compile(r"[0-9a-f]{32}")
 
 
 def export(
     directory: Annotated[
-        Path, typer.Argument(help="A directory written by `slidebatch generate`.")
+        Path,
+        typer.Argument(help="A directory written by `slidebatch generate`, or a batch id."),
     ],
     formats: Annotated[
         list[str] | None,
@@ -32,19 +40,35 @@ def export(
         typer.Option(help="Failed slides: 'placeholder' (a marked page) or 'omit'."),
     ] = "placeholder",
 ) -> None:
-    """Export the deck in DIR (its manifest.json and images) to PPTX, PDF or ZIP."""
+    """Export a deck (a `generate` folder, or a batch stored by the server) to PPTX, PDF or ZIP."""
     try:
         chosen = _formats(formats or ["pptx"])
         handling = parse_failed(failed)
-        deck = deck_from_directory(directory)
+        if not directory.exists() and BATCH_ID.fullmatch(str(directory)):
+            deck = asyncio.run(_stored_deck(str(directory)))
+            directory = Path(".")
+        else:
+            deck = deck_from_directory(directory)
         targets = [(fmt, _target(deck, directory, out, fmt, len(chosen))) for fmt in chosen]
         for fmt, target in targets:
             write_export(deck, fmt, target, failed=handling)
             typer.echo(f"{target}  ({_summary(deck, handling)})")
-    except InputError as exc:
+    except (InputError, NotFound, ConfigError) as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot write the export: {exc.strerror or exc} ({exc.filename or ''})".rstrip(" ()"))
+
+
+async def _stored_deck(batch_id: str) -> ExportDeck:
+    """The deck of a batch in the configured database (the server's, or the CLI's)."""
+    settings = load_settings()
+    database = await Database.open(settings.effective_database_url)
+    try:
+        batch = await database.batches.get_batch(batch_id)
+        slides = await database.batches.get_slides(batch_id)
+    finally:
+        await database.close()
+    return deck_from_records(batch, slides, ImageStore(settings.images_dir).batch_dir(batch_id))
 
 
 def _formats(given: list[str]) -> list[str]:

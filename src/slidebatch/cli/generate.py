@@ -24,9 +24,10 @@ from slidebatch.core.deck import DeckInput, parse_deck
 from slidebatch.core.slide import BatchRequest
 from slidebatch.core.states import BatchState
 from slidebatch.errors import SlidebatchError
-from slidebatch.exporters.base import ExportDeck, exporter_for
+from slidebatch.exporters.base import ExportDeck
 from slidebatch.exporters.deck import deck_from_records
 from slidebatch.exporters.filename import slugify
+from slidebatch.exporters.files import write_export
 from slidebatch.exporters.manifest import MANIFEST_NAME, manifest_dict
 from slidebatch.services import Services, build_services
 
@@ -128,7 +129,8 @@ async def _run(settings: Settings, request: BatchRequest, out_dir: Path, formats
         deck = replace(deck, provider=services.provider.name)
     manifest = await asyncio.to_thread(_write_output, deck, out_dir)
     for fmt in formats:
-        path = await asyncio.to_thread(_export, deck, out_dir, fmt)
+        name = f"{slugify(deck.title, fallback='deck')}.{fmt}"
+        path = await asyncio.to_thread(write_export, deck, fmt, out_dir / name)
         console.print(f"wrote {path}")
     _summary(manifest, out_dir, record.state)
     return EXIT_OK if record.state is BatchState.COMPLETED else EXIT_FAILED
@@ -182,14 +184,6 @@ def _write_output(deck: ExportDeck, out_dir: Path) -> dict[str, Any]:
     text = json.dumps(manifest, ensure_ascii=False, indent=2)
     (out_dir / MANIFEST_NAME).write_text(text + "\n", encoding="utf-8")
     return manifest
-
-
-def _export(deck: ExportDeck, out_dir: Path, fmt: str) -> Path:
-    exporter = exporter_for(fmt)
-    path = out_dir / f"{slugify(deck.title, fallback='deck')}.{exporter.extension}"
-    with path.open("wb") as handle:
-        exporter.export(deck, handle)
-    return path
 
 
 def _summary(manifest: dict[str, Any], out_dir: Path, state: BatchState) -> None:
