@@ -252,3 +252,80 @@ async def test_a_lower_limit_in_a_429_overrides_a_too_high_configuration() -> No
     permits[-1].failure(RateLimited("429", retry_after=60.0, limit=15, remaining=0))
     stats = gate.stats()
     assert (stats.configured_rate, stats.learned_limit, stats.effective_rate) == (20, 15, 15.0)
+
+
+async def test_a_skew_429_at_the_window_edge_pauses_without_a_cut() -> None:
+    """At our full rate, a 429 asking for a moment is skew: pause, widen the margin, no cut."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, rate=20, window=60.0)  # margin 0.5 s
+    succeed(await take(gate, 20))
+    edge = await gate.acquire()
+    assert edge.started_at == 60.5
+    edge.failure(RateLimited("429", retry_after=0.2, limit=20, remaining=0))
+    stats = gate.stats()
+    assert stats.effective_rate == 20.0
+    assert (stats.skew_total, stats.rate_limited_total) == (1, 1)
+    assert stats.margin == 0.9  # 0.5 + 2 * 0.2, above 1.5 * 0.5
+    # The refused start is un-counted: all 20 of the second window start as soon as the
+    # first window has left the wider margin (60 + 0.9), not 19 and then one a window later.
+    second = await take(gate, 20)
+    assert [p.started_at for p in second] == [60.9] * 20
+
+
+async def test_a_widened_margin_moves_the_next_window() -> None:
+    """After a skew 429 the following windows keep the wider margin from the edge."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, rate=2, window=60.0, margin=0.5)
+    succeed(await take(gate, 2))
+    edge = await gate.acquire()
+    edge.failure(RateLimited("429", retry_after=0.1, limit=2, remaining=0))
+    assert gate.stats().margin == 0.75  # 1.5 * 0.5 beats 0.5 + 2 * 0.1
+    second = await take(gate, 2)
+    succeed(second)
+    third = await take(gate, 1)
+    assert third[0].started_at == second[0].started_at + 60.75
+
+
+async def test_skew_429s_of_one_burst_widen_the_margin_once() -> None:
+    """Several edge 429s of starts made before the widening count as one episode."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, rate=3, window=60.0, margin=0.5)
+    succeed(await take(gate, 3))
+    edge = await take(gate, 3)
+    for permit in edge:
+        permit.failure(RateLimited("429", retry_after=0.1, limit=3, remaining=0))
+    stats = gate.stats()
+    assert (stats.margin, stats.skew_total, stats.effective_rate) == (0.75, 3, 3.0)
+
+
+async def test_skew_429s_cut_once_the_margin_is_at_its_widest() -> None:
+    """With the margin at 5% of the window, a further edge 429 is a surprise and cuts."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, rate=2, window=60.0, margin=3.0)  # already 5% of 60 s
+    succeed(await take(gate, 2))
+    edge = await gate.acquire()
+    edge.failure(RateLimited("429", retry_after=0.1, limit=2, remaining=0))
+    stats = gate.stats()
+    assert (stats.effective_rate, stats.skew_total, stats.margin) == (1.0, 0, 3.0)
+
+
+async def test_a_short_429_below_our_rate_is_still_a_surprise() -> None:
+    """A quick 429 while our window is far from full means someone else shares the limit."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, rate=20, window=60.0)
+    (permit,) = await take(gate, 1)
+    permit.failure(RateLimited("429", retry_after=0.2, limit=20, remaining=0))
+    assert gate.stats().effective_rate == 10.0
+    assert gate.stats().skew_total == 0
+
+
+async def test_remaining_zero_pause_is_not_added_to_the_window() -> None:
+    """A remaining=0 answer whose reset matches the window costs nothing beyond the window."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, rate=2, window=60.0, margin=0.5)
+    first, second = await take(gate, 2)
+    await clock.sleep(9.0)
+    second.success(RateLimitInfo(limit=2, remaining=0, reset_after=51.0))  # frees at 60.0
+    first.success()
+    (third,) = await take(gate, 1)
+    assert third.started_at == 60.5

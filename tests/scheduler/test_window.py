@@ -32,3 +32,14 @@ def test_forget_uncounts_a_start() -> None:
     window.record(1.0)
     window.forget(1.0)
     assert window.count(1.0) == 0
+
+
+def test_kept_starts_count_since_but_not_in_the_window() -> None:
+    """Starts older than the window but within ``keep`` count for count_since only."""
+    window = SlidingWindow(10.0, keep=15.0)
+    window.record(0.0)
+    window.record(8.0)
+    assert window.count(12.0) == 1
+    assert window.count_since(-1.0, 12.0) == 2
+    assert window.next_free(12.0, 1) == 18.0
+    assert window.count_since(-1.0, 16.0) == 1  # 0.0 is now older than keep

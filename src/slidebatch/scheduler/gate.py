@@ -13,6 +13,16 @@ is per account. A request may start when all of these allow it:
   teaches an unknown limit is no surprise: our window, which counts the refused starts
   too, already spaces what follows.
 
+Clock skew is not congestion. A 429 that comes while our window is at the known rate and
+asks for only a moment (``Retry-After`` at most 5% of the window) means the upstream's
+window is a little behind ours: the request reached it just before its oldest start left
+(network and event-loop jitter between our start time and its arrival time). The gate
+pauses for that moment, un-counts the refused start (the upstream did not count it
+either), and widens its margin (once per episode, up to 5% of the window) so that the
+next windows keep clear of the edge. Cutting the rate for it would cost whole windows:
+at 20 per window a halved rate needs ten clean saturated windows to come back. Only when
+the margin is already at its widest does such a 429 count as a surprise.
+
 AIMD on the rate: a 429 cuts the effective rate by ``decrease`` (once per episode: requests
 that started before the last cut do not cut again); while the window is the binding limit
 ("saturated") and no 429 came for a whole window ("clean"), the rate grows by one per
@@ -46,6 +56,9 @@ from slidebatch.scheduler.window import SlidingWindow
 DAY_SECONDS = 86_400.0
 _LATENCY_SAMPLES = 200
 _EPSILON = 1e-9
+# A 429 asking for at most this share of the window, at our full rate, is skew (see above);
+# the margin never grows beyond the same share.
+_SKEW_SHARE = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +82,8 @@ class GateStats:
     overload_total: int
     latency_p50: float | None
     latency_p95: float | None
+    margin: float = 0.0  # seconds added to the window; widened by skew 429s
+    skew_total: int = 0  # 429s taken for clock skew (paused for, not cut)
 
 
 class Permit:
@@ -134,7 +149,10 @@ class Gate:
         self._decrease = decrease
         # Default margin: 1% of the window, at most half a second.
         self._margin = min(0.5, window * 0.01) if margin is None else margin
-        self._window = SlidingWindow(window + self._margin)
+        self._max_margin = max(self._margin, window * _SKEW_SHARE)
+        self._margin_seq = 0  # permits up to this start number predate the last widening
+        self._skew_total = 0
+        self._window = SlidingWindow(window + self._margin, keep=window + 3 * self._max_margin)
         self._day = SlidingWindow(DAY_SECONDS) if per_day is not None else None
         self._rate: Aimd | None = (
             Aimd(rate, ceiling=rate, decrease=decrease) if rate is not None else None
@@ -260,6 +278,16 @@ class Gate:
             limit = self._rate.limit if self._rate is not None else 1
             hint = self._window_seconds / limit
         self._pause(now, hint)
+        if self._is_skew(error, hint, now):
+            self._skew_total += 1
+            # The upstream refused it without counting it: neither do we, or the refused
+            # start would hold one of our slots for a whole window.
+            self._window.forget(permit.started_at)
+            if self._day is not None:
+                self._day.forget(permit.started_at)
+            if permit.seq > self._margin_seq:
+                self._widen_margin(hint)
+            return
         if permit.seq <= self._rate_cut_seq:
             return  # started before the last cut: this episode has already been answered
         if self._learn(error.limit):
@@ -279,6 +307,27 @@ class Gate:
         # Recovery counts clean windows from the end of the pause, not from the 429.
         self._last_rate_change = max(now, self._paused_until)
         self._rate_saturated = False
+
+    def _is_skew(self, error: RateLimited, hint: float, now: float) -> bool:
+        """A 429 at our known full rate that asks for a moment only: windows misaligned."""
+        rate = self._rate
+        if rate is None or error.retry_after is None or self._margin >= self._max_margin:
+            return False
+        if error.limit is not None and error.limit < rate.limit:
+            return False  # the upstream names a lower limit: that is a lesson, not skew
+        if hint > self._window_seconds * _SKEW_SHARE:
+            return False
+        # Could the upstream's window, ``hint`` and a margin behind ours, hold ``rate`` of our
+        # starts besides the refused one? Then it is our own starts it counts: skew.
+        since = now - self._window_seconds - self._max_margin - hint
+        return self._window.count_since(since, now) - 1 >= rate.limit
+
+    def _widen_margin(self, early_by: float) -> None:
+        """Keep starts ``early_by`` (and then some) further from the upstream's window edge."""
+        wider = max(self._margin * 1.5, self._margin + 2 * early_by)
+        self._margin = min(self._max_margin, wider)
+        self._window.window = self._window_seconds + self._margin
+        self._margin_seq = self._seq
 
     # --- helpers ---
 
@@ -344,6 +393,8 @@ class Gate:
             overload_total=self._overload_total,
             latency_p50=_percentile(latencies, 0.50),
             latency_p95=_percentile(latencies, 0.95),
+            margin=self._margin,
+            skew_total=self._skew_total,
         )
 
 

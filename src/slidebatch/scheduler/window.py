@@ -21,12 +21,15 @@ from collections import deque
 
 
 class SlidingWindow:
-    """Start times of the last ``window`` seconds."""
+    """Start times of the last ``window`` seconds (remembered for ``keep`` seconds)."""
 
-    def __init__(self, window: float) -> None:
+    def __init__(self, window: float, *, keep: float | None = None) -> None:
         if window <= 0:
             raise ValueError("window must be positive")
-        self.window = window
+        self.window = window  # the gate may widen it, never beyond ``keep``
+        # Kept a little longer than the window so that the gate can tell, after a 429,
+        # whether the upstream's window (a little behind ours) could still be full of ours.
+        self.keep = window if keep is None else max(window, keep)
         self._starts: deque[float] = deque()
 
     def record(self, at: float) -> None:
@@ -45,8 +48,17 @@ class SlidingWindow:
 
     def count(self, now: float) -> int:
         """Starts still inside the window at ``now``."""
+        return self.count_since(now - self.window, now)
+
+    def count_since(self, since: float, now: float) -> int:
+        """Starts after ``since`` (only the last ``keep`` seconds are remembered)."""
         self._prune(now)
-        return len(self._starts)
+        count = 0
+        for at in reversed(self._starts):
+            if at <= since:
+                break
+            count += 1
+        return count
 
     def next_free(self, now: float, limit: int) -> float:
         """Earliest time >= ``now`` at which one more start keeps ``limit`` per window."""
@@ -63,6 +75,6 @@ class SlidingWindow:
         return self._starts[-1] if self._starts else None
 
     def _prune(self, now: float) -> None:
-        horizon = now - self.window
+        horizon = now - max(self.window, self.keep)
         while self._starts and self._starts[0] <= horizon:
             self._starts.popleft()
