@@ -293,3 +293,14 @@ async def test_the_server_runs_on_loopback_for_real() -> None:
     assert stats["totals"]["requests"] == over_http["totals"]["requests"] == 2
     assert stats["requests"][0]["status"] == 200
     assert stats["requests"][1]["fault"] == "hang"
+
+
+async def test_rate_limit_headers_are_those_of_the_moment_the_answer_is_sent() -> None:
+    """A 10 s answer to the first request says the window resets in 50 s, not 60 s."""
+    clock = FakeClock()
+    config = FakeUpstreamConfig(rpm=2, window_seconds=60, latency_median=10.0, latency_p95=10.0)
+    async with client_for(config, clock) as client:
+        answer = await client.post(CHAT, json=chat_body())
+    assert clock.now() == pytest.approx(10.0)
+    assert float(answer.headers["x-ratelimit-reset"]) == pytest.approx(50.0)
+    assert answer.headers["x-ratelimit-remaining"] == "1"

@@ -75,9 +75,7 @@ class BenchEnvironment:
                 expected_api_key=BENCH_API_KEY,
                 fault_rates=dict(config.fault_rates),
                 overload_retry_after=5.0,
-                # OpenRouter sends X-RateLimit-Reset as an epoch time in ms. The fake's other
-                # style (seconds from now) is computed when the request is admitted, so it is
-                # one latency stale when the answer arrives and the gate would pause too long.
+                # OpenRouter sends X-RateLimit-Reset as an epoch time in ms.
                 reset_style="epoch_ms",
             )
         )

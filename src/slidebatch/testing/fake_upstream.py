@@ -132,14 +132,24 @@ class FakeUpstream:
         fault = self.faults.take(ask.prompt)
         latency = self._latency.draw()
         self.stats.accept(record, now, latency, fault)
-        headers = {**self._limit_headers(now), "x-request-id": f"fake-{next(self._ids)}"}
+        headers = {"x-request-id": f"fake-{next(self._ids)}"}
         if fault is Fault.HANG:
             await self._hang(request)
-            return JSONResponse(shape.error(504, "gateway timeout"), 504, headers), "hang"
+            hung = JSONResponse(shape.error(504, "gateway timeout"), 504, headers)
+            return self._with_limits(hung), "hang"
         answer = self._build(shape, ask, fault, headers)
         spent = self._clock.now() - now
         await self._clock.sleep(latency * self.config.time_scale - spent)
-        return answer, str(fault) if fault is not None else "ok"
+        return self._with_limits(answer), str(fault) if fault is not None else "ok"
+
+    def _with_limits(self, response: Response) -> Response:
+        """Add the X-RateLimit-* figures as they stand when the answer is sent.
+
+        Computed at admission they would be one latency stale on arrival: a relative reset
+        would then overshoot the real one by the whole latency.
+        """
+        response.headers.update(self._limit_headers(self._clock.now()))
+        return response
 
     def _admit(self, now: float) -> float:
         """0 when admitted (and counted); else wall seconds until a slot frees."""
