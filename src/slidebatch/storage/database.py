@@ -78,7 +78,8 @@ class Database:
         return cls(engine, now=now)
 
     async def close(self) -> None:
-        """Close every pooled connection."""
+        """Finish the slide writes in progress, then close every pooled connection."""
+        await self.batches.wait_idle()
         await self.engine.dispose()
 
     async def ping(self) -> bool:

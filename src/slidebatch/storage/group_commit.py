@@ -51,6 +51,12 @@ class GroupCommit:
             self._flusher = asyncio.create_task(self._drain())
         return await write.done
 
+    async def wait_idle(self) -> None:
+        """Return once no flush is running (call before disposing of the engine)."""
+        while self._flusher is not None and not self._flusher.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(self._flusher)
+
     async def _drain(self) -> None:
         batch: list[_Write] = []
         try:

@@ -65,6 +65,11 @@ class BatchRepository:
             GroupCommit(_SLIDE_UPDATE, writing) if engine.dialect.name == "sqlite" else None
         )
 
+    async def wait_idle(self) -> None:
+        """Wait for slide writes still being committed (``Database.close`` calls this)."""
+        if self._group_commit is not None:
+            await self._group_commit.wait_idle()
+
     # --- transactions -----------------------------------------------------------------
 
     @asynccontextmanager
@@ -155,6 +160,10 @@ class BatchRepository:
 
     async def get_batch(self, batch_id: str, *, owner: str | None = None) -> BatchRecord:
         """The batch, or ``NotFound`` if it is missing or (``owner`` given) not theirs."""
+        if not _looks_like_batch_id(batch_id):
+            # Ids are ours (uuid4 hex); anything else cannot exist, and a NUL in it would
+            # make PostgreSQL raise instead of answering "not found".
+            raise NotFound(f"batch {batch_id!r} not found")
         async with self._read("read batch") as connection:
             row = (
                 await connection.execute(select(_BATCHES).where(_BATCHES.c.id == batch_id))
@@ -221,6 +230,13 @@ class BatchRepository:
             )
         if result.rowcount == 0:
             raise NotFound(f"batch {batch_id} not found")
+
+    async def clear_cancel(self, batch_id: str) -> None:
+        """Forget a cancel request: slides were put back to work (retry, regenerate)."""
+        async with self._write("clear cancel") as connection:
+            await connection.execute(
+                update(_BATCHES).where(_BATCHES.c.id == batch_id).values(cancel_requested=False)
+            )
 
     async def queue_position(self, batch_id: str) -> int | None:
         """1-based place of a queued batch in the FIFO; ``None`` when it is not queued."""
@@ -322,6 +338,8 @@ class BatchRepository:
 
     async def find_slide_key(self, batch_id: str, client_id: str) -> int:
         """The key of the slide the client calls ``client_id`` (the first, if repeated)."""
+        if "\x00" in client_id or not _looks_like_batch_id(batch_id):
+            raise NotFound(f"slide {client_id!r} not found in batch {batch_id!r}")
         query = (
             select(_SLIDES.c.key)
             .where(_SLIDES.c.batch_id == batch_id, _SLIDES.c.client_id == client_id)
@@ -482,3 +500,7 @@ class BatchRepository:
 
 def _one_slide(statement: _Where, batch_id: str, key: int) -> _Where:
     return statement.where(_SLIDES.c.batch_id == batch_id, _SLIDES.c.key == key)
+
+
+def _looks_like_batch_id(batch_id: str) -> bool:
+    return len(batch_id) == 32 and all(c in "0123456789abcdef" for c in batch_id)
