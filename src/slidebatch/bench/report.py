@@ -72,14 +72,17 @@ class BenchReport:
                 ", ".join(f"{row.successful}/{row.slides}" for row in ours),
             ),
             Goal(
-                f"every run within {RATIO_GOAL:.2f} of its bound",
-                all(row.ratio <= RATIO_GOAL for row in ours),
-                _worst(ours, lambda row: row.ratio),
-            ),
-            Goal(
-                f"(extra) every run within {RATIO_GOAL:.2f} of T_seq (no-lookahead optimum)",
+                f"every run within {RATIO_GOAL:.2f} of T_seq, the physically reachable bound "
+                "(the best any scheduler can do here: the fake gives the k-th request the "
+                "k-th latency drawn, whatever the slide)",
                 all(row.ratio_in_order <= RATIO_GOAL for row in ours),
                 _worst(ours, lambda row: row.ratio_in_order),
+            ),
+            Goal(
+                f"every run within {RATIO_GOAL:.2f} of T*, the SPEC's bound (clairvoyant: "
+                "longest latency first, which needs every latency known before sending)",
+                all(row.ratio <= RATIO_GOAL for row in ours),
+                _worst(ours, lambda row: row.ratio) + _unreachable(ours),
             ),
             Goal(
                 f"429s at most {RATE_LIMITED_GOAL:.0%} of requests",
@@ -160,6 +163,17 @@ def _versus(ours: RunFigures, naive: RunFigures) -> str:
     return text + (f" (naive lost {lost} of {naive.slides} slides)" if lost else "")
 
 
+def _unreachable(rows: Sequence[RunFigures]) -> str:
+    """The runs where even a perfect scheduler without lookahead misses T* by the goal."""
+    beyond = [row for row in rows if row.bound > 0 and row.bound_in_order / row.bound > RATIO_GOAL]
+    if not beyond:
+        return ""
+    named = ", ".join(
+        f"{row.name} T_seq/T* = {row.bound_in_order / row.bound:.3f}" for row in beyond
+    )
+    return f"; out of reach for any scheduler without lookahead in: {named}"
+
+
 def _worst(rows: Sequence[RunFigures], figure: Callable[[RunFigures], float]) -> str:
     if not rows:
         return "no runs"
@@ -184,11 +198,17 @@ def _row_text(row: RunFigures, scale: float) -> str:
 
 def render_text(report: BenchReport) -> str:
     """The human-readable table (times in unscaled upstream seconds)."""
+    window_wall = 60 * report.time_scale
     lines = [
-        f"time scale {report.time_scale:g} (times below are upstream seconds: wall / scale); "
-        f"limit 20 per 60 s window; latency median 9 s, p95 20 s",
-        "T*: the SPEC's bound (latencies longest first); T_seq: same latencies in the order "
-        "drawn (no lookahead); over: makespan - T_seq in WALL milliseconds",
+        f"time scale {report.time_scale:g}: a 60 s window passes in {window_wall:g} s wall, "
+        f"1 upstream s = {1000 * report.time_scale:g} ms wall (times below are upstream "
+        "seconds: wall / scale); limit 20 per 60 s window; latency median 9 s, p95 20 s",
+        "The scale keeps machine jitter (tens of ms on a loaded machine) small against the "
+        "window; much below 0.1 it becomes comparable to the gate's margin and the "
+        "fixed per-request costs.",
+        "T_seq: the best makespan any scheduler can reach with the latencies drawn, in the "
+        "order drawn (physically reachable); T*: the SPEC's bound, same latencies longest "
+        "first (clairvoyant); over: makespan - T_seq in WALL milliseconds",
         _HEADER,
         "-" * len(_HEADER),
     ]

@@ -12,7 +12,10 @@ from slidebatch.cli.output import EXIT_FAILED, err_console, fail
 
 def bench(
     time_scale: float = typer.Option(
-        0.05, "--time-scale", help="Wall seconds per upstream second (0.05: a 60 s window in 3 s)."
+        0.1,
+        "--time-scale",
+        help="Wall seconds per upstream second (0.1: a 60 s window in 6 s, large enough "
+        "that machine jitter stays well below the rate window's margin).",
     ),
     quick: bool = typer.Option(False, "--quick", help="Fewer, smaller runs (a smoke test)."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
