@@ -215,3 +215,35 @@ def test_absent_max_workers_is_auto_and_explicit_is_clamped(client: TestClient) 
     assert auto.json()["max_workers"] is None
     clamped = client.post("/api/slide/batch/generate", json=_deck(1, max_workers=50))
     assert clamped.json()["max_workers"] == 20
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"slides": [{"title": "a"}], "max_workers": 10**30}, 200),
+        ({"slides": [{"title": "\ud800"}]}, 422),
+        ({"slides": [{"title": "a\x00b"}]}, 422),
+        ({"slides": [{"title": "a"}], "style_prompt": "\udfff"}, 422),
+    ],
+)
+def test_unstorable_input_is_4xx_and_huge_workers_are_clamped(
+    client: TestClient, body: dict[str, object], status: int
+) -> None:
+    """Lone surrogates and NUL are refused with 422; an absurd max_workers is clamped."""
+    # Encoded by hand: lone surrogates must travel as JSON escapes, like a buggy client's.
+    raw = json.dumps(body).encode()
+    answer = client.post(
+        "/api/slide/batch/generate", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert answer.status_code == status, answer.text
+    if status == 200:
+        assert answer.json()["max_workers"] == 20
+
+
+def test_malformed_ids_in_paths_are_404(client: TestClient) -> None:
+    """Batch and slide ids that cannot exist (bad format, NUL) are plain 404s."""
+    assert client.get("/api/slide/batch/not-a-batch").status_code == 404
+    assert client.get("/api/slide/batch/%00").status_code == 404
+    batch_id = _run(client, 1)["batch_id"]
+    answer = client.post(f"/api/slide/batch/{batch_id}/slides/a%00b/regenerate", json={})
+    assert answer.status_code == 404

@@ -18,7 +18,7 @@ from slidebatch.core.slide import BatchRequest, Slide, SlideType
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
 from slidebatch.engine.events import EventBus
-from slidebatch.errors import PermanentProviderError, TransientProviderError
+from slidebatch.errors import Conflict, NotFound, PermanentProviderError, TransientProviderError
 from slidebatch.observability.pipeline_log import PipelineLog
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.providers.local import render_slide
@@ -309,3 +309,101 @@ async def test_watchers_get_slide_events_with_progress_then_the_batch_event(make
     assert [d["completed_slides"] for d in done] == [1, 2, 3]
     assert all(d["slide"]["image_url"].startswith("/api/images/") for d in done)
     assert done[-1]["progress"] == 1.0
+
+
+async def test_a_result_that_cannot_be_stored_fails_the_slide_not_the_batch(make_harness) -> None:
+    """A full disk while storing one image fails that slide; the batch still ends."""
+    h = await make_harness()
+    real_write = h.engine.images.write
+
+    def flaky_write(batch_id: str, key: int, page_num: int, data: bytes, **kw: object) -> str:
+        if page_num == 2:
+            raise OSError(28, "No space left on device")
+        return real_write(batch_id, key, page_num, data, **kw)  # type: ignore[arg-type]
+
+    h.engine.images.write = flaky_write  # type: ignore[method-assign]
+    batch, _ = await h.engine.submit(_request(3))
+    record = await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    assert record.state is BatchState.COMPLETED_WITH_ERRORS
+    failed = [
+        s for s in await h.database.batches.get_slides(batch.id) if s.state is SlideState.ERROR
+    ]
+    assert [s.slide.page_num for s in failed] == [2]
+    assert "could not store the image" in (failed[0].error_message or "")
+
+
+async def test_waiting_on_a_queued_batch_ends_when_it_is_cancelled(make_harness) -> None:
+    """A synchronous client waiting on a queued batch gets an answer when it is cancelled."""
+    hold = asyncio.Event()
+    h = await make_harness(ScriptedProvider(hold=hold), max_concurrent=1)
+    await h.engine.submit(_request(1))
+    queued, _ = await h.engine.submit(_request(1))
+    waiter = asyncio.create_task(h.engine.wait(queued.id))
+    await asyncio.sleep(0)
+    await h.engine.cancel(queued.id)
+    assert (await asyncio.wait_for(waiter, 5)).state is BatchState.CANCELLED
+    hold.set()
+
+
+async def test_waiting_on_a_deleted_batch_raises_not_found(make_harness) -> None:
+    """Deleting a batch someone waits on ends the wait with NotFound, not a hang."""
+    hold = asyncio.Event()
+    h = await make_harness(ScriptedProvider(hold=hold))
+    batch, _ = await h.engine.submit(_request(2))
+    waiter = asyncio.create_task(h.engine.wait(batch.id))
+    await h.provider.started.wait()
+    await h.engine.delete(batch.id)
+    with pytest.raises(NotFound):
+        await asyncio.wait_for(waiter, 5)
+    hold.set()
+
+
+async def test_deleting_a_running_batch_leaves_no_files(make_harness) -> None:
+    """Attempts still in flight when their batch is deleted leave no orphan image."""
+    hold = asyncio.Event()
+    h = await make_harness(ScriptedProvider(hold=hold))
+    batch, _ = await h.engine.submit(_request(2))
+    await h.provider.started.wait()
+    await h.engine.delete(batch.id)
+    hold.set()
+    await asyncio.wait_for(h.engine.dispatcher.drain(), 5)
+    assert not list(h.engine.images.batch_dir(batch.id).glob("*.png"))
+
+
+async def test_concurrent_regenerates_of_one_slide_pay_once(make_harness) -> None:
+    """Two regenerate calls racing on one slide: one wins, the other is a Conflict."""
+    h = await make_harness()
+    batch, _ = await h.engine.submit(_request(1))
+    await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    results = await asyncio.gather(
+        h.engine.regenerate(batch.id, "s1"),
+        h.engine.regenerate(batch.id, "s1"),
+        return_exceptions=True,
+    )
+    assert sum(isinstance(r, Conflict) for r in results) == 1
+    await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    assert h.provider.calls.count(1) == 2  # the first run and one regenerate
+
+
+async def test_retry_after_cancel_ends_as_the_slides_say(make_harness) -> None:
+    """Cancel, then retry the cancelled slides: the batch ends completed, not cancelled."""
+    hold = asyncio.Event()
+    h = await make_harness(ScriptedProvider(hold=hold))
+    batch, _ = await h.engine.submit(_request(3, workers=1))
+    await h.provider.started.wait()
+    await h.engine.cancel(batch.id)
+    assert await h.engine.retry_failed(batch.id) == 2
+    hold.set()
+    record = await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    assert record.state is BatchState.COMPLETED
+
+
+async def test_wait_slide_returns_when_that_slide_is_done(make_harness) -> None:
+    """wait_slide answers for one regenerated slide without waiting for the others."""
+    h = await make_harness()
+    batch, _ = await h.engine.submit(_request(2))
+    await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    await h.engine.regenerate(batch.id, "s2", visual_desc="new")
+    record = await asyncio.wait_for(h.engine.wait_slide(batch.id, "s2"), 10)
+    assert record.state is SlideState.DONE
+    assert record.slide.visual_desc == "new"

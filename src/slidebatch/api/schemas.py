@@ -7,12 +7,28 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.deck import SlideDraft, complete_slides
 from slidebatch.core.slide import BatchRequest, SlideType
 from slidebatch.errors import InputError
+
+# Most caps on client input are InputLimits (settings); this one only keeps a number
+# that is clamped anyway small enough to store.
+MAX_REQUESTED_WORKERS = 1_000_000
+
+
+def _storable(text: str) -> str:
+    """Refuse text no database can store: NUL characters and lone UTF-16 surrogates."""
+    if "\x00" in text:
+        raise ValueError("text must not contain NUL characters")
+    if any("\ud800" <= char <= "\udfff" for char in text):
+        raise ValueError("text must be valid Unicode (no lone surrogates)")
+    return text
+
+
+Text = Annotated[str, AfterValidator(_storable)]
 
 
 class SlideIn(BaseModel):
@@ -20,12 +36,12 @@ class SlideIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    id: str | int | None = Field(None, description="The client's id; echoed back as slide_id")
+    id: Text | int | None = Field(None, description="The client's id; echoed back as slide_id")
     page_num: Annotated[int, Field(ge=1, le=100_000)] | None = None
     type: SlideType | None = None
-    title: str = Field(..., description="Title drawn on the slide")
-    content_text: str = ""
-    visual_desc: str = ""
+    title: Text = Field(..., description="Title drawn on the slide")
+    content_text: Text = ""
+    visual_desc: Text = ""
 
     def draft(self) -> SlideDraft:
         return SlideDraft(
@@ -44,19 +60,21 @@ class BatchGenerateIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     slides: list[SlideIn] = Field(..., min_length=1)
-    style_prompt: str = ""
+    style_prompt: Text = ""
     max_workers: int | Literal["auto"] | None = Field(
         None,
         description="Per-batch cap, clamped to BATCH_MAX_WORKERS; absent or 'auto': automatic",
     )
-    aspect_ratio: str = "16:9"
-    title: str = ""
+    aspect_ratio: Text = "16:9"
+    title: Text = ""
 
     @field_validator("max_workers")
     @classmethod
     def _positive(cls, value: int | str | None) -> int | str | None:
         if isinstance(value, int) and value < 1:
             raise ValueError("max_workers must be a positive integer or 'auto'")
+        if isinstance(value, int):
+            return min(value, MAX_REQUESTED_WORKERS)  # clamped to BATCH_MAX_WORKERS later
         return value
 
     def to_request(self) -> BatchRequest:
@@ -71,7 +89,7 @@ class BatchGenerateIn(BaseModel):
 
 
 class BatchIdIn(BaseModel):
-    batch_id: str
+    batch_id: Text
 
 
 class SlidesCountIn(BaseModel):
@@ -79,7 +97,7 @@ class SlidesCountIn(BaseModel):
 
 
 class RegenerateIn(BaseModel):
-    visual_desc: str | None = Field(
+    visual_desc: Text | None = Field(
         None, description="A new visual description; absent keeps the old one"
     )
 
@@ -90,16 +108,16 @@ class SingleSlideIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     slide: SlideIn | None = None
-    id: str | int | None = None
+    id: Text | int | None = None
     page_num: Annotated[int, Field(ge=1, le=100_000)] | None = None
     type: SlideType | None = None
-    title: str | None = None
-    content_text: str = ""
-    visual_desc: str = ""
-    style_prompt: str = ""
-    aspect_ratio: str = "16:9"
-    batch_id: str | None = Field(None, description="regenerate: the batch holding the slide")
-    slide_id: str | None = Field(None, description="regenerate: the slide's id in that batch")
+    title: Text | None = None
+    content_text: Text = ""
+    visual_desc: Text = ""
+    style_prompt: Text = ""
+    aspect_ratio: Text = "16:9"
+    batch_id: Text | None = Field(None, description="regenerate: the batch holding the slide")
+    slide_id: Text | None = Field(None, description="regenerate: the slide's id in that batch")
 
     def one_slide(self) -> SlideIn:
         if self.slide is not None:
@@ -117,31 +135,31 @@ class SingleSlideIn(BaseModel):
 
 
 class DeckParseIn(BaseModel):
-    text: str
+    text: Text
     format: Literal["json", "markdown"] | None = None
 
 
 class ExportProjectSlide(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    title: str = ""
-    content_text: str = ""
+    title: Text = ""
+    content_text: Text = ""
     image_url: str | None = None
 
 
 class ExportProject(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    title: str = "slides"
+    title: Text = "slides"
     slides: list[ExportProjectSlide] = Field(default_factory=list)
-    aspect_ratio: str | None = None
+    aspect_ratio: Text | None = None
 
 
 class ExportPptxIn(BaseModel):
     """The seed's ``POST /export/pptx`` body."""
 
     project: ExportProject
-    file_name: str | None = None
+    file_name: Text | None = None
 
 
 # ------------------------------------------------------------------ responses

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,7 +25,7 @@ from slidebatch.core.prompt import build_prompt
 from slidebatch.core.slide import BatchRequest, effective_workers
 from slidebatch.core.states import BatchState, SlideState, final_batch_state
 from slidebatch.engine.events import EventBus
-from slidebatch.engine.recorder import PlaceholderRenderer, SlideRecorder
+from slidebatch.engine.recorder import Announce, PlaceholderRenderer, SlideRecorder
 from slidebatch.engine.views import batch_status, generate_response
 from slidebatch.errors import Conflict
 from slidebatch.observability.pipeline_log import PipelineLog
@@ -60,7 +60,6 @@ class _Running:
     failed: int
     started: float  # monotonic
     completed_here: int = 0  # slides finished since this process started the batch
-    finished: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class BatchEngine:
@@ -92,8 +91,10 @@ class BatchEngine:
         self._placeholder = placeholder
         self._wall = wall
         self._running: dict[str, _Running] = {}
+        # Admission, finishing, cancel, retry, regenerate and delete change which batches run
+        # and which slides are pending; they take this lock so they never interleave.
         self._admit_lock = asyncio.Lock()
-        self._finish_waiters: dict[str, asyncio.Event] = {}
+        self._finished: dict[str, asyncio.Event] = {}  # set when a waited-on batch ends
         self.recorder = SlideRecorder(
             repo=repo,
             images=images,
@@ -178,18 +179,35 @@ class BatchEngine:
         return batch, created
 
     async def wait(self, batch_id: str) -> BatchRecord:
-        """Wait until ``batch_id`` reaches a final state; returns its record then."""
+        """Wait until ``batch_id`` reaches a final state; returns its record then.
+
+        ``NotFound`` if the batch is deleted meanwhile.
+        """
         while True:
+            # Register before looking, so an ending in between is not missed.
+            event = self._finished.setdefault(batch_id, asyncio.Event())
             batch = await self.repo.get_batch(batch_id)
             if batch.state.is_final:
+                if self._finished.get(batch_id) is event and not event.is_set():
+                    del self._finished[batch_id]
                 return batch
-            running = self._running.get(batch_id)
-            event = (
-                running.finished
-                if running
-                else self._finish_waiters.setdefault(batch_id, asyncio.Event())
-            )
             await event.wait()
+
+    async def wait_slide(self, batch_id: str, slide_id: str) -> SlideRecord:
+        """Wait until one slide reaches a final state (or its batch ends); returns it then."""
+        key = await self.repo.find_slide_key(batch_id, slide_id)
+        while True:
+            async with self.events.subscribe(batch_id) as stream:
+                record = await self.repo.get_slide(batch_id, key)
+                batch = await self.repo.get_batch(batch_id)
+                if record.state.is_final or batch.state.is_final:
+                    return record
+                async for event in stream:
+                    slide = event.data.get("slide") or {}
+                    if event.kind == "batch" or (
+                        slide.get("slide_id") == slide_id and SlideState(slide["state"]).is_final
+                    ):
+                        break
 
     async def status(self, batch_id: str, *, owner: str | None = None) -> dict[str, Any]:
         """The seed's status answer, with queue position and ETA."""
@@ -209,12 +227,21 @@ class BatchEngine:
 
     async def cancel(self, batch_id: str, *, owner: str | None = None) -> None:
         """Pending slides never start; running ones finish. Cancelling a final batch is a no-op."""
-        batch = await self.repo.get_batch(batch_id, owner=owner)
-        if batch.state.is_final:
-            return
-        await self.repo.request_cancel(batch_id)
-        running = self._running.get(batch_id)
-        if running is not None:
+        await self.repo.get_batch(batch_id, owner=owner)
+        async with self._admit_lock:
+            batch = await self.repo.get_batch(batch_id)
+            if batch.state.is_final:
+                return
+            await self.repo.request_cancel(batch_id)
+            running = self._running.get(batch_id)
+            if running is None:
+                await self.repo.cancel_pending(batch_id, at=self._wall())
+                await self.repo.set_batch_state(batch_id, BatchState.CANCELLED, at=self._wall())
+                self.log.event("batch_cancelled", batch_id=batch_id, details={"while": "queued"})
+                batch = await self.repo.get_batch(batch_id)
+                self._publish_batch_end(batch, await self.repo.get_slides(batch_id))
+                self._signal_finished(batch_id)
+                return
             dropped = self.dispatcher.cancel_batch(batch_id)
             await self.repo.cancel_pending(batch_id, at=self._wall())
             running.open -= len(dropped)
@@ -222,25 +249,20 @@ class BatchEngine:
             self.log.event(
                 "batch_cancel_requested", batch_id=batch_id, details={"dropped": len(dropped)}
             )
-            if running.open <= 0:
-                await self._finish(batch_id)
-            return
-        async with self._admit_lock:
-            await self.repo.cancel_pending(batch_id, at=self._wall())
-            await self.repo.set_batch_state(batch_id, BatchState.CANCELLED, at=self._wall())
-        self.log.event("batch_cancelled", batch_id=batch_id, details={"while": "queued"})
-        self._publish_batch_end(
-            await self.repo.get_batch(batch_id), await self.repo.get_slides(batch_id)
-        )
+            await self._finish_locked(batch_id)
+        await self._admit()
 
     async def retry_failed(self, batch_id: str, *, owner: str | None = None) -> int:
         """Put failed and cancelled slides back in the queue; returns how many."""
-        batch = await self.repo.get_batch(batch_id, owner=owner)
-        if batch.state is BatchState.QUEUED:
-            raise Conflict(f"batch {batch_id} has not started yet; nothing to retry")
-        reset = await self.repo.reset_for_retry(batch_id)
-        self.log.event("batch_retry", batch_id=batch_id, details={"slides": len(reset)})
-        await self._reopen(batch, reset)
+        await self.repo.get_batch(batch_id, owner=owner)
+        async with self._admit_lock:
+            batch = await self.repo.get_batch(batch_id)
+            if batch.state is BatchState.QUEUED:
+                raise Conflict(f"batch {batch_id} has not started yet; nothing to retry")
+            reset = await self.repo.reset_for_retry(batch_id)
+            self.log.event("batch_retry", batch_id=batch_id, details={"slides": len(reset)})
+            await self._reopen_locked(batch, reset)
+        await self._admit()
         return len(reset)
 
     async def regenerate(
@@ -252,40 +274,47 @@ class BatchEngine:
         owner: str | None = None,
     ) -> SlideRecord:
         """Generate one slide again, optionally with a new visual description."""
-        batch = await self.repo.get_batch(batch_id, owner=owner)
+        await self.repo.get_batch(batch_id, owner=owner)
         key = await self.repo.find_slide_key(batch_id, slide_id)
-        current = await self.repo.get_slide(batch_id, key)
-        if current.state in (SlideState.PENDING, SlideState.GENERATING):
-            raise Conflict(f"slide {slide_id!r} is already {current.state}; wait for it to finish")
-        slide = (
-            current.slide if visual_desc is None else current.slide.with_visual_desc(visual_desc)
-        )
-        prompt = build_prompt(slide, batch.style_prompt, batch.aspect_ratio)
-        record = await self.repo.reset_slide(
-            batch_id, key, visual_desc=visual_desc, final_prompt=prompt
-        )
-        self.log.event(
-            "slide_regenerate",
-            batch_id=batch_id,
-            details={
-                "slide_id": slide_id,
-                "page_num": slide.page_num,
-                "new_visual_desc": visual_desc is not None,
-            },
-        )
-        await self._reopen(batch, [record])
+        async with self._admit_lock:
+            # Checked and reset under the lock: two concurrent calls never both pay.
+            batch = await self.repo.get_batch(batch_id)
+            current = await self.repo.get_slide(batch_id, key)
+            if current.state in (SlideState.PENDING, SlideState.GENERATING):
+                raise Conflict(
+                    f"slide {slide_id!r} is already {current.state}; wait for it to finish"
+                )
+            slide = current.slide
+            if visual_desc is not None:
+                slide = slide.with_visual_desc(visual_desc)
+            prompt = build_prompt(slide, batch.style_prompt, batch.aspect_ratio)
+            record = await self.repo.reset_slide(
+                batch_id, key, visual_desc=visual_desc, final_prompt=prompt
+            )
+            self.log.event(
+                "slide_regenerate",
+                batch_id=batch_id,
+                details={
+                    "slide_id": slide_id,
+                    "page_num": slide.page_num,
+                    "new_visual_desc": visual_desc is not None,
+                },
+            )
+            await self._reopen_locked(batch, [record])
+        await self._admit()
         return record
 
     async def delete(self, batch_id: str, *, owner: str | None = None) -> None:
         """Remove a batch, its slides and its files; a running batch is stopped first."""
         await self.repo.get_batch(batch_id, owner=owner)
-        running = self._running.pop(batch_id, None)
-        if running is not None:
-            self.dispatcher.cancel_batch(batch_id)
-            running.finished.set()
-        await self.repo.delete_batch(batch_id)
+        async with self._admit_lock:
+            if self._running.pop(batch_id, None) is not None:
+                # Attempts in flight finish on their own and find the batch gone.
+                self.dispatcher.cancel_batch(batch_id)
+            await self.repo.delete_batch(batch_id)
         await asyncio.to_thread(self.images.delete_batch, batch_id)
         self.events.close(batch_id)
+        self._signal_finished(batch_id)
         self.log.event("batch_deleted", batch_id=batch_id)
         await self._admit()
 
@@ -296,7 +325,7 @@ class BatchEngine:
 
     # ----------------------------------------------------------------- internals
 
-    async def _slide_final(self, batch_id: str, ok: bool, announce: Callable[[], None]) -> None:
+    async def _slide_final(self, batch_id: str, ok: bool, announce: Announce) -> None:
         running = self._running.get(batch_id)
         if running is not None:
             running.open -= 1
@@ -305,9 +334,11 @@ class BatchEngine:
                 running.successful += 1
             else:
                 running.failed += 1
-        announce()
+        await announce()
         if running is not None and running.open <= 0:
-            await self._finish(batch_id)
+            async with self._admit_lock:
+                await self._finish_locked(batch_id)
+            await self._admit()
 
     async def _admit(self) -> None:
         """Start queued batches, oldest first, while fewer than the maximum are running."""
@@ -341,29 +372,29 @@ class BatchEngine:
             },
         )
         if not pending:
-            await self._finish(batch.id)
+            await self._finish_locked(batch.id)
             return
         self.dispatcher.add_jobs(
             batch.id, [self._job(batch, s) for s in pending], cap=batch.effective_workers
         )
 
-    async def _reopen(self, batch: BatchRecord, reset: list[SlideRecord]) -> None:
+    async def _reopen_locked(self, batch: BatchRecord, reset: list[SlideRecord]) -> None:
         """Feed slides that went back to pending into a running batch, or queue the batch."""
         if not reset:
             return
+        if batch.cancel_requested:
+            await self.repo.clear_cancel(batch.id)  # the user asked for these slides again
         running = self._running.get(batch.id)
-        if running is not None:
-            counts = await self.repo.slide_counts(batch.id)
-            running.open += len(reset)
-            running.successful = counts.get(SlideState.DONE, 0)
-            running.failed = counts.get(SlideState.ERROR, 0) + counts.get(SlideState.CANCELLED, 0)
-            self.dispatcher.add_jobs(
-                batch.id, [self._job(batch, s) for s in reset], cap=batch.effective_workers
-            )
-            return
-        async with self._admit_lock:
+        if running is None:
             await self.repo.set_batch_state(batch.id, BatchState.QUEUED, at=self._wall())
-        await self._admit()
+            return
+        counts = await self.repo.slide_counts(batch.id)
+        running.open += len(reset)
+        running.successful = counts.get(SlideState.DONE, 0)
+        running.failed = counts.get(SlideState.ERROR, 0) + counts.get(SlideState.CANCELLED, 0)
+        self.dispatcher.add_jobs(
+            batch.id, [self._job(batch, s) for s in reset], cap=batch.effective_workers
+        )
 
     def _job(self, batch: BatchRecord, record: SlideRecord) -> Job:
         request = ImageRequest(
@@ -377,11 +408,26 @@ class BatchEngine:
             batch.id, record.key, request, attempts=record.attempts, requeues=record.requeues
         )
 
-    async def _finish(self, batch_id: str) -> None:
-        running = self._running.pop(batch_id, None)
-        if running is None:
+    async def _finish_locked(self, batch_id: str) -> None:
+        """End a running batch whose slides have all reported (caller holds the lock)."""
+        running = self._running.get(batch_id)
+        if running is None or running.open > 0:
             return
         counts = await self.repo.slide_counts(batch_id)
+        if counts.get(SlideState.PENDING, 0):
+            # Slides back in 'pending' with no job for them: dispatch them rather than
+            # ending a batch that still has work.
+            pending = [
+                s for s in await self.repo.get_slides(batch_id) if s.state is SlideState.PENDING
+            ]
+            logger.warning("batch %s had %d pending slides without jobs", batch_id, len(pending))
+            running.open = len(pending)
+            batch = running.record
+            self.dispatcher.add_jobs(
+                batch_id, [self._job(batch, s) for s in pending], cap=batch.effective_workers
+            )
+            return
+        del self._running[batch_id]
         batch = await self.repo.get_batch(batch_id)
         state = final_batch_state(counts, cancelled=batch.cancel_requested)
         await self.repo.set_batch_state(batch_id, state, at=self._wall())
@@ -403,11 +449,12 @@ class BatchEngine:
             },
         )
         self._publish_batch_end(batch, slides)
-        running.finished.set()
-        waiter = self._finish_waiters.pop(batch_id, None)
-        if waiter is not None:
-            waiter.set()
-        await self._admit()
+        self._signal_finished(batch_id)
+
+    def _signal_finished(self, batch_id: str) -> None:
+        event = self._finished.pop(batch_id, None)
+        if event is not None:
+            event.set()
 
     def _publish_batch_end(self, batch: BatchRecord, slides: list[SlideRecord]) -> None:
         data = batch_status(batch, slides, eta=None, queue_position=None, with_results=False)
@@ -453,11 +500,7 @@ class BatchEngine:
     async def _queue_position(self, batch: BatchRecord) -> int | None:
         if batch.state is not BatchState.QUEUED:
             return None
-        queued = await self.repo.queued_batches()
-        for position, other in enumerate(queued, start=1):
-            if other.id == batch.id:
-                return position
-        return None
+        return await self.repo.queue_position(batch.id)
 
     async def _cleanup_loop(self, every: float) -> None:
         while True:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Literal
@@ -36,9 +37,10 @@ async def image(batch_id: str, file_name: str, services: ServicesDep) -> FileRes
         raise NotFound("image not found") from exc
     if not path.is_file():
         raise NotFound("image not found")
+    media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return FileResponse(
         path,
-        media_type="image/png",
+        media_type=media_type,
         headers={"Cache-Control": "public, max-age=31536000, immutable"},
     )
 

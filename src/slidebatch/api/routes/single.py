@@ -40,7 +40,7 @@ async def regenerate_one(body: SingleSlideIn, services: ServicesDep, caller: Cal
         await services.engine.regenerate(
             body.batch_id, body.slide_id, visual_desc=visual_desc, owner=caller.scope
         )
-    await asyncio.shield(services.engine.wait(body.batch_id))
+    await asyncio.shield(services.engine.wait_slide(body.batch_id, body.slide_id))
     return await _slide_answer(services, body.batch_id, body.slide_id)
 
 
