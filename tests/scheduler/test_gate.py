@@ -37,6 +37,16 @@ async def test_margin_keeps_starts_off_the_window_edge() -> None:
     assert permits[2].started_at == 10.1
 
 
+async def test_the_default_margin_has_a_floor_for_short_windows() -> None:
+    """A 6 s window still keeps 0.1 s off the edge (jitter does not scale with the window)."""
+    clock = FakeClock()
+    gate = Gate(clock=clock, rate=1, window=6.0)
+    permits = await take(gate, 2)
+    assert permits[1].started_at == 6.1
+    assert Gate(clock=clock, rate=1, window=1.0).stats().margin == 0.05  # 5% of a tiny window
+    assert Gate(clock=clock, rate=1, window=60.0).stats().margin == 0.5
+
+
 async def test_in_flight_cap_waits_for_a_release() -> None:
     """With the cap full, the next start waits for a slot to free."""
     clock = FakeClock()

@@ -59,6 +59,8 @@ _EPSILON = 1e-9
 # A 429 asking for at most this share of the window, at our full rate, is skew (see above);
 # the margin never grows beyond the same share.
 _SKEW_SHARE = 0.05
+_MIN_MARGIN = 0.1  # seconds: scheduling and network jitter, which no window scales
+_MAX_DEFAULT_MARGIN = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +149,7 @@ class Gate:
         self._per_day = per_day
         self._max_in_flight = max_in_flight
         self._decrease = decrease
-        # Default margin: 1% of the window, at most half a second.
-        self._margin = min(0.5, window * 0.01) if margin is None else margin
+        self._margin = _default_margin(window) if margin is None else margin
         self._max_margin = max(self._margin, window * _SKEW_SHARE)
         self._margin_seq = 0  # permits up to this start number predate the last widening
         self._skew_total = 0
@@ -396,6 +397,16 @@ class Gate:
             margin=self._margin,
             skew_total=self._skew_total,
         )
+
+
+def _default_margin(window: float) -> float:
+    """1% of the window, at most half a second, but 0.1 s at least (up to 5% of the window).
+
+    The floor is there because jitter does not shrink with the window: a busy event loop
+    sends a burst of twenty over tens of milliseconds whatever the window, and a
+    time-scaled window of a few seconds would otherwise leave a margin smaller than that.
+    """
+    return min(_MAX_DEFAULT_MARGIN, window * _SKEW_SHARE, max(_MIN_MARGIN, window * 0.01))
 
 
 def _percentile(ordered: list[float], q: float) -> float | None:
