@@ -58,3 +58,12 @@ def test_header_names_the_scale_and_both_bounds() -> None:
     assert "a 60 s window passes in 6 s wall" in text
     assert "(physically reachable)" in text
     assert "(clairvoyant)" in text
+
+
+def test_the_429_goal_is_judged_per_run_and_names_the_worst() -> None:
+    """2 of 52 in one run misses 2% even when the total share is lower; the detail says where."""
+    busy = RunFigures("deck", "slidebatch", 50, 50, 140.0, 127.0, 138.0, 52, 2, 50)
+    clean = RunFigures("many", "slidebatch", 120, 120, 330.0, 306.0, 324.0, 120, 0, 120)
+    (goal,) = [g for g in report(busy, clean).goals() if g.name.startswith("429s")]
+    assert not goal.met
+    assert goal.detail == "2 of 172 requests overall; worst run 3.8% (deck: 2 of 52)"
