@@ -46,8 +46,13 @@ async def _walk(db: Database, batch_id: str, keys: list[int], concurrency: int) 
             now = datetime.now(UTC)
             await db.batches.mark_generating(batch_id, key, attempt=1, at=now)
             await db.batches.mark_done(
-                batch_id, key, image_file=f"p{key + 1:03d}-k{key}-0123456789ab.png",
-                generation_time=0.0, cost=None, placeholder=False, at=now,
+                batch_id,
+                key,
+                image_file=f"p{key + 1:03d}-k{key}-0123456789ab.png",
+                generation_time=0.0,
+                cost=None,
+                placeholder=False,
+                at=now,
             )
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -59,8 +64,11 @@ async def measure(url: str, slides: int, concurrency: int) -> tuple[float, float
     try:
         started = time.perf_counter()
         record, _ = await db.batches.create_batch(
-            request=_request(slides), final_prompts=["p"] * slides, effective_workers=None,
-            owner=None, idempotency_key=None,
+            request=_request(slides),
+            final_prompts=["p"] * slides,
+            effective_workers=None,
+            owner=None,
+            idempotency_key=None,
         )
         created = time.perf_counter() - started
         started = time.perf_counter()
