@@ -51,7 +51,7 @@ class ServerProcess:
         }
         return env | self.env_overrides
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = 90.0) -> ServerProcess:
         command = [sys.executable, "-m", "slidebatch", "serve", "--host", "127.0.0.1"]
         command += ["--port", str(self.port), "--log-level", "warning"]
         self.process = subprocess.Popen(command, env=self.env(), cwd=self.root)
@@ -64,6 +64,7 @@ class ServerProcess:
                     return self
             except httpx.TransportError:
                 time.sleep(0.05)
+        self.kill()
         raise RuntimeError("server did not become healthy")
 
     def kill(self) -> None:

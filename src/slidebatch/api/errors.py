@@ -21,6 +21,7 @@ from slidebatch.errors import (
     QuotaExceeded,
     SlidebatchError,
 )
+from slidebatch.storage.errors import StorageUnavailable
 
 logger = logging.getLogger("slidebatch.api")
 
@@ -33,6 +34,7 @@ STATUS_BY_ERROR: tuple[tuple[type[SlidebatchError], int], ...] = (
     (AuthError, 401),
     (QuotaExceeded, 429),
     (ProviderError, 502),
+    (StorageUnavailable, 503),
     (ConfigError, 500),
 )
 
