@@ -7,20 +7,13 @@ from __future__ import annotations
 
 import io
 import textwrap
-from functools import cache
-from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.exporters.base import ExportSlide
+from slidebatch.providers.fonts import find_fonts, load_font
 
-# Noto Sans CJK covers Latin and Chinese titles alike; Pillow's own font is the fallback.
-_FONT_CANDIDATES = (
-    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
-    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc"),
-    Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
-)
 PLACEHOLDER_LONG_SIDE = 1280
 BACKGROUND = (245, 245, 245)
 BAND = (190, 30, 45)
@@ -72,12 +65,6 @@ def render_placeholder_png(slide: ExportSlide, aspect: AspectRatio) -> bytes:
     return buffer.getvalue()
 
 
-@cache
 def _font(size: int) -> Font:
-    for candidate in _FONT_CANDIDATES:
-        if candidate.is_file():
-            try:
-                return ImageFont.truetype(str(candidate), size)
-            except OSError:
-                continue
-    return ImageFont.load_default(size)
+    # The renderer's font discovery (CJK first, then Latin, then Pillow's own), cached there.
+    return load_font(find_fonts().regular, size)
