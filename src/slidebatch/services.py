@@ -257,7 +257,12 @@ async def build_services(
                 provider,
                 gate,
                 policy,
-                MeteredListener(listener, metrics, provider.name),
+                MeteredListener(
+                    listener,
+                    metrics,
+                    provider.name,
+                    degrades=settings.slide_placeholder_on_failure,
+                ),
                 clock=clock,
                 attempt_timeout=settings.llm_timeout_seconds,
             ),
