@@ -193,3 +193,14 @@ def test_non_loopback_bind_without_keys_is_refused(tmp_path: Path) -> None:
     asyncio.run(check_bind(_settings(tmp_path, server_host="0.0.0.0", insecure_no_auth=True)))
     _create_key(exposed, "first")
     asyncio.run(check_bind(exposed))
+
+
+def test_a_retried_post_at_the_quota_edge_returns_its_batch(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    """The same Idempotency-Key returns the first batch even when a new one is over quota."""
+    headers = _as(keys["tight"]) | {"Idempotency-Key": "retry-me"}
+    first = client.post("/api/slide/batch/generate", json=DECK, headers=headers)
+    again = client.post("/api/slide/batch/generate", json=DECK, headers=headers)
+    assert first.status_code == again.status_code == 200
+    assert first.json()["batch_id"] == again.json()["batch_id"]

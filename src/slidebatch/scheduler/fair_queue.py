@@ -93,12 +93,6 @@ class FairQueue:
                 return batch.retries.popleft() if batch.retries else batch.fresh.popleft()
         return None
 
-    def unpop(self, job: Job) -> None:
-        """Give back a job that was popped but not started; it goes first next time."""
-        batch = self._batches[job.batch_id]
-        batch.running -= 1
-        batch.retries.appendleft(job)
-
     def finish(self, batch_id: str) -> None:
         """A running job of ``batch_id`` ended (its slot is free)."""
         batch = self._batches[batch_id]
@@ -166,10 +160,6 @@ class FairQueue:
     def running_total(self) -> int:
         """Jobs being attempted right now."""
         return sum(b.running for b in self._batches.values())
-
-    def batch_ids(self) -> list[str]:
-        """Batches with anything outstanding, in rotation order."""
-        return list(self._order)
 
     def stats(self) -> tuple[BatchQueueStats, ...]:
         """Each batch's queued, backing-off and running counts."""

@@ -103,7 +103,7 @@ class BatchRepository:
         if len(final_prompts) != len(request.slides):
             raise InputError("one final prompt per slide is required")
         if idempotency_key is not None:
-            existing = await self._by_idempotency_key(owner, idempotency_key)
+            existing = await self.find_by_idempotency_key(owner, idempotency_key)
             if existing is not None:
                 return existing, False
         batch_id = uuid.uuid4().hex
@@ -136,13 +136,14 @@ class BatchRepository:
             # our insert. Its batch is the answer; anything else is a real failure.
             if idempotency_key is None:
                 raise
-            existing = await self._by_idempotency_key(owner, idempotency_key)
+            existing = await self.find_by_idempotency_key(owner, idempotency_key)
             if existing is None:
                 raise
             return existing, False
         return await self.get_batch(batch_id), True
 
-    async def _by_idempotency_key(self, owner: str | None, key: str) -> BatchRecord | None:
+    async def find_by_idempotency_key(self, owner: str | None, key: str) -> BatchRecord | None:
+        """The batch ``owner`` created with this Idempotency-Key, if any."""
         query = select(_BATCHES).where(
             func.coalesce(_BATCHES.c.owner, "") == (owner or ""),
             _BATCHES.c.idempotency_key == key,

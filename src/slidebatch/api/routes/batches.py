@@ -47,7 +47,11 @@ async def generate(
     request = body.to_request()
     async with services.audited(caller, "batch.create", "-") as audit:
         services.check_request(request)
-        await services.check_quota(caller, len(request.slides))
+        repeat = idempotency_key is not None and (
+            await services.database.batches.find_by_idempotency_key(caller.owner, idempotency_key)
+        )
+        if not repeat:  # a client's retry returns its batch even at the edge of its quota
+            await services.check_quota(caller, len(request.slides))
         batch, created = await services.engine.submit(
             request, owner=caller.owner, idempotency_key=idempotency_key
         )
