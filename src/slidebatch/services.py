@@ -12,24 +12,21 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
 from slidebatch import __version__
-from slidebatch.api.auth import Authenticator, check_bind_allowed, is_loopback
-from slidebatch.api.quotas import QuotaGuard
 from slidebatch.config import ProviderName, Settings
-from slidebatch.core.access import Quotas
+from slidebatch.core.access import Caller, Quotas
 from slidebatch.core.audit import AuditOutcome
 from slidebatch.core.estimate import UpstreamFigures
-from slidebatch.core.limits import InputLimits, check_batch_request
+from slidebatch.core.limits import InputLimits, check_batch_request, check_text
 from slidebatch.core.slide import BatchRequest
 from slidebatch.engine.advisor import ConfigAdvisor
 from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
 from slidebatch.engine.events import EventBus
 from slidebatch.engine.metered import MeteredListener
-from slidebatch.errors import LimitExceeded
 from slidebatch.observability.audit import AuditLog
 from slidebatch.observability.metrics import Metrics
 from slidebatch.observability.pipeline_log import PipelineLog
@@ -41,12 +38,11 @@ from slidebatch.scheduler.clock import Clock, SystemClock
 from slidebatch.scheduler.dispatcher import Dispatcher
 from slidebatch.scheduler.gate import Gate, GateRegistry
 from slidebatch.scheduler.retry import RetryPolicy
+from slidebatch.security.authenticator import Authenticator, check_bind_allowed, is_loopback
+from slidebatch.security.quotas import QuotaGuard
 from slidebatch.storage.database import Database
 from slidebatch.storage.images import ImageStore
 from slidebatch.storage.keys import KeyRepository, UsageRepository
-
-if TYPE_CHECKING:
-    from slidebatch.api.deps import Caller
 
 # Latency assumed before any answer was measured: the seed's measurements for remote models.
 ASSUMED_LATENCY = {ProviderName.LOCAL: 0.3}
@@ -87,21 +83,8 @@ class Services:
         check_batch_request(request, self.limits)
 
     def check_visual_desc(self, text: str) -> None:
-        if len(text) > self.limits.max_visual_desc_chars:
-            raise LimitExceeded(
-                "visual_desc is longer than MAX_VISUAL_DESC_CHARS "
-                f"({self.limits.max_visual_desc_chars})",
-                limit_name="MAX_VISUAL_DESC_CHARS",
-                limit=self.limits.max_visual_desc_chars,
-            )
-
-    def check_text_size(self, text: str) -> None:
-        if len(text.encode()) > self.limits.max_body_bytes:
-            raise LimitExceeded(
-                f"the deck is larger than MAX_BODY_BYTES ({self.limits.max_body_bytes} bytes)",
-                limit_name="MAX_BODY_BYTES",
-                limit=self.limits.max_body_bytes,
-            )
+        """A regenerate request's new visual description, against MAX_VISUAL_DESC_CHARS."""
+        check_text("visual_desc", text, "MAX_VISUAL_DESC_CHARS", self.limits)
 
     async def check_quota(self, caller: Caller, slides: int) -> None:
         """Raise ``QuotaExceeded`` when ``caller``'s key may not start ``slides`` more slides."""

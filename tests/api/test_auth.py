@@ -9,16 +9,16 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
-from slidebatch.api.auth import (
+from slidebatch.api.auth import principal_dependency
+from slidebatch.api.errors import install_error_handlers
+from slidebatch.core.access import ApiKey, Principal, Quotas, Role
+from slidebatch.errors import AuthError, ConfigError
+from slidebatch.security.authenticator import (
     Authenticator,
     check_bind_allowed,
     is_loopback,
     presented_secret,
-    principal_dependency,
 )
-from slidebatch.api.errors import install_error_handlers
-from slidebatch.core.access import ApiKey, Principal, Quotas, Role
-from slidebatch.errors import AuthError, ConfigError
 from slidebatch.storage.database import Database
 from slidebatch.storage.keys import KeyRepository, generate_key
 

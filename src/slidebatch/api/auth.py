@@ -1,113 +1,18 @@
-"""Who is calling: API keys from ``Authorization: Bearer`` or ``X-API-Key``, and open mode.
+"""The HTTP side of access control: credentials from a request, as a FastAPI dependency.
 
-Open mode: with no key ever created and a loopback bind (or ``--insecure-no-auth``), every
-request acts as an anonymous admin-like principal, so the embedded default keeps working
-with nothing to configure. As soon as one key exists, every request needs a valid one.
+The decisions (which key, open mode, bind checks) are in ``slidebatch.security``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import APIKeyHeader, APIKeyQuery, HTTPAuthorizationCredentials, HTTPBearer
 
-from slidebatch.core.access import ApiKey, Principal, Quotas, Role
-from slidebatch.errors import AuthError, ConfigError
-
-__all__ = [
-    "Authenticator",
-    "Principal",
-    "Role",
-    "check_bind_allowed",
-    "client_address",
-    "is_loopback",
-    "principal_dependency",
-]
-
-MAX_SECRET_CHARS = 512  # longer than any key we issue; refuse before hashing megabytes
-
-
-class KeyStore(Protocol):
-    """``storage.keys.KeyRepository``, the part authentication needs."""
-
-    async def verify(self, secret: str) -> ApiKey | None: ...
-
-    async def any_exist(self) -> bool: ...
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost`` and loopback addresses (127.0.0.0/8, ::1)."""
-    name = host.strip().strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def check_bind_allowed(host: str, keys_exist: bool, insecure_no_auth: bool) -> None:
-    """Raise ``ConfigError`` when serving ``host`` would expose the API without any key."""
-    if is_loopback(host) or keys_exist or insecure_no_auth:
-        return
-    raise ConfigError(
-        f"refusing to serve {host} without API keys: anyone who can reach it could spend "
-        "your upstream budget. Create a key first (slidebatch keys create --name NAME), bind "
-        "to 127.0.0.1, or pass --insecure-no-auth (INSECURE_NO_AUTH=true) if you mean it."
-    )
-
-
-def presented_secret(authorization: str | None, api_key: str | None) -> str | None:
-    """The key a request presents: ``X-API-Key``, else a Bearer token; ``None`` if neither."""
-    if api_key and api_key.strip():
-        return api_key.strip()
-    if authorization:
-        scheme, _, token = authorization.strip().partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
-    return None
-
-
-class Authenticator:
-    """Turns a request's credentials into a ``Principal`` or raises ``AuthError``."""
-
-    def __init__(
-        self, keys: KeyStore, *, allow_open: bool, default_quotas: Quotas | None = None
-    ) -> None:
-        """``allow_open``: loopback bind or ``--insecure-no-auth`` (open mode while no keys)."""
-        self._keys = keys
-        self._allow_open = allow_open
-        self._defaults = default_quotas or Quotas()
-
-    async def open_mode(self) -> bool:
-        """True while requests need no key (no key exists and open mode is allowed)."""
-        return self._allow_open and not await self._keys.any_exist()
-
-    async def authenticate(self, authorization: str | None, api_key: str | None) -> Principal:
-        """The principal for these header values."""
-        if await self.open_mode():
-            # Auth is off: a key a client sends anyway is not checked (there is none to match).
-            return Principal.anonymous()
-        secret = presented_secret(authorization, api_key)
-        if secret is None:
-            raise AuthError("an API key is required: send Authorization: Bearer <key> or X-API-Key")
-        if len(secret) > MAX_SECRET_CHARS:
-            raise AuthError("the API key is not valid")
-        key = await self._keys.verify(secret)
-        if key is None:
-            raise AuthError("the API key is not valid")
-        if key.revoked:
-            raise AuthError("the API key has been revoked")
-        return Principal.of_key(key, self._defaults)
-
-    async def __call__(self, request: Request) -> Principal:
-        """The principal of ``request`` (its ``Authorization`` / ``X-API-Key`` headers)."""
-        return await self.authenticate(
-            request.headers.get("authorization"), request.headers.get("x-api-key")
-        )
+from slidebatch.core.access import Principal
+from slidebatch.security.authenticator import Authenticator
 
 
 def client_address(request: Request) -> str:
@@ -118,6 +23,8 @@ def client_address(request: Request) -> str:
 # Declared as security schemes so OpenAPI (and schemathesis) know how to authenticate.
 _bearer = HTTPBearer(auto_error=False, description="An API key as a Bearer token")
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key")
+# EventSource, <img> and download links cannot send headers: they may pass ?api_key=.
+_query_key = APIKeyQuery(name="api_key", auto_error=False, description="An API key (SSE, files)")
 
 
 def principal_dependency(
@@ -133,9 +40,10 @@ def principal_dependency(
         request: Request,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         api_key: Annotated[str | None, Depends(_api_key)],
+        query_key: Annotated[str | None, Depends(_query_key)],
     ) -> Principal:
         authorization = f"Bearer {bearer.credentials}" if bearer is not None else None
-        found = await get_authenticator(request).authenticate(authorization, api_key)
+        found = await get_authenticator(request).authenticate(authorization, api_key or query_key)
         request.state.principal = found
         return found
 

@@ -94,3 +94,24 @@ class Principal:
     def owner_filter(self) -> str | None:
         """The owner to restrict reads and actions to; ``None`` (admins, open mode): all."""
         return None if self.is_admin else self.key_id
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is calling, and from where: ``owner`` is stamped on what they create; ``scope``
+    limits what they see (``None`` for admins and open mode)."""
+
+    principal: Principal
+    client: str
+
+    @property
+    def key_id(self) -> str | None:
+        return self.principal.key_id
+
+    @property
+    def owner(self) -> str | None:
+        return self.principal.owner
+
+    @property
+    def scope(self) -> str | None:
+        return self.principal.owner_filter

@@ -48,7 +48,6 @@ async def info(services: ServicesDep) -> dict[str, Any]:
     "/api/deck/parse", response_model=DeckParseOut, summary="Parse a JSON or Markdown deck"
 )
 async def deck_parse(body: DeckParseIn, services: ServicesDep, caller: CallerDep) -> Any:
-    services.check_text_size(body.text)
     deck = parse_deck(body.text, fmt=body.format, source="deck")
     return {
         "slides": [slide_fields(s) for s in deck.slides],

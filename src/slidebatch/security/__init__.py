@@ -1,0 +1,1 @@
+"""Who may do what: API keys and open mode, bind checks, quotas (no web framework here)."""
