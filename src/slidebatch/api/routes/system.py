@@ -47,7 +47,8 @@ async def info(services: ServicesDep) -> dict[str, Any]:
 @router.post(
     "/api/deck/parse", response_model=DeckParseOut, summary="Parse a JSON or Markdown deck"
 )
-async def deck_parse(body: DeckParseIn, services: ServicesDep, caller: CallerDep) -> Any:
+async def deck_parse(body: DeckParseIn, caller: CallerDep) -> Any:
+    # CallerDep: parsing is for key holders too, like every /api/deck and /api/slide call.
     deck = parse_deck(body.text, fmt=body.format, source="deck")
     return {
         "slides": [slide_fields(s) for s in deck.slides],
