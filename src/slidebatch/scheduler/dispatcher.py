@@ -25,8 +25,9 @@ from slidebatch.errors import ProviderError, RateLimited, TransientProviderError
 from slidebatch.providers.base import ImageProvider, ImageRequest, ImageResult
 from slidebatch.scheduler.clock import Clock
 from slidebatch.scheduler.fair_queue import BatchQueueStats, FairQueue
-from slidebatch.scheduler.gate import Gate, GateStats, Permit
+from slidebatch.scheduler.gate import GateStats
 from slidebatch.scheduler.job import Job
+from slidebatch.scheduler.rate_gate import GatePermit, RateGate
 from slidebatch.scheduler.retry import RetryPolicy
 
 __all__ = ["Dispatcher", "DispatcherStats", "Job", "JobListener"]
@@ -64,7 +65,7 @@ class Dispatcher:
     def __init__(
         self,
         provider: ImageProvider,
-        gate: Gate,
+        gate: RateGate,
         policy: RetryPolicy,
         listener: JobListener,
         *,
@@ -161,7 +162,7 @@ class Dispatcher:
 
     # --- one attempt ---
 
-    async def _attempt(self, job: Job, permit: Permit) -> None:
+    async def _attempt(self, job: Job, permit: GatePermit) -> None:
         attempt = job.attempts + 1
         await self._safely(job, "on_started", self._listener.on_started(job, attempt))
         try:
