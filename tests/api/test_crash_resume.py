@@ -11,6 +11,9 @@ import httpx
 import pytest
 from tests.api.server_process import ServerProcess
 
+from slidebatch.testing.fake_behaviour import FakeUpstreamConfig
+from slidebatch.testing.fake_upstream import FakeUpstreamServer
+
 pytestmark = pytest.mark.slow
 
 
@@ -34,8 +37,18 @@ def _wait_for(predicate: object, timeout: float) -> None:
 
 
 def test_sigkill_mid_batch_then_restart_completes_every_slide_once(tmp_path: Path) -> None:
-    """30 slides, kill -9 after a few finish, restart: all done, each finished exactly once."""
-    env = {"LOCAL_RENDER_DELAY_SECONDS": "0.15"}
+    """30 slides, kill -9 after a few finish, restart: all done, none paid for twice."""
+    config = FakeUpstreamConfig(rpm=10_000, latency_median=0.15, latency_p95=0.2)
+    with FakeUpstreamServer(config) as upstream:
+        env = {
+            "IMAGE_PROVIDER": "openrouter",
+            "LLM_API_KEY": "sk-test-crash-resume",
+            "LLM_API_BASE": upstream.openrouter_base,
+        }
+        _kill_and_resume(tmp_path, env, upstream)
+
+
+def _kill_and_resume(tmp_path: Path, env: dict[str, str], upstream: FakeUpstreamServer) -> None:
     first = ServerProcess(tmp_path, env).start()
     slides = [{"title": f"Slide {i}", "content_text": f"point {i}"} for i in range(1, 31)]
     try:
@@ -67,3 +80,7 @@ def test_sigkill_mid_batch_then_restart_completes_every_slide_once(tmp_path: Pat
     completed = _completed_keys(tmp_path / "logs")
     assert len(completed) == 30
     assert max(completed.values()) == 1, "a finished slide was generated again"
+    # The upstream was paid for each slide once, plus at most the 2 that were in flight
+    # (max_workers=2) when the process died: nothing finished was generated again.
+    paid = upstream.stats()["totals"]["accepted"]
+    assert 30 <= paid <= 32
