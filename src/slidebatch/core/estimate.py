@@ -42,7 +42,9 @@ def workers_to_saturate(figures: UpstreamFigures) -> int | None:
 
 
 def format_duration(seconds: float) -> str:
-    """``75.2`` -> ``1m 15s``; ``8.4`` -> ``8s``; ``3725`` -> ``1h 2m``."""
+    """``75.2`` -> ``1m 15s``; ``8.4`` -> ``8s``; ``3725`` -> ``1h 2m``; ``0.3`` -> ``<1s``."""
+    if seconds < 0.5:
+        return "<1s"
     total = round(seconds)
     hours, rest = divmod(total, 3600)
     minutes, secs = divmod(rest, 60)
