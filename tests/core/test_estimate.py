@@ -24,6 +24,16 @@ def test_worker_cap_binds_when_it_is_slower_than_the_rate() -> None:
     assert estimate_seconds(5, FREE_TIER, 2) == 3 * 9
 
 
+def test_both_limits_together_cost_more_than_either_alone() -> None:
+    """5 workers under 20/min: the third window's 10 slides need two rounds (138 s)."""
+    assert estimate_seconds(50, FREE_TIER, 5) == 138.0
+
+
+def test_huge_decks_use_the_closed_form() -> None:
+    """Beyond the exact range, the larger of the two single-limit figures."""
+    assert estimate_seconds(4000, FREE_TIER, None) == 60 * (3999 // 20) + 9
+
+
 def test_no_limit_and_no_cap_is_one_latency() -> None:
     """Without a rate limit or a cap, everything runs at once."""
     assert estimate_seconds(100, UpstreamFigures(rate=None, window=60, latency=2.0), None) == 2.0

@@ -5,6 +5,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from slidebatch.core.bound import makespan_bound
+
+# Exact list scheduling is cheap up to here (an estimate is asked per status call).
+EXACT_UP_TO = 2000
+
 
 @dataclass(frozen=True, slots=True)
 class UpstreamFigures:
@@ -18,13 +23,18 @@ class UpstreamFigures:
 
 
 def estimate_seconds(slides: int, figures: UpstreamFigures, workers: int | None) -> float:
-    """Best-case makespan of ``slides`` images: rate-window slots, then a worker cap.
+    """Best-case makespan of ``slides`` images of typical latency, under both limits.
 
-    Rate: the i-th request cannot start before ``window * floor((i-1)/rate)``. Workers:
-    ``ceil(slides/workers)`` rounds of ``latency`` each. The larger of the two binds.
+    Up to ``EXACT_UP_TO`` slides this is the benchmark's bound (``core.bound``) with every
+    latency equal: rate-window release times and list scheduling on ``workers``. Beyond
+    that, the larger of the two limits alone (rate windows; rounds of ``workers``).
     """
     if slides <= 0:
         return 0.0
+    if slides <= EXACT_UP_TO:
+        return makespan_bound(
+            [figures.latency] * slides, rate=figures.rate, window=figures.window, cap=workers
+        )
     by_rate = figures.latency
     if figures.rate:
         by_rate = figures.window * ((slides - 1) // figures.rate) + figures.latency

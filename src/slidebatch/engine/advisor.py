@@ -83,8 +83,7 @@ class ConfigAdvisor:
         s = self.settings
         saturate = workers_to_saturate(self.figures)
         cap = s.batch_max_workers
-        recommended = min(slides_count, cap, saturate if saturate is not None else cap)
-        recommended = max(1, recommended)
+        recommended = self._fewest_workers_for_best_time(slides_count, cap)
         seconds = estimate_seconds(slides_count, self.figures, recommended)
         basis = "measured" if self.figures.measured else "configured"
         notes = [self._basis_note(basis)]
@@ -110,6 +109,18 @@ class ConfigAdvisor:
             "performance_notes": notes,
             "basis": basis,
         }
+
+    def _fewest_workers_for_best_time(self, slides: int, cap: int) -> int:
+        """The smallest cap that is as fast as no cap at all (up to ``cap``).
+
+        Little's law (rate x latency) keeps the rate busy on average, but a fresh window
+        allows a burst of ``rate`` at once: a deck finishes sooner with that many in flight.
+        """
+        best = estimate_seconds(slides, self.figures, None)
+        for workers in range(1, min(slides, cap) + 1):
+            if estimate_seconds(slides, self.figures, workers) <= best:
+                return workers
+        return max(1, min(slides, cap))
 
     def _basis_note(self, basis: str) -> str:
         f = self.figures

@@ -1,0 +1,51 @@
+"""config/validate and config/optimal advice, from settings and the gate's figures."""
+
+from __future__ import annotations
+
+from slidebatch.config import load_settings
+from slidebatch.core.estimate import UpstreamFigures
+from slidebatch.engine.advisor import ConfigAdvisor
+
+MEASURED = UpstreamFigures(rate=20, window=60.0, latency=9.0, latency_p95=20.0, measured=True)
+
+
+def test_optimal_recommends_the_fewest_workers_that_reach_the_rate_bound() -> None:
+    """50 slides at 20/min, 9 s each: 10 in flight already reach the three-window bound."""
+    advisor = ConfigAdvisor(load_settings(), MEASURED)
+    answer = advisor.optimal(50)
+    assert answer["recommended_workers"] == 10
+    assert answer["estimated_time_seconds"] == 129.0
+    assert answer["estimated_time_formatted"] == "2m 9s"
+    assert answer["basis"] == "measured"
+    assert answer["max_possible_workers"] == 20
+
+
+def test_optimal_without_measurements_uses_configured_limits() -> None:
+    """Before any answer was measured, the basis is 'configured' and notes say so."""
+    assumed = UpstreamFigures(rate=20, window=60.0, latency=10.0)
+    answer = ConfigAdvisor(load_settings(), assumed).optimal(3)
+    assert answer["basis"] == "configured"
+    assert answer["recommended_workers"] == 3  # one window: all three at once
+    assert answer["estimated_time_seconds"] == 10.0
+    assert any("assumed latency" in note for note in answer["performance_notes"])
+
+
+def test_validate_flags_a_free_model_configured_above_its_limit() -> None:
+    """OpenRouter free models allow 20/min; UPSTREAM_RPM=60 is an issue, not just advice."""
+    settings = load_settings(
+        llm_api_key="sk-test-key-123456",
+        llm_image_model="google/gemini-2.5-flash-image-preview:free",
+        upstream_rpm=60,
+    )
+    answer = ConfigAdvisor(settings, MEASURED).validate()
+    assert answer["valid"] is False
+    assert any("UPSTREAM_RPM=60" in issue for issue in answer["issues"])
+    assert "sk-test-key" not in str(answer)
+
+
+def test_validate_warns_when_the_timeout_is_near_the_measured_p95() -> None:
+    """A timeout close to the measured p95 latency is an issue: slow answers get paid twice."""
+    settings = load_settings(llm_timeout_seconds=25)
+    answer = ConfigAdvisor(settings, MEASURED).validate()
+    assert any("LLM_TIMEOUT_SECONDS" in issue for issue in answer["issues"])
+    assert ConfigAdvisor(load_settings(), MEASURED).validate()["valid"] is True
