@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from slidebatch.bench.environment import EnvironmentConfig, server_env
 from slidebatch.bench.figures import RunFigures
 from slidebatch.bench.report import BenchReport, render_text
 
@@ -67,3 +70,13 @@ def test_the_429_goal_is_judged_per_run_and_names_the_worst() -> None:
     (goal,) = [g for g in report(busy, clean).goals() if g.name.startswith("429s")]
     assert not goal.met
     assert goal.detail == "2 of 172 requests overall; worst run 3.8% (deck: 2 of 52)"
+
+
+def test_learn_limit_leaves_the_rate_unconfigured(tmp_path: Path) -> None:
+    """--learn-limit starts the server without UPSTREAM_RPM; the default configures it."""
+    base = "http://127.0.0.1:1/api/v1"
+    learned = server_env(EnvironmentConfig(tmp_path, 0.1, configured_limit=False), base)
+    configured = server_env(EnvironmentConfig(tmp_path, 0.1), base)
+    assert "UPSTREAM_RPM" not in learned
+    assert configured["UPSTREAM_RPM"] == "20"
+    assert learned["UPSTREAM_RATE_WINDOW_SECONDS"] == "6"

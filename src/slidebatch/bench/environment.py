@@ -43,6 +43,7 @@ class EnvironmentConfig:
     llm_timeout: float = 120.0
     min_wall_timeout: float = 1.0  # never tighter than this in wall seconds (slow machines)
     max_attempts: int = 4
+    configured_limit: bool = True  # False: no UPSTREAM_RPM; the gate learns from headers
 
     def scaled(self, seconds: float) -> float:
         return seconds * self.time_scale
@@ -92,26 +93,7 @@ class BenchEnvironment:
 
     def server_env(self) -> dict[str, str]:
         """The server's whole configuration, as environment variables."""
-        config = self.config
-        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-        env |= {
-            "PYTHONPATH": os.pathsep.join(p for p in (str(_SRC), env.get("PYTHONPATH")) if p),
-            "IMAGE_PROVIDER": "openrouter",
-            "LLM_API_BASE": self.fake.openrouter_base,
-            "LLM_API_KEY": BENCH_API_KEY,
-            "UPSTREAM_RPM": str(RATE),
-            "UPSTREAM_RATE_WINDOW_SECONDS": f"{config.scaled(WINDOW):g}",
-            "UPSTREAM_MAX_IN_FLIGHT": str(IN_FLIGHT_CAP),
-            "LLM_TIMEOUT_SECONDS": f"{config.wall_timeout:g}",
-            "RETRY_BASE_SECONDS": f"{config.scaled(2.0):g}",
-            "RETRY_MAX_SECONDS": f"{config.scaled(60.0):g}",
-            "SLIDE_MAX_ATTEMPTS": str(config.max_attempts),
-            # SPEC 1: a request without max_workers lets the scheduler decide.
-            "BATCH_DEFAULT_WORKERS": "auto",
-            "DATA_DIR": str(config.root / "data"),
-            "LOG_DIR": str(self.log_dir),
-        }
-        return env
+        return server_env(self.config, self.fake.openrouter_base)
 
     def __enter__(self) -> BenchEnvironment:
         self.config.root.mkdir(parents=True, exist_ok=True)
@@ -164,3 +146,27 @@ class BenchEnvironment:
         """Wait one window (plus a little) so the next run starts with a fresh window."""
         time.sleep(self.config.scaled(WINDOW) * 1.05 + 0.05)
         self.fake.reset_stats()
+
+
+def server_env(config: EnvironmentConfig, openrouter_base: str) -> dict[str, str]:
+    """The bench server's whole configuration, as environment variables."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env |= {
+        "PYTHONPATH": os.pathsep.join(p for p in (str(_SRC), env.get("PYTHONPATH")) if p),
+        "IMAGE_PROVIDER": "openrouter",
+        "LLM_API_BASE": openrouter_base,
+        "LLM_API_KEY": BENCH_API_KEY,
+        "UPSTREAM_RATE_WINDOW_SECONDS": f"{config.scaled(WINDOW):g}",
+        "UPSTREAM_MAX_IN_FLIGHT": str(IN_FLIGHT_CAP),
+        "LLM_TIMEOUT_SECONDS": f"{config.wall_timeout:g}",
+        "RETRY_BASE_SECONDS": f"{config.scaled(2.0):g}",
+        "RETRY_MAX_SECONDS": f"{config.scaled(60.0):g}",
+        "SLIDE_MAX_ATTEMPTS": str(config.max_attempts),
+        # SPEC 1: a request without max_workers lets the scheduler decide.
+        "BATCH_DEFAULT_WORKERS": "auto",
+        "DATA_DIR": str(config.root / "data"),
+        "LOG_DIR": str(config.root / "logs"),
+    }
+    if config.configured_limit:
+        env["UPSTREAM_RPM"] = str(RATE)
+    return env

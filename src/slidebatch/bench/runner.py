@@ -52,6 +52,7 @@ class BenchOptions:
     naive: bool = True
     fault_mix: bool = True
     seed: int = 1
+    learn_limit: bool = False  # run without UPSTREAM_RPM: the gate must learn the limit
     root: Path | None = None  # working folder (data, logs); a temporary one when None
 
 
@@ -91,7 +92,12 @@ def _main_runs(
     options: BenchOptions, root: Path, say: Progress
 ) -> tuple[list[RunFigures], FairnessCheck | None]:
     scale = options.time_scale
-    config = EnvironmentConfig(root=root, time_scale=scale, seed=options.seed)
+    config = EnvironmentConfig(
+        root=root,
+        time_scale=scale,
+        seed=options.seed,
+        configured_limit=not options.learn_limit,
+    )
     rows: list[RunFigures] = []
     fairness: FairnessCheck | None = None
     with BenchEnvironment(config) as env, httpx.Client(base_url=env.base_url) as client:

@@ -26,6 +26,11 @@ def bench(
     workdir: Path | None = typer.Option(
         None, "--workdir", help="Keep data and logs here (default: a temporary folder)."
     ),
+    learn_limit: bool = typer.Option(
+        False,
+        "--learn-limit",
+        help="Leave UPSTREAM_RPM unset: the gate learns the limit from headers and 429s.",
+    ),
     strict: bool = typer.Option(
         False, "--strict", help="Exit 1 when any goal is missed (default: report only)."
     ),
@@ -38,7 +43,12 @@ def bench(
     from slidebatch.bench.runner import BenchOptions, run_bench
 
     options = BenchOptions(
-        time_scale=time_scale, quick=quick, naive=naive, fault_mix=fault_mix, root=workdir
+        time_scale=time_scale,
+        quick=quick,
+        naive=naive,
+        fault_mix=fault_mix,
+        learn_limit=learn_limit,
+        root=workdir,
     )
     report = run_bench(options, progress=None if as_json else _progress)
     if as_json:
