@@ -25,6 +25,7 @@ from slidebatch.core.prompt import build_prompt
 from slidebatch.core.slide import BatchRequest, effective_workers
 from slidebatch.core.states import BatchState, SlideState, final_batch_state
 from slidebatch.engine.events import EventBus
+from slidebatch.engine.progress import RunningBatch
 from slidebatch.engine.recorder import Announce, PlaceholderRenderer, SlideRecorder
 from slidebatch.engine.views import batch_status, generate_response
 from slidebatch.errors import Conflict
@@ -48,18 +49,6 @@ class EngineLimits:
     default_workers: int | None
     image_size: ImageSize = ImageSize.K1
     cleanup_after: timedelta = timedelta(hours=24)
-
-
-@dataclass(slots=True)
-class _Running:
-    """What the engine holds for a batch while it runs (and nothing after)."""
-
-    record: BatchRecord
-    open: int  # slides not yet in a final state
-    successful: int
-    failed: int
-    started: float  # monotonic
-    completed_here: int = 0  # slides finished since this process started the batch
 
 
 class BatchEngine:
@@ -90,7 +79,7 @@ class BatchEngine:
         self._figures = figures
         self._placeholder = placeholder
         self._wall = wall
-        self._running: dict[str, _Running] = {}
+        self._running: dict[str, RunningBatch] = {}
         # Admission, finishing, cancel, retry, regenerate and delete change which batches run
         # and which slides are pending; they take this lock so they never interleave.
         self._admit_lock = asyncio.Lock()
@@ -328,12 +317,7 @@ class BatchEngine:
     async def _slide_final(self, batch_id: str, ok: bool, announce: Announce) -> None:
         running = self._running.get(batch_id)
         if running is not None:
-            running.open -= 1
-            running.completed_here += 1
-            if ok:
-                running.successful += 1
-            else:
-                running.failed += 1
+            running.count(ok=ok)
         await announce()
         if running is not None and running.open <= 0:
             async with self._admit_lock:
@@ -357,7 +341,7 @@ class BatchEngine:
         failed = sum(1 for s in slides if s.state in (SlideState.ERROR, SlideState.CANCELLED))
         await self.repo.set_batch_state(batch.id, BatchState.RUNNING, at=self._wall())
         batch = await self.repo.get_batch(batch.id)
-        running = _Running(batch, len(pending), successful, failed, self._clock.now())
+        running = RunningBatch(batch, len(pending), successful, failed, self._clock.now())
         self._running[batch.id] = running
         self.log.event(
             "batch_generate_start",
@@ -466,34 +450,14 @@ class BatchEngine:
         running = self._running.get(batch_id)
         if running is None:
             return {}
-        total = running.record.total_slides
-        completed = running.successful + running.failed
-        return {
-            "total_slides": total,
-            "completed_slides": completed,
-            "successful": running.successful,
-            "failed": running.failed,
-            "progress": round(completed / total, 4) if total else 1.0,
-            "estimated_remaining_time": self._running_eta(running),
-        }
-
-    def _running_eta(self, running: _Running) -> float | None:
-        remaining = running.open
-        if remaining <= 0:
-            return 0.0
-        if running.completed_here:
-            elapsed = self._clock.now() - running.started
-            return round(elapsed / running.completed_here * remaining, 1)
-        return round(
-            estimate_seconds(remaining, self._figures(), running.record.effective_workers), 1
-        )
+        return running.progress_fields(self._clock.now(), self._figures())
 
     def _eta(self, batch: BatchRecord, slides: list[SlideRecord]) -> float | None:
         if batch.state.is_final:
             return None
         running = self._running.get(batch.id)
         if running is not None:
-            return self._running_eta(running)
+            return running.eta(self._clock.now(), self._figures())
         remaining = sum(1 for s in slides if not s.state.is_final)
         return round(estimate_seconds(remaining, self._figures(), batch.effective_workers), 1)
 
