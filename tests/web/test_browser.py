@@ -267,6 +267,13 @@ def _drive_page(page: Page, server: str, tmp_path: Path) -> None:
     page.screenshot(path=ARTIFACTS / "web-04-narrow.png", full_page=True)
     assert overflow <= 0
 
+    # Delete, after confirming: the panel closes and the batch is gone on the server.
+    page.once("dialog", lambda confirm: confirm.accept())
+    page.get_by_role("button", name="Delete").click()
+    expect(page.locator("#batch-view")).to_be_hidden()
+    gone = httpx.get(f"{server}/api/slide/batch/{batch_id}", timeout=10)
+    assert gone.status_code == 404
+
 
 def test_api_key_field_sends_the_key(server: str) -> None:
     """When /api/info says auth_required, the key field shows; the key goes out as X-API-Key."""

@@ -64,7 +64,11 @@ let dialogOpener = null;
 
 const view = new BatchView(api, {
   onOpenSlide: openSlide,
-  onChange: () => loadHistory(),
+  onChange: (batch) => {
+    // A deleted batch leaves the URL too, so a reload does not ask for it again.
+    if (!batch) window.history.replaceState(null, "", window.location.pathname);
+    loadHistory();
+  },
   onError: (message) => showNotice(message),
   onSlideChange: (slide) => {
     if (ui.dialog.open && slide.slide_id === dialogSlideId) fillDialog(slide, false);

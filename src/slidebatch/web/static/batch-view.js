@@ -41,10 +41,30 @@ export class BatchView {
       grid: byId("slide-grid"),
       cancel: byId("cancel-batch"),
       retry: byId("retry-batch"),
+      remove: byId("delete-batch"),
       downloads: [byId("dl-pptx"), byId("dl-pdf"), byId("dl-zip")],
     };
     this.el.cancel.addEventListener("click", () => this.action("cancel"));
     this.el.retry.addEventListener("click", () => this.action("retry"));
+    this.el.remove.addEventListener("click", () => this.remove());
+  }
+
+  /** Delete the batch with its images, after asking; the panel closes. */
+  async remove() {
+    const id = this.batchId;
+    if (!id || !window.confirm("Delete this batch and its images? This cannot be undone.")) return;
+    this.el.remove.disabled = true;
+    try {
+      await this.api.request("DELETE", `/api/slide/batch/${encodeURIComponent(id)}`);
+      if (this.live) this.live.close();
+      this.batch = null;
+      this.el.section.hidden = true;
+      this.callbacks.onChange(null);
+    } catch (err) {
+      this.callbacks.onError(`Could not delete the batch: ${err.message}`);
+    } finally {
+      this.el.remove.disabled = false;
+    }
   }
 
   get batchId() {
