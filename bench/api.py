@@ -24,7 +24,6 @@ import io
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -40,6 +39,7 @@ from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.slide import BatchRequest, Slide, SlideType
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.services import build_services
+from slidebatch.testing.serve_process import free_port, start_serve, stop_serve
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 STATUS_BATCHES = 20
@@ -64,15 +64,6 @@ class LoadFigures:
         return self.requests / self.seconds
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     env |= {
@@ -84,20 +75,7 @@ def _start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
         "DATA_DIR": str(root / "data"),
         "LOG_DIR": str(root / "logs"),
     }
-    command = [sys.executable, "-m", "slidebatch", "serve", "--host", "127.0.0.1"]
-    command += ["--port", str(port), "--log-level", "warning"]
-    process = subprocess.Popen(command, env=env, cwd=root)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.05)
-    process.kill()
-    raise RuntimeError("server did not become healthy")
+    return start_serve(port=port, env=env, cwd=root, timeout=60)
 
 
 async def _load(base: str, ids: list[str], *, clients: int, seconds: float) -> LoadFigures:
@@ -142,7 +120,7 @@ async def _load(base: str, ids: list[str], *, clients: int, seconds: float) -> L
 def status_load(*, clients: int, seconds: float) -> LoadFigures:
     """Figure 1: status requests per second and p99 with 20 batches running."""
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
-        port = _free_port()
+        port = free_port()
         process = _start_server(Path(tmp), port)
         base = f"http://127.0.0.1:{port}"
         try:
@@ -157,8 +135,7 @@ def status_load(*, clients: int, seconds: float) -> LoadFigures:
                     ids.append(str(response.json()["batch_id"]))
             return asyncio.run(_load(base, ids, clients=clients, seconds=seconds))
         finally:
-            process.terminate()
-            process.wait(20)
+            stop_serve(process)
 
 
 # ----------------------------------------------------------------------------- 2 and 3: in-process

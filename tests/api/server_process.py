@@ -4,23 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
+from slidebatch.testing.serve_process import free_port, start_serve, stop_serve
 
 SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -52,20 +42,8 @@ class ServerProcess:
         return env | self.env_overrides
 
     def start(self, timeout: float = 90.0) -> ServerProcess:
-        command = [sys.executable, "-m", "slidebatch", "serve", "--host", "127.0.0.1"]
-        command += ["--port", str(self.port), "--log-level", "warning"]
-        self.process = subprocess.Popen(command, env=self.env(), cwd=self.root)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}")
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                time.sleep(0.05)
-        self.kill()
-        raise RuntimeError("server did not become healthy")
+        self.process = start_serve(port=self.port, env=self.env(), cwd=self.root, timeout=timeout)
+        return self
 
     def kill(self) -> None:
         """SIGKILL: no shutdown hooks, exactly like a crash."""
@@ -74,9 +52,5 @@ class ServerProcess:
         self.process.wait(10)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        if self.process is not None:
+            stop_serve(self.process)

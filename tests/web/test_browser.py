@@ -7,10 +7,6 @@ browser test is the only proof that the page works.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,6 +15,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from pptx import Presentation
+
+from slidebatch.testing.serve_process import free_port, start_serve, stop_serve
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Route
@@ -56,33 +54,11 @@ def _require_chromium() -> None:
     pytest.skip(f"{CHROMIUM} is not installed")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"slidebatch serve exited with {proc.returncode}:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        # Polling a real subprocess: there is no clock to inject, only a short pause.
-        time.sleep(0.1)
-    pytest.fail(f"slidebatch serve did not become healthy:\n{log.read_text()}")
-
-
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """A real `slidebatch serve` on a free loopback port with the offline renderer."""
     _require_chromium()
-    port = _free_port()
+    port = free_port()
     env = {
         key: value
         for key, value in os.environ.items()
@@ -101,21 +77,18 @@ def server(tmp_path: Path) -> Iterator[str]:
         ),
     )
     log = tmp_path / "serve.log"
-    cmd = [sys.executable, "-m", "slidebatch", "serve", "--host", "127.0.0.1", "--port", str(port)]
     with log.open("wb") as out:
         # cwd=tmp_path: no .env from the working tree leaks into the server's settings.
-        proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(base, proc, log)
-        yield base
-    finally:
-        proc.terminate()
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            proc = start_serve(
+                port=port, env=env, cwd=tmp_path, timeout=SERVER_START_TIMEOUT, output=out
+            )
+        except RuntimeError as exc:
+            pytest.fail(f"{exc}:\n{log.read_text()}")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_serve(proc)
 
 
 def _with_csp(route: Route) -> None:

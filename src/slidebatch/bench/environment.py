@@ -10,18 +10,16 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-import httpx
-
 import slidebatch
 from slidebatch.testing.fake_behaviour import FakeUpstreamConfig, Fault
 from slidebatch.testing.fake_upstream import FakeUpstreamServer
+from slidebatch.testing.serve_process import start_serve, stop_serve
 
 BENCH_API_KEY = "sk-bench-dummy-key-not-secret"
 RATE = 20  # accepted requests per window, like OpenRouter's free models
@@ -115,32 +113,14 @@ class BenchEnvironment:
         self.fake.stop()
 
     def _start_server(self, timeout: float = 60.0) -> None:
-        command = [sys.executable, "-m", "slidebatch", "serve", "--host", "127.0.0.1"]
-        command += ["--port", str(self.port), "--log-level", "warning"]
         # cwd is the bench's folder so that no stray .env changes the configuration.
-        self._process = subprocess.Popen(command, env=self.server_env(), cwd=self.config.root)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"slidebatch serve exited with {self._process.returncode}")
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("slidebatch serve did not become healthy")
+        self._process = start_serve(
+            port=self.port, env=self.server_env(), cwd=self.config.root, timeout=timeout
+        )
 
     def _stop_server(self) -> None:
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        if self._process is not None:
+            stop_serve(self._process)
 
     def drain(self) -> None:
         """Wait one window (plus a little) so the next run starts with a fresh window."""
