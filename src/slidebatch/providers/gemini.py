@@ -74,15 +74,12 @@ class GeminiProvider(RemoteProvider):
         checked = await verify_image(
             data, expected=served, policy=self.aspect_mismatch, request_id=request_id
         )
-        return ImageResult(
-            data=checked.data,
-            mime_type=checked.mime_type,
-            width=checked.width,
-            height=checked.height,
-            latency_s=self._elapsed(started),
-            cost=None,  # Gemini reports tokens (usageMetadata), not a price
-            upstream_request_id=request_id,
+        return self._result(
+            checked,
+            started=started,
+            request_id=request_id,
             rate_limit=response.rate_limit,
+            cost=None,  # Gemini reports tokens (usageMetadata), not a price
             warnings=ratio_warning(request.aspect_ratio, served) + checked.warnings,
         )
 

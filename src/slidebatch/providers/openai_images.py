@@ -78,15 +78,12 @@ class OpenAIImagesProvider(RemoteProvider):
             )
         if request.reference_images:
             warnings += ("images/generations takes no reference images; they were not sent",)
-        return ImageResult(
-            data=checked.data,
-            mime_type=checked.mime_type,
-            width=checked.width,
-            height=checked.height,
-            latency_s=self._elapsed(started),
-            cost=None,  # the Images API reports tokens, not a price
-            upstream_request_id=request_id,
+        return self._result(
+            checked,
+            started=started,
+            request_id=request_id,
             rate_limit=response.rate_limit,
+            cost=None,  # the Images API reports tokens, not a price
             warnings=warnings,
         )
 

@@ -70,15 +70,12 @@ class OpenRouterProvider(RemoteProvider):
         checked = await verify_image(
             data, expected=served, policy=self.aspect_mismatch, request_id=request_id
         )
-        return ImageResult(
-            data=checked.data,
-            mime_type=checked.mime_type,
-            width=checked.width,
-            height=checked.height,
-            latency_s=self._elapsed(started),
-            cost=_cost(body.get("usage")),
-            upstream_request_id=request_id,
+        return self._result(
+            checked,
+            started=started,
+            request_id=request_id,
             rate_limit=response.rate_limit,
+            cost=_cost(body.get("usage")),
             warnings=ratio_warning(request.aspect_ratio, served) + checked.warnings,
         )
 

@@ -11,8 +11,9 @@ import httpx
 from slidebatch.config import AspectMismatchPolicy
 from slidebatch.core.aspect import ImageSize
 from slidebatch.errors import ProviderError
-from slidebatch.providers.base import ImageRequest, ImageResult
+from slidebatch.providers.base import ImageRequest, ImageResult, RateLimitInfo
 from slidebatch.providers.http import credential_id
+from slidebatch.providers.images import CheckedImage
 
 logger = logging.getLogger("slidebatch.providers")
 
@@ -83,6 +84,29 @@ class RemoteProvider:
 
     def _elapsed(self, started: float) -> float:
         return max(0.0, self._clock() - started)
+
+    def _result(
+        self,
+        checked: CheckedImage,
+        *,
+        started: float,
+        request_id: str | None,
+        rate_limit: RateLimitInfo,
+        cost: float | None,
+        warnings: tuple[str, ...],
+    ) -> ImageResult:
+        """The attempt's answer: the verified image and what the upstream said about it."""
+        return ImageResult(
+            data=checked.data,
+            mime_type=checked.mime_type,
+            width=checked.width,
+            height=checked.height,
+            latency_s=self._elapsed(started),
+            cost=cost,
+            upstream_request_id=request_id,
+            rate_limit=rate_limit,
+            warnings=warnings,
+        )
 
     def _log_failure(self, error: ProviderError, started: float) -> None:
         logger.info(
