@@ -17,7 +17,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from slidebatch.core.aspect import AspectRatio  # noqa: E402
 from slidebatch.core.deck import DeckInput, parse_deck  # noqa: E402
 from slidebatch.core.slide import Slide  # noqa: E402
-from slidebatch.providers.local import render_slide  # noqa: E402
+from slidebatch.render import render_slide  # noqa: E402
 
 WIDE = AspectRatio(16, 9)
 ROUNDS = 8

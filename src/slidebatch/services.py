@@ -31,8 +31,8 @@ from slidebatch.observability.audit import AuditLog
 from slidebatch.observability.metrics import Metrics
 from slidebatch.observability.pipeline_log import PipelineLog
 from slidebatch.observability.scrub import settings_secrets
-from slidebatch.providers.base import ImageProvider, ImageRequest
-from slidebatch.providers.local import render_slide
+from slidebatch.providers.base import ImageProvider, ImageRequest, ImageResult
+from slidebatch.providers.local import placeholder_image
 from slidebatch.providers.registry import build_provider, make_http_client
 from slidebatch.scheduler.clock import Clock, SystemClock
 from slidebatch.scheduler.dispatcher import Dispatcher
@@ -174,15 +174,9 @@ def _model_name(settings: Settings) -> str | None:
     }.get(settings.provider)
 
 
-def _placeholder(long_side: int) -> Callable[[ImageRequest, str], bytes]:
-    def draw(request: ImageRequest, reason: str) -> bytes:
-        return render_slide(
-            request.slide,
-            request.style_prompt,
-            request.aspect_ratio,
-            long_side=long_side,
-            placeholder_reason=reason,
-        )
+def _placeholder(long_side: int) -> Callable[[ImageRequest, str], ImageResult]:
+    def draw(request: ImageRequest, reason: str) -> ImageResult:
+        return placeholder_image(request, reason, long_side=long_side)
 
     return draw
 

@@ -21,7 +21,7 @@ from slidebatch.engine.events import EventBus
 from slidebatch.errors import Conflict, NotFound, PermanentProviderError, TransientProviderError
 from slidebatch.observability.pipeline_log import PipelineLog
 from slidebatch.providers.base import ImageRequest, ImageResult
-from slidebatch.providers.local import render_slide
+from slidebatch.render import render_slide
 from slidebatch.scheduler.clock import SystemClock
 from slidebatch.scheduler.dispatcher import Dispatcher
 from slidebatch.scheduler.gate import Gate
@@ -30,6 +30,7 @@ from slidebatch.storage.database import Database
 from slidebatch.storage.images import ImageStore
 
 PNG = render_slide(Slide("x", 1, SlideType.CONTENT, "x"), "", AspectRatio(16, 9), long_side=64)
+STAND_IN = ImageResult(PNG, "image/png", 64, 36, latency_s=0.0, placeholder=True)
 
 
 @dataclass
@@ -104,7 +105,7 @@ async def make_harness(tmp_path: Path, database_url: str) -> AsyncIterator[Calla
             events=EventBus(),
             clock=clock,
             figures=lambda: UpstreamFigures(rate=None, window=60, latency=1.0),
-            placeholder=(lambda req, reason: PNG) if placeholder else None,
+            placeholder=(lambda req, reason: STAND_IN) if placeholder else None,
             wall=wall,
         )
         await engine.start()

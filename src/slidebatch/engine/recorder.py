@@ -25,7 +25,8 @@ from slidebatch.storage.repository import BatchRepository
 
 logger = logging.getLogger("slidebatch.engine")
 
-PlaceholderRenderer = Callable[[ImageRequest, str], bytes]
+# Draws a marked stand-in for a failed request (blocking; run in a thread) with its real size.
+PlaceholderRenderer = Callable[[ImageRequest, str], ImageResult]
 Announce = Callable[[], Awaitable[None]]
 # The engine's side: count the slide, call announce (so the event carries the new
 # progress), then end the batch if it was the last one.
@@ -98,9 +99,7 @@ class SlideRecorder:
     async def _degrade(self, job: Job, error: ProviderError, attempt: int) -> None:
         """Store a locally drawn, clearly marked stand-in instead of failing the slide."""
         assert self._placeholder is not None
-        data = await asyncio.to_thread(self._placeholder, job.request, str(error))
-        width, height = job.request.aspect_ratio.render_size(1920)
-        stand_in = ImageResult(data, "image/png", width, height, latency_s=0.0, placeholder=True)
+        stand_in = await asyncio.to_thread(self._placeholder, job.request, str(error))
         self.log.event(
             "slide_degraded",
             level="warning",

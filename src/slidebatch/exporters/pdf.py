@@ -41,7 +41,9 @@ class PdfExporter:
             if image is not None:
                 pages.append(io.BytesIO(flatten(image).data))
             elif failed is FailedSlides.PLACEHOLDER:
-                pages.append(io.BytesIO(render_placeholder_png(slide, deck.aspect_ratio)))
+                pages.append(
+                    io.BytesIO(render_placeholder_png(slide, deck.aspect_ratio, deck.style_prompt))
+                )
         if not pages:
             raise InputError("nothing to export: no slide has a usable image")
         page_w, page_h = page_size_pt(deck.aspect_ratio)

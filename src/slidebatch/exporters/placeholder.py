@@ -1,25 +1,18 @@
-"""The page that stands in for a failed slide in image-based formats (PDF), drawn with Pillow.
+"""The page that stands in for a failed slide in image-based formats (PDF).
 
-It says plainly that the slide failed and why, so nobody mistakes it for content.
+Drawn by the renderer's one placeholder path: the slide's own text in the deck's style under
+a signal-yellow band reading ``PLACEHOLDER — Slide N failed: <reason>``, so nobody mistakes
+it for the generated slide.
 """
 
 from __future__ import annotations
 
-import io
-import textwrap
-
-from PIL import Image, ImageDraw, ImageFont
-
 from slidebatch.core.aspect import AspectRatio
+from slidebatch.core.slide import Slide, SlideType
 from slidebatch.exporters.base import ExportSlide
-from slidebatch.providers.fonts import find_fonts, load_font
+from slidebatch.render import draw_slide
 
 PLACEHOLDER_LONG_SIDE = 1280
-BACKGROUND = (245, 245, 245)
-BAND = (190, 30, 45)
-INK = (40, 40, 40)
-
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 
 
 def failure_reason(slide: ExportSlide) -> str:
@@ -39,32 +32,26 @@ def failure_heading(slide: ExportSlide) -> str:
     return f"Slide {slide.page_num} failed: {failure_reason(slide)}"
 
 
-def render_placeholder_png(slide: ExportSlide, aspect: AspectRatio) -> bytes:
-    """A PNG page at the deck's ratio: a red band, ``Slide N failed``, the reason and the title."""
-    width, height = aspect.render_size(PLACEHOLDER_LONG_SIDE)
-    image = Image.new("RGB", (width, height), BACKGROUND)
-    draw = ImageDraw.Draw(image)
-    band = max(12, height // 40)
-    draw.rectangle((0, 0, width, band), fill=BAND)
-    draw.rectangle((0, height - band, width, height), fill=BAND)
-    margin = width // 14
-    heading_size = max(18, min(width, height) // 12)
-    body_size = max(12, heading_size // 2)
-    y = height // 4
-    draw.text((margin, y), f"Slide {slide.page_num} failed", font=_font(heading_size), fill=BAND)
-    y += int(heading_size * 1.6)
-    chars = max(20, int((width - 2 * margin) / (body_size * 0.55)))
-    lines = textwrap.wrap(failure_reason(slide), chars)[:4]
-    if slide.title:
-        lines += ["", *textwrap.wrap(slide.title, chars)[:2]]
-    for line in lines:
-        draw.text((margin, y), line, font=_font(body_size), fill=INK)
-        y += int(body_size * 1.4)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _font(size: int) -> Font:
-    # The renderer's font discovery (CJK first, then Latin, then Pillow's own), cached there.
-    return load_font(find_fonts().regular, size)
+def render_placeholder_png(
+    slide: ExportSlide, aspect: AspectRatio, style_prompt: str = ""
+) -> bytes:
+    """A PNG page at the deck's ratio: the slide's text, marked as a failed slide and why."""
+    try:
+        slide_type = SlideType(slide.slide_type)
+    except ValueError:
+        slide_type = SlideType.CONTENT
+    drawn = Slide(
+        id=slide.client_id or str(slide.page_num),
+        page_num=slide.page_num,
+        type=slide_type,
+        title=slide.title,
+        content_text=slide.content_text,
+        visual_desc=slide.visual_desc,
+    )
+    return draw_slide(
+        drawn,
+        style_prompt,
+        aspect,
+        long_side=PLACEHOLDER_LONG_SIDE,
+        placeholder_reason=failure_heading(slide),
+    ).png

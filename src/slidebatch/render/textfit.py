@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from PIL import ImageFont
 
-from slidebatch.providers.fonts import FontFace, load_font
+from slidebatch.render.fonts import FontFace, load_font
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 FontLoader = Callable[[FontFace, int], Font]

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from slidebatch.core.palette import (
+from slidebatch.render.palette import (
     DEFAULT_ACCENT,
     DEFAULT_PRIMARY,
     MIN_CONTRAST,

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from slidebatch.core.aspect import AspectRatio
-from slidebatch.core.palette import RGB, Palette, mix, palette_from_style
 from slidebatch.core.slide import Slide, SlideType
-from slidebatch.providers.fonts import FontSet, find_fonts
-from slidebatch.providers.textfit import (
+from slidebatch.render.fonts import FontSet, find_fonts
+from slidebatch.render.palette import RGB, Palette, mix, palette_from_style
+from slidebatch.render.textfit import (
     Align,
     Box,
     FitSpec,
