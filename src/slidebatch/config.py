@@ -73,6 +73,9 @@ class Settings(BaseSettings):
     upstream_rate_window_seconds: PositiveFloat = 60.0
     upstream_rpd: Positive | None = None  # requests per day, where the provider has one
     upstream_max_in_flight: Positive = 32
+    # Every wait an upstream asks for (Retry-After, a reset) is capped here; a longer ask
+    # marks the credential blocked (/readyz degraded) instead of freezing every batch.
+    upstream_max_pause_seconds: PositiveFloat = 900.0
 
     # --- retries ---
     slide_max_attempts: Positive = 4  # paid attempts per slide

@@ -36,7 +36,7 @@ from slidebatch.providers.local import placeholder_image
 from slidebatch.providers.registry import build_provider, make_http_client
 from slidebatch.scheduler.clock import Clock, SystemClock
 from slidebatch.scheduler.dispatcher import Dispatcher
-from slidebatch.scheduler.gate import Gate, GateRegistry
+from slidebatch.scheduler.gate import Gate, GateConfig, GateRegistry
 from slidebatch.scheduler.retry import RetryPolicy
 from slidebatch.security.authenticator import Authenticator, check_bind_allowed, is_loopback
 from slidebatch.security.quotas import QuotaGuard
@@ -143,6 +143,8 @@ class Services:
             "in_flight_cap": stats.in_flight_cap,
             "waiting": stats.waiting,
             "paused": stats.paused_until is not None,
+            "blocked": stats.blocked,
+            "parked": stats.park_reason,
             "rate_limited_total": stats.rate_limited_total,
         }
 
@@ -210,13 +212,7 @@ async def build_services(
             settings.key_default_max_slides_per_day,
             settings.key_default_max_spend_per_day,
         )
-        gates = GateRegistry(
-            clock=clock,
-            rate=settings.upstream_rpm if provider.name != "local" else None,
-            window=settings.upstream_rate_window_seconds,
-            per_day=settings.upstream_rpd,
-            max_in_flight=_in_flight(settings, provider),
-        )
+        gates = GateRegistry(_gate_config(settings, provider), clock=clock)
         gate = gates.gate_for(provider.credential_id)
         policy = RetryPolicy(
             max_attempts=settings.slide_max_attempts,
@@ -224,6 +220,7 @@ async def build_services(
             base=settings.retry_base_seconds,
             cap=settings.retry_max_seconds,
             rng=rng or random.Random(),
+            max_pause=settings.upstream_max_pause_seconds,
         )
         images = ImageStore(settings.images_dir)
         engine = BatchEngine(
@@ -293,6 +290,8 @@ def _sample_gate(metrics: Metrics, services: Services) -> None:
         effective_rate=stats.effective_rate,
         in_flight=stats.in_flight,
         queue_depth=services.engine.dispatcher.queued_total(),
+        blocked=stats.blocked,
+        parked=stats.parked_until is not None,
     )
 
 
@@ -304,6 +303,16 @@ async def check_bind(settings: Settings) -> None:
     finally:
         await database.close()
     check_bind_allowed(settings.server_host, keys_exist, settings.insecure_no_auth)
+
+
+def _gate_config(settings: Settings, provider: ImageProvider) -> GateConfig:
+    return GateConfig(
+        rate=settings.upstream_rpm if provider.name != "local" else None,
+        window=settings.upstream_rate_window_seconds,
+        per_day=settings.upstream_rpd,
+        max_in_flight=_in_flight(settings, provider),
+        max_pause=settings.upstream_max_pause_seconds,
+    )
 
 
 def _in_flight(settings: Settings, provider: ImageProvider) -> int:

@@ -200,6 +200,16 @@ def test_openapi_and_health(client: TestClient) -> None:
     assert client.get("/readyz").json()["database"] == "ok"
 
 
+def test_readyz_says_degraded_while_the_credential_is_parked(client: TestClient) -> None:
+    """A parked (or blocked) gate: /readyz answers 200 with status degraded and the reason."""
+    assert client.get("/readyz").json()["status"] == "ready"
+    services = client.app.state.services  # type: ignore[attr-defined]
+    services.gate.park(services.clock.now() + 3600.0, "daily quota spent")
+    body = client.get("/readyz").json()
+    assert body["status"] == "degraded"
+    assert body["gate"]["parked"] == "daily quota spent"
+
+
 def test_too_many_slides_is_a_4xx_naming_the_limit(tmp_path: Path) -> None:
     """More slides than BATCH_MAX_SLIDES is refused with the limit's name."""
     with TestClient(create_app(_settings(tmp_path, batch_max_slides=2))) as small:

@@ -24,7 +24,7 @@ from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.render import render_slide
 from slidebatch.scheduler.clock import SystemClock
 from slidebatch.scheduler.dispatcher import Dispatcher
-from slidebatch.scheduler.gate import Gate
+from slidebatch.scheduler.gate import Gate, GateConfig
 from slidebatch.scheduler.retry import RetryPolicy
 from slidebatch.storage.database import Database
 from slidebatch.storage.images import ImageStore
@@ -86,7 +86,7 @@ async def make_harness(tmp_path: Path, database_url: str) -> AsyncIterator[Calla
         provider = provider or ScriptedProvider()
         database = await Database.open(database_url)
         clock = SystemClock()
-        gate = Gate(clock=clock, rate=None, max_in_flight=8)
+        gate = Gate(GateConfig(rate=None, max_in_flight=8), clock=clock)
         policy = RetryPolicy(
             max_attempts=3, max_requeues=5, base=0.001, cap=0.002, rng=random.Random(1)
         )

@@ -32,6 +32,8 @@ def test_every_documented_metric_is_exposed() -> None:
         'slidebatch_upstream_latency_seconds_bucket{le="180.0"}',
         "slidebatch_gate_effective_rate ",
         "slidebatch_gate_in_flight ",
+        "slidebatch_gate_blocked ",
+        "slidebatch_gate_parked ",
         "slidebatch_queue_depth ",
         "slidebatch_queue_oldest_age_seconds ",
         "slidebatch_retries_total{",

@@ -9,7 +9,7 @@ from scheduler_helpers import RecordingListener, make_jobs, make_policy, running
 from slidebatch.errors import PermanentProviderError, RateLimited, TransientProviderError
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.scheduler.dispatcher import Job
-from slidebatch.scheduler.gate import Gate
+from slidebatch.scheduler.gate import Gate, GateConfig
 from slidebatch.testing.clock import FakeClock
 from slidebatch.testing.scripted_provider import Fail, Hang, ScriptedProvider
 
@@ -19,7 +19,7 @@ async def test_small_batch_behind_a_big_one_finishes_first(
 ) -> None:
     """A 3-slide batch arriving after a 50-slide batch takes turns and ends long before it."""
     provider = ScriptedProvider(clock, default_latency=20.0, upstream_limit=20)
-    gate = Gate(clock=clock, rate=20, window=60.0)
+    gate = Gate(GateConfig(rate=20, window=60.0), clock=clock)
     async with running(provider, gate, listener, clock=clock) as dispatcher:
         dispatcher.add_jobs("big", make_jobs("big", 50), cap=None)
         await clock.sleep(1.0)
@@ -34,7 +34,7 @@ async def test_small_batch_behind_a_big_one_finishes_first(
 async def test_per_batch_cap_is_honoured(clock: FakeClock, listener: RecordingListener) -> None:
     """max_workers=2: never more than two attempts of the batch at once."""
     provider = ScriptedProvider(clock, default_latency=1.0)
-    gate = Gate(clock=clock, max_in_flight=32)
+    gate = Gate(GateConfig(max_in_flight=32), clock=clock)
     async with running(provider, gate, listener, clock=clock) as dispatcher:
         dispatcher.add_jobs("b", make_jobs("b", 10), cap=2)
         await dispatcher.drain()
@@ -45,7 +45,7 @@ async def test_per_batch_cap_is_honoured(clock: FakeClock, listener: RecordingLi
 async def test_no_cap_runs_up_to_the_gate(clock: FakeClock, listener: RecordingListener) -> None:
     """Auto (cap None): the gate's in-flight cap is the only bound."""
     provider = ScriptedProvider(clock, default_latency=1.0)
-    gate = Gate(clock=clock, max_in_flight=4)
+    gate = Gate(GateConfig(max_in_flight=4), clock=clock)
     async with running(provider, gate, listener, clock=clock) as dispatcher:
         dispatcher.add_jobs("b", make_jobs("b", 12), cap=None)
         await dispatcher.drain()
@@ -166,7 +166,7 @@ async def test_cancel_batch_drops_queued_and_lets_running_finish(
 ) -> None:
     """Cancel returns the waiting jobs; the two running ones finish and are reported."""
     provider = ScriptedProvider(clock, default_latency=5.0)
-    gate = Gate(clock=clock, rate=2, window=60.0)
+    gate = Gate(GateConfig(rate=2, window=60.0), clock=clock)
     async with running(provider, gate, listener, clock=clock) as dispatcher:
         dispatcher.add_jobs("b", make_jobs("b", 10), cap=None)
         await clock.sleep(1.0)

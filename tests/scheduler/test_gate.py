@@ -6,7 +6,7 @@ import asyncio
 
 from slidebatch.errors import RateLimited, TransientProviderError
 from slidebatch.providers.base import RateLimitInfo
-from slidebatch.scheduler.gate import Gate, GateRegistry, Permit
+from slidebatch.scheduler.gate import Gate, GateConfig, GateRegistry, Permit
 from slidebatch.testing.clock import FakeClock
 
 
@@ -23,7 +23,7 @@ def succeed(permits: list[Permit], info: RateLimitInfo | None = None) -> None:
 async def test_burst_then_window() -> None:
     """3 per 60 s: three start at once, the next three one window later."""
     clock = FakeClock()
-    gate = Gate(clock=clock, rate=3, window=60.0, margin=0.0)
+    gate = Gate(GateConfig(rate=3, window=60.0, margin=0.0), clock=clock)
     permits = await take(gate, 6)
     succeed(permits)
     assert [p.started_at for p in permits] == [0.0, 0.0, 0.0, 60.0, 60.0, 60.0]
@@ -32,7 +32,7 @@ async def test_burst_then_window() -> None:
 async def test_margin_keeps_starts_off_the_window_edge() -> None:
     """The default margin (1% of the window, at most 0.5 s) delays the next window's start."""
     clock = FakeClock()
-    gate = Gate(clock=clock, rate=2, window=10.0)
+    gate = Gate(GateConfig(rate=2, window=10.0), clock=clock)
     permits = await take(gate, 3)
     assert permits[2].started_at == 10.1
 
@@ -40,17 +40,18 @@ async def test_margin_keeps_starts_off_the_window_edge() -> None:
 async def test_the_default_margin_has_a_floor_for_short_windows() -> None:
     """A 6 s window still keeps 0.1 s off the edge (jitter does not scale with the window)."""
     clock = FakeClock()
-    gate = Gate(clock=clock, rate=1, window=6.0)
+    gate = Gate(GateConfig(rate=1, window=6.0), clock=clock)
     permits = await take(gate, 2)
     assert permits[1].started_at == 6.1
-    assert Gate(clock=clock, rate=1, window=1.0).stats().margin == 0.05  # 5% of a tiny window
-    assert Gate(clock=clock, rate=1, window=60.0).stats().margin == 0.5
+    tiny = Gate(GateConfig(rate=1, window=1.0), clock=clock)
+    assert tiny.stats().margin == 0.05  # 5% of a tiny window
+    assert Gate(GateConfig(rate=1, window=60.0), clock=clock).stats().margin == 0.5
 
 
 async def test_in_flight_cap_waits_for_a_release() -> None:
     """With the cap full, the next start waits for a slot to free."""
     clock = FakeClock()
-    gate = Gate(clock=clock, max_in_flight=2)
+    gate = Gate(GateConfig(max_in_flight=2), clock=clock)
     first, _second = await take(gate, 2)
 
     async def finish_later() -> None:
@@ -67,7 +68,7 @@ async def test_in_flight_cap_waits_for_a_release() -> None:
 async def test_retry_after_pauses_all_dispatch() -> None:
     """A 429 with Retry-After 2.5 s holds every start until 2.5 s."""
     clock = FakeClock()
-    gate = Gate(clock=clock, max_in_flight=10)
+    gate = Gate(GateConfig(max_in_flight=10), clock=clock)
     first = await gate.acquire()
     first.failure(RateLimited("429", retry_after=2.5))
     assert gate.stats().paused_until == 2.5
@@ -79,7 +80,7 @@ async def test_retry_after_pauses_all_dispatch() -> None:
 async def test_429_cuts_the_rate_once_per_episode() -> None:
     """Two 429s of requests started before the cut halve the rate only once."""
     clock = FakeClock()
-    gate = Gate(clock=clock, rate=10, window=10.0, margin=0.0)
+    gate = Gate(GateConfig(rate=10, window=10.0, margin=0.0), clock=clock)
     permits = await take(gate, 10)
     permits[0].failure(RateLimited("429", retry_after=1.0))
     permits[1].failure(RateLimited("429", retry_after=1.0))
@@ -90,7 +91,7 @@ async def test_429_cuts_the_rate_once_per_episode() -> None:
 async def test_rate_recovers_additively_while_saturated_and_clean() -> None:
     """After a cut the rate grows by one per clean saturated window, up to the configured rate."""
     clock = FakeClock()
-    gate = Gate(clock=clock, rate=10, window=10.0, margin=0.0)
+    gate = Gate(GateConfig(rate=10, window=10.0, margin=0.0), clock=clock)
     first = await gate.acquire()
     first.failure(RateLimited("429", retry_after=0.5))
     seen: list[float] = []
@@ -111,7 +112,7 @@ async def test_rate_recovers_additively_while_saturated_and_clean() -> None:
 async def test_rate_does_not_grow_when_not_saturated() -> None:
     """A gate that never waits on its window learns nothing, so its rate stays cut."""
     clock = FakeClock()
-    gate = Gate(clock=clock, rate=10, window=10.0, margin=0.0)
+    gate = Gate(GateConfig(rate=10, window=10.0, margin=0.0), clock=clock)
     (first,) = await take(gate, 1)
     first.failure(RateLimited("429", retry_after=0.1))
     for _ in range(10):
@@ -124,7 +125,7 @@ async def test_rate_does_not_grow_when_not_saturated() -> None:
 async def test_starts_are_paced_after_a_pause() -> None:
     """After a Retry-After pause the first window is paced (W/rate apart), not a stampede."""
     clock = FakeClock()
-    gate = Gate(clock=clock, rate=4, window=8.0, margin=0.0)
+    gate = Gate(GateConfig(rate=4, window=8.0, margin=0.0), clock=clock)
     permits = await take(gate, 4)
     permits[0].failure(RateLimited("429", retry_after=10.0))
     succeed(permits[1:])
@@ -139,7 +140,7 @@ async def test_starts_are_paced_after_a_pause() -> None:
 async def test_overload_cuts_the_in_flight_cap_and_successes_restore_it() -> None:
     """A 503/timeout halves the in-flight cap; clean successes at the cap grow it back by one."""
     clock = FakeClock()
-    gate = Gate(clock=clock, max_in_flight=8)
+    gate = Gate(GateConfig(max_in_flight=8), clock=clock)
     permits = await take(gate, 8)
     permits[0].failure(TransientProviderError("timeout", overload=True))
     permits[1].failure(TransientProviderError("503", overload=True))  # same episode
@@ -155,7 +156,7 @@ async def test_overload_cuts_the_in_flight_cap_and_successes_restore_it() -> Non
 async def test_plain_transient_errors_leave_the_cap_alone() -> None:
     """A malformed answer is not overload: the cap stays."""
     clock = FakeClock()
-    gate = Gate(clock=clock, max_in_flight=8)
+    gate = Gate(GateConfig(max_in_flight=8), clock=clock)
     (permit,) = await take(gate, 1)
     permit.failure(TransientProviderError("no image in answer"))
     assert gate.stats().in_flight_cap == 8
@@ -164,7 +165,7 @@ async def test_plain_transient_errors_leave_the_cap_alone() -> None:
 async def test_limit_learned_from_success_headers() -> None:
     """With no rate configured, X-RateLimit-Limit becomes the rate per window."""
     clock = FakeClock()
-    gate = Gate(clock=clock, window=60.0, margin=0.0)
+    gate = Gate(GateConfig(window=60.0, margin=0.0), clock=clock)
     (first,) = await take(gate, 1)
     first.success(RateLimitInfo(limit=5, remaining=4, reset_after=60.0))
     stats = gate.stats()
@@ -177,7 +178,7 @@ async def test_limit_learned_from_success_headers() -> None:
 async def test_limit_learned_from_a_429_is_not_cut() -> None:
     """A 429 that names the limit teaches it; ignorance is not congestion, so no cut."""
     clock = FakeClock()
-    gate = Gate(clock=clock, window=60.0, max_in_flight=32)
+    gate = Gate(GateConfig(window=60.0, max_in_flight=32), clock=clock)
     permits = await take(gate, 8)
     permits[6].failure(RateLimited("429", retry_after=3.0, limit=5, remaining=0))
     stats = gate.stats()
@@ -187,7 +188,7 @@ async def test_limit_learned_from_a_429_is_not_cut() -> None:
 async def test_unknown_limit_429_without_figures_halves_what_passed() -> None:
     """No figures at all: the new rate is half of what the window let through."""
     clock = FakeClock()
-    gate = Gate(clock=clock, window=60.0, max_in_flight=32)
+    gate = Gate(GateConfig(window=60.0, max_in_flight=32), clock=clock)
     permits = await take(gate, 12)
     permits[-1].failure(RateLimited("429"))
     assert gate.stats().effective_rate == 6.0
@@ -196,7 +197,7 @@ async def test_unknown_limit_429_without_figures_halves_what_passed() -> None:
 async def test_configured_rate_ignores_headers() -> None:
     """A configured rate is the ceiling; a higher header figure does not raise it."""
     clock = FakeClock()
-    gate = Gate(clock=clock, rate=3, window=60.0)
+    gate = Gate(GateConfig(rate=3, window=60.0), clock=clock)
     (permit,) = await take(gate, 1)
     permit.success(RateLimitInfo(limit=100, remaining=99, reset_after=60.0))
     assert gate.stats().effective_rate == 3.0
@@ -206,7 +207,7 @@ async def test_configured_rate_ignores_headers() -> None:
 async def test_remaining_zero_waits_for_the_reset() -> None:
     """An answer saying nothing remains pauses dispatch until its reset, without a cut."""
     clock = FakeClock()
-    gate = Gate(clock=clock, rate=10, window=60.0)
+    gate = Gate(GateConfig(rate=10, window=60.0), clock=clock)
     (permit,) = await take(gate, 1)
     permit.success(RateLimitInfo(limit=10, remaining=0, reset_after=30.0))
     (later,) = await take(gate, 1)
@@ -217,7 +218,7 @@ async def test_remaining_zero_waits_for_the_reset() -> None:
 async def test_per_day_cap() -> None:
     """Three per day: the fourth waits a day after the first."""
     clock = FakeClock()
-    gate = Gate(clock=clock, per_day=3)
+    gate = Gate(GateConfig(per_day=3), clock=clock)
     permits = await take(gate, 4)
     assert permits[3].started_at == 86_400.0
 
@@ -225,7 +226,7 @@ async def test_per_day_cap() -> None:
 async def test_abandoned_permit_frees_its_window_slot() -> None:
     """A permit given back unused does not count against the window."""
     clock = FakeClock()
-    gate = Gate(clock=clock, rate=1, window=60.0)
+    gate = Gate(GateConfig(rate=1, window=60.0), clock=clock)
     (permit,) = await take(gate, 1)
     permit.abandon()
     (again,) = await take(gate, 1)
@@ -248,7 +249,7 @@ async def test_stats_report_latency_percentiles() -> None:
 
 def test_registry_shares_one_gate_per_credential() -> None:
     """Same credential, same gate; another credential, another gate."""
-    registry = GateRegistry(clock=FakeClock(), rate=20)
+    registry = GateRegistry(GateConfig(rate=20), clock=FakeClock())
     assert registry.gate_for("a") is registry.gate_for("a")
     assert registry.gate_for("a") is not registry.gate_for("b")
     assert set(registry.stats()) == {"a", "b"}
@@ -257,7 +258,7 @@ def test_registry_shares_one_gate_per_credential() -> None:
 async def test_a_lower_limit_in_a_429_overrides_a_too_high_configuration() -> None:
     """Configured 20 but the upstream says 15: the ceiling becomes 15, without a further cut."""
     clock = FakeClock()
-    gate = Gate(clock=clock, rate=20, window=60.0)
+    gate = Gate(GateConfig(rate=20, window=60.0), clock=clock)
     permits = await take(gate, 16)
     permits[-1].failure(RateLimited("429", retry_after=60.0, limit=15, remaining=0))
     stats = gate.stats()
@@ -267,7 +268,7 @@ async def test_a_lower_limit_in_a_429_overrides_a_too_high_configuration() -> No
 async def test_a_skew_429_at_the_window_edge_pauses_without_a_cut() -> None:
     """At our full rate, a 429 asking for a moment is skew: pause, widen the margin, no cut."""
     clock = FakeClock()
-    gate = Gate(clock=clock, rate=20, window=60.0)  # margin 0.5 s
+    gate = Gate(GateConfig(rate=20, window=60.0), clock=clock)  # margin 0.5 s
     succeed(await take(gate, 20))
     edge = await gate.acquire()
     assert edge.started_at == 60.5
@@ -285,7 +286,7 @@ async def test_a_skew_429_at_the_window_edge_pauses_without_a_cut() -> None:
 async def test_a_widened_margin_moves_the_next_window() -> None:
     """After a skew 429 the following windows keep the wider margin from the edge."""
     clock = FakeClock()
-    gate = Gate(clock=clock, rate=2, window=60.0, margin=0.5)
+    gate = Gate(GateConfig(rate=2, window=60.0, margin=0.5), clock=clock)
     succeed(await take(gate, 2))
     edge = await gate.acquire()
     edge.failure(RateLimited("429", retry_after=0.1, limit=2, remaining=0))
@@ -299,7 +300,7 @@ async def test_a_widened_margin_moves_the_next_window() -> None:
 async def test_skew_429s_of_one_burst_widen_the_margin_once() -> None:
     """Several edge 429s of starts made before the widening count as one episode."""
     clock = FakeClock()
-    gate = Gate(clock=clock, rate=3, window=60.0, margin=0.5)
+    gate = Gate(GateConfig(rate=3, window=60.0, margin=0.5), clock=clock)
     succeed(await take(gate, 3))
     edge = await take(gate, 3)
     for permit in edge:
@@ -311,7 +312,7 @@ async def test_skew_429s_of_one_burst_widen_the_margin_once() -> None:
 async def test_skew_429s_cut_once_the_margin_is_at_its_widest() -> None:
     """With the margin at 5% of the window, a further edge 429 is a surprise and cuts."""
     clock = FakeClock()
-    gate = Gate(clock=clock, rate=2, window=60.0, margin=3.0)  # already 5% of 60 s
+    gate = Gate(GateConfig(rate=2, window=60.0, margin=3.0), clock=clock)  # already 5% of 60 s
     succeed(await take(gate, 2))
     edge = await gate.acquire()
     edge.failure(RateLimited("429", retry_after=0.1, limit=2, remaining=0))
@@ -322,7 +323,7 @@ async def test_skew_429s_cut_once_the_margin_is_at_its_widest() -> None:
 async def test_a_short_429_below_our_rate_is_still_a_surprise() -> None:
     """A quick 429 while our window is far from full means someone else shares the limit."""
     clock = FakeClock()
-    gate = Gate(clock=clock, rate=20, window=60.0)
+    gate = Gate(GateConfig(rate=20, window=60.0), clock=clock)
     (permit,) = await take(gate, 1)
     permit.failure(RateLimited("429", retry_after=0.2, limit=20, remaining=0))
     assert gate.stats().effective_rate == 10.0
@@ -332,7 +333,7 @@ async def test_a_short_429_below_our_rate_is_still_a_surprise() -> None:
 async def test_remaining_zero_pause_is_not_added_to_the_window() -> None:
     """A remaining=0 answer whose reset matches the window costs nothing beyond the window."""
     clock = FakeClock()
-    gate = Gate(clock=clock, rate=2, window=60.0, margin=0.5)
+    gate = Gate(GateConfig(rate=2, window=60.0, margin=0.5), clock=clock)
     first, second = await take(gate, 2)
     await clock.sleep(9.0)
     second.success(RateLimitInfo(limit=2, remaining=0, reset_after=51.0))  # frees at 60.0

@@ -10,7 +10,7 @@ from scheduler_helpers import RecordingListener, make_jobs, make_policy, running
 from slidebatch.core.bound import makespan_bound
 from slidebatch.errors import TransientProviderError
 from slidebatch.providers.base import ImageRequest
-from slidebatch.scheduler.gate import Gate
+from slidebatch.scheduler.gate import Gate, GateConfig
 from slidebatch.testing.clock import FakeClock
 from slidebatch.testing.scripted_provider import Fail, Hang, ScriptedProvider, Step, Succeed
 
@@ -44,7 +44,7 @@ async def simulate(
         return latencies[request.slide.page_num]
 
     provider = ScriptedProvider(clock, default_latency=latency, upstream_limit=upstream_limit)
-    gate = Gate(clock=clock, rate=rate, window=60.0)
+    gate = Gate(GateConfig(rate=rate, window=60.0), clock=clock)
     async with running(provider, gate, listener, clock=clock) as dispatcher:
         dispatcher.add_jobs("b", make_jobs("b", len(latencies)), cap=None)
         await dispatcher.drain()
@@ -87,7 +87,7 @@ async def test_eight_batches_share_fairly() -> None:
     clock = FakeClock()
     listener = RecordingListener(clock)
     provider = ScriptedProvider(clock, default_latency=20.0, upstream_limit=20)
-    gate = Gate(clock=clock, rate=20, window=60.0)
+    gate = Gate(GateConfig(rate=20, window=60.0), clock=clock)
     async with running(provider, gate, listener, clock=clock) as dispatcher:
         for index in range(8):
             dispatcher.add_jobs(f"b{index}", make_jobs(f"b{index}", 15), cap=None)
@@ -121,7 +121,7 @@ async def test_fault_mix_still_finishes_every_slide() -> None:
     clock = FakeClock()
     listener = RecordingListener(clock)
     provider = ScriptedProvider(clock, script=script, upstream_limit=20)
-    gate = Gate(clock=clock, rate=20, window=60.0)
+    gate = Gate(GateConfig(rate=20, window=60.0), clock=clock)
     policy = make_policy(max_attempts=4)
     async with running(
         provider, gate, listener, clock=clock, policy=policy, attempt_timeout=60.0

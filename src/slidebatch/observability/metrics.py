@@ -65,6 +65,16 @@ class Metrics:
         self.gate_in_flight = Gauge(
             "slidebatch_gate_in_flight", "Upstream requests in flight", registry=r
         )
+        self.gate_blocked = Gauge(
+            "slidebatch_gate_blocked",
+            "1 while the upstream asked for a wait beyond UPSTREAM_MAX_PAUSE_SECONDS",
+            registry=r,
+        )
+        self.gate_parked = Gauge(
+            "slidebatch_gate_parked",
+            "1 while the credential is parked (a quota that waiting cannot fix)",
+            registry=r,
+        )
         self.queue_depth = Gauge(
             "slidebatch_queue_depth", "Slides waiting for the gate", registry=r
         )
@@ -112,9 +122,13 @@ class Metrics:
         in_flight: int,
         queue_depth: int,
         oldest_age_seconds: float = 0.0,
+        blocked: bool = False,
+        parked: bool = False,
     ) -> None:
         """The gate and queue right now."""
         self.gate_effective_rate.set(effective_rate or 0.0)
+        self.gate_blocked.set(1 if blocked else 0)
+        self.gate_parked.set(1 if parked else 0)
         self.gate_in_flight.set(in_flight)
         self.queue_depth.set(queue_depth)
         self.queue_oldest_age_seconds.set(max(0.0, oldest_age_seconds))

@@ -25,9 +25,8 @@ from slidebatch.errors import ProviderError, RateLimited, TransientProviderError
 from slidebatch.providers.base import ImageProvider, ImageRequest, ImageResult
 from slidebatch.scheduler.clock import Clock
 from slidebatch.scheduler.fair_queue import BatchQueueStats, FairQueue
-from slidebatch.scheduler.gate import GateStats
 from slidebatch.scheduler.job import Job
-from slidebatch.scheduler.rate_gate import GatePermit, RateGate
+from slidebatch.scheduler.rate_gate import GatePermit, GateStats, RateGate
 from slidebatch.scheduler.retry import RetryPolicy
 
 __all__ = ["Dispatcher", "DispatcherStats", "Job", "JobListener"]

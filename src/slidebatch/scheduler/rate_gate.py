@@ -1,17 +1,71 @@
 """The contract between the dispatcher and whatever decides when a request may start.
 
-``Gate`` (one process, in memory) is the implementation today. A gate shared by several
-worker processes (PostgreSQL or Redis backed) would implement the same two Protocols, and
-the dispatcher would not change.
+``scheduler.gate.Gate`` (one process, in memory) is the implementation today. A gate shared
+by several worker processes (PostgreSQL backed) implements the same Protocols and returns
+the same ``GateStats``; the dispatcher, the engine and the API do not change.
+
+The contract, in full:
+
+* ``acquire()`` waits until one more request to the credential may start, counts the
+  start and hands out a ``GatePermit``;
+* the permit's outcome is reported exactly once: ``success`` (with the upstream's
+  X-RateLimit figures), ``failure`` (429s and overloads teach the gate), ``release``
+  (cancelled mid-request) or ``abandon`` (never sent: the start is un-counted);
+* ``park(until, reason)`` stops every start until ``until`` (the gate's clock) for a reason
+  waiting a little cannot fix, such as a spent daily quota;
+* ``stats()`` is a snapshot for logs, advice, ``/readyz`` and metrics.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from slidebatch.errors import ProviderError
 from slidebatch.providers.base import RateLimitInfo
-from slidebatch.scheduler.gate import GateStats
+
+
+@dataclass(frozen=True, slots=True)
+class GateStats:
+    """A snapshot of one gate, for logs, ``config/optimal``, ``config/validate`` and metrics.
+
+    Times (``paused_until``, ``parked_until``, ``blocked_until``, ``next_start``) are on the
+    gate's clock, like ``Clock.now()``.
+    """
+
+    configured_rate: int | None
+    effective_rate: float | None  # None: no limit known yet (in-flight cap only)
+    learned_limit: int | None
+    window: float
+    per_day: int | None
+    starts_in_window: int
+    starts_today: int
+    in_flight: int
+    in_flight_cap: int
+    max_in_flight: int
+    waiting: int
+    paused_until: float | None  # None when not paused
+    requests_total: int
+    rate_limited_total: int
+    overload_total: int
+    latency_p50: float | None
+    latency_p95: float | None
+    margin: float = 0.0  # seconds added to the window; widened by skew 429s
+    skew_total: int = 0  # 429s taken for clock skew (paused for, not cut)
+    # Parked by ``RateGate.park``: no start before ``parked_until``, for ``park_reason``.
+    parked_until: float | None = None
+    park_reason: str | None = None
+    # The upstream asked for a wait beyond the pause cap (``UPSTREAM_MAX_PAUSE_SECONDS``):
+    # the gate paused for the cap only and reports the credential blocked until the
+    # instant asked for, or until a request succeeds again.
+    blocked_until: float | None = None
+    window_learned: bool = False  # the window length came from the upstream, not a setting
+    next_start: float | None = None  # earliest time the next start may happen
+
+    @property
+    def blocked(self) -> bool:
+        """True while the upstream's last word was a wait longer than the pause cap."""
+        return self.blocked_until is not None
 
 
 class GatePermit(Protocol):
@@ -36,6 +90,9 @@ class RateGate(Protocol):
     async def acquire(self) -> GatePermit:
         """Wait until one more request may start, and count it."""
         ...
+
+    def park(self, until: float, reason: str) -> None:
+        """No start before ``until`` (clock time) for ``reason``, whatever else allows."""
 
     def stats(self) -> GateStats:
         """The gate's figures for logs, advice and metrics."""

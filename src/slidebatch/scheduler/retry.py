@@ -5,11 +5,14 @@ Two budgets: *paid* attempts (every request the upstream answered with work or a
 upstream does not charge for, bounded separately by ``max_requeues``. Permanent errors
 never retry. The delay is full-jitter exponential backoff, ``uniform(0, min(cap,
 base * 2**n))`` (AWS's "full jitter": spreads retries so they do not arrive together),
-never shorter than the upstream's ``Retry-After``.
+never shorter than the upstream's ``Retry-After`` up to ``max_pause``
+(``UPSTREAM_MAX_PAUSE_SECONDS``: an upstream asking for days does not park a slide for days;
+the gate reports the credential blocked instead).
 """
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 
@@ -36,6 +39,8 @@ class RetryPolicy:
         base: float,
         cap: float,
         rng: random.Random,
+        *,
+        max_pause: float = math.inf,
     ) -> None:
         if max_attempts < 1 or max_requeues < 0:
             raise ValueError("max_attempts must be >= 1 and max_requeues >= 0")
@@ -44,6 +49,7 @@ class RetryPolicy:
         self.base = base
         self.cap = cap
         self._rng = rng
+        self.max_pause = max_pause
 
     def decide(self, error: ProviderError, attempts: int, requeues: int) -> RetryDecision:
         """Decide after a failure.
@@ -69,5 +75,5 @@ class RetryPolicy:
         ceiling = min(self.cap, self.base * 2 ** max(0, failures - 1))
         delay = self._rng.uniform(0.0, ceiling)
         if error.retry_after is not None:
-            delay = max(delay, error.retry_after)
+            delay = max(delay, min(error.retry_after, self.max_pause))
         return delay

@@ -78,3 +78,45 @@ class SlidingWindow:
         horizon = now - max(self.window, self.keep)
         while self._starts and self._starts[0] <= horizon:
             self._starts.popleft()
+
+
+DAY_SECONDS = 86_400.0
+
+
+class StartWindows:
+    """A gate's record of starts: the rate window (plus its margin) and the 24-hour window."""
+
+    def __init__(self, window: float, *, margin: float, max_margin: float, per_day: int | None):
+        self.seconds = window
+        self.per_day = per_day
+        self.rate = SlidingWindow(window + margin, keep=window + 3 * max_margin)
+        self.day = SlidingWindow(DAY_SECONDS) if per_day is not None else None
+
+    def record(self, at: float) -> None:
+        """Count a start at ``at`` in both windows."""
+        self.rate.record(at)
+        if self.day is not None:
+            self.day.record(at)
+
+    def forget(self, at: float) -> None:
+        """Un-count a start the upstream never counted."""
+        self.rate.forget(at)
+        if self.day is not None:
+            self.day.forget(at)
+
+    def set_margin(self, margin: float) -> None:
+        """Keep starts ``margin`` seconds further than the window from the edge."""
+        self.rate.window = self.seconds + margin
+
+    def next_free(self, now: float, limit: int | None) -> float:
+        """Earliest time >= ``now`` at which one more start keeps both limits."""
+        at = now
+        if self.day is not None and self.per_day is not None:
+            at = max(at, self.day.next_free(now, self.per_day))
+        if limit is not None:
+            at = max(at, self.rate.next_free(now, limit))
+        return at
+
+    def today(self, now: float) -> int | None:
+        """Starts of the last 24 hours, when a daily limit is kept."""
+        return self.day.count(now) if self.day is not None else None

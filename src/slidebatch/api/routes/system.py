@@ -24,8 +24,10 @@ async def healthz() -> dict[str, str]:
 async def readyz(services: ServicesDep) -> JSONResponse:
     database_ok = await services.database.ping()
     gate = services.gate_summary()
+    # A blocked or parked credential: the process is fine, its upstream will not take work.
+    held = bool(gate["blocked"] or gate["parked"])
     body = {
-        "status": "ready" if database_ok else "unavailable",
+        "status": ("degraded" if held else "ready") if database_ok else "unavailable",
         "database": "ok" if database_ok else "unreachable",
         "provider": services.provider.name,
         "gate": gate,

@@ -1,0 +1,216 @@
+"""The rate half of a gate: how many starts per window, learned, cut and grown.
+
+AIMD on the rate: a 429 cuts the effective rate by ``decrease`` (once per episode: requests
+that started before the last cut do not cut again); while the window is the binding limit
+("saturated") and no 429 came for a whole window ("clean"), the rate grows by one per
+window, up to the configured or learned limit. Growing while not saturated would learn
+nothing, since a rate that is never reached is never tested. The first window after a
+surprise 429's pause is *paced* (one start per window/rate) so that the queue does not
+stampede the upstream the moment the pause ends. A 429 that merely teaches an unknown limit
+is no surprise: our window, which counts the refused starts too, already spaces what follows.
+
+Unknown limits (``rate=None``): the gate starts permissive, bounded by the in-flight cap
+only, and learns: an ``X-RateLimit-Limit`` figure (on a success or on a 429) becomes the
+limit per ``window`` (the headers do not name their window, so the configured one is
+assumed); a 429 without figures sets the rate to half of what the window holds. A figure
+*below* a configured rate also becomes the ceiling (the upstream's word beats a too-high
+``UPSTREAM_RPM``); a higher one never raises the configured cap.
+
+Clock skew is not congestion. A 429 that comes while our window is at the known rate and
+asks for only a moment (``Retry-After`` at most 5% of the window) means the upstream's
+window is a little behind ours: the request reached it just before its oldest start left
+(network and event-loop jitter between our start time and its arrival time). The gate
+pauses for that moment, un-counts the refused start (the upstream did not count it
+either), and widens its margin (once per episode, up to 5% of the window) so that the
+next windows keep clear of the edge. Cutting the rate for it would cost whole windows:
+at 20 per window a halved rate needs ten clean saturated windows to come back. Only when
+the margin is already at its widest does such a 429 count as a surprise.
+"""
+
+from __future__ import annotations
+
+import math
+
+from slidebatch.errors import RateLimited
+from slidebatch.scheduler.aimd import Aimd
+from slidebatch.scheduler.gate_config import GateConfig
+from slidebatch.scheduler.window import StartWindows
+
+# A 429 asking for at most this share of the window, at our full rate, is skew (see above);
+# the margin never grows beyond the same share.
+SKEW_SHARE = 0.05
+_MIN_MARGIN = 0.1  # seconds: scheduling and network jitter, which no window scales
+_MAX_DEFAULT_MARGIN = 0.5
+
+
+def default_margin(window: float) -> float:
+    """1% of the window, at most half a second, but 0.1 s at least (up to 5% of the window).
+
+    The floor is there because jitter does not shrink with the window: a busy event loop
+    sends a burst of twenty over tens of milliseconds whatever the window, and a
+    time-scaled window of a few seconds would otherwise leave a margin smaller than that.
+    """
+    return min(_MAX_DEFAULT_MARGIN, window * SKEW_SHARE, max(_MIN_MARGIN, window * 0.01))
+
+
+class SkewMargin:
+    """Seconds kept between our window's edge and the upstream's, widened by skew 429s."""
+
+    def __init__(self, margin: float, *, window: float) -> None:
+        self.value = margin
+        self.widest = max(margin, window * SKEW_SHARE)
+        self.skew_total = 0
+        self._seq = 0  # permits up to this start number predate the last widening
+
+    @property
+    def at_widest(self) -> bool:
+        return self.value >= self.widest
+
+    def widen(self, seq: int, early_by: float, *, last_seq: int) -> bool:
+        """Widen for a 429 ``early_by`` seconds early, once per episode; say if it moved."""
+        if seq <= self._seq:
+            return False
+        self.value = min(self.widest, max(self.value * 1.5, self.value + 2 * early_by))
+        self._seq = last_seq
+        return True
+
+
+class RateController:
+    """Starts per window for one gate: the record of starts, the limit and its AIMD."""
+
+    def __init__(self, config: GateConfig, *, now: float) -> None:
+        self.configured_rate = config.rate
+        self.window_seconds = config.window
+        self._decrease = config.decrease
+        margin = default_margin(config.window) if config.margin is None else config.margin
+        self.margin = SkewMargin(margin, window=config.window)
+        self.starts = StartWindows(
+            config.window, margin=margin, max_margin=self.margin.widest, per_day=config.per_day
+        )
+        self.rate: Aimd | None = (
+            Aimd(config.rate, ceiling=config.rate, decrease=config.decrease)
+            if config.rate is not None
+            else None
+        )
+        self.learned_limit: int | None = None
+        self.rate_limited_total = 0
+        self._paced_until = -math.inf
+        self._cut_seq = 0  # permits up to this start number belong to the last episode
+        self._last_change = now
+        self._saturated = False
+
+    # --- when ---
+
+    def next_start(self, now: float, paused_until: float, *, observe: bool = True) -> float:
+        """Earliest start the window (and the pacing after a pause) allows.
+
+        ``observe``: a dispatcher is asking, so a full window means the rate is saturated.
+        """
+        limit = self.rate.limit if self.rate is not None else None
+        at = self.starts.next_free(now, limit)
+        if limit is None:
+            return at
+        by_window = self.starts.rate.next_free(now, limit)
+        if observe and by_window > now >= paused_until:
+            self._saturated = True
+        last = self.starts.rate.last_start()
+        if now < self._paced_until and last is not None:
+            at = max(at, last + self.window_seconds / limit)
+        return at
+
+    def maybe_grow(self, now: float) -> None:
+        """Additive increase: one more per clean saturated window."""
+        rate = self.rate
+        if rate is None or rate.at_ceiling or not self._saturated:
+            return
+        if now - self._last_change >= self.window_seconds + self.margin.value:
+            rate.grow(1)
+            self._last_change = now
+            self._saturated = False
+
+    # --- outcomes ---
+
+    def pause_for(self, error: RateLimited) -> float:
+        """How long a 429 asks us to hold every start."""
+        hint = error.retry_after if error.retry_after is not None else error.reset_after
+        if hint is None:
+            limit = self.rate.limit if self.rate is not None else 1
+            hint = self.window_seconds / limit
+        return hint
+
+    def rate_limited(
+        self,
+        seq: int,
+        started_at: float,
+        error: RateLimited,
+        *,
+        hint: float,
+        now: float,
+        paused_until: float,
+        last_seq: int,
+    ) -> None:
+        """A 429 for the start numbered ``seq``: skew, a lesson, or a surprise to cut for."""
+        self.rate_limited_total += 1
+        if self._is_skew(error, hint, now):
+            self.margin.skew_total += 1
+            # The upstream refused it without counting it: neither do we, or the refused
+            # start would hold one of our slots for a whole window.
+            self.starts.forget(started_at)
+            if self.margin.widen(seq, hint, last_seq=last_seq):
+                self.starts.set_margin(self.margin.value)
+            return
+        if seq <= self._cut_seq:
+            return  # started before the last cut: this episode has already been answered
+        if self.learn(error.limit):
+            # The 429 taught the limit: our ignorance, not congestion. No cut and no pacing:
+            # our window (which counts the refused starts too) already knows when slots free.
+            pass
+        elif self.rate is None:
+            # No figures at all: half of what the window let through is a safe new start.
+            passed = max(1, self.starts.rate.count(now))
+            self.rate = Aimd(passed * self._decrease, decrease=self._decrease)
+            self._pace_after(paused_until)
+        else:
+            # A surprise: someone else shares the account, or the windows are misaligned.
+            self.rate.cut()
+            self._pace_after(paused_until)
+        self._cut_seq = last_seq
+        # Recovery counts clean windows from the end of the pause, not from the 429.
+        self._last_change = max(now, paused_until)
+        self._saturated = False
+
+    def learn(self, limit: int | None) -> bool:
+        """Take the upstream's X-RateLimit-Limit; say whether it taught a new ceiling.
+
+        Without a configured rate the figure is the limit. With one, only a lower figure
+        counts: the upstream's word beats a misconfiguration, never the user's own cap.
+        """
+        if limit is None or limit < 1:
+            return False
+        if self.configured_rate is not None and limit >= self.configured_rate:
+            return False
+        if self.rate is not None and self.rate.ceiling == limit:
+            return False
+        self.learned_limit = limit
+        if self.rate is None:
+            self.rate = Aimd(limit, ceiling=limit, decrease=self._decrease)
+        else:
+            self.rate.ceiling = limit
+        return True
+
+    def _pace_after(self, paused_until: float) -> None:
+        self._paced_until = max(self._paced_until, paused_until + self.window_seconds)
+
+    def _is_skew(self, error: RateLimited, hint: float, now: float) -> bool:
+        """A 429 at our known full rate that asks for a moment only: windows misaligned."""
+        rate = self.rate
+        if rate is None or error.retry_after is None or self.margin.at_widest:
+            return False
+        if error.limit is not None and error.limit < rate.limit:
+            return False  # the upstream names a lower limit: that is a lesson, not skew
+        if hint > self.window_seconds * SKEW_SHARE:
+            return False
+        # Could the upstream's window, ``hint`` and a margin behind ours, hold ``rate`` of our
+        # starts besides the refused one? Then it is our own starts it counts: skew.
+        since = now - self.window_seconds - self.margin.widest - hint
+        return self.starts.rate.count_since(since, now) - 1 >= rate.limit
