@@ -73,3 +73,21 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     finally:
         _drop_postgres_database(name)
+
+
+@pytest.fixture
+def cjk_font() -> object:
+    """The renderer's fonts, when they can draw Chinese; else the test is skipped, saying why.
+
+    A CJK font is optional (the renderer warns and draws boxes without one), so a machine
+    without it skips the claims that need one instead of failing them.
+    """
+    from slidebatch.render.fonts import find_fonts
+
+    fonts = find_fonts()
+    if not fonts.has_cjk:
+        pytest.skip(
+            "no CJK font found in the usual font folders (optional; install fonts-noto-cjk "
+            "to run this test)"
+        )
+    return fonts

@@ -15,10 +15,16 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def run(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> CliRunner:
     monkeypatch.chdir(tmp_path)
     for name in ("LLM_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY", "IMAGE_PROVIDER"):
         monkeypatch.delenv(name, raising=False)
+    for name in ("DATA_DIR", "LOG_DIR", "DATABASE_URL", "IMAGE_OUTPUT_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    # The per-user data folder (platformdirs reads XDG_DATA_HOME), away from the cwd.
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("xdg-data")))
     monkeypatch.setenv("LOCAL_RENDER_LONG_SIDE", "320")
     return CliRunner()
 

@@ -73,10 +73,9 @@ async def test_missing_cjk_font_warns_once_per_renderer(caplog: pytest.LogCaptur
     assert "no CJK font found" in warnings[0].getMessage()
 
 
+@pytest.mark.usefixtures("cjk_font")
 async def test_cjk_font_present_gives_no_warning(caplog: pytest.LogCaptureFixture) -> None:
     """With a CJK font on the machine nothing is logged."""
-    if not find_fonts().has_cjk:
-        pytest.skip("no CJK font installed on this machine")
     with caplog.at_level(logging.WARNING, logger="slidebatch.render"):
         await LocalRenderer(long_side=320).generate(_request())
     assert not [r for r in caplog.records if r.name == "slidebatch.render"]

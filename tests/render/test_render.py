@@ -81,6 +81,15 @@ def test_layout_boxes_inside_canvas_and_title_present(slide_type: SlideType, rat
     _assert_inside(layout)
     assert layout.title.block.lines
     assert layout.title.block.ink is not None
+
+
+@pytest.mark.usefixtures("cjk_font")
+@pytest.mark.parametrize("slide_type", list(SlideType))
+@pytest.mark.parametrize("ratio", ["16:9", "9:16", "1:1", "21:9", "1:4", "4:1"])
+def test_a_chinese_title_is_drawn_at_a_readable_width(slide_type: SlideType, ratio: str) -> None:
+    """With a CJK font the Chinese title spans more than a tenth of the slide's width."""
+    layout = layout_slide(_slide(slide_type=slide_type), STYLE, AspectRatio.parse(ratio))
+    assert layout.title.block.ink is not None
     assert layout.title.block.ink.width > layout.width * 0.1
 
 

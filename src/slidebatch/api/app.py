@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
 
 from slidebatch import __version__
+from slidebatch.api.docs import install_docs
 from slidebatch.api.errors import install_error_handlers
 from slidebatch.api.middleware import (
     BodySizeLimitMiddleware,
@@ -51,9 +52,11 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
+    install_docs(app)
     install_error_handlers(app)
     for router in (config.router, batches.router, single.router, files.router):
         app.include_router(router, prefix="/api")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from slidebatch import __version__
 from slidebatch.cli import commands
 
 app = typer.Typer(
@@ -13,6 +14,27 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"slidebatch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version and exit.",
+    ),
+) -> None:
+    """Turn a deck outline plus one style prompt into finished slide images."""
+
+
 commands.register_all(app)
 
 

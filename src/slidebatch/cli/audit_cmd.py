@@ -10,11 +10,8 @@ from datetime import datetime, timedelta
 import typer
 
 from slidebatch.cli.output import fail
-from slidebatch.config import load_settings
 from slidebatch.core.audit import AuditAction, AuditEvent
 from slidebatch.errors import InputError, SlidebatchError
-from slidebatch.storage.audit import AuditRepository
-from slidebatch.storage.database import Database
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -57,6 +54,9 @@ def audit(
     as_json: bool = typer.Option(False, "--json", help="One JSON object per line."),
 ) -> None:
     """Show audited operations (batches and keys), newest first."""
+    from slidebatch.config import load_settings
+    from slidebatch.storage.audit import AuditRepository
+    from slidebatch.storage.database import Database
 
     async def main() -> list[AuditEvent]:
         settings = load_settings()

@@ -7,8 +7,6 @@ import json
 import typer
 
 from slidebatch.cli.output import fail
-from slidebatch.config import load_settings
-from slidebatch.errors import ConfigError
 
 config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
 
@@ -16,6 +14,9 @@ config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True
 @config_app.command("show")
 def show(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Print every setting as the program sees it (environment, .env, defaults)."""
+    from slidebatch.config import load_settings
+    from slidebatch.errors import ConfigError
+
     try:
         settings = load_settings()
     except ConfigError as exc:

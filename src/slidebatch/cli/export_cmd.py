@@ -5,19 +5,15 @@ from __future__ import annotations
 import asyncio
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from slidebatch.cli.output import fail
-from slidebatch.config import load_settings
 from slidebatch.errors import ConfigError, InputError, NotFound
-from slidebatch.exporters.base import FORMATS, ExportDeck, FailedSlides, parse_failed
-from slidebatch.exporters.deck import deck_from_directory, deck_from_records
-from slidebatch.exporters.filename import export_filename
-from slidebatch.exporters.files import write_export
-from slidebatch.storage.database import Database
-from slidebatch.storage.images import ImageStore
+
+if TYPE_CHECKING:  # imported where used, so that `slidebatch --help` stays fast
+    from slidebatch.exporters.base import ExportDeck, FailedSlides
 
 BATCH_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -39,13 +35,24 @@ def export(
         str,
         typer.Option(help="Failed slides: 'placeholder' (a marked page) or 'omit'."),
     ] = "placeholder",
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--data-dir",
+            help="For a batch id: the data folder it is stored in (default: as for generate).",
+        ),
+    ] = None,
 ) -> None:
     """Export a deck (a `generate` folder, or a batch stored by the server) to PPTX, PDF or ZIP."""
+    from slidebatch.exporters.base import parse_failed
+    from slidebatch.exporters.deck import deck_from_directory
+    from slidebatch.exporters.files import write_export
+
     try:
         chosen = _formats(formats or ["pptx"])
         handling = parse_failed(failed)
         if not directory.exists() and BATCH_ID.fullmatch(str(directory)):
-            deck = asyncio.run(_stored_deck(str(directory)))
+            deck = asyncio.run(_stored_deck(str(directory), data_dir))
             directory = Path(".")
         else:
             deck = deck_from_directory(directory)
@@ -59,9 +66,14 @@ def export(
         fail(f"cannot write the export: {exc.strerror or exc} ({exc.filename or ''})".rstrip(" ()"))
 
 
-async def _stored_deck(batch_id: str) -> ExportDeck:
+async def _stored_deck(batch_id: str, data_dir: Path | None) -> ExportDeck:
     """The deck of a batch in the configured database (the server's, or the CLI's)."""
-    settings = load_settings()
+    from slidebatch.cli.data_dir import cli_settings
+    from slidebatch.exporters.deck import deck_from_records
+    from slidebatch.storage.database import Database
+    from slidebatch.storage.images import ImageStore
+
+    settings = cli_settings(data_dir)
     database = await Database.open(settings.effective_database_url)
     try:
         batch = await database.batches.get_batch(batch_id)
@@ -72,6 +84,8 @@ async def _stored_deck(batch_id: str) -> ExportDeck:
 
 
 def _formats(given: list[str]) -> list[str]:
+    from slidebatch.exporters.base import FORMATS
+
     chosen: list[str] = []
     for item in given:
         for part in item.split(","):
@@ -85,7 +99,9 @@ def _formats(given: list[str]) -> list[str]:
 
 def _target(deck: ExportDeck, directory: Path, out: Path | None, fmt: str, count: int) -> Path:
     """Where one format goes: a named file when ``--out`` is a file, else a file in a folder."""
-    name = export_filename(deck.title or directory.resolve().name, fmt)
+    from slidebatch.exporters.filename import deck_export_name
+
+    name = deck_export_name(deck.title, directory.resolve().name, fmt)
     if out is None:
         return directory / name
     if out.is_dir() or count > 1 or not out.suffix:
@@ -98,6 +114,8 @@ def _summary(deck: ExportDeck, handling: FailedSlides) -> str:
     missing = sum(1 for s in deck.slides if s.image_path is None or not s.image_path.is_file())
     if not missing:
         return f"{total} slides"
+    from slidebatch.exporters.base import FailedSlides
+
     verb = "marked" if handling is FailedSlides.PLACEHOLDER else "left out"
     return f"{total} slides, {missing} without an image {verb}"
 

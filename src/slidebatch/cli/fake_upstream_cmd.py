@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-import uvicorn
 
 from slidebatch.cli.output import fail
 from slidebatch.testing.fake_behaviour import COMMON_FAULTS, FakeUpstreamConfig, Fault
@@ -42,6 +41,8 @@ def fake_upstream(
 ) -> None:
     """Serve OpenRouter-, Gemini- and OpenAI-shaped endpoints with limits, latency and faults."""
     # Imported here: the CLI starts fast and the app is only built when this command runs.
+    import uvicorn
+
     from slidebatch.testing.fake_upstream import create_fake_upstream
 
     try:

@@ -1,37 +1,23 @@
 """``slidebatch generate DECK``: a deck file in, slide images and ``manifest.json`` out.
 
 Runs the batch through the same engine as the server (same gate, same retries, same
-persistence), with a live progress bar, and exits 0 only if every slide succeeded.
+persistence), with a live progress bar, and exits 0 only if every slide succeeded. Bad input,
+an unusable ``--out`` or a deck past a limit exit 2 before anything is rendered.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import shutil
-from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from slidebatch.cli.output import EXIT_FAILED, EXIT_OK, fail
-from slidebatch.config import Settings, load_settings
-from slidebatch.core.aspect import AspectRatio
-from slidebatch.core.deck import DeckInput, parse_deck
-from slidebatch.core.slide import BatchRequest
-from slidebatch.core.states import BatchState
+from slidebatch.cli.output import EXIT_USAGE, fail
 from slidebatch.errors import SlidebatchError
-from slidebatch.exporters.base import ExportDeck
-from slidebatch.exporters.deck import deck_from_records
-from slidebatch.exporters.filename import slugify
-from slidebatch.exporters.files import write_export
-from slidebatch.exporters.manifest import MANIFEST_NAME, manifest_dict
-from slidebatch.services import Services, build_services
 
-console = Console(highlight=False)
+if TYPE_CHECKING:  # imported where used, so that `slidebatch --help` stays fast
+    from slidebatch.core.deck import DeckInput
+    from slidebatch.core.slide import BatchRequest
 
 MAX_DECK_BYTES = 8 * 1024 * 1024
 
@@ -56,18 +42,33 @@ def generate(
     pptx: bool = typer.Option(False, "--pptx", help="Also write a .pptx."),
     pdf: bool = typer.Option(False, "--pdf", help="Also write a .pdf."),
     zip_: bool = typer.Option(False, "--zip", help="Also write a .zip."),
+    data_dir: Path | None = typer.Option(
+        None,
+        "--data-dir",
+        help="Where the database, stored images and logs live "
+        "(default: DATA_DIR if set, else the per-user data folder).",
+    ),
 ) -> None:
     """Generate every slide of DECK and write DIR/NN-<slug>.png and DIR/manifest.json."""
+    import asyncio
+
+    from slidebatch.cli.batch_run import run_batch
+    from slidebatch.cli.data_dir import cli_settings
+    from slidebatch.cli.preflight import check_limits, check_out_dir
+    from slidebatch.core.deck import parse_deck
+
+    out_dir = out or Path("out") / deck.stem
     try:
-        settings = load_settings()
+        settings = cli_settings(data_dir)
         parsed = parse_deck(_read(deck), source=deck.name)
         request = _request(parsed, style=_style(style, style_file), aspect=aspect, workers=workers)
+        check_limits(request, settings)
+        check_out_dir(out_dir)
     except SlidebatchError as exc:
-        fail(str(exc))
-    out_dir = out or Path("out") / deck.stem
+        fail(str(exc), EXIT_USAGE)
     formats = [f for f, wanted in (("pptx", pptx), ("pdf", pdf), ("zip", zip_)) if wanted]
     try:
-        code = asyncio.run(_run(settings, request, out_dir, formats))
+        code = asyncio.run(run_batch(settings, request, out_dir, formats))
     except SlidebatchError as exc:
         fail(str(exc))
     raise typer.Exit(code)
@@ -97,6 +98,9 @@ def _style(style: str | None, style_file: Path | None) -> str | None:
 def _request(
     parsed: DeckInput, *, style: str | None, aspect: str | None, workers: str | None
 ) -> BatchRequest:
+    from slidebatch.core.aspect import AspectRatio
+    from slidebatch.core.slide import BatchRequest
+
     max_workers: int | None = parsed.max_workers if isinstance(parsed.max_workers, int) else None
     if workers is not None:
         max_workers = _workers(workers)
@@ -117,87 +121,6 @@ def _workers(text: str) -> int | None:
     if not text.strip().isdigit() or int(text) < 1:
         raise SlidebatchError(f"--workers {text!r} must be a positive integer or 'auto'")
     return int(text)
-
-
-async def _run(settings: Settings, request: BatchRequest, out_dir: Path, formats: list[str]) -> int:
-    async with build_services(settings) as services:
-        batch, _ = await services.engine.submit(request)
-        await _watch(services, batch.id, len(request.slides))
-        record = await services.engine.wait(batch.id)
-        slides = await services.database.batches.get_slides(batch.id)
-        deck = deck_from_records(record, slides, services.images.batch_dir(batch.id))
-        deck = replace(deck, provider=services.provider.name)
-    manifest = await asyncio.to_thread(_write_output, deck, out_dir)
-    for fmt in formats:
-        name = f"{slugify(deck.title, fallback='deck')}.{fmt}"
-        path = await asyncio.to_thread(write_export, deck, fmt, out_dir / name)
-        console.print(f"wrote {path}")
-    _summary(manifest, out_dir, record.state)
-    return EXIT_OK if record.state is BatchState.COMPLETED else EXIT_FAILED
-
-
-async def _watch(services: Services, batch_id: str, total: int) -> None:
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA {task.fields[eta]}"),
-    )
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("slides", total=total, detail="", eta="-")
-        async with services.engine.events.subscribe(batch_id) as stream:
-            status = await services.engine.status(batch_id)
-            _update(progress, task, status)
-            if BatchState(status["status"]).is_final:
-                return
-            async for event in stream:
-                _update(progress, task, event.data)
-
-
-def _update(progress: Progress, task: Any, data: dict[str, Any]) -> None:
-    completed = data.get("completed_slides")
-    eta = data.get("estimated_remaining_time")
-    slide = data.get("slide")
-    detail = f"p{slide['page_num']} {slide['state']}" if slide else ""
-    if slide and slide.get("error_message") and slide["state"] != "done":
-        detail += f" ({slide['error_message'][:60]})"
-    fields: dict[str, Any] = {"detail": detail, "eta": "-" if eta is None else f"{eta:.0f}s"}
-    if completed is not None:
-        fields["completed"] = completed
-    progress.update(task, **fields)
-
-
-def _write_output(deck: ExportDeck, out_dir: Path) -> dict[str, Any]:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    width = max(2, len(str(len(deck.slides))))
-    files: dict[int, str | None] = {}
-    for index, slide in enumerate(deck.slides):
-        if slide.image_path is None or not slide.image_path.is_file():
-            files[index] = None
-            continue
-        name = f"{slide.page_num:0{width}d}-{slugify(slide.title)}.png"
-        shutil.copyfile(slide.image_path, out_dir / name)
-        files[index] = name
-    manifest = manifest_dict(deck, files)
-    text = json.dumps(manifest, ensure_ascii=False, indent=2)
-    (out_dir / MANIFEST_NAME).write_text(text + "\n", encoding="utf-8")
-    return manifest
-
-
-def _summary(manifest: dict[str, Any], out_dir: Path, state: BatchState) -> None:
-    ok, total = manifest["successful"], manifest["total_slides"]
-    colour = "green" if ok == total else "red"
-    console.print(
-        f"[{colour}]{ok}/{total} slides[/] in {manifest['total_time'] or 0:.1f}s ({state}) "
-        f"-> {out_dir / MANIFEST_NAME}"
-    )
-    for result in manifest["results"]:
-        if result["status"] != "done":
-            console.print(
-                f"  [red]p{result['page_num']} {result['title']!r}: {result['error_message']}[/]"
-            )
 
 
 def register(app: typer.Typer) -> None:

@@ -9,19 +9,19 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
 from slidebatch.cli.output import EXIT_FAILED, err_console, fail
-from slidebatch.config import Settings, load_settings
 from slidebatch.core.access import ApiKey, Quotas, Role
 from slidebatch.core.audit import AuditAction, AuditOutcome
 from slidebatch.errors import NotFound, SlidebatchError
-from slidebatch.observability.audit import AuditLog
-from slidebatch.observability.scrub import settings_secrets
-from slidebatch.storage.database import Database
-from slidebatch.storage.keys import KeyRepository
+
+if TYPE_CHECKING:  # imported where used: `slidebatch --help` loads no database or settings
+    from slidebatch.config import Settings
+    from slidebatch.observability.audit import AuditLog
+    from slidebatch.storage.keys import KeyRepository
 
 CLI_CLIENT = "cli"
 _T = TypeVar("_T")
@@ -31,6 +31,11 @@ keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help
 
 def _run(work: Callable[[Settings, KeyRepository, AuditLog], Awaitable[_T]]) -> _T:
     """Open the configured database, run ``work``, close; errors become one clear line."""
+    from slidebatch.config import load_settings
+    from slidebatch.observability.audit import AuditLog
+    from slidebatch.observability.scrub import settings_secrets
+    from slidebatch.storage.database import Database
+    from slidebatch.storage.keys import KeyRepository
 
     async def main() -> _T:
         settings = load_settings()

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import typer
-import uvicorn
 
-from slidebatch.api.app import create_app
 from slidebatch.cli.output import fail
-from slidebatch.config import load_settings
-from slidebatch.errors import ConfigError
-from slidebatch.services import check_bind
 
 
 def serve(
@@ -25,6 +18,16 @@ def serve(
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve the API at /api, the page at /, OpenAPI docs at /docs."""
+    # Imported here: `slidebatch --help` must not load the web stack.
+    import asyncio
+
+    import uvicorn
+
+    from slidebatch.api.app import create_app
+    from slidebatch.config import load_settings
+    from slidebatch.errors import ConfigError
+    from slidebatch.services import check_bind
+
     overrides: dict[str, object] = {}
     if host is not None:
         overrides["server_host"] = host

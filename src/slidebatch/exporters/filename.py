@@ -32,6 +32,15 @@ def export_filename(title: str, extension: str, *, fallback: str = "deck") -> st
     return f"{name or fallback}.{extension.lstrip('.')}"
 
 
+def deck_export_name(title: str, folder_name: str, extension: str) -> str:
+    """The one name a deck's export gets in its folder, whoever writes it.
+
+    ``slidebatch generate --pptx`` and ``slidebatch export DIR`` both call this, so a
+    re-export replaces the file instead of adding a second, differently named copy.
+    """
+    return export_filename(title or folder_name, extension)
+
+
 def content_disposition(filename: str, *, disposition: str = "attachment") -> str:
     """``attachment; filename="ascii"; filename*=UTF-8''percent-encoded`` (RFC 6266 + 5987).
 

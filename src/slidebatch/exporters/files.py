@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from slidebatch.atomic_file import atomic_write
 from slidebatch.exporters.base import ExportDeck, FailedSlides, exporter_for
 
 
 def write_export(
     deck: ExportDeck, fmt: str, path: Path, *, failed: FailedSlides = FailedSlides.PLACEHOLDER
 ) -> Path:
-    """Export ``deck`` as ``fmt`` to ``path`` (via a temporary file renamed into place)."""
+    """Export ``deck`` as ``fmt`` to ``path`` (via a temporary file renamed into place).
+
+    The file's mode follows the umask, like the images next to it."""
     exporter = exporter_for(fmt)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            exporter.export(deck, out, failed=failed)
-        os.replace(temp_name, path)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as out:
+        exporter.export(deck, out, failed=failed)
     return path

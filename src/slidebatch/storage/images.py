@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
+from slidebatch.atomic_file import atomic_write
 from slidebatch.errors import NotFound
 
 _BATCH_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -51,17 +50,10 @@ class ImageStore:
         name = f"p{page_num:03d}-k{key}-{digest}{suffix}"
         folder = self.batch_dir(batch_id)
         folder.mkdir(parents=True, exist_ok=True)
-        handle, temp_name = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
-        try:
-            with os.fdopen(handle, "wb") as temp:
-                temp.write(data)
-            # No fsync: a killed process loses nothing the OS already has, and SQLite's
-            # synchronous=NORMAL makes the same trade for the row pointing at this file.
-            os.replace(temp_name, folder / name)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp_name)
-            raise
+        # No fsync: a killed process loses nothing the OS already has, and SQLite's
+        # synchronous=NORMAL makes the same trade for the row pointing at this file.
+        with atomic_write(folder / name, temp_prefix=".tmp-") as temp:
+            temp.write(data)
         return name
 
     def path(self, batch_id: str, file: str) -> Path:

@@ -229,10 +229,16 @@ def _wrong_size(width: int, height: int) -> tuple[int, int]:
 
 
 def create_fake_upstream(
-    config: FakeUpstreamConfig | None = None, *, clock: Clock | None = None
+    config: FakeUpstreamConfig | None = None,
+    *,
+    clock: Clock | None = None,
+    wall: Callable[[], float] = time.time,
 ) -> Starlette:
-    """The fake upstream as an ASGI app; its state is ``app.state.fake`` (a ``FakeUpstream``)."""
-    fake = FakeUpstream(config or FakeUpstreamConfig(), clock=clock)
+    """The fake upstream as an ASGI app; its state is ``app.state.fake`` (a ``FakeUpstream``).
+
+    ``wall`` is the epoch clock behind epoch-style reset headers (tests pin it).
+    """
+    fake = FakeUpstream(config or FakeUpstreamConfig(), clock=clock, wall=wall)
 
     def endpoint(shape: Shape) -> Callable[[Request], Awaitable[Response]]:
         async def handle(request: Request) -> Response:

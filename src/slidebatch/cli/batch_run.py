@@ -1,0 +1,145 @@
+"""One batch run in-process for ``slidebatch generate``: progress on screen, a folder out.
+
+The progress bar is up before the database opens, so a large deck shows what is happening
+from the first second; images are hard-linked from the store into the output folder (one
+copy on disk, a copy only across file systems).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from slidebatch.atomic_file import atomic_write
+from slidebatch.cli.output import EXIT_FAILED, EXIT_OK
+from slidebatch.config import Settings
+from slidebatch.core.slide import BatchRequest
+from slidebatch.core.states import BatchState
+from slidebatch.exporters.base import ExportDeck
+from slidebatch.exporters.deck import deck_from_records
+from slidebatch.exporters.filename import deck_export_name, slugify
+from slidebatch.exporters.files import write_export
+from slidebatch.exporters.manifest import MANIFEST_NAME, manifest_dict
+from slidebatch.services import Services, build_services
+
+console = Console(highlight=False)
+
+
+async def run_batch(
+    settings: Settings, request: BatchRequest, out_dir: Path, formats: list[str]
+) -> int:
+    """Generate ``request``, write ``out_dir``; the exit code (0: every slide done)."""
+    total = len(request.slides)
+    console.print(
+        f"{total} slides with provider {settings.provider} (state in {settings.data_dir})"
+    )
+    with _progress() as progress:
+        task = progress.add_task("starting", total=total, detail="opening the database", eta="-")
+        async with build_services(settings) as services:
+            progress.update(task, description="slides", detail=f"submitting {total} slides")
+            batch, _ = await services.engine.submit(request)
+            await _watch(services, batch.id, progress, task)
+            record = await services.engine.wait(batch.id)
+            slides = await services.database.batches.get_slides(batch.id)
+            deck = deck_from_records(record, slides, services.images.batch_dir(batch.id))
+            deck = replace(deck, provider=services.provider.name)
+    manifest = await asyncio.to_thread(write_output, deck, out_dir)
+    folder_name = await asyncio.to_thread(lambda: out_dir.resolve().name)
+    for fmt in formats:
+        name = deck_export_name(deck.title, folder_name, fmt)
+        path = await asyncio.to_thread(write_export, deck, fmt, out_dir / name)
+        console.print(f"wrote {path}")
+    _summary(manifest, out_dir, record.state)
+    return EXIT_OK if record.state is BatchState.COMPLETED else EXIT_FAILED
+
+
+def _progress() -> Progress:
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[detail]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA {task.fields[eta]}"),
+    )
+    return Progress(*columns, console=console, transient=False)
+
+
+async def _watch(services: Services, batch_id: str, progress: Progress, task: TaskID) -> None:
+    async with services.engine.events.subscribe(batch_id) as stream:
+        status = await services.engine.status(batch_id)
+        _update(progress, task, status)
+        if BatchState(status["status"]).is_final:
+            return
+        async for event in stream:
+            _update(progress, task, event.data)
+
+
+def _update(progress: Progress, task: TaskID, data: dict[str, Any]) -> None:
+    completed = data.get("completed_slides")
+    eta = data.get("estimated_remaining_time")
+    slide = data.get("slide")
+    detail = f"p{slide['page_num']} {slide['state']}" if slide else ""
+    if slide and slide.get("error_message") and slide["state"] != "done":
+        detail += f" ({slide['error_message'][:60]})"
+    fields: dict[str, Any] = {"detail": detail, "eta": "-" if eta is None else f"{eta:.0f}s"}
+    if completed is not None:
+        fields["completed"] = completed
+    progress.update(task, **fields)
+
+
+def write_output(deck: ExportDeck, out_dir: Path) -> dict[str, Any]:
+    """Slide images as ``NN-<slug>.png`` plus ``manifest.json`` in ``out_dir``; the manifest."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    width = max(2, len(str(len(deck.slides))))
+    files: dict[int, str | None] = {}
+    for index, slide in enumerate(deck.slides):
+        if slide.image_path is None or not slide.image_path.is_file():
+            files[index] = None
+            continue
+        name = f"{slide.page_num:0{width}d}-{slugify(slide.title)}.png"
+        _link_or_copy(slide.image_path, out_dir / name)
+        files[index] = name
+    manifest = manifest_dict(deck, files)
+    text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
+    with atomic_write(out_dir / MANIFEST_NAME) as handle:
+        handle.write(text.encode("utf-8"))
+    return manifest
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """``target`` becomes ``source``'s bytes: a hard link where possible, else a copy."""
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
+
+
+def _summary(manifest: dict[str, Any], out_dir: Path, state: BatchState) -> None:
+    ok, total = manifest["successful"], manifest["total_slides"]
+    colour = "green" if ok == total else "red"
+    console.print(
+        f"[{colour}]{ok}/{total} slides[/] in {manifest['total_time'] or 0:.1f}s ({state}) "
+        f"-> {out_dir / MANIFEST_NAME}"
+    )
+    for result in manifest["results"]:
+        if result["status"] != "done":
+            console.print(
+                f"  [red]p{result['page_num']} {result['title']!r}: {result['error_message']}[/]"
+            )
