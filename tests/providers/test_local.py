@@ -12,7 +12,7 @@ from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.slide import Slide, SlideType
 from slidebatch.providers.base import ImageProvider, ImageRequest
 from slidebatch.providers.local import LocalRenderer, placeholder_image
-from slidebatch.render.fonts import BUILTIN, find_fonts
+from slidebatch.render.fonts import BUILTIN
 
 STYLE = "商务风格，深蓝 #1A365D 与金色 #D4AF37 点缀"
 WIDE = AspectRatio(16, 9)
