@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 import httpx
 
@@ -134,38 +133,38 @@ class Services:
     def advisor(self) -> ConfigAdvisor:
         return ConfigAdvisor(self.settings, self.figures())
 
-    def gate_summary(self) -> dict[str, Any]:
-        stats = self.gate.stats()
-        return {
-            "effective_rate": stats.effective_rate,
-            "window_seconds": stats.window,
-            "in_flight": stats.in_flight,
-            "in_flight_cap": stats.in_flight_cap,
-            "waiting": stats.waiting,
-            "paused": stats.paused_until is not None,
-            "blocked": stats.blocked,
-            "parked": stats.park_reason,
-            "rate_limited_total": stats.rate_limited_total,
-        }
-
     async def render_metrics(self) -> tuple[bytes, str]:
         self.metrics.set_batch_states(await self.database.batches.count_active())
         return self.metrics.render()
 
-    async def info(self) -> dict[str, Any]:
-        return {
-            "version": __version__,
-            "provider": self.provider.name,
-            "model": _model_name(self.settings),
-            "auth_required": not await self.authenticator.open_mode(),
-            "limits": {
-                "max_slides": self.limits.max_slides,
-                "max_workers": self.settings.batch_max_workers,
-                "max_concurrent": self.settings.batch_max_concurrent,
-                "max_body_bytes": self.limits.max_body_bytes,
-            },
-            "default_workers": self.settings.batch_default_workers,
-        }
+    async def info(self) -> ServerInfo:
+        """What the web page needs to know about this server."""
+        return ServerInfo(
+            version=__version__,
+            provider=self.provider.name,
+            model=_model_name(self.settings),
+            auth_required=not await self.authenticator.open_mode(),
+            max_slides=self.limits.max_slides,
+            max_workers=self.settings.batch_max_workers,
+            max_concurrent=self.settings.batch_max_concurrent,
+            max_body_bytes=self.limits.max_body_bytes,
+            default_workers=self.settings.batch_default_workers,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    """``/api/info``: version, provider, whether keys are required, limits."""
+
+    version: str
+    provider: str
+    model: str | None
+    auth_required: bool
+    max_slides: int
+    max_workers: int
+    max_concurrent: int
+    max_body_bytes: int
+    default_workers: int | str
 
 
 def _model_name(settings: Settings) -> str | None:

@@ -13,21 +13,21 @@ def test_optimal_recommends_the_fewest_workers_that_reach_the_rate_bound() -> No
     """50 slides at 20/min, 9 s each: 10 in flight already reach the three-window bound."""
     advisor = ConfigAdvisor(load_settings(), MEASURED)
     answer = advisor.optimal(50)
-    assert answer["recommended_workers"] == 10
-    assert answer["estimated_time_seconds"] == 129.0
-    assert answer["estimated_time_formatted"] == "2m 9s"
-    assert answer["basis"] == "measured"
-    assert answer["max_possible_workers"] == 20
+    assert answer.recommended_workers == 10
+    assert answer.estimated_time_seconds == 129.0
+    assert answer.estimated_time_formatted == "2m 9s"
+    assert answer.basis == "measured"
+    assert answer.max_possible_workers == 20
 
 
 def test_optimal_without_measurements_uses_configured_limits() -> None:
     """Before any answer was measured, the basis is 'configured' and notes say so."""
     assumed = UpstreamFigures(rate=20, window=60.0, latency=10.0)
     answer = ConfigAdvisor(load_settings(), assumed).optimal(3)
-    assert answer["basis"] == "configured"
-    assert answer["recommended_workers"] == 3  # one window: all three at once
-    assert answer["estimated_time_seconds"] == 10.0
-    assert any("assumed latency" in note for note in answer["performance_notes"])
+    assert answer.basis == "configured"
+    assert answer.recommended_workers == 3  # one window: all three at once
+    assert answer.estimated_time_seconds == 10.0
+    assert any("assumed latency" in note for note in answer.performance_notes)
 
 
 def test_validate_flags_a_free_model_configured_above_its_limit() -> None:
@@ -38,8 +38,8 @@ def test_validate_flags_a_free_model_configured_above_its_limit() -> None:
         upstream_rpm=60,
     )
     answer = ConfigAdvisor(settings, MEASURED).validate()
-    assert answer["valid"] is False
-    assert any("UPSTREAM_RPM=60" in issue for issue in answer["issues"])
+    assert answer.valid is False
+    assert any("UPSTREAM_RPM=60" in issue for issue in answer.issues)
     assert "sk-test-key" not in str(answer)
 
 
@@ -47,5 +47,5 @@ def test_validate_warns_when_the_timeout_is_near_the_measured_p95() -> None:
     """A timeout close to the measured p95 latency is an issue: slow answers get paid twice."""
     settings = load_settings(llm_timeout_seconds=25)
     answer = ConfigAdvisor(settings, MEASURED).validate()
-    assert any("LLM_TIMEOUT_SECONDS" in issue for issue in answer["issues"])
-    assert ConfigAdvisor(load_settings(), MEASURED).validate()["valid"] is True
+    assert any("LLM_TIMEOUT_SECONDS" in issue for issue in answer.issues)
+    assert ConfigAdvisor(load_settings(), MEASURED).validate().valid is True

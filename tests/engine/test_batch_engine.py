@@ -16,6 +16,7 @@ from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.estimate import UpstreamFigures
 from slidebatch.core.slide import BatchRequest, Slide, SlideType
 from slidebatch.core.states import BatchState, SlideState
+from slidebatch.engine.answers import BatchStatus, SlideEvent
 from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
 from slidebatch.engine.events import EventBus
 from slidebatch.errors import Conflict, NotFound, PermanentProviderError, TransientProviderError
@@ -161,9 +162,9 @@ async def test_permanent_failure_fails_only_that_slide_and_retry_recovers(make_h
     assert record.state is BatchState.COMPLETED_WITH_ERRORS
     assert h.provider.calls.count(2) == 1  # permanent: never retried
     status = await h.engine.status(batch.id)
-    failed = [r for r in status["results"] if r["status"] == "error"]
-    assert [r["page_num"] for r in failed] == [2]
-    assert "content policy" in failed[0]["error_message"]
+    failed = [r for r in status.results or () if r.state == "error"]
+    assert [r.page_num for r in failed] == [2]
+    assert "content policy" in (failed[0].error_message or "")
 
     broken["on"] = False
     assert await h.engine.retry_failed(batch.id) == 1
@@ -193,9 +194,9 @@ async def test_batches_beyond_max_concurrent_wait_in_fifo_order(make_harness) ->
     first, _ = await h.engine.submit(_request(2))
     second, _ = await h.engine.submit(_request(2))
     status = await h.engine.status(second.id)
-    assert status["status"] == "queued"
-    assert status["queue_position"] == 1
-    assert (await h.engine.status(first.id))["status"] == "running"
+    assert status.status == "queued"
+    assert status.queue_position == 1
+    assert (await h.engine.status(first.id)).status == "running"
     hold.set()
     assert (await asyncio.wait_for(h.engine.wait(second.id), 10)).state is BatchState.COMPLETED
 
@@ -305,11 +306,14 @@ async def test_watchers_get_slide_events_with_progress_then_the_batch_event(make
             seen.append(event)
     kinds = [e.kind for e in seen]
     assert kinds[-1] == "batch"
-    assert seen[-1].data["status"] == "completed"
-    done = [e.data for e in seen if e.kind == "slide" and e.data["slide"]["state"] == "done"]
-    assert [d["completed_slides"] for d in done] == [1, 2, 3]
-    assert all(d["slide"]["image_url"].startswith("/api/images/") for d in done)
-    assert done[-1]["progress"] == 1.0
+    final = seen[-1].data
+    assert isinstance(final, BatchStatus)
+    assert final.status == "completed"
+    done = [e.data for e in seen if isinstance(e.data, SlideEvent) and e.data.slide.state == "done"]
+    progress = [d.progress for d in done if d.progress is not None]
+    assert [p.completed_slides for p in progress] == [1, 2, 3]
+    assert all((d.slide.image_url or "").startswith("/api/images/") for d in done)
+    assert progress[-1].progress == 1.0
 
 
 async def test_a_result_that_cannot_be_stored_fails_the_slide_not_the_batch(make_harness) -> None:

@@ -38,6 +38,6 @@ def test_after_slides_end_the_eta_follows_the_pace() -> None:
     for ok in (True, True, False, True):
         batch.count(ok=ok)
     assert batch.eta(120.0, FIGURES) == 30.0
-    fields = batch.progress_fields(120.0, FIGURES)
-    assert (fields["completed_slides"], fields["successful"], fields["failed"]) == (4, 3, 1)
-    assert fields["progress"] == 0.4
+    fields = batch.progress(120.0, FIGURES)
+    assert (fields.completed_slides, fields.successful, fields.failed) == (4, 3, 1)
+    assert fields.progress == 0.4

@@ -5,14 +5,29 @@ Field names are the seed system's, so its clients work unchanged.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from slidebatch.core.aspect import AspectRatio
-from slidebatch.core.deck import SlideDraft, complete_slides
-from slidebatch.core.slide import BatchRequest, SlideType
+from slidebatch.core.batch import BatchRecord
+from slidebatch.core.deck import DeckInput, SlideDraft, complete_slides
+from slidebatch.core.slide import BatchRequest, Slide, SlideType
+from slidebatch.engine.advisor import ConfigAdvice, ConfigCheck, CurrentConfig
+from slidebatch.engine.answers import (
+    ActiveCount,
+    BatchPage,
+    BatchResult,
+    BatchStatus,
+    Progress,
+    SlideAnswer,
+    SlideEvent,
+)
 from slidebatch.errors import InputError
+from slidebatch.scheduler.rate_gate import GateStats
+from slidebatch.services import ServerInfo
 
 # Most caps on client input are InputLimits (settings); this one only keeps a number
 # that is clamped anyway small enough to store.
@@ -163,6 +178,7 @@ class ExportPptxIn(BaseModel):
 
 
 # ------------------------------------------------------------------ responses
+# Each answer value of the engine maps to its model here, once (``of``).
 
 
 class SlideResultOut(BaseModel):
@@ -182,6 +198,26 @@ class SlideResultOut(BaseModel):
     placeholder: bool = False
     cost: float | None = None
 
+    @classmethod
+    def of(cls, answer: SlideAnswer) -> SlideResultOut:
+        return cls(
+            slide_id=answer.slide_id,
+            page_num=answer.page_num,
+            type=answer.type,
+            title=answer.title,
+            content_text=answer.content_text,
+            visual_desc=answer.visual_desc,
+            state=str(answer.state),
+            status=str(answer.state),
+            image_url=answer.image_url,
+            final_prompt=answer.final_prompt,
+            error_message=answer.error_message,
+            generation_time=answer.generation_time,
+            attempts=answer.attempts,
+            placeholder=answer.placeholder,
+            cost=answer.cost,
+        )
+
 
 class BatchGenerateOut(BaseModel):
     batch_id: str
@@ -193,6 +229,19 @@ class BatchGenerateOut(BaseModel):
     max_workers: int | None
     results: list[SlideResultOut]
 
+    @classmethod
+    def of(cls, answer: BatchResult) -> BatchGenerateOut:
+        return cls(
+            batch_id=answer.batch_id,
+            status=str(answer.status),
+            total_slides=answer.total_slides,
+            successful=answer.successful,
+            failed=answer.failed,
+            total_time=answer.total_time,
+            max_workers=answer.max_workers,
+            results=[SlideResultOut.of(s) for s in answer.results],
+        )
+
 
 class BatchAcceptedOut(BaseModel):
     batch_id: str
@@ -201,6 +250,29 @@ class BatchAcceptedOut(BaseModel):
     max_workers: int | None
     status_url: str
     events_url: str
+
+    @classmethod
+    def of(cls, batch: BatchRecord) -> BatchAcceptedOut:
+        return cls(
+            batch_id=batch.id,
+            status=str(batch.state),
+            total_slides=batch.total_slides,
+            max_workers=batch.effective_workers,
+            status_url=f"/api/slide/batch/{batch.id}",
+            events_url=f"/api/slide/batch/{batch.id}/events",
+        )
+
+
+def _progress_fields(progress: Progress) -> dict[str, float | int | None]:
+    """The progress fields of a status answer and of a slide event (same names in both)."""
+    return {
+        "progress": progress.progress,
+        "total_slides": progress.total_slides,
+        "completed_slides": progress.completed_slides,
+        "successful": progress.successful,
+        "failed": progress.failed,
+        "estimated_remaining_time": progress.estimated_remaining_time,
+    }
 
 
 class BatchStatusOut(BaseModel):
@@ -224,12 +296,69 @@ class BatchStatusOut(BaseModel):
     cancel_requested: bool
     results: list[SlideResultOut] | None = None
 
+    @classmethod
+    def of(cls, answer: BatchStatus) -> BatchStatusOut:
+        """The answer; ``results`` is left unset (not null) when the answer has none."""
+        fields: dict[str, object] = {
+            "batch_id": answer.batch_id,
+            "status": str(answer.status),
+            **_progress_fields(answer.progress),
+            "queue_position": answer.queue_position,
+            "title": answer.title,
+            "aspect_ratio": answer.aspect_ratio,
+            "max_workers": answer.max_workers,
+            "requested_workers": answer.requested_workers,
+            "created_at": answer.created_at.isoformat(),
+            "started_at": _iso(answer.started_at),
+            "finished_at": _iso(answer.finished_at),
+            "total_time": answer.total_time,
+            "cancel_requested": answer.cancel_requested,
+        }
+        if answer.results is not None:
+            fields["results"] = [SlideResultOut.of(s) for s in answer.results]
+        return cls.model_validate(fields)
+
+
+class SlideEventOut(BaseModel):
+    """A slide's change; the progress fields are there while its batch runs."""
+
+    batch_id: str
+    slide: SlideResultOut
+    progress: float | None = None
+    total_slides: int | None = None
+    completed_slides: int | None = None
+    successful: int | None = None
+    failed: int | None = None
+    estimated_remaining_time: float | None = None
+
+    @classmethod
+    def of(cls, event: SlideEvent) -> SlideEventOut:
+        progress = {} if event.progress is None else _progress_fields(event.progress)
+        return cls.model_validate(
+            {"batch_id": event.batch_id, "slide": SlideResultOut.of(event.slide), **progress}
+        )
+
+
+def event_json(data: SlideEvent | BatchStatus) -> str:
+    """An engine event as the JSON an SSE client reads (unset fields left out)."""
+    model = SlideEventOut.of(data) if isinstance(data, SlideEvent) else BatchStatusOut.of(data)
+    return model.model_dump_json(exclude_unset=True)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
 
 class BatchListOut(BaseModel):
     items: list[BatchStatusOut]
     total: int
     limit: int
     offset: int
+
+    @classmethod
+    def of(cls, page: BatchPage) -> BatchListOut:
+        items = [BatchStatusOut.of(item) for item in page.items]
+        return cls(items=items, total=page.total, limit=page.limit, offset=page.offset)
 
 
 class ActiveCountOut(BaseModel):
@@ -238,12 +367,30 @@ class ActiveCountOut(BaseModel):
     queued_batches: int
     max_concurrent: int
 
+    @classmethod
+    def of(cls, count: ActiveCount) -> ActiveCountOut:
+        return cls(
+            active_batches=count.running + count.queued,
+            running_batches=count.running,
+            queued_batches=count.queued,
+            max_concurrent=count.max_concurrent,
+        )
+
 
 class ConfigValidateOut(BaseModel):
     valid: bool
     issues: list[str]
     recommendations: list[str]
-    current_config: dict[str, Any]
+    current_config: CurrentConfig  # a frozen dataclass: pydantic reads its fields
+
+    @classmethod
+    def of(cls, check: ConfigCheck) -> ConfigValidateOut:
+        return cls(
+            valid=check.valid,
+            issues=list(check.issues),
+            recommendations=list(check.recommendations),
+            current_config=check.current_config,
+        )
 
 
 class ConfigOptimalOut(BaseModel):
@@ -255,6 +402,10 @@ class ConfigOptimalOut(BaseModel):
     performance_notes: list[str]
     basis: str
 
+    @classmethod
+    def of(cls, advice: ConfigAdvice) -> ConfigOptimalOut:
+        return cls.model_validate(asdict(advice))
+
 
 class SingleSlideOut(BaseModel):
     image_url: str | None
@@ -265,10 +416,119 @@ class SingleSlideOut(BaseModel):
     slide_id: str
     generation_time: float | None = None
 
+    @classmethod
+    def of(cls, answer: SlideAnswer) -> SingleSlideOut:
+        return cls(
+            image_url=answer.image_url,
+            final_prompt=answer.final_prompt,
+            status=str(answer.state),
+            error_message=answer.error_message,
+            batch_id=answer.batch_id,
+            slide_id=answer.slide_id,
+            generation_time=answer.generation_time,
+        )
+
+
+class SlideFieldsOut(BaseModel):
+    """A parsed slide as a client would send it back."""
+
+    id: str
+    page_num: int
+    type: str
+    title: str
+    content_text: str
+    visual_desc: str
+
+    @classmethod
+    def of(cls, slide: Slide) -> SlideFieldsOut:
+        return cls(
+            id=slide.id,
+            page_num=slide.page_num,
+            type=str(slide.type),
+            title=slide.title,
+            content_text=slide.content_text,
+            visual_desc=slide.visual_desc,
+        )
+
 
 class DeckParseOut(BaseModel):
-    slides: list[dict[str, Any]]
+    slides: list[SlideFieldsOut]
     style_prompt: str | None
     aspect_ratio: str | None
     max_workers: int | str | None
     title: str
+
+    @classmethod
+    def of(cls, deck: DeckInput) -> DeckParseOut:
+        return cls(
+            slides=[SlideFieldsOut.of(s) for s in deck.slides],
+            style_prompt=deck.style_prompt,
+            aspect_ratio=str(deck.aspect_ratio) if deck.aspect_ratio else None,
+            max_workers=deck.max_workers,
+            title=deck.title,
+        )
+
+
+class LimitsOut(BaseModel):
+    max_slides: int
+    max_workers: int
+    max_concurrent: int
+    max_body_bytes: int
+
+
+class InfoOut(BaseModel):
+    version: str
+    provider: str
+    model: str | None
+    auth_required: bool
+    limits: LimitsOut
+    default_workers: int | str
+
+    @classmethod
+    def of(cls, info: ServerInfo) -> InfoOut:
+        return cls(
+            version=info.version,
+            provider=info.provider,
+            model=info.model,
+            auth_required=info.auth_required,
+            limits=LimitsOut(
+                max_slides=info.max_slides,
+                max_workers=info.max_workers,
+                max_concurrent=info.max_concurrent,
+                max_body_bytes=info.max_body_bytes,
+            ),
+            default_workers=info.default_workers,
+        )
+
+
+class GateOut(BaseModel):
+    effective_rate: float | None
+    window_seconds: float
+    in_flight: int
+    in_flight_cap: int
+    waiting: int
+    paused: bool
+    blocked: bool
+    parked: str | None
+    rate_limited_total: int
+
+    @classmethod
+    def of(cls, stats: GateStats) -> GateOut:
+        return cls(
+            effective_rate=stats.effective_rate,
+            window_seconds=stats.window,
+            in_flight=stats.in_flight,
+            in_flight_cap=stats.in_flight_cap,
+            waiting=stats.waiting,
+            paused=stats.paused_until is not None,
+            blocked=stats.blocked,
+            parked=stats.park_reason,
+            rate_limited_total=stats.rate_limited_total,
+        )
+
+
+class ReadyOut(BaseModel):
+    status: Literal["ready", "degraded", "unavailable"]
+    database: Literal["ok", "unreachable"]
+    provider: str
+    gate: GateOut

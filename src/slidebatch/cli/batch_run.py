@@ -29,7 +29,9 @@ from slidebatch.atomic_file import atomic_write
 from slidebatch.cli.output import EXIT_FAILED, EXIT_OK
 from slidebatch.config import Settings
 from slidebatch.core.slide import BatchRequest
-from slidebatch.core.states import BatchState
+from slidebatch.core.states import BatchState, SlideState
+from slidebatch.engine.answers import Progress as SlideProgress
+from slidebatch.engine.answers import SlideAnswer, SlideEvent
 from slidebatch.exporters.base import ExportDeck
 from slidebatch.exporters.deck import deck_from_records
 from slidebatch.exporters.filename import deck_export_name, slugify
@@ -54,8 +56,8 @@ async def run_batch(
             progress.update(task, description="slides", detail=f"submitting {total} slides")
             batch, _ = await services.engine.submit(request)
             await _watch(services, batch.id, progress, task)
-            record = await services.engine.wait(batch.id)
-            slides = await services.database.batches.get_slides(batch.id)
+            await services.engine.wait(batch.id)
+            record, slides = await services.engine.records(batch.id)
             deck = deck_from_records(record, slides, services.images.batch_dir(batch.id))
             deck = replace(deck, provider=services.provider.name)
     manifest = await asyncio.to_thread(write_output, deck, out_dir)
@@ -83,24 +85,28 @@ def _progress() -> Progress:
 async def _watch(services: Services, batch_id: str, progress: Progress, task: TaskID) -> None:
     async with services.engine.events.subscribe(batch_id) as stream:
         status = await services.engine.status(batch_id)
-        _update(progress, task, status)
-        if BatchState(status["status"]).is_final:
+        _update(progress, task, status.progress, None)
+        if status.status.is_final:
             return
         async for event in stream:
-            _update(progress, task, event.data)
+            data = event.data
+            if isinstance(data, SlideEvent):
+                _update(progress, task, data.progress, data.slide)
+            else:
+                _update(progress, task, data.progress, None)
 
 
-def _update(progress: Progress, task: TaskID, data: dict[str, Any]) -> None:
-    completed = data.get("completed_slides")
-    eta = data.get("estimated_remaining_time")
-    slide = data.get("slide")
-    detail = f"p{slide['page_num']} {slide['state']}" if slide else ""
-    if slide and slide.get("error_message") and slide["state"] != "done":
-        detail += f" ({slide['error_message'][:60]})"
-    fields: dict[str, Any] = {"detail": detail, "eta": "-" if eta is None else f"{eta:.0f}s"}
-    if completed is not None:
-        fields["completed"] = completed
-    progress.update(task, **fields)
+def _update(
+    progress: Progress, task: TaskID, figures: SlideProgress | None, slide: SlideAnswer | None
+) -> None:
+    detail = f"p{slide.page_num} {slide.state}" if slide else ""
+    if slide and slide.error_message and slide.state is not SlideState.DONE:
+        detail += f" ({slide.error_message[:60]})"
+    eta = figures.estimated_remaining_time if figures else None
+    completed = figures.completed_slides if figures else None
+    progress.update(
+        task, completed=completed, detail=detail, eta="-" if eta is None else f"{eta:.0f}s"
+    )
 
 
 def write_output(deck: ExportDeck, out_dir: Path) -> dict[str, Any]:

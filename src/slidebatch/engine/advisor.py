@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from slidebatch.config import ProviderName, Settings
 from slidebatch.core.estimate import (
@@ -24,11 +23,54 @@ OPENROUTER_FREE_RPM = 20
 
 
 @dataclass(frozen=True, slots=True)
+class CurrentConfig:
+    """The settings the advice is about, with the figures it used."""
+
+    batch_default_workers: int | str
+    batch_max_workers: int
+    batch_max_concurrent: int
+    batch_cleanup_hours: float
+    batch_max_slides: int
+    llm_timeout_seconds: float
+    provider: str
+    llm_image_model: str
+    upstream_rpm: int | None
+    upstream_rate_window_seconds: float
+    upstream_rpd: int | None
+    upstream_max_in_flight: int
+    effective_rate: int | None
+    measured_latency_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigCheck:
+    """``config/validate``: problems found and advice."""
+
+    valid: bool
+    issues: tuple[str, ...]
+    recommendations: tuple[str, ...]
+    current_config: CurrentConfig
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigAdvice:
+    """``config/optimal``: recommended workers and the time a deck should take."""
+
+    slides_count: int
+    recommended_workers: int
+    estimated_time_seconds: float
+    estimated_time_formatted: str
+    max_possible_workers: int
+    performance_notes: tuple[str, ...]
+    basis: str
+
+
+@dataclass(frozen=True, slots=True)
 class ConfigAdvisor:
     settings: Settings
     figures: UpstreamFigures
 
-    def validate(self) -> dict[str, Any]:
+    def validate(self) -> ConfigCheck:
         """Check the settings against each other and the upstream's known limits."""
         s = self.settings
         issues: list[str] = []
@@ -71,14 +113,9 @@ class ConfigAdvisor:
                 "BATCH_DEFAULT_WORKERS=auto lets the scheduler run each batch as fast as the "
                 "rate limit allows without tuning."
             )
-        return {
-            "valid": not issues,
-            "issues": issues,
-            "recommendations": advice,
-            "current_config": self._current(),
-        }
+        return ConfigCheck(not issues, tuple(issues), tuple(advice), self._current())
 
-    def optimal(self, slides_count: int) -> dict[str, Any]:
+    def optimal(self, slides_count: int) -> ConfigAdvice:
         """Recommended workers and the time ``slides_count`` slides should take."""
         s = self.settings
         saturate = workers_to_saturate(self.figures)
@@ -100,15 +137,15 @@ class ConfigAdvisor:
                 f"{saturate} workers would keep the rate limit busy, above BATCH_MAX_WORKERS={cap}."
             )
         notes.append("Leave max_workers out (auto) and the scheduler does this for you.")
-        return {
-            "slides_count": slides_count,
-            "recommended_workers": recommended,
-            "estimated_time_seconds": round(seconds, 1),
-            "estimated_time_formatted": format_duration(seconds),
-            "max_possible_workers": cap,
-            "performance_notes": notes,
-            "basis": basis,
-        }
+        return ConfigAdvice(
+            slides_count=slides_count,
+            recommended_workers=recommended,
+            estimated_time_seconds=round(seconds, 1),
+            estimated_time_formatted=format_duration(seconds),
+            max_possible_workers=cap,
+            performance_notes=tuple(notes),
+            basis=basis,
+        )
 
     def _fewest_workers_for_best_time(self, slides: int, cap: int) -> int:
         """The smallest cap that is as fast as no cap at all (up to ``cap``).
@@ -128,23 +165,23 @@ class ConfigAdvisor:
             return f"Based on measured upstream latency: median {f.latency:.1f} s."
         return f"Based on configured limits and an assumed latency of {f.latency:.1f} s."
 
-    def _current(self) -> dict[str, Any]:
+    def _current(self) -> CurrentConfig:
         s = self.settings
-        return {
-            "batch_default_workers": s.batch_default_workers,
-            "batch_max_workers": s.batch_max_workers,
-            "batch_max_concurrent": s.batch_max_concurrent,
-            "batch_cleanup_hours": s.batch_cleanup_hours,
-            "batch_max_slides": s.batch_max_slides,
-            "llm_timeout_seconds": s.llm_timeout_seconds,
-            "provider": str(s.provider),
-            "llm_image_model": s.llm_image_model,
-            "upstream_rpm": s.upstream_rpm,
-            "upstream_rate_window_seconds": s.upstream_rate_window_seconds,
-            "upstream_rpd": s.upstream_rpd,
-            "upstream_max_in_flight": s.upstream_max_in_flight,
-            "effective_rate": self.figures.rate,
-            "measured_latency_seconds": round(self.figures.latency, 3)
+        return CurrentConfig(
+            batch_default_workers=s.batch_default_workers,
+            batch_max_workers=s.batch_max_workers,
+            batch_max_concurrent=s.batch_max_concurrent,
+            batch_cleanup_hours=s.batch_cleanup_hours,
+            batch_max_slides=s.batch_max_slides,
+            llm_timeout_seconds=s.llm_timeout_seconds,
+            provider=str(s.provider),
+            llm_image_model=s.llm_image_model,
+            upstream_rpm=s.upstream_rpm,
+            upstream_rate_window_seconds=s.upstream_rate_window_seconds,
+            upstream_rpd=s.upstream_rpd,
+            upstream_max_in_flight=s.upstream_max_in_flight,
+            effective_rate=self.figures.rate,
+            measured_latency_seconds=round(self.figures.latency, 3)
             if self.figures.measured
             else None,
-        }
+        )

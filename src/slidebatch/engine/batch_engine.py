@@ -16,7 +16,6 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from slidebatch.core.aspect import ImageSize
 from slidebatch.core.batch import BatchRecord, SlideRecord
@@ -24,10 +23,19 @@ from slidebatch.core.estimate import UpstreamFigures, estimate_seconds
 from slidebatch.core.prompt import build_prompt
 from slidebatch.core.slide import BatchRequest, effective_workers
 from slidebatch.core.states import BatchState, SlideState, final_batch_state
+from slidebatch.engine.answers import (
+    ActiveCount,
+    BatchPage,
+    BatchResult,
+    BatchStatus,
+    Progress,
+    SlideAnswer,
+    SlideEvent,
+    state_counts,
+)
 from slidebatch.engine.events import EventBus
 from slidebatch.engine.progress import RunningBatch
 from slidebatch.engine.recorder import Announce, PlaceholderRenderer, SlideRecorder
-from slidebatch.engine.views import batch_status, generate_response
 from slidebatch.errors import Conflict
 from slidebatch.observability.pipeline_log import PipelineLog
 from slidebatch.providers.base import ImageProvider, ImageRequest
@@ -92,7 +100,7 @@ class BatchEngine:
             events=events,
             wall=wall,
             on_final=self._slide_final,
-            progress=self._progress_fields,
+            progress=self._progress,
             placeholder=placeholder,
         )
         self.dispatcher = dispatcher_factory(self.recorder)
@@ -192,27 +200,65 @@ class BatchEngine:
                 if record.state.is_final or batch.state.is_final:
                     return record
                 async for event in stream:
-                    slide = event.data.get("slide") or {}
-                    if event.kind == "batch" or (
-                        slide.get("slide_id") == slide_id and SlideState(slide["state"]).is_final
+                    data = event.data
+                    if not isinstance(data, SlideEvent) or (
+                        data.slide.slide_id == slide_id and data.slide.state.is_final
                     ):
                         break
 
-    async def status(self, batch_id: str, *, owner: str | None = None) -> dict[str, Any]:
+    async def status(self, batch_id: str, *, owner: str | None = None) -> BatchStatus:
         """The seed's status answer, with queue position and ETA."""
         batch = await self.repo.get_batch(batch_id, owner=owner)
         slides = await self.repo.get_slides(batch_id)
-        return batch_status(
+        return BatchStatus.of(
             batch,
-            slides,
+            state_counts(slides),
             eta=self._eta(batch, slides),
             queue_position=await self._queue_position(batch),
+            slides=slides,
         )
 
-    async def result(self, batch_id: str) -> dict[str, Any]:
+    async def result(self, batch_id: str) -> BatchResult:
         """The seed's synchronous generate answer for a finished batch."""
         batch = await self.repo.get_batch(batch_id)
-        return generate_response(batch, await self.repo.get_slides(batch_id))
+        return BatchResult.of(batch, await self.repo.get_slides(batch_id))
+
+    async def owned(self, batch_id: str, *, owner: str | None = None) -> BatchRecord:
+        """The batch, or ``NotFound`` when it is missing or (``owner`` given) not theirs."""
+        return await self.repo.get_batch(batch_id, owner=owner)
+
+    async def records(
+        self, batch_id: str, *, owner: str | None = None
+    ) -> tuple[BatchRecord, list[SlideRecord]]:
+        """The batch and its slides as stored (for exports)."""
+        batch = await self.repo.get_batch(batch_id, owner=owner)
+        return batch, await self.repo.get_slides(batch_id)
+
+    async def slide(self, batch_id: str, slide_id: str) -> SlideAnswer:
+        """One slide by the client's id."""
+        key = await self.repo.find_slide_key(batch_id, slide_id)
+        return SlideAnswer.of(await self.repo.get_slide(batch_id, key))
+
+    async def is_repeat(self, owner: str | None, idempotency_key: str | None) -> bool:
+        """Whether ``idempotency_key`` already named a batch of ``owner``."""
+        if idempotency_key is None:
+            return False
+        return await self.repo.find_by_idempotency_key(owner, idempotency_key) is not None
+
+    async def active_count(self, owner: str | None = None) -> ActiveCount:
+        """Running and queued batches (``owner`` given: only theirs)."""
+        counts = await self.repo.count_active(owner)
+        return ActiveCount(
+            running=counts.get(BatchState.RUNNING, 0),
+            queued=counts.get(BatchState.QUEUED, 0),
+            max_concurrent=self.limits.max_concurrent,
+        )
+
+    async def page(self, *, owner: str | None, limit: int, offset: int) -> BatchPage:
+        """One page of the batch list, newest first, without slides."""
+        listed, total = await self.repo.list_batches(owner=owner, limit=limit, offset=offset)
+        items = tuple(BatchStatus.of(batch, counts) for batch, counts in listed)
+        return BatchPage(items, total, limit, offset)
 
     async def cancel(self, batch_id: str, *, owner: str | None = None) -> None:
         """Pending slides never start; running ones finish. Cancelling a final batch is a no-op."""
@@ -261,7 +307,7 @@ class BatchEngine:
         *,
         visual_desc: str | None = None,
         owner: str | None = None,
-    ) -> SlideRecord:
+    ) -> SlideAnswer:
         """Generate one slide again, optionally with a new visual description."""
         await self.repo.get_batch(batch_id, owner=owner)
         key = await self.repo.find_slide_key(batch_id, slide_id)
@@ -291,7 +337,7 @@ class BatchEngine:
             )
             await self._reopen_locked(batch, [record])
         await self._admit()
-        return record
+        return SlideAnswer.of(record)
 
     async def delete(self, batch_id: str, *, owner: str | None = None) -> None:
         """Remove a batch, its slides and its files; a running batch is stopped first."""
@@ -441,16 +487,15 @@ class BatchEngine:
             event.set()
 
     def _publish_batch_end(self, batch: BatchRecord, slides: list[SlideRecord]) -> None:
-        data = batch_status(batch, slides, eta=None, queue_position=None, with_results=False)
-        self.events.publish(batch.id, "batch", data)
+        self.events.publish(batch.id, BatchStatus.of(batch, state_counts(slides)))
         self.events.close(batch.id)
 
-    def _progress_fields(self, batch_id: str) -> dict[str, Any]:
-        """Progress figures of a running batch, for its slide events ({} once it ended)."""
+    def _progress(self, batch_id: str) -> Progress | None:
+        """Progress figures of a running batch, for its slide events (None once it ended)."""
         running = self._running.get(batch_id)
         if running is None:
-            return {}
-        return running.progress_fields(self._clock.now(), self._figures())
+            return None
+        return running.progress(self._clock.now(), self._figures())
 
     def _eta(self, batch: BatchRecord, slides: list[SlideRecord]) -> float | None:
         if batch.state.is_final:

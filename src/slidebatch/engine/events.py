@@ -10,32 +10,38 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
-_CLOSED: Any = object()
+from slidebatch.engine.answers import BatchStatus, SlideEvent
+
+_CLOSED = object()
+_Item = object  # a BatchEvent, or _CLOSED to end the stream
 
 
 @dataclass(frozen=True, slots=True)
 class BatchEvent:
-    """One change: ``kind`` is ``slide`` or ``batch``; ``data`` is JSON-ready."""
+    """One change: a slide's (``SlideEvent``) or, at the end, the batch's (``BatchStatus``)."""
 
     id: int
     batch_id: str
-    kind: str
-    data: dict[str, Any] = field(default_factory=dict)
+    data: SlideEvent | BatchStatus
+
+    @property
+    def kind(self) -> str:
+        """``slide`` or ``batch``: the SSE event name."""
+        return "slide" if isinstance(self.data, SlideEvent) else "batch"
 
 
 class EventBus:
     """Fan-out of batch events to whoever is listening right now."""
 
     def __init__(self, *, queue_size: int = 1024) -> None:
-        self._subscribers: dict[str, set[asyncio.Queue[Any]]] = {}
+        self._subscribers: dict[str, set[asyncio.Queue[_Item]]] = {}
         self._queue_size = queue_size
         self._ids = itertools.count(1)
 
-    def publish(self, batch_id: str, kind: str, data: dict[str, Any]) -> BatchEvent:
-        event = BatchEvent(next(self._ids), batch_id, kind, data)
+    def publish(self, batch_id: str, data: SlideEvent | BatchStatus) -> BatchEvent:
+        event = BatchEvent(next(self._ids), batch_id, data)
         for queue in list(self._subscribers.get(batch_id, ())):
             try:
                 queue.put_nowait(event)
@@ -54,7 +60,7 @@ class EventBus:
     @asynccontextmanager
     async def subscribe(self, batch_id: str) -> AsyncIterator[AsyncIterator[BatchEvent]]:
         """Listen to ``batch_id`` until the batch ends, the bus drops us, or we leave."""
-        queue: asyncio.Queue[Any] = asyncio.Queue(self._queue_size)
+        queue: asyncio.Queue[_Item] = asyncio.Queue(self._queue_size)
         self._subscribers.setdefault(batch_id, set()).add(queue)
         try:
             yield self._iterate(queue)
@@ -66,14 +72,14 @@ class EventBus:
                     del self._subscribers[batch_id]
 
     @staticmethod
-    async def _iterate(queue: asyncio.Queue[Any]) -> AsyncIterator[BatchEvent]:
+    async def _iterate(queue: asyncio.Queue[_Item]) -> AsyncIterator[BatchEvent]:
         while True:
             item = await queue.get()
-            if item is _CLOSED:
+            if not isinstance(item, BatchEvent):
                 return
             yield item
 
-    def _drop(self, batch_id: str, queue: asyncio.Queue[Any]) -> None:
+    def _drop(self, batch_id: str, queue: asyncio.Queue[_Item]) -> None:
         subscribers = self._subscribers.get(batch_id)
         if subscribers is not None:
             subscribers.discard(queue)

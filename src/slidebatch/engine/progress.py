@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from slidebatch.core.batch import BatchRecord
 from slidebatch.core.estimate import UpstreamFigures, estimate_seconds
+from slidebatch.engine.answers import Progress
 
 
 @dataclass(slots=True)
@@ -37,15 +37,8 @@ class RunningBatch:
             return round((now - self.started) / self.completed_here * self.open, 1)
         return round(estimate_seconds(self.open, figures, self.record.effective_workers), 1)
 
-    def progress_fields(self, now: float, figures: UpstreamFigures) -> dict[str, Any]:
-        """The progress part of a slide event."""
-        total = self.record.total_slides
-        completed = self.successful + self.failed
-        return {
-            "total_slides": total,
-            "completed_slides": completed,
-            "successful": self.successful,
-            "failed": self.failed,
-            "progress": round(completed / total, 4) if total else 1.0,
-            "estimated_remaining_time": self.eta(now, figures),
-        }
+    def progress(self, now: float, figures: UpstreamFigures) -> Progress:
+        """The counts and remaining time, for a slide event or a status answer."""
+        return Progress(
+            self.record.total_slides, self.successful, self.failed, self.eta(now, figures)
+        )

@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from slidebatch.engine.answers import Progress, SlideAnswer, SlideEvent
 from slidebatch.engine.events import EventBus
-from slidebatch.engine.views import slide_result
 from slidebatch.errors import NotFound, ProviderError
 from slidebatch.observability.pipeline_log import PipelineLog
 from slidebatch.providers.base import ImageRequest, ImageResult
@@ -48,7 +48,7 @@ class SlideRecorder:
         events: EventBus,
         wall: Callable[[], datetime],
         on_final: OnFinal,
-        progress: Callable[[str], dict[str, Any]],
+        progress: Callable[[str], Progress | None],
         placeholder: PlaceholderRenderer | None = None,
     ) -> None:
         self.repo = repo
@@ -185,8 +185,9 @@ class SlideRecorder:
             record = await self.repo.get_slide(job.batch_id, job.slide_key)
         except NotFound:
             return
-        data = {"batch_id": job.batch_id, "slide": slide_result(record)}
-        self.events.publish(job.batch_id, "slide", data | progress)
+        self.events.publish(
+            job.batch_id, SlideEvent(job.batch_id, SlideAnswer.of(record), progress)
+        )
 
 
 def _where(job: Job, **extra: Any) -> dict[str, Any]:

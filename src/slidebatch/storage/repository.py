@@ -50,6 +50,28 @@ _SLIDE_UPDATE = update(_SLIDES).where(
 )
 
 
+def _count_of(state: SlideState) -> ColumnElement[Any]:
+    """The batch's number of slides in ``state`` (a correlated count over its index)."""
+    return (
+        select(func.count())
+        .where(_SLIDES.c.batch_id == _BATCHES.c.id, _SLIDES.c.state == str(state))
+        .correlate(_BATCHES)
+        .scalar_subquery()
+        .label(f"n_{state}")
+    )
+
+
+# The counts a batch answer needs (done, error, cancelled), beside each listed batch.
+_COUNTED = (SlideState.DONE, SlideState.ERROR, SlideState.CANCELLED)
+_COUNT_COLUMNS = tuple(_count_of(state) for state in _COUNTED)
+
+
+def _counts_of(row: Any) -> dict[SlideState, int]:
+    counts = dict.fromkeys(SlideState, 0)
+    counts.update({state: int(getattr(row, f"n_{state}")) for state in _COUNTED})
+    return counts
+
+
 class BatchRepository:
     """Batches and their slides, as domain records."""
 
@@ -175,11 +197,14 @@ class BatchRepository:
 
     async def list_batches(
         self, *, owner: str | None, limit: int, offset: int
-    ) -> tuple[list[BatchRecord], int]:
-        """One page of batches, newest first, and the total count (``owner=None``: all)."""
+    ) -> tuple[list[tuple[BatchRecord, dict[SlideState, int]]], int]:
+        """One page of batches, newest first, each with its slide counts, and the total.
+
+        One query for the page and its counts (``owner=None``: every owner's batches).
+        """
         where = [] if owner is None else [_BATCHES.c.owner == owner]
         page = (
-            select(_BATCHES)
+            select(_BATCHES, *_COUNT_COLUMNS)
             .where(*where)
             .order_by(_BATCHES.c.created_at.desc(), _BATCHES.c.queue_seq.desc())
             .limit(limit)
@@ -189,7 +214,7 @@ class BatchRepository:
         async with self._read("list batches") as connection:
             rows = (await connection.execute(page)).all()
             total = (await connection.execute(count)).scalar_one()
-        return [batch_record(r) for r in rows], int(total)
+        return [(batch_record(r), _counts_of(r)) for r in rows], int(total)
 
     async def set_batch_state(self, batch_id: str, state: BatchState, *, at: datetime) -> None:
         """Move the batch to ``state``.

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Query
 
 from slidebatch.api.deps import CallerDep, ServicesDep
@@ -14,12 +12,14 @@ router = APIRouter(prefix="/slide/batch/config", tags=["config"])
 
 
 @router.get("/validate", response_model=ConfigValidateOut, summary="Check the settings")
-async def validate(services: ServicesDep, caller: CallerDep) -> Any:
-    return services.advisor().validate()
+async def validate(services: ServicesDep, caller: CallerDep) -> ConfigValidateOut:
+    return ConfigValidateOut.of(services.advisor().validate())
 
 
 @router.post("/optimal", response_model=ConfigOptimalOut, summary="Recommended workers and time")
-async def optimal_post(body: SlidesCountIn, services: ServicesDep, caller: CallerDep) -> Any:
+async def optimal_post(
+    body: SlidesCountIn, services: ServicesDep, caller: CallerDep
+) -> ConfigOptimalOut:
     return _optimal(services, body.slides_count)
 
 
@@ -28,9 +28,9 @@ async def optimal_get(
     services: ServicesDep,
     caller: CallerDep,
     slides_count: int = Query(..., ge=1, le=100_000),
-) -> Any:
+) -> ConfigOptimalOut:
     return _optimal(services, slides_count)
 
 
-def _optimal(services: Services, slides_count: int) -> dict[str, Any]:
-    return services.advisor().optimal(slides_count)
+def _optimal(services: Services, slides_count: int) -> ConfigOptimalOut:
+    return ConfigOptimalOut.of(services.advisor().optimal(slides_count))

@@ -7,19 +7,19 @@ running if the client hangs up.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from fastapi import APIRouter
 
 from slidebatch.api.deps import CallerDep, ServicesDep
 from slidebatch.api.schemas import BatchGenerateIn, SingleSlideIn, SingleSlideOut
-from slidebatch.engine.views import image_url
 
 router = APIRouter(prefix="/slide", tags=["single slide"])
 
 
 @router.post("/generate", response_model=SingleSlideOut, summary="Generate one slide (waits)")
-async def generate_one(body: SingleSlideIn, services: ServicesDep, caller: CallerDep) -> Any:
+async def generate_one(
+    body: SingleSlideIn, services: ServicesDep, caller: CallerDep
+) -> SingleSlideOut:
     return await _one(body, services, caller)
 
 
@@ -28,7 +28,9 @@ async def generate_one(body: SingleSlideIn, services: ServicesDep, caller: Calle
     response_model=SingleSlideOut,
     summary="Generate one slide again: in its batch (batch_id + slide_id) or standalone",
 )
-async def regenerate_one(body: SingleSlideIn, services: ServicesDep, caller: CallerDep) -> Any:
+async def regenerate_one(
+    body: SingleSlideIn, services: ServicesDep, caller: CallerDep
+) -> SingleSlideOut:
     if body.batch_id is None or body.slide_id is None:
         return await _one(body, services, caller)
     async with services.audited(
@@ -41,10 +43,10 @@ async def regenerate_one(body: SingleSlideIn, services: ServicesDep, caller: Cal
             body.batch_id, body.slide_id, visual_desc=visual_desc, owner=caller.scope
         )
     await asyncio.shield(services.engine.wait_slide(body.batch_id, body.slide_id))
-    return await _slide_answer(services, body.batch_id, body.slide_id)
+    return SingleSlideOut.of(await services.engine.slide(body.batch_id, body.slide_id))
 
 
-async def _one(body: SingleSlideIn, services: ServicesDep, caller: CallerDep) -> Any:
+async def _one(body: SingleSlideIn, services: ServicesDep, caller: CallerDep) -> SingleSlideOut:
     batch_body = BatchGenerateIn(
         slides=[body.one_slide()],
         style_prompt=body.style_prompt,
@@ -58,18 +60,4 @@ async def _one(body: SingleSlideIn, services: ServicesDep, caller: CallerDep) ->
         batch, _ = await services.engine.submit(request, owner=caller.owner)
         audit.target = batch.id
     await asyncio.shield(services.engine.wait(batch.id))
-    return await _slide_answer(services, batch.id, request.slides[0].id)
-
-
-async def _slide_answer(services: ServicesDep, batch_id: str, slide_id: str) -> dict[str, Any]:
-    repo = services.database.batches
-    record = await repo.get_slide(batch_id, await repo.find_slide_key(batch_id, slide_id))
-    return {
-        "image_url": image_url(batch_id, record.image_file),
-        "final_prompt": record.final_prompt,
-        "status": str(record.state),
-        "error_message": record.error_message,
-        "batch_id": batch_id,
-        "slide_id": record.slide.id,
-        "generation_time": record.generation_time,
-    }
+    return SingleSlideOut.of(await services.engine.slide(batch.id, request.slides[0].id))

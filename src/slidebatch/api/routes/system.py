@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from slidebatch.api.deps import CallerDep, ServicesDep
-from slidebatch.api.schemas import DeckParseIn, DeckParseOut
+from slidebatch.api.schemas import DeckParseIn, DeckParseOut, GateOut, InfoOut, ReadyOut
 from slidebatch.core.deck import parse_deck
-from slidebatch.engine.views import slide_fields
 
 router = APIRouter(tags=["system"])
 
@@ -23,16 +20,16 @@ async def healthz() -> dict[str, str]:
 @router.get("/readyz", summary="Database reachable, provider configured, gate state")
 async def readyz(services: ServicesDep) -> JSONResponse:
     database_ok = await services.database.ping()
-    gate = services.gate_summary()
+    gate = GateOut.of(services.gate.stats())
     # A blocked or parked credential: the process is fine, its upstream will not take work.
-    held = bool(gate["blocked"] or gate["parked"])
-    body = {
-        "status": ("degraded" if held else "ready") if database_ok else "unavailable",
-        "database": "ok" if database_ok else "unreachable",
-        "provider": services.provider.name,
-        "gate": gate,
-    }
-    return JSONResponse(body, status_code=200 if database_ok else 503)
+    held = bool(gate.blocked or gate.parked)
+    body = ReadyOut(
+        status=("degraded" if held else "ready") if database_ok else "unavailable",
+        database="ok" if database_ok else "unreachable",
+        provider=services.provider.name,
+        gate=gate,
+    )
+    return JSONResponse(body.model_dump(), status_code=200 if database_ok else 503)
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
@@ -41,21 +38,18 @@ async def metrics(services: ServicesDep) -> Response:
     return Response(body, media_type=content_type)
 
 
-@router.get("/api/info", summary="Version, provider, whether keys are required, limits")
-async def info(services: ServicesDep) -> dict[str, Any]:
-    return await services.info()
+@router.get(
+    "/api/info",
+    response_model=InfoOut,
+    summary="Version, provider, whether keys are required, limits",
+)
+async def info(services: ServicesDep) -> InfoOut:
+    return InfoOut.of(await services.info())
 
 
 @router.post(
     "/api/deck/parse", response_model=DeckParseOut, summary="Parse a JSON or Markdown deck"
 )
-async def deck_parse(body: DeckParseIn, caller: CallerDep) -> Any:
+async def deck_parse(body: DeckParseIn, caller: CallerDep) -> DeckParseOut:
     # CallerDep: parsing is for key holders too, like every /api/deck and /api/slide call.
-    deck = parse_deck(body.text, fmt=body.format, source="deck")
-    return {
-        "slides": [slide_fields(s) for s in deck.slides],
-        "style_prompt": deck.style_prompt,
-        "aspect_ratio": str(deck.aspect_ratio) if deck.aspect_ratio else None,
-        "max_workers": deck.max_workers,
-        "title": deck.title,
-    }
+    return DeckParseOut.of(parse_deck(body.text, fmt=body.format, source="deck"))

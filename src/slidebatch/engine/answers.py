@@ -1,0 +1,207 @@
+"""What the engine answers: one frozen value per answer, built from stored records.
+
+The API maps each to its ``*Out`` model once (``api/schemas.py``); the SSE events and the
+CLI read the same values, so every client sees the same figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from slidebatch.core.batch import BatchRecord, SlideRecord
+from slidebatch.core.states import BatchState, SlideState
+
+
+def image_url(batch_id: str, image_file: str | None) -> str | None:
+    """The stable URL of a stored image (server-made file names only)."""
+    return f"/api/images/{batch_id}/{image_file}" if image_file else None
+
+
+def rounded(value: float | None) -> float | None:
+    """Seconds as answers show them (milliseconds)."""
+    return None if value is None else round(value, 3)
+
+
+@dataclass(frozen=True, slots=True)
+class SlideAnswer:
+    """One slide as the seed's ``results[]`` entry, plus what we know beyond the seed."""
+
+    batch_id: str
+    slide_id: str
+    page_num: int
+    type: str
+    title: str
+    content_text: str
+    visual_desc: str
+    state: SlideState
+    image_url: str | None
+    final_prompt: str
+    error_message: str | None
+    generation_time: float | None
+    attempts: int
+    placeholder: bool
+    cost: float | None
+
+    @classmethod
+    def of(cls, record: SlideRecord) -> SlideAnswer:
+        slide = record.slide
+        return cls(
+            batch_id=record.batch_id,
+            slide_id=slide.id,
+            page_num=slide.page_num,
+            type=str(slide.type),
+            title=slide.title,
+            content_text=slide.content_text,
+            visual_desc=slide.visual_desc,
+            state=record.state,
+            image_url=image_url(record.batch_id, record.image_file),
+            final_prompt=record.final_prompt,
+            error_message=record.error_message,
+            generation_time=rounded(record.generation_time),
+            attempts=record.attempts,
+            placeholder=record.placeholder,
+            cost=record.cost,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Where a batch stands in numbers (cancelled slides count as failed)."""
+
+    total_slides: int
+    successful: int
+    failed: int
+    estimated_remaining_time: float | None
+
+    @property
+    def completed_slides(self) -> int:
+        return self.successful + self.failed
+
+    @property
+    def progress(self) -> float:
+        total = self.total_slides
+        return round(self.completed_slides / total, 4) if total else 1.0
+
+    @classmethod
+    def counted(cls, total: int, counts: dict[SlideState, int], eta: float | None) -> Progress:
+        """From per-state slide counts."""
+        failed = counts.get(SlideState.ERROR, 0) + counts.get(SlideState.CANCELLED, 0)
+        return cls(total, counts.get(SlideState.DONE, 0), failed, eta)
+
+
+def state_counts(slides: Sequence[SlideRecord]) -> dict[SlideState, int]:
+    """How many of ``slides`` are in each state."""
+    counts = dict.fromkeys(SlideState, 0)
+    for slide in slides:
+        counts[slide.state] += 1
+    return counts
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStatus:
+    """The seed's status answer; ``results`` is None where slides are left out (lists, ends)."""
+
+    batch_id: str
+    status: BatchState
+    progress: Progress
+    queue_position: int | None
+    title: str
+    aspect_ratio: str
+    max_workers: int | None
+    requested_workers: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    total_time: float | None
+    cancel_requested: bool
+    results: tuple[SlideAnswer, ...] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        batch: BatchRecord,
+        counts: dict[SlideState, int],
+        *,
+        eta: float | None = None,
+        queue_position: int | None = None,
+        slides: Sequence[SlideRecord] | None = None,
+    ) -> BatchStatus:
+        """``batch`` with its slide counts (and its slides, when given)."""
+        eta = None if batch.state.is_final else rounded(eta)
+        return cls(
+            batch_id=batch.id,
+            status=batch.state,
+            progress=Progress.counted(batch.total_slides, counts, eta),
+            queue_position=queue_position,
+            title=batch.title,
+            aspect_ratio=str(batch.aspect_ratio),
+            max_workers=batch.effective_workers,
+            requested_workers=batch.requested_workers,
+            created_at=batch.created_at,
+            started_at=batch.started_at,
+            finished_at=batch.finished_at,
+            total_time=rounded(batch.total_time),
+            cancel_requested=batch.cancel_requested,
+            results=None if slides is None else tuple(SlideAnswer.of(s) for s in slides),
+        )
+
+    def without_results(self) -> BatchStatus:
+        return replace(self, results=None)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    """The seed's synchronous ``/slide/batch/generate`` answer."""
+
+    batch_id: str
+    status: BatchState
+    total_slides: int
+    successful: int
+    failed: int
+    total_time: float
+    max_workers: int | None
+    results: tuple[SlideAnswer, ...]
+
+    @classmethod
+    def of(cls, batch: BatchRecord, slides: Sequence[SlideRecord]) -> BatchResult:
+        progress = Progress.counted(batch.total_slides, state_counts(slides), None)
+        return cls(
+            batch_id=batch.id,
+            status=batch.state,
+            total_slides=batch.total_slides,
+            successful=progress.successful,
+            failed=progress.failed,
+            total_time=rounded(batch.total_time) or 0.0,
+            max_workers=batch.effective_workers,
+            results=tuple(SlideAnswer.of(s) for s in slides),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SlideEvent:
+    """One slide changed; ``progress`` is None once its batch has ended."""
+
+    batch_id: str
+    slide: SlideAnswer
+    progress: Progress | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveCount:
+    """Running and queued batches (of one owner, or all)."""
+
+    running: int
+    queued: int
+    max_concurrent: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPage:
+    """One page of the batch list, newest first."""
+
+    items: tuple[BatchStatus, ...]
+    total: int
+    limit: int
+    offset: int
