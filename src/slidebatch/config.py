@@ -16,6 +16,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from slidebatch.core.aspect import ImageSize
+from slidebatch.core.pixels import DEFAULT_MAX_PIXELS
 from slidebatch.errors import ConfigError
 
 
@@ -67,6 +68,8 @@ class Settings(BaseSettings):
     openai_api_base: str = "https://api.openai.com/v1"
     openai_image_model: str = "gpt-image-1"
     image_download_max_bytes: Positive = 40 * 1024 * 1024
+    # One pixel cap for upstream images and exports, read from the header before decoding.
+    image_max_pixels: Positive = DEFAULT_MAX_PIXELS
 
     # --- the upstream's limits, shared by every batch (one gate per credential) ---
     upstream_rpm: Positive | None = None  # requests per window; None: learn from headers

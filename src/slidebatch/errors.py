@@ -13,7 +13,9 @@
     └── ProviderError               one failed attempt at the upstream
         ├── RateLimited             429 / RESOURCE_EXHAUSTED (retry_after, limits)
         ├── TransientProviderError  5xx, timeouts, malformed or imageless answers
-        └── PermanentProviderError  bad key, content policy, bad request, unknown model
+        ├── QuotaExhausted          a quota waiting cannot fix soon (reset_at, no_credits)
+        └── PermanentProviderError  bad key, bad request, unknown model, over-cap image
+            └── Refused             the model will not draw this (content policy, safety)
 
 Retryability lives on the error: the scheduler reads ``retryable`` and ``retry_after``
 and never inspects messages. Foreign exceptions (httpx, SQLAlchemy) are translated at
@@ -21,6 +23,22 @@ the edge with ``raise ... from exc``.
 """
 
 from __future__ import annotations
+
+import re
+
+# A stored or shown error is a sentence, not an upstream's whole body.
+MAX_ERROR_CHARS = 300
+_DATA_URI = re.compile(r"data:[\w/+.-]*;base64,[A-Za-z0-9+/=_-]*", re.IGNORECASE)
+# A long run of the base64 alphabet is image bytes or a key, never words.
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{64,}={0,2}")
+
+
+def bounded_text(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """``text`` on one line, without data URIs or base64 runs, at most ``limit`` characters."""
+    text = _DATA_URI.sub("[data URI]", text)
+    text = _BASE64_RUN.sub("[base64]", text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class SlidebatchError(Exception):
@@ -88,7 +106,7 @@ class ProviderError(SlidebatchError):
         retry_after: float | None = None,
         upstream_request_id: str | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(bounded_text(message))
         self.status = status
         self.retry_after = retry_after
         self.upstream_request_id = upstream_request_id
@@ -160,3 +178,55 @@ class PermanentProviderError(ProviderError):
     @property
     def kind(self) -> str:
         return "permanent"
+
+
+class Refused(PermanentProviderError):
+    """The model will not draw this prompt (content policy, safety, recitation...).
+
+    ``reason`` is the upstream's own code (``IMAGE_SAFETY``, ``content_filter``...); the
+    message carries its explanation. Never retried: the same prompt gets the same answer.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        status: int | None = None,
+        upstream_request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, upstream_request_id=upstream_request_id)
+        self.reason = reason
+
+    @property
+    def kind(self) -> str:
+        return "refused"
+
+
+class QuotaExhausted(ProviderError):
+    """A quota that waiting minutes cannot fix: a daily cap, a zero limit, no credits.
+
+    ``reset_at`` is the wall-clock epoch second when the upstream will accept work again
+    (a daily cap resets at the provider's midnight); ``None`` when nobody can say (no
+    credits: someone has to pay). The credential's gate parks until then; the slide keeps
+    its retry budget and waits, or moves to a fallback provider.
+    """
+
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reset_at: float | None,
+        no_credits: bool = False,
+        status: int | None = 429,
+        upstream_request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, upstream_request_id=upstream_request_id)
+        self.reset_at = reset_at
+        self.no_credits = no_credits
+
+    @property
+    def kind(self) -> str:
+        return "no_credits" if self.no_credits else "quota_exhausted"

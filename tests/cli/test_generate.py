@@ -119,3 +119,25 @@ def test_invalid_configuration_stops_with_the_names(
     assert result.exit_code == 2
     assert "BATCH_DEFAULT_WORKERS" in result.output
     assert "BATCH_MAX_WORKERS" in result.output
+
+
+def test_generate_names_files_by_their_real_type(
+    run: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An upstream answering JPEG gives NN-slug.jpg files holding JPEG, named so in the manifest."""
+    from slidebatch.testing.fake_upstream import FakeUpstreamConfig, FakeUpstreamServer, ImageFormat
+
+    config = FakeUpstreamConfig(
+        rpm=None, latency_median=0.0, latency_p95=0.0, image_format=ImageFormat.JPEG
+    )
+    with FakeUpstreamServer(config) as server:
+        monkeypatch.setenv("LLM_API_KEY", "sk-test-0123456789abcdef")
+        monkeypatch.setenv("LLM_API_BASE", server.openrouter_base)
+        result = run.invoke(app, ["generate", str(EXAMPLES / "deck-en.json"), "--out", "j"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "j" / "manifest.json").read_text("utf-8"))
+    for entry in manifest["results"]:
+        assert entry["file"].endswith(".jpg")
+        with Image.open(tmp_path / "j" / entry["file"]) as image:
+            assert image.format == "JPEG"
+    assert not list((tmp_path / "j").glob("*.png"))

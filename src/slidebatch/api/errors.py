@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +20,8 @@ from slidebatch.errors import (
     NotFound,
     ProviderError,
     QuotaExceeded,
+    QuotaExhausted,
+    Refused,
     SlidebatchError,
 )
 from slidebatch.storage.errors import StorageUnavailable
@@ -33,6 +36,8 @@ STATUS_BY_ERROR: tuple[tuple[type[SlidebatchError], int], ...] = (
     (Conflict, 409),
     (AuthError, 401),
     (QuotaExceeded, 429),
+    (Refused, 422),  # the model will not draw this prompt: the client must change it
+    (QuotaExhausted, 503),  # the upstream account is out of quota until reset_at
     (ProviderError, 502),
     (StorageUnavailable, 503),
     (ConfigError, 500),
@@ -49,6 +54,8 @@ def status_for(error: SlidebatchError) -> int:
 def _headers(error: SlidebatchError) -> dict[str, str]:
     if isinstance(error, QuotaExceeded):
         return {"Retry-After": str(max(1, round(error.retry_after)))}
+    if isinstance(error, QuotaExhausted) and error.reset_at is not None:
+        return {"Retry-After": str(max(1, round(error.reset_at - time.time())))}
     if isinstance(error, AuthError):
         return {"WWW-Authenticate": "Bearer"}
     return {}

@@ -110,7 +110,7 @@ def _update(
 
 
 def write_output(deck: ExportDeck, out_dir: Path) -> dict[str, Any]:
-    """Slide images as ``NN-<slug>.png`` plus ``manifest.json`` in ``out_dir``; the manifest."""
+    """Slide images as ``NN-<slug>.<png|jpg|webp>`` plus ``manifest.json``; the manifest."""
     out_dir.mkdir(parents=True, exist_ok=True)
     width = max(2, len(str(len(deck.slides))))
     files: dict[int, str | None] = {}
@@ -118,7 +118,8 @@ def write_output(deck: ExportDeck, out_dir: Path) -> dict[str, Any]:
         if slide.image_path is None or not slide.image_path.is_file():
             files[index] = None
             continue
-        name = f"{slide.page_num:0{width}d}-{slugify(slide.title)}.png"
+        # Named by the image's real type, like the store, the ZIP and the image URLs.
+        name = f"{slide.page_num:0{width}d}-{slugify(slide.title)}{slide.image_path.suffix}"
         _link_or_copy(slide.image_path, out_dir / name)
         files[index] = name
     manifest = manifest_dict(deck, files)

@@ -1,8 +1,10 @@
 """Gemini direct: ``POST {base}/models/{model}:generateContent`` with the key in a header.
 
-The image is the last ``inlineData`` part of ``candidates[0].content.parts``. A 429 is
-``RESOURCE_EXHAUSTED`` whose ``RetryInfo.retryDelay`` ("12.5s") says when to come back;
-``promptFeedback.blockReason`` or a safety ``finishReason`` is a permanent refusal.
+The image is the last ``inlineData`` part of ``candidates[0].content.parts`` that is not a
+draft (``thought: true``). A 429 is ``RESOURCE_EXHAUSTED`` whose ``RetryInfo.retryDelay``
+("12.5s") says when to come back, unless its ``QuotaFailure`` is per day or has limit 0 (then
+it is a quota that resets at midnight Pacific, or never). ``promptFeedback.blockReason`` or a
+refusing ``finishReason`` (explained in ``finishMessage``) is a permanent refusal.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import base64
 from collections.abc import Mapping
 from typing import Any
 
-from slidebatch.errors import PermanentProviderError, TransientProviderError
+from slidebatch.errors import TransientProviderError
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.providers.http import (
     decode_json,
@@ -26,21 +28,10 @@ from slidebatch.providers.images import (
     nearest_standard,
     ratio_warning,
     sniff_mime,
-    verify_image,
 )
+from slidebatch.providers.quota import PACIFIC
+from slidebatch.providers.refusal import refusal_reason, refused
 from slidebatch.providers.remote import RemoteProvider
-
-# Finish reasons that mean "the model will not draw this", not "try again".
-_REFUSALS = frozenset(
-    {
-        "SAFETY",
-        "PROHIBITED_CONTENT",
-        "BLOCKLIST",
-        "SPII",
-        "IMAGE_SAFETY",
-        "IMAGE_PROHIBITED_CONTENT",
-    }
-)
 
 
 class GeminiProvider(RemoteProvider):
@@ -60,20 +51,18 @@ class GeminiProvider(RemoteProvider):
             secret=self._api_key,
         )
         if response.status >= 300:
-            raise error_for_response(response, secret=self._api_key)
+            raise error_for_response(response, secret=self._api_key, zone=PACIFIC)
         body = decode_json(response, secret=self._api_key)
         request_id = _str_or_none(body.get("responseId")) or response.request_id
         if "error" in body:
             raise error_for(
-                fault_from_body(200, body, response.headers),
+                fault_from_body(200, body, response.headers, zone=PACIFIC),
                 rate_limit=response.rate_limit,
                 request_id=request_id,
                 secret=self._api_key,
             )
         data = self._last_inline_image(body, request_id)
-        checked = await verify_image(
-            data, expected=served, policy=self.aspect_mismatch, request_id=request_id
-        )
+        checked = await self._verify(data, served, request_id)
         return self._result(
             checked,
             started=started,
@@ -105,11 +94,13 @@ class GeminiProvider(RemoteProvider):
     def _last_inline_image(self, body: Mapping[str, Any], request_id: str | None) -> bytes:
         feedback = body.get("promptFeedback")
         if isinstance(feedback, Mapping) and feedback.get("blockReason"):
-            reason = quote_upstream(str(feedback["blockReason"]), self._api_key)
-            raise PermanentProviderError(
-                f"the upstream refused the prompt under its content policy (blockReason={reason})",
-                status=200,
-                upstream_request_id=request_id,
+            reason = str(feedback["blockReason"])
+            said = str(feedback.get("blockReasonMessage") or "")
+            raise refused(
+                refusal_reason(reason) or reason,
+                said or f"the prompt was blocked (blockReason={reason})",
+                secret=self._api_key,
+                request_id=request_id,
             )
         candidates = body.get("candidates")
         candidate = candidates[0] if isinstance(candidates, list) and candidates else None
@@ -118,33 +109,36 @@ class GeminiProvider(RemoteProvider):
                 "the upstream's answer contained no candidate", upstream_request_id=request_id
             )
         finish = str(candidate.get("finishReason") or "")
-        content = candidate.get("content")
-        parts = content.get("parts") if isinstance(content, Mapping) else None
-        images: list[str] = []
-        texts: list[str] = []
-        for part in parts if isinstance(parts, list) else []:
-            if not isinstance(part, Mapping):
-                continue
-            inline = part.get("inlineData") or part.get("inline_data")
-            if isinstance(inline, Mapping) and isinstance(inline.get("data"), str):
-                images.append(inline["data"])
-            elif isinstance(part.get("text"), str):
-                texts.append(part["text"])
+        images, texts = _final_parts(candidate.get("content"))
+        explanation = str(candidate.get("finishMessage") or "") or " ".join(texts)
+        refusal = refusal_reason(finish)
+        if refusal is not None:
+            # Drafts (thought parts) may precede a refusal; none of them is the answer.
+            raise refused(refusal, explanation, secret=self._api_key, request_id=request_id)
         if images:
             return decode_base64(images[-1], what="an inlineData image")
-        said = quote_upstream(" ".join(texts), self._api_key) or "(no text)"
-        if finish in _REFUSALS:
-            raise PermanentProviderError(
-                f"the upstream refused the prompt under its content policy "
-                f"(finishReason={finish}): {said}",
-                status=200,
-                upstream_request_id=request_id,
-            )
+        said = quote_upstream(explanation, self._api_key) or "(no text)"
         raise TransientProviderError(
             f"the upstream's answer contained no image (finishReason={finish or 'none'}): {said}",
             status=200,
             upstream_request_id=request_id,
         )
+
+
+def _final_parts(content: object) -> tuple[list[str], list[str]]:
+    """The base64 images and texts of a candidate, leaving out ``thought`` (draft) parts."""
+    parts = content.get("parts") if isinstance(content, Mapping) else None
+    images: list[str] = []
+    texts: list[str] = []
+    for part in parts if isinstance(parts, list) else []:
+        if not isinstance(part, Mapping) or part.get("thought") is True:
+            continue
+        inline = part.get("inlineData") or part.get("inline_data")
+        if isinstance(inline, Mapping) and isinstance(inline.get("data"), str):
+            images.append(inline["data"])
+        elif isinstance(part.get("text"), str):
+            texts.append(part["text"])
+    return images, texts
 
 
 def _str_or_none(value: object) -> str | None:

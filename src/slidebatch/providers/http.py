@@ -14,18 +14,23 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from slidebatch.errors import (
     PermanentProviderError,
     ProviderError,
+    QuotaExhausted,
     RateLimited,
+    Refused,
     TransientProviderError,
 )
 from slidebatch.providers.base import RateLimitInfo
+from slidebatch.providers.quota import QuotaKind, QuotaVerdict, classify_quota
 
 # Upstream texts are quoted in messages; a whole HTML error page is not useful there.
 MAX_UPSTREAM_TEXT = 500
@@ -33,7 +38,13 @@ _MASK = "****"
 # Reset values above these are absolute epoch times rather than "seconds from now".
 _EPOCH_MS_FLOOR = 1e12
 _EPOCH_S_FLOOR = 1e9
-_POLICY_WORDS = ("content policy", "content_policy", "moderation", "flagged", "safety system")
+_POLICY_WORDS = (
+    "content policy",
+    "content_policy",
+    "moderation",
+    "flagged",
+    "safety system",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +231,7 @@ class UpstreamFault:
     retry_after: float | None = None
     content_policy: bool = False
     bad_key: bool = False  # Gemini says "API key not valid" with HTTP 400
+    quota: QuotaVerdict | None = None  # a quota waiting cannot fix
 
 
 def error_for(
@@ -233,6 +245,8 @@ def error_for(
     status = fault.status
     text = quote_upstream(fault.message or "(no message)", secret)
     common: dict[str, Any] = {"status": status, "upstream_request_id": request_id}
+    if fault.quota is not None:
+        return quota_error(fault.quota, status, text, request_id)
     if status == 429:
         retry_after = fault.retry_after
         if retry_after is None and rate_limit.remaining == 0:
@@ -250,8 +264,10 @@ def error_for(
             f"the upstream rejected the API key (HTTP {status}): {text}", **common
         )
     if fault.content_policy and status < 500:
-        return PermanentProviderError(
-            f"the upstream refused the prompt under its content policy (HTTP {status}): {text}",
+        return Refused(
+            f"the upstream refused to draw this slide under its content policy "
+            f"({fault.code or f'HTTP {status}'}): {text}",
+            reason=fault.code or "content_policy",
             **common,
         )
     if status == 403:
@@ -282,22 +298,65 @@ def error_for(
     )
 
 
+def quota_error(
+    verdict: QuotaVerdict, status: int, text: str, request_id: str | None
+) -> QuotaExhausted:
+    """The error for a quota waiting cannot fix, saying when it resets (or who must act)."""
+    if verdict.kind is QuotaKind.NO_CREDITS:
+        message = (
+            f"the upstream account has no credits or no quota for this model (HTTP {status}); "
+            f"add credits or enable billing, then retry: {text}"
+        )
+    else:
+        message = (
+            f"the upstream's daily quota is used up (HTTP {status}); it resets at "
+            f"{format_reset(verdict.reset_at)}: {text}"
+        )
+    return QuotaExhausted(
+        message,
+        reset_at=verdict.reset_at,
+        no_credits=verdict.kind is QuotaKind.NO_CREDITS,
+        status=status,
+        upstream_request_id=request_id,
+    )
+
+
+def format_reset(reset_at: float | None) -> str:
+    """A reset time for people: ``2026-12-01 08:00 UTC``, or ``an unknown time``."""
+    if reset_at is None:
+        return "an unknown time"
+    return datetime.fromtimestamp(reset_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def fault_from_body(
-    status: int, body: Mapping[str, Any] | None, headers: Mapping[str, str], *, raw: bytes = b""
+    status: int,
+    body: Mapping[str, Any] | None,
+    headers: Mapping[str, str],
+    *,
+    raw: bytes = b"",
+    now: float | None = None,
+    zone: timezone | ZoneInfo = UTC,
 ) -> UpstreamFault:
     """Read ``{error: {code, message, status, metadata, details}}`` (OpenRouter, Gemini, OpenAI).
 
     A numeric ``error.code`` inside an HTTP 200 is the real status (OpenRouter does this).
+    ``zone`` is where the provider's day ends (daily quotas reset at its midnight).
     """
     error = body.get("error") if body is not None else None
     retry_after = parse_retry_after(headers.get("retry-after"))
+    wall = time.time() if now is None else now
     if not isinstance(error, Mapping):
         message = error if isinstance(error, str) else raw[:300].decode("utf-8", "replace")
-        return UpstreamFault(status=status, message=message, retry_after=retry_after)
+        quota = classify_quota(
+            status=status, code="", message=message, details=None, reset_after=None, now=wall
+        )
+        return UpstreamFault(status=status, message=message, retry_after=retry_after, quota=quota)
     code = error.get("code")
     if isinstance(code, int) and 400 <= code <= 599 and status < 400:
         status = code
     kind = str(error.get("status") or error.get("type") or (code if isinstance(code, str) else ""))
+    if isinstance(code, str) and code and kind != code and status != 429:
+        kind = code  # OpenAI: type is a family, code the precise reason (moderation_blocked)
     message = str(error.get("message") or kind or "")
     metadata = error.get("metadata")
     raw_meta = ""
@@ -308,6 +367,15 @@ def fault_from_body(
     retry_after = _retry_delay(error.get("details"), retry_after)
     if kind == "RESOURCE_EXHAUSTED":
         status = 429
+    quota = classify_quota(
+        status=status,
+        code=str(code or "") if isinstance(code, str) else kind,
+        message=message,
+        details=error.get("details"),
+        reset_after=_reset_hint(headers, metadata, wall),
+        now=wall,
+        zone=zone,
+    )
     return UpstreamFault(
         status=status,
         message=message,
@@ -315,7 +383,20 @@ def fault_from_body(
         retry_after=retry_after,
         content_policy=_looks_like_policy(f"{kind} {code}", message, metadata),
         bad_key=_says_bad_key(error.get("details"), message),
+        quota=quota,
     )
+
+
+def _reset_hint(headers: Mapping[str, str], metadata: object, now: float) -> float | None:
+    """``X-RateLimit-Reset`` from the headers, or the copy OpenRouter puts in the body."""
+    value = headers.get("x-ratelimit-reset")
+    if value is None and isinstance(metadata, Mapping):
+        copied = metadata.get("headers")
+        if isinstance(copied, Mapping):
+            lowered = {str(k).lower(): v for k, v in copied.items()}
+            found = lowered.get("x-ratelimit-reset")
+            value = None if found is None else str(found)
+    return parse_reset(value, now=now)
 
 
 def _retry_delay(details: object, fallback: float | None) -> float | None:
@@ -344,7 +425,9 @@ def _looks_like_policy(kind: str, message: str, metadata: object) -> bool:
     return any(word in lowered for word in _POLICY_WORDS)
 
 
-def error_for_response(response: UpstreamResponse, *, secret: str | None) -> ProviderError:
+def error_for_response(
+    response: UpstreamResponse, *, secret: str | None, zone: timezone | ZoneInfo = UTC
+) -> ProviderError:
     """The typed error for a non-2xx answer, reading the upstream's error body if it is JSON."""
     try:
         body = json.loads(response.body) if response.body else None
@@ -355,6 +438,7 @@ def error_for_response(response: UpstreamResponse, *, secret: str | None) -> Pro
         body if isinstance(body, dict) else None,
         response.headers,
         raw=response.body,
+        zone=zone,
     )
     return error_for(
         fault, rate_limit=response.rate_limit, request_id=response.request_id, secret=secret

@@ -11,6 +11,7 @@ import base64
 import binascii
 import io
 import math
+import warnings
 from dataclasses import dataclass
 
 import httpx
@@ -18,15 +19,17 @@ from PIL import Image, UnidentifiedImageError
 
 from slidebatch.config import AspectMismatchPolicy
 from slidebatch.core.aspect import UPSTREAM_1K_SIZES, AspectRatio
-from slidebatch.errors import TransientProviderError
+from slidebatch.core.pixels import (
+    DEFAULT_MAX_PIXELS,
+    ImageHeaderError,
+    ImageTooLarge,
+    read_header,
+)
+from slidebatch.errors import PermanentProviderError, TransientProviderError
 from slidebatch.providers.http import quote_upstream, transport_error
 
-_MIME_BY_FORMAT = {
-    "PNG": "image/png",
-    "JPEG": "image/jpeg",
-    "WEBP": "image/webp",
-    "GIF": "image/gif",
-}
+# What the image store keeps (by real type: .png, .jpg, .webp).
+_SUPPORTED = frozenset({"image/png", "image/jpeg", "image/webp"})
 _MAGIC = (
     (b"\x89PNG\r\n\x1a\n", "image/png"),
     (b"\xff\xd8\xff", "image/jpeg"),
@@ -72,8 +75,9 @@ def decode_data_url(url: str) -> bytes:
     """The bytes of a ``data:image/...;base64,`` URL."""
     header, sep, payload = url.partition(",")
     if not sep or not header.startswith("data:") or not header.endswith(";base64"):
+        kind = header.partition(";")[0][:40] if header.startswith("data:") else "not data:"
         raise TransientProviderError(
-            f"the upstream sent an image URL that is not a base64 data URL: {header[:60]!r}"
+            f"the upstream sent an image URL that is not a base64 data URL ({kind!r})"
         )
     return decode_base64(payload, what="an image data URL")
 
@@ -126,20 +130,43 @@ def _too_large(max_bytes: int) -> TransientProviderError:
     )
 
 
-def inspect_image(data: bytes) -> tuple[str, int, int]:
-    """Fully decode ``data``; return ``(mime, width, height)`` or raise a transient error."""
+def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, int, int]:
+    """Check the header against ``max_pixels``, then decode; return ``(mime, width, height)``.
+
+    An over-cap image is a permanent error naming its size (the next attempt would draw it as
+    large), decided before a single pixel is decoded. A file that does not decode is transient.
+    """
     try:
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            mime = _MIME_BY_FORMAT.get(image.format or "", "application/octet-stream")
-            width, height = image.size
+        header = read_header(data)
+    except ImageTooLarge as exc:
+        raise _over_cap(f"larger than Pillow opens ({exc})", max_pixels) from exc
+    except ImageHeaderError as exc:
+        raise TransientProviderError(
+            f"the upstream's image does not decode: {quote_upstream(str(exc), None)}"
+        ) from exc
+    if header.over(max_pixels):
+        raise _over_cap(header.describe(), max_pixels)
+    if header.mime_type not in _SUPPORTED:
+        raise TransientProviderError(
+            f"the upstream's image is in an unsupported format ({header.format or 'unknown'})"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                width, height = image.size
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise TransientProviderError(
             f"the upstream's image does not decode: {quote_upstream(str(exc), None)}"
         ) from exc
-    if mime == "application/octet-stream":
-        raise TransientProviderError("the upstream's image is in an unsupported format")
-    return mime, width, height
+    return header.mime_type, width, height
+
+
+def _over_cap(size: str, max_pixels: int) -> PermanentProviderError:
+    return PermanentProviderError(
+        f"the upstream's image is {size}, over IMAGE_MAX_PIXELS ({max_pixels:,} pixels)"
+    )
 
 
 async def verify_image(
@@ -148,24 +175,36 @@ async def verify_image(
     expected: AspectRatio | None,
     policy: AspectMismatchPolicy,
     request_id: str | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    decode_timeout: float | None = None,
 ) -> CheckedImage:
     """Decode off the event loop and check the ratio against ``expected`` (``None``: no check).
 
     A mismatch is a transient failure under ``retry`` (the next attempt usually gets it right)
-    and a warning on the result under ``warn``.
+    and a warning on the result under ``warn``. Decoding is bounded in work by ``max_pixels``
+    and in waiting by ``decode_timeout``.
     """
     if not data:
         raise TransientProviderError(
             "the upstream's image is empty", upstream_request_id=request_id
         )
-    mime, width, height = await asyncio.to_thread(inspect_image, data)
-    warnings: tuple[str, ...] = ()
+    try:
+        async with asyncio.timeout(decode_timeout):
+            mime, width, height = await asyncio.to_thread(
+                inspect_image, data, max_pixels=max_pixels
+            )
+    except TimeoutError as exc:
+        raise TransientProviderError(
+            f"decoding the upstream's image took longer than {decode_timeout:g} s",
+            upstream_request_id=request_id,
+        ) from exc
+    warnings_: tuple[str, ...] = ()
     if expected is not None and not expected.matches(width, height):
         text = f"the upstream's image is {width}x{height}, not the requested {expected}"
         if policy is AspectMismatchPolicy.RETRY:
             raise TransientProviderError(text, upstream_request_id=request_id)
-        warnings = (text,)
-    return CheckedImage(data=data, mime_type=mime, width=width, height=height, warnings=warnings)
+        warnings_ = (text,)
+    return CheckedImage(data=data, mime_type=mime, width=width, height=height, warnings=warnings_)
 
 
 def nearest_standard(requested: AspectRatio) -> AspectRatio:

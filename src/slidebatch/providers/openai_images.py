@@ -23,7 +23,7 @@ from slidebatch.providers.http import (
     fault_from_body,
     post_json,
 )
-from slidebatch.providers.images import decode_base64, download_image, verify_image
+from slidebatch.providers.images import decode_base64, download_image
 from slidebatch.providers.remote import RemoteProvider
 
 SIZES: tuple[tuple[int, int], ...] = ((1024, 1024), (1536, 1024), (1024, 1536))
@@ -67,9 +67,7 @@ class OpenAIImagesProvider(RemoteProvider):
                 secret=self._api_key,
             )
         data = await self._last_image(body, request_id)
-        checked = await verify_image(
-            data, expected=asked, policy=self.aspect_mismatch, request_id=request_id
-        )
+        checked = await self._verify(data, asked, request_id)
         warnings = checked.warnings
         if not request.aspect_ratio.matches(checked.width, checked.height):
             warnings += (

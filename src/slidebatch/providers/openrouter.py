@@ -1,9 +1,10 @@
 """OpenRouter (and OpenAI-compatible gateways of the same shape): chat completions with images.
 
 ``POST {base}/chat/completions`` with ``modalities: ["image", "text"]`` and ``image_config``;
-the images come back in ``choices[0].message.images[].image_url.url``. Models may send a draft
-first, so the last image is the answer. Errors are ``{error: {code, message, metadata}}``, some
-inside an HTTP 200.
+the images come back in ``choices[0].message.images[].image_url.url`` (relays: in ``content``,
+see ``dialects``). Models may send a draft first, so the last image is the answer. Errors are
+``{error: {code, message, metadata}}``, some inside an HTTP 200; a refusal is ``finish_reason:
+content_filter`` with the model's ``native_finish_reason``.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from slidebatch.errors import PermanentProviderError, TransientProviderError
+from slidebatch.errors import TransientProviderError
 from slidebatch.providers.base import ImageRequest, ImageResult
+from slidebatch.providers.dialects import content_text, message_image_urls
 from slidebatch.providers.http import (
     UpstreamResponse,
     decode_json,
@@ -28,8 +30,8 @@ from slidebatch.providers.images import (
     nearest_standard,
     ratio_warning,
     to_data_url,
-    verify_image,
 )
+from slidebatch.providers.refusal import refusal_reason, refused
 from slidebatch.providers.remote import RemoteProvider
 
 # Attribution headers OpenRouter shows on its leaderboards; harmless for other gateways.
@@ -67,9 +69,7 @@ class OpenRouterProvider(RemoteProvider):
             data = await download_image(
                 self._client, url, deadline_s=self.timeout, max_bytes=self.download_max_bytes
             )
-        checked = await verify_image(
-            data, expected=served, policy=self.aspect_mismatch, request_id=request_id
-        )
+        checked = await self._verify(data, served, request_id)
         return self._result(
             checked,
             started=started,
@@ -115,23 +115,18 @@ class OpenRouterProvider(RemoteProvider):
                 fault, rate_limit=response.rate_limit, request_id=request_id, secret=secret
             )
         message = choice["message"]
-        urls = [
-            image["image_url"]["url"]
-            for image in message.get("images") or []
-            if isinstance(image, Mapping)
-            and isinstance(image.get("image_url"), Mapping)
-            and isinstance(image["image_url"].get("url"), str)
-        ]
-        if urls:
-            return str(urls[-1])
-        said = quote_upstream(str(message.get("content") or message.get("refusal") or ""), secret)
-        finish = str(choice.get("native_finish_reason") or choice.get("finish_reason") or "")
-        if finish.lower() in ("content_filter", "safety", "prohibited_content", "image_safety"):
-            raise PermanentProviderError(
-                f"the upstream refused the prompt under its content policy ({finish}): {said}",
-                status=response.status,
-                upstream_request_id=request_id,
+        explanation = content_text(message.get("content")) or str(message.get("refusal") or "")
+        reason = refusal_reason(choice.get("native_finish_reason"), choice.get("finish_reason"))
+        if reason is not None:
+            # A refusing model may still have sent its drafts: none of them is the answer.
+            raise refused(
+                reason, explanation, secret=secret, status=response.status, request_id=request_id
             )
+        urls = message_image_urls(message)
+        if urls:
+            return urls[-1]
+        said = quote_upstream(explanation, secret)
+        finish = str(choice.get("native_finish_reason") or choice.get("finish_reason") or "")
         raise TransientProviderError(
             f"the upstream's answer contained no image (finish_reason={finish or 'none'}): "
             f"{said or '(no text)'}",

@@ -76,4 +76,5 @@ def build_provider(settings: Settings, client: httpx.AsyncClient) -> ImageProvid
         timeout=settings.llm_timeout_seconds,
         aspect_mismatch=settings.llm_aspect_mismatch,
         download_max_bytes=settings.image_download_max_bytes,
+        max_pixels=settings.image_max_pixels,
     )

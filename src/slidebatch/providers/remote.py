@@ -9,11 +9,12 @@ from collections.abc import Callable
 import httpx
 
 from slidebatch.config import AspectMismatchPolicy
-from slidebatch.core.aspect import ImageSize
+from slidebatch.core.aspect import AspectRatio, ImageSize
+from slidebatch.core.pixels import DEFAULT_MAX_PIXELS
 from slidebatch.errors import ProviderError
 from slidebatch.providers.base import ImageRequest, ImageResult, RateLimitInfo
 from slidebatch.providers.http import credential_id
-from slidebatch.providers.images import CheckedImage
+from slidebatch.providers.images import CheckedImage, verify_image
 
 logger = logging.getLogger("slidebatch.providers")
 
@@ -37,6 +38,7 @@ class RemoteProvider:
         timeout: float = 120.0,
         aspect_mismatch: AspectMismatchPolicy = AspectMismatchPolicy.RETRY,
         download_max_bytes: int = 40 * 1024 * 1024,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         if not api_key:
@@ -49,6 +51,7 @@ class RemoteProvider:
         self.timeout = timeout
         self.aspect_mismatch = aspect_mismatch
         self.download_max_bytes = download_max_bytes
+        self.max_pixels = max_pixels
         self._clock = clock
         self._credential_id = credential_id(self.provider_name, self.base_url, api_key)
 
@@ -81,6 +84,19 @@ class RemoteProvider:
 
     async def _attempt(self, request: ImageRequest, started: float) -> ImageResult:
         raise NotImplementedError
+
+    async def _verify(
+        self, data: bytes, expected: AspectRatio | None, request_id: str | None
+    ) -> CheckedImage:
+        """The image checked against the pixel cap and ``expected``, decoded within the timeout."""
+        return await verify_image(
+            data,
+            expected=expected,
+            policy=self.aspect_mismatch,
+            request_id=request_id,
+            max_pixels=self.max_pixels,
+            decode_timeout=self.timeout,
+        )
 
     def _elapsed(self, started: float) -> float:
         return max(0.0, self._clock() - started)

@@ -20,6 +20,7 @@ from typing import Any, Literal
 _Z95 = 1.6448536269514722
 _DAY_SECONDS = 86400.0
 _MARKER = re.compile(r"\[\[fake:([a-z0-9_]+)\]\]")
+_SWITCH = re.compile(r"\[\[(dialect|format):([a-z0-9_]+)\]\]")
 
 
 class Fault(StrEnum):
@@ -36,6 +37,30 @@ class Fault(StrEnum):
     NO_IMAGE = "no_image"
     WRONG_ASPECT = "wrong_aspect"
     CONTENT_POLICY = "content_policy"
+    REFUSED = "refused"  # the model's refusal in the answer (finish reason + explanation)
+    QUOTA_DAILY = "quota_daily"  # a daily cap: only the provider's midnight fixes it
+    NO_CREDITS = "no_credits"  # 402 / insufficient_quota / limit 0: someone must pay
+    HUGE_IMAGE = "huge_image"  # a 16000x9000 PNG header over a few bytes of data
+
+
+class Dialect(StrEnum):
+    """Where the image goes in a chat answer (OpenRouter-shaped endpoint), or how Gemini drafts.
+
+    ``images`` is OpenRouter's ``message.images[]``; ``content_parts`` and ``markdown`` are
+    what OpenAI-compatible relays send; ``thought_drafts`` makes Gemini send a ``thought``
+    draft before the final image. A dialect a shape does not speak is its standard answer.
+    """
+
+    IMAGES = "images"
+    CONTENT_PARTS = "content_parts"
+    MARKDOWN = "markdown"
+    THOUGHT_DRAFTS = "thought_drafts"
+
+
+class ImageFormat(StrEnum):
+    PNG = "png"
+    JPEG = "jpeg"
+    WEBP = "webp"
 
 
 # The faults a bare ``--fault-rate 0.1`` spreads over: the ones a real upstream shows often.
@@ -73,6 +98,9 @@ class FakeUpstreamConfig:
     count_rejected: bool = False
     reset_style: Literal["seconds", "epoch_ms"] = "seconds"
     cost_per_image: float = 0.134
+    dialect: Dialect = Dialect.IMAGES
+    image_format: ImageFormat = ImageFormat.PNG
+    refusal_reason: str | None = None  # None: each shape's usual refusal
 
     def __post_init__(self) -> None:
         if self.time_scale <= 0 or self.window_seconds <= 0:
@@ -184,6 +212,11 @@ def _marker(prompt: str) -> Fault | None:
         return Fault(match.group(1))
     except ValueError:
         return None
+
+
+def prompt_switches(prompt: str) -> dict[str, str]:
+    """Per-request switches in the prompt: ``[[dialect:markdown]]``, ``[[format:webp]]``."""
+    return {match.group(1): match.group(2) for match in _SWITCH.finditer(prompt)}
 
 
 @dataclass(slots=True)

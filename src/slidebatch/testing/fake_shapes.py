@@ -1,7 +1,10 @@
-"""The three upstream dialects the fake speaks: request parsing and answer bodies.
+"""The three upstream shapes the fake speaks: request parsing and answer bodies.
 
-Bodies follow the public documentation (SPEC section 5). A 401 echoes the key it was given on
-purpose, as some real upstreams do, so tests prove the providers scrub it.
+Bodies follow the public documentation and the answers real upstreams and relays give (SPEC
+section 5, "How they really answer"): images in ``content`` parts or Markdown, Gemini
+``thought`` drafts, refusals with their explanation, daily caps and empty accounts. A 401
+echoes the key it was given on purpose, as some real upstreams do, so tests prove the
+providers scrub it.
 """
 
 from __future__ import annotations
@@ -10,13 +13,19 @@ import base64
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from starlette.requests import Request
 
 from slidebatch.core.aspect import AspectRatio, ImageSize
+from slidebatch.testing.fake_behaviour import Dialect
 
 JsonBody = dict[str, Any]
+_GEMINI_FILTERED = (
+    "Unable to show the generated image. The image was filtered out because it violated "
+    "Google's Generative AI Prohibited Use policy."
+)
 
 _GOOGLE_STATUS = {
     400: "INVALID_ARGUMENT",
@@ -45,6 +54,30 @@ class Ask:
         return str(ratio)
 
 
+@dataclass(frozen=True, slots=True)
+class Style:
+    """How a success is written: where the image goes and its real MIME type."""
+
+    dialect: Dialect = Dialect.IMAGES
+    mime: str = "image/png"
+
+
+@dataclass(frozen=True, slots=True)
+class Canned:
+    """A complete answer: status, JSON body and extra headers."""
+
+    status: int
+    body: JsonBody
+    headers: dict[str, str]
+
+
+def next_midnight(now: float, zone: Any) -> float:
+    """The epoch second of the next midnight in ``zone``."""
+    local = datetime.fromtimestamp(now, zone)
+    day = (local + timedelta(days=1)).date()
+    return datetime(day.year, day.month, day.day, tzinfo=zone).timestamp()
+
+
 class Shape(Protocol):
     """One dialect. Raising ``ValueError`` in ``parse`` answers 400."""
 
@@ -60,11 +93,19 @@ class Shape(Protocol):
 
     def rate_limited(self, retry_after: float) -> JsonBody: ...
 
-    def success(self, images: list[bytes], ask: Ask, request_id: str, cost: float) -> JsonBody: ...
+    def success(
+        self, images: list[bytes], ask: Ask, request_id: str, cost: float, style: Style = ...
+    ) -> JsonBody: ...
 
     def no_image(self, ask: Ask, request_id: str) -> JsonBody: ...
 
     def content_policy(self, ask: Ask, request_id: str) -> tuple[int, JsonBody]: ...
+
+    def refused(self, ask: Ask, request_id: str, reason: str | None, draft: bytes) -> Canned: ...
+
+    def quota_daily(self, now: float) -> Canned: ...
+
+    def no_credits(self) -> Canned: ...
 
     def error_in_200(self) -> JsonBody: ...
 
@@ -111,11 +152,20 @@ class OpenRouterShape:
     def rate_limited(self, retry_after: float) -> JsonBody:
         return self.error(429, f"Rate limit exceeded: limit_rpm; retry in {retry_after:.3f}s")
 
-    def success(self, images: list[bytes], ask: Ask, request_id: str, cost: float) -> JsonBody:
+    def success(
+        self, images: list[bytes], ask: Ask, request_id: str, cost: float, style: Style = Style()
+    ) -> JsonBody:
         urls = [
-            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{_b64(image)}"}}
+            {"type": "image_url", "image_url": {"url": f"data:{style.mime};base64,{_b64(image)}"}}
             for image in images
         ]
+        message: JsonBody = {"role": "assistant", "content": "Here is the slide.", "images": urls}
+        if style.dialect is Dialect.CONTENT_PARTS:
+            message = {"role": "assistant", "content": [{"type": "text", "text": "Here it is."}]}
+            message["content"].extend(urls)
+        elif style.dialect is Dialect.MARKDOWN:
+            pictures = "\n".join(f"![slide](data:{style.mime};base64,{_b64(i)})" for i in images)
+            message = {"role": "assistant", "content": f"Here is the slide.\n\n{pictures}"}
         return {
             "id": request_id,
             "object": "chat.completion",
@@ -126,11 +176,7 @@ class OpenRouterShape:
                     "index": 0,
                     "finish_reason": "stop",
                     "native_finish_reason": "STOP",
-                    "message": {
-                        "role": "assistant",
-                        "content": "Here is the slide.",
-                        "images": urls,
-                    },
+                    "message": message,
                 }
             ],
             "usage": {"prompt_tokens": 300, "completion_tokens": 1290, "cost": cost},
@@ -141,6 +187,34 @@ class OpenRouterShape:
         del body["choices"][0]["message"]["images"]
         body["choices"][0]["message"]["content"] = "I can describe the slide instead."
         return body
+
+    def refused(self, ask: Ask, request_id: str, reason: str | None, draft: bytes) -> Canned:
+        body = self.success([draft], ask, request_id, 0.0)
+        choice = body["choices"][0]
+        choice["finish_reason"] = "content_filter"
+        choice["native_finish_reason"] = reason or "IMAGE_PROHIBITED_CONTENT"
+        choice["message"]["content"] = "I can't create that image: it may violate the policy."
+        return Canned(200, body, {})
+
+    def quota_daily(self, now: float) -> Canned:
+        reset_ms = str(round(next_midnight(now, UTC) * 1000))
+        limits = {"X-RateLimit-Limit": "50", "X-RateLimit-Remaining": "0"}
+        limits["X-RateLimit-Reset"] = reset_ms
+        body = self.error(
+            429,
+            "Rate limit exceeded: free-models-per-day. "
+            "Add 10 credits to unlock 1000 free model requests per day",
+        )
+        body["error"]["metadata"] = {"headers": limits, "provider_name": None}
+        return Canned(429, body, limits)
+
+    def no_credits(self) -> Canned:
+        body = self.error(
+            402,
+            "Insufficient credits. This account never purchased credits. "
+            "Make sure your key is on the correct account or org.",
+        )
+        return Canned(402, body, {})
 
     def content_policy(self, ask: Ask, request_id: str) -> tuple[int, JsonBody]:
         body = self.error(403, "Your chosen model requires moderation and your input was flagged")
@@ -194,9 +268,22 @@ class GeminiShape:
         ]
         return body
 
-    def success(self, images: list[bytes], ask: Ask, request_id: str, cost: float) -> JsonBody:
-        parts: list[JsonBody] = [{"text": "Here is the slide."}]
-        parts.extend({"inlineData": {"mimeType": "image/png", "data": _b64(i)}} for i in images)
+    def success(
+        self, images: list[bytes], ask: Ask, request_id: str, cost: float, style: Style = Style()
+    ) -> JsonBody:
+        thinking = style.dialect is Dialect.THOUGHT_DRAFTS
+        parts: list[JsonBody] = [{"text": "**Planning the layout**", "thought": True}]
+        if not thinking:
+            parts = []
+        for index, image in enumerate(images):
+            part: JsonBody = {"inlineData": {"mimeType": style.mime, "data": _b64(image)}}
+            if thinking and index < len(images) - 1:
+                part["thought"] = True  # Gemini 3's drafts: never the answer
+            elif index == len(images) - 1:
+                parts.append({"text": "Here is the slide."})
+            parts.append(part)
+        if not images:
+            parts.append({"text": "Here is the slide."})
         return {
             "candidates": [
                 {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
@@ -211,6 +298,56 @@ class GeminiShape:
 
     def content_policy(self, ask: Ask, request_id: str) -> tuple[int, JsonBody]:
         return 200, {"promptFeedback": {"blockReason": "SAFETY"}, "responseId": request_id}
+
+    def refused(self, ask: Ask, request_id: str, reason: str | None, draft: bytes) -> Canned:
+        # Gemini 3 thinks in drafts: the only image is a thought, then the filter says no.
+        parts: list[JsonBody] = [
+            {"text": "**Composing the slide**", "thought": True},
+            {"inlineData": {"mimeType": "image/png", "data": _b64(draft)}, "thought": True},
+        ]
+        body = {
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": parts},
+                    "finishReason": reason or "IMAGE_SAFETY",
+                    "finishMessage": _GEMINI_FILTERED,
+                    "index": 0,
+                }
+            ],
+            "modelVersion": ask.model,
+            "responseId": request_id,
+        }
+        return Canned(200, body, {})
+
+    def quota_daily(self, now: float) -> Canned:
+        return Canned(429, self._quota_failure("PerDay", "50"), {})
+
+    def no_credits(self) -> Canned:
+        return Canned(429, self._quota_failure("PerMinute", "0"), {})
+
+    def _quota_failure(self, period: str, value: str) -> JsonBody:
+        metric = "generativelanguage.googleapis.com/generate_content_free_tier_requests"
+        body = self.error(
+            429,
+            "You exceeded your current quota, please check your plan and billing details. "
+            f"* Quota exceeded for metric: {metric}, limit: {value}, model: gemini-3-pro-image",
+        )
+        body["error"]["details"] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [
+                    {
+                        "quotaMetric": metric,
+                        "quotaId": f"GenerateRequests{period}PerProjectPerModel-FreeTier",
+                        "quotaDimensions": {"location": "global", "model": "gemini-3-pro-image"},
+                        "quotaValue": value,
+                    }
+                ],
+            },
+            # Real answers say "come back in 37s" even for a daily cap: a trap for retries.
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "37s"},
+        ]
+        return body
 
     def error_in_200(self) -> JsonBody:
         return self.error(500, "An internal error has occurred.")
@@ -245,7 +382,9 @@ class OpenAIShape:
         body["error"].update(type="requests", code="rate_limit_exceeded")
         return body
 
-    def success(self, images: list[bytes], ask: Ask, request_id: str, cost: float) -> JsonBody:
+    def success(
+        self, images: list[bytes], ask: Ask, request_id: str, cost: float, style: Style = Style()
+    ) -> JsonBody:
         return {"created": int(time.time()), "data": [{"b64_json": _b64(i)} for i in images]}
 
     def no_image(self, ask: Ask, request_id: str) -> JsonBody:
@@ -255,6 +394,33 @@ class OpenAIShape:
         body = self.error(400, "Your request was rejected as a result of our safety system.")
         body["error"].update(type="image_generation_user_error", code="content_policy_violation")
         return 400, body
+
+    def refused(self, ask: Ask, request_id: str, reason: str | None, draft: bytes) -> Canned:
+        body = self.error(
+            400,
+            "Your request was rejected by the safety system. If you believe this is an error, "
+            "contact us. safety_violations=[violence].",
+        )
+        body["error"].update(
+            type="image_generation_user_error", code=reason or "moderation_blocked"
+        )
+        return Canned(400, body, {})
+
+    def quota_daily(self, now: float) -> Canned:
+        body = self.rate_limited(0.0)
+        body["error"]["message"] = (
+            "Rate limit reached for gpt-image-1 in organization org-fake on requests per day "
+            "(RPD): Limit 50, Used 50, Requested 1."
+        )
+        return Canned(429, body, {})
+
+    def no_credits(self) -> Canned:
+        body = self.error(
+            429,
+            "You exceeded your current quota, please check your plan and billing details.",
+        )
+        body["error"].update(type="insufficient_quota", code="insufficient_quota")
+        return Canned(429, body, {})
 
     def error_in_200(self) -> JsonBody:
         body = self.error(500, "The server had an error while processing your request.")

@@ -33,22 +33,34 @@ from starlette.routing import Route
 
 from slidebatch.scheduler.clock import Clock, SystemClock
 from slidebatch.testing.fake_behaviour import (
+    Dialect,
     FakeUpstreamConfig,
     Fault,
     FaultPlan,
+    ImageFormat,
     LatencyModel,
     RequestRecord,
     SlidingWindow,
     StatsRecorder,
+    prompt_switches,
 )
-from slidebatch.testing.fake_images import ImagePainter
-from slidebatch.testing.fake_shapes import Ask, GeminiShape, OpenAIShape, OpenRouterShape, Shape
+from slidebatch.testing.fake_images import ImagePainter, huge_png
+from slidebatch.testing.fake_shapes import (
+    Ask,
+    GeminiShape,
+    OpenAIShape,
+    OpenRouterShape,
+    Shape,
+    Style,
+)
 
 __all__ = [
+    "Dialect",
     "FakeUpstream",
     "FakeUpstreamConfig",
     "FakeUpstreamServer",
     "Fault",
+    "ImageFormat",
     "create_fake_upstream",
 ]
 
@@ -123,9 +135,18 @@ class FakeUpstream:
             return JSONResponse(body, status_code=400), "bad_request"
         record.model, record.aspect_ratio = ask.model, ask.aspect
         now = self._clock.now()
-        if self.faults.peek_forced(ask.prompt) is Fault.RATE_LIMIT:
+        forced = self.faults.peek_forced(ask.prompt)
+        if forced is Fault.RATE_LIMIT:
             self.faults.take(ask.prompt)
             return self._rate_limited(shape, now, self._retry_wait(now)), "rate_limited"
+        if forced in (Fault.QUOTA_DAILY, Fault.NO_CREDITS):
+            self.faults.take(ask.prompt)
+            canned = (
+                shape.quota_daily(self._wall())
+                if forced is Fault.QUOTA_DAILY
+                else (shape.no_credits())
+            )
+            return JSONResponse(canned.body, canned.status, canned.headers), str(forced)
         wait = self._admit(now)
         if wait > 0:
             return self._rate_limited(shape, now, wait), "rate_limited"
@@ -210,15 +231,30 @@ class FakeUpstream:
             status, body = shape.content_policy(ask, request_id)
             return JSONResponse(body, status, headers)
         wrong = _wrong_size(ask.width, ask.height)
+        draft = self.painter.png(wrong[0] // 2, wrong[1] // 2, "draft")
+        if fault is Fault.REFUSED:
+            canned = shape.refused(ask, request_id, self.config.refusal_reason, draft)
+            return JSONResponse(canned.body, canned.status, {**headers, **canned.headers})
+        style, fmt = self._style(ask.prompt)
+        final = self.painter.image(ask.width, ask.height, "final", fmt)
         if fault is Fault.WRONG_ASPECT:
-            images = [self.painter.png(*wrong)]
-        elif fault is Fault.DRAFT_THEN_FINAL:
-            draft = self.painter.png(wrong[0] // 2, wrong[1] // 2, "draft")
-            images = [draft, self.painter.png(ask.width, ask.height)]
+            images = [self.painter.image(*wrong, "final", fmt)]
+        elif fault is Fault.HUGE_IMAGE:
+            images = [huge_png()]
+            style = Style(style.dialect, "image/png")
+        elif fault is Fault.DRAFT_THEN_FINAL or style.dialect is Dialect.THOUGHT_DRAFTS:
+            images = [draft, final]
         else:
-            images = [self.painter.png(ask.width, ask.height)]
-        body = shape.success(images, ask, request_id, self.config.cost_per_image)
+            images = [final]
+        body = shape.success(images, ask, request_id, self.config.cost_per_image, style)
         return JSONResponse(body, 200, headers)
+
+    def _style(self, prompt: str) -> tuple[Style, str]:
+        """The answer's dialect and image format: the prompt's switches, else the config's."""
+        switches = prompt_switches(prompt)
+        dialect = Dialect(switches.get("dialect", self.config.dialect))
+        fmt = ImageFormat(switches.get("format", self.config.image_format))
+        return Style(dialect, f"image/{fmt}"), fmt.upper()
 
 
 def _wrong_size(width: int, height: int) -> tuple[int, int]:
