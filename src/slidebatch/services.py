@@ -142,7 +142,7 @@ class Services:
         return ServerInfo(
             version=__version__,
             provider=self.provider.name,
-            model=_model_name(self.settings),
+            model=model_name(self.settings),
             auth_required=not await self.authenticator.open_mode(),
             max_slides=self.limits.max_slides,
             max_workers=self.settings.batch_max_workers,
@@ -167,7 +167,8 @@ class ServerInfo:
     default_workers: int | str
 
 
-def _model_name(settings: Settings) -> str | None:
+def model_name(settings: Settings) -> str | None:
+    """The image model the configured remote provider uses (None for local)."""
     return {
         ProviderName.OPENROUTER: settings.llm_image_model,
         ProviderName.GEMINI: settings.gemini_image_model,
@@ -189,11 +190,13 @@ async def build_services(
     clock: Clock | None = None,
     provider: ImageProvider | None = None,
     rng: random.Random | None = None,
+    adopt_stored: bool = True,
 ) -> AsyncIterator[Services]:
     """Open everything ``settings`` describe, start the engine, and close it all on exit.
 
     ``provider`` replaces the configured one (tests, benchmarks); ``clock`` and ``rng`` make
-    scheduling deterministic in tests.
+    scheduling deterministic in tests. ``adopt_stored=False`` (the CLI) runs only the batches
+    submitted or resumed through this engine, never other unfinished ones in the database.
     """
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
@@ -253,6 +256,7 @@ async def build_services(
             placeholder=_placeholder(settings.local_render_long_side)
             if settings.slide_placeholder_on_failure
             else None,
+            adopt_stored=adopt_stored,
         )
         services = Services(
             settings=settings,

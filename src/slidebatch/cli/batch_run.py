@@ -27,6 +27,7 @@ from rich.progress import (
 
 from slidebatch.atomic_file import atomic_write
 from slidebatch.cli.output import EXIT_FAILED, EXIT_OK
+from slidebatch.cli.resume import Start, Started, start_or_resume
 from slidebatch.config import Settings
 from slidebatch.core.slide import BatchRequest
 from slidebatch.core.states import BatchState, SlideState
@@ -43,18 +44,29 @@ console = Console(highlight=False)
 
 
 async def run_batch(
-    settings: Settings, request: BatchRequest, out_dir: Path, formats: list[str]
+    settings: Settings,
+    request: BatchRequest,
+    out_dir: Path,
+    formats: list[str],
+    *,
+    fresh: bool = False,
 ) -> int:
-    """Generate ``request``, write ``out_dir``; the exit code (0: every slide done)."""
+    """Generate ``request``, write ``out_dir``; the exit code (0: every slide done).
+
+    Continues the batch an earlier run of the same deck left in ``out_dir`` unless ``fresh``
+    (``cli/resume.py``); other unfinished batches in the database are left alone.
+    """
     total = len(request.slides)
     console.print(
         f"{total} slides with provider {settings.provider} (state in {settings.data_dir})"
     )
     with _progress() as progress:
         task = progress.add_task("starting", total=total, detail="opening the database", eta="-")
-        async with build_services(settings) as services:
+        async with build_services(settings, adopt_stored=False) as services:
             progress.update(task, description="slides", detail=f"submitting {total} slides")
-            batch, _ = await services.engine.submit(request)
+            started = await start_or_resume(services, request, out_dir, fresh=fresh)
+            batch = started.batch
+            _say_start(progress, started)
             await _watch(services, batch.id, progress, task)
             await services.engine.wait(batch.id)
             record, slides = await services.engine.records(batch.id)
@@ -68,6 +80,15 @@ async def run_batch(
         console.print(f"wrote {path}")
     _summary(manifest, out_dir, record.state)
     return EXIT_OK if record.state is BatchState.COMPLETED else EXIT_FAILED
+
+
+def _say_start(progress: Progress, started: Started) -> None:
+    for batch_id in started.superseded:
+        progress.console.print(f"cancelled unfinished batch {batch_id} of another deck here")
+    if started.how is not Start.NEW:
+        progress.console.print(
+            f"continuing batch {started.batch.id} ({started.how}); --fresh starts over"
+        )
 
 
 def _progress() -> Progress:

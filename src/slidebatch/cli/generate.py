@@ -48,14 +48,22 @@ def generate(
         help="Where the database, stored images and logs live "
         "(default: DATA_DIR if set, else the per-user data folder).",
     ),
+    fresh: bool = typer.Option(
+        False, "--fresh", help="Start over instead of continuing this folder's earlier run."
+    ),
 ) -> None:
-    """Generate every slide of DECK and write DIR/NN-<slug>.png and DIR/manifest.json."""
+    """Generate every slide of DECK and write DIR/NN-<slug>.png and DIR/manifest.json.
+
+    Re-running the same deck into the same folder continues the earlier run: only slides
+    that are not done yet are generated (and paid for). --fresh starts over.
+    """
     import asyncio
 
     from slidebatch.cli.batch_run import run_batch
     from slidebatch.cli.data_dir import cli_settings
     from slidebatch.cli.preflight import check_limits, check_out_dir
     from slidebatch.core.deck import parse_deck
+    from slidebatch.storage.ownership import own_data_dir
 
     out_dir = out or Path("out") / deck.stem
     try:
@@ -68,7 +76,9 @@ def generate(
         fail(str(exc), EXIT_USAGE)
     formats = [f for f, wanted in (("pptx", pptx), ("pdf", pdf), ("zip", zip_)) if wanted]
     try:
-        code = asyncio.run(run_batch(settings, request, out_dir, formats))
+        # One process per data directory, held until the run ends (storage/ownership.py).
+        with own_data_dir(settings.effective_database_url):
+            code = asyncio.run(run_batch(settings, request, out_dir, formats, fresh=fresh))
     except SlidebatchError as exc:
         fail(str(exc))
     raise typer.Exit(code)

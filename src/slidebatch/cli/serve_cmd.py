@@ -20,6 +20,7 @@ def serve(
     """Serve the API at /api, the page at /, OpenAPI docs at /docs."""
     # Imported here: `slidebatch --help` must not load the web stack.
     import asyncio
+    from contextlib import ExitStack
 
     import uvicorn
 
@@ -27,6 +28,7 @@ def serve(
     from slidebatch.config import load_settings
     from slidebatch.errors import ConfigError
     from slidebatch.services import check_bind
+    from slidebatch.storage.ownership import own_data_dir
 
     overrides: dict[str, object] = {}
     if host is not None:
@@ -37,18 +39,24 @@ def serve(
         overrides["insecure_no_auth"] = True
     try:
         settings = load_settings(**overrides)
-        asyncio.run(check_bind(settings))
-        app = create_app(settings)
     except ConfigError as exc:
         fail(str(exc))
-    uvicorn.run(
-        app,
-        host=settings.server_host,
-        port=settings.server_port,
-        log_level=log_level,
-        proxy_headers=False,
-        timeout_graceful_shutdown=10,
-    )
+    # Owned before anything opens the database, released only when the process ends.
+    with ExitStack() as lifetime:
+        try:
+            lifetime.enter_context(own_data_dir(settings.effective_database_url))
+            asyncio.run(check_bind(settings))
+            app = create_app(settings)
+        except ConfigError as exc:
+            fail(str(exc))
+        uvicorn.run(
+            app,
+            host=settings.server_host,
+            port=settings.server_port,
+            log_level=log_level,
+            proxy_headers=False,
+            timeout_graceful_shutdown=10,
+        )
 
 
 def register(app: typer.Typer) -> None:

@@ -38,6 +38,18 @@ class SlideRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchOrigin:
+    """Where a CLI run writes a batch and which deck it is, so a re-run can resume it.
+
+    ``output_key`` identifies the output folder; ``fingerprint`` the deck, style, aspect
+    ratio and provider (see ``core/fingerprint.py``).
+    """
+
+    output_key: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
 class BatchRecord:
     """One stored batch: its request, its settings, and where it stands."""
 
@@ -55,6 +67,7 @@ class BatchRecord:
     finished_at: datetime | None = None
     cancel_requested: bool = False
     idempotency_key: str | None = None
+    origin: BatchOrigin | None = None  # set when `slidebatch generate` made it
 
     @property
     def total_time(self) -> float | None:

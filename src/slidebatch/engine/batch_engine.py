@@ -2,8 +2,9 @@
 
 The database is the record of truth: a slide is ``pending`` until an attempt starts,
 ``generating`` while one runs, and ``done``/``error``/``cancelled`` at the end. On start the
-engine turns interrupted ``generating`` slides back to ``pending`` and resumes every unfinished
-batch, so a crash or ``kill -9`` loses nothing and no finished slide is paid for twice.
+engine turns interrupted ``generating`` slides back to ``pending`` and (a server; see
+``adopt_stored``) resumes every unfinished batch, so a crash or ``kill -9`` loses nothing and
+no finished slide is paid for twice. A CLI run resumes only the batch it asks for (``resume``).
 
 What stays in memory is only what running batches need (a counter and their queued jobs in the
 dispatcher); it is dropped the moment a batch ends.
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from slidebatch.core.aspect import ImageSize
-from slidebatch.core.batch import BatchRecord, SlideRecord
+from slidebatch.core.batch import BatchOrigin, BatchRecord, SlideRecord
 from slidebatch.core.estimate import UpstreamFigures, estimate_seconds
 from slidebatch.core.prompt import build_prompt
 from slidebatch.core.slide import BatchRequest, effective_workers
@@ -76,6 +77,7 @@ class BatchEngine:
         figures: Callable[[], UpstreamFigures],
         placeholder: PlaceholderRenderer | None = None,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        adopt_stored: bool = True,
     ) -> None:
         self.repo = repo
         self.images = images
@@ -88,6 +90,10 @@ class BatchEngine:
         self._placeholder = placeholder
         self._wall = wall
         self._running: dict[str, RunningBatch] = {}
+        # A server adopts every unfinished batch in the database; a CLI run only the ones it
+        # submits or resumes (``_own``), so a re-run never pays for batches nobody reads.
+        self._adopt_stored = adopt_stored
+        self._own: set[str] = set()
         # Admission, finishing, cancel, retry, regenerate and delete change which batches run
         # and which slides are pending; they take this lock so they never interleave.
         self._admit_lock = asyncio.Lock()
@@ -112,7 +118,7 @@ class BatchEngine:
         """Resume what a previous process left unfinished, then start dispatching."""
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="dispatcher"))
         for batch in await self.repo.recover_interrupted():
-            if batch.state is BatchState.RUNNING:
+            if batch.state is BatchState.RUNNING and self._adopt_stored:
                 self.log.event("batch_resumed", batch_id=batch.id)
                 await self._start_batch(batch)
         await self._admit()
@@ -142,6 +148,7 @@ class BatchEngine:
         *,
         owner: str | None = None,
         idempotency_key: str | None = None,
+        origin: BatchOrigin | None = None,
     ) -> tuple[BatchRecord, bool]:
         """Store a new batch (queued) and admit it when a place is free.
 
@@ -159,7 +166,9 @@ class BatchEngine:
             effective_workers=workers,
             owner=owner,
             idempotency_key=idempotency_key,
+            origin=origin,
         )
+        self._own.add(batch.id)
         if created:
             self.log.event(
                 "batch_created",
@@ -174,6 +183,20 @@ class BatchEngine:
             )
             await self._admit()
         return batch, created
+
+    async def resume(self, batch_id: str) -> BatchRecord:
+        """Run a stored unfinished batch in this engine (a CLI re-run continuing its batch).
+
+        Only slides not yet done are dispatched. A final batch is returned as it is.
+        """
+        self._own.add(batch_id)
+        async with self._admit_lock:
+            batch = await self.repo.get_batch(batch_id)
+            if batch.state is BatchState.RUNNING and batch_id not in self._running:
+                self.log.event("batch_resumed", batch_id=batch_id)
+                await self._start_batch(batch)
+        await self._admit()
+        return await self.repo.get_batch(batch_id)
 
     async def wait(self, batch_id: str) -> BatchRecord:
         """Wait until ``batch_id`` reaches a final state; returns its record then.
@@ -375,7 +398,11 @@ class BatchEngine:
         async with self._admit_lock:
             while len(self._running) < self.limits.max_concurrent:
                 queued = await self.repo.queued_batches()
-                candidates = [b for b in queued if b.id not in self._running]
+                candidates = [
+                    b
+                    for b in queued
+                    if b.id not in self._running and (self._adopt_stored or b.id in self._own)
+                ]
                 if not candidates:
                     return
                 await self._start_batch(candidates[0])

@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from slidebatch.core.batch import BatchRecord, SlideRecord
+from slidebatch.core.batch import BatchOrigin, BatchRecord, SlideRecord
 from slidebatch.core.slide import BatchRequest
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.errors import Conflict, InputError, NotFound
@@ -116,6 +116,7 @@ class BatchRepository:
         effective_workers: int | None,
         owner: str | None,
         idempotency_key: str | None,
+        origin: BatchOrigin | None = None,
     ) -> tuple[BatchRecord, bool]:
         """Store a new queued batch with its slides pending; ``(record, created)``.
 
@@ -143,6 +144,8 @@ class BatchRepository:
             "created_at": self._now(),
             "cancel_requested": False,
             "queue_seq": self._next_queue_seq(),
+            "output_key": origin.output_key if origin else None,
+            "fingerprint": origin.fingerprint if origin else None,
         }
         slides = [
             slide_values(batch_id, key, s, p)
@@ -173,6 +176,17 @@ class BatchRepository:
         async with self._read("find batch by idempotency key") as connection:
             row = (await connection.execute(query)).first()
         return None if row is None else batch_record(row)
+
+    async def batches_for_output(self, output_key: str) -> list[BatchRecord]:
+        """Batches a CLI run made for this output folder, newest first."""
+        query = (
+            select(_BATCHES)
+            .where(_BATCHES.c.output_key == output_key)
+            .order_by(_BATCHES.c.created_at.desc(), _BATCHES.c.queue_seq.desc())
+        )
+        async with self._read("find batches of an output folder") as connection:
+            rows = (await connection.execute(query)).all()
+        return [batch_record(r) for r in rows]
 
     def _next_queue_seq(self) -> ColumnElement[Any]:
         """The next FIFO position, evaluated inside the INSERT / UPDATE that uses it."""

@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Row
 
 from slidebatch.core.aspect import AspectRatio
-from slidebatch.core.batch import BatchRecord, SlideRecord
+from slidebatch.core.batch import BatchOrigin, BatchRecord, SlideRecord
 from slidebatch.core.slide import Slide, SlideType
 from slidebatch.core.states import BatchState, SlideState
 
@@ -64,6 +64,9 @@ def batch_record(row: Row[Any]) -> BatchRecord:
         finished_at=row.finished_at,
         cancel_requested=bool(row.cancel_requested),
         idempotency_key=row.idempotency_key,
+        origin=None
+        if row.output_key is None
+        else BatchOrigin(row.output_key, row.fingerprint or ""),
     )
 
 

@@ -1,8 +1,8 @@
 """The database tables, as SQLAlchemy 2 declarative models.
 
-Only the repositories in this package read or write these rows. The first Alembic
-revision (``migrations/versions/0001_initial.py``) creates exactly this schema; a change
-here needs a new revision.
+Only the repositories in this package read or write these rows. The Alembic
+revisions (``migrations/versions/``) create exactly this schema; a change here needs a
+new revision.
 """
 
 from __future__ import annotations
@@ -77,6 +77,9 @@ class BatchRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     queue_seq: Mapped[int] = mapped_column(BigInteger)
+    # Set by `slidebatch generate` (revision 0002): which output folder, which deck.
+    output_key: Mapped[str | None] = mapped_column(String(64))
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         # NULL owners (auth off) must collide too, which a plain UNIQUE(owner, key) would
@@ -90,6 +93,7 @@ class BatchRow(Base):
         Index("ix_batches_state_queue_seq", "state", "queue_seq"),
         Index("ix_batches_owner_created", "owner", "created_at"),
         Index("ix_batches_finished_at", "finished_at"),
+        Index("ix_batches_output_key", "output_key", "created_at"),
     )
 
 

@@ -1,0 +1,33 @@
+"""A deck's fingerprint: what must be equal for a re-run to continue an earlier batch.
+
+Slides (every field that reaches the prompt), style, aspect ratio and the provider (with
+its model and image size) decide what the images look like, so they are in it; the per-batch
+worker cap is not (changing ``--workers`` on a re-run still continues the same batch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from slidebatch.core.slide import BatchRequest
+
+
+def deck_fingerprint(request: BatchRequest, *, provider: str) -> str:
+    """A hex SHA-256 over the deck's content, style, aspect ratio and ``provider``.
+
+    ``provider`` names the provider and whatever else of it changes the images (model,
+    image size), as one string.
+    """
+    content = {
+        "slides": [
+            [s.id, s.page_num, str(s.type), s.title, s.content_text, s.visual_desc]
+            for s in request.slides
+        ],
+        "style_prompt": request.style_prompt,
+        "aspect_ratio": str(request.aspect_ratio),
+        "title": request.title,
+        "provider": provider,
+    }
+    text = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
