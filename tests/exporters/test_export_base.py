@@ -113,8 +113,11 @@ def test_header_value_has_no_line_breaks_or_quotes_inside() -> None:
 
 
 def test_export_filename_and_slugify() -> None:
-    """Titles make readable file names; slugs are ASCII with a fallback."""
+    """Titles make readable file names; slugs fold Latin accents and keep other scripts."""
     assert export_filename("Q3: plan / 计划", "pptx") == "Q3 plan 计划.pptx"
     assert export_filename("   ", "zip") == "deck.zip"
     assert slugify("Ünïcödé Title!") == "unicode-title"
-    assert slugify("营收") == "slide"
+    assert slugify("营收") == "营收"
+    assert slugify("2025 年度战略规划：市场") == "2025-年度战略规划-市场"
+    assert slugify("مرحبا بالعالم") == "مرحبا-بالعالم"
+    assert slugify("../..\\:*?<>|") == "slide"

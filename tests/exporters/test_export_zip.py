@@ -30,7 +30,7 @@ def manifest(archive: zipfile.ZipFile) -> dict[str, Any]:
 def test_members_are_numbered_slugged_images_and_the_manifest(
     make_deck: Callable[..., ExportDeck], make_slide: Callable[..., ExportSlide]
 ) -> None:
-    """Images are NN-<slug>.png from the titles (non-ASCII falls back), plus manifest.json."""
+    """Images are NN-<slug>.png from the titles (Chinese kept), plus manifest.json."""
     deck = make_deck(3)
     titles = ["Café: Intro!", "市场分析", "Q&A / Next steps"]
     deck = replace(
@@ -39,7 +39,7 @@ def test_members_are_numbered_slugged_images_and_the_manifest(
     archive = export(deck)
     assert archive.namelist() == [
         "01-cafe-intro.png",
-        "02-slide.png",
+        "02-市场分析.png",
         "03-q-a-next-steps.png",
         "manifest.json",
     ]

@@ -1,4 +1,4 @@
-"""File names for exports: ASCII-safe slugs and RFC 6266/5987 ``Content-Disposition`` values."""
+"""File names for exports: Unicode-safe slugs and RFC 6266/5987 ``Content-Disposition`` values."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import re
 import unicodedata
 from urllib.parse import quote
 
-_NOT_SLUG = re.compile(r"[^a-z0-9]+")
+_DASHES = re.compile(r"-{2,}")
 _NOT_TOKEN = re.compile(r"[^A-Za-z0-9._ -]+")
 # Characters a quoted-string filename must not carry (quotes, backslash, controls, separators).
 _UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|;]+')
@@ -15,12 +15,22 @@ MAX_NAME = 120
 
 
 def slugify(text: str, *, fallback: str = "slide", max_length: int = MAX_SLUG) -> str:
-    """Lowercase ASCII words joined by ``-`` (accents folded); ``fallback`` when nothing is left.
+    """Lowercase words of any script joined by ``-``; ``fallback`` when nothing is left.
 
-    Titles in Chinese have no ASCII letters at all, hence the fallback.
+    Latin accents are folded (``Café`` -> ``cafe``); other scripts keep their letters, so a
+    Chinese title keeps its meaning (``市场分析``). Only letters, digits and marks survive:
+    no separators, dots or characters a file system could object to.
     """
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    slug = _NOT_SLUG.sub("-", folded.lower()).strip("-")
+    chars: list[str] = []
+    for char in unicodedata.normalize("NFKC", text):
+        folded = unicodedata.normalize("NFKD", char).encode("ascii", "ignore").decode("ascii")
+        if folded.isalnum():
+            chars.append(folded.lower())
+        elif char.isalnum() or (chars and unicodedata.category(char).startswith("M")):
+            chars.append(char.lower())
+        else:
+            chars.append("-")
+    slug = _DASHES.sub("-", "".join(chars)).strip("-")
     slug = slug[:max_length].rstrip("-")
     return slug or fallback
 

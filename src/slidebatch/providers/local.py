@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.render import RenderedSlide, draw_slide
 from slidebatch.render.fonts import FontSet, find_fonts
+from slidebatch.render.notes import needs_cjk
 
 logger = logging.getLogger("slidebatch.render")
 
@@ -52,6 +53,7 @@ def _result(drawn: RenderedSlide, *, latency_s: float, placeholder: bool) -> Ima
         latency_s=latency_s,
         cost=None,
         placeholder=placeholder,
+        warnings=drawn.warnings,
     )
 
 
@@ -82,16 +84,18 @@ class LocalRenderer:
     def credential_id(self) -> str:
         return "local"
 
-    def fonts(self) -> FontSet:
-        """The fonts in use; the first call warns once if Chinese text cannot be drawn."""
+    def fonts(self, request: ImageRequest | None = None) -> FontSet:
+        """The fonts in use; warns once if ``request`` has Chinese text no font can draw."""
         fonts = self._fonts or find_fonts()
-        if not fonts.has_cjk and not self._warned:
-            self._warned = True
-            logger.warning(
-                "no CJK font found: Chinese text will show as boxes; "
-                "install one (Debian/Ubuntu: apt-get install fonts-noto-cjk)",
-                extra={"event": "render_font_missing", "font": fonts.regular.path},
-            )
+        if request is not None and not fonts.has_cjk and not self._warned:
+            slide = request.slide
+            if needs_cjk(f"{slide.title}{slide.content_text}"):
+                self._warned = True
+                logger.warning(
+                    "no CJK font found: Chinese text will show as boxes; "
+                    "install one (Debian/Ubuntu: apt-get install fonts-noto-cjk)",
+                    extra={"event": "render_font_missing", "font": fonts.regular.path},
+                )
         return fonts
 
     async def generate(self, request: ImageRequest) -> ImageResult:
@@ -113,7 +117,7 @@ class LocalRenderer:
             request,
             long_side=self._long_side,
             placeholder_reason=placeholder_reason,
-            fonts=self.fonts(),
+            fonts=self.fonts(request),
         )
         return _result(
             drawn,

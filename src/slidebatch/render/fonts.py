@@ -1,7 +1,10 @@
-"""Fonts for the local renderer: a CJK font found on the machine, else a Latin one.
+"""Fonts for the local renderer: a CJK font found on the machine, else a Latin one, plus
+fallback faces (Arabic, Hebrew, Indic, Thai, symbols, colour emoji) for characters the main
+face lacks.
 
 Discovery reads the usual font folders once per process (cached); loaded faces are cached
 per size, because the fitter tries several sizes per text block and decks repeat them.
+Which characters a face covers is read from its cmap (fontTools), once per face.
 """
 
 from __future__ import annotations
@@ -10,14 +13,19 @@ import functools
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from PIL import ImageFont
+from fontTools.ttLib import TTFont
+from PIL import ImageFont, features
 
 # Pillow's basic layout is several times faster than raqm and gives the same bytes on every
-# machine; slides hold plain left-to-right text, which it draws correctly.
+# machine; the main face draws left-to-right text, which it draws correctly. Fallback faces
+# (Arabic, Hebrew, Indic scripts) need shaping and bidi: raqm, when Pillow has it.
 _LAYOUT = ImageFont.Layout.BASIC
+_SHAPING = ImageFont.Layout.RAQM if features.check("raqm") else ImageFont.Layout.BASIC
+# Colour emoji fonts are bitmap strikes FreeType only opens at their own size.
+EMOJI_STRIKE = 109
 
 # (file name, preferred face name inside a .ttc) in order of preference, regular then bold.
 _CJK_REGULAR = (
@@ -44,14 +52,47 @@ _CJK_BOLD = (
 )
 _LATIN_REGULAR = (("DejaVuSans.ttf", None), ("LiberationSans-Regular.ttf", None))
 _LATIN_BOLD = (("DejaVuSans-Bold.ttf", None), ("LiberationSans-Bold.ttf", None))
+# Tried in order for a character the main face lacks (Debian: fonts-noto-core,
+# fonts-noto-color-emoji, fonts-noto-cjk, fonts-dejavu-core).
+_FALLBACKS = (
+    ("NotoSansCJK-Regular.ttc", "Noto Sans CJK SC"),
+    # Scripts before the broad faces: DejaVu has Arabic and Hebrew letters but no shaping data.
+    ("NotoNaskhArabic-Regular.ttf", None),
+    ("NotoSansArabic-Regular.ttf", None),
+    ("NotoSansHebrew-Regular.ttf", None),
+    ("NotoSansDevanagari-Regular.ttf", None),
+    ("NotoSansBengali-Regular.ttf", None),
+    ("NotoSansTamil-Regular.ttf", None),
+    ("NotoSansThai-Regular.ttf", None),
+    ("NotoSansArmenian-Regular.ttf", None),
+    ("NotoSansGeorgian-Regular.ttf", None),
+    ("NotoSansEthiopic-Regular.ttf", None),
+    # Colour emoji before the symbol faces, which carry monochrome copies of many emoji.
+    ("NotoColorEmoji.ttf", None),
+    ("NotoSans-Regular.ttf", None),
+    ("DejaVuSans.ttf", None),
+    ("NotoSansMath-Regular.ttf", None),
+    ("NotoSansSymbols-Regular.ttf", None),
+    ("NotoSansSymbols2-Regular.ttf", None),
+    ("NotoMusic-Regular.ttf", None),
+    ("DejaVuSans-Bold.ttf", None),
+)
 
 
 @dataclass(frozen=True, slots=True)
 class FontFace:
-    """One face in a font file; ``path=None`` is Pillow's built-in font."""
+    """One face in a font file; ``path=None`` is Pillow's built-in font.
+
+    ``fallbacks`` draw the characters this face lacks, first one that has it wins.
+    """
 
     path: str | None
     index: int = 0
+    fallbacks: tuple[FontFace, ...] = ()
+
+    @property
+    def is_emoji(self) -> bool:
+        return self.path is not None and "emoji" in Path(self.path).name.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,12 +129,23 @@ def find_fonts(dirs: Sequence[Path] | None = None) -> FontSet:
     """The best fonts under ``dirs`` (default: usual folders): CJK, else Latin, else built-in."""
     files = _index_files(default_font_dirs() if dirs is None else dirs)
     regular = _pick(files, _CJK_REGULAR)
-    if regular is not None:
-        return FontSet(regular=regular, bold=_pick(files, _CJK_BOLD) or regular, has_cjk=True)
-    regular = _pick(files, _LATIN_REGULAR)
-    if regular is not None:
-        return FontSet(regular=regular, bold=_pick(files, _LATIN_BOLD) or regular, has_cjk=False)
-    return BUILTIN
+    bold = _pick(files, _CJK_BOLD)
+    has_cjk = regular is not None
+    if regular is None:
+        regular, bold = _pick(files, _LATIN_REGULAR), _pick(files, _LATIN_BOLD)
+    if regular is None:
+        return BUILTIN
+    bold = bold or regular
+    fallbacks = tuple(
+        face
+        for face in (_pick(files, (wanted,)) for wanted in _FALLBACKS)
+        if face is not None and face.path not in (regular.path, bold.path)
+    )
+    return FontSet(
+        regular=replace(regular, fallbacks=fallbacks),
+        bold=replace(bold, fallbacks=fallbacks),
+        has_cjk=has_cjk,
+    )
 
 
 def _index_files(dirs: Iterable[Path]) -> dict[str, Path]:
@@ -132,8 +184,25 @@ def _face_index(path: str, family: str) -> int | None:
 
 
 @functools.lru_cache(maxsize=512)
-def load_font(face: FontFace, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """``face`` at ``size`` pixels, cached."""
+def load_face(face: FontFace, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """``face`` alone at ``size`` pixels (emoji faces at their strike size), cached."""
     if face.path is None:
         return ImageFont.load_default(size)
-    return ImageFont.truetype(face.path, size, index=face.index, layout_engine=_LAYOUT)
+    if face.is_emoji:
+        return ImageFont.truetype(face.path, EMOJI_STRIKE, index=face.index)
+    # A face with fallbacks is a main face (basic layout); the fallbacks draw other scripts.
+    layout = _LAYOUT if face.fallbacks else _SHAPING
+    return ImageFont.truetype(face.path, size, index=face.index, layout_engine=layout)
+
+
+@functools.lru_cache(maxsize=64)
+def coverage(face: FontFace) -> frozenset[int]:
+    """The code points ``face`` has glyphs for (Latin-1 for Pillow's built-in font)."""
+    if face.path is None:
+        return frozenset(range(0x20, 0x100))
+    try:
+        with TTFont(face.path, fontNumber=face.index, lazy=True) as font:
+            cmap = font.getBestCmap() or {}
+    except Exception:  # a broken font file covers nothing rather than stopping a render
+        return frozenset()
+    return frozenset(cmap)

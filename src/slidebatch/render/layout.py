@@ -1,73 +1,31 @@
 """Where everything on a locally rendered slide goes: boxes in pixels, fitted text, colours.
 
-Separate from drawing so tests can check the geometry (every text box inside the canvas,
-the title present) without reading pixels. Sizes are fractions of the short side, so one
-set of proportions serves 16:9, 4:3, 1:1, 9:16 and 21:9 alike.
+Content slides get a header (accent bar, title, rule, page number) and a body arranged for
+what the text is (``content.read_slide``): stat cards, a timeline, cards, a quote, a
+comparison, a section divider, or text beside an illustration of the visual description.
+Sizes are fractions of the short side, so one set of proportions serves every aspect ratio.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.slide import Slide, SlideType
+from slidebatch.render import blocks
+from slidebatch.render.content import Kind, read_slide
 from slidebatch.render.fonts import FontSet, find_fonts
+from slidebatch.render.frame import Frame
+from slidebatch.render.illustration import illustrate
+from slidebatch.render.notes import slide_warnings
 from slidebatch.render.palette import RGB, Palette, mix, palette_from_style
-from slidebatch.render.textfit import (
-    Align,
-    Box,
-    FitSpec,
-    TextBlock,
-    VAlign,
-    fit_text,
-    paragraphs,
-)
+from slidebatch.render.scene import PaintedText, Shape, SlideLayout
+from slidebatch.render.textfit import Align, Box, FitSpec, VAlign, fit_text, paragraphs
 
 PLACEHOLDER_FILL: RGB = (0xFA, 0xCC, 0x15)  # signal yellow: never part of a palette's look
 PLACEHOLDER_TEXT: RGB = (0x11, 0x11, 0x11)
 
-
-@dataclass(frozen=True, slots=True)
-class Shape:
-    """A filled rectangle (bars, bands, panels)."""
-
-    box: Box
-    colour: RGB
-
-
-@dataclass(frozen=True, slots=True)
-class PaintedText:
-    """A fitted text block and the colours to draw it in."""
-
-    block: TextBlock
-    colour: RGB
-    marker_colour: RGB
-
-
-@dataclass(frozen=True, slots=True)
-class SlideLayout:
-    """Everything the painter needs; drawn back to front: background, shapes, texts."""
-
-    width: int
-    height: int
-    slide_type: SlideType
-    palette: Palette
-    background: RGB
-    background_end: RGB  # right edge of a horizontal gradient; equal to background when flat
-    shapes: tuple[Shape, ...]
-    title: PaintedText
-    body: PaintedText
-    page: PaintedText | None
-    placeholder: PaintedText | None
-
-    @property
-    def canvas(self) -> Box:
-        return Box(0, 0, self.width, self.height)
-
-    @property
-    def texts(self) -> tuple[PaintedText, ...]:
-        extra = tuple(t for t in (self.page, self.placeholder) if t is not None)
-        return (self.title, self.body, *extra)
+__all__ = ["PLACEHOLDER_FILL", "PaintedText", "Shape", "SlideLayout", "layout_slide"]
 
 
 def layout_slide(
@@ -83,43 +41,25 @@ def layout_slide(
     width, height = aspect_ratio.render_size(long_side)
     fonts = fonts or find_fonts()
     palette = palette_from_style(style_prompt)
-    frame = _Frame(width, height, fonts)
+    frame = Frame(width, height, fonts)
     if slide.type is SlideType.CONTENT:
         layout = _content(slide, palette, frame)
     else:
         layout = _feature(slide, palette, frame, centred=slide.type is SlideType.ENDING)
     if placeholder_reason is not None:
         layout = _with_placeholder(layout, placeholder_reason, frame)
-    return layout
+    return replace(layout, warnings=slide_warnings(layout, fonts))
 
 
 @dataclass(frozen=True, slots=True)
-class _Frame:
-    width: int
-    height: int
-    fonts: FontSet
-
-    @property
-    def short(self) -> int:
-        return min(self.width, self.height)
-
-    @property
-    def margin(self) -> int:
-        return round(self.short * 0.075)
-
-    @property
-    def landscape(self) -> bool:
-        return self.width >= self.height * 1.2
-
-    def px(self, fraction: float) -> int:
-        return max(1, round(self.short * fraction))
-
-    def min_size(self, fraction: float) -> int:
-        # Below ~8 px text is noise; tiny canvases (property tests) still get legible glyphs.
-        return max(8, self.px(fraction))
+class _Header:
+    title: PaintedText
+    page: PaintedText
+    shapes: tuple[Shape, ...]
+    area: Box  # what is left for the body
 
 
-def _content(slide: Slide, palette: Palette, frame: _Frame) -> SlideLayout:
+def _header(slide: Slide, palette: Palette, frame: Frame) -> _Header:
     w, h, m = frame.width, frame.height, frame.margin
     bar = Box(m, m, m + frame.px(0.012), m + frame.px(0.02))
     text_x = bar.x1 + frame.px(0.03)
@@ -139,13 +79,6 @@ def _content(slide: Slide, palette: Palette, frame: _Frame) -> SlideLayout:
         FitSpec(page_size, frame.min_size(0.018), align=Align.RIGHT),
     )
     rule_y = title_ink.y1 + frame.px(0.035)
-    body_box = Box(text_x, rule_y + frame.px(0.05), w - m, page_box.y0 - frame.px(0.02))
-    body = fit_text(
-        paragraphs(slide.content_text, bullets=True),
-        body_box,
-        frame.fonts.regular,
-        FitSpec(frame.px(0.045), frame.min_size(0.016), line_spacing=1.35),
-    )
     shapes = (
         Shape(Box(0, 0, w, frame.px(0.012)), palette.primary),
         Shape(Box(bar.x0, title_ink.y0, bar.x1, title_ink.y1), palette.primary),
@@ -153,31 +86,79 @@ def _content(slide: Slide, palette: Palette, frame: _Frame) -> SlideLayout:
             Box(text_x, rule_y, text_x + frame.px(0.12), rule_y + frame.px(0.006)), palette.accent
         ),
     )
+    area = Box(text_x, rule_y + frame.px(0.05), w - m, page_box.y0 - frame.px(0.02))
+    return _Header(
+        PaintedText(title, palette.title_text, palette.accent),
+        PaintedText(page, palette.muted_text, palette.accent),
+        shapes,
+        area,
+    )
+
+
+def _content(slide: Slide, palette: Palette, frame: Frame) -> SlideLayout:
+    reading = read_slide(slide)
+    header = _header(slide, palette, frame)
+    if reading.kind is Kind.DIVIDER:
+        body = blocks.divider(slide, palette, frame)
+        title = body.title or header.title
+        shapes: tuple[Shape, ...] = body.shapes
+    else:
+        body = _body(slide, reading, palette, frame, header.area)
+        title = header.title
+        shapes = header.shapes + body.shapes
     return SlideLayout(
-        width=w,
-        height=h,
+        width=frame.width,
+        height=frame.height,
         slide_type=SlideType.CONTENT,
         palette=palette,
         background=palette.background,
         background_end=palette.background,
         shapes=shapes,
-        title=PaintedText(title, palette.title_text, palette.accent),
-        body=PaintedText(body, palette.body_text, palette.accent),
-        page=PaintedText(page, palette.muted_text, palette.accent),
+        title=title,
+        body=body.body
+        or PaintedText(blocks.empty(header.area, frame), palette.body_text, palette.accent),
+        page=header.page,
         placeholder=None,
+        extras=body.texts,
+        kind=body.kind,
     )
 
 
-def _feature(slide: Slide, palette: Palette, frame: _Frame, *, centred: bool) -> SlideLayout:
-    """Cover (left-aligned, side panel) and ending (centred): big title on the cover colour."""
+def _body(
+    slide: Slide, reading: blocks.Reading, palette: Palette, frame: Frame, area: Box
+) -> blocks.Body:
+    kind = reading.kind
+    if kind is Kind.STATS:
+        return blocks.stats(slide, reading, palette, frame, area)
+    if kind is Kind.TIMELINE:
+        return blocks.timeline(slide, reading, palette, frame, area)
+    if kind is Kind.CARDS:
+        return blocks.cards(slide, reading, palette, frame, area)
+    if kind is Kind.COMPARISON:
+        return blocks.comparison(slide, reading, palette, frame, area)
+    if kind is Kind.QUOTE:
+        return blocks.quote(slide, reading, palette, frame, area)
+    if kind is Kind.CHART:
+        return blocks.chart(slide, reading, palette, frame, area)
+    if kind is Kind.DENSE or not slide.visual_desc.strip():
+        return blocks.text_only(slide, reading, palette, frame, area)
+    text_area, panel = frame.split(area, text_share=0.56)
+    body = blocks.points(slide, reading, palette, frame, text_area)
+    art = illustrate(slide, reading, palette, frame, panel, on_cover=False)
+    return blocks.Body(body.shapes + art.shapes, body.body, body.texts + art.texts, "bullets")
+
+
+def _feature(slide: Slide, palette: Palette, frame: Frame, *, centred: bool) -> SlideLayout:
+    """Cover (left-aligned, illustrated side panel) and ending (centred): the cover colour."""
     w, h, m = frame.width, frame.height, frame.margin
     side = round(m * 1.4)
     panel = frame.landscape and not centred
-    right = round(w * 0.66) if panel else w - side
+    right = round(w * 0.62) if panel else w - side
     align = Align.CENTER if centred else Align.LEFT
+    top = round(h * (0.3 if centred else 0.2))
     title = fit_text(
         paragraphs(slide.title, bullets=False),
-        Box(side, round(h * 0.2), right, round(h * 0.58)),
+        Box(side, top, right, round(h * 0.58)),
         frame.fonts.bold,
         FitSpec(
             frame.px(0.11),
@@ -200,13 +181,17 @@ def _feature(slide: Slide, palette: Palette, frame: _Frame, *, centred: bool) ->
     )
     background_end = mix(palette.cover_background, (0, 0, 0), 0.28)
     shapes = [Shape(Box(bar_x, bar_y, bar_x + bar_w, bar_y + bar_h), palette.cover_accent)]
+    texts: tuple[PaintedText, ...] = ()
+    reading = read_slide(slide)
     if panel:
-        panel_colour = mix(palette.cover_background, (255, 255, 255), 0.07)
-        shapes.insert(0, Shape(Box(round(w * 0.72), 0, w, h), panel_colour))
-        stripe = frame.px(0.008)
-        shapes.insert(
-            1, Shape(Box(round(w * 0.72), 0, round(w * 0.72) + stripe, h), palette.cover_accent)
-        )
+        art_box = Box(round(w * 0.66), m, w - m, h - m)
+        art = illustrate(slide, reading, palette, frame, art_box, on_cover=True)
+        shapes = [*art.shapes, *shapes]
+        texts = art.texts
+    elif centred:
+        size = frame.px(0.16)
+        icon_box = Box((w - size) // 2, max(0, top - size - frame.px(0.02)), (w + size) // 2, top)
+        shapes += list(blocks.feature_icon(slide, palette, icon_box))
     return SlideLayout(
         width=w,
         height=h,
@@ -219,10 +204,12 @@ def _feature(slide: Slide, palette: Palette, frame: _Frame, *, centred: bool) ->
         body=PaintedText(body, palette.cover_muted, palette.cover_accent),
         page=None,
         placeholder=None,
+        extras=texts,
+        kind="ending" if centred else "cover",
     )
 
 
-def _with_placeholder(layout: SlideLayout, reason: str, frame: _Frame) -> SlideLayout:
+def _with_placeholder(layout: SlideLayout, reason: str, frame: Frame) -> SlideLayout:
     """A signal-yellow band across the top saying this is a stand-in, and why."""
     band = Box(0, 0, frame.width, frame.px(0.06))
     pad = frame.px(0.015)
@@ -238,16 +225,8 @@ def _with_placeholder(layout: SlideLayout, reason: str, frame: _Frame) -> SlideL
         frame.fonts.bold,
         FitSpec(frame.px(0.03), frame.min_size(0.012), valign=VAlign.MIDDLE),
     )
-    return SlideLayout(
-        width=layout.width,
-        height=layout.height,
-        slide_type=layout.slide_type,
-        palette=layout.palette,
-        background=layout.background,
-        background_end=layout.background_end,
+    return replace(
+        layout,
         shapes=(*layout.shapes, Shape(band, PLACEHOLDER_FILL)),
-        title=layout.title,
-        body=layout.body,
-        page=layout.page,
         placeholder=PaintedText(text, PLACEHOLDER_TEXT, PLACEHOLDER_TEXT),
     )

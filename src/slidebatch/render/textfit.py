@@ -16,11 +16,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from PIL import ImageFont
+from slidebatch.render.fonts import FontFace
+from slidebatch.render.glyphs import ChainFont, load_font
 
-from slidebatch.render.fonts import FontFace, load_font
-
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+Font = ChainFont
 FontLoader = Callable[[FontFace, int], Font]
 
 ELLIPSIS = "…"
@@ -30,7 +29,9 @@ _CJK = (
     r"\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0003ffff"
 )
 _NO_LINE_START = "，。、；：！？）》」』】〉’”,.;:!?)]}%…"
-_TOKEN = re.compile(rf"[{_CJK}][{re.escape(_NO_LINE_START)}]*|[^\s{_CJK}]+\s*|\s+")
+_TOKEN = re.compile(
+    rf"[{_CJK}][{re.escape(_NO_LINE_START)}]*|[^\s{_CJK}]+[{re.escape(_NO_LINE_START)}]*\s*|\s+"
+)
 _BULLET = re.compile(r"^(\s*)(?:([-*+•·▪●◦‣])|(\d{1,3}[.)、]))\s+(.*)$")
 _EMPHASIS = re.compile(r"\*\*|__|`")
 
@@ -109,6 +110,7 @@ class TextBlock:
     size: int
     face: FontFace
     truncated: bool = False
+    hidden_lines: int = 0  # wrapped lines left out when the text had to be cut
 
     @property
     def ink(self) -> Box | None:
@@ -292,6 +294,11 @@ def _estimate_height(
     spec: FitSpec,
     widths: Callable[[str, int], float],
 ) -> float:
+    for item in items:
+        room = (width - _indent(item, size)) * 0.985
+        # A size that would break a word in the middle is too large (unless nothing else fits).
+        if any(widths(token.rstrip(), size) > room for token in _TOKEN.findall(item.text)):
+            return math.inf
     count = len(_layout_lines(items, width, size, widths))
     gaps = max(0, len(items) - 1) * spec.paragraph_gap
     return (count - 1 + gaps) * size * spec.line_spacing + size * 1.25
@@ -316,6 +323,7 @@ def _place(
     line_height = size * spec.line_spacing
     gap = line_height * spec.paragraph_gap
     rows = _layout_lines(items, box.width, size, widths)
+    total_rows = len(rows)
     if max_lines is not None and max_lines < len(rows):
         rows = rows[:max_lines]
         item, indent, text = rows[-1]
@@ -360,6 +368,7 @@ def _place(
         size,
         face,
         truncated=max_lines is not None,
+        hidden_lines=total_rows - len(rows),
     )
     ink_all = block.ink
     return block if ink_all is not None and box.contains(ink_all) else None

@@ -1,0 +1,133 @@
+"""Every glyph drawn: per-character font fallback, shaping, and warnings for what cannot be."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageFont, features
+
+from slidebatch.core.aspect import AspectRatio
+from slidebatch.core.slide import Slide, SlideType
+from slidebatch.providers.base import ImageRequest
+from slidebatch.providers.local import LocalRenderer
+from slidebatch.render import draw_slide
+from slidebatch.render.fonts import BUILTIN, FontFace, find_fonts, load_face
+from slidebatch.render.glyphs import load_font, missing
+
+WIDE = AspectRatio(16, 9)
+CHINESE = "市场机遇与挑战：数字化转型加速，新兴市场带来增量空间。"
+EMOJI = "Launch 🚀 party 🎉 thumbs 👍🏽 family 👨‍👩‍👧 flag 🇯🇵 ✅"
+ARABIC = "مرحبا بالعالم، هذه شريحة عن النمو"
+
+
+def _face_named(name: str) -> FontFace | None:
+    fonts = find_fonts()
+    for face in (fonts.regular, *fonts.regular.fallbacks):
+        if face.path is not None and Path(face.path).name == name:
+            return face
+    return None
+
+
+def _needs(name: str, package: str) -> FontFace:
+    face = _face_named(name)
+    if face is None:
+        pytest.skip(f"{name} is not installed (Debian: apt-get install {package})")
+    return face
+
+
+def _slide(title: str, content: str = "") -> Slide:
+    return Slide("g", 2, SlideType.CONTENT, title, content, "a globe")
+
+
+@pytest.mark.parametrize(
+    ("text", "font", "package"),
+    [
+        (CHINESE, "NotoSansCJK-Regular.ttc", "fonts-noto-cjk"),
+        (EMOJI, "NotoColorEmoji.ttf", "fonts-noto-color-emoji"),
+        (ARABIC, "NotoNaskhArabic-Regular.ttf", "fonts-noto-core"),
+    ],
+    ids=["chinese", "emoji", "arabic"],
+)
+def test_installed_fonts_cover_every_glyph(text: str, font: str, package: str) -> None:
+    """With the Noto fonts installed no character of Chinese, emoji or Arabic text is tofu."""
+    _needs(font, package)
+    assert missing(text, find_fonts().regular) == ""
+    assert missing(text, find_fonts().bold) == ""
+    drawn = draw_slide(_slide(text[:20], f"- {text}\n- {text}"), "", WIDE, long_side=960)
+    assert drawn.warnings == ()
+
+
+def test_each_character_is_drawn_by_a_face_that_has_it() -> None:
+    """A mixed line is cut into runs, each run in a face whose cmap has its characters."""
+    _needs("NotoColorEmoji.ttf", "fonts-noto-color-emoji")
+    _needs("NotoNaskhArabic-Regular.ttf", "fonts-noto-core")
+    font = load_font(find_fonts().regular, 40)
+    runs = font.runs(f"Plan 计划 {EMOJI} {ARABIC}")
+    names = [Path(face.path or "").name for face, _text in runs]
+    assert "NotoColorEmoji.ttf" in names
+    assert "NotoNaskhArabic-Regular.ttf" in names
+    assert "".join(text for _face, text in runs) == f"Plan 计划 {EMOJI} {ARABIC}"
+
+
+def test_arabic_is_shaped_right_to_left() -> None:
+    """Arabic runs go through raqm: joined letters are narrower than isolated ones."""
+    face = _needs("NotoNaskhArabic-Regular.ttf", "fonts-noto-core")
+    if not features.check("raqm"):
+        pytest.skip("Pillow was built without raqm (libraqm0 missing)")
+    shaped = load_face(face, 48)
+    assert isinstance(shaped, ImageFont.FreeTypeFont)
+    assert shaped.layout_engine == ImageFont.Layout.RAQM
+    basic = ImageFont.truetype(face.path or "", 48, layout_engine=ImageFont.Layout.BASIC)
+    word = "بالعالم"
+    assert shaped.getlength(word) != basic.getlength(word)
+
+
+def test_emoji_are_drawn_in_colour() -> None:
+    """An emoji-only title puts saturated colour on the slide, not a monochrome outline."""
+    _needs("NotoColorEmoji.ttf", "fonts-noto-color-emoji")
+    data = draw_slide(Slide("e", 2, SlideType.CONTENT, "😀😀😀", ""), "", WIDE, long_side=960).png
+    image = Image.open(io.BytesIO(data)).convert("RGB").crop((0, 0, 960, 200))
+    raw = image.tobytes()
+    pixels = zip(raw[0::3], raw[1::3], raw[2::3], strict=True)
+    yellow = sum(1 for r, g, b in pixels if r > 200 and g > 150 and b < 90)
+    assert yellow > 200
+
+
+def test_missing_glyphs_are_reported_with_what_to_install() -> None:
+    """A character no installed font has is named in a warning, not silently drawn as a box."""
+    drawn = draw_slide(_slide("Hieroglyph \U00013000"), "", WIDE, long_side=480)
+    [warning] = drawn.warnings
+    assert "U+13000" in warning
+
+
+def test_without_a_cjk_font_chinese_is_reported() -> None:
+    """With Latin fonts only, Chinese text gives a warning that names fonts-noto-cjk."""
+    latin = FontFace(None)
+    fonts = find_fonts()
+    bare = type(fonts)(regular=latin, bold=latin, has_cjk=False)
+    drawn = draw_slide(_slide(CHINESE), "", WIDE, long_side=480, fonts=bare)
+    assert any("fonts-noto-cjk" in w for w in drawn.warnings)
+    english = draw_slide(_slide("Plain English"), "", WIDE, long_side=480, fonts=bare)
+    assert english.warnings == ()
+
+
+def test_cut_text_is_reported() -> None:
+    """Text too long for the slide is cut with '…' and the cut is a warning."""
+    long = "\n".join(f"- point {i} " + "with many words " * 12 for i in range(60))
+    drawn = draw_slide(_slide("Too much", long), "", WIDE, long_side=960)
+    assert any("cut to fit" in w for w in drawn.warnings)
+    fits = draw_slide(_slide("Enough", "- one\n- two"), "", WIDE, long_side=960)
+    assert fits.warnings == ()
+
+
+def test_english_deck_without_cjk_font_logs_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """The renderer's 'no CJK font' warning is only for slides with CJK text."""
+    renderer = LocalRenderer(long_side=320, fonts=BUILTIN)
+    request = ImageRequest("p", _slide("Quarterly plan", "- grow"), "", WIDE)
+    with caplog.at_level(logging.WARNING, logger="slidebatch.render"):
+        asyncio.run(renderer.generate(request))
+    assert not [r for r in caplog.records if r.name == "slidebatch.render"]
