@@ -97,8 +97,8 @@ def test_regenerate_with_new_description_changes_the_image(client: TestClient) -
     assert "a red kite" in new["final_prompt"]
     assert new["attempts"] == 1
     assert new["status"] == "done"
-    # Image names are content-addressed: the local renderer does not draw visual_desc.
-    assert new["image_url"] == old["image_url"]
+    # Image names are content-addressed; the local renderer draws visual_desc (a kite icon).
+    assert new["image_url"] != old["image_url"]
 
 
 def test_regenerate_unknown_slide_is_404(client: TestClient) -> None:
