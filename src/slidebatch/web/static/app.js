@@ -57,6 +57,9 @@ const touched = { title: false, style: false, aspect: false, workers: false };
 const deckCache = { key: null, parsed: null };
 let parseSeq = 0;
 let parseTimer = null;
+// A file's extension (or an example's known format) applies to that text only: once the text
+// changes, the format is detected again, so JSON pasted after a .md upload is read as JSON.
+let formatHint = null;
 let historyOffset = 0;
 const HISTORY_PAGE = 20;
 let dialogSlideId = null;
@@ -136,8 +139,25 @@ ui.keyForm.addEventListener("submit", (event) => {
 
 // ---- deck input ---------------------------------------------------------------------
 
+const FORMAT_LABELS = { json: "JSON", markdown: "Markdown" };
+
 function currentFormat(text) {
-  return ui.deckFormat.value === "auto" ? detectFormat(text) : ui.deckFormat.value;
+  if (ui.deckFormat.value !== "auto") return ui.deckFormat.value;
+  if (formatHint && formatHint.text === text) return formatHint.format;
+  return detectFormat(text);
+}
+
+/** The server's complaint, plus what to change when the chosen format does not fit the text. */
+function deckProblem(text, format, message) {
+  const parts = [`Deck problem (read as ${FORMAT_LABELS[format]}): ${message}`];
+  const looks = detectFormat(text);
+  if (ui.deckFormat.value !== "auto" && looks !== format) {
+    parts.push(
+      `This text looks like ${FORMAT_LABELS[looks]}: set Format to Auto-detect ` +
+        `or ${FORMAT_LABELS[looks]}.`,
+    );
+  }
+  return parts.join(" ");
 }
 
 /** Parse the deck through the server (same parser as the CLI); cached per text+format. */
@@ -159,7 +179,9 @@ async function parseDeck() {
     parsed = await api.post("/api/deck/parse", { text, format });
   } catch (err) {
     if (seq === parseSeq) {
-      ui.deckSummary.replaceChildren(textEl("p", `Deck problem: ${err.message}`, "error-text"));
+      // The summary now shows this error: the next parse must redraw, even of cached text.
+      deckCache.key = null;
+      ui.deckSummary.replaceChildren(textEl("p", deckProblem(text, format, err.message), "error-text"));
       ui.estimate.hidden = true;
       if (err instanceof ApiError && err.status === 401) reportError("Checking the deck", err);
     }
@@ -183,7 +205,8 @@ function renderDeckSummary(parsed, format) {
   const slides = parsed.slides || [];
   const head = textEl(
     "p",
-    `${slides.length} slide${slides.length === 1 ? "" : "s"} (${format === "json" ? "JSON" : "Markdown"})`,
+    `${slides.length} slide${slides.length === 1 ? "" : "s"} (${FORMAT_LABELS[format]}` +
+      `${ui.deckFormat.value === "auto" ? ", detected" : ""})`,
     "deck-count",
   );
   const list = document.createElement("ol");
@@ -263,7 +286,9 @@ async function loadEstimate(count) {
 
 function loadDeckText(text, format) {
   ui.deckText.value = text;
-  ui.deckFormat.value = format;
+  // The selector stays on Auto-detect: the hint is for this text, not for what comes next.
+  ui.deckFormat.value = "auto";
+  formatHint = format === "auto" ? null : { text, format };
   // A whole new deck: let its own title, style and ratio fill the form.
   touched.title = touched.style = touched.aspect = touched.workers = false;
   ui.title.value = "";
