@@ -131,7 +131,8 @@ class Services:
         )
 
     def advisor(self) -> ConfigAdvisor:
-        return ConfigAdvisor(self.settings, self.figures())
+        cap = self.gate.stats().in_flight_cap
+        return ConfigAdvisor(self.settings, self.figures(), in_flight_cap=cap)
 
     async def render_metrics(self) -> tuple[bytes, str]:
         self.metrics.set_batch_states(await self.database.batches.count_active())

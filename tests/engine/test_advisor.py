@@ -49,3 +49,42 @@ def test_validate_warns_when_the_timeout_is_near_the_measured_p95() -> None:
     answer = ConfigAdvisor(settings, MEASURED).validate()
     assert any("LLM_TIMEOUT_SECONDS" in issue for issue in answer.issues)
     assert ConfigAdvisor(load_settings(), MEASURED).validate().valid is True
+
+
+def test_validate_and_optimal_agree_on_how_many_workers_are_useful() -> None:
+    """20/min at 10 s: optimal recommends 20 for 20 slides, so validate never calls 20 too many."""
+    figures = UpstreamFigures(rate=20, window=60.0, latency=10.0)
+    advisor = ConfigAdvisor(load_settings(batch_max_workers=20), figures)
+    assert advisor.optimal(20).recommended_workers == 20
+    advice = advisor.validate().recommendations
+    assert not [a for a in advice if a.startswith("BATCH_MAX_WORKERS=")]
+
+
+def test_no_recommendation_exceeds_what_validate_calls_useful() -> None:
+    """For any deck size, optimal stays within validate's useful workers and the caps."""
+    cases = [
+        (UpstreamFigures(rate=20, window=60.0, latency=10.0), 20, None),
+        (UpstreamFigures(rate=5, window=60.0, latency=30.0), 20, None),
+        (UpstreamFigures(rate=3, window=10.0, latency=1.0), 20, None),
+        (UpstreamFigures(rate=None, window=60.0, latency=0.3), 20, 4),
+    ]
+    for figures, max_workers, in_flight in cases:
+        settings = load_settings(batch_max_workers=max_workers, batch_max_slides=60)
+        advisor = ConfigAdvisor(settings, figures, in_flight_cap=in_flight)
+        useful = advisor.useful_workers()
+        flagged = any(
+            a.startswith("BATCH_MAX_WORKERS=") for a in advisor.validate().recommendations
+        )
+        assert flagged == (max_workers > useful), (figures, useful)
+        for slides in (1, 2, 5, 19, 20, 21, 40, 60):
+            answer = advisor.optimal(slides)
+            assert answer.recommended_workers <= min(useful, answer.max_possible_workers)
+            assert answer.max_possible_workers <= (in_flight or max_workers)
+
+
+def test_optimal_honours_the_gates_in_flight_cap() -> None:
+    """The local renderer's gate lets 4 run at once: optimal offers no more than 4."""
+    local = UpstreamFigures(rate=None, window=60.0, latency=0.3)
+    answer = ConfigAdvisor(load_settings(), local, in_flight_cap=4).optimal(50)
+    assert answer.max_possible_workers == 4
+    assert answer.recommended_workers <= 4

@@ -3,6 +3,11 @@
 The seed answered from a fixed table. Here the recommendation follows from the upstream's
 rate limit and the latency the gate has actually measured (Little's law: workers needed =
 rate x latency), and every answer says which basis it used.
+
+Both answers draw on one figure, ``useful_workers``: the most workers any batch the server
+accepts (up to BATCH_MAX_SLIDES) can keep busy, bursts included. validate calls
+BATCH_MAX_WORKERS too high only above it, and optimal never recommends more, so the two
+endpoints cannot contradict each other. Both also respect the gate's in-flight cap.
 """
 
 from __future__ import annotations
@@ -69,6 +74,18 @@ class ConfigAdvice:
 class ConfigAdvisor:
     settings: Settings
     figures: UpstreamFigures
+    in_flight_cap: int | None = None  # the gate's cap on requests in flight, all batches
+
+    @property
+    def max_workers(self) -> int:
+        """The most workers one batch can really have: BATCH_MAX_WORKERS and the gate's cap."""
+        cap = self.settings.batch_max_workers
+        return min(cap, self.in_flight_cap) if self.in_flight_cap else cap
+
+    def useful_workers(self) -> int:
+        """The most workers any accepted batch (up to BATCH_MAX_SLIDES) can keep busy."""
+        unbounded = max(self.settings.batch_max_workers, self.settings.batch_max_slides)
+        return self._fewest_workers_for_best_time(self.settings.batch_max_slides, unbounded)
 
     def validate(self) -> ConfigCheck:
         """Check the settings against each other and the upstream's known limits."""
@@ -93,10 +110,12 @@ class ConfigAdvisor:
                 "requests/minute for free models: expect 429s."
             )
         saturate = workers_to_saturate(self.figures)
-        if saturate is not None and s.batch_max_workers > 4 * saturate:
+        useful = self.useful_workers()
+        if s.batch_max_workers > useful:
             advice.append(
-                f"BATCH_MAX_WORKERS={s.batch_max_workers} is far above the {saturate} workers the "
-                "rate limit can keep busy; the shared gate caps them anyway."
+                f"BATCH_MAX_WORKERS={s.batch_max_workers} is above the {useful} workers that "
+                f"even a batch of BATCH_MAX_SLIDES={s.batch_max_slides} slides can keep busy "
+                "at this rate limit and latency; the extra ones would only wait."
             )
         p95 = self.figures.latency_p95
         if p95 is not None and self.figures.measured and s.llm_timeout_seconds < p95 * 1.5:
@@ -119,7 +138,7 @@ class ConfigAdvisor:
         """Recommended workers and the time ``slides_count`` slides should take."""
         s = self.settings
         saturate = workers_to_saturate(self.figures)
-        cap = s.batch_max_workers
+        cap = self.max_workers
         recommended = self._fewest_workers_for_best_time(slides_count, cap)
         seconds = estimate_seconds(slides_count, self.figures, recommended)
         basis = "measured" if self.figures.measured else "configured"
@@ -134,7 +153,9 @@ class ConfigAdvisor:
             )
         if saturate is not None and saturate > cap:
             notes.append(
-                f"{saturate} workers would keep the rate limit busy, above BATCH_MAX_WORKERS={cap}."
+                f"{saturate} workers would keep the rate limit busy, above the {cap} a batch "
+                f"may have (BATCH_MAX_WORKERS={s.batch_max_workers}, "
+                f"in-flight cap {self.in_flight_cap or s.upstream_max_in_flight})."
             )
         notes.append("Leave max_workers out (auto) and the scheduler does this for you.")
         return ConfigAdvice(
