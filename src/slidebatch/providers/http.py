@@ -10,12 +10,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,13 +29,18 @@ from slidebatch.errors import (
 )
 from slidebatch.providers.base import RateLimitInfo
 from slidebatch.providers.quota import QuotaKind, QuotaVerdict, classify_quota
+from slidebatch.providers.ratelimit_headers import (
+    merged,
+    rate_limit_from_body,
+    rate_limit_from_headers,
+)
+from slidebatch.providers.ratelimit_headers import parse_duration as parse_duration
+from slidebatch.providers.ratelimit_headers import parse_reset as parse_reset
+from slidebatch.providers.ratelimit_headers import parse_retry_after as parse_retry_after
 
 # Upstream texts are quoted in messages; a whole HTML error page is not useful there.
 MAX_UPSTREAM_TEXT = 500
 _MASK = "****"
-# Reset values above these are absolute epoch times rather than "seconds from now".
-_EPOCH_MS_FLOOR = 1e12
-_EPOCH_S_FLOOR = 1e9
 _POLICY_WORDS = (
     "content policy",
     "content_policy",
@@ -84,73 +87,9 @@ def quote_upstream(text: str, secret: str | None) -> str:
     return text if len(text) <= MAX_UPSTREAM_TEXT else text[: MAX_UPSTREAM_TEXT - 3] + "..."
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """``Retry-After`` as seconds from now: delta seconds (fractions allowed) or an HTTP date."""
-    if value is None or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        wall = time.time() if now is None else now
-        return max(0.0, when.timestamp() - wall)
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-def parse_reset(value: str | None, *, now: float | None = None) -> float | None:
-    """``X-RateLimit-Reset`` as seconds from now.
-
-    Upstreams disagree on the unit, so the magnitude decides: above 1e12 it is an epoch time in
-    milliseconds (OpenRouter), above 1e9 an epoch time in seconds, otherwise seconds from now
-    (a duration that large would be 30 years). HTTP dates are accepted too. Past times give 0.
-    """
-    if value is None or not value.strip():
-        return None
-    try:
-        number = float(value.strip().removesuffix("s"))
-    except ValueError:
-        return parse_retry_after(value, now=now)
-    if not math.isfinite(number):
-        return None
-    wall = time.time() if now is None else now
-    if number >= _EPOCH_MS_FLOOR:
-        return max(0.0, number / 1000.0 - wall)
-    if number >= _EPOCH_S_FLOOR:
-        return max(0.0, number - wall)
-    return max(0.0, number)
-
-
 def parse_rate_limit(headers: Mapping[str, str], *, now: float | None = None) -> RateLimitInfo:
-    """The ``X-RateLimit-Limit/-Remaining/-Reset`` figures; unreadable ones are ``None``."""
-    return RateLimitInfo(
-        limit=_parse_int(headers.get("x-ratelimit-limit")),
-        remaining=_parse_int(headers.get("x-ratelimit-remaining")),
-        reset_after=parse_reset(headers.get("x-ratelimit-reset"), now=now),
-    )
-
-
-def parse_duration(value: object) -> float | None:
-    """A protobuf JSON duration (``"12.5s"``) as seconds, as in Gemini's ``retryDelay``."""
-    if not isinstance(value, str) or not value.endswith("s"):
-        return None
-    try:
-        seconds = float(value[:-1])
-    except ValueError:
-        return None
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-def _parse_int(value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return max(0, int(float(value.strip())))
-    except ValueError:
-        return None
+    """The rate-limit figures of the headers (see ``ratelimit_headers``)."""
+    return rate_limit_from_headers(headers, now=now)
 
 
 async def post_json(
@@ -440,6 +379,6 @@ def error_for_response(
         raw=response.body,
         zone=zone,
     )
-    return error_for(
-        fault, rate_limit=response.rate_limit, request_id=response.request_id, secret=secret
-    )
+    # OpenRouter copies its X-RateLimit-* headers into error.metadata.headers as well.
+    rate_limit = merged(response.rate_limit, rate_limit_from_body(body))
+    return error_for(fault, rate_limit=rate_limit, request_id=response.request_id, secret=secret)
