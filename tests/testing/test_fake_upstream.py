@@ -108,6 +108,20 @@ async def test_rejected_requests_count_only_when_configured() -> None:
             assert (await client.post(CHAT, json=chat_body())).status_code == expected
 
 
+async def test_headers_only_on_429_like_openrouter() -> None:
+    """limit_headers="on_429": successes carry no figures; the 429 carries them twice."""
+    config = no_latency(rpm=1, limit_headers="on_429", retry_after=False, reset_style="epoch_ms")
+    async with client_for(config) as client:
+        ok = await client.post(CHAT, json=chat_body())
+        refused = await client.post(CHAT, json=chat_body())
+    assert "x-ratelimit-limit" not in ok.headers
+    assert refused.status_code == 429
+    assert "retry-after" not in refused.headers
+    assert refused.headers["x-ratelimit-remaining"] == "0"
+    copied = refused.json()["error"]["metadata"]["headers"]
+    assert copied["X-RateLimit-Reset"] == refused.headers["x-ratelimit-reset"]
+
+
 async def test_requests_per_day_limit() -> None:
     """rpd caps accepted requests per (scaled) day."""
     async with client_for(no_latency(rpm=None, rpd=2)) as client:

@@ -81,6 +81,8 @@ class FakeUpstreamConfig:
     ``time_scale`` multiplies the window, every latency and every Retry-After: 0.05 makes a
     60 s window pass in 3 wall seconds. ``rpm`` counts accepted requests per window, like
     OpenRouter; ``count_rejected`` also counts the rejected ones (a harsher upstream).
+    ``limit_headers="on_429"`` sends the X-RateLimit-* figures only with 429 answers (as some
+    providers do), and ``retry_after=False`` leaves ``Retry-After`` out of them.
     """
 
     rpm: int | None = 20
@@ -97,6 +99,8 @@ class FakeUpstreamConfig:
     hang_wall_seconds: float = 3600.0
     count_rejected: bool = False
     reset_style: Literal["seconds", "epoch_ms"] = "seconds"
+    limit_headers: Literal["always", "on_429"] = "always"
+    retry_after: bool = True
     cost_per_image: float = 0.134
     dialect: Dialect = Dialect.IMAGES
     image_format: ImageFormat = ImageFormat.PNG

@@ -169,7 +169,8 @@ class FakeUpstream:
         Computed at admission they would be one latency stale on arrival: a relative reset
         would then overshoot the real one by the whole latency.
         """
-        response.headers.update(self._limit_headers(self._clock.now()))
+        if self.config.limit_headers == "always":
+            response.headers.update(self._limit_headers(self._clock.now()))
         return response
 
     def _admit(self, now: float) -> float:
@@ -200,8 +201,13 @@ class FakeUpstream:
         }
 
     def _rate_limited(self, shape: Shape, now: float, wait: float) -> Response:
-        headers = {**self._limit_headers(now), "Retry-After": f"{wait:.3f}"}
-        return JSONResponse(shape.rate_limited(wait), status_code=429, headers=headers)
+        limits = self._limit_headers(now)
+        headers = {**limits, "Retry-After": f"{wait:.3f}"} if self.config.retry_after else limits
+        body = shape.rate_limited(wait)
+        if isinstance(shape, OpenRouterShape) and limits:
+            # OpenRouter copies its rate-limit headers into the error body as well.
+            body["error"].setdefault("metadata", {})["headers"] = limits
+        return JSONResponse(body, status_code=429, headers=headers)
 
     async def _hang(self, request: Request) -> None:
         deadline = self._clock.now() + self.config.hang_wall_seconds
