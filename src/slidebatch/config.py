@@ -35,6 +35,7 @@ class AspectMismatchPolicy(StrEnum):
 
 Positive = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
 
 
 class Settings(BaseSettings):
@@ -79,6 +80,9 @@ class Settings(BaseSettings):
     # Every wait an upstream asks for (Retry-After, a reset) is capped here; a longer ask
     # marks the credential blocked (/readyz degraded) instead of freezing every batch.
     upstream_max_pause_seconds: PositiveFloat = 900.0
+    # While no limit is known, starts are this far apart (wall seconds, never scaled), so
+    # the first 429 stops the opening burst before the upstream counts a storm of refusals.
+    upstream_probe_seconds: NonNegativeFloat = 0.05
 
     # --- retries ---
     slide_max_attempts: Positive = 4  # paid attempts per slide

@@ -80,3 +80,26 @@ def test_learn_limit_leaves_the_rate_unconfigured(tmp_path: Path) -> None:
     assert "UPSTREAM_RPM" not in learned
     assert configured["UPSTREAM_RPM"] == "20"
     assert learned["UPSTREAM_RATE_WINDOW_SECONDS"] == "6"
+    nothing = server_env(
+        EnvironmentConfig(tmp_path, 0.1, configured_limit=False, configured_window=False), base
+    )
+    assert "UPSTREAM_RPM" not in nothing
+    assert "UPSTREAM_RATE_WINDOW_SECONDS" not in nothing
+
+
+def test_faster_than_naive_is_judged_only_where_naive_finished() -> None:
+    """A baseline that lost slides is not a yardstick: slower than it is not 'met'."""
+    ours = RunFigures("deck", "slidebatch", 50, 50, 140.0, 127.0, 138.0, 50, 0, 50)
+    lost = RunFigures("deck", "naive", 50, 40, 120.0, 127.0, 138.0, 80, 30, 50)
+    result = BenchReport(
+        time_scale=0.1,
+        rows=(ours, lost),
+        fairness=None,
+        fault=None,
+        fault_row=None,
+        binding=("deck",),
+        elapsed_wall=1.0,
+    )
+    (goal,) = [g for g in result.goals() if g.name.startswith("faster")]
+    assert not goal.met
+    assert "not compared: deck: 140.0 s vs 120.0 s (naive lost 10 of 50 slides)" in goal.detail

@@ -194,12 +194,22 @@ async def test_unknown_limit_429_without_figures_halves_what_passed() -> None:
     assert gate.stats().effective_rate == 6.0
 
 
-async def test_configured_rate_ignores_headers() -> None:
-    """A configured rate is the ceiling; a higher header figure does not raise it."""
+async def test_an_explicit_higher_limit_beats_a_too_low_configuration() -> None:
+    """Issue 13: the upstream's explicit figure beats UPSTREAM_RPM upwards too."""
     clock = FakeClock()
     gate = Gate(GateConfig(rate=3, window=60.0), clock=clock)
     (permit,) = await take(gate, 1)
     permit.success(RateLimitInfo(limit=100, remaining=99, reset_after=60.0))
+    assert gate.stats().effective_rate == 100.0
+    assert gate.stats().learned_limit == 100
+
+
+async def test_without_a_figure_the_configured_rate_stays_the_ceiling() -> None:
+    """No explicit figure: AIMD never grows past the configured rate."""
+    clock = FakeClock()
+    gate = Gate(GateConfig(rate=3, window=60.0, margin=0.0), clock=clock)
+    for _ in range(12):
+        succeed(await take(gate, 3))
     assert gate.stats().effective_rate == 3.0
     assert gate.stats().learned_limit is None
 

@@ -42,6 +42,10 @@ class EnvironmentConfig:
     min_wall_timeout: float = 1.0  # never tighter than this in wall seconds (slow machines)
     max_attempts: int = 4
     configured_limit: bool = True  # False: no UPSTREAM_RPM; the gate learns from headers
+    configured_window: bool = True  # False: no UPSTREAM_RATE_WINDOW_SECONDS either
+    # The upstream of issue 13: refused requests count against its window and the
+    # X-RateLimit-* figures come only with 429s (no Retry-After), as some providers do.
+    harsh_upstream: bool = False
 
     def scaled(self, seconds: float) -> float:
         return seconds * self.time_scale
@@ -76,6 +80,9 @@ class BenchEnvironment:
                 overload_retry_after=5.0,
                 # OpenRouter sends X-RateLimit-Reset as an epoch time in ms.
                 reset_style="epoch_ms",
+                count_rejected=config.harsh_upstream,
+                limit_headers="on_429" if config.harsh_upstream else "always",
+                retry_after=not config.harsh_upstream,
             )
         )
         self.port = _free_port()
@@ -136,7 +143,6 @@ def server_env(config: EnvironmentConfig, openrouter_base: str) -> dict[str, str
         "IMAGE_PROVIDER": "openrouter",
         "LLM_API_BASE": openrouter_base,
         "LLM_API_KEY": BENCH_API_KEY,
-        "UPSTREAM_RATE_WINDOW_SECONDS": f"{config.scaled(WINDOW):g}",
         "UPSTREAM_MAX_IN_FLIGHT": str(IN_FLIGHT_CAP),
         "LLM_TIMEOUT_SECONDS": f"{config.wall_timeout:g}",
         "RETRY_BASE_SECONDS": f"{config.scaled(2.0):g}",
@@ -147,6 +153,10 @@ def server_env(config: EnvironmentConfig, openrouter_base: str) -> dict[str, str
         "DATA_DIR": str(config.root / "data"),
         "LOG_DIR": str(config.root / "logs"),
     }
+    env.pop("UPSTREAM_RPM", None)
+    env.pop("UPSTREAM_RATE_WINDOW_SECONDS", None)
     if config.configured_limit:
         env["UPSTREAM_RPM"] = str(RATE)
+    if config.configured_window:
+        env["UPSTREAM_RATE_WINDOW_SECONDS"] = f"{config.scaled(WINDOW):g}"
     return env

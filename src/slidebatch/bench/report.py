@@ -10,6 +10,10 @@ from slidebatch.bench.figures import RunFigures
 
 RATIO_GOAL = 1.10
 RATE_LIMITED_GOAL = 0.02
+# Issue 13's goals with nothing configured against the upstream that counts refusals and
+# sends its figures only with 429s (with the window configured, RATIO_GOAL holds).
+LEARNED_RATIO_GOAL = 1.15
+LEARNED_RATE_LIMITED_GOAL = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,9 @@ class BenchReport:
     fault_row: RunFigures | None
     binding: tuple[str, ...]  # names of the runs in which the rate limit binds
     elapsed_wall: float
+    setup: str = ""  # what was configured and how the upstream behaved
+    ratio_goal: float = RATIO_GOAL
+    rate_limited_goal: float = RATE_LIMITED_GOAL
 
     def goals(self) -> tuple[Goal, ...]:
         """Each goal of the issue, judged from the figures."""
@@ -72,21 +79,21 @@ class BenchReport:
                 ", ".join(f"{row.successful}/{row.slides}" for row in ours),
             ),
             Goal(
-                f"every run within {RATIO_GOAL:.2f} of T_seq, the physically reachable bound "
+                f"every run within {self.ratio_goal:.2f} of T_seq, the physically reachable bound "
                 "(the best any scheduler can do here: the fake gives the k-th request the "
                 "k-th latency drawn, whatever the slide)",
-                all(row.ratio_in_order <= RATIO_GOAL for row in ours),
+                all(row.ratio_in_order <= self.ratio_goal for row in ours),
                 _worst(ours, lambda row: row.ratio_in_order),
             ),
             Goal(
-                f"every run within {RATIO_GOAL:.2f} of T*, the SPEC's bound (clairvoyant: "
+                f"every run within {self.ratio_goal:.2f} of T*, the SPEC's bound (clairvoyant: "
                 "longest latency first, which needs every latency known before sending)",
-                all(row.ratio <= RATIO_GOAL for row in ours),
-                _worst(ours, lambda row: row.ratio) + _unreachable(ours),
+                all(row.ratio <= self.ratio_goal for row in ours),
+                _worst(ours, lambda row: row.ratio) + _unreachable(ours, self.ratio_goal),
             ),
             Goal(
-                f"429s at most {RATE_LIMITED_GOAL:.0%} of requests in every run",
-                all(row.rate_limited_share <= RATE_LIMITED_GOAL for row in ours),
+                f"429s at most {self.rate_limited_goal:.0%} of requests in every run",
+                all(row.rate_limited_share <= self.rate_limited_goal for row in ours),
                 f"{sum(r.rate_limited for r in ours)} of {sum(r.requests for r in ours)} "
                 f"requests overall; {_worst_share(ours)}",
             ),
@@ -104,12 +111,22 @@ class BenchReport:
         faster = [
             (row, naive[row.name]) for row in ours if row.name in self.binding and row.name in naive
         ]
+        # Judged only against runs the baseline finished: a time beside lost slides says
+        # nothing about speed.
+        finished = [(row, other) for row, other in faster if other.success_rate == 1.0]
         if faster:
+            lost = [_versus(row, other) for row, other in faster if other.success_rate < 1.0]
+            detail = "; ".join(_versus(row, other) for row, other in finished) or (
+                "no run to compare: the baseline finished none where the limit binds"
+            )
+            if lost:
+                detail += "; not compared: " + "; ".join(lost)
             goals.append(
                 Goal(
-                    "faster than the naive baseline where the limit binds",
-                    all(_beats(row, other) for row, other in faster),
-                    "; ".join(_versus(row, other) for row, other in faster),
+                    "faster than the naive baseline where the limit binds "
+                    "(runs the baseline finished)",
+                    bool(finished) and all(_beats(row, other) for row, other in finished),
+                    detail,
                 )
             )
         if self.fault is not None:
@@ -128,6 +145,7 @@ class BenchReport:
         """The machine-readable report (``slidebatch bench --json``)."""
         return {
             "time_scale": self.time_scale,
+            "setup": self.setup,
             "elapsed_wall_s": round(self.elapsed_wall, 1),
             "runs": [row.as_json() for row in self.rows],
             "fairness": None
@@ -152,10 +170,8 @@ class BenchReport:
 
 
 def _beats(ours: RunFigures, naive: RunFigures) -> bool:
-    """Faster, or the baseline never finished the job (it dropped slides) while we did."""
-    if ours.success_rate < 1.0:
-        return False
-    return ours.makespan < naive.makespan or naive.success_rate < 1.0
+    """Every slide done and faster than a baseline that also finished every slide."""
+    return ours.success_rate == 1.0 and ours.makespan < naive.makespan
 
 
 def _versus(ours: RunFigures, naive: RunFigures) -> str:
@@ -174,9 +190,9 @@ def _worst_share(rows: Sequence[RunFigures]) -> str:
     )
 
 
-def _unreachable(rows: Sequence[RunFigures]) -> str:
+def _unreachable(rows: Sequence[RunFigures], goal: float) -> str:
     """The runs where even a perfect scheduler without lookahead misses T* by the goal."""
-    beyond = [row for row in rows if row.bound > 0 and row.bound_in_order / row.bound > RATIO_GOAL]
+    beyond = [row for row in rows if row.bound > 0 and row.bound_in_order / row.bound > goal]
     if not beyond:
         return ""
     named = ", ".join(
@@ -214,6 +230,7 @@ def render_text(report: BenchReport) -> str:
         f"time scale {report.time_scale:g}: a 60 s window passes in {window_wall:g} s wall, "
         f"1 upstream s = {1000 * report.time_scale:g} ms wall (times below are upstream "
         "seconds: wall / scale); limit 20 per 60 s window; latency median 9 s, p95 20 s",
+        *([f"setup: {report.setup}"] if report.setup else []),
         "The scale keeps machine jitter (tens of ms on a loaded machine) small against the "
         "window; much below 0.1 it becomes comparable to the gate's margin and the "
         "fixed per-request costs.",

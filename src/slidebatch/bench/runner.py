@@ -23,7 +23,15 @@ from slidebatch.bench.environment import (
 )
 from slidebatch.bench.figures import RunFigures, run_figures, upstream_counts
 from slidebatch.bench.naive import run_naive
-from slidebatch.bench.report import BenchReport, FairnessCheck, FaultCheck
+from slidebatch.bench.report import (
+    LEARNED_RATE_LIMITED_GOAL,
+    LEARNED_RATIO_GOAL,
+    RATE_LIMITED_GOAL,
+    RATIO_GOAL,
+    BenchReport,
+    FairnessCheck,
+    FaultCheck,
+)
 from slidebatch.bench.scenarios import BatchSpec, Scenario, fault_scenario, scenarios
 from slidebatch.bench.service_run import run_service
 from slidebatch.testing.fake_behaviour import Fault
@@ -52,7 +60,11 @@ class BenchOptions:
     naive: bool = True
     fault_mix: bool = True
     seed: int = 1
-    learn_limit: bool = False  # run without UPSTREAM_RPM: the gate must learn the limit
+    # Run without UPSTREAM_RPM against the upstream that counts refusals and sends its
+    # figures only with 429s: the gate must learn the limit (and, with learn_window, the
+    # window too: UPSTREAM_RATE_WINDOW_SECONDS unset, 60 s assumed).
+    learn_limit: bool = False
+    learn_window: bool = False
     root: Path | None = None  # working folder (data, logs); a temporary one when None
 
 
@@ -77,7 +89,13 @@ def run_bench(options: BenchOptions, progress: Progress | None = None) -> BenchR
         if options.fault_mix:
             fault_row, fault = _fault_run(options, root / "faults", say)
     binding = tuple(s.name for s in scenarios(quick=options.quick) if s.slides > RATE)
+    learning = options.learn_limit or options.learn_window
     return BenchReport(
+        setup=_setup(options),
+        ratio_goal=(LEARNED_RATIO_GOAL if options.learn_window else RATIO_GOAL)
+        if learning
+        else RATIO_GOAL,
+        rate_limited_goal=LEARNED_RATE_LIMITED_GOAL if learning else RATE_LIMITED_GOAL,
         time_scale=options.time_scale,
         rows=tuple(rows),
         fairness=fairness,
@@ -85,6 +103,23 @@ def run_bench(options: BenchOptions, progress: Progress | None = None) -> BenchR
         fault_row=fault_row,
         binding=binding,
         elapsed_wall=time.perf_counter() - started,
+    )
+
+
+def _setup(options: BenchOptions) -> str:
+    if not (options.learn_limit or options.learn_window):
+        return (
+            "UPSTREAM_RPM and UPSTREAM_RATE_WINDOW_SECONDS configured; the upstream counts "
+            "accepted requests and sends its figures with every answer"
+        )
+    configured = (
+        "nothing configured (a 60 s window assumed)"
+        if options.learn_window
+        else "UPSTREAM_RATE_WINDOW_SECONDS configured, UPSTREAM_RPM learned"
+    )
+    return (
+        f"{configured}; the upstream counts refused requests too and sends X-RateLimit-* "
+        "(reset in epoch ms) only with 429s, without Retry-After"
     )
 
 
@@ -96,7 +131,9 @@ def _main_runs(
         root=root,
         time_scale=scale,
         seed=options.seed,
-        configured_limit=not options.learn_limit,
+        configured_limit=not (options.learn_limit or options.learn_window),
+        configured_window=not options.learn_window,
+        harsh_upstream=options.learn_limit or options.learn_window,
     )
     rows: list[RunFigures] = []
     fairness: FairnessCheck | None = None

@@ -29,7 +29,14 @@ def bench(
     learn_limit: bool = typer.Option(
         False,
         "--learn-limit",
-        help="Leave UPSTREAM_RPM unset: the gate learns the limit from headers and 429s.",
+        help="Leave UPSTREAM_RPM unset, against an upstream that counts refused requests "
+        "and sends its X-RateLimit-* figures only with 429s: the gate learns the limit.",
+    ),
+    learn_window: bool = typer.Option(
+        False,
+        "--learn-window",
+        help="As --learn-limit, and leave UPSTREAM_RATE_WINDOW_SECONDS unset too "
+        "(nothing configured: the gate learns the window from the upstream's resets).",
     ),
     strict: bool = typer.Option(
         False, "--strict", help="Exit 1 when any goal is missed (default: report only)."
@@ -48,6 +55,7 @@ def bench(
         naive=naive,
         fault_mix=fault_mix,
         learn_limit=learn_limit,
+        learn_window=learn_window,
         root=workdir,
     )
     report = run_bench(options, progress=None if as_json else _progress)

@@ -121,7 +121,7 @@ class Gate:
         return max(held, self._rate.next_start(now, self._holds.paused_until, observe=observe))
 
     def _start(self, now: float) -> Permit:
-        self._rate.starts.record(now)
+        self._rate.record(now)
         self._cap.take()
         self._requests_total += 1
         self._seq += 1
@@ -135,6 +135,10 @@ class Gate:
         self._holds.cleared()
         self._latencies.append(max(0.0, now - permit.started_at))
         self._rate.learn(info.limit)
+        if info.remaining is not None:
+            self._rate.learn_reset(
+                now, info.reset_after, limit=info.limit, remaining=info.remaining
+            )
         if info.remaining == 0 and info.reset_after is not None:
             # The upstream says its window is full: wait for its reset, no cut (no 429 yet).
             self._holds.pause(now, info.reset_after)
@@ -166,7 +170,7 @@ class Gate:
         self._free_slot()
 
     def _on_abandon(self, permit: Permit) -> None:
-        self._rate.starts.forget(permit.started_at)
+        self._rate.forget(permit.started_at)
         self._requests_total -= 1
         self._free_slot()
 
@@ -202,6 +206,7 @@ class Gate:
             latency_p95=_percentile(latencies, 0.95),
             margin=rate.margin.value,
             skew_total=rate.margin.skew_total,
+            window_learned=rate.window_learned,
             parked_until=self._holds.parked(now),
             park_reason=self._holds.reason(now),
             blocked_until=self._holds.blocked(now),

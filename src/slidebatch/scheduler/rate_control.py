@@ -9,12 +9,21 @@ surprise 429's pause is *paced* (one start per window/rate) so that the queue do
 stampede the upstream the moment the pause ends. A 429 that merely teaches an unknown limit
 is no surprise: our window, which counts the refused starts too, already spaces what follows.
 
-Unknown limits (``rate=None``): the gate starts permissive, bounded by the in-flight cap
-only, and learns: an ``X-RateLimit-Limit`` figure (on a success or on a 429) becomes the
-limit per ``window`` (the headers do not name their window, so the configured one is
-assumed); a 429 without figures sets the rate to half of what the window holds. A figure
-*below* a configured rate also becomes the ceiling (the upstream's word beats a too-high
-``UPSTREAM_RPM``); a higher one never raises the configured cap.
+Unknown limits (``rate=None``): the gate starts bounded by the in-flight cap and a *probe*
+(starts ``probe_gap`` apart, so that the first 429 comes back before the opening burst
+becomes a storm the upstream counts against us), and learns: an ``X-RateLimit-Limit``
+figure (on a success or on a 429) becomes the limit; a 429 without figures sets the rate to
+half of what the window holds. An explicit figure beats ``UPSTREAM_RPM`` in both
+directions; AIMD's own growth never passes the setting.
+
+The window is learned too. The headers do not name it, but a reset does: "the oldest start
+I count leaves my window in ``r`` seconds". Matched against the gate's own start times, the
+start that is the oldest one counted is the latest one such that enough starts follow it
+(``limit - remaining``) and the start before it has already left: its window is
+``now + r - start``. ``Retry-After`` is read the same way when no reset came and the window
+was only assumed (a configured window is not overruled by a generic "try again later"). A
+learned window replaces the configured or assumed one when it differs by more than 2%; a
+window longer than the pause cap is never learned (that is a block, not a window).
 
 Clock skew is not congestion. A 429 that comes while our window is at the known rate and
 asks for only a moment (``Retry-After`` at most 5% of the window) means the upstream's
@@ -29,7 +38,9 @@ the margin is already at its widest does such a 429 count as a surprise.
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections import deque
 
 from slidebatch.errors import RateLimited
 from slidebatch.scheduler.aimd import Aimd
@@ -41,6 +52,8 @@ from slidebatch.scheduler.window import StartWindows
 SKEW_SHARE = 0.05
 _MIN_MARGIN = 0.1  # seconds: scheduling and network jitter, which no window scales
 _MAX_DEFAULT_MARGIN = 0.5
+_HISTORY = 1024  # starts remembered to match resets against (several windows' worth)
+_WINDOW_TOLERANCE = 0.02  # a learned window this close to the current one changes nothing
 
 
 def default_margin(window: float) -> float:
@@ -81,7 +94,15 @@ class RateController:
     def __init__(self, config: GateConfig, *, now: float) -> None:
         self.configured_rate = config.rate
         self.window_seconds = config.window
+        self.window_learned = False
         self._decrease = config.decrease
+        self._probe_gap = config.probe_gap
+        self._window_configured = config.window_configured
+        self._longest_window = config.max_pause
+        self._margin_configured = config.margin is not None
+        # Starts remembered longer than the window, to match an upstream's reset against.
+        self._history: deque[float] = deque()
+        self._history_lost = -math.inf  # the latest start no longer remembered
         margin = default_margin(config.window) if config.margin is None else config.margin
         self.margin = SkewMargin(margin, window=config.window)
         self.starts = StartWindows(
@@ -109,6 +130,9 @@ class RateController:
         limit = self.rate.limit if self.rate is not None else None
         at = self.starts.next_free(now, limit)
         if limit is None:
+            last = self.starts.rate.last_start()
+            if self._probe_gap > 0 and last is not None:
+                at = max(at, last + self._probe_gap)
             return at
         by_window = self.starts.rate.next_free(now, limit)
         if observe and by_window > now >= paused_until:
@@ -117,6 +141,19 @@ class RateController:
         if now < self._paced_until and last is not None:
             at = max(at, last + self.window_seconds / limit)
         return at
+
+    def record(self, at: float) -> None:
+        """Count a start."""
+        self.starts.record(at)
+        self._history.append(at)
+        if len(self._history) > _HISTORY:
+            self._history_lost = self._history.popleft()
+
+    def forget(self, at: float) -> None:
+        """Un-count a start the upstream never counted."""
+        self.starts.forget(at)
+        with contextlib.suppress(ValueError):
+            self._history.remove(at)
 
     def maybe_grow(self, now: float) -> None:
         """Additive increase: one more per clean saturated window."""
@@ -155,15 +192,21 @@ class RateController:
             self.margin.skew_total += 1
             # The upstream refused it without counting it: neither do we, or the refused
             # start would hold one of our slots for a whole window.
-            self.starts.forget(started_at)
+            self.forget(started_at)
             if self.margin.widen(seq, hint, last_seq=last_seq):
                 self.starts.set_margin(self.margin.value)
             return
+        taught = self.learn(error.limit)
+        reset = error.reset_after
+        if reset is None and not (self._window_configured or self.window_learned):
+            reset = error.retry_after
+        taught = self.learn_reset(now, reset, limit=error.limit, remaining=0) or taught
         if seq <= self._cut_seq:
             return  # started before the last cut: this episode has already been answered
-        if self.learn(error.limit):
-            # The 429 taught the limit: our ignorance, not congestion. No cut and no pacing:
-            # our window (which counts the refused starts too) already knows when slots free.
+        if taught and self.rate is not None:
+            # The 429 taught the limit or the window: our ignorance, not congestion. No cut
+            # and no pacing: our window (which counts the refused starts too) already knows
+            # when slots free.
             pass
         elif self.rate is None:
             # No figures at all: half of what the window let through is a safe new start.
@@ -182,21 +225,67 @@ class RateController:
     def learn(self, limit: int | None) -> bool:
         """Take the upstream's X-RateLimit-Limit; say whether it taught a new ceiling.
 
-        Without a configured rate the figure is the limit. With one, only a lower figure
-        counts: the upstream's word beats a misconfiguration, never the user's own cap.
+        The upstream's explicit figure beats the configured rate in both directions (a
+        too-high ``UPSTREAM_RPM`` is lowered, a too-low one raised); a figure equal to the
+        setting teaches nothing.
         """
         if limit is None or limit < 1:
             return False
-        if self.configured_rate is not None and limit >= self.configured_rate:
-            return False
-        if self.rate is not None and self.rate.ceiling == limit:
+        rate = self.rate
+        if rate is not None and rate.ceiling == limit:
             return False
         self.learned_limit = limit
-        if self.rate is None:
+        if rate is None:
             self.rate = Aimd(limit, ceiling=limit, decrease=self._decrease)
         else:
-            self.rate.ceiling = limit
+            at_ceiling = rate.at_ceiling
+            rate.ceiling = limit
+            if at_ceiling:
+                rate.value = limit  # not cut back by congestion: take the new figure at once
         return True
+
+    def learn_reset(
+        self, now: float, reset_after: float | None, *, limit: int | None, remaining: int | None
+    ) -> bool:
+        """The upstream's oldest counted start leaves its window in ``reset_after`` seconds.
+
+        Matched against our own starts (see the module's docstring) this names the window;
+        say whether it changed ours.
+        """
+        if reset_after is None or reset_after <= 0:
+            return False
+        known = limit if limit is not None else self.rate.limit if self.rate else None
+        needed = max(1, known - (remaining or 0)) if known is not None else 1
+        window = self._window_from(now + reset_after, now, needed)
+        if window is None or window > self._longest_window:
+            return False
+        if abs(window - self.window_seconds) <= _WINDOW_TOLERANCE * self.window_seconds:
+            self.window_learned = True  # confirmed: the current window stands
+            return False
+        self._set_window(window)
+        return True
+
+    def _window_from(self, leaves_at: float, now: float, needed: int) -> float | None:
+        """The window in which our start leaving at ``leaves_at`` is the oldest counted."""
+        starts = [at for at in self._history if at <= now]
+        for index in range(len(starts) - needed, -1, -1):
+            window = leaves_at - starts[index]
+            previous = starts[index - 1] if index > 0 else self._history_lost
+            # The start before it must have left that window already, or it would be older.
+            if previous + window <= now + 1e-6:
+                return window
+        return None
+
+    def _set_window(self, window: float) -> None:
+        self.window_seconds = window
+        self.window_learned = True
+        margin = self.margin
+        if not self._margin_configured:
+            margin.value = default_margin(window)
+        margin.widest = max(margin.value, window * SKEW_SHARE)
+        self.starts.seconds = window
+        self.starts.set_margin(margin.value)
+        self.starts.rate.keep = window + 3 * margin.widest
 
     def _pace_after(self, paused_until: float) -> None:
         self._paced_until = max(self._paced_until, paused_until + self.window_seconds)

@@ -61,6 +61,7 @@ class Call:
 class _Upstream:
     limit: int
     window: float
+    count_refused: bool = False  # a harsher upstream: refused arrivals use up the window too
     arrivals: deque[float] = field(default_factory=deque)
 
     def admit(self, now: float) -> tuple[int, float] | RateLimited:
@@ -68,6 +69,8 @@ class _Upstream:
         while self.arrivals and self.arrivals[0] <= now - self.window:
             self.arrivals.popleft()
         if len(self.arrivals) >= self.limit:
+            if self.count_refused:
+                self.arrivals.append(now)
             wait = self.arrivals[0] + self.window - now
             return RateLimited(
                 "rate limit exceeded",
@@ -92,13 +95,16 @@ class ScriptedProvider:
         upstream_limit: int | None = None,
         upstream_window: float = 60.0,
         send_rate_headers: bool = True,
+        count_refused: bool = False,
         credential_id: str = "scripted",
     ) -> None:
         self._clock = clock
         self._default_latency = default_latency
         self._script = {key: deque(steps) for key, steps in (script or {}).items()}
         self._upstream = (
-            _Upstream(upstream_limit, upstream_window) if upstream_limit is not None else None
+            _Upstream(upstream_limit, upstream_window, count_refused)
+            if upstream_limit is not None
+            else None
         )
         self._send_headers = send_rate_headers
         self._credential_id = credential_id

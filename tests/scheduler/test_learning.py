@@ -1,0 +1,152 @@
+"""Learned limits: the count, the window and a cold start that does not storm (issue 13)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from scheduler_helpers import RecordingListener, make_jobs, running
+
+from slidebatch.core.bound import makespan_bound
+from slidebatch.errors import RateLimited
+from slidebatch.providers.base import ImageRequest, RateLimitInfo
+from slidebatch.scheduler.gate import Gate, GateConfig
+from slidebatch.testing.clock import FakeClock
+from slidebatch.testing.scripted_provider import ScriptedProvider
+
+PROBE = 0.05
+
+
+@dataclass(frozen=True)
+class Run:
+    makespan: float
+    bound: float
+    requests: int
+    rate_limited: int
+    ok: int
+
+    @property
+    def ratio(self) -> float:
+        return self.makespan / self.bound
+
+    @property
+    def refused_share(self) -> float:
+        return self.rate_limited / self.requests
+
+
+async def harsh_run(config: GateConfig, *, slides: int = 50, seed: int = 1) -> Run:
+    """A batch against 20 per 60 s that counts refusals and sends figures only on 429s."""
+    rng = random.Random(seed)
+    latencies = {key: rng.uniform(15.0, 30.0) for key in range(1, slides + 1)}
+    clock = FakeClock()
+    listener = RecordingListener(clock)
+
+    def latency(request: ImageRequest) -> float:
+        return latencies[request.slide.page_num]
+
+    provider = ScriptedProvider(
+        clock,
+        default_latency=latency,
+        upstream_limit=20,
+        send_rate_headers=False,
+        count_refused=True,
+    )
+    gate = Gate(config, clock=clock)
+    async with running(provider, gate, listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", slides), cap=None)
+        await dispatcher.drain()
+    return Run(
+        makespan=listener.finished_at("b"),
+        bound=makespan_bound(list(latencies.values()), rate=20, window=60.0),
+        requests=len(provider.calls),
+        rate_limited=provider.count("rate_limited"),
+        ok=len(listener.of("ok")),
+    )
+
+
+async def test_the_cold_start_probe_spaces_starts_until_the_first_429() -> None:
+    """No limit known: starts are probe_gap apart; the first 429 teaches 20 and the window."""
+    clock = FakeClock()
+    gate = Gate(GateConfig(window=60.0, window_configured=False, probe_gap=PROBE), clock=clock)
+    permits = [await gate.acquire() for _ in range(21)]
+    assert [round(p.started_at, 3) for p in permits[:3]] == [0.0, 0.05, 0.1]
+    refused = permits[-1]
+    reset = permits[0].started_at + 15.0 - clock.now()  # the upstream's window is 15 s
+    refused.failure(RateLimited("429", limit=20, remaining=0, reset_after=reset))
+    stats = gate.stats()
+    assert (stats.learned_limit, stats.effective_rate) == (20, 20.0)
+    assert stats.window == 15.0
+    assert stats.window_learned
+    nxt = await gate.acquire()  # the refused start is counted: the second start must leave
+    assert nxt.started_at == permits[1].started_at + 15.0 + stats.margin
+
+
+async def test_the_window_is_learned_from_a_retry_after_when_only_assumed() -> None:
+    """No reset header: Retry-After against our own starts names an assumed window."""
+    clock = FakeClock()
+    gate = Gate(GateConfig(rate=5, window=60.0, window_configured=False), clock=clock)
+    permits = [await gate.acquire() for _ in range(5)]
+    await clock.sleep(1.0)
+    permits[4].failure(RateLimited("429", retry_after=9.0))  # the first start leaves at 10 s
+    stats = gate.stats()
+    assert (stats.window, stats.effective_rate) == (10.0, 5.0)  # a lesson: no cut
+
+
+async def test_a_configured_window_is_not_overruled_by_a_bare_retry_after() -> None:
+    """Configured window + a 429 with Retry-After only: the window stays (no explicit reset)."""
+    clock = FakeClock()
+    gate = Gate(GateConfig(rate=2, window=60.0, margin=0.0), clock=clock)
+    first, second = await gate.acquire(), await gate.acquire()
+    first.failure(RateLimited("429", retry_after=5.0))
+    second.success()
+    assert gate.stats().window == 60.0
+
+
+async def test_success_figures_correct_a_window_configured_ten_times_too_long() -> None:
+    """Configured 600 s, the upstream resets after 60 s: its explicit word wins."""
+    clock = FakeClock()
+    gate = Gate(GateConfig(rate=20, window=600.0), clock=clock)
+    permits = [await gate.acquire() for _ in range(20)]
+    await clock.sleep(9.0)
+    permits[0].success(RateLimitInfo(limit=20, remaining=0, reset_after=51.0))
+    assert gate.stats().window == 60.0
+    for permit in permits[1:]:
+        permit.success()
+    nxt = await gate.acquire()
+    assert nxt.started_at == 60.0 + gate.stats().margin
+
+
+async def test_a_window_longer_than_the_pause_cap_is_not_learned() -> None:
+    """A reset of a day is a block, not a window: the window stays."""
+    clock = FakeClock()
+    gate = Gate(GateConfig(rate=1, window=60.0, max_pause=900.0), clock=clock)
+    permit = await gate.acquire()
+    permit.success(RateLimitInfo(limit=1, remaining=0, reset_after=86_400.0))
+    assert gate.stats().window == 60.0
+    assert gate.stats().blocked
+
+
+async def test_nothing_configured_finishes_near_the_bound_with_few_429s() -> None:
+    """Harsh upstream, nothing configured (60 s assumed is right here): within 1.15, <=5% 429s."""
+    for seed in range(3):
+        run = await harsh_run(
+            GateConfig(window=60.0, window_configured=False, probe_gap=PROBE), seed=seed
+        )
+        assert run.ok == 50
+        assert run.refused_share <= 0.05, run
+        assert run.ratio <= 1.15, run
+
+
+async def test_an_assumed_window_ten_times_too_long_is_learned_from_the_first_429() -> None:
+    """Assumed 600 s against a 60 s upstream: the first 429's reset fixes it; within 1.15."""
+    run = await harsh_run(GateConfig(window=600.0, window_configured=False, probe_gap=PROBE))
+    assert run.ok == 50
+    assert run.refused_share <= 0.05, run
+    assert run.ratio <= 1.15, run
+
+
+async def test_a_rate_configured_twice_too_high_converges() -> None:
+    """UPSTREAM_RPM 40 against 20: the first 429 names 20; every slide done, near the bound."""
+    run = await harsh_run(GateConfig(rate=40, window=60.0, probe_gap=PROBE))
+    assert run.ok == 50
+    assert run.ratio <= 1.15, run
