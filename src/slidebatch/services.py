@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TypedDict
 
 import httpx
 
@@ -25,7 +26,7 @@ from slidebatch.core.slide import BatchRequest
 from slidebatch.engine.advisor import ConfigAdvisor
 from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
 from slidebatch.engine.events import EventBus
-from slidebatch.engine.metered import MeteredListener
+from slidebatch.engine.figures import GateFigures
 from slidebatch.observability.audit import AuditLog
 from slidebatch.observability.metrics import Metrics
 from slidebatch.observability.pipeline_log import PipelineLog
@@ -118,17 +119,7 @@ class Services:
 
     def figures(self) -> UpstreamFigures:
         """What the gate knows now: effective rate, and latency measured or assumed."""
-        stats = self.gate.stats()
-        rate = stats.effective_rate
-        measured = stats.latency_p50 is not None
-        assumed = ASSUMED_LATENCY.get(self.settings.provider, ASSUMED_REMOTE_LATENCY)
-        return UpstreamFigures(
-            rate=max(1, int(rate)) if rate else None,
-            window=stats.window,
-            latency=stats.latency_p50 if stats.latency_p50 is not None else assumed,
-            latency_p95=stats.latency_p95,
-            measured=measured,
-        )
+        return self.engine.runs.figures()
 
     def advisor(self) -> ConfigAdvisor:
         cap = self.gate.stats().in_flight_cap
@@ -209,56 +200,11 @@ async def build_services(
         provider = provider or build_provider(settings, http)
         log = PipelineLog(settings.log_dir, secrets=settings_secrets(settings))
         metrics = Metrics()
-        keys = KeyRepository.on(database)
-        quotas = Quotas(
-            settings.key_default_max_concurrent,
-            settings.key_default_max_slides_per_day,
-            settings.key_default_max_spend_per_day,
-        )
         gates = GateRegistry(_gate_config(settings, provider), clock=clock)
         gate = gates.gate_for(provider.credential_id)
-        policy = RetryPolicy(
-            max_attempts=settings.slide_max_attempts,
-            max_requeues=settings.slide_max_rate_limit_requeues,
-            base=settings.retry_base_seconds,
-            cap=settings.retry_max_seconds,
-            rng=rng or random.Random(),
-            max_pause=settings.upstream_max_pause_seconds,
-        )
         images = ImageStore(settings.images_dir)
-        engine = BatchEngine(
-            repo=database.batches,
-            images=images,
-            provider=provider,
-            dispatcher_factory=lambda listener: Dispatcher(
-                provider,
-                gate,
-                policy,
-                MeteredListener(
-                    listener,
-                    metrics,
-                    provider.name,
-                    degrades=settings.slide_placeholder_on_failure,
-                ),
-                clock=clock,
-                attempt_timeout=settings.llm_timeout_seconds,
-            ),
-            limits=EngineLimits(
-                max_concurrent=settings.batch_max_concurrent,
-                max_workers=settings.batch_max_workers,
-                default_workers=settings.default_workers,
-                image_size=settings.llm_image_size,
-                cleanup_after=timedelta(hours=settings.batch_cleanup_hours),
-            ),
-            log=log,
-            events=EventBus(),
-            clock=clock,
-            figures=lambda: services.figures(),
-            placeholder=_placeholder(settings.local_render_long_side)
-            if settings.slide_placeholder_on_failure
-            else None,
-            adopt_stored=adopt_stored,
-        )
+        parts = _EngineParts(database, provider, gate, log, metrics, images, clock)
+        engine = _engine(settings, parts, rng or random.Random(), adopt_stored=adopt_stored)
         services = Services(
             settings=settings,
             database=database,
@@ -272,20 +218,95 @@ async def build_services(
             images=images,
             limits=InputLimits.from_settings(settings),
             clock=clock,
-            authenticator=Authenticator(
-                keys,
-                allow_open=is_loopback(settings.server_host) or settings.insecure_no_auth,
-                default_quotas=quotas,
-            ),
-            quota=QuotaGuard(
-                database.batches, UsageRepository.on(database), keys=keys, defaults=quotas
-            ),
+            **_access(settings, database),
         )
         metrics.add_sampler(lambda m: _sample_gate(m, services))
         await engine.start()
         stack.push_async_callback(engine.stop)
         yield services
         await asyncio.sleep(0)
+
+
+@dataclass(frozen=True, slots=True)
+class _EngineParts:
+    """What the engine is built on, opened by ``build_services``."""
+
+    database: Database
+    provider: ImageProvider
+    gate: Gate
+    log: PipelineLog
+    metrics: Metrics
+    images: ImageStore
+    clock: Clock
+
+
+def _engine(
+    settings: Settings, parts: _EngineParts, rng: random.Random, *, adopt_stored: bool
+) -> BatchEngine:
+    """The dispatcher (gate, retry policy, the attempt deadline) and the engine over it."""
+    policy = RetryPolicy(
+        max_attempts=settings.slide_max_attempts,
+        max_requeues=settings.slide_max_rate_limit_requeues,
+        base=settings.retry_base_seconds,
+        cap=settings.retry_max_seconds,
+        rng=rng,
+        max_pause=settings.upstream_max_pause_seconds,
+    )
+    dispatcher = Dispatcher(
+        parts.provider,
+        parts.gate,
+        policy,
+        clock=parts.clock,
+        attempt_timeout=settings.llm_timeout_seconds,
+        log=parts.log,
+    )
+    assumed = ASSUMED_LATENCY.get(settings.provider, ASSUMED_REMOTE_LATENCY)
+    placeholder = settings.slide_placeholder_on_failure
+    return BatchEngine(
+        repo=parts.database.batches,
+        images=parts.images,
+        provider_name=parts.provider.name,
+        dispatcher=dispatcher,
+        limits=EngineLimits(
+            max_concurrent=settings.batch_max_concurrent,
+            max_workers=settings.batch_max_workers,
+            default_workers=settings.default_workers,
+            image_size=settings.llm_image_size,
+            cleanup_after=timedelta(hours=settings.batch_cleanup_hours),
+        ),
+        log=parts.log,
+        events=EventBus(),
+        clock=parts.clock,
+        figures=GateFigures(parts.gate, assumed),
+        metrics=parts.metrics,
+        placeholder=_placeholder(settings.local_render_long_side) if placeholder else None,
+        adopt_stored=adopt_stored,
+    )
+
+
+class _Access(TypedDict):
+    authenticator: Authenticator
+    quota: QuotaGuard
+
+
+def _access(settings: Settings, database: Database) -> _Access:
+    """Who may call (API keys, open mode on loopback) and how much (quotas)."""
+    keys = KeyRepository.on(database)
+    quotas = Quotas(
+        settings.key_default_max_concurrent,
+        settings.key_default_max_slides_per_day,
+        settings.key_default_max_spend_per_day,
+    )
+    return _Access(
+        authenticator=Authenticator(
+            keys,
+            allow_open=is_loopback(settings.server_host) or settings.insecure_no_auth,
+            default_quotas=quotas,
+        ),
+        quota=QuotaGuard(
+            database.batches, UsageRepository.on(database), keys=keys, defaults=quotas
+        ),
+    )
 
 
 def _sample_gate(metrics: Metrics, services: Services) -> None:

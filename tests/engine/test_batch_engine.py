@@ -92,17 +92,16 @@ async def make_harness(tmp_path: Path, database_url: str) -> AsyncIterator[Calla
             max_attempts=3, max_requeues=5, base=0.001, cap=0.002, rng=random.Random(1)
         )
         log_dir = tmp_path / "logs"
+        log = PipelineLog(log_dir)
         engine = BatchEngine(
             repo=database.batches,
             images=ImageStore(tmp_path / "images"),
-            provider=provider,
-            dispatcher_factory=lambda listener: Dispatcher(
-                provider, gate, policy, listener, clock=clock, attempt_timeout=5
-            ),
+            provider_name=provider.name,
+            dispatcher=Dispatcher(provider, gate, policy, clock=clock, attempt_timeout=5, log=log),
             limits=EngineLimits(
                 max_concurrent=max_concurrent, max_workers=20, default_workers=None
             ),
-            log=PipelineLog(log_dir),
+            log=log,
             events=EventBus(),
             clock=clock,
             figures=lambda: UpstreamFigures(rate=None, window=60, latency=1.0),
@@ -161,7 +160,7 @@ async def test_permanent_failure_fails_only_that_slide_and_retry_recovers(make_h
     record = await asyncio.wait_for(h.engine.wait(batch.id), 10)
     assert record.state is BatchState.COMPLETED_WITH_ERRORS
     assert h.provider.calls.count(2) == 1  # permanent: never retried
-    status = await h.engine.status(batch.id)
+    status = await h.engine.read.status(batch.id)
     failed = [r for r in status.results or () if r.state == "error"]
     assert [r.page_num for r in failed] == [2]
     assert "content policy" in (failed[0].error_message or "")
@@ -193,10 +192,10 @@ async def test_batches_beyond_max_concurrent_wait_in_fifo_order(make_harness) ->
     h = await make_harness(ScriptedProvider(hold=hold), max_concurrent=1)
     first, _ = await h.engine.submit(_request(2))
     second, _ = await h.engine.submit(_request(2))
-    status = await h.engine.status(second.id)
+    status = await h.engine.read.status(second.id)
     assert status.status == "queued"
     assert status.queue_position == 1
-    assert (await h.engine.status(first.id)).status == "running"
+    assert (await h.engine.read.status(first.id)).status == "running"
     hold.set()
     assert (await asyncio.wait_for(h.engine.wait(second.id), 10)).state is BatchState.COMPLETED
 

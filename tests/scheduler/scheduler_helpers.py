@@ -17,6 +17,7 @@ from slidebatch.scheduler.dispatcher import Dispatcher, Job
 from slidebatch.scheduler.gate import Gate
 from slidebatch.scheduler.retry import RetryPolicy
 from slidebatch.testing.clock import FakeClock
+from slidebatch.testing.memory_log import MemoryLog
 
 
 def make_job(batch_id: str, key: int) -> Job:
@@ -96,9 +97,9 @@ async def running(
     """A dispatcher whose loop runs for the duration of the block."""
     policy = policy or make_policy()
     dispatcher = Dispatcher(
-        provider, gate, policy, listener, clock=clock, attempt_timeout=attempt_timeout
+        provider, gate, policy, clock=clock, attempt_timeout=attempt_timeout, log=MemoryLog()
     )
-    loop = asyncio.create_task(dispatcher.run())
+    loop = asyncio.create_task(dispatcher.run(listener))
     try:
         yield dispatcher
     finally:

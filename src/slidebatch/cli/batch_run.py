@@ -69,7 +69,7 @@ async def run_batch(
             _say_start(progress, started)
             await _watch(services, batch.id, progress, task)
             await services.engine.wait(batch.id)
-            record, slides = await services.engine.records(batch.id)
+            record, slides = await services.engine.read.records(batch.id)
             deck = deck_from_records(record, slides, services.images.batch_dir(batch.id))
             deck = replace(deck, provider=services.provider.name)
     manifest = await asyncio.to_thread(write_output, deck, out_dir)
@@ -105,7 +105,7 @@ def _progress() -> Progress:
 
 async def _watch(services: Services, batch_id: str, progress: Progress, task: TaskID) -> None:
     async with services.engine.events.subscribe(batch_id) as stream:
-        status = await services.engine.status(batch_id)
+        status = await services.engine.read.status(batch_id)
         _update(progress, task, status.progress, None)
         if status.status.is_final:
             return

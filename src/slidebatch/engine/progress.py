@@ -19,6 +19,7 @@ class RunningBatch:
     failed: int
     started: float  # monotonic
     completed_here: int = 0  # slides finished since this process started the batch
+    cancel_requested: bool = False  # the user cancelled; the batch ends cancelled
 
     def count(self, *, ok: bool) -> None:
         """One slide reached a final state."""

@@ -1,42 +1,42 @@
-"""What happens when an attempt starts, succeeds, waits for a retry or fails.
+"""Persisting each attempt: the slide's new state is stored, then logged; the outcome returned.
 
-The dispatcher reports each attempt here (this is its ``JobListener``): the slide's new state is
-persisted first, then logged, then published to whoever watches the batch. Every final outcome
-reaches the engine through ``on_final``, even when storing it fails, so no batch is left
-waiting for a slide that will never report.
+The recorder neither counts nor publishes nor ends batches: it returns what storing came to
+(``SlideOutcome``) and the engine's flow acts on it. A final outcome is returned even when
+storing fails (``FAILED``), so no batch is left waiting for a slide that will never report;
+``GONE`` means the batch was deleted meanwhile and there is nothing left to tell.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
-from slidebatch.engine.answers import Progress, SlideAnswer, SlideEvent
-from slidebatch.engine.events import EventBus
 from slidebatch.errors import NotFound, ProviderError
-from slidebatch.observability.pipeline_log import PipelineLog
+from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.scheduler.job import Job
 from slidebatch.storage.images import ImageStore
 from slidebatch.storage.repository import BatchRepository
 
-logger = logging.getLogger("slidebatch.engine")
-
 # Draws a marked stand-in for a failed request (blocking; run in a thread) with its real size.
 PlaceholderRenderer = Callable[[ImageRequest, str], ImageResult]
-Announce = Callable[[], Awaitable[None]]
-# The engine's side: count the slide, call announce (so the event carries the new
-# progress), then end the batch if it was the last one.
-OnFinal = Callable[[str, bool, Announce], Awaitable[None]]
 
 _SUFFIX_BY_MIME = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 
 
+class SlideOutcome(StrEnum):
+    """How a slide's last attempt ended, once stored."""
+
+    DONE = "done"  # an image (or a marked placeholder) is stored
+    FAILED = "failed"  # failed for good, or its image could not be stored
+    GONE = "gone"  # the batch was deleted while the attempt ran
+
+
 class SlideRecorder:
-    """Persists, logs and publishes each attempt's outcome (the dispatcher's listener)."""
+    """Stores and logs each attempt's outcome; returns final outcomes to the engine."""
 
     def __init__(
         self,
@@ -44,103 +44,89 @@ class SlideRecorder:
         repo: BatchRepository,
         images: ImageStore,
         provider_name: str,
-        log: PipelineLog,
-        events: EventBus,
+        log: EventLog,
         wall: Callable[[], datetime],
-        on_final: OnFinal,
-        progress: Callable[[str], Progress | None],
         placeholder: PlaceholderRenderer | None = None,
     ) -> None:
-        self.repo = repo
-        self.images = images
-        self.log = log
-        self.events = events
+        self._repo = repo
+        self._images = images
+        self._log = log
         self._provider_name = provider_name
         self._wall = wall
-        self._on_final = on_final
-        self._progress = progress
         self._placeholder = placeholder
 
-    async def on_started(self, job: Job, attempt: int) -> None:
-        await self.repo.mark_generating(
+    async def started(self, job: Job, attempt: int) -> None:
+        """Attempt ``attempt`` (paid attempts, 1-based) is on its way."""
+        await self._repo.mark_generating(
             job.batch_id, job.slide_key, attempt=attempt, at=self._wall()
         )
-        self.log.event("slide_started", batch_id=job.batch_id, details=_where(job, attempt=attempt))
-        await self._publish(job)
+        self._log.event("slide_started", batch_id=job.batch_id, details=_where(job, attempt))
 
-    async def on_succeeded(self, job: Job, result: ImageResult, attempt: int) -> None:
-        await self._store_image(job, result, attempt)
-
-    async def on_retry(self, job: Job, error: ProviderError, delay: float, attempt: int) -> None:
-        rate_limited = error.kind == "rate_limited"
-        await self.repo.mark_waiting(
-            job.batch_id,
-            job.slide_key,
+    async def waiting(self, again: Job, error: ProviderError, delay: float, attempt: int) -> None:
+        """Attempt ``attempt`` failed; ``again`` (budgets charged) runs after ``delay`` s."""
+        await self._repo.mark_waiting(
+            again.batch_id,
+            again.slide_key,
             message=str(error),
-            attempts=job.attempts if rate_limited else attempt,
-            requeues=job.requeues + (1 if rate_limited else 0),
+            attempts=again.attempts,
+            requeues=again.requeues,
         )
-        self.log.event(
+        self._log.event(
             "slide_retry",
             level="warning",
-            batch_id=job.batch_id,
-            details=_where(job, attempt=attempt)
-            | _error_fields(error)
-            | {"retry_in": round(delay, 3)},
+            batch_id=again.batch_id,
+            details=_where(again, attempt) | _error_fields(error) | {"retry_in": round(delay, 3)},
         )
-        await self._publish(job)
 
-    async def on_failed(self, job: Job, error: ProviderError, attempt: int) -> None:
+    async def succeeded(self, job: Job, result: ImageResult, attempt: int) -> SlideOutcome:
+        """Store the image; the slide is done."""
+        return await self._store_image(job, result, attempt)
+
+    async def failed(self, job: Job, error: ProviderError, attempt: int) -> SlideOutcome:
+        """The slide failed for good: store a marked placeholder (if enabled) or the error."""
         if self._placeholder is not None:
-            await self._degrade(job, error, attempt)
-            return
-        await self._fail(job, str(error), attempt, _error_fields(error))
+            return await self._degrade(job, error, attempt, self._placeholder)
+        return await self._fail(job, str(error), attempt, _error_fields(error))
 
-    async def _degrade(self, job: Job, error: ProviderError, attempt: int) -> None:
+    async def _degrade(
+        self, job: Job, error: ProviderError, attempt: int, draw: PlaceholderRenderer
+    ) -> SlideOutcome:
         """Store a locally drawn, clearly marked stand-in instead of failing the slide."""
-        assert self._placeholder is not None
-        stand_in = await asyncio.to_thread(self._placeholder, job.request, str(error))
-        self.log.event(
+        stand_in = await asyncio.to_thread(draw, job.request, str(error))
+        self._log.event(
             "slide_degraded",
             level="warning",
             batch_id=job.batch_id,
-            details=_where(job, attempt=attempt) | _error_fields(error),
+            details=_where(job, attempt) | _error_fields(error),
         )
-        await self._store_image(job, stand_in, attempt, error=str(error))
+        return await self._store_image(job, stand_in, attempt, error=str(error))
 
-    async def _fail(self, job: Job, message: str, attempt: int, fields: dict[str, Any]) -> None:
+    async def _fail(
+        self, job: Job, message: str, attempt: int, fields: dict[str, Any]
+    ) -> SlideOutcome:
         try:
-            await self.repo.mark_error(
+            await self._repo.mark_error(
                 job.batch_id, job.slide_key, message=message, at=self._wall()
             )
         except NotFound:
-            return  # the batch was deleted meanwhile: nothing left to record
-        except Exception:
-            logger.exception("could not record a failed slide; the batch still ends")
-        self.log.event(
+            return SlideOutcome.GONE
+        except Exception as exc:  # the batch still ends: the slide counts as failed
+            self._log.failure("slide_record_failed", exc, batch_id=job.batch_id)
+        self._log.event(
             "slide_failed",
             level="error",
             batch_id=job.batch_id,
-            details=_where(job, attempts=attempt) | fields,
+            details=_where(job, attempt, key="attempts") | fields,
         )
-        await self._on_final(job.batch_id, False, lambda: self._publish(job))
+        return SlideOutcome.FAILED
 
     async def _store_image(
         self, job: Job, result: ImageResult, attempt: int, *, error: str | None = None
-    ) -> None:
-        slide = job.request.slide
-        suffix = _SUFFIX_BY_MIME.get(result.mime_type, ".png")
+    ) -> SlideOutcome:
         try:
-            image_file = await asyncio.to_thread(
-                self.images.write,
-                job.batch_id,
-                job.slide_key,
-                slide.page_num,
-                result.data,
-                suffix=suffix,
-            )
+            image_file = await asyncio.to_thread(self._write_file, job, result)
             try:
-                await self.repo.mark_done(
+                await self._repo.mark_done(
                     job.batch_id,
                     job.slide_key,
                     image_file=image_file,
@@ -151,55 +137,47 @@ class SlideRecorder:
                 )
             except NotFound:
                 # Deleted while this attempt ran: leave no orphan file behind.
-                await asyncio.to_thread(_unlink, self.images, job.batch_id, image_file)
-                return
+                await asyncio.to_thread(self._unlink, job.batch_id, image_file)
+                return SlideOutcome.GONE
         except Exception as exc:
-            logger.exception("could not store a generated image")
-            await self._fail(job, f"could not store the image: {exc}", attempt, {})
-            return
-        self.log.event(
+            self._log.failure("slide_store_failed", exc, batch_id=job.batch_id)
+            return await self._fail(job, f"could not store the image: {exc}", attempt, {})
+        self._log.event(
             "slide_completed",
             batch_id=job.batch_id,
-            details={
-                "slide_id": slide.id,
-                "generation_time": round(result.latency_s, 3),
-                "provider": self._provider_name,
-                "width": result.width,
-                "height": result.height,
-                "cost": result.cost,
-                "placeholder": result.placeholder,
-                "upstream_request_id": result.upstream_request_id,
-                "warnings": list(result.warnings),
-                **({"error": error} if error else {}),
-            }
-            | _where(job, attempts=attempt),
+            details=self._completed_fields(job, result, error) | _where(job, attempt, "attempts"),
         )
-        await self._on_final(job.batch_id, True, lambda: self._publish(job))
+        return SlideOutcome.DONE
 
-    async def _publish(self, job: Job) -> None:
-        """Tell watchers about the slide as it is stored now, in the status answer's shape."""
-        if not self.events.subscriber_count(job.batch_id):
-            return
-        progress = self._progress(job.batch_id)  # as of this change, before awaiting
+    def _write_file(self, job: Job, result: ImageResult) -> str:
+        suffix = _SUFFIX_BY_MIME.get(result.mime_type, ".png")
+        page = job.request.slide.page_num
+        return self._images.write(job.batch_id, job.slide_key, page, result.data, suffix=suffix)
+
+    def _completed_fields(self, job: Job, result: ImageResult, error: str | None) -> dict[str, Any]:
+        return {
+            "slide_id": job.request.slide.id,
+            "generation_time": round(result.latency_s, 3),
+            "provider": self._provider_name,
+            "width": result.width,
+            "height": result.height,
+            "cost": result.cost,
+            "placeholder": result.placeholder,
+            "upstream_request_id": result.upstream_request_id,
+            "warnings": list(result.warnings),
+            **({"error": error} if error else {}),
+        }
+
+    def _unlink(self, batch_id: str, file: str) -> None:
         try:
-            record = await self.repo.get_slide(job.batch_id, job.slide_key)
-        except NotFound:
-            return
-        self.events.publish(
-            job.batch_id, SlideEvent(job.batch_id, SlideAnswer.of(record), progress)
-        )
+            self._images.path(batch_id, file).unlink(missing_ok=True)
+        except (OSError, ValueError) as exc:
+            self._log.failure("image_orphan_left", exc, batch_id=batch_id, file=file)
 
 
-def _where(job: Job, **extra: Any) -> dict[str, Any]:
-    return {"slide_key": job.slide_key, "page_num": job.request.slide.page_num, **extra}
+def _where(job: Job, attempt: int, key: str = "attempt") -> dict[str, Any]:
+    return {"slide_key": job.slide_key, "page_num": job.request.slide.page_num, key: attempt}
 
 
 def _error_fields(error: ProviderError) -> dict[str, Any]:
     return {"error_kind": error.kind, "status": error.status, "error": str(error)}
-
-
-def _unlink(images: ImageStore, batch_id: str, file: str) -> None:
-    try:
-        images.path(batch_id, file).unlink(missing_ok=True)
-    except (OSError, ValueError):
-        logger.warning("could not remove an orphan image file")

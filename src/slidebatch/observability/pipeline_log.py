@@ -10,15 +10,46 @@ so the seed's documented commands work as written::
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from slidebatch.observability.daily_file import DailyJsonLines, local_now
 
 RESERVED = ("timestamp", "event", "level", "batch_id", "details", "summary")
 LEVELS = frozenset({"debug", "info", "warning", "error", "critical"})
+
+
+class EventLog(Protocol):
+    """The one way the engine, the scheduler and the API write what happened: events."""
+
+    def event(
+        self,
+        name: str,
+        *,
+        level: str = "info",
+        batch_id: str | None = None,
+        details: Mapping[str, Any] | None = None,
+        summary: Mapping[str, Any] | None = None,
+        **fields: Any,
+    ) -> None:
+        """Write one event."""
+
+    def failure(
+        self, name: str, error: BaseException, *, batch_id: str | None = None, **fields: Any
+    ) -> None:
+        """Write one ``error`` event for an unexpected exception, with its traceback."""
+
+
+def failure_fields(error: BaseException) -> dict[str, str]:
+    """An exception as event fields: its type, its message and its traceback."""
+    return {
+        "error_type": type(error).__name__,
+        "error": str(error),
+        "traceback": "".join(traceback.format_exception(error)),
+    }
 
 
 class PipelineLog:
@@ -68,6 +99,12 @@ class PipelineLog:
         if summary is not None:
             record["summary"] = summary
         self._file.write(record, at=moment)
+
+    def failure(
+        self, name: str, error: BaseException, *, batch_id: str | None = None, **fields: Any
+    ) -> None:
+        """An unexpected exception as one ``error`` event, traceback included."""
+        self.event(name, level="error", batch_id=batch_id, **(fields | failure_fields(error)))
 
     def close(self) -> None:
         """Close the current file (the lifespan's shutdown)."""

@@ -2,10 +2,20 @@
 
 The loop waits until some batch has a job it may start, then for the gate's permit, and
 only then picks the job (so a batch that arrived while the loop waited on the window gets
-its turn). Each attempt runs as its own task, bounded by ``attempt_timeout`` on the injected
-clock; the loop never waits on a slide. Failures go through the ``RetryPolicy``: a retry
-waits in the fair queue's backoff heap (no slot held), anything else is reported as failed.
-Nothing a provider or a listener raises can stop the loop.
+its turn). Each attempt runs as its own task; the loop never waits on a slide. Failures go
+through ``RetryPolicy.after``: a retry waits in the fair queue's backoff heap (no slot held),
+anything else is reported as failed. Nothing a provider or a listener raises can stop the
+loop.
+
+Deadline: ``attempt_timeout`` (``LLM_TIMEOUT_SECONDS``) bounds each attempt here, on the
+injected clock, and only here; when it fires the attempt is a ``TransientProviderError``
+(overload) like any other, so the user always sees the same message for a slow upstream.
+
+The wait after a 429 has two owners with different scopes. The *gate* owns the credential:
+the permit's ``failure`` pauses every start for ``Retry-After`` (capped) and teaches the rate
+controller. The *retry delay* owns only this job: full-jitter backoff, never shorter than
+``Retry-After``, spent in the backoff heap, so it orders the job's return and delays no other
+job. A 429 costs a requeue, not a paid attempt (``RetryPolicy.after``).
 
 Listener order, per job: ``on_started`` for each attempt, then either ``on_retry`` (called
 before the job can be dispatched again, so the engine sees events in order) or one final
@@ -16,12 +26,12 @@ counts that job, so the engine may close the batch when it reaches zero.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
-from slidebatch.errors import ProviderError, RateLimited, TransientProviderError
+from slidebatch.errors import ProviderError, TransientProviderError
+from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.providers.base import ImageProvider, ImageRequest, ImageResult
 from slidebatch.scheduler.clock import Clock
 from slidebatch.scheduler.fair_queue import BatchQueueStats, FairQueue
@@ -31,8 +41,6 @@ from slidebatch.scheduler.retry import RetryPolicy
 
 __all__ = ["Dispatcher", "DispatcherStats", "Job", "JobListener"]
 
-logger = logging.getLogger("slidebatch.scheduler")
-
 
 class JobListener(Protocol):
     """What the engine hears about each job; it persists and publishes events."""
@@ -41,9 +49,8 @@ class JobListener(Protocol):
 
     async def on_succeeded(self, job: Job, result: ImageResult, attempt: int) -> None: ...
 
-    async def on_retry(
-        self, job: Job, error: ProviderError, delay: float, attempt: int
-    ) -> None: ...
+    async def on_retry(self, job: Job, error: ProviderError, delay: float, attempt: int) -> None:
+        """Attempt ``attempt`` failed; ``job`` (its budgets charged) runs again after ``delay``."""
 
     async def on_failed(self, job: Job, error: ProviderError, attempt: int) -> None: ...
 
@@ -66,15 +73,15 @@ class Dispatcher:
         provider: ImageProvider,
         gate: RateGate,
         policy: RetryPolicy,
-        listener: JobListener,
         *,
         clock: Clock,
         attempt_timeout: float,
+        log: EventLog,
     ) -> None:
         self._provider = provider
         self._gate = gate
         self._policy = policy
-        self._listener = listener
+        self._log = log
         self._clock = clock
         self._timeout = attempt_timeout
         self._queue = FairQueue()
@@ -120,8 +127,8 @@ class Dispatcher:
 
     # --- the loop ---
 
-    async def run(self) -> None:
-        """Dispatch until cancelled; cancelling also cancels the attempts in flight."""
+    async def run(self, listener: JobListener) -> None:
+        """Dispatch until cancelled, telling ``listener``; cancelling also cancels attempts."""
         try:
             while True:
                 self._wake.clear()
@@ -135,7 +142,7 @@ class Dispatcher:
                 if job is None:  # cancelled while we waited for the gate
                     permit.abandon()
                     continue
-                task = asyncio.create_task(self._attempt(job, permit))
+                task = asyncio.create_task(self._attempt(job, permit, listener))
                 self._tasks.add(task)
                 task.add_done_callback(self._task_done)
         finally:
@@ -161,14 +168,14 @@ class Dispatcher:
 
     # --- one attempt ---
 
-    async def _attempt(self, job: Job, permit: GatePermit) -> None:
+    async def _attempt(self, job: Job, permit: GatePermit, listener: JobListener) -> None:
         attempt = job.attempts + 1
-        await self._safely(job, "on_started", self._listener.on_started(job, attempt))
+        await self._safely(job, "on_started", listener.on_started(job, attempt))
         try:
             result = await self._call(job.request)
         except ProviderError as error:
             permit.failure(error)
-            await self._after_failure(job, error, attempt)
+            await self._after_failure(job, error, attempt, listener)
         except asyncio.CancelledError:
             permit.release()
             raise
@@ -176,38 +183,23 @@ class Dispatcher:
             permit.success(result.rate_limit)
             self._queue.finish(job.batch_id)
             self._poke()
-            await self._safely(
-                job, "on_succeeded", self._listener.on_succeeded(job, result, attempt)
-            )
+            await self._safely(job, "on_succeeded", listener.on_succeeded(job, result, attempt))
 
-    async def _after_failure(self, job: Job, error: ProviderError, attempt: int) -> None:
-        requeues = job.requeues + 1 if isinstance(error, RateLimited) else job.requeues
-        paid = job.attempts if isinstance(error, RateLimited) else attempt
-        decision = self._policy.decide(error, paid, requeues)
-        cancelled = self._queue.cancelled(job.batch_id)
-        if decision.retry and not cancelled:
-            logger.info(
-                "slide_retry_scheduled",
-                extra={
-                    "batch_id": job.batch_id,
-                    "slide_key": job.slide_key,
-                    "attempt": attempt,
-                    "error_kind": error.kind,
-                    "delay": round(decision.delay, 3),
-                },
-            )
+    async def _after_failure(
+        self, job: Job, error: ProviderError, attempt: int, listener: JobListener
+    ) -> None:
+        retry = self._policy.after(job, error)
+        if retry.next is not None and not self._queue.cancelled(job.batch_id):
             # Told before the job can run again, so the engine never sees events out of order.
-            await self._safely(
-                job, "on_retry", self._listener.on_retry(job, error, decision.delay, attempt)
-            )
-            again = replace(job, attempts=paid, requeues=requeues)
-            if self._queue.finish_and_defer(again, self._clock.now() + decision.delay):
+            hook = listener.on_retry(retry.next, error, retry.delay, attempt)
+            await self._safely(job, "on_retry", hook)
+            if self._queue.finish_and_defer(retry.next, self._clock.now() + retry.delay):
                 self._poke()
                 return
         else:
             self._queue.finish(job.batch_id)
         self._poke()
-        await self._safely(job, "on_failed", self._listener.on_failed(job, error, attempt))
+        await self._safely(job, "on_failed", listener.on_failed(retry.spent, error, attempt))
 
     async def _call(self, request: ImageRequest) -> ImageResult:
         """One provider call, bounded on the injected clock; anything odd becomes transient."""
@@ -227,10 +219,7 @@ class Dispatcher:
             return call.result()
         if isinstance(error, ProviderError):
             raise error
-        logger.warning(
-            "provider_unexpected_error",
-            extra={"provider": self._provider.name, "error_type": type(error).__name__},
-        )
+        self._log.failure("provider_unexpected_error", error, provider=self._provider.name)
         raise TransientProviderError(
             f"unexpected {type(error).__name__} from provider {self._provider.name}"
         ) from error
@@ -238,10 +227,13 @@ class Dispatcher:
     async def _safely(self, job: Job, hook: str, call: Awaitable[None]) -> None:
         try:
             await call
-        except Exception:
-            logger.exception(
+        except Exception as exc:
+            self._log.failure(
                 "scheduler_listener_failed",
-                extra={"batch_id": job.batch_id, "slide_key": job.slide_key, "hook": hook},
+                exc,
+                batch_id=job.batch_id,
+                slide_key=job.slide_key,
+                hook=hook,
             )
 
 

@@ -14,9 +14,16 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from slidebatch.errors import ProviderError, RateLimited
+from slidebatch.scheduler.job import Job
+
+
+def is_paid(error: ProviderError) -> bool:
+    """Whether a failed attempt counts as paid: all but a 429, for which the upstream did no
+    work and charges nothing (it costs a requeue instead)."""
+    return not isinstance(error, RateLimited)
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +33,18 @@ class RetryDecision:
     retry: bool
     delay: float  # seconds to wait before the job may be dispatched again
     paid: bool  # whether the failed attempt counts against the paid-attempt budget
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """After one failed attempt: ``spent`` is the job with that attempt charged to its budget;
+    ``next`` is the same job when it runs again after ``delay`` seconds, None when it will not.
+    """
+
+    spent: Job
+    next: Job | None
+    delay: float
     reason: str
 
 
@@ -57,7 +76,7 @@ class RetryPolicy:
         ``attempts`` and ``requeues`` count what was spent *including* the attempt that just
         failed (so a 429 arrives with ``requeues`` already raised by one).
         """
-        if isinstance(error, RateLimited):
+        if not is_paid(error):
             if requeues > self.max_requeues:
                 return RetryDecision(
                     False, 0.0, False, f"rate limited {requeues} times (limit {self.max_requeues})"
@@ -70,6 +89,15 @@ class RetryPolicy:
                 False, 0.0, True, f"gave up after {attempts} paid attempts ({error.kind})"
             )
         return RetryDecision(True, self._delay(attempts, error), True, error.kind)
+
+    def after(self, job: Job, error: ProviderError) -> Retry:
+        """Charge the failed attempt (a 429 to the requeues, anything else as paid) and decide."""
+        if is_paid(error):
+            spent = replace(job, attempts=job.attempts + 1)
+        else:
+            spent = replace(job, requeues=job.requeues + 1)
+        decision = self.decide(error, spent.attempts, spent.requeues)
+        return Retry(spent, spent if decision.retry else None, decision.delay, decision.reason)
 
     def _delay(self, failures: int, error: ProviderError) -> float:
         ceiling = min(self.cap, self.base * 2 ** max(0, failures - 1))

@@ -230,8 +230,10 @@ class BatchRepository:
             total = (await connection.execute(count)).scalar_one()
         return [(batch_record(r), _counts_of(r)) for r in rows], int(total)
 
-    async def set_batch_state(self, batch_id: str, state: BatchState, *, at: datetime) -> None:
-        """Move the batch to ``state``.
+    async def set_batch_state(
+        self, batch_id: str, state: BatchState, *, at: datetime
+    ) -> BatchRecord:
+        """Move the batch to ``state``; returns the batch as it is now.
 
         ``started_at`` is set the first time it runs; ``finished_at`` is set by a final
         state and cleared when it goes back to queued/running. Coming back from a final
@@ -258,9 +260,15 @@ class BatchRepository:
                 values["cancel_requested"] = False
                 if state is BatchState.QUEUED:
                     values["queue_seq"] = self._next_queue_seq()
-            await connection.execute(
-                update(_BATCHES).where(_BATCHES.c.id == batch_id).values(values)
-            )
+            row = (
+                await connection.execute(
+                    update(_BATCHES)
+                    .where(_BATCHES.c.id == batch_id)
+                    .values(values)
+                    .returning(*_BATCHES.c)
+                )
+            ).one()
+        return batch_record(row)
 
     async def request_cancel(self, batch_id: str) -> None:
         """Record that the batch should stop; the engine reads ``cancel_requested``."""

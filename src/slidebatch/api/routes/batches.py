@@ -45,7 +45,7 @@ async def generate(
     async with services.audited(caller, "batch.create", "-") as audit:
         services.check_request(request)
         # A client's retry returns its batch even at the edge of its quota.
-        if not await services.engine.is_repeat(caller.owner, idempotency_key):
+        if not await services.engine.read.is_repeat(caller.owner, idempotency_key):
             await services.check_quota(caller, len(request.slides))
         batch, created = await services.engine.submit(
             request, owner=caller.owner, idempotency_key=idempotency_key
@@ -56,7 +56,7 @@ async def generate(
         return JSONResponse(BatchAcceptedOut.of(batch).model_dump(), status_code=202)
     # Shielded: a client that hangs up does not stop its batch (the engine owns it anyway).
     await asyncio.shield(services.engine.wait(batch.id))
-    return BatchGenerateOut.of(await services.engine.result(batch.id))
+    return BatchGenerateOut.of(await services.engine.read.result(batch.id))
 
 
 @router.post("/status", response_model=BatchStatusOut, summary="Status of a batch (seed)")
@@ -68,7 +68,7 @@ async def status_by_body(
 
 @router.get("/active-count", response_model=ActiveCountOut, summary="Running and queued batches")
 async def active_count(services: ServicesDep, caller: CallerDep) -> ActiveCountOut:
-    return ActiveCountOut.of(await services.engine.active_count(caller.scope))
+    return ActiveCountOut.of(await services.engine.read.active_count(caller.scope))
 
 
 @router.get("", response_model=BatchListOut, summary="List batches, newest first")
@@ -78,7 +78,7 @@ async def list_batches(
     limit: int = Query(20, ge=1, le=200),
     offset: int = Query(0, ge=0, le=1_000_000),
 ) -> BatchListOut:
-    page = await services.engine.page(owner=caller.scope, limit=limit, offset=offset)
+    page = await services.engine.read.page(owner=caller.scope, limit=limit, offset=offset)
     return BatchListOut.of(page)
 
 
@@ -89,7 +89,7 @@ async def status_by_path(batch_id: str, services: ServicesDep, caller: CallerDep
 
 async def _status(batch_id: str, services: ServicesDep, caller: CallerDep) -> BatchStatusOut:
     async with services.audited(caller, "batch.read", batch_id):
-        return BatchStatusOut.of(await services.engine.status(batch_id, owner=caller.scope))
+        return BatchStatusOut.of(await services.engine.read.status(batch_id, owner=caller.scope))
 
 
 @router.get(
@@ -101,7 +101,7 @@ async def events(
     batch_id: str, request: Request, services: ServicesDep, caller: CallerDep
 ) -> EventSourceResponse:
     async with services.audited(caller, "batch.read", batch_id, detail="events"):
-        await services.engine.owned(batch_id, owner=caller.scope)
+        await services.engine.read.owned(batch_id, owner=caller.scope)
     return EventSourceResponse(_event_stream(batch_id, request, services), ping=15)
 
 
@@ -110,7 +110,7 @@ async def _event_stream(
 ) -> AsyncIterator[ServerSentEvent]:
     # Subscribe before the snapshot so nothing that happens in between is missed.
     async with services.engine.events.subscribe(batch_id) as stream:
-        snapshot = await services.engine.status(batch_id)
+        snapshot = await services.engine.read.status(batch_id)
         yield ServerSentEvent(event_json(snapshot), event="snapshot")
         if snapshot.status.is_final:
             yield ServerSentEvent(event_json(snapshot.without_results()), event="batch")
@@ -125,7 +125,7 @@ async def _event_stream(
 async def cancel(batch_id: str, services: ServicesDep, caller: CallerDep) -> BatchStatusOut:
     async with services.audited(caller, "batch.cancel", batch_id):
         await services.engine.cancel(batch_id, owner=caller.scope)
-        return BatchStatusOut.of(await services.engine.status(batch_id, owner=caller.scope))
+        return BatchStatusOut.of(await services.engine.read.status(batch_id, owner=caller.scope))
 
 
 @router.post("/{batch_id}/retry", response_model=BatchStatusOut, summary="Retry failed slides")
@@ -133,7 +133,7 @@ async def retry(batch_id: str, services: ServicesDep, caller: CallerDep) -> Batc
     async with services.audited(caller, "batch.retry", batch_id) as audit:
         count = await services.engine.retry_failed(batch_id, owner=caller.scope)
         audit.detail = f"slides={count}"
-        return BatchStatusOut.of(await services.engine.status(batch_id, owner=caller.scope))
+        return BatchStatusOut.of(await services.engine.read.status(batch_id, owner=caller.scope))
 
 
 @router.post(

@@ -58,7 +58,7 @@ async def export_batch(
     failed: Literal["placeholder", "omit"] = Query("placeholder"),
 ) -> StreamingResponse:
     async with services.audited(caller, "batch.export", batch_id, detail=fmt):
-        batch, slides = await services.engine.records(batch_id, owner=caller.scope)
+        batch, slides = await services.engine.read.records(batch_id, owner=caller.scope)
         if not any(s.state is SlideState.DONE for s in slides):
             raise Conflict(f"batch {batch_id} has no finished slide to export yet")
         deck = deck_from_records(batch, slides, services.images.batch_dir(batch_id))

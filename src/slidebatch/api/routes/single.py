@@ -43,7 +43,7 @@ async def regenerate_one(
             body.batch_id, body.slide_id, visual_desc=visual_desc, owner=caller.scope
         )
     await asyncio.shield(services.engine.wait_slide(body.batch_id, body.slide_id))
-    return SingleSlideOut.of(await services.engine.slide(body.batch_id, body.slide_id))
+    return SingleSlideOut.of(await services.engine.read.slide(body.batch_id, body.slide_id))
 
 
 async def _one(body: SingleSlideIn, services: ServicesDep, caller: CallerDep) -> SingleSlideOut:
@@ -60,4 +60,4 @@ async def _one(body: SingleSlideIn, services: ServicesDep, caller: CallerDep) ->
         batch, _ = await services.engine.submit(request, owner=caller.owner)
         audit.target = batch.id
     await asyncio.shield(services.engine.wait(batch.id))
-    return SingleSlideOut.of(await services.engine.slide(batch.id, request.slides[0].id))
+    return SingleSlideOut.of(await services.engine.read.slide(batch.id, request.slides[0].id))

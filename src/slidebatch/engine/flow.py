@@ -1,0 +1,50 @@
+"""The path of one attempt's report through the engine: store, count, publish, finish.
+
+``SlideFlow`` is the dispatcher's ``JobListener``. For each report the recorder stores the
+slide's new state and returns the outcome; for a final one the engine counts it, tells the
+watchers (with the progress as of that count) and ends the batch when it was the last slide.
+Data flows one way: none of these parts calls back into another.
+"""
+
+from __future__ import annotations
+
+from slidebatch.engine.recorder import SlideOutcome, SlideRecorder
+from slidebatch.engine.runs import Runs
+from slidebatch.engine.watchers import Watchers
+from slidebatch.errors import ProviderError
+from slidebatch.providers.base import ImageResult
+from slidebatch.scheduler.job import Job
+
+
+class SlideFlow:
+    """What the engine does with each report from the dispatcher."""
+
+    def __init__(self, recorder: SlideRecorder, runs: Runs, watchers: Watchers) -> None:
+        self._recorder = recorder
+        self._runs = runs
+        self._watchers = watchers
+
+    async def on_started(self, job: Job, attempt: int) -> None:
+        await self._recorder.started(job, attempt)
+        await self._publish(job)
+
+    async def on_retry(self, job: Job, error: ProviderError, delay: float, attempt: int) -> None:
+        await self._recorder.waiting(job, error, delay, attempt)
+        await self._publish(job)
+
+    async def on_succeeded(self, job: Job, result: ImageResult, attempt: int) -> None:
+        await self._final(job, await self._recorder.succeeded(job, result, attempt))
+
+    async def on_failed(self, job: Job, error: ProviderError, attempt: int) -> None:
+        await self._final(job, await self._recorder.failed(job, error, attempt))
+
+    async def _final(self, job: Job, outcome: SlideOutcome) -> None:
+        if outcome is SlideOutcome.GONE:
+            return
+        progress = self._runs.count(job.batch_id, ok=outcome is SlideOutcome.DONE)
+        await self._watchers.slide(job.batch_id, job.slide_key, progress)
+        await self._runs.finish_if_done(job.batch_id)
+
+    async def _publish(self, job: Job) -> None:
+        progress = self._runs.progress(job.batch_id)  # as of this change, before awaiting
+        await self._watchers.slide(job.batch_id, job.slide_key, progress)

@@ -1,0 +1,259 @@
+"""Which batches run: admission (oldest first, up to the maximum), dispatch, counting, the end.
+
+A running batch is a ``RunningBatch`` here and its jobs in the dispatcher; both are dropped
+the moment it ends. Admission, finishing, cancel, retry, regenerate and delete change which
+batches run and which slides are pending: they hold ``lock`` so they never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slidebatch.core.aspect import ImageSize
+from slidebatch.core.batch import BatchRecord, SlideRecord
+from slidebatch.core.estimate import UpstreamFigures, estimate_seconds
+from slidebatch.core.states import BatchState, SlideState, final_batch_state
+from slidebatch.engine.answers import Progress, state_counts
+from slidebatch.engine.progress import RunningBatch
+from slidebatch.engine.watchers import Watchers
+from slidebatch.observability.pipeline_log import EventLog
+from slidebatch.providers.base import ImageRequest
+from slidebatch.scheduler.clock import Clock
+from slidebatch.scheduler.dispatcher import Dispatcher
+from slidebatch.scheduler.job import Job
+from slidebatch.storage.repository import BatchRepository
+
+
+@dataclass(frozen=True, slots=True)
+class RunsConfig:
+    """What admission and dispatch act on."""
+
+    max_concurrent: int
+    image_size: ImageSize
+    provider_name: str
+    # A server adopts every unfinished batch in the database; a CLI run only the ones it
+    # submits or resumes (``own``), so a re-run never pays for batches nobody reads.
+    adopt_stored: bool = True
+
+
+class Runs:
+    """The running batches of this process and the lock over what changes them."""
+
+    def __init__(
+        self,
+        *,
+        repo: BatchRepository,
+        dispatcher: Dispatcher,
+        watchers: Watchers,
+        log: EventLog,
+        config: RunsConfig,
+        clock: Clock,
+        wall: Callable[[], datetime],
+        figures: Callable[[], UpstreamFigures],
+    ) -> None:
+        self._repo = repo
+        self._dispatcher = dispatcher
+        self._watchers = watchers
+        self._log = log
+        self._config = config
+        self._clock = clock
+        self._wall = wall
+        self.figures = figures  # what the gate knows now, for ETAs and advice
+        self._running: dict[str, RunningBatch] = {}
+        self._own: set[str] = set()
+        self.lock = asyncio.Lock()
+
+    def __contains__(self, batch_id: object) -> bool:
+        return batch_id in self._running
+
+    def __len__(self) -> int:
+        return len(self._running)
+
+    def own(self, batch_id: str) -> None:
+        """This engine submitted or resumed ``batch_id``: it may run it."""
+        self._own.add(batch_id)
+
+    def adopts(self, batch_id: str) -> bool:
+        """Whether this engine runs ``batch_id`` (every batch, or only its own)."""
+        return self._config.adopt_stored or batch_id in self._own
+
+    # --- figures ---
+
+    def progress(self, batch_id: str) -> Progress | None:
+        """A running batch's figures now (None when it is not running here)."""
+        running = self._running.get(batch_id)
+        if running is None:
+            return None
+        return running.progress(self._clock.now(), self.figures())
+
+    def eta(self, batch: BatchRecord, slides: Sequence[SlideRecord]) -> float | None:
+        """Seconds left: the running pace, else the estimate for its unfinished slides."""
+        if batch.state.is_final:
+            return None
+        running = self._running.get(batch.id)
+        if running is not None:
+            return running.eta(self._clock.now(), self.figures())
+        remaining = sum(1 for s in slides if not s.state.is_final)
+        return round(estimate_seconds(remaining, self.figures(), batch.effective_workers), 1)
+
+    def count(self, batch_id: str, *, ok: bool) -> Progress | None:
+        """One slide of ``batch_id`` ended; its figures as of that (None: not running)."""
+        running = self._running.get(batch_id)
+        if running is None:
+            return None
+        running.count(ok=ok)
+        return running.progress(self._clock.now(), self.figures())
+
+    # --- admission (each takes the lock itself) ---
+
+    async def admit(self) -> None:
+        """Start queued batches, oldest first, while fewer than the maximum are running."""
+        async with self.lock:
+            while len(self._running) < self._config.max_concurrent:
+                queued = await self._repo.queued_batches()
+                candidates = [b for b in queued if b.id not in self._running and self.adopts(b.id)]
+                if not candidates:
+                    return
+                await self.start_locked(candidates[0])
+
+    async def finish_if_done(self, batch_id: str) -> None:
+        """End the batch if its last slide just reported, then admit the next."""
+        running = self._running.get(batch_id)
+        if running is None or running.open > 0:
+            return
+        async with self.lock:
+            await self.finish_locked(batch_id)
+        await self.admit()
+
+    # --- changes (the caller holds the lock) ---
+
+    async def start_locked(self, batch: BatchRecord) -> None:
+        """Run ``batch``: its pending slides go to the dispatcher."""
+        slides = await self._repo.get_slides(batch.id)
+        pending = [s for s in slides if s.state is SlideState.PENDING]
+        batch = await self._repo.set_batch_state(batch.id, BatchState.RUNNING, at=self._wall())
+        counts = Progress.counted(batch.total_slides, state_counts(slides), None)
+        self._running[batch.id] = RunningBatch(
+            batch,
+            len(pending),
+            counts.successful,
+            counts.failed,
+            self._clock.now(),
+            cancel_requested=batch.cancel_requested,
+        )
+        self._log.event(
+            "batch_generate_start", batch_id=batch.id, details=self._start_fields(batch, pending)
+        )
+        if not pending:
+            await self.finish_locked(batch.id)
+            return
+        self._dispatch(batch, pending)
+
+    def _start_fields(self, batch: BatchRecord, pending: list[SlideRecord]) -> dict[str, Any]:
+        return {
+            "total_slides": batch.total_slides,
+            "pending_slides": len(pending),
+            "max_workers": batch.effective_workers,
+            "requested_workers": batch.requested_workers,
+            "aspect_ratio": str(batch.aspect_ratio),
+            "provider": self._config.provider_name,
+        }
+
+    async def reopen_locked(self, batch: BatchRecord, reset: list[SlideRecord]) -> None:
+        """Feed slides that went back to pending into a running batch, or queue the batch."""
+        if not reset:
+            return
+        if batch.cancel_requested:
+            await self._repo.clear_cancel(batch.id)  # the user asked for these slides again
+        running = self._running.get(batch.id)
+        if running is None:
+            await self._repo.set_batch_state(batch.id, BatchState.QUEUED, at=self._wall())
+            return
+        counts = Progress.counted(batch.total_slides, await self._repo.slide_counts(batch.id), None)
+        running.open += len(reset)
+        running.successful, running.failed = counts.successful, counts.failed
+        running.cancel_requested = False
+        self._dispatch(running.record, reset)
+
+    def cancel_locked(self, batch_id: str) -> bool:
+        """Drop a running batch's queued jobs (running ones finish); False if not running."""
+        running = self._running.get(batch_id)
+        if running is None:
+            return False
+        dropped = self._dispatcher.cancel_batch(batch_id)
+        running.open -= len(dropped)
+        running.failed += len(dropped)
+        running.cancel_requested = True
+        self._log.event(
+            "batch_cancel_requested", batch_id=batch_id, details={"dropped": len(dropped)}
+        )
+        return True
+
+    def drop_locked(self, batch_id: str) -> None:
+        """Forget a batch being deleted; attempts in flight finish and find it gone."""
+        if self._running.pop(batch_id, None) is not None:
+            self._dispatcher.cancel_batch(batch_id)
+
+    async def finish_locked(self, batch_id: str) -> None:
+        """End a running batch whose slides have all reported."""
+        running = self._running.get(batch_id)
+        if running is None or running.open > 0:
+            return
+        counts = await self._repo.slide_counts(batch_id)
+        if counts[SlideState.PENDING]:
+            # Slides back in 'pending' with no job for them: dispatch them rather than
+            # ending a batch that still has work.
+            slides = await self._repo.get_slides(batch_id)
+            pending = [s for s in slides if s.state is SlideState.PENDING]
+            self._log.event(
+                "batch_pending_without_jobs",
+                level="warning",
+                batch_id=batch_id,
+                details={"pending": len(pending)},
+            )
+            running.open = len(pending)
+            self._dispatch(running.record, pending)
+            return
+        del self._running[batch_id]
+        state = final_batch_state(counts, cancelled=running.cancel_requested)
+        batch = await self._repo.set_batch_state(batch_id, state, at=self._wall())
+        slides = await self._repo.get_slides(batch_id)
+        self._log.event(
+            "batch_generate_complete", batch_id=batch_id, summary=_summary(batch, slides)
+        )
+        self._watchers.ended(batch, counts)
+
+    def _dispatch(self, batch: BatchRecord, slides: Sequence[SlideRecord]) -> None:
+        jobs = [self._job(batch, s) for s in slides]
+        self._dispatcher.add_jobs(batch.id, jobs, cap=batch.effective_workers)
+
+    def _job(self, batch: BatchRecord, record: SlideRecord) -> Job:
+        request = ImageRequest(
+            prompt=record.final_prompt,
+            slide=record.slide,
+            style_prompt=batch.style_prompt,
+            aspect_ratio=batch.aspect_ratio,
+            image_size=self._config.image_size,
+        )
+        return Job(
+            batch.id, record.key, request, attempts=record.attempts, requeues=record.requeues
+        )
+
+
+def _summary(batch: BatchRecord, slides: Sequence[SlideRecord]) -> dict[str, Any]:
+    """The ``batch_generate_complete`` summary (the seed's fields)."""
+    successful = sum(1 for s in slides if s.state is SlideState.DONE)
+    return {
+        "total_slides": batch.total_slides,
+        "successful": successful,
+        "failed": batch.total_slides - successful,
+        "total_time": round(batch.total_time or 0.0, 3),
+        "status": str(batch.state),
+        "max_workers": batch.effective_workers,
+        "cost": round(sum(s.cost or 0.0 for s in slides), 6),
+        "placeholders": sum(1 for s in slides if s.placeholder),
+    }

@@ -1,0 +1,75 @@
+"""Telling whoever watches or waits: slide events, the batch's end, and waiting for either.
+
+Streams (SSE, the CLI) get a ``SlideEvent`` per change and one ``BatchStatus`` at the end;
+callers of ``until_final`` (the synchronous generate answer) wake when the batch ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from slidebatch.core.batch import BatchRecord, SlideRecord
+from slidebatch.core.states import SlideState
+from slidebatch.engine.answers import BatchStatus, Progress, SlideAnswer, SlideEvent
+from slidebatch.engine.events import EventBus
+from slidebatch.errors import NotFound
+from slidebatch.storage.repository import BatchRepository
+
+
+class Watchers:
+    """Publishes batch events and wakes the callers waiting on a batch's end."""
+
+    def __init__(self, repo: BatchRepository, events: EventBus) -> None:
+        self._repo = repo
+        self.events = events
+        self._finished: dict[str, asyncio.Event] = {}  # set when a waited-on batch ends
+
+    async def slide(self, batch_id: str, key: int, progress: Progress | None) -> None:
+        """Tell watchers about the slide as it is stored now (``progress`` as of the change)."""
+        if not self.events.subscriber_count(batch_id):
+            return
+        try:
+            record = await self._repo.get_slide(batch_id, key)
+        except NotFound:
+            return
+        self.events.publish(batch_id, SlideEvent(batch_id, SlideAnswer.of(record), progress))
+
+    def ended(self, batch: BatchRecord, counts: dict[SlideState, int]) -> None:
+        """The batch reached a final state: one last event, streams end, waiters wake."""
+        self.events.publish(batch.id, BatchStatus.of(batch, counts))
+        self.gone(batch.id)
+
+    def gone(self, batch_id: str) -> None:
+        """The batch ended or was deleted: end its streams and wake its waiters."""
+        self.events.close(batch_id)
+        event = self._finished.pop(batch_id, None)
+        if event is not None:
+            event.set()
+
+    async def until_final(self, batch_id: str) -> BatchRecord:
+        """Wait until ``batch_id`` reaches a final state; ``NotFound`` if it is deleted."""
+        while True:
+            # Register before looking, so an ending in between is not missed.
+            event = self._finished.setdefault(batch_id, asyncio.Event())
+            batch = await self._repo.get_batch(batch_id)
+            if batch.state.is_final:
+                if self._finished.get(batch_id) is event and not event.is_set():
+                    del self._finished[batch_id]
+                return batch
+            await event.wait()
+
+    async def until_slide_final(self, batch_id: str, slide_id: str) -> SlideRecord:
+        """Wait until one slide reaches a final state (or its batch ends); returns it then."""
+        key = await self._repo.find_slide_key(batch_id, slide_id)
+        while True:
+            async with self.events.subscribe(batch_id) as stream:
+                record = await self._repo.get_slide(batch_id, key)
+                batch = await self._repo.get_batch(batch_id)
+                if record.state.is_final or batch.state.is_final:
+                    return record
+                async for event in stream:
+                    data = event.data
+                    if not isinstance(data, SlideEvent) or (
+                        data.slide.slide_id == slide_id and data.slide.state.is_final
+                    ):
+                        break
