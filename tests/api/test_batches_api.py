@@ -71,6 +71,21 @@ def test_events_stream_ends_with_the_batch_event(client: TestClient) -> None:
     assert data[-1]["status"] == "completed"
 
 
+def test_slide_warnings_show_in_status_and_events(client: TestClient) -> None:
+    """A glyph no font has is a warning on the slide's status result and its SSE snapshot."""
+    deck = _deck(2)
+    deck["slides"][1]["title"] = "Hieroglyph \U00013000"  # type: ignore[index]
+    answer = client.post("/api/slide/batch/generate", json=deck)
+    assert answer.status_code == 200, answer.text
+    batch_id = answer.json()["batch_id"]
+    results = client.get(f"/api/slide/batch/{batch_id}").json()["results"]
+    assert results[0]["warnings"] == []
+    assert "U+13000" in results[1]["warnings"][0]
+    with client.stream("GET", f"/api/slide/batch/{batch_id}/events") as stream:
+        text = "".join(stream.iter_text())
+    assert "U+13000" in text
+
+
 def test_idempotency_key_returns_the_same_batch(client: TestClient) -> None:
     """Two POSTs with the same Idempotency-Key start one batch."""
     headers = {"Idempotency-Key": "abc-123"}

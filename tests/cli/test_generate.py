@@ -141,3 +141,32 @@ def test_generate_names_files_by_their_real_type(
         with Image.open(tmp_path / "j" / entry["file"]) as image:
             assert image.format == "JPEG"
     assert not list((tmp_path / "j").glob("*.png"))
+
+
+def test_cut_text_and_missing_glyphs_reach_the_manifest_and_summary(
+    run: CliRunner, tmp_path: Path
+) -> None:
+    """A slide drawn with cut text or a glyph no font has says so in manifest.json and output."""
+    long = "\n".join(f"- point {i} " + "with many words " * 8 for i in range(30))
+    deck = tmp_path / "deck.json"
+    deck.write_text(
+        json.dumps(
+            {
+                "slides": [
+                    {"title": "Fine", "type": "cover"},
+                    {"title": "Hieroglyph \U00013000", "content_text": "- ok"},
+                    {"title": "Too much", "content_text": long},
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    result = run.invoke(app, ["generate", str(deck), "--out", "w"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "w" / "manifest.json").read_text("utf-8"))
+    warnings = [entry["warnings"] for entry in manifest["results"]]
+    assert warnings[0] == []
+    assert "U+13000" in warnings[1][0]
+    assert any("cut to fit" in w for w in warnings[2])
+    assert "U+13000" in result.output
+    assert "cut to fit" in result.output

@@ -223,8 +223,10 @@ async def test_slide_lifecycle_to_done(db: Database) -> None:
         cost=0.04,
         placeholder=False,
         at=AT + timedelta(seconds=8),
+        warnings=("text cut to fit", "no glyph for 𓀀"),
     )
     done = await repo.get_slide(batch_id, 1)
+    assert done.warnings == ("text cut to fit", "no glyph for 𓀀")
     assert done.state is SlideState.DONE
     assert (done.attempts, done.requeues) == (2, 2)
     assert done.image_file == "p002-k1-0123456789ab.png"

@@ -68,7 +68,7 @@ async def test_open_migrates_to_head_and_reopen_is_a_no_op(database_url: str) ->
             versions = (
                 await connection.execute(text("SELECT version_num FROM alembic_version"))
             ).all()
-        assert [v[0] for v in versions] == ["0002"]
+        assert [v[0] for v in versions] == ["0003"]
         assert (await again.batches.get_batch(record.id)).total_slides == 2
         assert await again.ping() is True
     finally:

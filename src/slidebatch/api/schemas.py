@@ -197,6 +197,7 @@ class SlideResultOut(BaseModel):
     attempts: int = 0
     placeholder: bool = False
     cost: float | None = None
+    warnings: list[str] = []  # what the image does not show as asked (cut text, missing glyphs)
 
     @classmethod
     def of(cls, answer: SlideAnswer) -> SlideResultOut:
@@ -216,6 +217,7 @@ class SlideResultOut(BaseModel):
             attempts=answer.attempts,
             placeholder=answer.placeholder,
             cost=answer.cost,
+            warnings=list(answer.warnings),
         )
 
 

@@ -171,3 +171,5 @@ def _summary(manifest: dict[str, Any], out_dir: Path, state: BatchState) -> None
             console.print(
                 f"  [red]p{result['page_num']} {result['title']!r}: {result['error_message']}[/]"
             )
+        for warning in result.get("warnings") or ():
+            console.print(f"  [yellow]p{result['page_num']} {result['title']!r}: {warning}[/]")

@@ -35,6 +35,7 @@ class SlideRecord:
     placeholder: bool = False
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    warnings: tuple[str, ...] = ()  # what the image does not show as asked (cut text, tofu)
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ class SlideAnswer:
     attempts: int
     placeholder: bool
     cost: float | None
+    warnings: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, record: SlideRecord) -> SlideAnswer:
@@ -63,6 +64,7 @@ class SlideAnswer:
             attempts=record.attempts,
             placeholder=record.placeholder,
             cost=record.cost,
+            warnings=record.warnings,
         )
 
 

@@ -134,6 +134,7 @@ class SlideRecorder:
                     cost=result.cost,
                     placeholder=result.placeholder,
                     at=self._wall(),
+                    warnings=result.warnings,
                 )
             except NotFound:
                 # Deleted while this attempt ran: leave no orphan file behind.

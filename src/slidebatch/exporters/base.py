@@ -39,6 +39,7 @@ class ExportSlide:
     final_prompt: str = ""
     generation_time: float | None = None
     attempts: int = 0
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

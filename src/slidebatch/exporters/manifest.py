@@ -7,7 +7,7 @@ The shape is the one ``slidebatch generate`` writes::
      "results": [{"slide_id", "page_num", "type", "title", "content_text", "visual_desc",
                   "file": "01-intro.png" | null, "image_url", "final_prompt",
                   "status": "done" | "error", "error_message", "generation_time",
-                  "attempts", "placeholder"}]}
+                  "attempts", "placeholder", "warnings": [str]}]}
 
 ``file`` is relative to the manifest's folder. Reading never follows a ``file`` outside it.
 """
@@ -68,6 +68,7 @@ def _result(slide: ExportSlide, file: str | None) -> dict[str, Any]:
         "generation_time": slide.generation_time,
         "attempts": slide.attempts,
         "placeholder": slide.placeholder,
+        "warnings": list(slide.warnings),
     }
 
 
@@ -151,6 +152,7 @@ class _ManifestReader:
             attempts=attempts
             if isinstance(attempts, int) and not isinstance(attempts, bool)
             else 0,
+            warnings=_strings(item.get("warnings")),
         )
 
     def text(self, raw: Mapping[str, Any], key: str, where: str) -> str:
@@ -189,3 +191,10 @@ class _ManifestReader:
 
 def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    """A list of strings from the manifest; anything else reads as none."""
+    if not isinstance(value, list):
+        return ()
+    return tuple(item for item in value if isinstance(item, str))

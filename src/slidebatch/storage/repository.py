@@ -34,7 +34,13 @@ from slidebatch.core.states import BatchState, SlideState
 from slidebatch.errors import Conflict, InputError, NotFound
 from slidebatch.storage.errors import translated
 from slidebatch.storage.group_commit import GroupCommit
-from slidebatch.storage.rows import batch_record, fresh_slide, slide_record, slide_values
+from slidebatch.storage.rows import (
+    batch_record,
+    encode_warnings,
+    fresh_slide,
+    slide_record,
+    slide_values,
+)
 from slidebatch.storage.tables import QUEUE_SEQUENCE, BatchRow, SlideRow
 
 Writing = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
@@ -435,8 +441,10 @@ class BatchRepository:
         cost: float | None,
         placeholder: bool,
         at: datetime,
+        warnings: tuple[str, ...] = (),
     ) -> None:
-        """The slide has its image (``placeholder``: a locally rendered stand-in)."""
+        """The slide has its image (``placeholder``: a locally rendered stand-in;
+        ``warnings``: what the image does not show as asked)."""
         await self._update_slide(
             batch_id,
             key,
@@ -446,6 +454,7 @@ class BatchRepository:
             generation_time=generation_time,
             cost=cost,
             placeholder=placeholder,
+            warnings=encode_warnings(warnings),
             error_message=None,
             finished_at=at,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import Row
@@ -23,6 +24,7 @@ def fresh_slide() -> dict[str, Any]:
         "generation_time": None,
         "cost": None,
         "placeholder": False,
+        "warnings": None,
         "started_at": None,
         "finished_at": None,
     }
@@ -94,4 +96,21 @@ def slide_record(row: Row[Any]) -> SlideRecord:
         placeholder=bool(row.placeholder),
         started_at=row.started_at,
         finished_at=row.finished_at,
+        warnings=decode_warnings(row.warnings),
     )
+
+
+def encode_warnings(warnings: tuple[str, ...]) -> str | None:
+    """The ``warnings`` column's value: a JSON list, NULL when there are none."""
+    return json.dumps(list(warnings), ensure_ascii=False) if warnings else None
+
+
+def decode_warnings(value: str | None) -> tuple[str, ...]:
+    """The warnings stored by :func:`encode_warnings` (a damaged value reads as none)."""
+    if not value:
+        return ()
+    try:
+        items = json.loads(value)
+    except ValueError:
+        return ()
+    return tuple(str(item) for item in items) if isinstance(items, list) else ()

@@ -119,6 +119,7 @@ class SlideRow(Base):
     generation_time: Mapped[float | None] = mapped_column(Float)
     cost: Mapped[float | None] = mapped_column(Float)
     placeholder: Mapped[bool] = mapped_column(Boolean, default=False)
+    warnings: Mapped[str | None] = mapped_column(Text)  # JSON list of strings, NULL when none
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
