@@ -95,6 +95,22 @@ def test_idempotency_key_returns_the_same_batch(client: TestClient) -> None:
     assert client.get("/api/slide/batch").json()["total"] == 1
 
 
+def test_idempotency_key_reused_with_another_body_is_a_409(client: TestClient) -> None:
+    """The same Idempotency-Key with a different deck is refused (409), not silently dropped."""
+    headers = {"Idempotency-Key": "one-key"}
+    url = "/api/slide/batch/generate?wait=false"
+    first = client.post(url, json=_deck(2), headers=headers)
+    assert first.status_code == 202
+    other = client.post(url, json=_deck(3), headers=headers)
+    assert other.status_code == 409
+    assert "different request body" in other.json()["detail"]
+    workers = client.post(url, json=_deck(2, max_workers=1), headers=headers)
+    assert workers.status_code == 409
+    same = client.post(url, json=_deck(2), headers=headers)
+    assert same.json()["batch_id"] == first.json()["batch_id"]
+    assert client.get("/api/slide/batch").json()["total"] == 1
+
+
 def test_regenerate_with_new_description_changes_the_image(client: TestClient) -> None:
     """Regenerating a slide with a new visual_desc gives it a new prompt and a fresh image."""
     result = _run(client)

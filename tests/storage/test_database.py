@@ -117,3 +117,16 @@ async def test_ping_is_false_when_the_database_cannot_answer() -> None:
         assert await db.ping() is False
     finally:
         await db.close()
+
+
+async def test_problem_names_a_missing_schema(database_url: str) -> None:
+    """A reachable database without slidebatch's tables is not ready, on either backend."""
+    database = await Database.open(database_url)
+    try:
+        assert await database.problem() is None
+        async with database.engine.begin() as connection:
+            await connection.execute(text("DROP TABLE slides"))
+            await connection.execute(text("DROP TABLE batches"))
+        assert await database.problem() == "the database has no slidebatch schema"
+    finally:
+        await database.close()

@@ -532,5 +532,6 @@ class GateOut(BaseModel):
 class ReadyOut(BaseModel):
     status: Literal["ready", "degraded", "unavailable"]
     database: Literal["ok", "unreachable"]
+    database_problem: str | None = None  # why not ok: unreachable, file deleted/replaced, ...
     provider: str
     gate: GateOut

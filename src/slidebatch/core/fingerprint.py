@@ -31,3 +31,13 @@ def deck_fingerprint(request: BatchRequest, *, provider: str) -> str:
     }
     text = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def request_fingerprint(request: BatchRequest) -> str:
+    """A hex SHA-256 over everything a batch request asks for, worker cap included.
+
+    An ``Idempotency-Key`` is bound to it: the same key with a different request is a
+    client's mistake (two decks under one key), answered 409 instead of silently dropped.
+    """
+    workers = request.max_workers
+    return deck_fingerprint(request, provider=f"request|workers={workers}")

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from slidebatch.core.aspect import ImageSize
 from slidebatch.core.batch import BatchOrigin, BatchRecord, SlideRecord
 from slidebatch.core.estimate import UpstreamFigures
+from slidebatch.core.fingerprint import request_fingerprint
 from slidebatch.core.prompt import build_prompt
 from slidebatch.core.slide import BatchRequest, effective_workers
 from slidebatch.core.states import BatchState, SlideState
@@ -153,7 +154,8 @@ class BatchEngine:
     ) -> tuple[BatchRecord, bool]:
         """Store a new batch (queued) and admit it when a place is free.
 
-        Returns ``(batch, created)``; a repeated ``idempotency_key`` returns the first batch.
+        Returns ``(batch, created)``; a repeated ``idempotency_key`` returns the first batch,
+        or raises ``Conflict`` when the request differs from the one that made it.
         """
         limits = self.limits
         workers = effective_workers(request.max_workers, limits.default_workers, limits.max_workers)
@@ -167,6 +169,7 @@ class BatchEngine:
             owner=owner,
             idempotency_key=idempotency_key,
             origin=origin,
+            request_fingerprint=request_fingerprint(request) if idempotency_key else None,
         )
         self.runs.own(batch.id)
         if created:

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from slidebatch.storage.errors import translated
+from slidebatch.storage.identity import FileIdentity, schema_problem
 from slidebatch.storage.repository import BatchRepository
 from slidebatch.storage.urls import parse_url, sqlite_file
 
@@ -45,8 +46,15 @@ def _utc_now() -> datetime:
 class Database:
     """An open database: ``engine``, ``session_factory``, ``batches`` and a write lock."""
 
-    def __init__(self, engine: AsyncEngine, *, now: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        now: Callable[[], datetime] = _utc_now,
+        file: FileIdentity | None = None,
+    ) -> None:
         self.engine = engine
+        self.file = file  # the SQLite file as opened (None: PostgreSQL)
         self.session_factory: async_sessionmaker[AsyncSession] = async_sessionmaker(
             engine, expire_on_commit=False
         )
@@ -72,10 +80,11 @@ class Database:
             with translated("opening and migrating the database"):
                 async with engine.begin() as connection:
                     await connection.run_sync(_upgrade_to_head)
+            file = FileIdentity.of(database_file) if database_file is not None else None
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine, now=now)
+        return cls(engine, now=now, file=file)
 
     async def close(self) -> None:
         """Finish the slide writes in progress, then close every pooled connection."""
@@ -84,12 +93,21 @@ class Database:
 
     async def ping(self) -> bool:
         """True when a trivial query answers (for ``/readyz``)."""
+        return await self.problem() is None
+
+    async def problem(self) -> str | None:
+        """None when this is still the database opened, reachable, with its schema.
+
+        Else a short reason for ``/readyz``: unreachable, the SQLite file deleted or
+        replaced since open, or the schema missing.
+        """
+        if self.file is not None and (moved := self.file.problem()) is not None:
+            return moved
         try:
             async with self.engine.connect() as connection:
-                await connection.execute(text("SELECT 1"))
+                return await schema_problem(connection)
         except Exception:  # readiness must answer, never raise
-            return False
-        return True
+            return "the database cannot be reached"
 
     @contextlib.asynccontextmanager
     async def writing(self) -> AsyncIterator[AsyncConnection]:

@@ -123,16 +123,19 @@ class BatchRepository:
         owner: str | None,
         idempotency_key: str | None,
         origin: BatchOrigin | None = None,
+        request_fingerprint: str | None = None,
     ) -> tuple[BatchRecord, bool]:
         """Store a new queued batch with its slides pending; ``(record, created)``.
 
         A second call with the same ``(owner, idempotency_key)`` returns the first batch
-        with ``created=False``, also when both calls race (the unique index decides).
+        with ``created=False``, also when both calls race (the unique index decides); when
+        its ``request_fingerprint`` differs from the first call's, ``Conflict``. The
+        fingerprint is kept in ``fingerprint`` (API batches have no CLI origin there).
         """
         if len(final_prompts) != len(request.slides):
             raise InputError("one final prompt per slide is required")
         if idempotency_key is not None:
-            existing = await self.find_by_idempotency_key(owner, idempotency_key)
+            existing = await self._repeat(owner, idempotency_key, request_fingerprint)
             if existing is not None:
                 return existing, False
         batch_id = uuid.uuid4().hex
@@ -151,7 +154,7 @@ class BatchRepository:
             "cancel_requested": False,
             "queue_seq": self._next_queue_seq(),
             "output_key": origin.output_key if origin else None,
-            "fingerprint": origin.fingerprint if origin else None,
+            "fingerprint": origin.fingerprint if origin else request_fingerprint,
         }
         slides = [
             slide_values(batch_id, key, s, p)
@@ -167,11 +170,31 @@ class BatchRepository:
             # our insert. Its batch is the answer; anything else is a real failure.
             if idempotency_key is None:
                 raise
-            existing = await self.find_by_idempotency_key(owner, idempotency_key)
+            existing = await self._repeat(owner, idempotency_key, request_fingerprint)
             if existing is None:
                 raise
             return existing, False
         return await self.get_batch(batch_id), True
+
+    async def _repeat(
+        self, owner: str | None, key: str, fingerprint: str | None
+    ) -> BatchRecord | None:
+        """The batch an earlier request with this key made; ``Conflict`` if it asked otherwise."""
+        query = select(_BATCHES).where(
+            func.coalesce(_BATCHES.c.owner, "") == (owner or ""),
+            _BATCHES.c.idempotency_key == key,
+        )
+        async with self._read("find batch by idempotency key") as connection:
+            row = (await connection.execute(query)).first()
+        if row is None:
+            return None
+        stored = row.fingerprint if row.output_key is None else None
+        if fingerprint is not None and stored is not None and stored != fingerprint:
+            raise Conflict(
+                "this Idempotency-Key was already used with a different request body; "
+                "send the same body to get its batch, or use a new key for a new batch"
+            )
+        return batch_record(row)
 
     async def find_by_idempotency_key(self, owner: str | None, key: str) -> BatchRecord | None:
         """The batch ``owner`` created with this Idempotency-Key, if any."""

@@ -17,15 +17,22 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Database reachable, provider configured, gate state")
+@router.get(
+    "/readyz",
+    summary="Database reachable (and still the one opened, with its schema), gate state",
+    response_model=ReadyOut,
+    responses={503: {"model": ReadyOut, "description": "not ready: see database_problem"}},
+)
 async def readyz(services: ServicesDep) -> JSONResponse:
-    database_ok = await services.database.ping()
+    problem = await services.database.problem()
+    database_ok = problem is None
     gate = GateOut.of(services.gate.stats())
     # A blocked or parked credential: the process is fine, its upstream will not take work.
     held = bool(gate.blocked or gate.parked)
     body = ReadyOut(
         status=("degraded" if held else "ready") if database_ok else "unavailable",
         database="ok" if database_ok else "unreachable",
+        database_problem=problem,
         provider=services.provider.name,
         gate=gate,
     )
