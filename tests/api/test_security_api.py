@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -204,3 +205,52 @@ def test_a_retried_post_at_the_quota_edge_returns_its_batch(
     again = client.post("/api/slide/batch/generate", json=DECK, headers=headers)
     assert first.status_code == again.status_code == 200
     assert first.json()["batch_id"] == again.json()["batch_id"]
+
+
+def _pictures(pptx: bytes) -> int:
+    from pptx import Presentation
+    from pptx.enum.shapes import MSO_SHAPE_TYPE
+
+    deck = Presentation(io.BytesIO(pptx))
+    return sum(
+        1 for slide in deck.slides for shape in slide.shapes
+        if shape.shape_type == MSO_SHAPE_TYPE.PICTURE
+    )  # fmt: skip
+
+
+def test_another_keys_image_url_is_not_pulled_into_an_export(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    """Bob exporting Alice's image URL gets no picture of hers; Alice gets hers."""
+    done = client.post("/api/slide/batch/generate", json=DECK, headers=_as(keys["alice"])).json()
+    url = done["results"][0]["image_url"]
+    project = {"project": {"title": "p", "slides": [{"title": "x", "image_url": url}]}}
+    as_alice = client.post("/api/export/pptx", json=project, headers=_as(keys["alice"]))
+    as_bob = client.post("/api/export/pptx", json=project, headers=_as(keys["bob"]))
+    assert as_alice.status_code == as_bob.status_code == 200
+    assert _pictures(as_alice.content) == 1
+    assert _pictures(as_bob.content) == 0
+
+
+def test_an_export_naming_one_image_3000_times_is_refused_by_a_limit(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    """POST /export/pptx with 3,000 slides is a 422 naming BATCH_MAX_SLIDES, before any work."""
+    done = client.post("/api/slide/batch/generate", json=DECK, headers=_as(keys["alice"])).json()
+    url = done["results"][0]["image_url"]
+    slides = [{"title": "x", "image_url": url}] * 3000
+    answer = client.post(
+        "/api/export/pptx",
+        json={"project": {"title": "p", "slides": slides}},
+        headers=_as(keys["alice"]),
+    )
+    assert answer.status_code == 422
+    assert "BATCH_MAX_SLIDES" in answer.json()["detail"]
+    long_title = [{"title": "t" * 301, "image_url": url}]
+    too_long = client.post(
+        "/api/export/pptx",
+        json={"project": {"title": "p", "slides": long_title}},
+        headers=_as(keys["alice"]),
+    )
+    assert too_long.status_code == 422
+    assert "MAX_TITLE_CHARS" in too_long.json()["detail"]

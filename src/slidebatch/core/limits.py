@@ -61,18 +61,24 @@ class InputLimits:
 
 def check_batch_request(request: BatchRequest, limits: InputLimits) -> None:
     """Raise ``LimitExceeded`` for the first bound ``request`` goes past."""
-    count = len(request.slides)
-    if count > limits.max_slides:
-        raise LimitExceeded(
-            f"a batch has at most BATCH_MAX_SLIDES={limits.max_slides} slides; "
-            f"this one has {count}",
-            limit_name="BATCH_MAX_SLIDES",
-            limit=limits.max_slides,
-        )
+    check_slide_count(len(request.slides), limits)
     check_text("style_prompt", request.style_prompt, "MAX_STYLE_PROMPT_CHARS", limits)
     check_text("title", request.title, "MAX_TITLE_CHARS", limits)
     for index, slide in enumerate(request.slides):
         check_slide(slide, limits, where=f"slides[{index}]")
+
+
+def check_slide_count(count: int, limits: InputLimits, *, what: str = "a batch") -> None:
+    """Raise ``LimitExceeded`` when ``count`` slides are more than BATCH_MAX_SLIDES.
+
+    Every endpoint that takes slides checks this (a batch, an export of a project).
+    """
+    if count > limits.max_slides:
+        raise LimitExceeded(
+            f"{what} has at most BATCH_MAX_SLIDES={limits.max_slides} slides; this one has {count}",
+            limit_name="BATCH_MAX_SLIDES",
+            limit=limits.max_slides,
+        )
 
 
 def check_slide(slide: Slide, limits: InputLimits, *, where: str = "slide") -> None:

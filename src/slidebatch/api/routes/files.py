@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 from slidebatch.api.deps import CallerDep, ServicesDep
 from slidebatch.api.schemas import ExportPptxIn
 from slidebatch.core.aspect import AspectRatio
+from slidebatch.core.limits import check_slide_count, check_text
 from slidebatch.core.states import SlideState
 from slidebatch.errors import Conflict, NotFound
 from slidebatch.exporters.base import export_to_tempfile, exporter_for, parse_failed
@@ -76,11 +77,14 @@ async def export_batch(
 async def export_project(
     body: ExportPptxIn, services: ServicesDep, caller: CallerDep
 ) -> StreamingResponse:
-    def resolve(url: str) -> Path | None:
-        return _local_image(services, url)
-
     aspect = AspectRatio.parse(body.project.aspect_ratio) if body.project.aspect_ratio else None
     async with services.audited(caller, "batch.export", "project", detail="pptx"):
+        _check_project(body, services)
+        usable = await _usable_batches(body, services, caller)
+
+        def resolve(url: str) -> Path | None:
+            return _local_image(services, url, usable)
+
         deck = deck_from_project(body.project.model_dump(), resolve, aspect_ratio=aspect)
         exporter = exporter_for("pptx")
         spool = await export_to_tempfile(exporter, deck)
@@ -88,12 +92,53 @@ async def export_project(
     return _stream(spool, exporter.media_type, name)
 
 
-def _local_image(services: ServicesDep, url: str) -> Path | None:
-    """Map ``/api/images/<batch>/<file>`` (absolute or relative URL) to its file; else None."""
-    marker = "/api/images/"
-    if marker not in url:
+_IMAGE_MARKER = "/api/images/"
+
+
+def _check_project(body: ExportPptxIn, services: ServicesDep) -> None:
+    """The batch limits apply to a project export too: slide count and text sizes."""
+    limits = services.limits
+    slides = body.project.slides
+    check_slide_count(len(slides), limits, what="an exported project")
+    check_text("project.title", body.project.title, "MAX_TITLE_CHARS", limits)
+    for index, slide in enumerate(slides):
+        where = f"project.slides[{index}]"
+        check_text(f"{where}.title", slide.title, "MAX_TITLE_CHARS", limits)
+        check_text(f"{where}.content_text", slide.content_text, "MAX_CONTENT_CHARS", limits)
+
+
+async def _usable_batches(body: ExportPptxIn, services: ServicesDep, caller: CallerDep) -> set[str]:
+    """The batches whose images this caller may put in an export: its own (all for admins).
+
+    An image URL alone is a capability to view the image; pulling it into a server-side
+    export also needs the key that owns its batch, so a leaked URL of another key's image
+    exports as a missing image.
+    """
+    wanted = {
+        url.split(_IMAGE_MARKER, 1)[1].partition("/")[0]
+        for url in (s.image_url for s in body.project.slides)
+        if url and _IMAGE_MARKER in url
+    }
+    usable: set[str] = set()
+    for batch_id in wanted:
+        try:
+            await services.engine.owned(batch_id, owner=caller.scope)
+        except NotFound:  # missing or not theirs: not usable
+            continue
+        usable.add(batch_id)
+    return usable
+
+
+def _local_image(services: ServicesDep, url: str, usable: set[str]) -> Path | None:
+    """Map ``/api/images/<batch>/<file>`` (absolute or relative URL) to its file; else None.
+
+    Only images of ``usable`` batches resolve.
+    """
+    if _IMAGE_MARKER not in url:
         return None
-    batch_id, _, file_name = url.split(marker, 1)[1].partition("/")
+    batch_id, _, file_name = url.split(_IMAGE_MARKER, 1)[1].partition("/")
+    if batch_id not in usable:
+        return None
     try:
         path = services.images.path(batch_id, file_name.split("?", 1)[0])
     except Exception:
