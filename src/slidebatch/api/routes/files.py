@@ -122,7 +122,7 @@ async def _usable_batches(body: ExportPptxIn, services: ServicesDep, caller: Cal
     usable: set[str] = set()
     for batch_id in wanted:
         try:
-            await services.engine.owned(batch_id, owner=caller.scope)
+            await services.engine.read.owned(batch_id, owner=caller.scope)
         except NotFound:  # missing or not theirs: not usable
             continue
         usable.add(batch_id)
