@@ -1,6 +1,6 @@
 """The service's own overheads: status throughput, per-slide engine cost, memory over time.
 
-    PYTHONPATH=src /work/venv/bin/python bench/api.py [--quick]
+    PYTHONPATH=src python bench/api.py [--quick]
 
 1. Status requests per second and p99 latency while 20 batches run: a real ``slidebatch
    serve`` subprocess with the local renderer slowed by LOCAL_RENDER_DELAY_SECONDS (so the

@@ -1,6 +1,6 @@
 """Time to export a 50-slide 1920x1080 deck to PPTX, PDF and ZIP (median of a few runs).
 
-    PYTHONPATH=src /work/venv/bin/python bench/export.py [--slides 50] [--runs 5]
+    PYTHONPATH=src python bench/export.py [--slides 50] [--runs 5]
 
 The slide images are drawn with Pillow: gradients, shapes, text and a noisy "photo" panel,
 so each PNG is a few hundred KB like a generated slide, not a flat colour that compresses

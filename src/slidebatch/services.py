@@ -18,10 +18,11 @@ import httpx
 
 from slidebatch import __version__
 from slidebatch.config import ProviderName, Settings
-from slidebatch.core.access import Caller, Quotas
+from slidebatch.core.access import Caller
 from slidebatch.core.audit import AuditOutcome
 from slidebatch.core.estimate import UpstreamFigures
 from slidebatch.core.limits import InputLimits, check_batch_request, check_text
+from slidebatch.core.quota import Quotas
 from slidebatch.core.slide import BatchRequest
 from slidebatch.engine.advisor import ConfigAdvisor
 from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
@@ -39,7 +40,7 @@ from slidebatch.scheduler.dispatcher import Dispatcher
 from slidebatch.scheduler.gate import Gate, GateConfig, GateRegistry
 from slidebatch.scheduler.retry import RetryPolicy
 from slidebatch.security.authenticator import Authenticator, check_bind_allowed, is_loopback
-from slidebatch.security.quotas import QuotaGuard
+from slidebatch.security.quota_guard import QuotaGuard
 from slidebatch.storage.database import Database
 from slidebatch.storage.images import ImageStore
 from slidebatch.storage.keys import KeyRepository, UsageRepository

@@ -11,7 +11,8 @@ from fastapi import Depends, FastAPI
 
 from slidebatch.api.auth import principal_dependency
 from slidebatch.api.errors import install_error_handlers
-from slidebatch.core.access import ApiKey, Principal, Quotas, Role
+from slidebatch.core.access import ApiKey, Principal, Role
+from slidebatch.core.quota import Quotas
 from slidebatch.errors import AuthError, ConfigError
 from slidebatch.security.authenticator import (
     Authenticator,

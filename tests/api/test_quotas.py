@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from slidebatch.core.access import ApiKey, Principal, Quotas, Role
-from slidebatch.core.quota import Usage, check_quotas, seconds_to_next_day
+from slidebatch.core.access import ApiKey, Principal, Role
+from slidebatch.core.quota import Quotas, Usage, check_quotas, seconds_to_next_day
 from slidebatch.core.slide import BatchRequest, Slide, SlideType
 from slidebatch.errors import QuotaExceeded
-from slidebatch.security.quotas import QuotaGuard
+from slidebatch.security.quota_guard import QuotaGuard
 from slidebatch.storage.database import Database
 from slidebatch.storage.keys import KeyRepository, UsageRepository
 

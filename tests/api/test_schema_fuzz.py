@@ -16,7 +16,8 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from tests.api.server_process import ServerProcess
 
-from slidebatch.core.access import Quotas, Role
+from slidebatch.core.access import Role
+from slidebatch.core.quota import Quotas
 from slidebatch.storage.database import Database
 from slidebatch.storage.keys import KeyRepository
 

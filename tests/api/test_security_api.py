@@ -13,7 +13,8 @@ from fastapi.testclient import TestClient
 
 from slidebatch.api.app import create_app
 from slidebatch.config import Settings, load_settings
-from slidebatch.core.access import Quotas, Role
+from slidebatch.core.access import Role
+from slidebatch.core.quota import Quotas
 from slidebatch.errors import ConfigError
 from slidebatch.services import check_bind
 from slidebatch.storage.database import Database

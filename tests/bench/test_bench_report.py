@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from slidebatch.bench.environment import EnvironmentConfig, server_env
 from slidebatch.bench.figures import RunFigures
+from slidebatch.bench.naive import seed_wait
 from slidebatch.bench.report import BenchReport, render_text
 
 
@@ -104,3 +107,9 @@ def test_faster_than_naive_is_judged_only_where_naive_finished() -> None:
     assert not goal.judged
     assert "[n/a] faster" in render_text(result)
     assert "not compared: deck: 140.0 s vs 120.0 s (naive lost 10 of 50 slides)" in goal.detail
+
+
+def test_the_naive_baseline_waits_like_the_seeds_tenacity_decorator() -> None:
+    """wait_exponential(min=4, max=10): 4, 4, 4, 8, 10 s after attempts 1..5, times the scale."""
+    assert [seed_wait(n, 1.0) for n in range(1, 6)] == [4, 4, 4, 8, 10]
+    assert seed_wait(1, 0.1) == pytest.approx(0.4)

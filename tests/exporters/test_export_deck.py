@@ -15,7 +15,7 @@ from slidebatch.core.batch import BatchRecord, SlideRecord
 from slidebatch.core.slide import Slide, SlideType
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.errors import InputError
-from slidebatch.exporters.deck import (
+from slidebatch.exporters.sources import (
     deck_from_directory,
     deck_from_project,
     deck_from_records,

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from slidebatch.exporters.base import ExportDeck, ExportSlide, FailedSlides
-from slidebatch.exporters.deck import deck_from_directory
+from slidebatch.exporters.sources import deck_from_directory
 from slidebatch.exporters.zip import ZipExporter
 
 

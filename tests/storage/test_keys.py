@@ -7,7 +7,8 @@ import pytest
 from sqlalchemy import text
 from storage_helpers import deck
 
-from slidebatch.core.access import Quotas, Role
+from slidebatch.core.access import Role
+from slidebatch.core.quota import Quotas
 from slidebatch.errors import InputError, NotFound
 from slidebatch.storage.database import Database
 from slidebatch.storage.keys import (

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import logging
+import sys
 import time
+import traceback
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,15 +19,16 @@ from slidebatch.errors import (
     InputError,
     LimitExceeded,
     NotFound,
+    PermanentProviderError,
     ProviderError,
     QuotaExceeded,
     QuotaExhausted,
+    RateLimited,
     Refused,
     SlidebatchError,
+    TransientProviderError,
 )
 from slidebatch.storage.errors import StorageUnavailable
-
-logger = logging.getLogger("slidebatch.api")
 
 # Most specific first: the first matching class decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[SlidebatchError], int], ...] = (
@@ -38,17 +40,19 @@ STATUS_BY_ERROR: tuple[tuple[type[SlidebatchError], int], ...] = (
     (QuotaExceeded, 429),
     (Refused, 422),  # the model will not draw this prompt: the client must change it
     (QuotaExhausted, 503),  # the upstream account is out of quota until reset_at
+    # The scheduler retries these; one that still reaches a client is the upstream's fault.
+    (RateLimited, 502),
+    (TransientProviderError, 502),
+    (PermanentProviderError, 502),
     (ProviderError, 502),
     (StorageUnavailable, 503),
     (ConfigError, 500),
+    (SlidebatchError, 500),  # the root: anything not named above is ours
 )
 
 
 def status_for(error: SlidebatchError) -> int:
-    for kind, status in STATUS_BY_ERROR:
-        if isinstance(error, kind):
-            return status
-    return 500
+    return next(status for kind, status in STATUS_BY_ERROR if isinstance(error, kind))
 
 
 def _headers(error: SlidebatchError) -> dict[str, str]:
@@ -90,7 +94,11 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    logger.exception("unexpected error", exc_info=exc)
+    services = getattr(request.app.state, "services", None)
+    if services is not None:
+        services.log.failure("request_failed", exc, method=request.method, path=request.url.path)
+    else:  # before the lifespan opened the log: the traceback still reaches the operator
+        traceback.print_exception(exc, file=sys.stderr)
     return JSONResponse({"detail": "internal error; see the server log"}, status_code=500)
 
 

@@ -5,7 +5,6 @@ Field names are the seed system's, so its clients work unchanged.
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -178,10 +177,14 @@ class ExportPptxIn(BaseModel):
 
 
 # ------------------------------------------------------------------ responses
-# Each answer value of the engine maps to its model here, once (``of``).
+# Each answer value of the engine maps to its model here, once (``of``). Where the names
+# match, pydantic reads the frozen dataclass's attributes itself.
+_FROM_ANSWER = ConfigDict(from_attributes=True)
 
 
 class SlideResultOut(BaseModel):
+    model_config = _FROM_ANSWER
+
     slide_id: str
     page_num: int
     type: str
@@ -201,27 +204,12 @@ class SlideResultOut(BaseModel):
 
     @classmethod
     def of(cls, answer: SlideAnswer) -> SlideResultOut:
-        return cls(
-            slide_id=answer.slide_id,
-            page_num=answer.page_num,
-            type=answer.type,
-            title=answer.title,
-            content_text=answer.content_text,
-            visual_desc=answer.visual_desc,
-            state=str(answer.state),
-            status=str(answer.state),
-            image_url=answer.image_url,
-            final_prompt=answer.final_prompt,
-            error_message=answer.error_message,
-            generation_time=answer.generation_time,
-            attempts=answer.attempts,
-            placeholder=answer.placeholder,
-            cost=answer.cost,
-            warnings=list(answer.warnings),
-        )
+        return cls.model_validate(answer)
 
 
 class BatchGenerateOut(BaseModel):
+    model_config = _FROM_ANSWER
+
     batch_id: str
     status: str
     total_slides: int
@@ -233,16 +221,7 @@ class BatchGenerateOut(BaseModel):
 
     @classmethod
     def of(cls, answer: BatchResult) -> BatchGenerateOut:
-        return cls(
-            batch_id=answer.batch_id,
-            status=str(answer.status),
-            total_slides=answer.total_slides,
-            successful=answer.successful,
-            failed=answer.failed,
-            total_time=answer.total_time,
-            max_workers=answer.max_workers,
-            results=[SlideResultOut.of(s) for s in answer.results],
-        )
+        return cls.model_validate(answer)
 
 
 class BatchAcceptedOut(BaseModel):
@@ -396,6 +375,8 @@ class ConfigValidateOut(BaseModel):
 
 
 class ConfigOptimalOut(BaseModel):
+    model_config = _FROM_ANSWER
+
     slides_count: int
     recommended_workers: int
     estimated_time_seconds: float
@@ -405,11 +386,13 @@ class ConfigOptimalOut(BaseModel):
     basis: str
 
     @classmethod
-    def of(cls, advice: ConfigAdvice) -> ConfigOptimalOut:
-        return cls.model_validate(asdict(advice))
+    def of(cls, answer: ConfigAdvice) -> ConfigOptimalOut:
+        return cls.model_validate(answer)
 
 
 class SingleSlideOut(BaseModel):
+    model_config = _FROM_ANSWER
+
     image_url: str | None
     final_prompt: str
     status: str
@@ -420,15 +403,7 @@ class SingleSlideOut(BaseModel):
 
     @classmethod
     def of(cls, answer: SlideAnswer) -> SingleSlideOut:
-        return cls(
-            image_url=answer.image_url,
-            final_prompt=answer.final_prompt,
-            status=str(answer.state),
-            error_message=answer.error_message,
-            batch_id=answer.batch_id,
-            slide_id=answer.slide_id,
-            generation_time=answer.generation_time,
-        )
+        return cls.model_validate(answer)
 
 
 class SlideFieldsOut(BaseModel):

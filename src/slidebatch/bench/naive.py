@@ -1,10 +1,11 @@
 """The naive baseline: the seed's approach, run against the same fake upstream.
 
 Each batch gets a fixed pool of ``max_workers`` (an asyncio semaphore) and every slide is
-retried by tenacity exactly as the seed's guide shows: 3 attempts, exponential wait 4-10 s
-(scaled like everything else), any error retried, no gate shared between batches, no notion
-of the upstream's window. It calls the same OpenRouter adapter slidebatch uses, so the two
-differ only in scheduling.
+retried exactly as the seed's guide does with tenacity (``stop_after_attempt(3)``,
+``wait_exponential(min=4, max=10)``): 3 attempts, exponential wait 4-10 s (scaled like
+everything else), any error retried, no gate shared between batches, no notion of the
+upstream's window. A plain loop does it here, so tenacity is no dependency of ours. It
+calls the same OpenRouter adapter slidebatch uses, so the two differ only in scheduling.
 """
 
 from __future__ import annotations
@@ -15,13 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import httpx
-from tenacity import AsyncRetrying, RetryError, stop_after_attempt, wait_exponential
 
 from slidebatch.bench.scenarios import BatchSpec, Scenario, deck_body
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.prompt import build_prompt
 from slidebatch.core.slide import Slide, SlideType
-from slidebatch.errors import ProviderError
 from slidebatch.providers.base import ImageProvider, ImageRequest
 from slidebatch.providers.openrouter import OpenRouterProvider
 
@@ -54,22 +53,28 @@ def _requests(spec: BatchSpec, tag: str) -> list[ImageRequest]:
     return out
 
 
+SEED_ATTEMPTS = 3
+
+
+def seed_wait(failed_attempt: int, time_scale: float) -> float:
+    """tenacity's ``wait_exponential(min=4, max=10)`` after attempt ``failed_attempt``, scaled."""
+    return min(max(2 ** (failed_attempt - 1), 4), 10) * time_scale
+
+
 async def _one_slide(
     provider: ImageProvider, request: ImageRequest, pool: asyncio.Semaphore, time_scale: float
 ) -> bool:
-    # The seed's decorator, with its waits scaled: a slot is held while waiting to retry.
-    retrying = AsyncRetrying(
-        stop=stop_after_attempt(3),
-        wait=wait_exponential(multiplier=time_scale, min=4 * time_scale, max=10 * time_scale),
-    )
+    # The seed's retry loop, with its waits scaled: a slot is held while waiting to retry.
     async with pool:
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    await provider.generate(request)
-        except (RetryError, ProviderError):
-            return False
-    return True
+        for attempt in range(1, SEED_ATTEMPTS + 1):
+            try:
+                await provider.generate(request)
+                return True
+            except Exception:  # the seed's decorator retries anything
+                if attempt == SEED_ATTEMPTS:
+                    return False
+                await asyncio.sleep(seed_wait(attempt, time_scale))
+    return False
 
 
 async def _run(

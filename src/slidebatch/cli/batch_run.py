@@ -34,10 +34,10 @@ from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.answers import Progress as SlideProgress
 from slidebatch.engine.answers import SlideAnswer, SlideEvent
 from slidebatch.exporters.base import ExportDeck
-from slidebatch.exporters.deck import deck_from_records
 from slidebatch.exporters.filename import deck_export_name, slugify
 from slidebatch.exporters.files import write_export
 from slidebatch.exporters.manifest import MANIFEST_NAME, manifest_dict
+from slidebatch.exporters.sources import deck_from_records
 from slidebatch.services import Services, build_services
 
 console = Console(highlight=False)

@@ -1,24 +1,36 @@
-"""Which command modules make up the CLI. Each module has ``register(app)``."""
+"""Which command modules make up the CLI. Each module has ``register(app)``.
+
+A module imports what its command needs inside the command, so ``--help`` stays fast.
+"""
 
 from __future__ import annotations
 
-import importlib
-
 import typer
 
-# One line per command module; a module owns its commands and their options.
+from slidebatch.cli import (
+    audit_cmd,
+    bench_cmd,
+    config_cmd,
+    export_cmd,
+    fake_upstream_cmd,
+    generate_cmd,
+    keys_cmd,
+    serve_cmd,
+)
+
+# One entry per command module; a module owns its commands and their options.
 COMMAND_MODULES = (
-    "slidebatch.cli.audit_cmd",
-    "slidebatch.cli.bench_cmd",
-    "slidebatch.cli.config_cmd",
-    "slidebatch.cli.export_cmd",
-    "slidebatch.cli.fake_upstream_cmd",
-    "slidebatch.cli.generate",
-    "slidebatch.cli.keys_cmd",
-    "slidebatch.cli.serve_cmd",
+    audit_cmd,
+    bench_cmd,
+    config_cmd,
+    export_cmd,
+    fake_upstream_cmd,
+    generate_cmd,
+    keys_cmd,
+    serve_cmd,
 )
 
 
 def register_all(app: typer.Typer) -> None:
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(app)
+    for module in COMMAND_MODULES:
+        module.register(app)

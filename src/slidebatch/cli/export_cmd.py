@@ -45,8 +45,8 @@ def export(
 ) -> None:
     """Export a deck (a `generate` folder, or a batch stored by the server) to PPTX, PDF or ZIP."""
     from slidebatch.exporters.base import parse_failed
-    from slidebatch.exporters.deck import deck_from_directory
     from slidebatch.exporters.files import write_export
+    from slidebatch.exporters.sources import deck_from_directory
 
     try:
         chosen = _formats(formats or ["pptx"])
@@ -69,7 +69,7 @@ def export(
 async def _stored_deck(batch_id: str, data_dir: Path | None) -> ExportDeck:
     """The deck of a batch in the configured database (the server's, or the CLI's)."""
     from slidebatch.cli.data_dir import cli_settings
-    from slidebatch.exporters.deck import deck_from_records
+    from slidebatch.exporters.sources import deck_from_records
     from slidebatch.storage.database import Database
     from slidebatch.storage.images import ImageStore
 

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, TypeVar
 import typer
 
 from slidebatch.cli.output import EXIT_FAILED, err_console, fail
-from slidebatch.core.access import ApiKey, Quotas, Role
+from slidebatch.core.access import ApiKey, Role
 from slidebatch.core.audit import AuditAction, AuditOutcome
+from slidebatch.core.quota import Quotas
 from slidebatch.errors import NotFound, SlidebatchError
 
 if TYPE_CHECKING:  # imported where used: `slidebatch --help` loads no database or settings

@@ -1,4 +1,4 @@
-"""Who is calling: API keys, their roles and quotas, and the principal a request acts as.
+"""Who is calling: API keys, their roles, and the principal a request acts as.
 
 Plain values shared by storage (which persists keys), the quota check and the API.
 """
@@ -8,37 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TypeVar
 
-_T = TypeVar("_T")
+from slidebatch.core.quota import Quotas
 
 
 class Role(StrEnum):
     ADMIN = "admin"  # sees and acts on every batch, manages keys
     USER = "user"  # sees and acts on its own batches only
-
-
-@dataclass(frozen=True, slots=True)
-class Quotas:
-    """Per-key bounds; ``None`` means unlimited."""
-
-    max_concurrent_batches: int | None = None
-    max_slides_per_day: int | None = None
-    max_spend_per_day: float | None = None
-
-    def or_defaults(self, defaults: Quotas) -> Quotas:
-        """Each unset bound taken from ``defaults`` (the server's KEY_DEFAULT_* settings)."""
-        return Quotas(
-            max_concurrent_batches=_first(
-                self.max_concurrent_batches, defaults.max_concurrent_batches
-            ),
-            max_slides_per_day=_first(self.max_slides_per_day, defaults.max_slides_per_day),
-            max_spend_per_day=_first(self.max_spend_per_day, defaults.max_spend_per_day),
-        )
-
-
-def _first(value: _T | None, default: _T | None) -> _T | None:
-    return value if value is not None else default
 
 
 @dataclass(frozen=True, slots=True)

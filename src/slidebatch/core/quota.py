@@ -10,12 +10,37 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import TypeVar
 
-from slidebatch.core.access import Quotas
 from slidebatch.errors import QuotaExceeded
 
 # A running batch usually finishes within minutes; ask the client to look again soon.
 CONCURRENT_RETRY_AFTER = 30.0
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class Quotas:
+    """Per-key bounds; ``None`` means unlimited."""
+
+    max_concurrent_batches: int | None = None
+    max_slides_per_day: int | None = None
+    max_spend_per_day: float | None = None
+
+    def or_defaults(self, defaults: Quotas) -> Quotas:
+        """Each unset bound taken from ``defaults`` (the server's KEY_DEFAULT_* settings)."""
+        return Quotas(
+            max_concurrent_batches=_first(
+                self.max_concurrent_batches, defaults.max_concurrent_batches
+            ),
+            max_slides_per_day=_first(self.max_slides_per_day, defaults.max_slides_per_day),
+            max_spend_per_day=_first(self.max_spend_per_day, defaults.max_spend_per_day),
+        )
+
+
+def _first(value: _T | None, default: _T | None) -> _T | None:
+    return value if value is not None else default
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,6 +45,11 @@ class SlideAnswer:
     cost: float | None
     warnings: tuple[str, ...] = ()
 
+    @property
+    def status(self) -> SlideState:
+        """The seed's name for ``state``."""
+        return self.state
+
     @classmethod
     def of(cls, record: SlideRecord) -> SlideAnswer:
         slide = record.slide

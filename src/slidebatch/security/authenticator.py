@@ -10,7 +10,8 @@ from __future__ import annotations
 import ipaddress
 from typing import Protocol
 
-from slidebatch.core.access import ApiKey, Principal, Quotas
+from slidebatch.core.access import ApiKey, Principal
+from slidebatch.core.quota import Quotas
 from slidebatch.errors import AuthError, ConfigError
 
 MAX_SECRET_CHARS = 512  # longer than any key we issue; refuse before hashing megabytes

@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import Row, Table, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from slidebatch.core.access import ApiKey, Quotas, Role
+from slidebatch.core.access import ApiKey, Role
+from slidebatch.core.quota import Quotas
 from slidebatch.errors import InputError, NotFound
 from slidebatch.storage.errors import translated
 from slidebatch.storage.tables import ApiKeyRow, BatchRow, SlideRow

@@ -17,8 +17,8 @@ from slidebatch.core.limits import check_slide_count, check_text
 from slidebatch.core.states import SlideState
 from slidebatch.errors import Conflict, NotFound
 from slidebatch.exporters.base import export_to_tempfile, exporter_for, parse_failed
-from slidebatch.exporters.deck import deck_from_project, deck_from_records
 from slidebatch.exporters.filename import content_disposition, export_filename
+from slidebatch.exporters.sources import deck_from_project, deck_from_records
 
 router = APIRouter(tags=["files"])
 

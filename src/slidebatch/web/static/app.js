@@ -52,18 +52,22 @@ const ui = {
   dialogPrompt: $("dialog-prompt"),
 };
 
-// Which compose fields the user typed into: a parsed deck fills only the untouched ones.
-const touched = { title: false, style: false, aspect: false, workers: false };
-const deckCache = { key: null, parsed: null };
-let parseSeq = 0;
-let parseTimer = null;
-// A file's extension (or an example's known format) applies to that text only: once the text
-// changes, the format is detected again, so JSON pasted after a .md upload is read as JSON.
-let formatHint = null;
-let historyOffset = 0;
 const HISTORY_PAGE = 20;
-let dialogSlideId = null;
-let dialogOpener = null;
+
+// Everything the page changes after it loads, in one object (no other module-level state).
+const state = {
+  // Which compose fields the user typed into: a parsed deck fills only the untouched ones.
+  touched: { title: false, style: false, aspect: false, workers: false },
+  deckCache: { key: null, parsed: null },
+  parseSeq: 0,
+  parseTimer: null,
+  // A file's extension (or an example's known format) applies to that text only: once the
+  // text changes, the format is detected again, so JSON pasted after a .md upload is JSON.
+  formatHint: null,
+  historyOffset: 0,
+  dialogSlideId: null,
+  dialogOpener: null,
+};
 
 const view = new BatchView(api, {
   onOpenSlide: openSlide,
@@ -74,7 +78,7 @@ const view = new BatchView(api, {
   },
   onError: (message) => showNotice(message),
   onSlideChange: (slide) => {
-    if (ui.dialog.open && slide.slide_id === dialogSlideId) fillDialog(slide, false);
+    if (ui.dialog.open && slide.slide_id === state.dialogSlideId) fillDialog(slide, false);
   },
 });
 
@@ -143,7 +147,7 @@ const FORMAT_LABELS = { json: "JSON", markdown: "Markdown" };
 
 function currentFormat(text) {
   if (ui.deckFormat.value !== "auto") return ui.deckFormat.value;
-  if (formatHint && formatHint.text === text) return formatHint.format;
+  if (state.formatHint && state.formatHint.text === text) return state.formatHint.format;
   return detectFormat(text);
 }
 
@@ -166,30 +170,30 @@ async function parseDeck() {
   if (!text.trim()) {
     ui.deckSummary.replaceChildren();
     ui.estimate.hidden = true;
-    deckCache.key = null;
+    state.deckCache.key = null;
     return null;
   }
   const format = currentFormat(text);
   const key = `${format}\u0000${text}`;
-  if (deckCache.key === key) return deckCache.parsed;
-  const seq = ++parseSeq;
+  if (state.deckCache.key === key) return state.deckCache.parsed;
+  const seq = ++state.parseSeq;
   ui.deckSummary.textContent = "Checking deck…";
   let parsed;
   try {
     parsed = await api.post("/api/deck/parse", { text, format });
   } catch (err) {
-    if (seq === parseSeq) {
+    if (seq === state.parseSeq) {
       // The summary now shows this error: the next parse must redraw, even of cached text.
-      deckCache.key = null;
+      state.deckCache.key = null;
       ui.deckSummary.replaceChildren(textEl("p", deckProblem(text, format, err.message), "error-text"));
       ui.estimate.hidden = true;
       if (err instanceof ApiError && err.status === 401) reportError("Checking the deck", err);
     }
     throw err;
   }
-  if (seq !== parseSeq) return parsed;
-  deckCache.key = key;
-  deckCache.parsed = parsed;
+  if (seq !== state.parseSeq) return parsed;
+  state.deckCache.key = key;
+  state.deckCache.parsed = parsed;
   renderDeckSummary(parsed, format);
   applyDeckDefaults(parsed);
   loadEstimate(parsed.slides.length);
@@ -197,8 +201,8 @@ async function parseDeck() {
 }
 
 function scheduleParse() {
-  window.clearTimeout(parseTimer);
-  parseTimer = window.setTimeout(() => parseDeck().catch(() => {}), 600);
+  window.clearTimeout(state.parseTimer);
+  state.parseTimer = window.setTimeout(() => parseDeck().catch(() => {}), 600);
 }
 
 function renderDeckSummary(parsed, format) {
@@ -220,12 +224,12 @@ function renderDeckSummary(parsed, format) {
 }
 
 function applyDeckDefaults(parsed) {
-  if (!touched.title && parsed.title) ui.title.value = parsed.title;
-  if (!touched.style && parsed.style_prompt) ui.style.value = parsed.style_prompt;
-  if (!touched.aspect && parsed.aspect_ratio) setAspect(String(parsed.aspect_ratio));
+  if (!state.touched.title && parsed.title) ui.title.value = parsed.title;
+  if (!state.touched.style && parsed.style_prompt) ui.style.value = parsed.style_prompt;
+  if (!state.touched.aspect && parsed.aspect_ratio) setAspect(String(parsed.aspect_ratio));
   // null means the deck says nothing about workers: keep the form's choice.
-  if (!touched.workers && parsed.max_workers === "auto") ui.workersAuto.checked = true;
-  else if (!touched.workers && Number.isInteger(parsed.max_workers)) {
+  if (!state.touched.workers && parsed.max_workers === "auto") ui.workersAuto.checked = true;
+  else if (!state.touched.workers && Number.isInteger(parsed.max_workers)) {
     ui.workersFixed.checked = true;
     ui.workersCount.value = String(parsed.max_workers);
   }
@@ -288,9 +292,9 @@ function loadDeckText(text, format) {
   ui.deckText.value = text;
   // The selector stays on Auto-detect: the hint is for this text, not for what comes next.
   ui.deckFormat.value = "auto";
-  formatHint = format === "auto" ? null : { text, format };
+  state.formatHint = format === "auto" ? null : { text, format };
   // A whole new deck: let its own title, style and ratio fill the form.
-  touched.title = touched.style = touched.aspect = touched.workers = false;
+  state.touched.title = state.touched.style = state.touched.aspect = state.touched.workers = false;
   ui.title.value = "";
   ui.style.value = "";
   parseDeck().catch(() => {});
@@ -299,7 +303,7 @@ function loadDeckText(text, format) {
 ui.deckText.addEventListener("input", scheduleParse);
 ui.deckFormat.addEventListener("change", () => parseDeck().catch(() => {}));
 $("check-deck").addEventListener("click", () => {
-  deckCache.key = null;
+  state.deckCache.key = null;
   parseDeck().catch(() => {});
 });
 $("load-example-en").addEventListener("click", () => loadDeckText(EXAMPLE_EN, "markdown"));
@@ -312,24 +316,24 @@ ui.deckFile.addEventListener("change", async () => {
   loadDeckText(await file.text(), format);
   ui.deckFile.value = "";
 });
-ui.title.addEventListener("input", () => (touched.title = true));
-ui.style.addEventListener("input", () => (touched.style = true));
+ui.title.addEventListener("input", () => (state.touched.title = true));
+ui.style.addEventListener("input", () => (state.touched.style = true));
 ui.aspect.addEventListener("change", () => {
-  touched.aspect = true;
+  state.touched.aspect = true;
   syncAspect();
   if (ui.aspect.value === "custom") ui.customRatio.focus();
 });
-ui.customRatio.addEventListener("input", () => (touched.aspect = true));
+ui.customRatio.addEventListener("input", () => (state.touched.aspect = true));
 ui.workersAuto.addEventListener("change", () => {
-  touched.workers = true;
+  state.touched.workers = true;
   syncWorkers();
 });
 ui.workersFixed.addEventListener("change", () => {
-  touched.workers = true;
+  state.touched.workers = true;
   syncWorkers();
   ui.workersCount.focus();
 });
-ui.workersCount.addEventListener("input", () => (touched.workers = true));
+ui.workersCount.addEventListener("input", () => (state.touched.workers = true));
 
 // ---- submit ---------------------------------------------------------------------------
 
@@ -372,7 +376,7 @@ ui.form.addEventListener("submit", async (event) => {
   try {
     let parsed;
     try {
-      window.clearTimeout(parseTimer);
+      window.clearTimeout(state.parseTimer);
       parsed = await parseDeck();
     } catch (err) {
       ui.deckText.setAttribute("aria-invalid", "true");
@@ -428,10 +432,10 @@ window.addEventListener("hashchange", () => {
 });
 
 async function loadHistory(append = false) {
-  if (!append) historyOffset = 0;
+  if (!append) state.historyOffset = 0;
   let page;
   try {
-    page = await api.get(`/api/slide/batch?limit=${HISTORY_PAGE}&offset=${historyOffset}`);
+    page = await api.get(`/api/slide/batch?limit=${HISTORY_PAGE}&offset=${state.historyOffset}`);
   } catch (err) {
     if (err instanceof ApiError && err.status === 401) {
       ui.keyForm.hidden = false;
@@ -447,8 +451,8 @@ async function loadHistory(append = false) {
   if (append) ui.historyList.append(...nodes);
   else if (nodes.length) ui.historyList.replaceChildren(...nodes);
   else ui.historyList.replaceChildren(textEl("li", "No batches yet.", "hint"));
-  historyOffset += items.length;
-  ui.historyMore.hidden = !(page.total > historyOffset);
+  state.historyOffset += items.length;
+  ui.historyMore.hidden = !(page.total > state.historyOffset);
   markCurrentHistory();
 }
 
@@ -490,8 +494,8 @@ ui.historyMore.addEventListener("click", () => loadHistory(true));
 function openSlide(slideId) {
   const slide = view.slide(slideId);
   if (!slide) return;
-  dialogSlideId = slideId;
-  dialogOpener = document.activeElement;
+  state.dialogSlideId = slideId;
+  state.dialogOpener = document.activeElement;
   fillDialog(slide, true);
   if (!ui.dialog.open) ui.dialog.showModal();
 }
@@ -528,7 +532,7 @@ function fillDialog(slide, withText) {
 }
 
 ui.dialogRegenerate.addEventListener("click", async () => {
-  const slideId = dialogSlideId;
+  const slideId = state.dialogSlideId;
   const batchId = view.batchId;
   if (!slideId || !batchId) return;
   ui.dialogRegenerate.disabled = true;
@@ -549,9 +553,9 @@ ui.dialogRegenerate.addEventListener("click", async () => {
 });
 
 ui.dialog.addEventListener("close", () => {
-  dialogSlideId = null;
-  if (dialogOpener && document.contains(dialogOpener)) dialogOpener.focus();
-  dialogOpener = null;
+  state.dialogSlideId = null;
+  if (state.dialogOpener && document.contains(state.dialogOpener)) state.dialogOpener.focus();
+  state.dialogOpener = null;
 });
 
 // Clicking the backdrop (outside the dialog box) closes it, like Escape.

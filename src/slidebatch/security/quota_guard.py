@@ -10,8 +10,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from slidebatch.core.access import Principal, Quotas
-from slidebatch.core.quota import Usage, check_quotas, day_start
+from slidebatch.core.access import Principal
+from slidebatch.core.quota import Quotas, Usage, check_quotas, day_start
 from slidebatch.observability.daily_file import local_now
 
 
