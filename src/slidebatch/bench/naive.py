@@ -58,7 +58,7 @@ SEED_ATTEMPTS = 3
 
 def seed_wait(failed_attempt: int, time_scale: float) -> float:
     """tenacity's ``wait_exponential(min=4, max=10)`` after attempt ``failed_attempt``, scaled."""
-    return min(max(2 ** (failed_attempt - 1), 4), 10) * time_scale
+    return min(max(2.0 ** (failed_attempt - 1), 4.0), 10.0) * time_scale
 
 
 async def _one_slide(
