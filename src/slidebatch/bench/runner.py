@@ -200,6 +200,9 @@ def _fault_run(options: BenchOptions, root: Path, say: Progress) -> tuple[RunFig
         seed=options.seed,
         fault_rates=FAULT_MIX,
         llm_timeout=FAULT_RUN_TIMEOUT,
+        configured_limit=not (options.learn_limit or options.learn_window),
+        configured_window=not options.learn_window,
+        harsh_upstream=options.learn_limit or options.learn_window,
     )
     scenario = fault_scenario(quick=options.quick)
     with BenchEnvironment(config) as env, httpx.Client(base_url=env.base_url) as client:
