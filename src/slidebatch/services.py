@@ -39,6 +39,7 @@ from slidebatch.scheduler.clock import Clock, SystemClock
 from slidebatch.scheduler.dispatcher import Dispatcher
 from slidebatch.scheduler.gate import Gate, GateConfig, GateRegistry
 from slidebatch.scheduler.retry import RetryPolicy
+from slidebatch.scheduler.scope import RateScope
 from slidebatch.security.authenticator import Authenticator, check_bind_allowed, is_loopback
 from slidebatch.security.quota_guard import QuotaGuard
 from slidebatch.storage.database import Database
@@ -202,7 +203,8 @@ async def build_services(
         log = PipelineLog(settings.log_dir, secrets=settings_secrets(settings))
         metrics = Metrics()
         gates = GateRegistry(_gate_config(settings, provider), clock=clock)
-        gate = gates.gate_for(provider.credential_id)
+        scope = RateScope.of(provider.name, provider.credential_id, model_name(settings))
+        gate = gates.gate_for(scope.key)
         images = ImageStore(settings.images_dir)
         parts = _EngineParts(database, provider, gate, log, metrics, images, clock)
         engine = _engine(settings, parts, rng or random.Random(), adopt_stored=adopt_stored)

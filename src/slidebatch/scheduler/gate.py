@@ -223,20 +223,20 @@ def _percentile(ordered: list[float], q: float) -> float | None:
 
 
 class GateRegistry:
-    """One gate per upstream credential, so every batch in the process shares it."""
+    """One gate per rate scope (``scope.RateScope.key``), shared by every batch of the process."""
 
     def __init__(self, config: GateConfig, *, clock: Clock) -> None:
         self.config = config
         self._clock = clock
         self._gates: dict[str, Gate] = {}
 
-    def gate_for(self, credential_id: str) -> Gate:
-        """The gate of ``credential_id``, made on first use."""
-        gate = self._gates.get(credential_id)
+    def gate_for(self, scope: str) -> Gate:
+        """The gate of ``scope``, made on first use."""
+        gate = self._gates.get(scope)
         if gate is None:
-            gate = self._gates[credential_id] = Gate(self.config, clock=self._clock)
+            gate = self._gates[scope] = Gate(self.config, clock=self._clock)
         return gate
 
     def stats(self) -> dict[str, GateStats]:
-        """Every gate's figures by credential id."""
+        """Every gate's figures by scope."""
         return {credential: gate.stats() for credential, gate in self._gates.items()}

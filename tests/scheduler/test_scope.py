@@ -1,0 +1,32 @@
+"""Gates are keyed by the scope the provider counts its limit in."""
+
+from __future__ import annotations
+
+from slidebatch.scheduler.gate import GateConfig, GateRegistry
+from slidebatch.scheduler.scope import RateScope
+from slidebatch.testing.clock import FakeClock
+
+
+def test_openrouter_and_openai_limits_are_per_model() -> None:
+    """One OpenRouter account, two models: two scopes; the same model: one."""
+    a = RateScope.of("openrouter", "openrouter:abc", "google/gemini-3-pro-image-preview")
+    b = RateScope.of("openrouter", "openrouter:abc", "openai/gpt-5-image")
+    assert a.key != b.key
+    assert a == RateScope.of("openrouter", "openrouter:abc", "google/gemini-3-pro-image-preview")
+    assert RateScope.of("openai", "openai:def", "gpt-image-1").key == "openai:def/gpt-image-1"
+
+
+def test_gemini_limits_are_per_project_whatever_the_model() -> None:
+    """Gemini counts per project (the key's): the model is not part of the scope."""
+    first = RateScope.of("gemini", "gemini:123", "gemini-3-pro-image-preview")
+    second = RateScope.of("gemini", "gemini:123", "gemini-2.5-flash-image")
+    assert first.key == second.key == "gemini:123"
+
+
+def test_the_registry_shares_a_gate_per_scope() -> None:
+    """Same scope, same gate; another model of the account, another gate."""
+    registry = GateRegistry(GateConfig(rate=20), clock=FakeClock())
+    one = RateScope.of("openrouter", "openrouter:abc", "m1").key
+    two = RateScope.of("openrouter", "openrouter:abc", "m2").key
+    assert registry.gate_for(one) is registry.gate_for(one)
+    assert registry.gate_for(one) is not registry.gate_for(two)
