@@ -280,7 +280,7 @@ def _engine(
         log=parts.log,
         events=EventBus(),
         clock=parts.clock,
-        figures=GateFigures(parts.gate, assumed),
+        figures=GateFigures(parts.gate, assumed, parts.clock),
         metrics=parts.metrics,
         placeholder=_placeholder(settings.local_render_long_side) if placeholder else None,
         adopt_stored=adopt_stored,

@@ -241,6 +241,17 @@ def test_readyz_says_degraded_while_the_credential_is_parked(client: TestClient)
     assert body["gate"]["parked"] == "daily quota spent"
 
 
+def test_a_batch_on_a_parked_gate_says_what_it_waits_for(client: TestClient) -> None:
+    """Status says 'waiting for the upstream quota to reset, next start in N s' while parked."""
+    services = client.app.state.services  # type: ignore[attr-defined]
+    services.gate.park(services.clock.now() + 3600.0, "daily quota spent")
+    accepted = client.post("/api/slide/batch/generate?wait=false", json=_deck(2)).json()
+    status = client.get(f"/api/slide/batch/{accepted['batch_id']}").json()
+    assert status["waiting"].startswith("waiting for the upstream quota to reset, next start in")
+    assert 3500 < status["next_start_in"] <= 3600
+    assert status["estimated_remaining_time"] > 3500
+
+
 def test_too_many_slides_is_a_4xx_naming_the_limit(tmp_path: Path) -> None:
     """More slides than BATCH_MAX_SLIDES is refused with the limit's name."""
     with TestClient(create_app(_settings(tmp_path, batch_max_slides=2))) as small:

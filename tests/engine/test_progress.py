@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.batch import BatchRecord
 from slidebatch.core.estimate import UpstreamFigures
 from slidebatch.core.states import BatchState
-from slidebatch.engine.progress import RunningBatch
+from slidebatch.engine.progress import QueueShare, RunningBatch, waiting_text
 
 FIGURES = UpstreamFigures(rate=20, window=60.0, latency=9.0)
 
@@ -41,3 +42,41 @@ def test_after_slides_end_the_eta_follows_the_pace() -> None:
     fields = batch.progress(120.0, FIGURES)
     assert (fields.completed_slides, fields.successful, fields.failed) == (4, 3, 1)
     assert fields.progress == 0.4
+
+
+def test_with_the_queue_known_the_eta_counts_the_wait_the_queue_and_the_window() -> None:
+    """12 s to the next start, 30 of ours + 10 ahead to start at 20 per 60 s: 12 + 60 + 9."""
+    batch = _running(40)
+    figures = replace(FIGURES, next_start_in=12.0, hold="rate_limit")
+    assert batch.eta(100.0, figures, QueueShare(queued=30, ahead=10)) == 81.0
+    fields = batch.progress(100.0, figures, QueueShare(queued=30, ahead=10))
+    assert fields.waiting == "waiting for the rate limit, next start in 12 s"
+    assert fields.next_start_in == 12.0
+
+
+def test_the_eta_does_not_jump_when_a_window_burst_lands() -> None:
+    """Ten ends in a second do not turn 'a window away' into 'a second away' (no pace)."""
+    batch = _running(40)
+    for _ in range(10):
+        batch.count(ok=True)
+    figures = replace(FIGURES, next_start_in=50.0)
+    assert batch.eta(101.0, figures, QueueShare(queued=10, ahead=0)) == 59.0
+
+
+def test_no_wait_is_said_when_the_next_start_is_now_or_nothing_is_queued() -> None:
+    """A start due within a second, or a batch whose slides all run, waits for nothing."""
+    batch = _running(5)
+    soon = replace(FIGURES, next_start_in=0.4)
+    assert batch.progress(100.0, soon, QueueShare(3, 0)).waiting is None
+    later = replace(FIGURES, next_start_in=30.0)
+    assert batch.progress(100.0, later, QueueShare(0, 4)).waiting is None
+
+
+def test_a_parked_or_blocked_gate_is_named_for_what_it_is() -> None:
+    """Parked: the quota; blocked: a wait beyond the pause cap."""
+    quota = replace(FIGURES, next_start_in=3600.0, hold="quota")
+    assert waiting_text(quota) == "waiting for the upstream quota to reset, next start in 3600 s"
+    blocked = replace(FIGURES, next_start_in=900.0, hold="blocked")
+    text = waiting_text(blocked)
+    assert text is not None
+    assert "blocked" in text

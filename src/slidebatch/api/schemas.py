@@ -244,7 +244,7 @@ class BatchAcceptedOut(BaseModel):
         )
 
 
-def _progress_fields(progress: Progress) -> dict[str, float | int | None]:
+def _progress_fields(progress: Progress) -> dict[str, float | int | str | None]:
     """The progress fields of a status answer and of a slide event (same names in both)."""
     return {
         "progress": progress.progress,
@@ -253,6 +253,8 @@ def _progress_fields(progress: Progress) -> dict[str, float | int | None]:
         "successful": progress.successful,
         "failed": progress.failed,
         "estimated_remaining_time": progress.estimated_remaining_time,
+        "waiting": progress.waiting,
+        "next_start_in": progress.next_start_in,
     }
 
 
@@ -265,6 +267,8 @@ class BatchStatusOut(BaseModel):
     successful: int
     failed: int
     estimated_remaining_time: float | None
+    waiting: str | None = None  # "waiting for the rate limit, next start in 12 s"
+    next_start_in: float | None = None  # seconds until the gate's next start, when waiting
     queue_position: int | None
     title: str
     aspect_ratio: str
@@ -311,6 +315,8 @@ class SlideEventOut(BaseModel):
     successful: int | None = None
     failed: int | None = None
     estimated_remaining_time: float | None = None
+    waiting: str | None = None
+    next_start_in: float | None = None
 
     @classmethod
     def of(cls, event: SlideEvent) -> SlideEventOut:

@@ -8,6 +8,7 @@ copy on disk, a copy only across file systems).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -109,18 +110,35 @@ async def _watch(services: Services, batch_id: str, progress: Progress, task: Ta
         _update(progress, task, status.progress, None)
         if status.status.is_final:
             return
-        async for event in stream:
-            data = event.data
-            if isinstance(data, SlideEvent):
-                _update(progress, task, data.progress, data.slide)
-            else:
-                _update(progress, task, data.progress, None)
+        # While the batch waits on the gate no slide changes: refresh the wait once a second.
+        ticker = asyncio.create_task(_tick(services, batch_id, progress, task))
+        try:
+            async for event in stream:
+                data = event.data
+                if isinstance(data, SlideEvent):
+                    _update(progress, task, data.progress, data.slide)
+                else:
+                    _update(progress, task, data.progress, None)
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
+
+async def _tick(services: Services, batch_id: str, progress: Progress, task: TaskID) -> None:
+    while True:
+        await services.clock.sleep(1.0)
+        status = await services.engine.read.status(batch_id)
+        if status.progress.waiting:
+            _update(progress, task, status.progress, None)
 
 
 def _update(
     progress: Progress, task: TaskID, figures: SlideProgress | None, slide: SlideAnswer | None
 ) -> None:
     detail = f"p{slide.page_num} {slide.state}" if slide else ""
+    if figures is not None and figures.waiting:
+        detail = figures.waiting
     if slide and slide.error_message and slide.state is not SlideState.DONE:
         detail += f" ({slide.error_message[:60]})"
     eta = figures.estimated_remaining_time if figures else None

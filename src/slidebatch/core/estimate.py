@@ -20,6 +20,8 @@ class UpstreamFigures:
     latency: float  # typical (median) seconds per image
     latency_p95: float | None = None
     measured: bool = False  # latency from real answers, not an assumption
+    next_start_in: float = 0.0  # seconds until the gate lets the next request start
+    hold: str | None = None  # why it waits: "rate_limit", "quota" (parked) or "blocked"
 
 
 def estimate_seconds(slides: int, figures: UpstreamFigures, workers: int | None) -> float:

@@ -81,6 +81,9 @@ class Progress:
     successful: int
     failed: int
     estimated_remaining_time: float | None
+    # "waiting for the rate limit, next start in 12 s" while the batch waits on the gate.
+    waiting: str | None = None
+    next_start_in: float | None = None
 
     @property
     def completed_slides(self) -> int:
@@ -96,6 +99,13 @@ class Progress:
         """From per-state slide counts."""
         failed = counts.get(SlideState.ERROR, 0) + counts.get(SlideState.CANCELLED, 0)
         return cls(total, counts.get(SlideState.DONE, 0), failed, eta)
+
+
+def _waiting(progress: Progress, running: Progress | None) -> Progress:
+    """``progress`` with what the running batch waits for (none once it is final)."""
+    if running is None or progress.estimated_remaining_time is None:
+        return progress
+    return replace(progress, waiting=running.waiting, next_start_in=running.next_start_in)
 
 
 def state_counts(slides: Sequence[SlideRecord]) -> dict[SlideState, int]:
@@ -134,13 +144,14 @@ class BatchStatus:
         eta: float | None = None,
         queue_position: int | None = None,
         slides: Sequence[SlideRecord] | None = None,
+        waiting: Progress | None = None,
     ) -> BatchStatus:
         """``batch`` with its slide counts (and its slides, when given)."""
         eta = None if batch.state.is_final else rounded(eta)
         return cls(
             batch_id=batch.id,
             status=batch.state,
-            progress=Progress.counted(batch.total_slides, counts, eta),
+            progress=_waiting(Progress.counted(batch.total_slides, counts, eta), waiting),
             queue_position=queue_position,
             title=batch.title,
             aspect_ratio=str(batch.aspect_ratio),

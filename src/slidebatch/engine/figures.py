@@ -5,15 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from slidebatch.core.estimate import UpstreamFigures
-from slidebatch.scheduler.rate_gate import RateGate
+from slidebatch.scheduler.clock import Clock
+from slidebatch.scheduler.rate_gate import GateStats, RateGate
 
 
 @dataclass(frozen=True, slots=True)
 class GateFigures:
-    """Effective rate and window from ``gate``; latency measured, or ``assumed_latency``."""
+    """Effective rate and window from ``gate``; latency measured, or ``assumed_latency``.
+
+    With ``clock``, also how long until the gate's next start and why it holds it.
+    """
 
     gate: RateGate
     assumed_latency: float
+    clock: Clock | None = None
 
     def __call__(self) -> UpstreamFigures:
         stats = self.gate.stats()
@@ -25,4 +30,20 @@ class GateFigures:
             latency=stats.latency_p50 if stats.latency_p50 is not None else self.assumed_latency,
             latency_p95=stats.latency_p95,
             measured=measured,
+            next_start_in=self._next_start_in(stats),
+            hold=_hold(stats),
         )
+
+    def _next_start_in(self, stats: GateStats) -> float:
+        if self.clock is None or stats.next_start is None:
+            return 0.0
+        return max(0.0, stats.next_start - self.clock.now())
+
+
+def _hold(stats: GateStats) -> str | None:
+    """Why the gate holds its next start: a park (quota), a block, or the rate limit."""
+    if stats.parked_until is not None:
+        return "quota"
+    if stats.blocked:
+        return "blocked"
+    return "rate_limit"

@@ -1,12 +1,31 @@
-"""Where a running batch stands: its counters, progress figures and remaining time (pure)."""
+"""Where a running batch stands: its counters, progress figures and remaining time (pure).
+
+The remaining time counts what stands between the batch and its end: its own slides not yet
+started, the other batches' slides that the round robin starts among them, the gate's wait
+for its next start and the rate window, then one typical latency. It moves smoothly as
+slides start and end, instead of jumping between a pace (0.6 s a slide while a window's
+burst lands) and the wait for the next window.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from slidebatch.core.batch import BatchRecord
 from slidebatch.core.estimate import UpstreamFigures, estimate_seconds
 from slidebatch.engine.answers import Progress
+
+# Below this the wait is noise (the window's next slot is about to free): not worth saying.
+_SAY_WAIT_FROM = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueShare:
+    """A batch's place in the shared queue: its unstarted slides and those among them."""
+
+    queued: int  # this batch's slides not started yet (backing off included)
+    ahead: int  # other batches' slides the round robin starts before or among them
 
 
 @dataclass(slots=True)
@@ -30,16 +49,42 @@ class RunningBatch:
         else:
             self.failed += 1
 
-    def eta(self, now: float, figures: UpstreamFigures) -> float:
-        """Seconds left: the pace so far, or before any slide ended, the estimate."""
+    def eta(self, now: float, figures: UpstreamFigures, queue: QueueShare | None = None) -> float:
+        """Seconds left: from the queue and the gate when ``queue`` is known, else the pace."""
         if self.open <= 0:
             return 0.0
+        if queue is not None:
+            starts = queue.queued + queue.ahead
+            if starts == 0:
+                return round(figures.latency, 1)  # all running: about one latency at most
+            workers = self.record.effective_workers
+            return round(figures.next_start_in + estimate_seconds(starts, figures, workers), 1)
         if self.completed_here:
             return round((now - self.started) / self.completed_here * self.open, 1)
         return round(estimate_seconds(self.open, figures, self.record.effective_workers), 1)
 
-    def progress(self, now: float, figures: UpstreamFigures) -> Progress:
-        """The counts and remaining time, for a slide event or a status answer."""
+    def progress(
+        self, now: float, figures: UpstreamFigures, queue: QueueShare | None = None
+    ) -> Progress:
+        """The counts, remaining time and what the batch waits for, for an event or status."""
+        waiting = waiting_text(figures) if queue is not None and queue.queued else None
         return Progress(
-            self.record.total_slides, self.successful, self.failed, self.eta(now, figures)
+            self.record.total_slides,
+            self.successful,
+            self.failed,
+            self.eta(now, figures, queue),
+            waiting=waiting,
+            next_start_in=round(figures.next_start_in, 1) if waiting else None,
         )
+
+
+def waiting_text(figures: UpstreamFigures) -> str | None:
+    """What a batch with unstarted slides waits for, in words; None when it does not wait."""
+    if figures.next_start_in < _SAY_WAIT_FROM:
+        return None
+    seconds = math.ceil(figures.next_start_in)
+    if figures.hold == "quota":
+        return f"waiting for the upstream quota to reset, next start in {seconds} s"
+    if figures.hold == "blocked":
+        return f"the upstream asks for a long wait (credential blocked), next try in {seconds} s"
+    return f"waiting for the rate limit, next start in {seconds} s"

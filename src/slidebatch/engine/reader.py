@@ -40,6 +40,7 @@ class BatchReader:
             eta=self._runs.eta(batch, slides),
             queue_position=position,
             slides=slides,
+            waiting=self._runs.progress(batch_id),
         )
 
     async def result(self, batch_id: str) -> BatchResult:

@@ -18,7 +18,7 @@ from slidebatch.core.batch import BatchRecord, SlideRecord
 from slidebatch.core.estimate import UpstreamFigures, estimate_seconds
 from slidebatch.core.states import BatchState, SlideState, final_batch_state
 from slidebatch.engine.answers import Progress, state_counts
-from slidebatch.engine.progress import RunningBatch
+from slidebatch.engine.progress import QueueShare, RunningBatch
 from slidebatch.engine.watchers import Watchers
 from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.providers.base import ImageRequest
@@ -88,15 +88,15 @@ class Runs:
         running = self._running.get(batch_id)
         if running is None:
             return None
-        return running.progress(self._clock.now(), self.figures())
+        return running.progress(self._clock.now(), self.figures(), self._queue_share(batch_id))
 
     def eta(self, batch: BatchRecord, slides: Sequence[SlideRecord]) -> float | None:
-        """Seconds left: the running pace, else the estimate for its unfinished slides."""
+        """Seconds left: from the queue and the gate, else the estimate for the unfinished."""
         if batch.state.is_final:
             return None
         running = self._running.get(batch.id)
         if running is not None:
-            return running.eta(self._clock.now(), self.figures())
+            return running.eta(self._clock.now(), self.figures(), self._queue_share(batch.id))
         remaining = sum(1 for s in slides if not s.state.is_final)
         return round(estimate_seconds(remaining, self.figures(), batch.effective_workers), 1)
 
@@ -106,7 +106,13 @@ class Runs:
         if running is None:
             return None
         running.count(ok=ok)
-        return running.progress(self._clock.now(), self.figures())
+        return running.progress(self._clock.now(), self.figures(), self._queue_share(batch_id))
+
+    def _queue_share(self, batch_id: str) -> QueueShare:
+        """This batch's unstarted slides and the other batches' among them (round robin)."""
+        shares = {b.batch_id: b.queued + b.backing_off for b in self._dispatcher.stats().batches}
+        ours = shares.pop(batch_id, 0)
+        return QueueShare(ours, sum(min(theirs, ours) for theirs in shares.values()))
 
     # --- admission (each takes the lock itself) ---
 

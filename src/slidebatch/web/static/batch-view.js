@@ -110,7 +110,8 @@ export class BatchView {
   applySlideEvent(data) {
     if (!data || data.batch_id !== this.batchId || !data.slide) return;
     const update = {};
-    for (const key of ["progress", "completed_slides", "total_slides", "estimated_remaining_time"]) {
+    const keys = ["progress", "completed_slides", "total_slides", "estimated_remaining_time", "waiting", "next_start_in"];
+    for (const key of keys) {
       if (key in data) update[key] = data[key];
     }
     this.batch = { ...this.batch, ...update };
@@ -335,10 +336,12 @@ function etaText(batch, progress) {
   }
   if (batch.status === "queued") return "Waiting for a free slot…";
   const eta = batch.estimated_remaining_time;
+  // "waiting for the rate limit, next start in 12 s": said as the server says it.
+  const waiting = batch.waiting ? ` · ${batch.waiting}` : "";
   if (eta !== null && eta !== undefined && Number.isFinite(eta)) {
-    return `${Math.round(progress * 100)}% · about ${formatSeconds(eta)} left`;
+    return `${Math.round(progress * 100)}%${waiting} · about ${formatSeconds(eta)} left`;
   }
-  return `${Math.round(progress * 100)}%`;
+  return `${Math.round(progress * 100)}%${waiting}`;
 }
 
 function countState(slides, state) {
