@@ -150,3 +150,18 @@ async def test_a_rate_configured_twice_too_high_converges() -> None:
     run = await harsh_run(GateConfig(rate=40, window=60.0, probe_gap=PROBE))
     assert run.ok == 50
     assert run.ratio <= 1.15, run
+
+
+async def test_a_configured_window_ten_times_too_long_is_probed_and_corrected() -> None:
+    """RPM 20 and a 600 s window against a silent 60 s upstream: probing past the edge finds it."""
+    run = await harsh_run(GateConfig(rate=20, window=600.0, probe_gap=PROBE))
+    assert run.ok == 50
+    assert run.refused_share <= 0.05, run
+    assert run.ratio <= 1.15, run
+
+
+async def test_a_right_window_is_confirmed_by_one_probe_429_and_probing_stops() -> None:
+    """RPM 20 and the right window: one probe is refused (and confirms), no more after."""
+    run = await harsh_run(GateConfig(rate=20, window=60.0, probe_gap=PROBE), slides=120)
+    assert run.ok == 120
+    assert run.rate_limited == 1, run

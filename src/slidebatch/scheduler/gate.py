@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
+from collections.abc import Awaitable
 
 from slidebatch.errors import ProviderError, RateLimited, TransientProviderError
 from slidebatch.providers.base import RateLimitInfo
@@ -108,7 +109,10 @@ class Gate:
                     # resolution would not move it, and we would spin.
                     if at <= now + _EPSILON:
                         return self._start(now)
-                    await self._clock.sleep(at - now)
+                    # An outcome may move the next start (a learned limit or window, a
+                    # probe allowed): wake on it as well as on the time.
+                    self._changed.clear()
+                    await _first_of(self._clock.sleep(at - now), self._changed.wait())
         finally:
             self._waiting -= 1
 
@@ -134,6 +138,7 @@ class Gate:
         self._free_slot()
         self._holds.cleared()
         self._latencies.append(max(0.0, now - permit.started_at))
+        self._rate.heard(figures=info != RateLimitInfo())
         self._rate.learn(info.limit)
         if info.remaining is not None:
             self._rate.learn_reset(
@@ -212,6 +217,17 @@ class Gate:
             blocked_until=self._holds.blocked(now),
             next_start=self._next_start(now, observe=False),
         )
+
+
+async def _first_of(*awaitables: Awaitable[object]) -> None:
+    """Wait until the first of ``awaitables`` is done; cancel the rest."""
+    tasks = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _percentile(ordered: list[float], q: float) -> float | None:

@@ -16,14 +16,19 @@ figure (on a success or on a 429) becomes the limit; a 429 without figures sets 
 half of what the window holds. An explicit figure beats ``UPSTREAM_RPM`` in both
 directions; AIMD's own growth never passes the setting.
 
-The window is learned too. The headers do not name it, but a reset does: "the oldest start
-I count leaves my window in ``r`` seconds". Matched against the gate's own start times, the
+The window is learned too. The headers do not name it, but a reset does: "the oldest start I
+count leaves my window in ``r`` seconds". Matched against the gate's own start times, the
 start that is the oldest one counted is the latest one such that enough starts follow it
-(``limit - remaining``) and the start before it has already left: its window is
-``now + r - start``. ``Retry-After`` is read the same way when no reset came and the window
-was only assumed (a configured window is not overruled by a generic "try again later"). A
-learned window replaces the configured or assumed one when it differs by more than 2%; a
-window longer than the pause cap is never learned (that is a block, not a window).
+(``limit - remaining``) and the start before it has already left: its window is ``now + r -
+start``. An upstream that says nothing on success (figures only with 429s) cannot correct a
+window configured too long by itself; while such a window is neither learned nor confirmed,
+the gate probes past its edge (one start a tenth of a window after the last one it allowed,
+then ``probe_gap`` apart) until a 429 names the real window; a right window is confirmed by
+that first 429 and probing stops. ``Retry-After`` is read the same way when no reset came
+and the window was only assumed (a configured window is not overruled by a generic "try
+again later"). A learned window replaces the configured or assumed one when it differs by
+more than 2%; a window longer than the pause cap is never learned (that is a block, not a
+window).
 
 Clock skew is not congestion. A 429 that comes while our window is at the known rate and
 asks for only a moment (``Retry-After`` at most 5% of the window) means the upstream's
@@ -103,6 +108,9 @@ class RateController:
         # Starts remembered longer than the window, to match an upstream's reset against.
         self._history: deque[float] = deque()
         self._history_lost = -math.inf  # the latest start no longer remembered
+        self._silent = False  # a success came without figures: only 429s will teach us
+        self._last_in_window = -math.inf  # the latest start our window allowed (not a probe)
+        self._probes: deque[float] = deque(maxlen=64)  # starts made past our window's edge
         margin = default_margin(config.window) if config.margin is None else config.margin
         self.margin = SkewMargin(margin, window=config.window)
         self.starts = StartWindows(
@@ -138,12 +146,31 @@ class RateController:
         if observe and by_window > now >= paused_until:
             self._saturated = True
         last = self.starts.rate.last_start()
+        if by_window > now and last is not None and self._may_probe_window():
+            # An upstream silent on success may have a shorter window than we believe:
+            # only a refusal (with its reset) can tell, so try past our window's edge.
+            probe = max(self._last_in_window + self.window_seconds / 10, last + self._probe_gap)
+            at = max(self.starts.next_free(now, None), min(by_window, probe))
         if now < self._paced_until and last is not None:
             at = max(at, last + self.window_seconds / limit)
         return at
 
+    def _may_probe_window(self) -> bool:
+        """The window is neither learned nor confirmed, and only a 429 would say it."""
+        return self._probe_gap > 0 and self._silent and not self.window_learned
+
+    def heard(self, *, figures: bool) -> None:
+        """A success came back, with rate-limit figures or (``figures=False``) without."""
+        if not figures:
+            self._silent = True
+
     def record(self, at: float) -> None:
         """Count a start."""
+        limit = self.rate.limit if self.rate is not None else None
+        if limit is None or self.starts.rate.next_free(at, limit) <= at:
+            self._last_in_window = at  # within our window, not a probe past its edge
+        else:
+            self._probes.append(at)
         self.starts.record(at)
         self._history.append(at)
         if len(self._history) > _HISTORY:
@@ -203,6 +230,8 @@ class RateController:
         taught = self.learn_reset(now, reset, limit=error.limit, remaining=0) or taught
         if seq <= self._cut_seq:
             return  # started before the last cut: this episode has already been answered
+        if started_at in self._probes:
+            return  # a probe past our own window's edge was expected to be refused
         if taught and self.rate is not None:
             # The 429 taught the limit or the window: our ignorance, not congestion. No cut
             # and no pacing: our window (which counts the refused starts too) already knows
