@@ -45,6 +45,7 @@ from slidebatch.security.quota_guard import QuotaGuard
 from slidebatch.storage.database import Database
 from slidebatch.storage.images import ImageStore
 from slidebatch.storage.keys import KeyRepository, UsageRepository
+from slidebatch.storage.reconcile import reconcile_images
 
 # Latency assumed before any answer was measured: the seed's measurements for remote models.
 ASSUMED_LATENCY = {ProviderName.LOCAL: 0.3}
@@ -195,7 +196,7 @@ async def build_services(
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
         settings.log_dir.mkdir(parents=True, exist_ok=True)
-        database = await Database.open(settings.effective_database_url)
+        database = await Database.open(settings.effective_database_url, sleep=clock.sleep)
         stack.push_async_callback(database.close)
         http = make_http_client(settings)
         stack.push_async_callback(http.aclose)
@@ -224,6 +225,7 @@ async def build_services(
             **_access(settings, database),
         )
         metrics.add_sampler(lambda m: _sample_gate(m, services))
+        await _reconcile(database, images, log)
         await engine.start()
         stack.push_async_callback(engine.stop)
         yield services
@@ -310,6 +312,21 @@ def _access(settings: Settings, database: Database) -> _Access:
             database.batches, UsageRepository.on(database), keys=keys, defaults=quotas
         ),
     )
+
+
+async def _reconcile(database: Database, images: ImageStore, log: PipelineLog) -> None:
+    """Record as done the slides whose paid image reached the disk but not the database."""
+    for item in await reconcile_images(database.batches, images):
+        log.event(
+            "slide_reconciled",
+            batch_id=item.slide.batch_id,
+            details={
+                "slide_key": item.slide.key,
+                "page_num": item.slide.slide.page_num,
+                "image_file": item.image_file,
+                "generation_time": item.generation_time,
+            },
+        )
 
 
 def _sample_gate(metrics: Metrics, services: Services) -> None:

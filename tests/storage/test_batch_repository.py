@@ -336,8 +336,8 @@ async def test_reset_slide_for_regenerate(db: Database) -> None:
 
 
 async def test_recover_interrupted_requeues_generating_slides(db: Database) -> None:
-    """After a crash, generating slides are pending again (attempts kept) and unfinished
-    batches come back in FIFO order, finished ones not at all."""
+    """After a crash, generating slides are pending again (the cut-short attempt not
+    counted) and unfinished batches come back in FIFO order, finished ones not at all."""
     repo = db.batches
     first, second, finished = [(await _create(db, 2)).id for _ in range(3)]
     await repo.set_batch_state(first, BatchState.RUNNING, at=AT)
@@ -356,7 +356,7 @@ async def test_recover_interrupted_requeues_generating_slides(db: Database) -> N
     assert [b.id for b in recovered] == [first, second]
     slides = await repo.get_slides(first)
     assert [(s.state, s.attempts) for s in slides] == [
-        (SlideState.PENDING, 2),
+        (SlideState.PENDING, 1),
         (SlideState.DONE, 0),
     ]
     assert slides[0].started_at is None

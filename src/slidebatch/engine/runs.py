@@ -224,10 +224,16 @@ class Runs:
             running.open = len(pending)
             self._dispatch(running.record, pending)
             return
-        del self._running[batch_id]
         state = final_batch_state(counts, cancelled=running.cancel_requested)
-        batch = await self._repo.set_batch_state(batch_id, state, at=self._wall())
-        slides = await self._repo.get_slides(batch_id)
+        # Each step waits out a database outage (storage/retrying.py): a batch always
+        # reaches its final state; it leaves the running set once that state is stored.
+        try:
+            batch = await self._repo.set_batch_state(batch_id, state, at=self._wall())
+        finally:
+            self._running.pop(batch_id, None)
+        slides = await self._repo.until_answered(
+            "read slides", lambda: self._repo.get_slides(batch_id)
+        )
         self._log.event(
             "batch_generate_complete", batch_id=batch_id, summary=_summary(batch, slides)
         )

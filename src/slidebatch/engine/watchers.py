@@ -29,7 +29,10 @@ class Watchers:
         if not self.events.subscriber_count(batch_id):
             return
         try:
-            record = await self._repo.get_slide(batch_id, key)
+            # Waits out an outage: the event must not be lost, nor stop the batch's flow.
+            record = await self._repo.until_answered(
+                "read slide", lambda: self._repo.get_slide(batch_id, key)
+            )
         except NotFound:
             return
         self.events.publish(batch_id, SlideEvent(batch_id, SlideAnswer.of(record), progress))

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
 from slidebatch.storage.errors import translated
 from slidebatch.storage.identity import FileIdentity, schema_problem
 from slidebatch.storage.repository import BatchRepository
+from slidebatch.storage.retrying import Sleep
 from slidebatch.storage.urls import parse_url, sqlite_file
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -52,6 +53,7 @@ class Database:
         *,
         now: Callable[[], datetime] = _utc_now,
         file: FileIdentity | None = None,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.engine = engine
         self.file = file  # the SQLite file as opened (None: PostgreSQL)
@@ -60,11 +62,15 @@ class Database:
         )
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._write_lock = asyncio.Lock()
-        self.batches = BatchRepository(engine, writing=self.writing, now=now)
+        self.batches = BatchRepository(engine, writing=self.writing, now=now, sleep=sleep)
 
     @classmethod
-    async def open(cls, url: str, *, now: Callable[[], datetime] = _utc_now) -> Database:
+    async def open(
+        cls, url: str, *, now: Callable[[], datetime] = _utc_now, sleep: Sleep = asyncio.sleep
+    ) -> Database:
         """Connect to ``url``, bring the schema to the newest revision, and return it.
+
+        ``sleep`` paces the retries of the engine's state writes during an outage.
 
         ``ConfigError`` for a URL slidebatch cannot use, ``StorageUnavailable`` when the
         database cannot be reached or migrated.
@@ -84,7 +90,7 @@ class Database:
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine, now=now, file=file)
+        return cls(engine, now=now, file=file, sleep=sleep)
 
     async def close(self) -> None:
         """Finish the slide writes in progress, then close every pooled connection."""

@@ -62,6 +62,29 @@ class ImageStore:
             raise NotFound("image not found")
         return self.root / batch_id / file
 
+    def written_since(self, batch_id: str, key: int, since: float) -> tuple[str, float] | None:
+        """The newest image of slide ``key`` written at or after ``since`` (epoch seconds),
+        as ``(file name, mtime)``; None if there is none.
+
+        Older files of the same slide (before a regenerate) do not count: only an image of
+        the attempt that started at ``since`` is that attempt's answer.
+        """
+        folder = self.batch_dir(batch_id)
+        found: list[tuple[float, str]] = []
+        for path in folder.glob(f"p*-k{key}-*"):
+            if not _FILE_NAME.fullmatch(path.name):
+                continue
+            try:
+                mtime = path.stat().st_mtime
+            except FileNotFoundError:
+                continue
+            if mtime >= since:
+                found.append((mtime, path.name))
+        if not found:
+            return None
+        mtime, name = max(found)
+        return name, mtime
+
     def delete_batch(self, batch_id: str) -> None:
         """Remove the batch's folder and every file in it (nothing to do if absent)."""
         folder = self.batch_dir(batch_id)

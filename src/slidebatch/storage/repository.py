@@ -8,8 +8,9 @@ Slide ``key`` is the slide's 0-based position in the request.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Table,
     Update,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -34,6 +36,7 @@ from slidebatch.core.states import BatchState, SlideState
 from slidebatch.errors import Conflict, InputError, NotFound
 from slidebatch.storage.errors import translated
 from slidebatch.storage.group_commit import GroupCommit
+from slidebatch.storage.retrying import Sleep, UntilAnswered
 from slidebatch.storage.rows import (
     batch_record,
     encode_warnings,
@@ -45,6 +48,7 @@ from slidebatch.storage.tables import QUEUE_SEQUENCE, BatchRow, SlideRow
 
 Writing = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 _Where = TypeVar("_Where", Select[Any], Update)
+T = TypeVar("T")
 
 _FINAL_BATCH_STATES = tuple(str(s) for s in BatchState if s.is_final)
 _ACTIVE_BATCH_STATES = (str(BatchState.QUEUED), str(BatchState.RUNNING))
@@ -81,10 +85,20 @@ def _counts_of(row: Any) -> dict[SlideState, int]:
 class BatchRepository:
     """Batches and their slides, as domain records."""
 
-    def __init__(self, engine: AsyncEngine, *, writing: Writing, now: Callable[[], datetime]):
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        writing: Writing,
+        now: Callable[[], datetime],
+        sleep: Sleep = asyncio.sleep,
+    ):
         self._engine = engine
         self._writing = writing
         self._now = now
+        # The engine's bookkeeping (slide states, batch states, the counts that end a
+        # batch) waits out an outage instead of failing; reads for clients answer at once.
+        self._durable = UntilAnswered(sleep)
         self._postgres = engine.dialect.name == "postgresql"
         # SQLite serialises writers anyway, so concurrent slide writes share commits there;
         # PostgreSQL runs them in parallel transactions (and its executemany has no
@@ -259,7 +273,19 @@ class BatchRepository:
             total = (await connection.execute(count)).scalar_one()
         return [(batch_record(r), _counts_of(r)) for r in rows], int(total)
 
+    async def until_answered(self, action: str, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()`` retried while the database is unavailable (see ``retrying.py``)."""
+        return await self._durable(action, call)
+
     async def set_batch_state(
+        self, batch_id: str, state: BatchState, *, at: datetime
+    ) -> BatchRecord:
+        """Move the batch to ``state``, waiting out a database outage; returns it as it is now."""
+        return await self._durable(
+            "update batch state", lambda: self._set_batch_state(batch_id, state, at=at)
+        )
+
+    async def _set_batch_state(
         self, batch_id: str, state: BatchState, *, at: datetime
     ) -> BatchRecord:
         """Move the batch to ``state``; returns the batch as it is now.
@@ -352,15 +378,41 @@ class BatchRepository:
         return [batch_record(r) for r in rows]
 
     async def recover_interrupted(self) -> list[BatchRecord]:
-        """At start-up: slides left generating go back to pending (attempts kept, so the
-        retry bound still holds); returns the queued and running batches in FIFO order."""
+        """At start-up: slides left generating go back to pending; returns the queued and
+        running batches in FIFO order.
+
+        The attempt our own crash cut short is not counted: the upstream never refused it,
+        so a crash loop cannot use up a slide's retry budget (the finished attempts still
+        count, so the bound holds for real failures).
+        """
+        uncounted = case((_SLIDES.c.attempts > 0, _SLIDES.c.attempts - 1), else_=0)
         async with self._write("recover interrupted slides") as connection:
             await connection.execute(
                 update(_SLIDES)
                 .where(_SLIDES.c.state == str(SlideState.GENERATING))
-                .values(state=str(SlideState.PENDING), started_at=None)
+                .values(state=str(SlideState.PENDING), started_at=None, attempts=uncounted)
             )
         return await self._batches_in(_ACTIVE_BATCH_STATES, "list unfinished batches")
+
+    async def slides_in_flight(self) -> list[SlideRecord]:
+        """Slides of unfinished batches whose last attempt started and did not finish.
+
+        ``generating`` ones were cut short; ``pending`` ones with a start time are waiting
+        for a retry. Start-up reconciles them against the image files on disk.
+        """
+        query = (
+            select(_SLIDES)
+            .join(_BATCHES, _BATCHES.c.id == _SLIDES.c.batch_id)
+            .where(
+                _BATCHES.c.state.in_(_ACTIVE_BATCH_STATES),
+                _SLIDES.c.state.in_((str(SlideState.GENERATING), str(SlideState.PENDING))),
+                _SLIDES.c.started_at.is_not(None),
+            )
+            .order_by(_SLIDES.c.batch_id, _SLIDES.c.key)
+        )
+        async with self._read("list slides in flight") as connection:
+            rows = (await connection.execute(query)).all()
+        return [slide_record(r) for r in rows]
 
     async def delete_batch(self, batch_id: str) -> None:
         """Remove the batch and (by cascade) its slides; ``NotFound`` if it is missing."""
@@ -430,7 +482,13 @@ class BatchRepository:
         return int(key)
 
     async def slide_counts(self, batch_id: str) -> dict[SlideState, int]:
-        """How many of the batch's slides are in each state (every state present)."""
+        """How many of the batch's slides are in each state (every state present).
+
+        The engine ends batches on these counts, so an outage is waited out.
+        """
+        return await self._durable("count slides", lambda: self._slide_counts(batch_id))
+
+    async def _slide_counts(self, batch_id: str) -> dict[SlideState, int]:
         query = (
             select(_SLIDES.c.state, func.count())
             .where(_SLIDES.c.batch_id == batch_id)
@@ -508,6 +566,12 @@ class BatchRepository:
         )
 
     async def _update_slide(self, batch_id: str, key: int, action: str, **values: Any) -> None:
+        """One slide's state change; an outage is waited out (the image may be paid for)."""
+        await self._durable(action, lambda: self._update_slide_once(batch_id, key, action, values))
+
+    async def _update_slide_once(
+        self, batch_id: str, key: int, action: str, values: dict[str, Any]
+    ) -> None:
         params = {"b_batch_id": batch_id, "b_key": key, **values}
         with translated(action):
             if self._group_commit is not None:
