@@ -77,11 +77,11 @@ def test_every_icon_the_visual_description_names_is_drawn(
 
 
 @pytest.mark.parametrize(
-    ("name", "slide", "style"), CONTENT_WITH_VISUALS, ids=[c[0] for c in CONTENT_WITH_VISUALS]
+    ("name", "slide", "style"), EXAMPLE_SLIDES, ids=[c[0] for c in EXAMPLE_SLIDES]
 )
 def test_the_visual_description_changes_the_picture(name: str, slide: Slide, style: str) -> None:
     """The same slide with another visual description is drawn differently."""
-    other = slide.with_visual_desc("a rocket above a globe")
+    other = slide.with_visual_desc("a rocket, a globe, a gear and a trophy")
     assert render_slide(slide, style, WIDE, long_side=480) != render_slide(
         other, style, WIDE, long_side=480
     )

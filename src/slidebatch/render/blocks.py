@@ -296,11 +296,13 @@ def comparison(slide: Slide, reading: Reading, palette: Palette, frame: Frame, a
         texts.append(PaintedText(head, _on(colour, palette), colour))
         body = _fit(
             item.body if item.head else item.text,
-            _inset(Box(box.x0, band.y1, box.x1, box.y1), frame.px(0.03)),
+            _inset(Box(box.x0, band.y1, box.x1, box.y1), frame.px(0.04)),
             frame.fonts.regular,
             frame,
-            0.042,
+            0.058,
             0.013,
+            align=Align.CENTER,
+            valign=VAlign.MIDDLE,
         )
         texts.append(PaintedText(body, palette.body_text, palette.accent))
     badge = frame.px(0.1)

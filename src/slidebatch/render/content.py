@@ -98,6 +98,10 @@ _CHART_WORDS = {
     ChartKind.LINE: re.compile(r"line chart|trend|growth curve|折线|趋势|曲线", re.I),
     ChartKind.BARS: re.compile(r"bar|column chart|histogram|chart|graph|柱状|柱形|条形|图表", re.I),
 }
+# A chart asked for in so many words (a "trend" alone may describe stat cards' arrows).
+_CHART_ASKED = re.compile(
+    r"chart|graph|plot|donut|doughnut|pie|图表|折线图|柱状图|柱形图|饼图|环形图|曲线图|条形图", re.I
+)
 DENSE_WEIGHT = 420  # a Latin character weighs 1, a CJK character 2
 
 
@@ -111,7 +115,11 @@ def read_slide(slide: Slide) -> Reading:
     chart = _chart(hint)
     kind = _kind(slide, items, listed, figures, hint)
     charted = chart is not None and len(series(items)) == len(items) >= 3
-    if charted and kind in (Kind.BULLETS, Kind.TIMELINE, Kind.CARDS):
+    # Stat cards give way to a chart only when the description asks for one in so many words.
+    overridable: tuple[Kind, ...] = (Kind.BULLETS, Kind.TIMELINE, Kind.CARDS)
+    if _CHART_ASKED.search(slide.visual_desc):
+        overridable += (Kind.STATS,)
+    if charted and kind in overridable:
         kind = Kind.CHART
     return Reading(kind, items, figures, chart, items_all)
 
@@ -194,18 +202,25 @@ def _item(paragraph: Paragraph) -> Item:
 
 def _stat(item: Item) -> Figure | None:
     """The item's headline figure, when the item is about a figure."""
-    text = item.body or item.head
+    text = (item.body or item.head).strip()
     parts = _ARROW.split(text)
     if len(parts) >= 2:
         after = _FIGURE.search(parts[-1])
         if after and re.search(r"\d", after.group()):
-            before = parts[-2].strip()
+            # "9 days → 4 days" keeps where it came from; "提升至 95%" has no "before".
+            before = parts[-2].strip() if _FIGURE.fullmatch(parts[-2].strip()) else ""
             label = item.head or _strip(text, after.group())
             return Figure(after.group().strip(), _value(after.group()), label, before)
-    lead = _STRONG_FIGURE.match(text.strip())
+    lead = _STRONG_FIGURE.match(text)
     if lead:
-        label = item.head or text.strip()[lead.end() :].strip(" ,，:：")
+        label = item.head or text[lead.end() :].strip(" ,，:：")
         return Figure(lead.group().strip(), _value(lead.group()), label)
+    found = list(_STRONG_FIGURE.finditer(text))
+    if len(found) == 1 and weight(text) <= 36:
+        # A short line about one figure ("新用户增长 40%", "客单价 ¥320").
+        shown = found[0].group().strip()
+        label = item.head or (text[: found[0].start()] + text[found[0].end() :]).strip(" ,，:：")
+        return Figure(shown, _value(shown), label)
     return None
 
 
