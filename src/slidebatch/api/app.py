@@ -12,12 +12,14 @@ from starlette.middleware.cors import CORSMiddleware
 from slidebatch import __version__
 from slidebatch.api.docs import install_docs
 from slidebatch.api.errors import install_error_handlers
+from slidebatch.api.fallback import install_api_fallback
 from slidebatch.api.middleware import (
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
 from slidebatch.api.routes import batches, config, files, single, system
+from slidebatch.api.schemas import ERROR_RESPONSES
 from slidebatch.config import Settings, load_settings
 from slidebatch.services import Services, build_services
 from slidebatch.web import static_dir
@@ -59,8 +61,9 @@ def create_app(
     install_docs(app)
     install_error_handlers(app)
     for router in (config.router, batches.router, single.router, files.router):
-        app.include_router(router, prefix="/api")
+        app.include_router(router, prefix="/api", responses=ERROR_RESPONSES)
     app.include_router(system.router)
+    install_api_fallback(app)
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,

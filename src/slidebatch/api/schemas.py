@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.batch import BatchRecord
@@ -43,6 +43,11 @@ def _storable(text: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_storable)]
+# W:H as AspectRatio.parse reads it (its range checks still apply).
+Ratio = Annotated[
+    Text,
+    Field(pattern=r"^\s*\d+(\.\d+)?\s*[:x/]\s*\d+(\.\d+)?\s*$", examples=["16:9"]),
+]
 
 
 class SlideIn(BaseModel):
@@ -50,7 +55,9 @@ class SlideIn(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    id: Text | int | None = Field(None, description="The client's id; echoed back as slide_id")
+    id: Text | StrictInt | None = Field(
+        None, description="The client's id; echoed back as slide_id"
+    )
     page_num: Annotated[int, Field(ge=1, le=100_000)] | None = None
     type: SlideType | None = None
     title: Text = Field(..., description="Title drawn on the slide")
@@ -79,7 +86,7 @@ class BatchGenerateIn(BaseModel):
         None,
         description="Per-batch cap, clamped to BATCH_MAX_WORKERS; absent or 'auto': automatic",
     )
-    aspect_ratio: Text = "16:9"
+    aspect_ratio: Ratio = "16:9"
     title: Text = ""
 
     @field_validator("max_workers")
@@ -122,14 +129,14 @@ class SingleSlideIn(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     slide: SlideIn | None = None
-    id: Text | int | None = None
+    id: Text | StrictInt | None = None
     page_num: Annotated[int, Field(ge=1, le=100_000)] | None = None
     type: SlideType | None = None
     title: Text | None = None
     content_text: Text = ""
     visual_desc: Text = ""
     style_prompt: Text = ""
-    aspect_ratio: Text = "16:9"
+    aspect_ratio: Ratio = "16:9"
     batch_id: Text | None = Field(None, description="regenerate: the batch holding the slide")
     slide_id: Text | None = Field(None, description="regenerate: the slide's id in that batch")
 
@@ -177,6 +184,33 @@ class ExportPptxIn(BaseModel):
 
 
 # ------------------------------------------------------------------ responses
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: ``detail`` says what is wrong in one line."""
+
+    detail: str
+    limit: str | None = Field(None, description="a limit's setting name, when one was hit")
+    max: float | None = Field(None, description="that limit's value")
+
+
+# The error answers an /api route may give, documented once for every route.
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorOut, "description": description}
+    for code, description in (
+        (400, "the request body is not valid JSON"),
+        (401, "no key, a wrong key or a revoked key (when the server has keys)"),
+        (404, "no such batch, slide or image (or not the caller's)"),
+        (409, "the request does not fit the current state (e.g. a reused Idempotency-Key)"),
+        (413, "the request body is larger than MAX_BODY_BYTES"),
+        (422, "the request is malformed or goes past a limit; detail says what to fix"),
+        (429, "the key's quota is used up (see Retry-After)"),
+        (502, "the upstream image model failed"),
+        (503, "the database or the upstream account is unavailable"),
+    )
+}
+
+
 # Each answer value of the engine maps to its model here, once (``of``). Where the names
 # match, pydantic reads the frozen dataclass's attributes itself.
 _FROM_ANSWER = ConfigDict(from_attributes=True)

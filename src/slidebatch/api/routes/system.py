@@ -6,7 +6,14 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 
 from slidebatch.api.deps import CallerDep, ServicesDep
-from slidebatch.api.schemas import DeckParseIn, DeckParseOut, GateOut, InfoOut, ReadyOut
+from slidebatch.api.schemas import (
+    ERROR_RESPONSES,
+    DeckParseIn,
+    DeckParseOut,
+    GateOut,
+    InfoOut,
+    ReadyOut,
+)
 from slidebatch.core.deck import parse_deck
 
 router = APIRouter(tags=["system"])
@@ -47,6 +54,7 @@ async def metrics(services: ServicesDep) -> Response:
 
 @router.get(
     "/api/info",
+    responses=ERROR_RESPONSES,
     response_model=InfoOut,
     summary="Version, provider, whether keys are required, limits",
 )
@@ -55,7 +63,10 @@ async def info(services: ServicesDep) -> InfoOut:
 
 
 @router.post(
-    "/api/deck/parse", response_model=DeckParseOut, summary="Parse a JSON or Markdown deck"
+    "/api/deck/parse",
+    response_model=DeckParseOut,
+    summary="Parse a JSON or Markdown deck",
+    responses=ERROR_RESPONSES,
 )
 async def deck_parse(body: DeckParseIn, caller: CallerDep) -> DeckParseOut:
     # CallerDep: parsing is for key holders too, like every /api/deck and /api/slide call.
