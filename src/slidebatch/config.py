@@ -77,6 +77,8 @@ class Settings(BaseSettings):
     upstream_rate_window_seconds: PositiveFloat = 60.0
     upstream_rpd: Positive | None = None  # requests per day, where the provider has one
     upstream_max_in_flight: Positive = 32
+    # A credential with no credits (402, insufficient_quota) rests this long between checks.
+    upstream_no_credit_recheck_seconds: PositiveFloat = 3600.0
     # Every wait an upstream asks for (Retry-After, a reset) is capped here; a longer ask
     # marks the credential blocked (/readyz degraded) instead of freezing every batch.
     upstream_max_pause_seconds: PositiveFloat = 900.0

@@ -25,6 +25,7 @@ the edge with ``raise ... from exc``.
 from __future__ import annotations
 
 import re
+import time
 
 # A stored or shown error is a sentence, not an upstream's whole body.
 MAX_ERROR_CHARS = 300
@@ -207,9 +208,9 @@ class QuotaExhausted(ProviderError):
     """A quota that waiting minutes cannot fix: a daily cap, a zero limit, no credits.
 
     ``reset_at`` is the wall-clock epoch second when the upstream will accept work again
-    (a daily cap resets at the provider's midnight); ``None`` when nobody can say (no
-    credits: someone has to pay). The credential's gate parks until then; the slide keeps
-    its retry budget and waits, or moves to a fallback provider.
+    (a daily cap resets at the provider's midnight), ``retry_after`` the seconds until then;
+    both ``None`` when nobody can say (no credits: someone has to pay). The credential's gate
+    parks until then; the slide keeps its retry budget and waits.
     """
 
     retryable = False
@@ -222,8 +223,14 @@ class QuotaExhausted(ProviderError):
         no_credits: bool = False,
         status: int | None = 429,
         upstream_request_id: str | None = None,
+        now: float | None = None,
     ) -> None:
-        super().__init__(message, status=status, upstream_request_id=upstream_request_id)
+        # retry_after: seconds until the reset as of now (None: no reset known).
+        wall = time.time() if now is None else now
+        wait = None if reset_at is None else max(0.0, reset_at - wall)
+        super().__init__(
+            message, status=status, retry_after=wait, upstream_request_id=upstream_request_id
+        )
         self.reset_at = reset_at
         self.no_credits = no_credits
 

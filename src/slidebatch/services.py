@@ -256,6 +256,7 @@ def _engine(
         cap=settings.retry_max_seconds,
         rng=rng,
         max_pause=settings.upstream_max_pause_seconds,
+        quota_recheck=settings.upstream_no_credit_recheck_seconds,
     )
     dispatcher = Dispatcher(
         parts.provider,

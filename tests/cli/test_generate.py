@@ -170,3 +170,30 @@ def test_cut_text_and_missing_glyphs_reach_the_manifest_and_summary(
     assert any("cut to fit" in w for w in warnings[2])
     assert "U+13000" in result.output
     assert "cut to fit" in result.output
+
+
+def test_a_spent_quota_stops_generate_and_a_rerun_resumes(
+    run: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A daily cap stops the run at once (exit 3, says when it resets); a re-run finishes it."""
+    from slidebatch.testing.fake_upstream import FakeUpstreamConfig, FakeUpstreamServer, Fault
+
+    config = FakeUpstreamConfig(rpm=None, latency_median=0.0, latency_p95=0.0)
+    deck = str(EXAMPLES / "deck-en.json")
+    with FakeUpstreamServer(config) as server:
+        monkeypatch.setenv("LLM_API_KEY", "sk-test-0123456789abcdef")
+        monkeypatch.setenv("LLM_API_BASE", server.openrouter_base)
+        monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+        server.force(Fault.QUOTA_DAILY)
+        first = run.invoke(app, ["generate", deck, "--out", "q"])
+        assert first.exit_code == 3, first.output
+        assert "quota is spent" in first.output
+        assert "UTC" in first.output
+        assert "Run the same command again" in first.output
+        second = run.invoke(app, ["generate", deck, "--out", "q"])
+        stats = server.stats()["totals"]
+    assert second.exit_code == 0, second.output
+    manifest = json.loads((tmp_path / "q" / "manifest.json").read_text("utf-8"))
+    assert manifest["successful"] == manifest["total_slides"] == 5
+    assert stats["by_outcome"].get("quota_daily") == 1
+    assert stats["by_outcome"].get("ok", 0) == 5  # in-flight attempts landed: none paid twice

@@ -19,7 +19,13 @@ from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.answers import BatchStatus, SlideEvent
 from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
 from slidebatch.engine.events import EventBus
-from slidebatch.errors import Conflict, NotFound, PermanentProviderError, TransientProviderError
+from slidebatch.errors import (
+    Conflict,
+    NotFound,
+    PermanentProviderError,
+    QuotaExhausted,
+    TransientProviderError,
+)
 from slidebatch.observability.pipeline_log import PipelineLog
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.render import render_slide
@@ -411,3 +417,35 @@ async def test_wait_slide_returns_when_that_slide_is_done(make_harness) -> None:
     record = await asyncio.wait_for(h.engine.wait_slide(batch.id, "s2"), 10)
     assert record.state is SlideState.DONE
     assert record.slide.visual_desc == "new"
+
+
+async def test_a_spent_quota_shows_in_status_and_events_and_costs_no_attempt(
+    make_harness,
+) -> None:
+    """A daily cap: the batch says waiting_for_quota with the reset; the slide keeps its budget."""
+    reset = datetime.now(UTC).timestamp() + 7200
+
+    def fail(page: int, n: int) -> Exception | None:
+        return QuotaExhausted("daily quota used up", reset_at=reset) if page == 1 else None
+
+    h = await make_harness(ScriptedProvider(fail=fail))
+    batch, _ = await h.engine.submit(_request(2, workers=1))
+    waits = []
+    async with h.engine.events.subscribe(batch.id) as stream:
+        async for event in stream:
+            data = event.data
+            progress = data.progress if isinstance(data, SlideEvent) else None
+            if progress is not None and progress.waiting_for_quota is not None:
+                waits.append(progress.waiting_for_quota)
+                break
+    status = await h.engine.read.status(batch.id)
+    wait = status.progress.waiting_for_quota
+    assert waits
+    assert wait is not None
+    assert abs(wait.until.timestamp() - reset) < 5
+    assert "daily quota" in wait.reason
+    assert status.status == "running"
+    (first,) = [s for s in status.results or () if s.page_num == 1]
+    assert first.state == "pending"
+    assert first.attempts == 0, "a spent quota is not a paid attempt"
+    assert h.provider.calls.count(1) == 1, "no retry while the quota is spent"

@@ -193,6 +193,8 @@ async def test_a_daily_cap_is_a_quota_that_resets_at_the_providers_midnight(
     assert _midnight_in(zone, error.reset_at)
     assert before < error.reset_at <= before + 86400 + 3600
     assert not error.no_credits
+    assert error.retry_after is not None
+    assert error.retry_after > 60, "a daily cap is not the 37 s the answer suggests"
     assert "daily quota" in str(error)
     assert "resets at" in str(error)
 

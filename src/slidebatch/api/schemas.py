@@ -278,8 +278,16 @@ class BatchAcceptedOut(BaseModel):
         )
 
 
-def _progress_fields(progress: Progress) -> dict[str, float | int | str | None]:
+class QuotaWaitOut(BaseModel):
+    """The upstream's quota is spent: the batch waits until ``until`` (UTC, ISO 8601)."""
+
+    until: str
+    reason: str
+
+
+def _progress_fields(progress: Progress) -> dict[str, object]:
     """The progress fields of a status answer and of a slide event (same names in both)."""
+    wait = progress.waiting_for_quota
     return {
         "progress": progress.progress,
         "total_slides": progress.total_slides,
@@ -289,6 +297,9 @@ def _progress_fields(progress: Progress) -> dict[str, float | int | str | None]:
         "estimated_remaining_time": progress.estimated_remaining_time,
         "waiting": progress.waiting,
         "next_start_in": progress.next_start_in,
+        "waiting_for_quota": None
+        if wait is None
+        else {"until": wait.until.isoformat(), "reason": wait.reason},
     }
 
 
@@ -303,6 +314,8 @@ class BatchStatusOut(BaseModel):
     estimated_remaining_time: float | None
     waiting: str | None = None  # "waiting for the rate limit, next start in 12 s"
     next_start_in: float | None = None  # seconds until the gate's next start, when waiting
+    # Set while the upstream's quota is spent (a daily cap, no credits): when it resets.
+    waiting_for_quota: QuotaWaitOut | None = None
     queue_position: int | None
     title: str
     aspect_ratio: str
@@ -351,6 +364,7 @@ class SlideEventOut(BaseModel):
     estimated_remaining_time: float | None = None
     waiting: str | None = None
     next_start_in: float | None = None
+    waiting_for_quota: QuotaWaitOut | None = None
 
     @classmethod
     def of(cls, event: SlideEvent) -> SlideEventOut:

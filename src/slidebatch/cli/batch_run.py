@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import shutil
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,13 +28,13 @@ from rich.progress import (
 )
 
 from slidebatch.atomic_file import atomic_write
-from slidebatch.cli.output import EXIT_FAILED, EXIT_OK
+from slidebatch.cli.output import EXIT_FAILED, EXIT_OK, EXIT_QUOTA
 from slidebatch.cli.resume import Start, Started, start_or_resume
 from slidebatch.config import Settings
 from slidebatch.core.slide import BatchRequest
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.answers import Progress as SlideProgress
-from slidebatch.engine.answers import SlideAnswer, SlideEvent
+from slidebatch.engine.answers import QuotaWait, SlideAnswer, SlideEvent
 from slidebatch.exporters.base import ExportDeck
 from slidebatch.exporters.filename import deck_export_name, slugify
 from slidebatch.exporters.files import write_export
@@ -42,6 +43,8 @@ from slidebatch.exporters.sources import deck_from_records
 from slidebatch.services import Services, build_services
 
 console = Console(highlight=False)
+# After a spent quota, attempts in flight may land (they are paid for) for this long.
+SETTLE_SECONDS = 60.0
 
 
 async def run_batch(
@@ -68,7 +71,11 @@ async def run_batch(
             started = await start_or_resume(services, request, out_dir, fresh=fresh)
             batch = started.batch
             _say_start(progress, started)
-            await _watch(services, batch.id, progress, task)
+            quota = await _watch(services, batch.id, progress, task)
+            if quota is not None:
+                # Waiting hours in a terminal helps no one: stop, say when; a re-run resumes.
+                _quota_stop(quota)
+                return EXIT_QUOTA
             await services.engine.wait(batch.id)
             record, slides = await services.engine.read.records(batch.id)
             deck = deck_from_records(record, slides, services.images.batch_dir(batch.id))
@@ -104,25 +111,53 @@ def _progress() -> Progress:
     return Progress(*columns, console=console, transient=False)
 
 
-async def _watch(services: Services, batch_id: str, progress: Progress, task: TaskID) -> None:
+async def _watch(
+    services: Services, batch_id: str, progress: Progress, task: TaskID
+) -> QuotaWait | None:
+    """Show progress until the batch ends; the quota wait if the upstream's quota ran out."""
     async with services.engine.events.subscribe(batch_id) as stream:
         status = await services.engine.read.status(batch_id)
         _update(progress, task, status.progress, None)
         if status.status.is_final:
-            return
+            return None
+        if status.progress.waiting_for_quota is not None:
+            return status.progress.waiting_for_quota
         # While the batch waits on the gate no slide changes: refresh the wait once a second.
         ticker = asyncio.create_task(_tick(services, batch_id, progress, task))
         try:
             async for event in stream:
                 data = event.data
-                if isinstance(data, SlideEvent):
-                    _update(progress, task, data.progress, data.slide)
-                else:
-                    _update(progress, task, data.progress, None)
+                slide = data.slide if isinstance(data, SlideEvent) else None
+                _update(progress, task, data.progress, slide)
+                if data.progress is not None and data.progress.waiting_for_quota is not None:
+                    await _settle(services, batch_id, stream)
+                    return data.progress.waiting_for_quota
         finally:
             ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await ticker
+    return None
+
+
+async def _settle(services: Services, batch_id: str, stream: AsyncIterator[object]) -> None:
+    """Let the attempts already in flight land (they are paid for), for up to a minute."""
+    with contextlib.suppress(TimeoutError, StopAsyncIteration):
+        async with asyncio.timeout(SETTLE_SECONDS):
+            while True:
+                status = await services.engine.read.status(batch_id)
+                states = [slide.state for slide in status.results or ()]
+                if SlideState.GENERATING not in states:
+                    return
+                await anext(stream)
+
+
+def _quota_stop(quota: QuotaWait) -> None:
+    when = quota.until.strftime("%Y-%m-%d %H:%M UTC")
+    console.print(
+        f"[yellow]stopped: the upstream's quota is spent until about {when}.[/]\n"
+        f"  {quota.reason}\n"
+        "  Run the same command again after that: finished slides are kept, the rest resumes."
+    )
 
 
 async def _tick(services: Services, batch_id: str, progress: Progress, task: TaskID) -> None:

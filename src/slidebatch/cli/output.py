@@ -10,6 +10,7 @@ from rich.console import Console
 EXIT_OK = 0
 EXIT_FAILED = 1  # the job ran, but not everything succeeded
 EXIT_USAGE = 2  # bad input or configuration: nothing ran
+EXIT_QUOTA = 3  # the upstream's quota is spent: run again after it resets to resume
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -74,6 +74,14 @@ class SlideAnswer:
 
 
 @dataclass(frozen=True, slots=True)
+class QuotaWait:
+    """The upstream's quota is spent: nothing starts before ``until`` (UTC), for ``reason``."""
+
+    until: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Progress:
     """Where a batch stands in numbers (cancelled slides count as failed)."""
 
@@ -84,6 +92,8 @@ class Progress:
     # "waiting for the rate limit, next start in 12 s" while the batch waits on the gate.
     waiting: str | None = None
     next_start_in: float | None = None
+    # Set while the credential's quota is spent (a daily cap, no credits): when it resets.
+    waiting_for_quota: QuotaWait | None = None
 
     @property
     def completed_slides(self) -> int:
@@ -105,7 +115,12 @@ def _waiting(progress: Progress, running: Progress | None) -> Progress:
     """``progress`` with what the running batch waits for (none once it is final)."""
     if running is None or progress.estimated_remaining_time is None:
         return progress
-    return replace(progress, waiting=running.waiting, next_start_in=running.next_start_in)
+    return replace(
+        progress,
+        waiting=running.waiting,
+        next_start_in=running.next_start_in,
+        waiting_for_quota=running.waiting_for_quota,
+    )
 
 
 def state_counts(slides: Sequence[SlideRecord]) -> dict[SlideState, int]:

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from slidebatch.core.aspect import ImageSize
 from slidebatch.core.batch import BatchRecord, SlideRecord
 from slidebatch.core.estimate import UpstreamFigures, estimate_seconds
 from slidebatch.core.states import BatchState, SlideState, final_batch_state
-from slidebatch.engine.answers import Progress, state_counts
+from slidebatch.engine.answers import Progress, QuotaWait, state_counts
 from slidebatch.engine.progress import QueueShare, RunningBatch
 from slidebatch.engine.watchers import Watchers
 from slidebatch.observability.pipeline_log import EventLog
@@ -88,7 +88,17 @@ class Runs:
         running = self._running.get(batch_id)
         if running is None:
             return None
-        return running.progress(self._clock.now(), self.figures(), self._queue_share(batch_id))
+        progress = running.progress(self._clock.now(), self.figures(), self._queue_share(batch_id))
+        return replace(progress, waiting_for_quota=self.quota_wait())
+
+    def quota_wait(self) -> QuotaWait | None:
+        """The credential's park (a spent quota) as a UTC instant and its reason, if parked."""
+        gate = self._dispatcher.stats().gate
+        if gate.parked_until is None:
+            return None
+        left = max(0.0, gate.parked_until - self._clock.now())
+        until = self._wall() + timedelta(seconds=left)
+        return QuotaWait(until=until.replace(microsecond=0), reason=gate.park_reason or "")
 
     def eta(self, batch: BatchRecord, slides: Sequence[SlideRecord]) -> float | None:
         """Seconds left: from the queue and the gate, else the estimate for the unfinished."""
@@ -106,7 +116,8 @@ class Runs:
         if running is None:
             return None
         running.count(ok=ok)
-        return running.progress(self._clock.now(), self.figures(), self._queue_share(batch_id))
+        progress = running.progress(self._clock.now(), self.figures(), self._queue_share(batch_id))
+        return replace(progress, waiting_for_quota=self.quota_wait())
 
     def _queue_share(self, batch_id: str) -> QueueShare:
         """This batch's unstarted slides and the other batches' among them (round robin)."""

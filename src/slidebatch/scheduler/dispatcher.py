@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from slidebatch.errors import ProviderError, TransientProviderError
+from slidebatch.errors import ProviderError, QuotaExhausted, TransientProviderError
 from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.providers.base import ImageProvider, ImageRequest, ImageResult
 from slidebatch.scheduler.clock import Clock
@@ -38,6 +38,9 @@ from slidebatch.scheduler.fair_queue import BatchQueueStats, FairQueue
 from slidebatch.scheduler.job import Job
 from slidebatch.scheduler.rate_gate import GatePermit, GateStats, RateGate
 from slidebatch.scheduler.retry import RetryPolicy
+
+# Quota answers this close to the current park's end extend it silently: the same news.
+_SAME_PARK_S = 60.0
 
 __all__ = ["Dispatcher", "DispatcherStats", "Job", "JobListener"]
 
@@ -189,6 +192,8 @@ class Dispatcher:
         self, job: Job, error: ProviderError, attempt: int, listener: JobListener
     ) -> None:
         retry = self._policy.after(job, error)
+        if isinstance(error, QuotaExhausted) and retry.next is not None:
+            self._park(error, retry.delay)
         if retry.next is not None and not self._queue.cancelled(job.batch_id):
             # Told before the job can run again, so the engine never sees events out of order.
             hook = listener.on_retry(retry.next, error, retry.delay, attempt)
@@ -200,6 +205,24 @@ class Dispatcher:
             self._queue.finish(job.batch_id)
         self._poke()
         await self._safely(job, "on_failed", listener.on_failed(retry.spent, error, attempt))
+
+    def _park(self, error: QuotaExhausted, seconds: float) -> None:
+        """Stop every start on the credential until its quota resets; say so once per park."""
+        now = self._clock.now()
+        parked = self._gate.stats().parked_until
+        if parked is None or parked < now + seconds - _SAME_PARK_S:
+            self._log.event(
+                "upstream_quota_exhausted",
+                level="warning",
+                details={
+                    "provider": self._provider.name,
+                    "error_kind": error.kind,
+                    "reset_at": error.reset_at,
+                    "parked_for": round(seconds, 3),
+                    "error": str(error),
+                },
+            )
+        self._gate.park(now + seconds, str(error))
 
     async def _call(self, request: ImageRequest) -> ImageResult:
         """One provider call, bounded on the injected clock; anything odd becomes transient."""

@@ -2,8 +2,9 @@
 
 Two budgets: *paid* attempts (every request the upstream answered with work or a fault:
 5xx, timeouts, malformed answers) bounded by ``max_attempts``, and 429 *requeues*, which the
-upstream does not charge for, bounded separately by ``max_requeues``. Permanent errors
-never retry. The delay is full-jitter exponential backoff, ``uniform(0, min(cap,
+upstream does not charge for, bounded separately by ``max_requeues``. A spent quota
+(``QuotaExhausted``) charges neither: the job waits for the reset. Permanent errors never
+retry. The delay is full-jitter exponential backoff, ``uniform(0, min(cap,
 base * 2**n))`` (AWS's "full jitter": spreads retries so they do not arrive together),
 never shorter than the upstream's ``Retry-After`` up to ``max_pause``
 (``UPSTREAM_MAX_PAUSE_SECONDS``: an upstream asking for days does not park a slide for days;
@@ -16,7 +17,7 @@ import math
 import random
 from dataclasses import dataclass, replace
 
-from slidebatch.errors import ProviderError, RateLimited
+from slidebatch.errors import ProviderError, QuotaExhausted, RateLimited
 from slidebatch.scheduler.job import Job
 
 
@@ -60,6 +61,7 @@ class RetryPolicy:
         rng: random.Random,
         *,
         max_pause: float = math.inf,
+        quota_recheck: float = 3600.0,
     ) -> None:
         if max_attempts < 1 or max_requeues < 0:
             raise ValueError("max_attempts must be >= 1 and max_requeues >= 0")
@@ -69,6 +71,7 @@ class RetryPolicy:
         self.cap = cap
         self._rng = rng
         self.max_pause = max_pause
+        self.quota_recheck = quota_recheck
 
     def decide(self, error: ProviderError, attempts: int, requeues: int) -> RetryDecision:
         """Decide after a failure.
@@ -91,7 +94,14 @@ class RetryPolicy:
         return RetryDecision(True, self._delay(attempts, error), True, error.kind)
 
     def after(self, job: Job, error: ProviderError) -> Retry:
-        """Charge the failed attempt (a 429 to the requeues, anything else as paid) and decide."""
+        """Charge the failed attempt (a 429 to the requeues, anything else as paid) and decide.
+
+        A spent quota charges nothing: the job waits, budgets intact, until the quota resets
+        (or ``quota_recheck`` seconds when no reset is known: no credits).
+        """
+        if isinstance(error, QuotaExhausted):
+            wait = error.retry_after if error.retry_after is not None else self.quota_recheck
+            return Retry(job, job, wait, f"quota spent ({error.kind})")
         if is_paid(error):
             spent = replace(job, attempts=job.attempts + 1)
         else:

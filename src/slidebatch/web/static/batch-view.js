@@ -110,7 +110,15 @@ export class BatchView {
   applySlideEvent(data) {
     if (!data || data.batch_id !== this.batchId || !data.slide) return;
     const update = {};
-    const keys = ["progress", "completed_slides", "total_slides", "estimated_remaining_time", "waiting", "next_start_in"];
+    const keys = [
+      "progress",
+      "completed_slides",
+      "total_slides",
+      "estimated_remaining_time",
+      "waiting",
+      "next_start_in",
+      "waiting_for_quota",
+    ];
     for (const key of keys) {
       if (key in data) update[key] = data[key];
     }
@@ -337,6 +345,12 @@ function etaText(batch, progress) {
   if (batch.status === "queued") return "Waiting for a free slot…";
   const eta = batch.estimated_remaining_time;
   // "waiting for the rate limit, next start in 12 s": said as the server says it.
+  const quota = batch.waiting_for_quota;
+  if (quota && quota.until) {
+    // The upstream's quota is spent: nothing runs before it resets (no attempt is paid).
+    const when = new Date(quota.until).toLocaleString();
+    return `${Math.round(progress * 100)}% · waiting for the upstream's quota until ${when}`;
+  }
   const waiting = batch.waiting ? ` · ${batch.waiting}` : "";
   if (eta !== null && eta !== undefined && Number.isFinite(eta)) {
     return `${Math.round(progress * 100)}%${waiting} · about ${formatSeconds(eta)} left`;
