@@ -12,13 +12,14 @@ from dataclasses import dataclass, replace
 
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.slide import Slide, SlideType
-from slidebatch.render import blocks
-from slidebatch.render.content import Kind, read_slide
+from slidebatch.render import blocks, columns
+from slidebatch.render.content import Kind, Reading, read_slide
 from slidebatch.render.fonts import FontSet, find_fonts
 from slidebatch.render.frame import Frame
 from slidebatch.render.illustration import illustrate
 from slidebatch.render.notes import slide_warnings
 from slidebatch.render.palette import RGB, Palette, mix, palette_from_style
+from slidebatch.render.parts import Body, empty
 from slidebatch.render.scene import PaintedText, Shape, SlideLayout
 from slidebatch.render.textfit import Align, Box, FitSpec, VAlign, fit_text, paragraphs
 
@@ -115,8 +116,7 @@ def _content(slide: Slide, palette: Palette, frame: Frame) -> SlideLayout:
         background_end=palette.background,
         shapes=shapes,
         title=title,
-        body=body.body
-        or PaintedText(blocks.empty(header.area, frame), palette.body_text, palette.accent),
+        body=body.body or PaintedText(empty(header.area, frame), palette.body_text, palette.accent),
         page=header.page,
         placeholder=None,
         extras=body.texts,
@@ -124,18 +124,16 @@ def _content(slide: Slide, palette: Palette, frame: Frame) -> SlideLayout:
     )
 
 
-def _body(
-    slide: Slide, reading: blocks.Reading, palette: Palette, frame: Frame, area: Box
-) -> blocks.Body:
+def _body(slide: Slide, reading: Reading, palette: Palette, frame: Frame, area: Box) -> Body:
     kind = reading.kind
     if kind is Kind.STATS:
-        return blocks.stats(slide, reading, palette, frame, area)
+        return columns.stats(slide, reading, palette, frame, area)
     if kind is Kind.TIMELINE:
-        return blocks.timeline(slide, reading, palette, frame, area)
+        return columns.timeline(slide, reading, palette, frame, area)
     if kind is Kind.CARDS:
-        return blocks.cards(slide, reading, palette, frame, area)
+        return columns.cards(slide, reading, palette, frame, area)
     if kind is Kind.COMPARISON:
-        return blocks.comparison(slide, reading, palette, frame, area)
+        return columns.comparison(slide, reading, palette, frame, area)
     if kind is Kind.QUOTE:
         return blocks.quote(slide, reading, palette, frame, area)
     if kind is Kind.CHART:
@@ -145,7 +143,7 @@ def _body(
     text_area, panel = frame.split(area, text_share=0.56)
     body = blocks.points(slide, reading, palette, frame, text_area)
     art = illustrate(slide, reading, palette, frame, panel, on_cover=False)
-    return blocks.Body(body.shapes + art.shapes, body.body, body.texts + art.texts, "bullets")
+    return Body(body.shapes + art.shapes, body.body, body.texts + art.texts, "bullets")
 
 
 def _feature(slide: Slide, palette: Palette, frame: Frame, *, centred: bool) -> SlideLayout:
