@@ -7,6 +7,7 @@ dispatcher and the engine start together and stop in reverse order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -29,6 +30,7 @@ from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
 from slidebatch.engine.events import EventBus
 from slidebatch.engine.figures import GateFigures
 from slidebatch.observability.audit import AuditLog
+from slidebatch.observability.loop_lag import start_loop_lag
 from slidebatch.observability.metrics import Metrics
 from slidebatch.observability.pipeline_log import PipelineLog
 from slidebatch.observability.scrub import settings_secrets
@@ -228,6 +230,8 @@ async def build_services(
         await _reconcile(database, images, log)
         await engine.start()
         stack.push_async_callback(engine.stop)
+        lag = start_loop_lag(clock, metrics.loop_lag)
+        stack.push_async_callback(_cancelled, lag)
         yield services
         await asyncio.sleep(0)
 
@@ -328,6 +332,12 @@ async def _reconcile(database: Database, images: ImageStore, log: PipelineLog) -
                 "generation_time": item.generation_time,
             },
         )
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 def _sample_gate(metrics: Metrics, services: Services) -> None:

@@ -299,3 +299,43 @@ def test_malformed_ids_in_paths_are_404(client: TestClient) -> None:
     batch_id = _run(client, 1)["batch_id"]
     answer = client.post(f"/api/slide/batch/{batch_id}/slides/a%00b/regenerate", json={})
     assert answer.status_code == 404
+
+
+def test_status_carries_an_etag_and_answers_304_while_unchanged(client: TestClient) -> None:
+    """The same version twice: the second poll with If-None-Match gets 304 and no body."""
+    batch_id = _run(client)["batch_id"]
+    first = client.get(f"/api/slide/batch/{batch_id}")
+    etag = first.headers["etag"]
+    assert first.json()["version"]
+    again = client.get(f"/api/slide/batch/{batch_id}", headers={"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    other = client.get(f"/api/slide/batch/{batch_id}", headers={"If-None-Match": 'W/"x-0"'})
+    assert other.status_code == 200
+    assert other.json() == first.json()
+
+
+def test_since_returns_only_the_slides_changed_after_that_version(client: TestClient) -> None:
+    """?since=<version>: nothing changed, no slides; after a regenerate, only that slide."""
+    batch_id = _run(client)["batch_id"]
+    full = client.get(f"/api/slide/batch/{batch_id}").json()
+    assert len(full["results"]) == 3
+    same = client.get(f"/api/slide/batch/{batch_id}", params={"since": full["version"]}).json()
+    assert same["results"] == []
+    assert same["completed_slides"] == 3
+    answer = client.post(f"/api/slide/batch/{batch_id}/slides/s2/regenerate")
+    assert answer.status_code == 200, answer.text
+    later = client.get(f"/api/slide/batch/{batch_id}", params={"since": full["version"]}).json()
+    assert [r["slide_id"] for r in later["results"]] == ["s2"]
+    unknown = client.get(f"/api/slide/batch/{batch_id}", params={"since": "elsewhere.1"})
+    assert len(unknown.json()["results"]) == 3
+
+
+def test_the_list_counts_slides_without_loading_them(client: TestClient) -> None:
+    """Each listed batch has its counts (one query for the page), newest first."""
+    first = _run(client, 2)["batch_id"]
+    second = _run(client, 3)["batch_id"]
+    page = client.get("/api/slide/batch", params={"limit": 10}).json()
+    assert [item["batch_id"] for item in page["items"]] == [second, first]
+    assert [item["completed_slides"] for item in page["items"]] == [3, 2]
+    assert all(item["results"] is None for item in page["items"])

@@ -20,6 +20,7 @@ from slidebatch.api.middleware import (
 )
 from slidebatch.api.routes import batches, config, files, single, system
 from slidebatch.api.schemas import ERROR_RESPONSES
+from slidebatch.api.status_body import StatusBodies
 from slidebatch.config import Settings, load_settings
 from slidebatch.services import Services, build_services
 from slidebatch.web import static_dir
@@ -58,6 +59,7 @@ def create_app(
         redoc_url=None,
         openapi_url="/openapi.json",
     )
+    app.state.status_bodies = StatusBodies()
     install_docs(app)
     install_error_handlers(app)
     for router in (config.router, batches.router, single.router, files.router):

@@ -327,6 +327,9 @@ class BatchStatusOut(BaseModel):
     total_time: float | None
     cancel_requested: bool
     results: list[SlideResultOut] | None = None
+    version: str | None = Field(
+        None, description="Send it back as ?since= to get only the slides changed after it"
+    )
 
     @classmethod
     def of(cls, answer: BatchStatus) -> BatchStatusOut:
@@ -346,6 +349,8 @@ class BatchStatusOut(BaseModel):
             "total_time": answer.total_time,
             "cancel_requested": answer.cancel_requested,
         }
+        if answer.version is not None:
+            fields["version"] = answer.version
         if answer.results is not None:
             fields["results"] = [SlideResultOut.of(s) for s in answer.results]
         return cls.model_validate(fields)

@@ -46,6 +46,13 @@ class EnvironmentConfig:
     # The upstream of issue 13: refused requests count against its window and the
     # X-RateLimit-* figures come only with 429s (no Retry-After), as some providers do.
     harsh_upstream: bool = False
+    # The upstream's limits and latency (unscaled); the defaults are the seed's experiment.
+    rate: int = RATE
+    window: float = WINDOW
+    latency_median: float = LATENCY_MEDIAN
+    latency_p95: float = LATENCY_P95
+    database_url: str | None = None  # None: SQLite in the bench's data folder
+    max_concurrent: int | None = None  # BATCH_MAX_CONCURRENT (None: the default)
 
     def scaled(self, seconds: float) -> float:
         return seconds * self.time_scale
@@ -69,10 +76,10 @@ class BenchEnvironment:
         self.config = config
         self.fake = FakeUpstreamServer(
             FakeUpstreamConfig(
-                rpm=RATE,
-                window_seconds=WINDOW,
-                latency_median=LATENCY_MEDIAN,
-                latency_p95=LATENCY_P95,
+                rpm=config.rate,
+                window_seconds=config.window,
+                latency_median=config.latency_median,
+                latency_p95=config.latency_p95,
                 time_scale=config.time_scale,
                 seed=config.seed,
                 expected_api_key=BENCH_API_KEY,
@@ -131,7 +138,7 @@ class BenchEnvironment:
 
     def drain(self) -> None:
         """Wait one window (plus a little) so the next run starts with a fresh window."""
-        time.sleep(self.config.scaled(WINDOW) * 1.05 + 0.05)
+        time.sleep(self.config.scaled(self.config.window) * 1.05 + 0.05)
         self.fake.reset_stats()
 
 
@@ -156,7 +163,12 @@ def server_env(config: EnvironmentConfig, openrouter_base: str) -> dict[str, str
     env.pop("UPSTREAM_RPM", None)
     env.pop("UPSTREAM_RATE_WINDOW_SECONDS", None)
     if config.configured_limit:
-        env["UPSTREAM_RPM"] = str(RATE)
+        env["UPSTREAM_RPM"] = str(config.rate)
     if config.configured_window:
-        env["UPSTREAM_RATE_WINDOW_SECONDS"] = f"{config.scaled(WINDOW):g}"
+        env["UPSTREAM_RATE_WINDOW_SECONDS"] = f"{config.scaled(config.window):g}"
+    env.pop("DATABASE_URL", None)
+    if config.database_url is not None:
+        env["DATABASE_URL"] = config.database_url
+    if config.max_concurrent is not None:
+        env["BATCH_MAX_CONCURRENT"] = str(config.max_concurrent)
     return env

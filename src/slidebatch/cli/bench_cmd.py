@@ -41,10 +41,22 @@ def bench(
     strict: bool = typer.Option(
         False, "--strict", help="Exit 1 when any goal is missed (default: report only)."
     ),
+    load: bool = typer.Option(
+        False,
+        "--load",
+        help="Instead: the API under pollers and concurrent submits at a high limit, on "
+        "SQLite and PostgreSQL (status latency, submits, the list, event-loop lag).",
+    ),
+    database: list[str] = typer.Option(
+        ["sqlite", "postgres"], "--database", help="With --load: sqlite and/or postgres."
+    ),
 ) -> None:
     """Run the fake upstream and a real server; print makespan vs bound, 429s and success."""
     if not 0 < time_scale <= 1:
         fail("--time-scale must be in (0, 1]")
+    if load:
+        _load(workdir, database, quick=quick)
+        return
     # Imported here: the CLI starts fast and the bench's imports load only when it runs.
     from slidebatch.bench.report import render_text
     from slidebatch.bench.runner import BenchOptions, run_bench
@@ -65,6 +77,19 @@ def bench(
         typer.echo(render_text(report))
     if strict and not all(goal.met or not goal.judged for goal in report.goals()):
         raise typer.Exit(EXIT_FAILED)
+
+
+def _load(workdir: Path | None, databases: list[str], *, quick: bool) -> None:
+    import tempfile
+
+    from slidebatch.bench.load import render_table, run_load
+
+    unknown = set(databases) - {"sqlite", "postgres"}
+    if unknown:
+        fail(f"--database must be sqlite or postgres, not {', '.join(sorted(unknown))}")
+    with tempfile.TemporaryDirectory(prefix="slidebatch-load-") as scratch:
+        report = run_load(workdir or Path(scratch), databases=databases, quick=quick)
+    typer.echo(render_table(report))
 
 
 def _progress(message: str) -> None:

@@ -149,6 +149,7 @@ class BatchStatus:
     total_time: float | None
     cancel_requested: bool
     results: tuple[SlideAnswer, ...] | None = None
+    version: str | None = None  # the cursor for ``?since=`` (status answers only)
 
     @classmethod
     def of(

@@ -95,7 +95,9 @@ class BatchEngine:
             wall=wall,
             figures=figures,
         )
-        self.read = BatchReader(repo, self.runs, max_concurrent=limits.max_concurrent)
+        self.read = BatchReader(
+            repo, self.runs, self.watchers.versions, max_concurrent=limits.max_concurrent
+        )
         recorder = SlideRecorder(
             repo=repo,
             images=images,
@@ -127,6 +129,7 @@ class BatchEngine:
 
     async def stop(self) -> None:
         """Stop dispatching. Unfinished slides stay ``pending`` and resume at the next start."""
+        await self.runs.stop_admitting()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -151,11 +154,14 @@ class BatchEngine:
         owner: str | None = None,
         idempotency_key: str | None = None,
         origin: BatchOrigin | None = None,
+        admit_later: bool = False,
     ) -> tuple[BatchRecord, bool]:
         """Store a new batch (queued) and admit it when a place is free.
 
         Returns ``(batch, created)``; a repeated ``idempotency_key`` returns the first batch,
         or raises ``Conflict`` when the request differs from the one that made it.
+        ``admit_later``: return once the batch is stored and admit it in the background, so
+        concurrent submits do not wait on each other's admission (the 202 answer).
         """
         limits = self.limits
         workers = effective_workers(request.max_workers, limits.default_workers, limits.max_workers)
@@ -181,7 +187,10 @@ class BatchEngine:
                 "provider": self._provider_name,
             }
             self.log.event("batch_created", batch_id=batch.id, details=details)
-            await self.runs.admit()
+            if admit_later:
+                self.runs.admit_soon()
+            else:
+                await self.runs.admit()
         return batch, created
 
     async def resume(self, batch_id: str) -> BatchRecord:
@@ -215,6 +224,7 @@ class BatchEngine:
             await self.repo.request_cancel(batch_id)
             running = self.runs.cancel_locked(batch_id)  # before any await: no job starts
             await self.repo.cancel_pending(batch_id, at=self._wall())
+            self.watchers.changed(batch_id)
             if running:
                 await self.runs.finish_locked(batch_id)
             else:
@@ -306,6 +316,7 @@ class BatchEngine:
             if batch_id in self.runs:
                 continue
             await self.repo.delete_batch(batch_id)
+            self.watchers.gone(batch_id)
             await asyncio.to_thread(self.images.delete_batch, batch_id)
             removed += 1
         if removed:

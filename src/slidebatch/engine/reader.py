@@ -1,13 +1,18 @@
 """The engine's read-only answers: status, results, lists and counts.
 
-Each operation reads the batch once; live figures (ETA, progress) come from the running
-batches, not from the database.
+Each operation reads the batch once; live figures (ETA) come from the running batches.
+Status answers are built from a snapshot of the batch's records kept per version
+(``Versions``): while nothing changed, a poll costs no query at all, and ``since`` narrows
+the slides to those changed after a cursor the client got from an earlier answer.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+
 from slidebatch.core.batch import BatchRecord, SlideRecord
-from slidebatch.core.states import BatchState
+from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.answers import (
     ActiveCount,
     BatchPage,
@@ -17,30 +22,85 @@ from slidebatch.engine.answers import (
     state_counts,
 )
 from slidebatch.engine.runs import Runs
+from slidebatch.engine.versions import Versions
+from slidebatch.errors import NotFound
 from slidebatch.storage.repository import BatchRepository
+
+# Snapshots kept (least recently asked dropped first): far more than run at once.
+SNAPSHOTS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class _Snapshot:
+    """A batch's records as stored at ``version``."""
+
+    version: int
+    batch: BatchRecord
+    slides: tuple[SlideRecord, ...]
+    counts: dict[SlideState, int]
+    answers: tuple[SlideAnswer, ...]
 
 
 class BatchReader:
     """Answers about stored batches, with what the running ones know."""
 
-    def __init__(self, repo: BatchRepository, runs: Runs, *, max_concurrent: int) -> None:
+    def __init__(
+        self, repo: BatchRepository, runs: Runs, versions: Versions, *, max_concurrent: int
+    ) -> None:
         self._repo = repo
         self._runs = runs
+        self._versions = versions
         self._max_concurrent = max_concurrent
+        self._snapshots: OrderedDict[str, _Snapshot] = OrderedDict()
 
-    async def status(self, batch_id: str, *, owner: str | None = None) -> BatchStatus:
-        """The seed's status answer, with queue position and ETA."""
-        batch, slides = await self.records(batch_id, owner=owner)
+    async def status(
+        self, batch_id: str, *, owner: str | None = None, since: str | None = None
+    ) -> BatchStatus:
+        """The seed's status answer, with queue position, ETA and its ``version`` cursor.
+
+        ``since`` (a cursor from an earlier answer): ``results`` holds only the slides
+        changed after it (all of them when the cursor is unknown or too old).
+        """
+        snapshot = await self._snapshot(batch_id, owner)
+        batch = snapshot.batch
         position = None
         if batch.state is BatchState.QUEUED:
             position = await self._repo.queue_position(batch_id)
-        return BatchStatus.of(
+        answer = BatchStatus.of(
             batch,
-            state_counts(slides),
-            eta=self._runs.eta(batch, slides),
+            snapshot.counts,
+            eta=self._runs.eta(batch, snapshot.slides),
             queue_position=position,
-            slides=slides,
             waiting=self._runs.progress(batch_id),
+        )
+        return replace(
+            answer,
+            results=self._changed(snapshot, since),
+            version=self._versions.cursor(snapshot.version),
+        )
+
+    async def _snapshot(self, batch_id: str, owner: str | None) -> _Snapshot:
+        version = self._versions.current(batch_id)  # before reading: a change meanwhile wins
+        snapshot = self._snapshots.get(batch_id)
+        if snapshot is None or snapshot.version != version:
+            batch, slides = await self.records(batch_id)
+            answers = tuple(SlideAnswer.of(s) for s in slides)
+            snapshot = _Snapshot(version, batch, tuple(slides), state_counts(slides), answers)
+            self._snapshots[batch_id] = snapshot
+            while len(self._snapshots) > SNAPSHOTS:
+                self._snapshots.popitem(last=False)
+        self._snapshots.move_to_end(batch_id)
+        if owner is not None and snapshot.batch.owner != owner:
+            raise NotFound(f"batch {batch_id} not found")
+        return snapshot
+
+    def _changed(self, snapshot: _Snapshot, since: str | None) -> tuple[SlideAnswer, ...]:
+        after = self._versions.since(since)
+        keys = None if after is None else self._versions.changed_after(snapshot.batch.id, after)
+        if keys is None:
+            return snapshot.answers
+        return tuple(
+            a for s, a in zip(snapshot.slides, snapshot.answers, strict=True) if s.key in keys
         )
 
     async def result(self, batch_id: str) -> BatchResult:

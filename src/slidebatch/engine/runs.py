@@ -65,6 +65,7 @@ class Runs:
         self.figures = figures  # what the gate knows now, for ETAs and advice
         self._running: dict[str, RunningBatch] = {}
         self._own: set[str] = set()
+        self._admitting: asyncio.Task[None] | None = None
         self.lock = asyncio.Lock()
 
     def __contains__(self, batch_id: object) -> bool:
@@ -137,6 +138,24 @@ class Runs:
                     return
                 await self.start_locked(candidates[0])
 
+    def admit_soon(self) -> None:
+        """Admit in the background; one pass pending at a time serves every caller."""
+        if self._admitting is None or self._admitting.done():
+            self._admitting = asyncio.create_task(self._admit_logged(), name="admit")
+
+    async def stop_admitting(self) -> None:
+        """Cancel a background admission (the engine stops)."""
+        task, self._admitting = self._admitting, None
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def _admit_logged(self) -> None:
+        try:
+            await self.admit()
+        except Exception as exc:  # the next submit or finish admits again
+            self._log.failure("batch_admit_failed", exc)
+
     async def finish_if_done(self, batch_id: str) -> None:
         """End the batch if its last slide just reported, then admit the next."""
         running = self._running.get(batch_id)
@@ -165,6 +184,7 @@ class Runs:
         self._log.event(
             "batch_generate_start", batch_id=batch.id, details=self._start_fields(batch, pending)
         )
+        self._watchers.changed(batch.id, ())
         if not pending:
             await self.finish_locked(batch.id)
             return
@@ -186,9 +206,11 @@ class Runs:
             return
         if batch.cancel_requested:
             await self._repo.clear_cancel(batch.id)  # the user asked for these slides again
+        self._watchers.changed(batch.id, [s.key for s in reset])
         running = self._running.get(batch.id)
         if running is None:
             await self._repo.set_batch_state(batch.id, BatchState.QUEUED, at=self._wall())
+            self._watchers.changed(batch.id, ())
             return
         counts = Progress.counted(batch.total_slides, await self._repo.slide_counts(batch.id), None)
         running.open += len(reset)

@@ -1,17 +1,20 @@
 """Telling whoever watches or waits: slide events, the batch's end, and waiting for either.
 
 Streams (SSE, the CLI) get a ``SlideEvent`` per change and one ``BatchStatus`` at the end;
-callers of ``until_final`` (the synchronous generate answer) wake when the batch ends.
+callers of ``until_final`` (the synchronous generate answer) wake when the batch ends; and
+every change moves the batch's version (``Versions``), which status answers are cached by.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 
 from slidebatch.core.batch import BatchRecord, SlideRecord
 from slidebatch.core.states import SlideState
 from slidebatch.engine.answers import BatchStatus, Progress, SlideAnswer, SlideEvent
 from slidebatch.engine.events import EventBus
+from slidebatch.engine.versions import Versions
 from slidebatch.errors import NotFound
 from slidebatch.storage.repository import BatchRepository
 
@@ -22,10 +25,12 @@ class Watchers:
     def __init__(self, repo: BatchRepository, events: EventBus) -> None:
         self._repo = repo
         self.events = events
+        self.versions = Versions()
         self._finished: dict[str, asyncio.Event] = {}  # set when a waited-on batch ends
 
     async def slide(self, batch_id: str, key: int, progress: Progress | None) -> None:
         """Tell watchers about the slide as it is stored now (``progress`` as of the change)."""
+        self.versions.slide_changed(batch_id, key)
         if not self.events.subscriber_count(batch_id):
             return
         try:
@@ -37,13 +42,22 @@ class Watchers:
             return
         self.events.publish(batch_id, SlideEvent(batch_id, SlideAnswer.of(record), progress))
 
+    def changed(self, batch_id: str, keys: Iterable[int] | None = None) -> None:
+        """The batch's own fields changed, and the slides ``keys`` (None: maybe any slide)."""
+        self.versions.batch_changed(batch_id, keys)
+
     def ended(self, batch: BatchRecord, counts: dict[SlideState, int]) -> None:
         """The batch reached a final state: one last event, streams end, waiters wake."""
+        self.versions.batch_changed(batch.id, ())  # each slide reported its own change
         self.events.publish(batch.id, BatchStatus.of(batch, counts))
-        self.gone(batch.id)
+        self._close(batch.id)
 
     def gone(self, batch_id: str) -> None:
-        """The batch ended or was deleted: end its streams and wake its waiters."""
+        """The batch was deleted: its streams end, its waiters wake (and find it gone)."""
+        self.versions.forget(batch_id)
+        self._close(batch_id)
+
+    def _close(self, batch_id: str) -> None:
         self.events.close(batch_id)
         event = self._finished.pop(batch_id, None)
         if event is not None:

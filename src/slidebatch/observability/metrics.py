@@ -22,6 +22,8 @@ from prometheus_client import (
 
 # Image models answer in 5-60 s typically, up to LLM_TIMEOUT_SECONDS (120 s by default).
 LATENCY_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180)
+# Event-loop lag: a healthy loop answers within a few ms; 20 ms is the service's goal.
+LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 BATCH_STATES = ("queued", "running", "completed", "completed_with_errors", "failed", "cancelled")
 
 Sampler = Callable[["Metrics"], None]
@@ -89,6 +91,12 @@ class Metrics:
         self.cost_usd_total = Counter(
             "slidebatch_cost_usd", "Upstream cost reported by the provider, in USD", registry=r
         )
+        self.event_loop_lag_seconds = Histogram(
+            "slidebatch_event_loop_lag_seconds",
+            "How late the event loop wakes a sleeping task (sampled every 50 ms)",
+            buckets=LOOP_LAG_BUCKETS,
+            registry=r,
+        )
         self._samplers: list[Sampler] = []
 
     # --- one-line calls for the engine and the API ---
@@ -104,6 +112,10 @@ class Metrics:
         self.upstream_requests_total.labels(status=str(status)).inc()
         if latency_seconds is not None and latency_seconds >= 0:
             self.upstream_latency_seconds.observe(latency_seconds)
+
+    def loop_lag(self, seconds: float) -> None:
+        """One sample of the event loop's lag."""
+        self.event_loop_lag_seconds.observe(seconds)
 
     def retry(self, reason: str) -> None:
         """An attempt will be retried (``rate_limited``, ``transient``, ``timeout``...)."""

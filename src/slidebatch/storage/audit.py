@@ -1,7 +1,13 @@
-"""AuditRepository: the ``audit_events`` table, written once per audited operation."""
+"""AuditRepository: the ``audit_events`` table, written once per audited operation.
+
+Every status poll is audited, so events that arrive while an insert is being committed wait
+for the next one, which inserts them all in one transaction: a caller still returns only
+after its own row is committed, and forty polls a second cost a few commits, not forty.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -39,6 +45,8 @@ class AuditRepository:
     def __init__(self, engine: AsyncEngine, *, writing: Writing) -> None:
         self._engine = engine
         self._writing = writing
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._inserter: asyncio.Task[None] | None = None
 
     @classmethod
     def on(cls, database: Database) -> AuditRepository:
@@ -60,9 +68,37 @@ class AuditRepository:
         for column, width in _WIDTHS.items():
             if isinstance(values[column], str):
                 values[column] = values[column][:width]
-        with translated("write audit event"):
-            async with self._writing() as connection:
-                await connection.execute(insert(_AUDIT).values(**values))
+        done = asyncio.get_running_loop().create_future()
+        self._pending.append((values, done))
+        if self._inserter is None or self._inserter.done():
+            self._inserter = asyncio.create_task(self._insert_pending())
+        await done
+
+    async def _insert_pending(self) -> None:
+        batch: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                await self._insert(batch)
+        finally:
+            # Only reached with waiters left if this task was cancelled (loop shutdown).
+            for _, done in batch + self._pending:
+                if not done.done():
+                    done.cancel()
+
+    async def _insert(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
+        try:
+            with translated("write audit event"):
+                async with self._writing() as connection:
+                    await connection.execute(insert(_AUDIT), [values for values, _ in batch])
+        except Exception as exc:
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+            return
+        for _, done in batch:
+            if not done.done():
+                done.set_result(None)
 
     async def query(
         self,

@@ -22,6 +22,7 @@ from slidebatch.api.schemas import (
     SlideResultOut,
     event_json,
 )
+from slidebatch.api.status_body import StatusBodies
 
 router = APIRouter(prefix="/slide/batch", tags=["batches"])
 
@@ -48,7 +49,7 @@ async def generate(
         if not await services.engine.read.is_repeat(caller.owner, idempotency_key):
             await services.check_quota(caller, len(request.slides))
         batch, created = await services.engine.submit(
-            request, owner=caller.owner, idempotency_key=idempotency_key
+            request, owner=caller.owner, idempotency_key=idempotency_key, admit_later=not wait
         )
         audit.target = batch.id
         audit.detail = f"slides={batch.total_slides} created={created}"
@@ -61,9 +62,9 @@ async def generate(
 
 @router.post("/status", response_model=BatchStatusOut, summary="Status of a batch (seed)")
 async def status_by_body(
-    body: BatchIdIn, services: ServicesDep, caller: CallerDep
-) -> BatchStatusOut:
-    return await _status(body.batch_id, services, caller)
+    body: BatchIdIn, request: Request, services: ServicesDep, caller: CallerDep
+) -> Response:
+    return await _status(body.batch_id, request, services, caller, since=None)
 
 
 @router.get("/active-count", response_model=ActiveCountOut, summary="Running and queued batches")
@@ -82,14 +83,29 @@ async def list_batches(
     return BatchListOut.of(page)
 
 
-@router.get("/{batch_id}", response_model=BatchStatusOut, summary="Status of a batch")
-async def status_by_path(batch_id: str, services: ServicesDep, caller: CallerDep) -> BatchStatusOut:
-    return await _status(batch_id, services, caller)
+@router.get(
+    "/{batch_id}",
+    response_model=BatchStatusOut,
+    responses={304: {"description": "unchanged since the ETag sent in If-None-Match"}},
+    summary="Status of a batch (ETag; ?since= for only the slides changed after a version)",
+)
+async def status_by_path(
+    batch_id: str,
+    request: Request,
+    services: ServicesDep,
+    caller: CallerDep,
+    since: str | None = Query(None, max_length=64, description="a 'version' from an answer"),
+) -> Response:
+    return await _status(batch_id, request, services, caller, since=since)
 
 
-async def _status(batch_id: str, services: ServicesDep, caller: CallerDep) -> BatchStatusOut:
+async def _status(
+    batch_id: str, request: Request, services: ServicesDep, caller: CallerDep, *, since: str | None
+) -> Response:
     async with services.audited(caller, "batch.read", batch_id):
-        return BatchStatusOut.of(await services.engine.read.status(batch_id, owner=caller.scope))
+        status = await services.engine.read.status(batch_id, owner=caller.scope, since=since)
+    bodies: StatusBodies = request.app.state.status_bodies
+    return bodies.response(status, request.headers.get("if-none-match"))
 
 
 @router.get(

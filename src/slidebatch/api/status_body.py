@@ -1,0 +1,81 @@
+"""The status answer as bytes: its slides encoded once per batch version, an ETag, and 304.
+
+A poll of a 200-slide batch used to rebuild and encode every slide each time. The slides'
+JSON now is made once per batch version (``engine/versions.py``) and reused until a slide
+changes; only the small head (counts, ETA, queue position) is encoded per request. The ETag
+names the version and what moves without one (queue position, a gate wait); it is weak
+because the ETA inside moves with time. An unchanged batch answers 304.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import OrderedDict
+
+from fastapi import Response
+
+from slidebatch.api.schemas import BatchStatusOut, SlideResultOut
+from slidebatch.engine.answers import BatchStatus, SlideAnswer
+
+# Encoded slide lists kept (least recently used dropped first).
+CACHED_BATCHES = 256
+
+
+class StatusBodies:
+    """Encodes status answers, reusing each batch version's slides."""
+
+    def __init__(self, size: int = CACHED_BATCHES) -> None:
+        self._size = size
+        self._results: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
+
+    def response(self, status: BatchStatus, if_none_match: str | None) -> Response:
+        """``status`` as JSON with its ETag, or 304 when the client has this version."""
+        etag = _etag(status)
+        if if_none_match is not None and _matches(if_none_match, etag):
+            return Response(status_code=304, headers={"ETag": etag})
+        headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        return Response(self.encode(status), media_type="application/json", headers=headers)
+
+    def encode(self, status: BatchStatus) -> bytes:
+        """The answer's JSON; the whole slide list comes from the cache when it is whole."""
+        head = BatchStatusOut.of(status.without_results()).model_dump_json(exclude={"results"})
+        results = status.results or ()
+        whole = len(results) == status.progress.total_slides and status.version is not None
+        body = self._whole(status.batch_id, status.version or "", results) if whole else None
+        if body is None:
+            body = _encode_slides(results)
+        return head.encode()[:-1] + b',"results":' + body + b"}"
+
+    def _whole(self, batch_id: str, version: str, results: tuple[SlideAnswer, ...]) -> bytes:
+        cached = self._results.get(batch_id)
+        if cached is not None and cached[0] == version:
+            self._results.move_to_end(batch_id)
+            return cached[1]
+        body = _encode_slides(results)
+        self._results[batch_id] = (version, body)
+        self._results.move_to_end(batch_id)
+        while len(self._results) > self._size:
+            self._results.popitem(last=False)
+        return body
+
+
+def _etag(status: BatchStatus) -> str:
+    """The version, plus what moves without one: the queue position and a gate wait."""
+    progress = status.progress
+    quota = progress.waiting_for_quota
+    moving = f"{status.queue_position}|{progress.waiting}|{quota}"
+    return f'W/"{status.version}-{zlib.crc32(moving.encode()):08x}"'
+
+
+def _encode_slides(results: tuple[SlideAnswer, ...]) -> bytes:
+    return b"[" + b",".join(SlideResultOut.of(s).model_dump_json().encode() for s in results) + b"]"
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110's weak comparison of ``If-None-Match`` (a list, or ``*``) with ``etag``."""
+    wanted = etag.removeprefix("W/")
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == wanted:
+            return True
+    return False

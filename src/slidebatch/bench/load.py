@@ -1,0 +1,296 @@
+"""``slidebatch bench --load``: the API under pollers and concurrent submits, per database.
+
+The fake upstream allows 600 requests per 3 s window with a median latency of 0.45 s, so the
+in-flight cap (32) binds, not the rate. A real ``slidebatch serve`` runs once on SQLite and
+once on PostgreSQL; this process is the upstream and the clients, sharing the machine.
+
+Scenarios (each after the previous one's window has passed):
+
+* one 200-slide batch with no poller (the synchronous generate call);
+* the same with 4 status polls per second;
+* 30 batches of 20 slides submitted at once (the submit latency is measured), then polled
+  at about 40 status requests per second in all until every batch ends;
+* the list of 200 batches (``GET /api/slide/batch?limit=200``).
+
+Makespan is the server's own ``finished_at - created_at``; the bound is
+``core.bound.makespan_bound`` over the latencies the fake upstream drew, with the cap. The
+event-loop lag p99 is read from ``slidebatch_event_loop_lag_seconds`` (a bucket's upper edge).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import statistics
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from slidebatch.bench.environment import IN_FLIGHT_CAP, BenchEnvironment, EnvironmentConfig
+from slidebatch.bench.figures import upstream_counts
+from slidebatch.bench.scenarios import BatchSpec, deck_body
+from slidebatch.core.bound import makespan_bound
+
+RATE = 600
+WINDOW = 3.0
+LATENCY_MEDIAN = 0.45
+LATENCY_P95 = 0.9
+POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRow:
+    """One run: makespan against the bound, and what the status polls cost."""
+
+    run: str
+    database: str
+    pollers: str
+    makespan: float
+    bound: float
+    status_ms: tuple[float, ...]  # every status poll's latency
+    lag_p99_ms: float | None
+
+    @property
+    def ratio(self) -> float:
+        return self.makespan / self.bound if self.bound else float("inf")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiFigures:
+    """Submit and list latencies on one database."""
+
+    database: str
+    submit_ms: tuple[float, ...]
+    list_ms: tuple[float, ...]
+    listed: int
+
+
+@dataclass(frozen=True, slots=True)
+class LoadReport:
+    rows: tuple[LoadRow, ...]
+    api: tuple[ApiFigures, ...]
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """The ``share`` quantile (nearest rank) of ``values``."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+def _config(root: Path, database_url: str | None) -> EnvironmentConfig:
+    return EnvironmentConfig(
+        root=root,
+        time_scale=1.0,
+        rate=RATE,
+        window=WINDOW,
+        latency_median=LATENCY_MEDIAN,
+        latency_p95=LATENCY_P95,
+        llm_timeout=30.0,
+        database_url=database_url,
+        max_concurrent=32,
+    )
+
+
+async def _timed(client: httpx.AsyncClient, method: str, url: str, **kw: Any) -> float:
+    started = time.perf_counter()
+    answer = await client.request(method, url, **kw)
+    answer.raise_for_status()
+    return (time.perf_counter() - started) * 1000
+
+
+async def _poll(
+    client: httpx.AsyncClient, ids: Sequence[str], per_second: float, seen: list[float]
+) -> None:
+    """Poll every batch's status (one client each, ``per_second`` in all) until it ends."""
+    each = per_second / len(ids)
+
+    async def one(batch_id: str) -> None:
+        while True:
+            started = time.perf_counter()
+            answer = await client.get(f"/api/slide/batch/{batch_id}")
+            seen.append((time.perf_counter() - started) * 1000)
+            if answer.json()["status"] not in ("queued", "running"):
+                return
+            await asyncio.sleep(max(0.0, 1 / each - (time.perf_counter() - started)))
+
+    await asyncio.gather(*(one(batch_id) for batch_id in ids))
+
+
+async def _makespan(client: httpx.AsyncClient, ids: Sequence[str]) -> float:
+    """From the first batch's creation to the last one's end, by the server's clock."""
+    bodies = [(await client.get(f"/api/slide/batch/{i}")).json() for i in ids]
+    created = min(datetime.fromisoformat(b["created_at"]) for b in bodies)
+    finished = max(datetime.fromisoformat(b["finished_at"]) for b in bodies)
+    return (finished - created).total_seconds()
+
+
+async def _lag_buckets(client: httpx.AsyncClient) -> dict[float, float]:
+    text = (await client.get("/metrics")).text
+    buckets: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith("slidebatch_event_loop_lag_seconds_bucket"):
+            edge = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[float("inf") if edge == "+Inf" else float(edge)] = float(line.split()[-1])
+    return buckets
+
+
+def _lag_p99_ms(before: dict[float, float], after: dict[float, float]) -> float | None:
+    """The upper edge of the bucket holding the 99th percentile of the samples in between."""
+    counts = {edge: after.get(edge, 0.0) - before.get(edge, 0.0) for edge in after}
+    total = counts.get(float("inf"), 0.0)
+    if total <= 0:
+        return None
+    for edge in sorted(counts):
+        if counts[edge] >= 0.99 * total:
+            return edge * 1000
+    return None
+
+
+def _submit_body(slides: int, tag: str) -> dict[str, Any]:
+    return deck_body(BatchSpec(slides), tag)
+
+
+async def _batches_run(
+    env: BenchEnvironment,
+    client: httpx.AsyncClient,
+    name: str,
+    spec: tuple[int, int],
+    polls_per_second: float,
+    submits: list[float],
+) -> LoadRow:
+    """``spec`` = (batches, slides each); polled at ``polls_per_second`` in all (0: none)."""
+    env.fake.reset_stats()
+    count, slides = spec
+    before = await _lag_buckets(client)
+    seen: list[float] = []
+    if polls_per_second == 0 and count == 1:
+        answer = await client.post("/api/slide/batch/generate", json=_submit_body(slides, name))
+        ids = [answer.json()["batch_id"]]
+    else:
+        url = "/api/slide/batch/generate?wait=false"
+
+        async def submit(n: int) -> str:
+            started = time.perf_counter()
+            answer = await client.post(url, json=_submit_body(slides, f"{name}-{n}"))
+            submits.append((time.perf_counter() - started) * 1000)
+            return str(answer.json()["batch_id"])
+
+        ids = list(await asyncio.gather(*(submit(n) for n in range(count))))
+        await _poll(client, ids, polls_per_second, seen)
+    lag = _lag_p99_ms(before, await _lag_buckets(client))
+    makespan = await _makespan(client, ids)
+    latencies = upstream_counts(env.fake.stats()).latencies
+    bound = makespan_bound(latencies, rate=RATE, window=WINDOW, cap=IN_FLIGHT_CAP)
+    pollers = f"{polls_per_second:g} per second" if polls_per_second else "none"
+    database = "PostgreSQL" if env.config.database_url else "SQLite"
+    return LoadRow(name, database, pollers, makespan, bound, tuple(seen), lag)
+
+
+async def _list_figures(client: httpx.AsyncClient, database: str, runs: int) -> ApiFigures:
+    listed = (await client.get("/api/slide/batch", params={"limit": 200})).json()["total"]
+    while listed < 200:
+        more = min(50, 200 - listed)
+        url = "/api/slide/batch/generate?wait=false"
+        await asyncio.gather(
+            *(client.post(url, json=_submit_body(1, f"list-{listed + n}")) for n in range(more))
+        )
+        listed += more
+    times = [
+        await _timed(client, "GET", "/api/slide/batch", params={"limit": 200}) for _ in range(runs)
+    ]
+    return ApiFigures(database, (), tuple(times), listed)
+
+
+async def _scenarios(env: BenchEnvironment, quick: bool) -> tuple[list[LoadRow], ApiFigures]:
+    big, many = (50, (10, 10)) if quick else (200, (30, 20))
+    submits: list[float] = []
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=env.base_url, timeout=300, limits=limits) as client:
+        rows = [await _batches_run(env, client, f"1 x {big} slides", (1, big), 0, submits)]
+        await asyncio.sleep(WINDOW * 1.05)
+        rows.append(await _batches_run(env, client, f"1 x {big} slides", (1, big), 4, submits))
+        await asyncio.sleep(WINDOW * 1.05)
+        name = f"{many[0]} x {many[1]} slides"
+        rows.append(await _batches_run(env, client, name, many, 40, submits))
+        database = rows[0].database
+        api = await _list_figures(client, database, 10 if quick else 30)
+    return rows, ApiFigures(database, tuple(submits[-many[0] :]), api.list_ms, api.listed)
+
+
+def run_database(
+    root: Path, database_url: str | None, *, quick: bool
+) -> tuple[list[LoadRow], ApiFigures]:
+    """Every scenario against one server on one database."""
+    with BenchEnvironment(_config(root, database_url)) as env:
+        return asyncio.run(_scenarios(env, quick))
+
+
+def render_table(report: LoadReport) -> str:
+    """The issue's table, then the submit, list and lag figures."""
+    lines = [
+        f"fake upstream: {RATE} requests per {WINDOW:g} s window, latency median "
+        f"{LATENCY_MEDIAN:g} s (p95 {LATENCY_P95:g} s); in-flight cap {IN_FLIGHT_CAP} binds",
+        "",
+        "| run | database | pollers | makespan / bound | status p50 / p99 | loop lag p99 |",
+        "|---|---|---|---|---|---|",
+    ]
+    for row in report.rows:
+        status = "-"
+        if row.status_ms:
+            status = f"{_p50_p99(row.status_ms)} ({len(row.status_ms)} polls)"
+        lag = "-" if row.lag_p99_ms is None else f"<= {row.lag_p99_ms:g} ms"
+        lines.append(
+            f"| {row.run} | {row.database} | {row.pollers} | {row.ratio:.2f} "
+            f"({row.makespan:.1f} s / {row.bound:.1f} s) | {status} | {lag} |"
+        )
+    lines += [
+        "",
+        "| database | submits at once: p50 / p99 | list of 200: p50 / p99 |",
+        "|---|---|---|",
+    ]
+    for api in report.api:
+        submit = (
+            f"{statistics.median(api.submit_ms):.0f} / {percentile(api.submit_ms, 0.99):.0f} ms"
+        )
+        listing = f"{statistics.median(api.list_ms):.1f} / {percentile(api.list_ms, 0.99):.1f} ms"
+        lines.append(f"| {api.database} | {submit} ({len(api.submit_ms)}) | {listing} |")
+    return "\n".join(lines)
+
+
+def _p50_p99(values: Sequence[float], spec: str = ".1f") -> str:
+    return f"{statistics.median(values):{spec}} / {percentile(values, 0.99):{spec}} ms"
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg  # type: ignore[import-untyped]  # the driver; only this run needs it
+
+    connection = await asyncpg.connect(POSTGRES_ADMIN, timeout=5)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+def run_load(root: Path, *, databases: Sequence[str], quick: bool) -> LoadReport:
+    """Every scenario on each of ``databases`` (``sqlite``, ``postgres``)."""
+    rows: list[LoadRow] = []
+    api: list[ApiFigures] = []
+    for database in databases:
+        if database == "sqlite":
+            found = run_database(root / "sqlite", None, quick=quick)
+        else:
+            name = f"slidebatch_bench_{secrets.token_hex(4)}"
+            asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+            try:
+                url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+                found = run_database(root / "postgres", url, quick=quick)
+            finally:
+                asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        rows += found[0]
+        api.append(found[1])
+    return LoadReport(tuple(rows), tuple(api))

@@ -1,0 +1,72 @@
+"""Change versions of batches, so an unchanged status answer is never built twice.
+
+Every change this engine makes to a batch or one of its slides takes the next number of one
+process-wide counter. A status answer built at version ``v`` stays right until the batch's
+version moves past ``v``; a client that saw ``v`` asks ``?since=<cursor>`` and gets only the
+slides changed after it. A cursor carries the process's epoch: after a restart every old
+cursor means "send everything".
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+from collections.abc import Iterable
+
+
+class Versions:
+    """The version of each batch and of each of its slides (this process's changes)."""
+
+    def __init__(self) -> None:
+        self.epoch = secrets.token_hex(4)
+        self._counter = itertools.count(1)
+        self._batch: dict[str, int] = {}
+        self._floor: dict[str, int] = {}  # every slide changed at this version
+        self._slides: dict[str, dict[int, int]] = {}
+
+    def slide_changed(self, batch_id: str, key: int) -> None:
+        """One slide of ``batch_id`` changed."""
+        version = next(self._counter)
+        self._batch[batch_id] = version
+        self._slides.setdefault(batch_id, {})[key] = version
+
+    def batch_changed(self, batch_id: str, keys: Iterable[int] | None = None) -> None:
+        """The batch changed: its own fields, and the slides ``keys`` (None: any slide)."""
+        version = next(self._counter)
+        self._batch[batch_id] = version
+        if keys is None:
+            self._floor[batch_id] = version
+            self._slides.pop(batch_id, None)
+            return
+        slides = self._slides.setdefault(batch_id, {})
+        for key in keys:
+            slides[key] = version
+
+    def forget(self, batch_id: str) -> None:
+        """The batch is gone."""
+        self.batch_changed(batch_id)  # answers built before this are stale
+        self._slides.pop(batch_id, None)
+
+    def current(self, batch_id: str) -> int:
+        """The batch's version now (0: unchanged since this process started)."""
+        return self._batch.get(batch_id, 0)
+
+    def cursor(self, version: int) -> str:
+        """``version`` as a client sends it back (``?since=``)."""
+        return f"{self.epoch}.{version}"
+
+    def since(self, cursor: str | None) -> int | None:
+        """The version a client's cursor names; None when it is absent or from elsewhere."""
+        if not cursor:
+            return None
+        epoch, _, number = cursor.partition(".")
+        if epoch != self.epoch or not number.isdigit():
+            return None
+        return int(number)
+
+    def changed_after(self, batch_id: str, version: int) -> frozenset[int] | None:
+        """Keys of the slides changed after ``version``; None means all of them may have."""
+        if self._floor.get(batch_id, 0) > version:
+            return None
+        slides = self._slides.get(batch_id, {})
+        return frozenset(key for key, at in slides.items() if at > version)

@@ -1,0 +1,36 @@
+"""Batch and slide change versions, and the cursors clients send back."""
+
+from __future__ import annotations
+
+from slidebatch.engine.versions import Versions
+
+
+def test_a_slide_change_moves_the_batch_and_names_only_that_slide() -> None:
+    """After one slide changes, changed_after(old) is that slide; the batch version moved."""
+    versions = Versions()
+    before = versions.current("b")
+    versions.slide_changed("b", 3)
+    assert versions.current("b") > before
+    assert versions.changed_after("b", before) == frozenset({3})
+    assert versions.changed_after("b", versions.current("b")) == frozenset()
+
+
+def test_a_bulk_change_means_every_slide_for_older_cursors() -> None:
+    """batch_changed(keys=None) makes every older cursor get every slide (None)."""
+    versions = Versions()
+    versions.slide_changed("b", 1)
+    old = versions.current("b")
+    versions.batch_changed("b")
+    assert versions.changed_after("b", old) is None
+    versions.batch_changed("b", [2])
+    assert versions.changed_after("b", versions.current("b") - 1) == frozenset({2})
+
+
+def test_cursors_from_another_process_mean_send_everything() -> None:
+    """A cursor carries the epoch: a foreign or malformed one reads as no cursor."""
+    versions = Versions()
+    cursor = versions.cursor(7)
+    assert versions.since(cursor) == 7
+    assert Versions().since(cursor) is None
+    assert versions.since("garbage") is None
+    assert versions.since(None) is None
