@@ -45,7 +45,7 @@ def stats(slide: Slide, reading: Reading, palette: Palette, frame: Frame, area: 
             0.03,
         )
         texts.append(PaintedText(big, palette.title_text, palette.accent))
-        below = (big.ink.y1 if big.ink else top) + frame.px(0.03)
+        below = top + frame.px(0.16)  # the same line in every card, whatever the figure
         label_box = Box(
             inner.x0, below, inner.x1, inner.y1 - (frame.px(0.07) if figure.before else 0)
         )
