@@ -59,7 +59,6 @@ def generate(
     """
     import asyncio
 
-    from slidebatch.cli.batch_run import run_batch
     from slidebatch.cli.data_dir import cli_settings
     from slidebatch.cli.preflight import check_limits, check_out_dir
     from slidebatch.core.deck import parse_deck
@@ -78,6 +77,9 @@ def generate(
     try:
         # One process per data directory, held until the run ends (storage/ownership.py).
         with own_data_dir(settings.effective_database_url):
+            # Loaded once the directory is ours: a refused run stops before the engine loads.
+            from slidebatch.cli.batch_run import run_batch
+
             code = asyncio.run(run_batch(settings, request, out_dir, formats, fresh=fresh))
     except SlidebatchError as exc:
         fail(str(exc))

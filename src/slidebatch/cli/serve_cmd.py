@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import typer
 
 from slidebatch.cli.output import fail
+
+if TYPE_CHECKING:
+    from slidebatch.config import Settings
 
 
 def serve(
@@ -18,16 +23,12 @@ def serve(
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve the API at /api, the page at /, OpenAPI docs at /docs."""
-    # Imported here: `slidebatch --help` must not load the web stack.
-    import asyncio
+    # Imported here: `slidebatch --help` must not load the web stack, and a second process
+    # on a data directory must be refused before it loads it.
     from contextlib import ExitStack
 
-    import uvicorn
-
-    from slidebatch.api.app import create_app
     from slidebatch.config import load_settings
     from slidebatch.errors import ConfigError
-    from slidebatch.services import check_bind
     from slidebatch.storage.ownership import own_data_dir
 
     overrides: dict[str, object] = {}
@@ -45,18 +46,34 @@ def serve(
     with ExitStack() as lifetime:
         try:
             lifetime.enter_context(own_data_dir(settings.effective_database_url))
-            asyncio.run(check_bind(settings))
-            app = create_app(settings)
         except ConfigError as exc:
             fail(str(exc))
-        uvicorn.run(
-            app,
-            host=settings.server_host,
-            port=settings.server_port,
-            log_level=log_level,
-            proxy_headers=False,
-            timeout_graceful_shutdown=10,
-        )
+        _run(settings, log_level)
+
+
+def _run(settings: Settings, log_level: str) -> None:
+    """Check the bind, build the app and serve until stopped."""
+    import asyncio
+
+    import uvicorn
+
+    from slidebatch.api.app import create_app
+    from slidebatch.errors import ConfigError
+    from slidebatch.services import check_bind
+
+    try:
+        asyncio.run(check_bind(settings))
+        app = create_app(settings)
+    except ConfigError as exc:
+        fail(str(exc))
+    uvicorn.run(
+        app,
+        host=settings.server_host,
+        port=settings.server_port,
+        log_level=log_level,
+        proxy_headers=False,
+        timeout_graceful_shutdown=10,
+    )
 
 
 def register(app: typer.Typer) -> None:
