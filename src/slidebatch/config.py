@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     image_download_max_bytes: Positive = 40 * 1024 * 1024
     # One pixel cap for upstream images and exports, read from the header before decoding.
     image_max_pixels: Positive = DEFAULT_MAX_PIXELS
+    # Image URLs are fetched only from the upstream's host and these (names or parent domains,
+    # comma-separated), and never from loopback, link-local, private or reserved addresses.
+    image_download_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Every upstream answer is streamed and refused past this many bytes.
+    upstream_max_body_bytes: Positive = 64 * 1024 * 1024
 
     # --- the upstream's limits, shared by every batch (one gate per credential) ---
     upstream_rpm: Positive | None = None  # requests per window; None: learn from headers
@@ -131,7 +136,7 @@ class Settings(BaseSettings):
             return "auto"
         return value
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "image_download_allowed_hosts", mode="before")
     @classmethod
     def _origins(cls, value: Any) -> Any:
         if isinstance(value, str):

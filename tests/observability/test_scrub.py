@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import base64
 import logging
 from datetime import UTC, datetime
 from enum import StrEnum
+
+import pytest
 
 from slidebatch.config import load_settings
 from slidebatch.observability.context import (
@@ -56,3 +59,38 @@ def test_the_logging_filter_adds_the_request_id() -> None:
     finally:
         reset_request_id(token)
     assert getattr(record, "request_id", None) == "r-42"
+
+
+KEY = "sk-or-v1-0123456789abcdefABCDEF"
+
+
+@pytest.mark.parametrize(
+    "leak",
+    [
+        KEY[:12],  # a prefix
+        KEY[-12:],  # its last 12 characters
+        KEY.upper(),  # another case
+        KEY[5:20],  # any piece of 8+
+        base64.b64encode(KEY.encode()).decode(),  # the key in base64
+        base64.b64encode(b"user:" + KEY.encode()).decode(),  # inside a Basic header
+        base64.b64encode(b"x" + KEY.encode()).decode(),  # at another alignment
+    ],
+    ids=["prefix", "last12", "upper", "piece", "b64", "basic", "b64-offset"],
+)
+def test_pieces_cases_and_base64_of_a_secret_are_masked(leak: str) -> None:
+    """No 8+ character piece of a secret survives, in any case or in base64."""
+    scrubbed = Scrubber([KEY]).text(f"upstream said: invalid key {leak} (request 42)")
+    assert "****" in scrubbed
+    lowered = scrubbed.lower()
+    for i in range(len(KEY) - 7):
+        assert KEY[i : i + 8].lower() not in lowered
+    encoded = base64.b64encode(KEY.encode()).decode()
+    for i in range(4, len(encoded) - 12):
+        assert encoded[i : i + 8] not in scrubbed
+    assert scrubbed.startswith("upstream said: invalid key ")
+    assert scrubbed.endswith("(request 42)")
+
+
+def test_short_secrets_are_masked_only_whole() -> None:
+    """A secret under 8 characters is masked where it appears whole, nothing more."""
+    assert Scrubber(["pa55"]).text("pa55 and pa5") == "**** and pa5"

@@ -14,12 +14,13 @@ from PIL import Image
 from slidebatch.config import AspectMismatchPolicy
 from slidebatch.core.aspect import AspectRatio, ImageSize
 from slidebatch.core.slide import Slide, SlideType
-from slidebatch.errors import TransientProviderError
+from slidebatch.errors import PermanentProviderError, TransientProviderError
 from slidebatch.providers.base import ImageRequest
 from slidebatch.providers.gemini import GeminiProvider
 from slidebatch.providers.images import nearest_standard, verify_image
 from slidebatch.providers.openai_images import OpenAIImagesProvider, size_for
 from slidebatch.providers.openrouter import OpenRouterProvider
+from slidebatch.providers.outbound import OutboundPolicy
 
 KEY = "sk-test-key-5566778899aabbcc"
 
@@ -136,6 +137,14 @@ async def test_openai_sends_the_chosen_size_and_warns_about_the_ratio() -> None:
     assert any("no 16:9 size" in warning for warning in result.warnings)
 
 
+async def public(host: str, port: int) -> list[str]:
+    """A resolver for tests: every name is a public address (no network needed)."""
+    return ["93.184.216.34"]
+
+
+CDN = OutboundPolicy(frozenset({"cdn.example"}), public)
+
+
 async def test_openrouter_downloads_http_image_urls_without_the_key() -> None:
     """An https image URL is fetched (no Authorization header) and checked like a data URL."""
     image = png(1344, 768)
@@ -147,14 +156,16 @@ async def test_openrouter_downloads_http_image_urls_without_the_key() -> None:
 
     seen, transport = recorder(answer)
     async with httpx.AsyncClient(transport=transport) as client:
-        provider = OpenRouterProvider(client, api_key=KEY, base_url="https://gw/api/v1", model="m")
+        provider = OpenRouterProvider(
+            client, api_key=KEY, base_url="https://gw/api/v1", model="m", download_policy=CDN
+        )
         result = await provider.generate(ask())
     assert result.data == image
     assert "authorization" not in seen[1].headers
 
 
 async def test_openrouter_refuses_images_over_the_size_cap() -> None:
-    """A download larger than IMAGE_DOWNLOAD_MAX_BYTES fails transiently."""
+    """A download larger than IMAGE_DOWNLOAD_MAX_BYTES fails permanently (0 retries)."""
 
     def answer(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/chat/completions"):
@@ -164,9 +175,14 @@ async def test_openrouter_refuses_images_over_the_size_cap() -> None:
     _, transport = recorder(answer)
     async with httpx.AsyncClient(transport=transport) as client:
         provider = OpenRouterProvider(
-            client, api_key=KEY, base_url="https://gw/api/v1", model="m", download_max_bytes=100
+            client,
+            api_key=KEY,
+            base_url="https://gw/api/v1",
+            model="m",
+            download_max_bytes=100,
+            download_policy=CDN,
         )
-        with pytest.raises(TransientProviderError, match="IMAGE_DOWNLOAD_MAX_BYTES"):
+        with pytest.raises(PermanentProviderError, match="IMAGE_DOWNLOAD_MAX_BYTES"):
             await provider.generate(ask())
 
 

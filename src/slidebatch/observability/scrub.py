@@ -1,11 +1,15 @@
 """Defence in depth: configured secrets never reach a log line, whatever a caller passes.
 
 Secrets are replaced inside every string of a record (keys and values) before it is
-serialized, so scrubbing can never break the JSON structure of a line.
+serialized, so scrubbing can never break the JSON structure of a line. An upstream may echo
+a key in other forms than the whole of it, so for a secret of at least ``FRAGMENT`` (8)
+characters every piece of it that long is masked too, in any case, and so is the secret in
+base64 (as in a ``Basic`` header), at each of the three alignments base64 can give it.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from enum import Enum
@@ -15,6 +19,60 @@ from typing import Any, Protocol
 from pydantic import SecretStr
 
 MASK = "****"
+FRAGMENT = 8  # the shortest piece of a secret that is masked on its own
+
+
+def secret_fragments(secret: str) -> frozenset[str]:
+    """Every ``FRAGMENT``-long piece of ``secret`` and of its base64 forms, lower-cased."""
+    if len(secret) < FRAGMENT:
+        return frozenset()
+    forms = [secret, *_base64_forms(secret)]
+    return frozenset(
+        form[i : i + FRAGMENT].lower() for form in forms for i in range(len(form) - FRAGMENT + 1)
+    )
+
+
+def _base64_forms(secret: str) -> list[str]:
+    """``secret`` in base64 as it appears inside a longer encoding, at offsets 0, 1 and 2.
+
+    The characters that depend on the neighbouring bytes are cut off each end.
+    """
+    raw = secret.encode("utf-8")
+    forms = []
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + raw).decode("ascii").rstrip("=")
+        start = (offset * 4 + 2) // 3 + (1 if offset else 0)
+        end = len(encoded) - (1 if (offset + len(raw)) % 3 else 0)
+        forms.append(encoded[start:end])
+    return forms
+
+
+def mask_fragments(text: str, fragments: frozenset[str]) -> str:
+    """``text`` with every run that contains one of ``fragments`` (any case) masked."""
+    if not fragments or len(text) < FRAGMENT:
+        return text
+    lowered = text.lower()
+    spans: list[tuple[int, int]] = []
+    for fragment in fragments:
+        start = lowered.find(fragment)
+        while start != -1:
+            spans.append((start, start + FRAGMENT))
+            start = lowered.find(fragment, start + 1)
+    if not spans:
+        return text
+    spans.sort()
+    pieces: list[str] = []
+    position = 0
+    current_start, current_end = spans[0]
+    for start, end in spans[1:]:
+        if start <= current_end:
+            current_end = max(current_end, end)
+            continue
+        pieces += [text[position:current_start], MASK]
+        position = current_end
+        current_start, current_end = start, end
+    pieces += [text[position:current_start], MASK, text[current_end:]]
+    return "".join(pieces)
 
 
 class _SecretSettings(Protocol):
@@ -34,16 +92,17 @@ class Scrubber:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         # Longest first, so a secret containing another is masked whole.
         self._secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+        self._fragments = frozenset().union(*(secret_fragments(s) for s in self._secrets))
 
     def __bool__(self) -> bool:
         return bool(self._secrets)
 
     def text(self, value: str) -> str:
-        """``value`` with every secret masked."""
+        """``value`` with every secret, piece of one, or base64 form of one masked."""
         for secret in self._secrets:
             if secret in value:
                 value = value.replace(secret, MASK)
-        return value
+        return mask_fragments(value, self._fragments)
 
     def record(self, value: Any) -> Any:
         """A JSON-ready copy of ``value``: containers walked, unknown objects made strings."""

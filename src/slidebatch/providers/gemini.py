@@ -49,6 +49,7 @@ class GeminiProvider(RemoteProvider):
             headers={"x-goog-api-key": self._api_key},
             deadline_s=self.timeout,
             secret=self._api_key,
+            max_bytes=self.max_body_bytes,
         )
         if response.status >= 300:
             raise error_for_response(response, secret=self._api_key, zone=PACIFIC)
@@ -116,7 +117,9 @@ class GeminiProvider(RemoteProvider):
             # Drafts (thought parts) may precede a refusal; none of them is the answer.
             raise refused(refusal, explanation, secret=self._api_key, request_id=request_id)
         if images:
-            return decode_base64(images[-1], what="an inlineData image")
+            return decode_base64(
+                images[-1], what="an inlineData image", max_bytes=self.download_max_bytes
+            )
         said = quote_upstream(explanation, self._api_key) or "(no text)"
         raise TransientProviderError(
             f"the upstream's answer contained no image (finishReason={finish or 'none'}): {said}",

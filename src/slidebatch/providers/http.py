@@ -27,6 +27,7 @@ from slidebatch.errors import (
     Refused,
     TransientProviderError,
 )
+from slidebatch.observability.scrub import mask_fragments, secret_fragments
 from slidebatch.providers.base import RateLimitInfo
 from slidebatch.providers.quota import QuotaKind, QuotaVerdict, classify_quota
 from slidebatch.providers.ratelimit_headers import (
@@ -38,6 +39,9 @@ from slidebatch.providers.ratelimit_headers import parse_duration as parse_durat
 from slidebatch.providers.ratelimit_headers import parse_reset as parse_reset
 from slidebatch.providers.ratelimit_headers import parse_retry_after as parse_retry_after
 
+# Every upstream body is streamed and cut off past this (UPSTREAM_MAX_BODY_BYTES's default):
+# a 4K PNG in base64 is ~30 MB.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
 # Upstream texts are quoted in messages; a whole HTML error page is not useful there.
 MAX_UPSTREAM_TEXT = 500
 _MASK = "****"
@@ -68,17 +72,13 @@ def credential_id(name: str, base_url: str, api_key: str) -> str:
 
 
 def scrub(text: str, secret: str | None) -> str:
-    """``text`` without ``secret`` or any long piece of it (upstreams echo keys in 401 texts)."""
+    """``text`` without ``secret``, any 8+ character piece of it (any case) or its base64.
+
+    Upstreams echo keys in 401 texts, sometimes cut, upper-cased or encoded.
+    """
     if not secret:
         return text
-    text = text.replace(secret, _MASK)
-    if len(secret) < 8:
-        return text
-    words = text.replace('"', " ").replace("'", " ").replace(",", " ").split()
-    for word in words:
-        if len(word) >= 8 and word != _MASK and word in secret:
-            text = text.replace(word, _MASK)
-    return text
+    return mask_fragments(text.replace(secret, _MASK), secret_fragments(secret))
 
 
 def quote_upstream(text: str, secret: str | None) -> str:
@@ -100,17 +100,25 @@ async def post_json(
     headers: Mapping[str, str],
     deadline_s: float,
     secret: str | None,
+    max_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> UpstreamResponse:
-    """One POST with a per-attempt deadline; transport failures become typed errors.
+    """One POST with a per-attempt deadline and a byte cap; failures become typed errors.
 
     ``httpx.Timeout`` bounds each socket operation; the outer deadline bounds the whole attempt
     (an upstream dripping bytes slowly, or an in-process transport that ignores socket timeouts).
+    The body is streamed and refused past ``max_bytes`` (``UPSTREAM_MAX_BODY_BYTES``), so a
+    hostile or broken upstream cannot fill the memory; ``Content-Length`` is checked first.
     """
     try:
         async with asyncio.timeout(deadline_s):
-            response = await client.post(
-                url, json=payload, headers=dict(headers), timeout=httpx.Timeout(deadline_s)
+            request = client.build_request(
+                "POST", url, json=payload, headers=dict(headers), timeout=httpx.Timeout(deadline_s)
             )
+            response = await client.send(request, stream=True)
+            try:
+                body = await read_capped(response, max_bytes, what="the upstream's answer")
+            finally:
+                await response.aclose()
     except TimeoutError as exc:
         raise TransientProviderError(
             f"the upstream did not answer within {deadline_s:g} s", overload=True
@@ -120,9 +128,30 @@ async def post_json(
     return UpstreamResponse(
         status=response.status_code,
         headers=response.headers,
-        body=response.content,
+        body=body,
         rate_limit=parse_rate_limit(response.headers),
         request_id=response.headers.get("x-request-id"),
+    )
+
+
+async def read_capped(response: httpx.Response, max_bytes: int, *, what: str) -> bytes:
+    """A streamed response's body, refused (permanently) once it passes ``max_bytes``."""
+    declared = response.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise _body_too_large(what, int(declared), max_bytes)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in response.aiter_bytes():
+        total += len(chunk)
+        if total > max_bytes:
+            raise _body_too_large(what, total, max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _body_too_large(what: str, size: int, max_bytes: int) -> PermanentProviderError:
+    return PermanentProviderError(
+        f"{what} is larger than the cap ({size:,} > {max_bytes:,} bytes); not read further"
     )
 
 

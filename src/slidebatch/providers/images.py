@@ -26,7 +26,8 @@ from slidebatch.core.pixels import (
     read_header,
 )
 from slidebatch.errors import PermanentProviderError, TransientProviderError
-from slidebatch.providers.http import quote_upstream, transport_error
+from slidebatch.providers.http import quote_upstream, read_capped, transport_error
+from slidebatch.providers.outbound import DownloadRefused, OutboundPolicy
 
 # What the image store keeps (by real type: .png, .jpg, .webp).
 _SUPPORTED = frozenset({"image/png", "image/jpeg", "image/webp"})
@@ -63,15 +64,25 @@ def to_data_url(data: bytes) -> str:
     return f"data:{sniff_mime(data)};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def decode_base64(text: str, *, what: str) -> bytes:
-    """Strict base64 (whitespace tolerated); bad text is a transient malformed answer."""
+def decode_base64(text: str, *, what: str, max_bytes: int | None = None) -> bytes:
+    """Strict base64 (whitespace tolerated); bad text is a transient malformed answer.
+
+    The size is checked from the text's length before decoding: an inline image over
+    ``max_bytes`` is a permanent error naming its size (the same cap as a download).
+    """
+    compact = "".join(text.split())
+    if max_bytes is not None and len(compact) // 4 * 3 > max_bytes:
+        raise PermanentProviderError(
+            f"the upstream's inline image is about {len(compact) // 4 * 3:,} bytes, over "
+            f"IMAGE_DOWNLOAD_MAX_BYTES ({max_bytes:,} bytes)"
+        )
     try:
-        return base64.b64decode("".join(text.split()), validate=True)
+        return base64.b64decode(compact, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise TransientProviderError(f"the upstream sent {what} that is not valid base64") from exc
 
 
-def decode_data_url(url: str) -> bytes:
+def decode_data_url(url: str, *, max_bytes: int | None = None) -> bytes:
     """The bytes of a ``data:image/...;base64,`` URL."""
     header, sep, payload = url.partition(",")
     if not sep or not header.startswith("data:") or not header.endswith(";base64"):
@@ -79,18 +90,28 @@ def decode_data_url(url: str) -> bytes:
         raise TransientProviderError(
             f"the upstream sent an image URL that is not a base64 data URL ({kind!r})"
         )
-    return decode_base64(payload, what="an image data URL")
+    return decode_base64(payload, what="an image data URL", max_bytes=max_bytes)
 
 
 async def download_image(
-    client: httpx.AsyncClient, url: str, *, deadline_s: float, max_bytes: int
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    deadline_s: float,
+    max_bytes: int,
+    policy: OutboundPolicy,
 ) -> bytes:
-    """GET an http(s) image URL with a deadline and a size cap; never sends the upstream key."""
+    """GET an image URL the ``policy`` allows, with a deadline and a size cap; never the key.
+
+    Redirects are followed by hand so that every hop passes the policy again.
+    """
     if not url.startswith(("https://", "http://")):
         raise TransientProviderError(f"the upstream sent an unusable image URL: {url[:60]!r}")
     try:
         async with asyncio.timeout(deadline_s):
-            return await _read_capped(client, url, deadline_s=deadline_s, max_bytes=max_bytes)
+            return await _fetch(
+                client, url, deadline_s=deadline_s, max_bytes=max_bytes, policy=policy
+            )
     except TimeoutError as exc:
         raise TransientProviderError(
             f"downloading the image did not finish within {deadline_s:g} s", overload=True
@@ -99,35 +120,33 @@ async def download_image(
         raise transport_error(exc, secret=None) from exc
 
 
-async def _read_capped(
-    client: httpx.AsyncClient, url: str, *, deadline_s: float, max_bytes: int
+async def _fetch(
+    client: httpx.AsyncClient,
+    url: str,
+    *,
+    deadline_s: float,
+    max_bytes: int,
+    policy: OutboundPolicy,
 ) -> bytes:
-    # Signed storage URLs often redirect; the request carries no Authorization header.
-    async with client.stream(
-        "GET", url, timeout=httpx.Timeout(deadline_s), follow_redirects=True
-    ) as response:
-        if response.status_code != 200:
-            raise TransientProviderError(
-                f"downloading the image failed (HTTP {response.status_code})",
-                status=response.status_code,
-            )
-        declared = response.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-            raise _too_large(max_bytes)
-        chunks: list[bytes] = []
-        total = 0
-        async for chunk in response.aiter_bytes():
-            total += len(chunk)
-            if total > max_bytes:
-                raise _too_large(max_bytes)
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(max_bytes: int) -> TransientProviderError:
-    return TransientProviderError(
-        f"the upstream's image is larger than IMAGE_DOWNLOAD_MAX_BYTES ({max_bytes} bytes)"
-    )
+    for _hop in range(policy.max_redirects + 1):
+        await policy.check(url)
+        request = client.build_request("GET", url, timeout=httpx.Timeout(deadline_s))
+        response = await client.send(request, stream=True, follow_redirects=False)
+        try:
+            location = response.headers.get("location")
+            if response.is_redirect and location:
+                url = str(response.url.join(location))
+                continue
+            if response.status_code != 200:
+                raise TransientProviderError(
+                    f"downloading the image failed (HTTP {response.status_code})",
+                    status=response.status_code,
+                )
+            what = "the upstream's image (IMAGE_DOWNLOAD_MAX_BYTES)"
+            return await read_capped(response, max_bytes, what=what)
+        finally:
+            await response.aclose()
+    raise DownloadRefused(f"the image URL redirected more than {policy.max_redirects} times")
 
 
 def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[str, int, int]:

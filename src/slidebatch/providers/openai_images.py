@@ -54,6 +54,7 @@ class OpenAIImagesProvider(RemoteProvider):
             headers={"Authorization": f"Bearer {self._api_key}"},
             deadline_s=self.timeout,
             secret=self._api_key,
+            max_bytes=self.max_body_bytes,
         )
         if response.status >= 300:
             raise error_for_response(response, secret=self._api_key)
@@ -93,13 +94,16 @@ class OpenAIImagesProvider(RemoteProvider):
         if entries:
             last = entries[-1]
             if isinstance(last.get("b64_json"), str):
-                return decode_base64(last["b64_json"], what="a b64_json image")
+                return decode_base64(
+                    last["b64_json"], what="a b64_json image", max_bytes=self.download_max_bytes
+                )
             if isinstance(last.get("url"), str):
                 return await download_image(
                     self._client,
                     last["url"],
                     deadline_s=self.timeout,
                     max_bytes=self.download_max_bytes,
+                    policy=self.download_policy,
                 )
         raise TransientProviderError(
             "the upstream's answer contained no image (data[] had no b64_json)",

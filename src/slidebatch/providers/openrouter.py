@@ -57,6 +57,7 @@ class OpenRouterProvider(RemoteProvider):
             },
             deadline_s=self.timeout,
             secret=self._api_key,
+            max_bytes=self.max_body_bytes,
         )
         if response.status >= 300:
             raise error_for_response(response, secret=self._api_key)
@@ -64,10 +65,14 @@ class OpenRouterProvider(RemoteProvider):
         request_id = _str_or_none(body.get("id")) or response.request_id
         url = self._last_image_url(body, response, request_id)
         if url.startswith("data:"):
-            data = decode_data_url(url)
+            data = decode_data_url(url, max_bytes=self.download_max_bytes)
         else:
             data = await download_image(
-                self._client, url, deadline_s=self.timeout, max_bytes=self.download_max_bytes
+                self._client,
+                url,
+                deadline_s=self.timeout,
+                max_bytes=self.download_max_bytes,
+                policy=self.download_policy,
             )
         checked = await self._verify(data, served, request_id)
         return self._result(

@@ -10,6 +10,7 @@ from slidebatch.providers.base import ImageProvider
 from slidebatch.providers.gemini import GeminiProvider
 from slidebatch.providers.openai_images import OpenAIImagesProvider
 from slidebatch.providers.openrouter import OpenRouterProvider
+from slidebatch.providers.outbound import OutboundPolicy
 from slidebatch.providers.remote import RemoteProvider
 
 # Image downloads (OpenRouter http(s) URLs) share the pool with the upstream requests.
@@ -77,4 +78,8 @@ def build_provider(settings: Settings, client: httpx.AsyncClient) -> ImageProvid
         aspect_mismatch=settings.llm_aspect_mismatch,
         download_max_bytes=settings.image_download_max_bytes,
         max_pixels=settings.image_max_pixels,
+        max_body_bytes=settings.upstream_max_body_bytes,
+        download_policy=OutboundPolicy.for_upstream(
+            base_url, settings.image_download_allowed_hosts
+        ),
     )

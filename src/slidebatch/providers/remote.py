@@ -13,8 +13,9 @@ from slidebatch.core.aspect import AspectRatio, ImageSize
 from slidebatch.core.pixels import DEFAULT_MAX_PIXELS
 from slidebatch.errors import ProviderError
 from slidebatch.providers.base import ImageRequest, ImageResult, RateLimitInfo
-from slidebatch.providers.http import credential_id
+from slidebatch.providers.http import DEFAULT_MAX_BODY_BYTES, credential_id
 from slidebatch.providers.images import CheckedImage, verify_image
+from slidebatch.providers.outbound import OutboundPolicy
 
 logger = logging.getLogger("slidebatch.providers")
 
@@ -39,6 +40,8 @@ class RemoteProvider:
         aspect_mismatch: AspectMismatchPolicy = AspectMismatchPolicy.RETRY,
         download_max_bytes: int = 40 * 1024 * 1024,
         max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        download_policy: OutboundPolicy | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         if not api_key:
@@ -52,6 +55,9 @@ class RemoteProvider:
         self.aspect_mismatch = aspect_mismatch
         self.download_max_bytes = download_max_bytes
         self.max_pixels = max_pixels
+        self.max_body_bytes = max_body_bytes
+        # Image URLs are fetched only from the upstream's own host (or an allowed one).
+        self.download_policy = download_policy or OutboundPolicy.for_upstream(self.base_url)
         self._clock = clock
         self._credential_id = credential_id(self.provider_name, self.base_url, api_key)
 
