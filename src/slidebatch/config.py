@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     openai_api_base: str = "https://api.openai.com/v1"
     openai_image_model: str = "gpt-image-1"
     image_download_max_bytes: Positive = 40 * 1024 * 1024
+    # USD per image for estimates until the provider's reported usage.cost has been measured.
+    upstream_price_per_image: PositiveFloat | None = None
     # One pixel cap for upstream images and exports, read from the header before decoding.
     image_max_pixels: Positive = DEFAULT_MAX_PIXELS
     # Image URLs are fetched only from the upstream's host and these (names or parent domains,
@@ -153,6 +155,7 @@ class Settings(BaseSettings):
         "key_default_max_concurrent",
         "key_default_max_slides_per_day",
         "key_default_max_spend_per_day",
+        "upstream_price_per_image",
         mode="before",
     )
     @classmethod

@@ -11,9 +11,9 @@ import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
-from datetime import timedelta
-from typing import TypedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, TypedDict
 
 import httpx
 
@@ -21,12 +21,14 @@ from slidebatch import __version__
 from slidebatch.config import ProviderName, Settings
 from slidebatch.core.access import Caller
 from slidebatch.core.audit import AuditOutcome
+from slidebatch.core.cost import UnitCost, check_max_cost, unit_cost
 from slidebatch.core.estimate import UpstreamFigures
 from slidebatch.core.limits import InputLimits, check_batch_request, check_text
-from slidebatch.core.quota import Quotas
+from slidebatch.core.quota import Quotas, day_start
 from slidebatch.core.slide import BatchRequest
 from slidebatch.engine.advisor import ConfigAdvisor
 from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
+from slidebatch.engine.cost_guard import guard_cost
 from slidebatch.engine.events import EventBus
 from slidebatch.engine.figures import GateFigures
 from slidebatch.observability.audit import AuditLog
@@ -80,6 +82,46 @@ class Services:
     clock: Clock
     authenticator: Authenticator
     quota: QuotaGuard
+    guards: set[asyncio.Task[None]] = field(default_factory=set)
+
+    # --- cost ---
+
+    async def unit_cost(self) -> UnitCost:
+        """The price of one image now: free, measured usage.cost, configured, or unknown."""
+        local = self.provider.name == "local"
+        measured = None if local else await UsageRepository.on(self.database).mean_cost()
+        return unit_cost(
+            local=local, measured=measured, configured=self.settings.upstream_price_per_image
+        )
+
+    async def check_max_cost(self, max_cost: float, images: int) -> UnitCost:
+        """Refuse a batch estimated above ``max_cost``; the unit price used."""
+        unit = await self.unit_cost()
+        check_max_cost(max_cost, images, unit)
+        return unit
+
+    def guard_cost(self, batch_id: str, max_cost: float, unit: UnitCost) -> None:
+        """Stop ``batch_id`` starting images once one more would pass ``max_cost``."""
+        task = asyncio.create_task(
+            guard_cost(self.engine, batch_id, max_cost, unit, self.log),
+            name=f"cost-guard-{batch_id}",
+        )
+        self.guards.add(task)
+        task.add_done_callback(self.guards.discard)
+
+    async def stop_guards(self) -> None:
+        for task in list(self.guards):
+            task.cancel()
+        await asyncio.gather(*self.guards, return_exceptions=True)
+
+    async def spend_today(self, caller: Caller) -> dict[str, Any]:
+        """The caller's key's spend and slides since the start of its day (local time)."""
+        owner = caller.owner
+        since = day_start(datetime.now().astimezone())
+        usage = UsageRepository.on(self.database)
+        spent = await usage.spend_since(owner, since) if owner else None
+        slides = await usage.slides_since(owner, since) if owner else None
+        return {"key_id": owner, "since": since.isoformat(), "spent": spent, "slides": slides}
 
     # --- checks the API runs before doing work ---
 
@@ -232,6 +274,7 @@ async def build_services(
         stack.push_async_callback(engine.stop)
         lag = start_loop_lag(clock, metrics.loop_lag)
         stack.push_async_callback(_cancelled, lag)
+        stack.push_async_callback(services.stop_guards)
         yield services
         await asyncio.sleep(0)
 

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, fi
 
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.batch import BatchRecord
+from slidebatch.core.cost import UnitCost, spent
 from slidebatch.core.deck import DeckInput, SlideDraft, complete_slides
 from slidebatch.core.slide import BatchRequest, Slide, SlideType
 from slidebatch.engine.advisor import ConfigAdvice, ConfigCheck, CurrentConfig
@@ -88,6 +89,11 @@ class BatchGenerateIn(BaseModel):
     )
     aspect_ratio: Ratio = "16:9"
     title: Text = ""
+    max_cost: Annotated[float, Field(ge=0, le=1e9)] | None = Field(
+        None,
+        description="USD the batch may cost at most: refused (422) when the estimate is above "
+        "it, and stopped (pending slides cancelled) before its spend would pass it",
+    )
 
     @field_validator("max_workers")
     @classmethod
@@ -326,6 +332,12 @@ class BatchStatusOut(BaseModel):
     finished_at: str | None
     total_time: float | None
     cancel_requested: bool
+    cost: float | None = Field(
+        None, description="USD reported by the provider so far (when results are included)"
+    )
+    estimated_cost: float | None = Field(
+        None, description="USD: cost so far plus the slides not yet done at the unit price"
+    )
     results: list[SlideResultOut] | None = None
     version: str | None = Field(
         None, description="Send it back as ?since= to get only the slides changed after it"
@@ -353,7 +365,18 @@ class BatchStatusOut(BaseModel):
             fields["version"] = answer.version
         if answer.results is not None:
             fields["results"] = [SlideResultOut.of(s) for s in answer.results]
+            fields["cost"] = spent(s.cost for s in answer.results)
         return cls.model_validate(fields)
+
+    def with_estimate(self, unit: UnitCost) -> BatchStatusOut:
+        """The answer with ``estimated_cost``: spent plus the open slides at ``unit``."""
+        if self.results is None:
+            return self
+        open_slides = sum(1 for r in self.results if r.state not in ("done", "error", "cancelled"))
+        rest = unit.estimate(open_slides)
+        if rest is None:
+            return self
+        return self.model_copy(update={"estimated_cost": round((self.cost or 0.0) + rest, 6)})
 
 
 class SlideEventOut(BaseModel):
@@ -443,6 +466,9 @@ class ConfigOptimalOut(BaseModel):
     max_possible_workers: int
     performance_notes: list[str]
     basis: str
+    estimated_cost: float | None = Field(None, description="USD; null when the price is unknown")
+    cost_per_image: float | None = None
+    cost_basis: str = Field("unknown", description="free, measured, configured or unknown")
 
     @classmethod
     def of(cls, answer: ConfigAdvice) -> ConfigOptimalOut:
@@ -569,3 +595,12 @@ class ReadyOut(BaseModel):
     database_problem: str | None = None  # why not ok: unreachable, file deleted/replaced, ...
     provider: str
     gate: GateOut
+
+
+class UsageOut(BaseModel):
+    """The calling key's use since the start of its day (the quotas' day)."""
+
+    key_id: str | None = Field(None, description="null in open mode (no keys)")
+    since: str
+    spent: float | None = Field(None, description="USD reported by the provider today")
+    slides: int | None = None

@@ -15,6 +15,7 @@ from collections import OrderedDict
 from fastapi import Response
 
 from slidebatch.api.schemas import BatchStatusOut, SlideResultOut
+from slidebatch.core.cost import UnitCost, spent
 from slidebatch.engine.answers import BatchStatus, SlideAnswer
 
 # Encoded slide lists kept (least recently used dropped first).
@@ -28,17 +29,26 @@ class StatusBodies:
         self._size = size
         self._results: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
 
-    def response(self, status: BatchStatus, if_none_match: str | None) -> Response:
-        """``status`` as JSON with its ETag, or 304 when the client has this version."""
+    def response(
+        self, status: BatchStatus, if_none_match: str | None, *, unit: UnitCost | None = None
+    ) -> Response:
+        """``status`` as JSON with its ETag, or 304 when the client has this version.
+
+        With ``unit``, the answer carries ``cost`` (reported so far) and ``estimated_cost``.
+        """
         etag = _etag(status)
         if if_none_match is not None and _matches(if_none_match, etag):
             return Response(status_code=304, headers={"ETag": etag})
         headers = {"ETag": etag, "Cache-Control": "no-cache"}
-        return Response(self.encode(status), media_type="application/json", headers=headers)
+        body = self.encode(status, unit=unit)
+        return Response(body, media_type="application/json", headers=headers)
 
-    def encode(self, status: BatchStatus) -> bytes:
+    def encode(self, status: BatchStatus, *, unit: UnitCost | None = None) -> bytes:
         """The answer's JSON; the whole slide list comes from the cache when it is whole."""
-        head = BatchStatusOut.of(status.without_results()).model_dump_json(exclude={"results"})
+        head_model = BatchStatusOut.of(status.without_results())
+        if unit is not None:
+            head_model = head_model.model_copy(update=_cost_fields(status, unit))
+        head = head_model.model_dump_json(exclude={"results"})
         results = status.results or ()
         whole = len(results) == status.progress.total_slides and status.version is not None
         body = self._whole(status.batch_id, status.version or "", results) if whole else None
@@ -57,6 +67,17 @@ class StatusBodies:
         while len(self._results) > self._size:
             self._results.popitem(last=False)
         return body
+
+
+def _cost_fields(status: BatchStatus, unit: UnitCost) -> dict[str, float | None]:
+    """``cost`` and ``estimated_cost`` when the answer holds every slide (not a ?since= delta)."""
+    results = status.results or ()
+    if len(results) != status.progress.total_slides:
+        return {}
+    paid = spent(s.cost for s in results)
+    rest = unit.estimate(sum(1 for s in results if not s.state.is_final))
+    estimate = None if rest is None else round((paid or 0.0) + rest, 6)
+    return {"cost": paid, "estimated_cost": estimate}
 
 
 def _etag(status: BatchStatus) -> str:

@@ -200,6 +200,21 @@ class UsageRepository:
             async with self._engine.connect() as connection:
                 return float((await connection.execute(query)).scalar() or 0.0)
 
+    async def mean_cost(self, *, last: int = 50) -> float | None:
+        """The mean reported cost of the ``last`` images that reported one (any owner)."""
+        recent = (
+            select(_SLIDES.c.cost)
+            .where(_SLIDES.c.cost.is_not(None))
+            .order_by(_SLIDES.c.finished_at.desc())
+            .limit(last)
+            .subquery()
+        )
+        query = select(func.avg(recent.c.cost))
+        with translated("mean cost"):
+            async with self._engine.connect() as connection:
+                value = (await connection.execute(query)).scalar()
+        return None if value is None else round(float(value), 6)
+
 
 def _key(row: Row[Any]) -> ApiKey:
     return ApiKey(

@@ -48,9 +48,14 @@ async def generate(
         # A client's retry returns its batch even at the edge of its quota.
         if not await services.engine.read.is_repeat(caller.owner, idempotency_key):
             await services.check_quota(caller, len(request.slides))
+        unit = None
+        if body.max_cost is not None:
+            unit = await services.check_max_cost(body.max_cost, len(request.slides))
         batch, created = await services.engine.submit(
             request, owner=caller.owner, idempotency_key=idempotency_key, admit_later=not wait
         )
+        if created and unit is not None and body.max_cost is not None:
+            services.guard_cost(batch.id, body.max_cost, unit)
         audit.target = batch.id
         audit.detail = f"slides={batch.total_slides} created={created}"
     if not wait:
@@ -105,7 +110,8 @@ async def _status(
     async with services.audited(caller, "batch.read", batch_id):
         status = await services.engine.read.status(batch_id, owner=caller.scope, since=since)
     bodies: StatusBodies = request.app.state.status_bodies
-    return bodies.response(status, request.headers.get("if-none-match"))
+    unit = await services.unit_cost()
+    return bodies.response(status, request.headers.get("if-none-match"), unit=unit)
 
 
 @router.get(

@@ -20,7 +20,7 @@ async def validate(services: ServicesDep, caller: CallerDep) -> ConfigValidateOu
 async def optimal_post(
     body: SlidesCountIn, services: ServicesDep, caller: CallerDep
 ) -> ConfigOptimalOut:
-    return _optimal(services, body.slides_count)
+    return await _optimal(services, body.slides_count)
 
 
 @router.get("/optimal", response_model=ConfigOptimalOut, summary="Recommended workers and time")
@@ -29,8 +29,16 @@ async def optimal_get(
     caller: CallerDep,
     slides_count: int = Query(..., ge=1, le=100_000),
 ) -> ConfigOptimalOut:
-    return _optimal(services, slides_count)
+    return await _optimal(services, slides_count)
 
 
-def _optimal(services: Services, slides_count: int) -> ConfigOptimalOut:
-    return ConfigOptimalOut.of(services.advisor().optimal(slides_count))
+async def _optimal(services: Services, slides_count: int) -> ConfigOptimalOut:
+    answer = ConfigOptimalOut.of(services.advisor().optimal(slides_count))
+    unit = await services.unit_cost()
+    return answer.model_copy(
+        update={
+            "estimated_cost": unit.estimate(slides_count),
+            "cost_per_image": unit.per_image,
+            "cost_basis": str(unit.source),
+        }
+    )

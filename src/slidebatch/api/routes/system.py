@@ -13,6 +13,7 @@ from slidebatch.api.schemas import (
     GateOut,
     InfoOut,
     ReadyOut,
+    UsageOut,
 )
 from slidebatch.core.deck import parse_deck
 
@@ -71,3 +72,13 @@ async def info(services: ServicesDep) -> InfoOut:
 async def deck_parse(body: DeckParseIn, caller: CallerDep) -> DeckParseOut:
     # CallerDep: parsing is for key holders too, like every /api/deck and /api/slide call.
     return DeckParseOut.of(parse_deck(body.text, fmt=body.format, source="deck"))
+
+
+@router.get(
+    "/api/usage",
+    response_model=UsageOut,
+    summary="The calling key's spend (reported usage.cost) and slides today",
+    responses=ERROR_RESPONSES,
+)
+async def usage(services: ServicesDep, caller: CallerDep) -> UsageOut:
+    return UsageOut.model_validate(await services.spend_today(caller))

@@ -1,0 +1,73 @@
+"""What images cost: a price per image, estimates, the spend so far, and ``max_cost`` (pure).
+
+The price per image is, in order: nothing for the offline renderer; the mean of the
+``usage.cost`` the provider reported for recent images (measured); ``UPSTREAM_PRICE_PER_IMAGE``
+(configured); else unknown, and estimates say so (``None``) instead of guessing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from slidebatch.errors import LimitExceeded
+
+
+class CostSource(StrEnum):
+    FREE = "free"  # the offline renderer
+    MEASURED = "measured"  # the provider's reported usage.cost, averaged
+    CONFIGURED = "configured"  # UPSTREAM_PRICE_PER_IMAGE
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class UnitCost:
+    """The price of one image (USD) and where it comes from."""
+
+    per_image: float | None
+    source: CostSource
+
+    def estimate(self, images: int) -> float | None:
+        """What ``images`` more images should cost; None when the price is unknown."""
+        if self.per_image is None:
+            return None
+        return round(self.per_image * max(0, images), 6)
+
+
+def unit_cost(*, local: bool, measured: float | None, configured: float | None) -> UnitCost:
+    """The price per image: free (local), measured, configured, or unknown."""
+    if local:
+        return UnitCost(0.0, CostSource.FREE)
+    if measured is not None:
+        return UnitCost(measured, CostSource.MEASURED)
+    if configured is not None:
+        return UnitCost(configured, CostSource.CONFIGURED)
+    return UnitCost(None, CostSource.UNKNOWN)
+
+
+def spent(costs: Iterable[float | None]) -> float | None:
+    """The sum of the reported costs; None when no image reported one."""
+    known = [c for c in costs if c is not None]
+    return round(sum(known), 6) if known else None
+
+
+def check_max_cost(max_cost: float, images: int, unit: UnitCost) -> None:
+    """Refuse (``LimitExceeded``) a batch whose estimate is above ``max_cost``."""
+    estimate = unit.estimate(images)
+    if estimate is not None and estimate > max_cost:
+        raise LimitExceeded(
+            f"{images} images at ${unit.per_image:g} each ({unit.source}) are estimated at "
+            f"${estimate:g}, above max_cost ${max_cost:g}; raise max_cost or send fewer slides",
+            limit_name="max_cost",
+            limit=max_cost,
+        )
+
+
+def next_image_fits(max_cost: float, spent_so_far: float, in_flight: int, unit: UnitCost) -> bool:
+    """Whether one more image can start without the batch passing ``max_cost``.
+
+    Images in flight will be paid too, so they count at the unit price.
+    """
+    price = unit.per_image or 0.0
+    return spent_so_far + price * (in_flight + 1) <= max_cost + 1e-9

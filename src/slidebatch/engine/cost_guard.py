@@ -1,0 +1,79 @@
+"""``max_cost``: a batch stops starting images before its spend would pass the cap.
+
+A watcher beside the engine (not inside it): it follows the batch's slide events, counts
+what was paid (the provider's ``usage.cost``) and what is in flight at the unit price, and
+cancels the pending slides as soon as one more image would not fit. Images already in
+flight finish; they were counted when the decision was made.
+"""
+
+from __future__ import annotations
+
+from slidebatch.core.cost import UnitCost, next_image_fits, spent
+from slidebatch.core.states import SlideState
+from slidebatch.engine.answers import SlideAnswer, SlideEvent
+from slidebatch.engine.batch_engine import BatchEngine
+from slidebatch.observability.pipeline_log import EventLog
+
+
+class CostWatch:
+    """The spend and the images in flight of one batch, as its events tell them."""
+
+    def __init__(self, max_cost: float, unit: UnitCost) -> None:
+        self.max_cost = max_cost
+        self.unit = unit
+        self.costs: dict[str, float] = {}
+        self.in_flight: set[str] = set()
+
+    def see(self, slide: SlideAnswer) -> None:
+        if slide.state is SlideState.GENERATING:
+            self.in_flight.add(slide.slide_id)
+        else:
+            self.in_flight.discard(slide.slide_id)
+        if slide.cost is not None:
+            self.costs[slide.slide_id] = slide.cost
+
+    @property
+    def spent(self) -> float:
+        return spent(self.costs.values()) or 0.0
+
+    def room_for_one_more(self) -> bool:
+        # The batch's own images may cost more than the estimate said (or the price was
+        # unknown): the dearest one so far prices those still to come.
+        unit = self.unit
+        if self.costs:
+            dearest = max(self.costs.values())
+            unit = UnitCost(max(dearest, unit.per_image or 0.0), unit.source)
+        return next_image_fits(self.max_cost, self.spent, len(self.in_flight), unit)
+
+
+async def guard_cost(
+    engine: BatchEngine, batch_id: str, max_cost: float, unit: UnitCost, log: EventLog
+) -> None:
+    """Follow ``batch_id`` until it ends; cancel its pending slides when the cap is reached."""
+    watch = CostWatch(max_cost, unit)
+    async with engine.events.subscribe(batch_id) as stream:
+        status = await engine.read.status(batch_id)
+        for slide in status.results or ():
+            watch.see(slide)
+        if status.status.is_final:
+            return
+        async for event in stream:
+            data = event.data
+            if not isinstance(data, SlideEvent):
+                if data.status.is_final:
+                    return
+                continue
+            watch.see(data.slide)
+            if not watch.room_for_one_more():
+                log.event(
+                    "batch_max_cost_reached",
+                    batch_id=batch_id,
+                    details={
+                        "max_cost": max_cost,
+                        "spent": watch.spent,
+                        "in_flight": len(watch.in_flight),
+                        "unit_cost": unit.per_image,
+                    },
+                )
+                await engine.cancel(batch_id)
+                return

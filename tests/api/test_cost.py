@@ -1,0 +1,118 @@
+"""Cost through the API: estimates before submitting, spend in status, max_cost, usage today."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from slidebatch.api.app import create_app
+from slidebatch.config import Settings, load_settings
+from slidebatch.providers.base import ImageRequest, ImageResult
+from slidebatch.providers.local import LocalRenderer
+from slidebatch.services import Services, build_services
+
+PRICE = 0.25
+
+
+class PricedProvider:
+    """The offline renderer, reporting ``usage.cost`` like OpenRouter (and slow enough to watch)."""
+
+    def __init__(self, *, delay: float = 0.0) -> None:
+        self._local = LocalRenderer(long_side=64)
+        self._delay = delay
+
+    @property
+    def name(self) -> str:
+        return "priced"
+
+    @property
+    def credential_id(self) -> str:
+        return "priced-test"
+
+    async def generate(self, request: ImageRequest) -> ImageResult:
+        if self._delay:
+            await asyncio.sleep(self._delay)
+        result = await self._local.generate(request)
+        return dataclasses.replace(result, cost=PRICE)
+
+
+def _settings(tmp_path: Path, **overrides: object) -> Settings:
+    return load_settings(
+        data_dir=tmp_path / "data", log_dir=tmp_path / "logs", image_provider="local", **overrides
+    )
+
+
+def _client(settings: Settings, provider: PricedProvider) -> TestClient:
+    @asynccontextmanager
+    async def factory(s: Settings) -> AsyncIterator[Services]:
+        async with build_services(s, provider=provider) as services:
+            yield services
+
+    return TestClient(create_app(settings, services_factory=factory))
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with _client(_settings(tmp_path, upstream_price_per_image=0.5), PricedProvider()) as c:
+        yield c
+
+
+def _deck(n: int, **extra: object) -> dict[str, object]:
+    return {"slides": [{"title": f"S{i}"} for i in range(1, n + 1)], **extra}
+
+
+def test_estimate_uses_the_configured_price_then_the_measured_one(client: TestClient) -> None:
+    """Before any image: UPSTREAM_PRICE_PER_IMAGE; after some: the reported usage.cost."""
+    before = client.get("/api/slide/batch/config/optimal", params={"slides_count": 4}).json()
+    assert (before["cost_basis"], before["cost_per_image"], before["estimated_cost"]) == (
+        "configured",
+        0.5,
+        2.0,
+    )
+    assert client.post("/api/slide/batch/generate", json=_deck(2)).status_code == 200
+    after = client.get("/api/slide/batch/config/optimal", params={"slides_count": 4}).json()
+    assert (after["cost_basis"], after["estimated_cost"]) == ("measured", 4 * PRICE)
+
+
+def test_status_reports_the_spend_and_the_estimate(client: TestClient) -> None:
+    """A finished batch's status carries cost (the sum of usage.cost) and its estimate."""
+    batch_id = client.post("/api/slide/batch/generate", json=_deck(3)).json()["batch_id"]
+    status = client.get(f"/api/slide/batch/{batch_id}").json()
+    assert status["cost"] == pytest.approx(3 * PRICE)
+    assert status["estimated_cost"] == pytest.approx(3 * PRICE)
+    assert all(r["cost"] == PRICE for r in status["results"])
+
+
+def test_max_cost_below_the_estimate_is_refused_before_any_work(client: TestClient) -> None:
+    """max_cost under the estimate: 422 naming max_cost; nothing is stored."""
+    answer = client.post("/api/slide/batch/generate", json=_deck(4, max_cost=1.0))
+    assert answer.status_code == 422
+    assert "max_cost" in answer.json()["detail"]
+    assert client.get("/api/slide/batch").json()["total"] == 0
+
+
+def test_usage_today_sums_the_keys_spend(client: TestClient) -> None:
+    """GET /api/usage: in open mode there is no key to count for; the answer says so."""
+    client.post("/api/slide/batch/generate", json=_deck(1))
+    usage = client.get("/api/usage").json()
+    assert usage["key_id"] is None
+    assert usage["spent"] is None
+
+
+def test_max_cost_stops_a_batch_whose_images_cost_more_than_estimated(tmp_path: Path) -> None:
+    """Priced at 0.1 but each image reports 0.25: a 1.0 cap stops the batch before passing it."""
+    settings = _settings(tmp_path, upstream_price_per_image=0.1, batch_default_workers=1)
+    with _client(settings, PricedProvider(delay=0.05)) as client:
+        answer = client.post("/api/slide/batch/generate", json=_deck(8, max_cost=1.0))
+        assert answer.status_code == 200, answer.text
+        status = client.get(f"/api/slide/batch/{answer.json()['batch_id']}").json()
+    assert status["status"] == "cancelled"
+    assert status["cost"] <= 1.0
+    assert status["successful"] >= 3
+    assert any(r["state"] == "cancelled" for r in status["results"])
