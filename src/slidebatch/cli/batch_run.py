@@ -31,6 +31,7 @@ from slidebatch.atomic_file import atomic_write
 from slidebatch.cli.output import EXIT_FAILED, EXIT_OK, EXIT_QUOTA
 from slidebatch.cli.resume import Start, Started, start_or_resume
 from slidebatch.config import Settings
+from slidebatch.core.cost import UnitCost
 from slidebatch.core.slide import BatchRequest
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.answers import Progress as SlideProgress
@@ -54,6 +55,7 @@ async def run_batch(
     formats: list[str],
     *,
     fresh: bool = False,
+    max_cost: float | None = None,
 ) -> int:
     """Generate ``request``, write ``out_dir``; the exit code (0: every slide done).
 
@@ -65,11 +67,19 @@ async def run_batch(
         f"{total} slides with provider {settings.provider} (state in {settings.data_dir})"
     )
     with _progress() as progress:
-        task = progress.add_task("starting", total=total, detail="opening the database", eta="-")
+        task = progress.add_task(
+            "starting", total=total, detail="opening the database", eta="-", cost=""
+        )
         async with build_services(settings, adopt_stored=False) as services:
+            unit = await services.unit_cost()
+            if max_cost is not None:
+                services.check_max_cost_with(max_cost, total, unit)
+            progress.console.print(_estimate_line(total, unit))
             progress.update(task, description="slides", detail=f"submitting {total} slides")
             started = await start_or_resume(services, request, out_dir, fresh=fresh)
             batch = started.batch
+            if max_cost is not None:
+                services.guard_cost(batch.id, max_cost, unit)
             _say_start(progress, started)
             quota = await _watch(services, batch.id, progress, task)
             if quota is not None:
@@ -90,6 +100,13 @@ async def run_batch(
     return EXIT_OK if record.state is BatchState.COMPLETED else EXIT_FAILED
 
 
+def _estimate_line(total: int, unit: UnitCost) -> str:
+    estimate = unit.estimate(total)
+    if estimate is None:
+        return "cost: unknown (no price yet; set UPSTREAM_PRICE_PER_IMAGE for an estimate)"
+    return f"cost estimate: ${estimate:.4g} ({total} x ${unit.per_image:.4g}, {unit.source})"
+
+
 def _say_start(progress: Progress, started: Started) -> None:
     for batch_id in started.superseded:
         progress.console.print(f"cancelled unfinished batch {batch_id} of another deck here")
@@ -107,6 +124,7 @@ def _progress() -> Progress:
         TextColumn("{task.fields[detail]}"),
         TimeElapsedColumn(),
         TextColumn("ETA {task.fields[eta]}"),
+        TextColumn("{task.fields[cost]}"),
     )
     return Progress(*columns, console=console, transient=False)
 
@@ -124,10 +142,14 @@ async def _watch(
             return status.progress.waiting_for_quota
         # While the batch waits on the gate no slide changes: refresh the wait once a second.
         ticker = asyncio.create_task(_tick(services, batch_id, progress, task))
+        costs: dict[str, float] = {}
         try:
             async for event in stream:
                 data = event.data
                 slide = data.slide if isinstance(data, SlideEvent) else None
+                if slide is not None and slide.cost is not None:
+                    costs[slide.slide_id] = slide.cost
+                    progress.update(task, cost=f"${sum(costs.values()):.4g}")
                 _update(progress, task, data.progress, slide)
                 if data.progress is not None and data.progress.waiting_for_quota is not None:
                     await _settle(services, batch_id, stream)
@@ -215,9 +237,11 @@ def _link_or_copy(source: Path, target: Path) -> None:
 def _summary(manifest: dict[str, Any], out_dir: Path, state: BatchState) -> None:
     ok, total = manifest["successful"], manifest["total_slides"]
     colour = "green" if ok == total else "red"
+    cost = manifest.get("cost")
+    paid = f", ${cost:.4g}" if cost is not None else ""
     console.print(
-        f"[{colour}]{ok}/{total} slides[/] in {manifest['total_time'] or 0:.1f}s ({state}) "
-        f"-> {out_dir / MANIFEST_NAME}"
+        f"[{colour}]{ok}/{total} slides[/] in {manifest['total_time'] or 0:.1f}s{paid} "
+        f"({state}) -> {out_dir / MANIFEST_NAME}"
     )
     for result in manifest["results"]:
         if result["status"] != "done":

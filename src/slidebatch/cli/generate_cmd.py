@@ -51,6 +51,13 @@ def generate(
     fresh: bool = typer.Option(
         False, "--fresh", help="Start over instead of continuing this folder's earlier run."
     ),
+    max_cost: float | None = typer.Option(
+        None,
+        "--max-cost",
+        min=0.0,
+        help="USD the run may cost at most: refused before any image when the estimate is "
+        "above it; pending slides are cancelled before the spend would pass it.",
+    ),
 ) -> None:
     """Generate every slide of DECK and write DIR/NN-<slug>.png and DIR/manifest.json.
 
@@ -80,7 +87,9 @@ def generate(
             # Loaded once the directory is ours: a refused run stops before the engine loads.
             from slidebatch.cli.batch_run import run_batch
 
-            code = asyncio.run(run_batch(settings, request, out_dir, formats, fresh=fresh))
+            code = asyncio.run(
+                run_batch(settings, request, out_dir, formats, fresh=fresh, max_cost=max_cost)
+            )
     except SlidebatchError as exc:
         fail(str(exc))
     raise typer.Exit(code)

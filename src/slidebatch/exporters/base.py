@@ -40,6 +40,7 @@ class ExportSlide:
     generation_time: float | None = None
     attempts: int = 0
     warnings: tuple[str, ...] = ()
+    cost: float | None = None  # USD the provider reported (usage.cost)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,11 +3,11 @@
 The shape is the one ``slidebatch generate`` writes::
 
     {"batch_id", "title", "style_prompt", "aspect_ratio": "16:9", "created_at": iso,
-     "provider", "total_slides", "successful", "failed", "total_time",
+     "provider", "total_slides", "successful", "failed", "total_time", "cost" (USD or null),
      "results": [{"slide_id", "page_num", "type", "title", "content_text", "visual_desc",
                   "file": "01-intro.png" | null, "image_url", "final_prompt",
                   "status": "done" | "error", "error_message", "generation_time",
-                  "attempts", "placeholder", "warnings": [str]}]}
+                  "attempts", "cost", "placeholder", "warnings": [str]}]}
 
 ``file`` is relative to the manifest's folder. Reading never follows a ``file`` outside it.
 """
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from slidebatch.core.aspect import AspectRatio
+from slidebatch.core.cost import spent
 from slidebatch.errors import InputError
 from slidebatch.exporters.base import ExportDeck, ExportSlide
 
@@ -44,6 +45,7 @@ def manifest_dict(deck: ExportDeck, files: Mapping[int, str | None]) -> dict[str
         "successful": successful,
         "failed": len(results) - successful,
         "total_time": deck.total_time,
+        "cost": spent(slide.cost for slide in deck.slides),
         "results": results,
     }
 
@@ -67,6 +69,7 @@ def _result(slide: ExportSlide, file: str | None) -> dict[str, Any]:
         else slide.error_message,
         "generation_time": slide.generation_time,
         "attempts": slide.attempts,
+        "cost": slide.cost,
         "placeholder": slide.placeholder,
         "warnings": list(slide.warnings),
     }
@@ -153,6 +156,7 @@ class _ManifestReader:
             if isinstance(attempts, int) and not isinstance(attempts, bool)
             else 0,
             warnings=_strings(item.get("warnings")),
+            cost=float(item["cost"]) if _is_number(item.get("cost")) else None,
         )
 
     def text(self, raw: Mapping[str, Any], key: str, where: str) -> str:

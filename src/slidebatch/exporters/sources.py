@@ -57,6 +57,7 @@ def _from_record(record: SlideRecord, root: Path) -> ExportSlide:
         final_prompt=record.final_prompt,
         generation_time=record.generation_time,
         attempts=record.attempts,
+        cost=record.cost,
         warnings=record.warnings,
     )
 
