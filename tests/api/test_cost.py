@@ -87,6 +87,8 @@ def test_status_reports_the_spend_and_the_estimate(client: TestClient) -> None:
     assert status["cost"] == pytest.approx(3 * PRICE)
     assert status["estimated_cost"] == pytest.approx(3 * PRICE)
     assert all(r["cost"] == PRICE for r in status["results"])
+    listed = client.get("/api/slide/batch").json()["items"]
+    assert listed[0]["cost"] == pytest.approx(3 * PRICE)
 
 
 def test_max_cost_below_the_estimate_is_refused_before_any_work(client: TestClient) -> None:

@@ -213,6 +213,7 @@ def _drive_page(page: Page, server: str, tmp_path: Path) -> None:
         "highlights, white space, flat icons"
     )
     expect(page.locator("#estimate")).to_contain_text("Estimate")
+    expect(page.locator("#estimate")).to_contain_text("Cost: free (offline renderer).")
     assert page.evaluate(UNLABELLED_CONTROLS) == []
     page.screenshot(path=ARTIFACTS / "web-01-compose.png", full_page=True)
 

@@ -200,6 +200,20 @@ class UsageRepository:
             async with self._engine.connect() as connection:
                 return float((await connection.execute(query)).scalar() or 0.0)
 
+    async def batch_costs(self, batch_ids: list[str]) -> dict[str, float]:
+        """Reported cost per batch, for the batches among ``batch_ids`` that have one."""
+        if not batch_ids:
+            return {}
+        query = (
+            select(_SLIDES.c.batch_id, func.sum(_SLIDES.c.cost))
+            .where(_SLIDES.c.batch_id.in_(batch_ids), _SLIDES.c.cost.is_not(None))
+            .group_by(_SLIDES.c.batch_id)
+        )
+        with translated("sum batch costs"):
+            async with self._engine.connect() as connection:
+                rows = (await connection.execute(query)).all()
+        return {batch_id: round(float(total), 6) for batch_id, total in rows}
+
     async def mean_cost(self, *, last: int = 50) -> float | None:
         """The mean reported cost of the ``last`` images that reported one (any owner)."""
         recent = (

@@ -7,6 +7,7 @@ import { EXAMPLE_EN, EXAMPLE_ZH } from "./examples.js";
 import {
   ACTIVE_SLIDE_STATES,
   detectFormat,
+  formatCost,
   formatSeconds,
   formatTimestamp,
   isRatio,
@@ -277,7 +278,7 @@ async function loadEstimate(count) {
         (data.max_possible_workers ? ` (at most ${data.max_possible_workers} possible)` : ""),
     ),
   );
-  const nodes = [line];
+  const nodes = [line, textEl("p", costEstimateText(data), "cost-estimate")];
   const notes = data.performance_notes || [];
   if (notes.length) {
     const list = document.createElement("ul");
@@ -286,6 +287,18 @@ async function loadEstimate(count) {
   }
   ui.estimate.replaceChildren(...nodes);
   ui.estimate.hidden = false;
+}
+
+function costEstimateText(data) {
+  if (data.cost_basis === "free") return "Cost: free (offline renderer).";
+  if (data.estimated_cost === null || data.estimated_cost === undefined) {
+    return "Cost: unknown until the provider reports a price (or UPSTREAM_PRICE_PER_IMAGE is set).";
+  }
+  const basis = data.cost_basis === "measured" ? "measured usage.cost" : "configured price";
+  return (
+    `Cost: about ${formatCost(data.estimated_cost)} ` +
+    `(${formatCost(data.cost_per_image)} per image, ${basis}).`
+  );
 }
 
 function loadDeckText(text, format) {
@@ -468,7 +481,11 @@ function historyItem(batch) {
   const done = batch.successful ?? batch.completed_slides ?? 0;
   const meta = textEl(
     "span",
-    [`${done}/${batch.total_slides ?? "?"} slides`, formatTimestamp(batch.created_at)]
+    [
+      `${done}/${batch.total_slides ?? "?"} slides`,
+      formatCost(batch.cost),
+      formatTimestamp(batch.created_at),
+    ]
       .filter(Boolean)
       .join(" · "),
     "history-meta",
@@ -521,6 +538,7 @@ function fillDialog(slide, withText) {
   const bits = [statusLabel(slide.state)];
   if (slide.state === "done" && slide.generation_time != null) bits.push(formatSeconds(slide.generation_time));
   if (slide.attempts) bits.push(`${slide.attempts} attempt${slide.attempts === 1 ? "" : "s"}`);
+  if (slide.cost !== null && slide.cost !== undefined) bits.push(formatCost(slide.cost));
   ui.dialogState.textContent = bits.join(" · ");
   ui.dialogState.dataset.status = slide.state;
   ui.dialogError.hidden = !slide.error_message || slide.state === "done";

@@ -9,7 +9,9 @@ import {
   ACTIVE_SLIDE_STATES,
   FINAL_BATCH_STATES,
   cssRatio,
+  formatCost,
   formatSeconds,
+  spentOf,
   statusLabel,
 } from "./format.js";
 
@@ -206,6 +208,8 @@ export class BatchView {
     const parts = [`${done} of ${total} done`];
     if (failed) parts.push(`${failed} failed`);
     if (b.max_workers) parts.push(`${b.max_workers} workers`);
+    const spent = spentOf(this.slides.values());
+    if (spent !== null) parts.push(`${formatCost(spent)} spent`);
     this.el.counts.textContent = parts.join(" · ");
     const progress = Math.max(0, Math.min(1, Number(b.progress) || 0));
     this.el.progress.value = Math.round(progress * 1000) / 10;
@@ -259,6 +263,7 @@ export class BatchView {
       bits.push(formatSeconds(slide.generation_time));
     }
     if (slide.attempts > 1) bits.push(`${slide.attempts} attempts`);
+    if (slide.cost !== null && slide.cost !== undefined) bits.push(formatCost(slide.cost));
     timing.textContent = bits.join(" · ");
     placeholder.hidden = !slide.placeholder;
     error.hidden = !slide.error_message || slide.state === "done";

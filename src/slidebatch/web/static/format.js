@@ -75,3 +75,20 @@ export function detectFormat(text) {
   const first = String(text || "").trimStart().charAt(0);
   return first === "{" || first === "[" ? "json" : "markdown";
 }
+
+/** US dollars as "$0.134", "$12.50"; "" for null (no price reported). */
+export function formatCost(usd) {
+  if (usd === null || usd === undefined || !Number.isFinite(Number(usd))) return "";
+  const value = Number(usd);
+  if (value === 0) return "$0";
+  return value < 1 ? `$${value.toPrecision(3).replace(/0+$/, "").replace(/\.$/, "")}` : `$${value.toFixed(2)}`;
+}
+
+/** The spend of the slides in a map or list: the sum of their reported cost, or null. */
+export function spentOf(slides) {
+  let total = null;
+  for (const slide of slides) {
+    if (slide.cost !== null && slide.cost !== undefined) total = (total || 0) + Number(slide.cost);
+  }
+  return total;
+}
