@@ -8,7 +8,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    field_validator,
+)
 
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.batch import BatchRecord
@@ -89,7 +97,7 @@ class BatchGenerateIn(BaseModel):
     )
     aspect_ratio: Ratio = "16:9"
     title: Text = ""
-    max_cost: Annotated[float, Field(ge=0, le=1e9)] | None = Field(
+    max_cost: Annotated[StrictFloat, Field(ge=0, le=1e9)] | None = Field(
         None,
         description="USD the batch may cost at most: refused (422) when the estimate is above "
         "it, and stopped (pending slides cancelled) before its spend would pass it",
