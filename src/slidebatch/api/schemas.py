@@ -20,7 +20,7 @@ from pydantic import (
 
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.batch import BatchRecord
-from slidebatch.core.cost import UnitCost, spent
+from slidebatch.core.cost import spent
 from slidebatch.core.deck import DeckInput, SlideDraft, complete_slides
 from slidebatch.core.slide import BatchRequest, Slide, SlideType
 from slidebatch.engine.advisor import ConfigAdvice, ConfigCheck, CurrentConfig
@@ -375,16 +375,6 @@ class BatchStatusOut(BaseModel):
             fields["results"] = [SlideResultOut.of(s) for s in answer.results]
             fields["cost"] = spent(s.cost for s in answer.results)
         return cls.model_validate(fields)
-
-    def with_estimate(self, unit: UnitCost) -> BatchStatusOut:
-        """The answer with ``estimated_cost``: spent plus the open slides at ``unit``."""
-        if self.results is None:
-            return self
-        open_slides = sum(1 for r in self.results if r.state not in ("done", "error", "cancelled"))
-        rest = unit.estimate(open_slides)
-        if rest is None:
-            return self
-        return self.model_copy(update={"estimated_cost": round((self.cost or 0.0) + rest, 6)})
 
 
 class SlideEventOut(BaseModel):
