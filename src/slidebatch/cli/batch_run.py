@@ -89,7 +89,9 @@ async def run_batch(
             await services.engine.wait(batch.id)
             record, slides = await services.engine.read.records(batch.id)
             deck = deck_from_records(record, slides, services.images.batch_dir(batch.id))
-            deck = replace(deck, provider=services.provider.name)
+            deck = replace(
+                deck, provider=services.provider.name, max_pixels=settings.image_max_pixels
+            )
     manifest = await asyncio.to_thread(write_output, deck, out_dir)
     folder_name = await asyncio.to_thread(lambda: out_dir.resolve().name)
     for fmt in formats:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -80,7 +81,8 @@ async def _stored_deck(batch_id: str, data_dir: Path | None) -> ExportDeck:
         slides = await database.batches.get_slides(batch_id)
     finally:
         await database.close()
-    return deck_from_records(batch, slides, ImageStore(settings.images_dir).batch_dir(batch_id))
+    deck = deck_from_records(batch, slides, ImageStore(settings.images_dir).batch_dir(batch_id))
+    return replace(deck, max_pixels=settings.image_max_pixels)
 
 
 def _formats(given: list[str]) -> list[str]:

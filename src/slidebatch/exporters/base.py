@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, Protocol
 
 from slidebatch.core.aspect import AspectRatio
+from slidebatch.core.pixels import DEFAULT_MAX_PIXELS
 from slidebatch.errors import InputError
 
 # Exports up to this size stay in memory; larger ones spill to a temporary file.
@@ -55,6 +56,7 @@ class ExportDeck:
     style_prompt: str = ""
     provider: str = ""
     total_time: float | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS  # IMAGE_MAX_PIXELS: larger images count as failed
 
 
 class FailedSlides(StrEnum):

@@ -7,16 +7,17 @@ an export.
 from __future__ import annotations
 
 import io
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
+from slidebatch.core.pixels import DEFAULT_MAX_PIXELS, read_header
+
 # Formats every target takes as they are (PowerPoint, PDF via img2pdf, a ZIP of images).
 PASSTHROUGH_FORMATS = frozenset({"PNG", "JPEG"})
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg"}
-# Past this many pixels Pillow refuses to decode; no slide image is that large.
-MAX_PIXELS = 80_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,17 +35,22 @@ class SlideImage:
         return EXTENSIONS[self.format]
 
 
-def load_image(path: Path | None) -> SlideImage | None:
+def load_image(path: Path | None, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> SlideImage | None:
     """Read and check ``path``; None when it is absent or not a decodable image.
 
     PNG and JPEG keep their original bytes (no re-encoding); other formats (WebP, GIF...)
-    are converted to PNG once here.
+    are converted to PNG once here. An image over ``max_pixels`` (``IMAGE_MAX_PIXELS``, the
+    providers' cap too) is refused from its header, before any pixel is decoded.
     """
     if path is None:
         return None
     try:
         data = path.read_bytes()
-        return _check(data)
+        if read_header(data).over(max_pixels):
+            return None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return _check(data)
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         # Pillow reports truncated or corrupt files as OSError/SyntaxError/ValueError.
         return None
@@ -54,7 +60,7 @@ def _check(data: bytes) -> SlideImage | None:
     with Image.open(io.BytesIO(data)) as probe:
         fmt = probe.format or ""
         width, height = probe.size
-        if width * height > MAX_PIXELS or width <= 0 or height <= 0:
+        if width <= 0 or height <= 0:
             return None
         has_alpha = probe.mode in ("RGBA", "LA", "PA") or "transparency" in probe.info
         if fmt == "PNG":

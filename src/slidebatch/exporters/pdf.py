@@ -37,7 +37,7 @@ class PdfExporter:
         """Write ``deck`` to ``out``; failed or unreadable slides become marked pages or vanish."""
         pages: list[io.BytesIO] = []
         for slide in deck.slides:
-            image = load_image(slide.image_path)
+            image = load_image(slide.image_path, max_pixels=deck.max_pixels)
             if image is not None:
                 pages.append(io.BytesIO(flatten(image).data))
             elif failed is FailedSlides.PLACEHOLDER:

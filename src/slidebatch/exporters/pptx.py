@@ -55,7 +55,7 @@ class PptxExporter:
         layout = prs.slide_layouts.get_by_name(TITLE_ONLY_LAYOUT)
         written = 0
         for slide in deck.slides:
-            image = load_image(slide.image_path)
+            image = load_image(slide.image_path, max_pixels=deck.max_pixels)
             if image is not None:
                 _add_picture_slide(prs, layout, slide, image, width, height)
             elif failed is FailedSlides.PLACEHOLDER:

@@ -35,7 +35,7 @@ class ZipExporter:
         files: dict[int, str | None] = {}
         with zipfile.ZipFile(out, "w") as archive:
             for slide in deck.slides:
-                image = load_image(slide.image_path)
+                image = load_image(slide.image_path, max_pixels=deck.max_pixels)
                 if image is None and failed is FailedSlides.OMIT:
                     continue
                 position = len(kept)

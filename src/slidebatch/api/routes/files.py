@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import mimetypes
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Literal
 
@@ -63,6 +64,7 @@ async def export_batch(
         if not any(s.state is SlideState.DONE for s in slides):
             raise Conflict(f"batch {batch_id} has no finished slide to export yet")
         deck = deck_from_records(batch, slides, services.images.batch_dir(batch_id))
+        deck = replace(deck, max_pixels=services.settings.image_max_pixels)
         exporter = exporter_for(fmt)
         spool = await export_to_tempfile(exporter, deck, failed=parse_failed(failed))
     name = export_filename(deck.title or batch_id, exporter.extension)
