@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     # --- storage and logs ---
     data_dir: Path = Path("data")
     image_output_dir: Path | None = None  # default: DATA_DIR/images
+    seed_assets_dir: Path | None = (
+        None  # the seed's saved images, served at /assets; DATA_DIR/assets
+    )
     database_url: str | None = None  # default: SQLite in DATA_DIR
     log_dir: Path = Path("logs")
 
@@ -217,6 +220,10 @@ class Settings(BaseSettings):
     @property
     def images_dir(self) -> Path:
         return self.image_output_dir or self.data_dir / "images"
+
+    @property
+    def assets_dir(self) -> Path:
+        return self.seed_assets_dir or self.data_dir / "assets"
 
     @property
     def effective_database_url(self) -> str:

@@ -9,7 +9,9 @@
     ├── NotFound                    no such batch / slide / key (or not yours)    -> 404
     ├── Conflict                    the operation does not fit the current state  -> 409
     ├── AuthError                   missing, wrong or revoked API key             -> 401
+    ├── Forbidden                   a known key without the role the call needs   -> 403
     ├── QuotaExceeded               a key went past its quota (retry_after)       -> 429
+    ├── SlideFailed                 a one-slide call whose slide ended in error   -> 502
     └── ProviderError               one failed attempt at the upstream
         ├── RateLimited             429 / RESOURCE_EXHAUSTED (retry_after, limits)
         ├── TransientProviderError  5xx, timeouts, malformed or imageless answers
@@ -80,6 +82,19 @@ class Conflict(SlidebatchError):
 
 class AuthError(SlidebatchError):
     """Missing, wrong or revoked credentials."""
+
+
+class Forbidden(SlidebatchError):
+    """The caller is known but may not do this (an admin-only call from a user key)."""
+
+
+class SlideFailed(SlidebatchError):
+    """A synchronous one-slide call whose slide failed (refused, out of attempts...)."""
+
+    def __init__(self, message: str, *, batch_id: str, slide_id: str) -> None:
+        super().__init__(message)
+        self.batch_id = batch_id
+        self.slide_id = slide_id
 
 
 class QuotaExceeded(SlidebatchError):

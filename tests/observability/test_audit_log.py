@@ -110,7 +110,7 @@ async def test_operation_records_the_outcome_and_reraises(
 
 
 async def test_every_action_is_recorded(tmp_path: Path) -> None:
-    """Each batch and key action named in the issue gets its own line."""
+    """Each batch, key, project, template and config action gets its own line."""
     audit = AuditLog(tmp_path, now=Wall(datetime(2026, 11, 3, tzinfo=CST)))
     for action in AuditAction:
         await audit.record(action, principal=ALICE, client="127.0.0.1", target="t")
@@ -125,6 +125,12 @@ async def test_every_action_is_recorded(tmp_path: Path) -> None:
         "key.create",
         "key.revoke",
         "key.list",
+        "project.save",
+        "project.delete",
+        "template.save",
+        "template.update",
+        "config.save",
+        "config.reset",
     ]
 
 

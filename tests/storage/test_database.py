@@ -14,7 +14,17 @@ from slidebatch.storage.database import Database
 from slidebatch.storage.errors import StorageUnavailable
 from slidebatch.storage.urls import async_url, parse_url
 
-TABLES = {"alembic_version", "api_keys", "audit_events", "batches", "slides"}
+TABLES = {
+    "alembic_version",
+    "api_keys",
+    "app_config",
+    "audit_events",
+    "batches",
+    "project_batches",
+    "projects",
+    "slides",
+    "templates",
+}
 
 
 @pytest.mark.parametrize(
@@ -68,7 +78,7 @@ async def test_open_migrates_to_head_and_reopen_is_a_no_op(database_url: str) ->
             versions = (
                 await connection.execute(text("SELECT version_num FROM alembic_version"))
             ).all()
-        assert [v[0] for v in versions] == ["0003"]
+        assert [v[0] for v in versions] == ["0004"]
         assert (await again.batches.get_batch(record.id)).total_slides == 2
         assert await again.ping() is True
     finally:
@@ -126,6 +136,7 @@ async def test_problem_names_a_missing_schema(database_url: str) -> None:
         assert await database.problem() is None
         async with database.engine.begin() as connection:
             await connection.execute(text("DROP TABLE slides"))
+            await connection.execute(text("DROP TABLE project_batches"))  # refers to batches
             await connection.execute(text("DROP TABLE batches"))
         assert await database.problem() == "the database has no slidebatch schema"
     finally:

@@ -18,7 +18,19 @@ from slidebatch.api.middleware import (
     RequestIdMiddleware,
     SecurityHeadersMiddleware,
 )
-from slidebatch.api.routes import batches, config, files, single, system
+from slidebatch.api.routes import (
+    assets,
+    batches,
+    config,
+    files,
+    outline,
+    placeholder,
+    projects,
+    seed_config,
+    single,
+    system,
+    templates,
+)
 from slidebatch.api.schemas import ERROR_RESPONSES
 from slidebatch.api.status_body import StatusBodies
 from slidebatch.config import Settings, load_settings
@@ -64,13 +76,16 @@ def create_app(
     install_error_handlers(app)
     for router in (config.router, batches.router, single.router, files.router):
         app.include_router(router, prefix="/api", responses=ERROR_RESPONSES)
+    for studio in (projects, templates, outline, placeholder, seed_config):  # the seed's studio
+        app.include_router(studio.router, prefix="/api", responses=ERROR_RESPONSES)
     app.include_router(system.router)
+    app.include_router(assets.router, responses={404: ERROR_RESPONSES[404]})
     install_api_fallback(app)
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.allowed_origins),
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "DELETE"],
             allow_headers=[
                 "Content-Type",
                 "Authorization",

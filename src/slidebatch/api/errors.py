@@ -16,6 +16,7 @@ from slidebatch.errors import (
     AuthError,
     ConfigError,
     Conflict,
+    Forbidden,
     InputError,
     LimitExceeded,
     NotFound,
@@ -26,6 +27,7 @@ from slidebatch.errors import (
     RateLimited,
     Refused,
     SlidebatchError,
+    SlideFailed,
     TransientProviderError,
 )
 from slidebatch.storage.errors import StorageUnavailable
@@ -37,6 +39,8 @@ STATUS_BY_ERROR: tuple[tuple[type[SlidebatchError], int], ...] = (
     (NotFound, 404),
     (Conflict, 409),
     (AuthError, 401),
+    (Forbidden, 403),
+    (SlideFailed, 502),
     (QuotaExceeded, 429),
     (Refused, 422),  # the model will not draw this prompt: the client must change it
     (QuotaExhausted, 503),  # the upstream account is out of quota until reset_at
@@ -74,6 +78,8 @@ async def _slidebatch_error(request: Request, exc: Exception) -> JSONResponse:
         # A body-size limit is 413; a count or length inside a valid body is 422.
         if exc.limit_name != "MAX_BODY_BYTES":
             status = 422
+    if isinstance(exc, SlideFailed):
+        body |= {"status": "error", "batch_id": exc.batch_id, "slide_id": exc.slide_id}
     return JSONResponse(body, status_code=status, headers=_headers(exc))
 
 

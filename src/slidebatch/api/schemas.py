@@ -5,17 +5,20 @@ Field names are the seed system's, so its clients work unchanged.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictFloat,
     StrictInt,
     field_validator,
+    model_validator,
 )
 
 from slidebatch.core.aspect import AspectRatio
@@ -58,11 +61,60 @@ Ratio = Annotated[
     Field(pattern=r"^\s*\d+(\.\d+)?\s*[:x/]\s*\d+(\.\d+)?\s*$", examples=["16:9"]),
 ]
 
+_DASHED_UUID = re.compile(r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")
+
+
+def canonical_batch_id(text: str) -> str:
+    """A batch id as stored: the seed types ids as UUIDs, so a dashed spelling is accepted."""
+    return text.replace("-", "").lower() if _DASHED_UUID.match(text) else text
+
+
+# A path parameter (a NUL there is a 404 like any id that cannot exist) and a body field.
+BatchId = Annotated[str, AfterValidator(canonical_batch_id)]
+BatchIdText = Annotated[Text, AfterValidator(canonical_batch_id)]
+
+# The seed's SlideData: what its clients may send for a slide. The last three are the
+# client's own record of a slide and are ignored; anything else is a typo worth a 422
+# (an API that silently drops ``content`` pays for an empty slide).
+SLIDE_FIELDS = (
+    "id",
+    "page_num",
+    "type",
+    "title",
+    "content_text",
+    "visual_desc",
+    "final_prompt",
+    "image_url",
+    "status",
+)
+
+
+def reject_unknown_slide_fields(data: Any) -> Any:
+    """``ValueError`` naming every key of a slide object outside the seed's ``SlideData``."""
+    if isinstance(data, dict):
+        unknown = [str(key) for key in data if key not in SLIDE_FIELDS]
+        if unknown:
+            names = ", ".join(repr(key) for key in unknown)
+            raise ValueError(
+                f"unknown slide field(s) {names} (a slide has: {', '.join(SLIDE_FIELDS)})"
+            )
+    return data
+
+
+def _seconds(value: Any) -> Any:
+    # The seed's clients add generation times up: a slide that never ran took 0 s.
+    return 0.0 if value is None else value
+
+
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+
 
 class SlideIn(BaseModel):
-    """One slide as a client sends it; only ``title`` is required."""
+    """One slide as a client sends it; only ``title`` is required; unknown fields are a 422."""
 
     model_config = ConfigDict(extra="ignore")
+
+    _known_fields = model_validator(mode="before")(reject_unknown_slide_fields)
 
     id: Text | StrictInt | None = Field(
         None, description="The client's id; echoed back as slide_id"
@@ -124,7 +176,7 @@ class BatchGenerateIn(BaseModel):
 
 
 class BatchIdIn(BaseModel):
-    batch_id: Text
+    batch_id: BatchIdText
 
 
 class SlidesCountIn(BaseModel):
@@ -151,7 +203,9 @@ class SingleSlideIn(BaseModel):
     visual_desc: Text = ""
     style_prompt: Text = ""
     aspect_ratio: Ratio = "16:9"
-    batch_id: Text | None = Field(None, description="regenerate: the batch holding the slide")
+    batch_id: BatchIdText | None = Field(
+        None, description="regenerate: the batch holding the slide"
+    )
     slide_id: Text | None = Field(None, description="regenerate: the slide's id in that batch")
 
     def one_slide(self) -> SlideIn:
@@ -185,7 +239,7 @@ class ExportProjectSlide(BaseModel):
 class ExportProject(BaseModel):
     model_config = ConfigDict(extra="allow")
 
-    title: Text = "slides"
+    title: Text | None = "slides"
     slides: list[ExportProjectSlide] = Field(default_factory=list)
     aspect_ratio: Text | None = None
 
@@ -244,7 +298,7 @@ class SlideResultOut(BaseModel):
     image_url: str | None
     final_prompt: str = ""
     error_message: str | None
-    generation_time: float | None
+    generation_time: Seconds = 0.0
     attempts: int = 0
     placeholder: bool = False
     cost: float | None = None
@@ -482,7 +536,7 @@ class SingleSlideOut(BaseModel):
     error_message: str | None = None
     batch_id: str
     slide_id: str
-    generation_time: float | None = None
+    generation_time: Seconds = 0.0
 
     @classmethod
     def of(cls, answer: SlideAnswer) -> SingleSlideOut:

@@ -28,6 +28,12 @@ class AuditAction(StrEnum):
     KEY_CREATE = "key.create"
     KEY_REVOKE = "key.revoke"
     KEY_LIST = "key.list"
+    PROJECT_SAVE = "project.save"
+    PROJECT_DELETE = "project.delete"
+    TEMPLATE_SAVE = "template.save"
+    TEMPLATE_UPDATE = "template.update"
+    CONFIG_SAVE = "config.save"
+    CONFIG_RESET = "config.reset"
 
 
 class AuditOutcome(StrEnum):

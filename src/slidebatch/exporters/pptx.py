@@ -63,7 +63,9 @@ class PptxExporter:
             else:
                 continue
             written += 1
-        if written == 0:
+        if written == 0 and deck.slides:
+            # An empty deck is an empty presentation (the seed's answer); a deck whose
+            # every slide was left out is a mistake worth saying.
             raise InputError("nothing to export: no slide has a usable image")
         _set_properties(prs, deck)
         pptx_package.save(prs, out)

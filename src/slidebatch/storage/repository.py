@@ -44,6 +44,7 @@ from slidebatch.storage.rows import (
     slide_record,
     slide_values,
 )
+from slidebatch.storage.seed_tables import ProjectBatchRow
 from slidebatch.storage.tables import QUEUE_SEQUENCE, BatchRow, SlideRow
 
 Writing = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
@@ -424,7 +425,10 @@ class BatchRepository:
     async def batches_finished_before(self, cutoff: datetime) -> list[str]:
         """Ids of final batches that finished before ``cutoff`` (for cleanup)."""
         query = select(_BATCHES.c.id).where(
-            _BATCHES.c.state.in_(_FINAL_BATCH_STATES), _BATCHES.c.finished_at < cutoff
+            _BATCHES.c.state.in_(_FINAL_BATCH_STATES),
+            _BATCHES.c.finished_at < cutoff,
+            # A batch a saved project shows stays as long as the project links it.
+            _BATCHES.c.id.not_in(select(ProjectBatchRow.batch_id)),
         )
         async with self._read("list finished batches") as connection:
             return list((await connection.execute(query)).scalars())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -15,6 +16,7 @@ from slidebatch.api.schemas import (
     BatchAcceptedOut,
     BatchGenerateIn,
     BatchGenerateOut,
+    BatchId,
     BatchIdIn,
     BatchListOut,
     BatchStatusOut,
@@ -69,7 +71,8 @@ async def generate(
 async def status_by_body(
     body: BatchIdIn, request: Request, services: ServicesDep, caller: CallerDep
 ) -> Response:
-    return await _status(body.batch_id, request, services, caller, since=None)
+    # The seed listed finished slides only; GET /slide/batch/{id} lists every slide.
+    return await _status(body.batch_id, request, services, caller, since=None, finished=True)
 
 
 @router.get("/active-count", response_model=ActiveCountOut, summary="Running and queued batches")
@@ -98,7 +101,7 @@ async def list_batches(
     summary="Status of a batch (ETag; ?since= for only the slides changed after a version)",
 )
 async def status_by_path(
-    batch_id: str,
+    batch_id: BatchId,
     request: Request,
     services: ServicesDep,
     caller: CallerDep,
@@ -108,10 +111,19 @@ async def status_by_path(
 
 
 async def _status(
-    batch_id: str, request: Request, services: ServicesDep, caller: CallerDep, *, since: str | None
+    batch_id: str,
+    request: Request,
+    services: ServicesDep,
+    caller: CallerDep,
+    *,
+    since: str | None,
+    finished: bool = False,
 ) -> Response:
     async with services.audited(caller, "batch.read", batch_id):
         status = await services.engine.read.status(batch_id, owner=caller.scope, since=since)
+    if finished and status.results is not None:
+        kept = tuple(r for r in status.results if r.state.is_final)
+        status = replace(status, results=kept)
     bodies: StatusBodies = request.app.state.status_bodies
     unit = await services.unit_cost()
     return bodies.response(status, request.headers.get("if-none-match"), unit=unit)
@@ -123,7 +135,7 @@ async def _status(
     response_class=EventSourceResponse,
 )
 async def events(
-    batch_id: str, request: Request, services: ServicesDep, caller: CallerDep
+    batch_id: BatchId, request: Request, services: ServicesDep, caller: CallerDep
 ) -> EventSourceResponse:
     async with services.audited(caller, "batch.read", batch_id, detail="events"):
         await services.engine.read.owned(batch_id, owner=caller.scope)
@@ -131,7 +143,7 @@ async def events(
 
 
 async def _event_stream(
-    batch_id: str, request: Request, services: ServicesDep
+    batch_id: BatchId, request: Request, services: ServicesDep
 ) -> AsyncIterator[ServerSentEvent]:
     # Subscribe before the snapshot so nothing that happens in between is missed.
     async with services.engine.events.subscribe(batch_id) as stream:
@@ -147,14 +159,14 @@ async def _event_stream(
 
 
 @router.post("/{batch_id}/cancel", response_model=BatchStatusOut, summary="Cancel a batch")
-async def cancel(batch_id: str, services: ServicesDep, caller: CallerDep) -> BatchStatusOut:
+async def cancel(batch_id: BatchId, services: ServicesDep, caller: CallerDep) -> BatchStatusOut:
     async with services.audited(caller, "batch.cancel", batch_id):
         await services.engine.cancel(batch_id, owner=caller.scope)
         return BatchStatusOut.of(await services.engine.read.status(batch_id, owner=caller.scope))
 
 
 @router.post("/{batch_id}/retry", response_model=BatchStatusOut, summary="Retry failed slides")
-async def retry(batch_id: str, services: ServicesDep, caller: CallerDep) -> BatchStatusOut:
+async def retry(batch_id: BatchId, services: ServicesDep, caller: CallerDep) -> BatchStatusOut:
     async with services.audited(caller, "batch.retry", batch_id) as audit:
         count = await services.engine.retry_failed(batch_id, owner=caller.scope)
         audit.detail = f"slides={count}"
@@ -167,7 +179,7 @@ async def retry(batch_id: str, services: ServicesDep, caller: CallerDep) -> Batc
     summary="Generate one slide again, optionally with a new visual description",
 )
 async def regenerate(
-    batch_id: str,
+    batch_id: BatchId,
     slide_id: str,
     services: ServicesDep,
     caller: CallerDep,
@@ -184,7 +196,7 @@ async def regenerate(
 
 
 @router.delete("/{batch_id}", status_code=204, summary="Delete a batch with its images")
-async def delete(batch_id: str, services: ServicesDep, caller: CallerDep) -> Response:
+async def delete(batch_id: BatchId, services: ServicesDep, caller: CallerDep) -> Response:
     async with services.audited(caller, "batch.delete", batch_id):
         await services.engine.delete(batch_id, owner=caller.scope)
     return Response(status_code=204)

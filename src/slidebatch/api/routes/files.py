@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, StreamingResponse
 
 from slidebatch.api.deps import CallerDep, ServicesDep
+from slidebatch.api.routes.assets import seed_asset
 from slidebatch.api.schemas import ExportPptxIn
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.limits import check_slide_count, check_text
@@ -90,8 +91,15 @@ async def export_project(
         deck = deck_from_project(body.project.model_dump(), resolve, aspect_ratio=aspect)
         exporter = exporter_for("pptx")
         spool = await export_to_tempfile(exporter, deck)
-    name = export_filename(body.file_name or deck.title or "slides", exporter.extension)
+    stem = _without_extension(body.file_name or "", exporter.extension)
+    name = export_filename(stem or deck.title or "slides", exporter.extension)
     return _stream(spool, exporter.media_type, name)
+
+
+def _without_extension(file_name: str, extension: str) -> str:
+    """The seed's clients send ``<title>.pptx``: the extension is added once, not twice."""
+    suffix = f".{extension}"
+    return file_name[: -len(suffix)] if file_name.lower().endswith(suffix) else file_name
 
 
 _IMAGE_MARKER = "/api/images/"
@@ -102,7 +110,7 @@ def _check_project(body: ExportPptxIn, services: ServicesDep) -> None:
     limits = services.limits
     slides = body.project.slides
     check_slide_count(len(slides), limits, what="an exported project")
-    check_text("project.title", body.project.title, "MAX_TITLE_CHARS", limits)
+    check_text("project.title", body.project.title or "", "MAX_TITLE_CHARS", limits)
     for index, slide in enumerate(slides):
         where = f"project.slides[{index}]"
         check_text(f"{where}.title", slide.title, "MAX_TITLE_CHARS", limits)
@@ -134,8 +142,10 @@ async def _usable_batches(body: ExportPptxIn, services: ServicesDep, caller: Cal
 def _local_image(services: ServicesDep, url: str, usable: set[str]) -> Path | None:
     """Map ``/api/images/<batch>/<file>`` (absolute or relative URL) to its file; else None.
 
-    Only images of ``usable`` batches resolve.
+    Only images of ``usable`` batches resolve; the seed's ``/assets/<file>`` images always do.
     """
+    if "/assets/" in url and _IMAGE_MARKER not in url:
+        return seed_asset(services.settings, url.split("/assets/", 1)[1].split("?", 1)[0])
     if _IMAGE_MARKER not in url:
         return None
     batch_id, _, file_name = url.split(_IMAGE_MARKER, 1)[1].partition("/")

@@ -12,6 +12,8 @@ from fastapi import APIRouter
 
 from slidebatch.api.deps import CallerDep, ServicesDep
 from slidebatch.api.schemas import BatchGenerateIn, SingleSlideIn, SingleSlideOut
+from slidebatch.core.states import SlideState
+from slidebatch.errors import SlideFailed
 
 router = APIRouter(prefix="/slide", tags=["single slide"])
 
@@ -43,7 +45,9 @@ async def regenerate_one(
             body.batch_id, body.slide_id, visual_desc=visual_desc, owner=caller.scope
         )
     await asyncio.shield(services.engine.wait_slide(body.batch_id, body.slide_id))
-    return SingleSlideOut.of(await services.engine.read.slide(body.batch_id, body.slide_id))
+    return _succeeded(
+        SingleSlideOut.of(await services.engine.read.slide(body.batch_id, body.slide_id))
+    )
 
 
 async def _one(body: SingleSlideIn, services: ServicesDep, caller: CallerDep) -> SingleSlideOut:
@@ -60,4 +64,22 @@ async def _one(body: SingleSlideIn, services: ServicesDep, caller: CallerDep) ->
         batch, _ = await services.engine.submit(request, owner=caller.owner)
         audit.target = batch.id
     await asyncio.shield(services.engine.wait(batch.id))
-    return SingleSlideOut.of(await services.engine.read.slide(batch.id, request.slides[0].id))
+    return _succeeded(
+        SingleSlideOut.of(await services.engine.read.slide(batch.id, request.slides[0].id))
+    )
+
+
+def _succeeded(answer: SingleSlideOut) -> SingleSlideOut:
+    """The answer of a finished slide; a failed one is an HTTP error status.
+
+    The seed's clients read any 2xx as "the image is there": a refusal answered with
+    200 and ``status: "error"`` would blank the old image and report success.
+    """
+    if answer.status != str(SlideState.DONE):
+        reason = answer.error_message or "the slide was not generated"
+        raise SlideFailed(
+            f"slide {answer.slide_id} failed: {reason}",
+            batch_id=answer.batch_id,
+            slide_id=answer.slide_id,
+        )
+    return answer

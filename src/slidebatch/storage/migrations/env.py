@@ -15,6 +15,7 @@ from alembic import context
 from sqlalchemy import Connection, pool
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from slidebatch.storage import seed_tables  # noqa: F401  (registers its tables on Base)
 from slidebatch.storage.tables import Base
 from slidebatch.storage.urls import async_url
 

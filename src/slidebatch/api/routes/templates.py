@@ -1,0 +1,142 @@
+"""The seed's templates (singular path): list, save, update, and style analysis of images."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, File, UploadFile
+from fastapi.responses import StreamingResponse
+
+from slidebatch.api.deps import CallerDep, ServicesDep
+from slidebatch.api.seed_schemas import (
+    StylePromptOut,
+    TemplateIn,
+    TemplateListOut,
+    TemplateSavedOut,
+)
+from slidebatch.authoring import style
+from slidebatch.authoring.streams import STREAM_HEADERS, sse, style_messages
+from slidebatch.authoring.templates import TemplateShelf, template_settings
+from slidebatch.core.project import Template
+from slidebatch.errors import InputError, LimitExceeded
+from slidebatch.services import Services
+from slidebatch.storage.templates import TemplateRepository
+
+router = APIRouter(prefix="/template", tags=["templates"])
+
+_UPLOAD = File(..., description="Reference images (PNG, JPEG, WebP...), up to 10 MB each")
+
+
+def shelf(services: Services) -> TemplateShelf:
+    """The templates of this app (built-ins and stored)."""
+    covers = services.settings.assets_dir / "templates"
+    return TemplateShelf(TemplateRepository.on(services.database), covers)
+
+
+def _out(template: Template) -> dict[str, Any]:
+    settings = dict(template.settings)
+    return {
+        "id": template.id,
+        "name": template.name,
+        "style_prompt": template.style_prompt,
+        "cover_image": template.cover_image,
+        "vis_settings": settings.get("vis_settings"),
+        "aspect_ratios": settings.get("aspect_ratios") or ["16:9", "4:3", "1:1"],
+        "default_aspect_ratio": settings.get("default_aspect_ratio") or "16:9",
+        "custom_dimensions": settings.get("custom_dimensions"),
+        "created_at": template.created_at,
+    }
+
+
+def _template(body: TemplateIn, template_id: str = "") -> Template:
+    now = datetime.now(UTC)  # storage stamps the times it keeps
+    return Template(
+        id=template_id,
+        name=body.name,
+        style_prompt=body.style_prompt,
+        created_at=now,
+        updated_at=now,
+        cover_image=body.cover_image,
+        settings=template_settings(body.model_dump()),
+    )
+
+
+@router.get("", response_model=TemplateListOut, summary="Built-in and saved templates")
+async def list_templates(services: ServicesDep, caller: CallerDep) -> Any:
+    templates = await shelf(services).all(scope=caller.scope)
+    return {"templates": [_out(t) for t in templates]}
+
+
+@router.post("/save", response_model=TemplateSavedOut, summary="Save a new template")
+async def save_template(body: TemplateIn, services: ServicesDep, caller: CallerDep) -> Any:
+    async with services.audited(caller, "template.save", "-") as audit:
+        saved = await shelf(services).create(_template(body), owner=caller.owner)
+        audit.target = saved.id
+    return {"template": _out(saved)}
+
+
+@router.put("/{template_id}", response_model=TemplateSavedOut, summary="Update a template")
+async def update_template(
+    template_id: str, body: TemplateIn, services: ServicesDep, caller: CallerDep
+) -> Any:
+    async with services.audited(caller, "template.update", template_id):
+        saved = await shelf(services).update(
+            _template(body, template_id), scope=caller.scope, owner=caller.owner
+        )
+    return {"template": _out(saved)}
+
+
+@router.post("/analyze", response_model=StylePromptOut, summary="A style prompt from images")
+async def analyze(
+    services: ServicesDep, caller: CallerDep, files: list[UploadFile] = _UPLOAD
+) -> Any:
+    uploads = await _read(files)
+    return {"style_prompt": await _analyze(uploads)}
+
+
+@router.post(
+    "/analyze-stream",
+    response_class=StreamingResponse,
+    summary="The same analysis, streamed as the seed streams it (data: lines)",
+)
+async def analyze_stream(
+    services: ServicesDep, caller: CallerDep, files: list[UploadFile] = _UPLOAD
+) -> StreamingResponse:
+    # Bad input is a 4xx before the stream starts, not an error line inside a 200.
+    uploads = await _read(files)
+    prompt = await _analyze(uploads)
+    messages = style_messages(prompt, [name for name, _ in uploads])
+
+    async def stream() -> AsyncIterator[str]:
+        for message in messages:
+            yield sse(message)
+
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=STREAM_HEADERS)
+
+
+async def _read(files: list[UploadFile]) -> list[tuple[str, bytes]]:
+    if not files:
+        raise InputError("upload at least one image (form field 'files')")
+    if len(files) > style.MAX_IMAGES:
+        raise LimitExceeded(
+            f"at most {style.MAX_IMAGES} images per analysis",
+            limit_name="MAX_STYLE_IMAGES",
+            limit=style.MAX_IMAGES,
+        )
+    uploads = []
+    for upload in files:
+        name = upload.filename or "upload"
+        data = await upload.read(style.MAX_IMAGE_BYTES + 1)
+        style.check_upload(name, data)
+        uploads.append((name, data))
+    return uploads
+
+
+async def _analyze(uploads: list[tuple[str, bytes]]) -> str:
+    def work() -> str:
+        return style.style_prompt([style.read_tone(name, data) for name, data in uploads])
+
+    return await asyncio.to_thread(work)

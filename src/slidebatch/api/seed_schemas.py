@@ -1,0 +1,171 @@
+"""Bodies of the seed's studio endpoints: projects, templates, outlines, its settings page.
+
+Field names and bounds are the seed's (``slide_count`` 1..40, ``default_aspect_ratio``
+``W:H``); a slide object outside the seed's ``SlideData`` fields is a 422 naming them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+from slidebatch.api.schemas import Text, reject_unknown_slide_fields
+from slidebatch.core.slide import SlideType
+
+MAX_PROJECT_SLIDES = 500
+MAX_OUTLINE_TEXT = 200_000
+ProjectId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class SlideData(BaseModel):
+    """The seed's slide, as its frontend keeps it in a project."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    _known_fields = model_validator(mode="before")(reject_unknown_slide_fields)
+
+    id: Annotated[Text, Field(max_length=128)] = Field(default_factory=lambda: str(uuid.uuid4()))
+    page_num: Annotated[int, Field(ge=1, le=100_000)]
+    type: SlideType = SlideType.CONTENT
+    title: Text = ""
+    content_text: Text = ""
+    visual_desc: Text = ""
+    final_prompt: Text | None = None
+    image_url: Annotated[Text, Field(max_length=4096)] | None = None
+    status: Literal["pending", "generating", "done", "error"] = "pending"
+
+
+class ProjectIn(BaseModel):
+    """``POST /projects/save``: the whole project; the server keeps its own timestamps."""
+
+    id: ProjectId
+    title: Annotated[Text, Field(max_length=300)] = ""
+    # The client's clock: read as text and ignored (the server stamps its own times).
+    created_at: Annotated[str, Field(max_length=64)] | None = None
+    updated_at: Annotated[str, Field(max_length=64)] | None = None
+    template_style_prompt: Text = ""
+    slides: Annotated[list[SlideData], Field(max_length=MAX_PROJECT_SLIDES)]
+    thumbnail_url: Annotated[Text, Field(max_length=4096)] | None = None
+
+
+class ProjectOut(BaseModel):
+    id: str
+    title: str
+    created_at: datetime
+    updated_at: datetime
+    template_style_prompt: str
+    slides: list[dict[str, Any]]
+    thumbnail_url: str | None = None
+
+
+class ProjectListItemOut(BaseModel):
+    id: str
+    title: str
+    updated_at: datetime
+    thumbnail_url: str | None = None
+
+
+class TemplateIn(BaseModel):
+    """``POST /template/save`` and ``PUT /template/{id}``."""
+
+    name: Annotated[Text, Field(min_length=1, max_length=200)]
+    style_prompt: Annotated[Text, Field(max_length=20_000)]
+    cover_image: str | None = None
+    vis_settings: dict[str, Any] | None = None
+    aspect_ratios: list[Annotated[str, Field(max_length=16)]] = Field(
+        default_factory=lambda: ["16:9", "4:3", "1:1"], max_length=20
+    )
+    default_aspect_ratio: str = Field("16:9", pattern=r"^\d{1,2}:\d{1,2}$")
+    custom_dimensions: dict[str, StrictInt] | None = None
+
+
+class TemplateOut(BaseModel):
+    id: str
+    name: str
+    style_prompt: str
+    cover_image: str | None = None
+    vis_settings: dict[str, Any] | None = None
+    aspect_ratios: list[str]
+    default_aspect_ratio: str
+    custom_dimensions: dict[str, int] | None = None
+    created_at: datetime
+
+
+class TemplateListOut(BaseModel):
+    templates: list[TemplateOut]
+
+
+class TemplateSavedOut(BaseModel):
+    template: TemplateOut
+
+
+class StylePromptOut(BaseModel):
+    style_prompt: str
+
+
+class OutlineIn(BaseModel):
+    text: Annotated[Text, Field(max_length=MAX_OUTLINE_TEXT)]
+    slide_count: Annotated[int, Field(ge=1, le=40)] = 8
+    template_id: Annotated[str, Field(max_length=64)] | None = None
+
+
+class OutlineOut(BaseModel):
+    slides: list[dict[str, Any]]
+
+
+class SlideContext(BaseModel):
+    page_num: Annotated[int, Field(ge=1)]
+    type: str
+    title: Text
+    content_text: Text
+    visual_desc: Text
+
+
+class InsertSlideIn(BaseModel):
+    user_prompt: Annotated[Text, Field(min_length=1, max_length=5000)]
+    insert_after_page_num: Annotated[int, Field(ge=1)]
+    template_name: Text | None = None
+    style_prompt: Text | None = None
+    prev_slide: SlideContext | None = None
+    next_slide: SlideContext | None = None
+
+
+class InsertSlideOut(BaseModel):
+    slide: dict[str, Any]
+
+
+class AppConfigIn(BaseModel):
+    """``POST /config``: any of the seed's settings; a masked secret means "unchanged"."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    llm_api_key: Annotated[str, Field(max_length=500)] | None = None
+    llm_api_base: Annotated[str, Field(max_length=500)] | None = None
+    llm_chat_model: Annotated[str, Field(max_length=200)] | None = None
+    llm_image_api_key: Annotated[str, Field(max_length=500)] | None = None
+    llm_image_api_base: Annotated[str, Field(max_length=500)] | None = None
+    llm_image_model: Annotated[str, Field(max_length=200)] | None = None
+    llm_timeout_seconds: Annotated[int, Field(ge=30, le=300)] | None = None
+    image_output_dir: Annotated[str, Field(max_length=500)] | None = None
+    pptx_output_dir: Annotated[str, Field(max_length=500)] | None = None
+    template_store_path: Annotated[str, Field(max_length=500)] | None = None
+    allowed_origins: Annotated[list[str], Field(max_length=50)] | None = None
+    project_name: Annotated[str, Field(max_length=200)] | None = None
+    api_prefix: Annotated[str, Field(max_length=50)] | None = None
+
+
+class ConnectionTestIn(BaseModel):
+    api_key: Annotated[str, Field(max_length=500)] = ""
+    api_base: Annotated[str, Field(max_length=500)] = ""
+    model: Annotated[str, Field(max_length=200)] = ""
+    timeout_seconds: Annotated[int, Field(ge=1, le=300)] | None = None
+
+
+class ConnectionTestOut(BaseModel):
+    success: bool
+    message: str
+    model: str | None = None
+    response_time: float | None = None

@@ -1,0 +1,255 @@
+"""The offline outline: a document's headings, paragraphs and lists cut or merged to N slides.
+
+Pure and deterministic. The document is read as sections (a Markdown heading, or a line
+ending in a colon, opens one; a document without headings has one section per paragraph),
+each a title and points (list items, else sentences). Sections are then merged (the
+smallest neighbouring pair first) or split (the one with most points first) until there
+is one per content slide: a cover first, an ending last, ``slide_count`` in all whenever
+the document has enough points to fill them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+from slidebatch.core.slide import SlideType
+
+MAX_TITLE = 40
+MAX_POINTS = 6
+
+_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
+_LABEL = re.compile(r"^\s*(.{1,40}?)[:：]\s*$")
+_ITEM = re.compile(r"^\s*(?:[-*+•·]|\d{1,3}[.)、]|[一二三四五六七八九十]+[、.])\s+|^\s*\d{1,3}[、]")
+# The seed's frontend wraps the document in 【原始文档】 and adds earlier outlines and notes.
+_MARKER = re.compile(r"^\s*【([^】]{1,20})】\s*$")
+_SENTENCE = re.compile(r"(?<=[。！？!?；;])\s*|(?<=[.])\s+")
+_CJK = re.compile(r"[\u3400-\u9fff]")
+
+
+@dataclass(frozen=True, slots=True)
+class OutlineSlide:
+    """One planned slide, in the seed's fields (``status`` is always pending)."""
+
+    page_num: int
+    type: SlideType
+    title: str
+    content_text: str
+    visual_desc: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Section:
+    title: str
+    points: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        return len(self.points) + 1
+
+
+def is_chinese(text: str) -> bool:
+    """True when CJK characters make up a good part of ``text``."""
+    letters = [c for c in text if c.isalpha()]
+    return bool(letters) and len(_CJK.findall(text)) * 3 >= len(letters)
+
+
+def outline(text: str, slide_count: int) -> list[OutlineSlide]:
+    """The slides of ``text``: a cover, content slides, an ending; ``slide_count`` at most."""
+    document = _document_part(text)
+    chinese = is_chinese(document)
+    title, sections = _sections(document)
+    if slide_count <= 1:
+        return [_cover(title or _first_title(sections, chinese), sections, chinese)]
+    body_slots = slide_count - 1 if slide_count == 2 else slide_count - 2
+    body = _fit(sections, body_slots)
+    cover_title = title or (body[0].title if body else _default_title(chinese))
+    slides = [_cover(cover_title, sections, chinese)]
+    slides += [_content(i + 2, s, chinese) for i, s in enumerate(body)]
+    if slide_count >= 3:
+        slides.append(_ending(len(slides) + 1, cover_title, chinese))
+    return slides
+
+
+def inserted_slide(
+    prompt: str, page_num: int, *, before: str | None = None, after: str | None = None
+) -> OutlineSlide:
+    """A content slide written from the user's description of it (for ``insert-slide``)."""
+    points = _points_of(prompt)
+    chinese = is_chinese(prompt)
+    title = _short(points[0]) if points else _default_title(chinese)
+    rest = points[1:] or points
+    section = _Section(title, tuple(rest[:MAX_POINTS]))
+    slide = _content(page_num, section, chinese)
+    bridge = _bridge(before, after, chinese)
+    return replace(slide, visual_desc=f"{slide.visual_desc}{bridge}")
+
+
+def _document_part(text: str) -> str:
+    parts: dict[str, list[str]] = {}
+    current = ""
+    for line in text.splitlines():
+        marker = _MARKER.match(line)
+        if marker:
+            current = marker.group(1)
+            continue
+        parts.setdefault(current, []).append(line)
+    # The original document when the seed's frontend marked it, else everything unmarked.
+    chosen = parts.get("原始文档") or parts.get("") or [line for p in parts.values() for line in p]
+    return "\n".join(chosen)
+
+
+def _sections(document: str) -> tuple[str, list[_Section]]:
+    title = ""
+    sections: list[_Section] = []
+    heading: str | None = None
+    lines: list[str] = []
+
+    def close() -> None:
+        points = _points_of("\n".join(lines))
+        if heading is not None:
+            sections.append(_Section(_short(heading), tuple(points)))
+        else:
+            sections.extend(_paragraph_sections(lines))
+
+    for line in document.splitlines():
+        found = _HEADING.match(line)
+        label = None if found or _ITEM.match(line) else _LABEL.match(line)
+        if found and len(found.group(1)) == 1 and not title and not sections and not lines:
+            title = _short(found.group(2))
+            continue
+        if found or label:
+            close()
+            heading = found.group(2) if found else label.group(1) if label else None
+            lines = []
+            continue
+        lines.append(line)
+    close()
+    return title, [s for s in sections if s.title or s.points]
+
+
+def _paragraph_sections(lines: list[str]) -> list[_Section]:
+    paragraphs = re.split(r"\n\s*\n", "\n".join(lines))
+    sections = []
+    for paragraph in paragraphs:
+        points = _points_of(paragraph)
+        if not points:
+            continue
+        if len(points) == 1:
+            sections.append(_Section(_short(points[0]), (points[0],)))
+        else:
+            sections.append(_Section(_short(points[0]), tuple(points[1:])))
+    return sections
+
+
+def _points_of(text: str) -> list[str]:
+    """List items when there are any, else sentences; each one line, stripped."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    items = [_ITEM.sub("", line).strip() for line in lines if _ITEM.match(line)]
+    if items:
+        return items
+    flowing = " ".join(line.strip() for line in lines)
+    return [s.strip() for s in _SENTENCE.split(flowing) if s.strip()]
+
+
+def _fit(sections: list[_Section], slots: int) -> list[_Section]:
+    fitted = list(sections)
+    while len(fitted) > slots >= 1:
+        i = min(range(len(fitted) - 1), key=lambda k: fitted[k].size + fitted[k + 1].size)
+        fitted[i : i + 2] = [_merge(fitted[i], fitted[i + 1])]
+    while len(fitted) < slots:
+        i = max(range(len(fitted)), key=lambda k: len(fitted[k].points), default=-1)
+        if i < 0 or len(fitted[i].points) < 2:
+            break
+        fitted[i : i + 1] = _split(fitted[i])
+    return fitted
+
+
+def _merge(a: _Section, b: _Section) -> _Section:
+    # The second section's title stays visible as a point of the merged slide.
+    return _Section(a.title, (*a.points, b.title, *b.points))
+
+
+def _split(section: _Section) -> list[_Section]:
+    half = (len(section.points) + 1) // 2
+    more = "（续）" if is_chinese(section.title) else " (cont.)"
+    return [
+        _Section(section.title, section.points[:half]),
+        _Section(_short(section.title + more, MAX_TITLE + 8), section.points[half:]),
+    ]
+
+
+def _short(text: str, limit: int = MAX_TITLE) -> str:
+    clean = re.sub(r"\s+", " ", re.sub(r"[*_`#>]+", "", text)).strip().rstrip("。.:：;；")
+    return clean if len(clean) <= limit else clean[: limit - 1].rstrip() + "…"
+
+
+def _cover(title: str, sections: list[_Section], chinese: bool) -> OutlineSlide:
+    topics = [s.title for s in sections[:4] if s.title and s.title != title]
+    subtitle = " · ".join(topics)
+    visual = (
+        "封面：标题大字居中，下方一行副标题，留白充足，背景用模板主色的大面积渐变。"
+        if chinese
+        else "Cover: large centred title, one subtitle line below, generous space, "
+        "a broad gradient in the template's main colour."
+    )
+    return OutlineSlide(1, SlideType.COVER, title, subtitle, visual)
+
+
+def _content(page_num: int, section: _Section, chinese: bool) -> OutlineSlide:
+    points = [_short(p, 120) for p in section.points[:MAX_POINTS]]
+    return OutlineSlide(
+        page_num,
+        SlideType.CONTENT,
+        section.title,
+        "\n".join(points),
+        _layout(len(points), chinese),
+    )
+
+
+def _layout(points: int, chinese: bool) -> str:
+    if chinese:
+        if points <= 1:
+            return "标题在上，一句核心观点居中放大，配一个简洁的示意图标。"
+        if points <= 3:
+            return f"标题在上，下方 {points} 张并列卡片，每张一个图标和一句要点。"
+        return f"标题在左上，右侧 {points} 条要点纵向排列，每条前有编号圆点。"
+    if points <= 1:
+        return "Title on top, one key statement enlarged in the centre with a simple icon."
+    if points <= 3:
+        return f"Title on top, {points} cards side by side, each an icon and one point."
+    return f"Title at top left, {points} numbered points stacked on the right."
+
+
+def _ending(page_num: int, title: str, chinese: bool) -> OutlineSlide:
+    if chinese:
+        return OutlineSlide(
+            page_num,
+            SlideType.ENDING,
+            "谢谢观看",
+            title,
+            "结束页：致谢大字居中，与封面呼应的配色和构图。",
+        )
+    return OutlineSlide(
+        page_num,
+        SlideType.ENDING,
+        "Thank you",
+        title,
+        "Ending: a large centred thank-you, colours and composition echoing the cover.",
+    )
+
+
+def _first_title(sections: list[_Section], chinese: bool) -> str:
+    return sections[0].title if sections else _default_title(chinese)
+
+
+def _default_title(chinese: bool) -> str:
+    return "演示文稿" if chinese else "Presentation"
+
+
+def _bridge(before: str | None, after: str | None, chinese: bool) -> str:
+    if not before and not after:
+        return ""
+    if chinese:
+        return f"风格与前后页（{before or '-'} / {after or '-'}）保持一致。"
+    return f" Keep the look of the slides around it ({before or '-'} / {after or '-'})."

@@ -1,0 +1,167 @@
+"""Templates: the seed's built-in styles plus the ones users save, with their cover images.
+
+A cover sent as a ``data:`` URL (the seed's frontend reads the uploaded reference image
+into one) is checked with Pillow and written under SEED_ASSETS_DIR/templates, so template
+lists stay small and the cover is served from ``/assets/templates/<file>``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import re
+import uuid
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, UnidentifiedImageError
+
+from slidebatch.core.project import Template
+from slidebatch.errors import InputError, LimitExceeded, NotFound
+from slidebatch.storage.templates import TemplateRepository
+
+MAX_COVER_BYTES = 10 * 1024 * 1024
+MAX_COVER_URL = 2048
+_DATA_URL = re.compile(r"^data:image/[a-z0-9.+-]+;base64,(.*)$", re.IGNORECASE | re.DOTALL)
+_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
+_EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def _builtin(
+    template_id: str, name: str, prompt: str, colour: str, fg: str, label: str
+) -> Template:
+    return Template(
+        id=template_id,
+        name=name,
+        style_prompt=prompt,
+        created_at=_EPOCH,
+        updated_at=_EPOCH,
+        cover_image=f"/api/placeholder/400/300/{colour}/{fg}?text={label}",
+        settings={
+            "vis_settings": {"primary_color": f"#{colour}"},
+            "aspect_ratios": ["16:9", "4:3", "1:1"],
+            "default_aspect_ratio": "16:9",
+        },
+    )
+
+
+# The three styles the seed's frontend falls back to (same ids, so its choices resolve).
+BUILTIN_TEMPLATES = (
+    _builtin(
+        "22133566-d215-4d60-a883-1e3dfb9c1508",
+        "北大典雅学术版",
+        "北大红搭配黑白配色，强调书卷质感。主色 #8B0012，背景 #FFFFFF，文字 #1F2937。",
+        "8B0012",
+        "FFFFFF",
+        "北大典雅",
+    ),
+    _builtin(
+        "7dd2d9a8-1c94-4ecc-854c-d741a706dc21",
+        "深空科技蓝",
+        "深空蓝背景搭配霓虹线条。背景 #0B1021，主色 #00FFFF，点缀 #7C3AED。",
+        "0B1021",
+        "00FFFF",
+        "深空科技",
+    ),
+    _builtin(
+        "fd870c83-150e-4376-8779-ee3101c66f13",
+        "极简商务灰",
+        "柔和灰度与细线结构。背景 #F5F5F5，主色 #555555，点缀 #9CA3AF。",
+        "555555",
+        "FFFFFF",
+        "极简商务",
+    ),
+)
+
+
+class TemplateShelf:
+    """Built-in and stored templates for one caller (``scope`` and ``owner`` as for batches)."""
+
+    def __init__(self, repo: TemplateRepository, covers_dir: Path) -> None:
+        self._repo = repo
+        self._covers = covers_dir
+
+    async def all(self, *, scope: str | None) -> list[Template]:
+        """The built-ins not saved over, then the caller's templates, oldest first."""
+        stored = await self._repo.all(scope=scope)
+        saved_ids = {t.id for t in stored}
+        return [t for t in BUILTIN_TEMPLATES if t.id not in saved_ids] + stored
+
+    async def get(self, template_id: str, *, scope: str | None) -> Template:
+        """A stored template of the caller, else a built-in, else ``NotFound``."""
+        try:
+            return await self._repo.get(template_id, scope=scope)
+        except NotFound:
+            for builtin in BUILTIN_TEMPLATES:
+                if builtin.id == template_id:
+                    return builtin
+            raise
+
+    async def create(self, template: Template, *, owner: str | None) -> Template:
+        """Store a new template under a fresh UUID."""
+        new_id = str(uuid.uuid4())
+        cover = self._cover(new_id, template.cover_image)
+        return await self._repo.create(replace(template, id=new_id, owner=owner, cover_image=cover))
+
+    async def update(self, template: Template, *, scope: str | None, owner: str | None) -> Template:
+        """Replace a template; editing a built-in stores the caller's copy of it."""
+        cover = self._cover(template.id, template.cover_image)
+        changed = replace(template, cover_image=cover)
+        if any(b.id == template.id for b in BUILTIN_TEMPLATES):
+            try:
+                return await self._repo.update(changed, scope=scope)
+            except NotFound:
+                return await self._repo.create(replace(changed, owner=owner))
+        return await self._repo.update(changed, scope=scope)
+
+    def _cover(self, template_id: str, cover: str | None) -> str | None:
+        if not cover:
+            return None
+        found = _DATA_URL.match(cover)
+        if found is None:
+            if len(cover) > MAX_COVER_URL:
+                raise InputError(f"cover_image: a URL has at most {MAX_COVER_URL} characters")
+            return cover
+        data = _decode(found.group(1))
+        extension = _image_extension(data)
+        digest = hashlib.sha256(data).hexdigest()[:12]
+        self._covers.mkdir(parents=True, exist_ok=True)
+        name = f"{template_id}-{digest}.{extension}"
+        (self._covers / name).write_bytes(data)
+        return f"/assets/templates/{name}"
+
+
+def template_settings(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The display settings of a template body, kept as the client sent them."""
+    keys = ("vis_settings", "aspect_ratios", "default_aspect_ratio", "custom_dimensions")
+    return {key: fields[key] for key in keys if fields.get(key) is not None}
+
+
+def _decode(payload: str) -> bytes:
+    if len(payload) > MAX_COVER_BYTES * 4 // 3 + 4:
+        raise LimitExceeded(
+            f"cover_image is over {MAX_COVER_BYTES} bytes",
+            limit_name="MAX_COVER_BYTES",
+            limit=MAX_COVER_BYTES,
+        )
+    try:
+        return base64.b64decode(payload, validate=False)
+    except (binascii.Error, ValueError) as exc:
+        raise InputError("cover_image: the data URL is not valid base64") from exc
+
+
+def _image_extension(data: bytes) -> str:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+            kind = image.format or ""
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise InputError("cover_image: the data URL is not an image") from exc
+    if kind not in _FORMATS:
+        raise InputError(f"cover_image: {kind or 'this'} images are not accepted")
+    return _FORMATS[kind]

@@ -1,0 +1,114 @@
+"""The offline outline: headings, paragraphs and lists, cut or merged to the slide count."""
+
+from __future__ import annotations
+
+import pytest
+
+from slidebatch.authoring.outline import inserted_slide, is_chinese, outline
+from slidebatch.core.slide import SlideType
+
+REPORT = """# 季度报告
+
+## 业绩
+- 收入增长 20%
+- 利润翻倍
+- 新客户 300 家
+
+## 挑战
+供应链紧张。人员流动较大。
+
+## 计划
+1. 扩张华南
+2. 上线新产品
+"""
+
+
+def test_headings_become_slides_between_cover_and_ending() -> None:
+    """Five slides from three sections: cover (H1), one per H2 with its points, ending."""
+    slides = outline(REPORT, 5)
+    assert [s.type for s in slides] == [
+        SlideType.COVER,
+        SlideType.CONTENT,
+        SlideType.CONTENT,
+        SlideType.CONTENT,
+        SlideType.ENDING,
+    ]
+    assert [s.page_num for s in slides] == [1, 2, 3, 4, 5]
+    assert [s.title for s in slides] == ["季度报告", "业绩", "挑战", "计划", "谢谢观看"]
+    assert slides[1].content_text == "收入增长 20%\n利润翻倍\n新客户 300 家"
+    assert slides[2].content_text == "供应链紧张\n人员流动较大"
+    assert slides[0].content_text == "业绩 · 挑战 · 计划"
+    assert all(s.visual_desc for s in slides)
+
+
+def test_fewer_slides_merge_the_smallest_neighbours() -> None:
+    """Four slides: two content slides, the smaller pair merged, its title kept as a point."""
+    slides = outline(REPORT, 4)
+    assert [s.title for s in slides] == ["季度报告", "业绩", "挑战", "谢谢观看"]
+    points = ["供应链紧张", "人员流动较大", "计划", "扩张华南", "上线新产品"]
+    assert slides[2].content_text.splitlines() == points
+
+
+def test_more_slides_split_the_fullest_section() -> None:
+    """Six slides: the section with most points is split in two, '（续）' on the second."""
+    slides = outline(REPORT, 6)
+    assert [s.title for s in slides[1:5]] == ["业绩", "业绩（续）", "挑战", "计划"]
+    assert slides[1].content_text == "收入增长 20%\n利润翻倍"
+    assert slides[2].content_text == "新客户 300 家"
+
+
+def test_a_short_document_gives_fewer_slides_not_empty_ones() -> None:
+    """Asking for 30 slides of a three-point document gives what the points can fill."""
+    slides = outline("- one\n- two\n- three", 30)
+    assert len(slides) == 4
+    assert all(s.title for s in slides)
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 8, 40])
+def test_never_more_than_asked(count: int) -> None:
+    """Whatever the count, at most that many slides, numbered from 1."""
+    slides = outline(REPORT * 5, count)
+    assert 1 <= len(slides) <= count
+    assert [s.page_num for s in slides] == list(range(1, len(slides) + 1))
+    assert slides[0].type is SlideType.COVER
+
+
+def test_plain_paragraphs_without_headings() -> None:
+    """Each paragraph is a section titled by its first sentence; English gets English text."""
+    text = (
+        "Revenue grew by a fifth. Margins doubled.\n\n"
+        "Hiring is hard. Churn is high.\n\nNext we expand south."
+    )
+    slides = outline(text, 5)
+    assert [s.title for s in slides] == [
+        "Revenue grew by a fifth",
+        "Revenue grew by a fifth",
+        "Hiring is hard",
+        "Next we expand south",
+        "Thank you",
+    ]
+    assert slides[2].content_text == "Churn is high"
+    assert "Title" in slides[2].visual_desc
+
+
+def test_the_seed_frontend_s_markers_pick_the_original_document() -> None:
+    """Only the 【原始文档】 part is outlined, not the earlier outline or the notes."""
+    text = "【原始文档】\n" + REPORT + "\n【上一版大纲】\n第1页 旧的\n\n【修改意见】\n多一点数据"
+    titles = [s.title for s in outline(text, 5)]
+    assert titles == ["季度报告", "业绩", "挑战", "计划", "谢谢观看"]
+
+
+def test_colon_labels_open_sections() -> None:
+    """A short line ending in a colon is a heading too."""
+    slides = outline("背景：\n市场变化快。\n方案：\n- 自动化\n- 数据驱动", 4)
+    assert [s.title for s in slides[1:3]] == ["背景", "方案"]
+
+
+def test_inserted_slide_from_a_description() -> None:
+    """The user's first sentence is the title; the rest are the points."""
+    slide = inserted_slide("客户案例：交付周期缩短 30%。三个月完成上线。", 3, before="业绩")
+    assert (slide.page_num, slide.type) == (3, SlideType.CONTENT)
+    assert slide.title == "客户案例：交付周期缩短 30%"
+    assert slide.content_text == "三个月完成上线"
+    assert "业绩" in slide.visual_desc
+    assert is_chinese(slide.title)
