@@ -1,18 +1,15 @@
-"""The service's own overheads: status throughput, per-slide engine cost, memory over time.
+"""The engine's own overheads, in process: per-slide engine cost and memory over time.
 
     PYTHONPATH=src python bench/api.py [--quick]
 
-1. Status requests per second and p99 latency while 20 batches run: a real ``slidebatch
-   serve`` subprocess with the local renderer slowed by LOCAL_RENDER_DELAY_SECONDS (so the
-   batches stay running), 20 batches submitted with ``?wait=false``, then an httpx load loop
-   of concurrent clients calling the seed's ``POST /api/slide/batch/status``.
-2. Per-slide overhead of engine plus storage: services built in-process with an instant
+1. Per-slide overhead of engine plus storage: services built in-process with an instant
    provider (a cached tiny PNG), one 1,000-slide batch timed from submit to finished, / 1000.
    Goal: under 2 ms per slide on SQLite.
-3. Resident memory before and after 1,000 finished batches (same in-process services).
+2. Resident memory before and after 1,000 finished batches (same in-process services).
    Goal: within 50 MB.
 
-The load generator shares the machine (2 cores here) with the server, so figure 1 is a floor.
+The API under load (status polls, concurrent submits, the list, event-loop lag, on SQLite and
+PostgreSQL against a real server) is ``slidebatch bench --load`` (``slidebatch/bench/load.py``).
 """
 
 from __future__ import annotations
@@ -21,124 +18,26 @@ import argparse
 import asyncio
 import gc
 import io
-import os
-import statistics
-import subprocess
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import psutil  # type: ignore[import-untyped]
 from PIL import Image
 
-from slidebatch.bench.scenarios import BatchSpec, deck_body
 from slidebatch.config import load_settings
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.slide import BatchRequest, Slide, SlideType
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.services import build_services
-from slidebatch.testing.serve_process import free_port, start_serve, stop_serve
 
 SRC = Path(__file__).resolve().parents[1] / "src"
-STATUS_BATCHES = 20
 MEMORY_BATCHES = 1000
 OVERHEAD_SLIDES = 1000
 
 
-# ----------------------------------------------------------------------------- 1. status load
-
-
-@dataclass(frozen=True, slots=True)
-class LoadFigures:
-    requests: int
-    seconds: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    running: int
-
-    @property
-    def per_second(self) -> float:
-        return self.requests / self.seconds
-
-
-def _start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env |= {
-        "PYTHONPATH": str(SRC),
-        "IMAGE_PROVIDER": "local",
-        "LOCAL_RENDER_DELAY_SECONDS": "30",
-        "LOCAL_RENDER_LONG_SIDE": "320",
-        "BATCH_MAX_CONCURRENT": str(STATUS_BATCHES),
-        "DATA_DIR": str(root / "data"),
-        "LOG_DIR": str(root / "logs"),
-    }
-    return start_serve(port=port, env=env, cwd=root, timeout=60)
-
-
-async def _load(base: str, ids: list[str], *, clients: int, seconds: float) -> LoadFigures:
-    latencies: list[float] = []
-    errors = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
-
-        async def worker(offset: int, stop: float) -> None:
-            nonlocal errors
-            index = offset
-            while time.perf_counter() < stop:
-                batch_id = ids[index % len(ids)]
-                index += 1
-                began = time.perf_counter()
-                response = await http.post("/api/slide/batch/status", json={"batch_id": batch_id})
-                latencies.append(time.perf_counter() - began)
-                if response.status_code != 200:
-                    errors += 1
-
-        # A short warm-up (connections, caches), then the measured stretch.
-        warm_stop = time.perf_counter() + 1.0
-        await asyncio.gather(*(worker(i, warm_stop) for i in range(clients)))
-        latencies.clear()
-        errors = 0
-        began = time.perf_counter()
-        stop = began + seconds
-        await asyncio.gather(*(worker(i, stop) for i in range(clients)))
-        elapsed = time.perf_counter() - began
-        active = (await http.get("/api/slide/batch/active-count")).json()
-    ordered = sorted(latencies)
-    return LoadFigures(
-        requests=len(ordered),
-        seconds=elapsed,
-        p50_ms=statistics.median(ordered) * 1000,
-        p99_ms=ordered[max(0, int(len(ordered) * 0.99) - 1)] * 1000,
-        errors=errors,
-        running=int(active["running_batches"]),
-    )
-
-
-def status_load(*, clients: int, seconds: float) -> LoadFigures:
-    """Figure 1: status requests per second and p99 with 20 batches running."""
-    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
-        port = free_port()
-        process = _start_server(Path(tmp), port)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            ids = []
-            with httpx.Client(base_url=base, timeout=30) as http:
-                for number in range(STATUS_BATCHES):
-                    body = deck_body(BatchSpec(10), f"load{number}")
-                    response = http.post(
-                        "/api/slide/batch/generate", params={"wait": "false"}, json=body
-                    )
-                    response.raise_for_status()
-                    ids.append(str(response.json()["batch_id"]))
-            return asyncio.run(_load(base, ids, clients=clients, seconds=seconds))
-        finally:
-            stop_serve(process)
-
-
-# ----------------------------------------------------------------------------- 2 and 3: in-process
+# ----------------------------------------------------------------------------- in-process
 
 
 def _tiny_png() -> bytes:
@@ -244,27 +143,15 @@ async def engine_figures(root: Path, *, memory_batches: int) -> EngineFigures:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="shorter load, fewer batches")
-    parser.add_argument("--clients", type=int, default=16, help="concurrent status clients")
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured load duration")
+    parser.add_argument("--quick", action="store_true", help="fewer batches")
     args = parser.parse_args()
-    seconds = 3.0 if args.quick else args.seconds
     memory_batches = 100 if args.quick else MEMORY_BATCHES
 
-    load = status_load(clients=args.clients, seconds=seconds)
     with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:
         engine = asyncio.run(engine_figures(Path(tmp), memory_batches=memory_batches))
     growth = engine.rss_after_mb - engine.rss_before_mb
 
     rows = [
-        (
-            f"status requests/s ({load.running} batches running, {args.clients} clients)",
-            f"{load.per_second:.0f}/s",
-            "",
-        ),
-        ("status latency p50", f"{load.p50_ms:.1f} ms", ""),
-        ("status latency p99", f"{load.p99_ms:.1f} ms", ""),
-        (f"status answers other than 200, of {load.requests}", str(load.errors), ""),
         (
             "engine+storage per slide (1,000-slide batch, SQLite)",
             f"{engine.overhead_ms:.2f} ms",

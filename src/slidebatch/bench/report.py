@@ -99,49 +99,58 @@ class BenchReport:
                 f"requests overall; {_worst_share(ours)}",
             ),
         ]
-        if self.fairness is not None:
-            f = self.fairness
-            goals.append(
-                Goal(
-                    "the small batch finishes first",
-                    f.small_first,
-                    f"{f.small_slides} slides at {f.small_finished:.1f} s, "
-                    f"{f.large_slides} slides at {f.large_finished:.1f} s",
-                )
+        goals += self._fairness_goal() + self._naive_goal(ours, naive) + self._fault_goal()
+        return tuple(goals)
+
+    def _fairness_goal(self) -> list[Goal]:
+        if self.fairness is None:
+            return []
+        f = self.fairness
+        return [
+            Goal(
+                "the small batch finishes first",
+                f.small_first,
+                f"{f.small_slides} slides at {f.small_finished:.1f} s, "
+                f"{f.large_slides} slides at {f.large_finished:.1f} s",
             )
+        ]
+
+    def _naive_goal(self, ours: list[RunFigures], naive: dict[str, RunFigures]) -> list[Goal]:
         faster = [
             (row, naive[row.name]) for row in ours if row.name in self.binding and row.name in naive
         ]
+        if not faster:
+            return []
         # Judged only against runs the baseline finished: a time beside lost slides says
         # nothing about speed.
         finished = [(row, other) for row, other in faster if other.success_rate == 1.0]
-        if faster:
-            lost = [_versus(row, other) for row, other in faster if other.success_rate < 1.0]
-            detail = "; ".join(_versus(row, other) for row, other in finished) or (
-                "no run to compare: the baseline finished none where the limit binds"
+        lost = [_versus(row, other) for row, other in faster if other.success_rate < 1.0]
+        detail = "; ".join(_versus(row, other) for row, other in finished) or (
+            "no run to compare: the baseline finished none where the limit binds"
+        )
+        if lost:
+            detail += "; not compared: " + "; ".join(lost)
+        return [
+            Goal(
+                "faster than the naive baseline where the limit binds (runs the baseline finished)",
+                all(_beats(row, other) for row, other in finished),
+                detail,
+                judged=bool(finished),
             )
-            if lost:
-                detail += "; not compared: " + "; ".join(lost)
-            goals.append(
-                Goal(
-                    "faster than the naive baseline where the limit binds "
-                    "(runs the baseline finished)",
-                    all(_beats(row, other) for row, other in finished),
-                    detail,
-                    judged=bool(finished),
-                )
+        ]
+
+    def _fault_goal(self) -> list[Goal]:
+        if self.fault is None:
+            return []
+        fc = self.fault
+        return [
+            Goal(
+                "fault mix: every slide done, each retry logged",
+                fc.done == fc.slides and fc.retries_logged >= fc.faults_total,
+                f"{fc.done}/{fc.slides} done, {fc.faults_total} faults injected, "
+                f"{fc.retries_logged} slide_retry events",
             )
-        if self.fault is not None:
-            fc = self.fault
-            goals.append(
-                Goal(
-                    "fault mix: every slide done, each retry logged",
-                    fc.done == fc.slides and fc.retries_logged >= fc.faults_total,
-                    f"{fc.done}/{fc.slides} done, {fc.faults_total} faults injected, "
-                    f"{fc.retries_logged} slide_retry events",
-                )
-            )
-        return tuple(goals)
+        ]
 
     def as_json(self) -> dict[str, Any]:
         """The machine-readable report (``slidebatch bench --json``)."""

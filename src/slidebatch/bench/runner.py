@@ -168,28 +168,34 @@ def _main_runs(
                 continue
             env.drain()
             say(f"naive:      {scenario.name}")
-            naive = run_naive(
-                env.fake.openrouter_base,
-                BENCH_API_KEY,
-                scenario,
-                f"n{number}",
-                time_scale=scale,
-                timeout=config.wall_timeout,
-            )
-            rows.append(
-                run_figures(
-                    name=scenario.name,
-                    system="naive",
-                    slides=naive.slides,
-                    successful=naive.successful,
-                    makespan=naive.makespan / scale,
-                    counts=upstream_counts(env.fake.stats()),
-                    rate=RATE,
-                    window=WINDOW,
-                    cap=scenario.naive_cap(),
-                )
-            )
+            rows.append(_naive_row(env, scenario, f"n{number}", config))
     return rows, fairness
+
+
+def _naive_row(
+    env: BenchEnvironment, scenario: Scenario, tag: str, config: EnvironmentConfig
+) -> RunFigures:
+    """The seed's way on the same upstream: the baseline's row for ``scenario``."""
+    scale = config.time_scale
+    naive = run_naive(
+        env.fake.openrouter_base,
+        BENCH_API_KEY,
+        scenario,
+        tag,
+        time_scale=scale,
+        timeout=config.wall_timeout,
+    )
+    return run_figures(
+        name=scenario.name,
+        system="naive",
+        slides=naive.slides,
+        successful=naive.successful,
+        makespan=naive.makespan / scale,
+        counts=upstream_counts(env.fake.stats()),
+        rate=RATE,
+        window=WINDOW,
+        cap=scenario.naive_cap(),
+    )
 
 
 def _fault_run(options: BenchOptions, root: Path, say: Progress) -> tuple[RunFigures, FaultCheck]:

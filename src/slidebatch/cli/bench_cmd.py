@@ -9,6 +9,12 @@ import typer
 
 from slidebatch.cli.output import EXIT_FAILED, err_console, fail
 
+_LOAD_HELP = (
+    "Instead: the API under pollers and concurrent submits at a high limit, on SQLite and "
+    "PostgreSQL (status latency, submits, the list, event-loop lag)."
+)
+_DB_HELP = "With --load: sqlite and/or postgres."
+
 
 def bench(
     time_scale: float = typer.Option(
@@ -41,15 +47,8 @@ def bench(
     strict: bool = typer.Option(
         False, "--strict", help="Exit 1 when any goal is missed (default: report only)."
     ),
-    load: bool = typer.Option(
-        False,
-        "--load",
-        help="Instead: the API under pollers and concurrent submits at a high limit, on "
-        "SQLite and PostgreSQL (status latency, submits, the list, event-loop lag).",
-    ),
-    database: list[str] = typer.Option(
-        ["sqlite", "postgres"], "--database", help="With --load: sqlite and/or postgres."
-    ),
+    load: bool = typer.Option(False, "--load", help=_LOAD_HELP),
+    database: list[str] = typer.Option(["sqlite", "postgres"], "--database", help=_DB_HELP),
 ) -> None:
     """Run the fake upstream and a real server; print makespan vs bound, 429s and success."""
     if not 0 < time_scale <= 1:

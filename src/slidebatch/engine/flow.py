@@ -41,10 +41,13 @@ class SlideFlow:
     async def _final(self, job: Job, outcome: SlideOutcome) -> None:
         if outcome is SlideOutcome.GONE:
             return
-        progress = self._runs.count(job.batch_id, ok=outcome is SlideOutcome.DONE)
-        await self._watchers.slide(job.batch_id, job.slide_key, progress)
+        self._runs.count(job.batch_id, ok=outcome is SlideOutcome.DONE)
+        await self._publish(job)
         await self._runs.finish_if_done(job.batch_id)
 
     async def _publish(self, job: Job) -> None:
-        progress = self._runs.progress(job.batch_id)  # as of this change, before awaiting
+        # Progress as of this change, taken before awaiting, and only for watchers: the
+        # figures (gate stats, an estimate) cost more than the slide's own bookkeeping.
+        watched = self._watchers.watched(job.batch_id)
+        progress = self._runs.progress(job.batch_id) if watched else None
         await self._watchers.slide(job.batch_id, job.slide_key, progress)

@@ -111,14 +111,11 @@ class Runs:
         remaining = sum(1 for s in slides if not s.state.is_final)
         return round(estimate_seconds(remaining, self.figures(), batch.effective_workers), 1)
 
-    def count(self, batch_id: str, *, ok: bool) -> Progress | None:
-        """One slide of ``batch_id`` ended; its figures as of that (None: not running)."""
+    def count(self, batch_id: str, *, ok: bool) -> None:
+        """One slide of ``batch_id`` ended (nothing to count once the batch is not running)."""
         running = self._running.get(batch_id)
-        if running is None:
-            return None
-        running.count(ok=ok)
-        progress = running.progress(self._clock.now(), self.figures(), self._queue_share(batch_id))
-        return replace(progress, waiting_for_quota=self.quota_wait())
+        if running is not None:
+            running.count(ok=ok)
 
     def _queue_share(self, batch_id: str) -> QueueShare:
         """This batch's unstarted slides and the other batches' among them (round robin)."""

@@ -28,6 +28,10 @@ class Watchers:
         self.versions = Versions()
         self._finished: dict[str, asyncio.Event] = {}  # set when a waited-on batch ends
 
+    def watched(self, batch_id: str) -> bool:
+        """Whether anyone listens to ``batch_id``'s events now."""
+        return self.events.subscriber_count(batch_id) > 0
+
     async def slide(self, batch_id: str, key: int, progress: Progress | None) -> None:
         """Tell watchers about the slide as it is stored now (``progress`` as of the change)."""
         self.versions.slide_changed(batch_id, key)

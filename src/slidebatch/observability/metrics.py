@@ -29,6 +29,15 @@ BATCH_STATES = ("queued", "running", "completed", "completed_with_errors", "fail
 Sampler = Callable[["Metrics"], None]
 
 
+def _loop_lag_histogram(registry: CollectorRegistry) -> Histogram:
+    return Histogram(
+        "slidebatch_event_loop_lag_seconds",
+        "How late the event loop wakes a sleeping task (sampled every 50 ms)",
+        buckets=LOOP_LAG_BUCKETS,
+        registry=registry,
+    )
+
+
 class Metrics:
     """Every slidebatch metric, and ``render()`` for the ``/metrics`` route."""
 
@@ -77,9 +86,7 @@ class Metrics:
             "1 while the credential is parked (a quota that waiting cannot fix)",
             registry=r,
         )
-        self.queue_depth = Gauge(
-            "slidebatch_queue_depth", "Slides waiting for the gate", registry=r
-        )
+        self.queue_depth = Gauge("slidebatch_queue_depth", "Slides waiting for a slot", registry=r)
         self.queue_oldest_age_seconds = Gauge(
             "slidebatch_queue_oldest_age_seconds",
             "Age of the oldest waiting slide or batch",
@@ -91,12 +98,7 @@ class Metrics:
         self.cost_usd_total = Counter(
             "slidebatch_cost_usd", "Upstream cost reported by the provider, in USD", registry=r
         )
-        self.event_loop_lag_seconds = Histogram(
-            "slidebatch_event_loop_lag_seconds",
-            "How late the event loop wakes a sleeping task (sampled every 50 ms)",
-            buckets=LOOP_LAG_BUCKETS,
-            registry=r,
-        )
+        self.event_loop_lag_seconds = _loop_lag_histogram(r)
         self._samplers: list[Sampler] = []
 
     # --- one-line calls for the engine and the API ---

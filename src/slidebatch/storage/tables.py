@@ -92,6 +92,7 @@ class BatchRow(Base):
         ),
         Index("ix_batches_state_queue_seq", "state", "queue_seq"),
         Index("ix_batches_owner_created", "owner", "created_at"),
+        Index("ix_batches_created", "created_at", "queue_seq"),  # the list of every owner
         Index("ix_batches_finished_at", "finished_at"),
         Index("ix_batches_output_key", "output_key", "created_at"),
     )
