@@ -76,6 +76,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """URL of a fresh empty PostgreSQL database, dropped afterwards (skipped without one)."""
+    name = _create_postgres_database()
+    try:
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        _drop_postgres_database(name)
+
+
+@pytest.fixture
 def cjk_font() -> object:
     """The renderer's fonts, when they can draw Chinese; else the test is skipped, saying why.
 

@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from tests.engine.tcp_proxy import CuttableProxy
 
 from slidebatch.config import Settings, load_settings
 from slidebatch.core.aspect import AspectRatio
@@ -186,3 +188,38 @@ async def test_attempts_cut_short_by_crashes_are_not_counted_as_paid_refusals(
     assert record.state is BatchState.COMPLETED, slides[0].error_message
     assert flaky.calls == 2
     assert slides[0].attempts == 2  # the two the upstream answered; no crash counted
+
+
+@pytest.mark.postgres
+async def test_a_postgres_outage_leaves_no_batch_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    """The line to PostgreSQL is cut while 3 batches run and restored later: every batch
+    ends completed, every slide is done and paid for once (the issue saw 3 of 3 stay running
+    and 12 paid images left 'generating')."""
+    monkeypatch.chdir(tmp_path)
+    url = make_url(postgres_url)
+    proxy = await CuttableProxy(url.host or "127.0.0.1", url.port or 5432).start()
+    proxied = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    submitted = asyncio.Event()  # the line is cut mid-batch, once every batch is in
+
+    def cut_once() -> None:
+        if submitted.is_set() and not proxy.refused:
+            proxy.cut()
+
+    upstream = Upstream(on_call=cut_once)
+    try:
+        settings = _settings(tmp_path, database_url=proxied)
+        async with _running(settings, upstream) as services:
+            batches = [(await services.engine.submit(_deck(4)))[0].id for _ in range(3)]
+            submitted.set()
+            await _until(lambda: proxy.refused >= 3)  # the engine's writes are waiting it out
+            proxy.restore()
+            async with asyncio.timeout(GUARD):
+                records = [await services.engine.wait(b) for b in batches]
+            slides = [s for b in batches for s in await services.database.batches.get_slides(b)]
+    finally:
+        await proxy.close()
+    assert [r.state for r in records] == [BatchState.COMPLETED] * 3
+    assert [s.state for s in slides] == [SlideState.DONE] * 12
+    assert upstream.calls == 12
