@@ -56,6 +56,8 @@ class Settings(BaseSettings):
 
     # --- upstream (seed names for OpenRouter) ---
     image_provider: ProviderName = ProviderName.AUTO
+    # Further providers (comma-separated) a slide moves to when one is out of quota or refuses.
+    image_provider_fallback: Annotated[list[ProviderName], NoDecode] = Field(default_factory=list)
     llm_api_key: SecretStr | None = None
     llm_api_base: str = "https://openrouter.ai/api/v1"
     llm_image_model: str = "google/gemini-3-pro-image-preview"
@@ -141,7 +143,9 @@ class Settings(BaseSettings):
             return "auto"
         return value
 
-    @field_validator("allowed_origins", "image_download_allowed_hosts", mode="before")
+    @field_validator(
+        "allowed_origins", "image_download_allowed_hosts", "image_provider_fallback", mode="before"
+    )
     @classmethod
     def _origins(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -195,6 +199,17 @@ class Settings(BaseSettings):
         }.get(self.image_provider)
         if needed is not None and needed[1] is None:
             raise ValueError(f"IMAGE_PROVIDER={self.image_provider} needs {needed[0]}")
+        keys = {
+            ProviderName.OPENROUTER: ("LLM_API_KEY", self.llm_api_key),
+            ProviderName.GEMINI: ("GEMINI_API_KEY", self.gemini_api_key),
+            ProviderName.OPENAI: ("OPENAI_API_KEY", self.openai_api_key),
+        }
+        for fallback in self.image_provider_fallback:
+            if fallback is ProviderName.AUTO:
+                raise ValueError("IMAGE_PROVIDER_FALLBACK names providers, not auto")
+            name, key = keys.get(fallback, ("", "local"))
+            if key is None:
+                raise ValueError(f"IMAGE_PROVIDER_FALLBACK={fallback} needs {name}")
         return self
 
     # --- derived values (one place, so nobody recomputes them differently) ---

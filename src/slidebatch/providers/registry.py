@@ -7,6 +7,7 @@ import httpx
 from slidebatch.config import ProviderName, Settings
 from slidebatch.errors import ConfigError
 from slidebatch.providers.base import ImageProvider
+from slidebatch.providers.fallback import FallbackProvider
 from slidebatch.providers.gemini import GeminiProvider
 from slidebatch.providers.openai_images import OpenAIImagesProvider
 from slidebatch.providers.openrouter import OpenRouterProvider
@@ -34,8 +35,19 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
 
 
 def build_provider(settings: Settings, client: httpx.AsyncClient) -> ImageProvider:
-    """The provider ``settings.provider`` names (``auto`` already resolved by the settings)."""
-    chosen = settings.provider
+    """The provider ``settings.provider`` names, followed by ``IMAGE_PROVIDER_FALLBACK``'s."""
+    chain = [
+        settings.provider,
+        *(p for p in settings.image_provider_fallback if p is not settings.provider),
+    ]
+    members = [build_one(settings, client, name) for name in dict.fromkeys(chain)]
+    if len(members) == 1:
+        return members[0]
+    return FallbackProvider(members, recheck=settings.upstream_no_credit_recheck_seconds)
+
+
+def build_one(settings: Settings, client: httpx.AsyncClient, chosen: ProviderName) -> ImageProvider:
+    """One provider by name (``auto`` already resolved by the settings)."""
     if chosen is ProviderName.LOCAL:
         # Imported here so the remote providers work before, and without, the local renderer.
         from slidebatch.providers.local import LocalRenderer
@@ -67,7 +79,7 @@ def build_provider(settings: Settings, client: httpx.AsyncClient) -> ImageProvid
     cls, key, base_url, model = table[chosen]
     secret = key.get_secret_value() if hasattr(key, "get_secret_value") else None
     if not secret:
-        raise ConfigError(f"IMAGE_PROVIDER={chosen} has no API key configured")
+        raise ConfigError(f"provider {chosen} has no API key configured")
     return cls(
         client,
         api_key=secret,
