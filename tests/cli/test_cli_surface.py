@@ -18,7 +18,16 @@ from slidebatch.cli import app
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 # What `--help` must not load: each costs a noticeable part of a second to import.
-HEAVY_MODULES = ("sqlalchemy", "fastapi", "pydantic_settings", "PIL", "pptx", "uvicorn", "httpx")
+HEAVY_MODULES = (
+    "sqlalchemy",
+    "fastapi",
+    "pydantic_settings",
+    "PIL",
+    "pptx",
+    "uvicorn",
+    "httpx",
+    "markdown_it",
+)
 
 
 @pytest.fixture

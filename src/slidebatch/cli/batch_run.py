@@ -31,7 +31,7 @@ from slidebatch.atomic_file import atomic_write
 from slidebatch.cli.output import EXIT_FAILED, EXIT_OK, EXIT_QUOTA
 from slidebatch.cli.resume import Start, Started, start_or_resume
 from slidebatch.config import Settings
-from slidebatch.core.cost import UnitCost
+from slidebatch.core.cost import CostSource, UnitCost
 from slidebatch.core.slide import BatchRequest
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.answers import Progress as SlideProgress
@@ -104,6 +104,8 @@ async def run_batch(
 
 def _estimate_line(total: int, unit: UnitCost) -> str:
     estimate = unit.estimate(total)
+    if unit.source is CostSource.FREE:
+        return "cost: free (offline renderer)"
     if estimate is None:
         return "cost: unknown (no price yet; set UPSTREAM_PRICE_PER_IMAGE for an estimate)"
     return f"cost estimate: ${estimate:.4g} ({total} x ${unit.per_image:.4g}, {unit.source})"
