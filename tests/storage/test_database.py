@@ -5,14 +5,37 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from storage_helpers import deck
 
 from slidebatch.errors import ConfigError
-from slidebatch.storage.database import Database
+from slidebatch.storage.database import MIGRATIONS_DIR, Database
 from slidebatch.storage.errors import StorageUnavailable
 from slidebatch.storage.urls import async_url, parse_url
+
+
+def _head() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    heads = ScriptDirectory.from_config(config).get_heads()
+    assert len(heads) == 1, f"migrations must form one line, found heads {heads}"
+    return heads[0]
+
+
+def test_migrations_form_one_line() -> None:
+    """Every revision has a unique id and there is exactly one head (no parallel 000N files)."""
+    ids = [
+        line.split("=")[1].strip().strip('"')
+        for path in (MIGRATIONS_DIR / "versions").glob("*.py")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.startswith("revision:")
+    ]
+    assert len(ids) == len(set(ids)), sorted(ids)
+    assert _head() == max(ids)
+
 
 TABLES = {
     "alembic_version",
@@ -78,7 +101,7 @@ async def test_open_migrates_to_head_and_reopen_is_a_no_op(database_url: str) ->
             versions = (
                 await connection.execute(text("SELECT version_num FROM alembic_version"))
             ).all()
-        assert [v[0] for v in versions] == ["0004"]
+        assert [v[0] for v in versions] == [_head()]
         assert (await again.batches.get_batch(record.id)).total_slides == 2
         assert await again.ping() is True
     finally:

@@ -3,8 +3,8 @@
 ``GET /api/slide/batch`` orders by ``created_at, queue_seq`` descending; with an owner the
 ``(owner, created_at)`` index serves it, without one (open mode, an admin key) only this.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-30
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
