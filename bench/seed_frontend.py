@@ -36,8 +36,8 @@ import threading
 import time
 import zipfile
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,7 +101,7 @@ def build_frontend(source: str, work: Path) -> Path:
 
 def _run(command: list[str], cwd: Path) -> None:
     print("$", " ".join(command), file=sys.stderr)
-    subprocess.run(command, cwd=cwd, check=True)
+    subprocess.run(command, cwd=cwd, check=True, stdout=sys.stderr)  # stdout: the summary
 
 
 # ---------------------------------------------------------------- serve
@@ -109,9 +109,17 @@ def _run(command: list[str], cwd: Path) -> None:
 
 def front_app(dist: Path, backend: str) -> Starlette:
     """``dist/`` as static files; ``/api/*`` and unknown ``/assets/*`` forwarded to ``backend``."""
-    client = httpx.AsyncClient(base_url=backend, timeout=600)
+    clients: list[httpx.AsyncClient] = []
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # Made and closed on the server's own loop, so no connection outlives it.
+        async with httpx.AsyncClient(base_url=backend, timeout=600) as client:
+            clients.append(client)
+            yield
 
     async def forward(request: Request) -> Response:
+        client = clients[0]
         headers = {
             k: v for k, v in request.headers.items() if k.lower() not in {"host", "content-length"}
         }
@@ -147,10 +155,11 @@ def front_app(dist: Path, backend: str) -> Starlette:
 
     methods = ["GET", "POST", "PUT", "DELETE"]
     return Starlette(
+        lifespan=lifespan,
         routes=[
             Route("/api/{rest:path}", forward, methods=methods),
             Route("/{rest:path}", static, methods=["GET"]),
-        ]
+        ],
     )
 
 
