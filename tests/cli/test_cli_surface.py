@@ -177,3 +177,31 @@ def test_files_follow_the_umask(run: CliRunner, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "o").iterdir()}
     assert set(modes.values()) == {0o644}, modes
+
+
+def test_data_dir_that_is_a_file_exits_2_and_makes_no_output_folder(
+    run: CliRunner, tmp_path: Path
+) -> None:
+    """--data-dir naming a file: exit 2 with what to fix, no traceback, no empty --out left."""
+    (tmp_path / "afile").write_text("x")
+    result = run.invoke(
+        app, ["generate", str(_deck(tmp_path / "d.json", 1)), "--out", "o", "--data-dir", "afile"]
+    )
+    assert result.exit_code == 2, result.output
+    assert "--data-dir afile is a file" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_two_slides_sharing_page_and_title_keep_two_files(run: CliRunner, tmp_path: Path) -> None:
+    """Two slides with one page number and one title: two files, each named once in the manifest."""
+    items = [
+        {"title": "Same", "page_num": 1, "content_text": "first"},
+        {"title": "Same", "page_num": 1, "content_text": "second"},
+    ]
+    (tmp_path / "d.json").write_text(json.dumps(items), encoding="utf-8")
+    result = run.invoke(app, ["generate", "d.json", "--out", "o"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text(encoding="utf-8"))
+    files = [r["file"] for r in manifest["results"]]
+    assert len(set(files)) == 2, files
+    assert all((tmp_path / "o" / name).is_file() for name in files)

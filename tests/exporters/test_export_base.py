@@ -17,7 +17,12 @@ from slidebatch.exporters.base import (
     exporter_for,
     parse_failed,
 )
-from slidebatch.exporters.filename import content_disposition, export_filename, slugify
+from slidebatch.exporters.filename import (
+    content_disposition,
+    export_filename,
+    slide_file_name,
+    slugify,
+)
 
 
 @pytest.mark.parametrize(
@@ -121,3 +126,18 @@ def test_export_filename_and_slugify() -> None:
     assert slugify("2025 年度战略规划：市场") == "2025-年度战略规划-市场"
     assert slugify("مرحبا بالعالم") == "مرحبا-بالعالم"
     assert slugify("../..\\:*?<>|") == "slide"
+
+
+def test_a_long_non_ascii_title_gives_a_name_the_file_system_takes() -> None:
+    """A 180-character Chinese title is cut in bytes: the name and its .part temp fit 255 bytes."""
+    name = export_filename("区块链" * 60, "pptx")
+    assert name.endswith(".pptx")
+    assert len(f".{name}.62182831ac73.part".encode()) <= 255
+    assert name.startswith("区块链")
+
+
+def test_slide_file_names_are_unique_by_position() -> None:
+    """Slides sharing a title get distinct NN- prefixes from their position in the deck."""
+    names = {slide_file_name(i, 3, "Same", "png") for i in (1, 2, 3)}
+    assert names == {"01-same.png", "02-same.png", "03-same.png"}
+    assert slide_file_name(7, 120, "市场", ".webp") == "007-市场.webp"

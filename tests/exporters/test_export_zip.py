@@ -102,3 +102,16 @@ def test_unpacked_zip_reads_back_as_the_same_deck(
     assert again.slides[0].image_path is not None
     assert again.slides[0].image_path.read_bytes() == deck.slides[0].image_path.read_bytes()  # type: ignore[union-attr]
     assert again.slides[2].image_path is None
+
+
+def test_a_webp_slide_keeps_its_bytes_and_type_in_the_zip(
+    make_deck: Callable[..., ExportDeck], make_image: Callable[..., Path]
+) -> None:
+    """A WebP slide is stored as the upstream drew it, named .webp like its output-folder file."""
+    deck = make_deck(1)
+    webp = make_image("answer.webp", fmt="WEBP")
+    deck = replace(deck, slides=(replace(deck.slides[0], image_path=webp),))
+    archive = export(deck)
+    assert archive.namelist() == ["01-title-1.webp", "manifest.json"]
+    assert archive.read("01-title-1.webp") == webp.read_bytes()
+    assert manifest(archive)["results"][0]["file"] == "01-title-1.webp"

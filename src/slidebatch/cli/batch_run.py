@@ -37,7 +37,7 @@ from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.answers import Progress as SlideProgress
 from slidebatch.engine.answers import QuotaWait, SlideAnswer, SlideEvent
 from slidebatch.exporters.base import ExportDeck
-from slidebatch.exporters.filename import deck_export_name, slugify
+from slidebatch.exporters.filename import deck_export_name, slide_file_name
 from slidebatch.exporters.files import write_export
 from slidebatch.exporters.manifest import MANIFEST_NAME, manifest_dict
 from slidebatch.exporters.sources import deck_from_records
@@ -212,14 +212,14 @@ def _update(
 def write_output(deck: ExportDeck, out_dir: Path) -> dict[str, Any]:
     """Slide images as ``NN-<slug>.<png|jpg|webp>`` plus ``manifest.json``; the manifest."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    width = max(2, len(str(len(deck.slides))))
     files: dict[int, str | None] = {}
     for index, slide in enumerate(deck.slides):
         if slide.image_path is None or not slide.image_path.is_file():
             files[index] = None
             continue
         # Named by the image's real type, like the store, the ZIP and the image URLs.
-        name = f"{slide.page_num:0{width}d}-{slugify(slide.title)}{slide.image_path.suffix}"
+        suffix = slide.image_path.suffix
+        name = slide_file_name(index + 1, len(deck.slides), slide.title, suffix)
         _link_or_copy(slide.image_path, out_dir / name)
         files[index] = name
     manifest = manifest_dict(deck, files)

@@ -67,7 +67,7 @@ def generate(
     import asyncio
 
     from slidebatch.cli.data_dir import cli_settings
-    from slidebatch.cli.preflight import check_limits, check_out_dir
+    from slidebatch.cli.preflight import check_folder_shape, check_limits, check_out_dir
     from slidebatch.core.deck import parse_deck
     from slidebatch.storage.ownership import own_data_dir
 
@@ -77,6 +77,8 @@ def generate(
         parsed = parse_deck(_read(deck), source=deck.name)
         request = _request(parsed, style=_style(style, style_file), aspect=aspect, workers=workers)
         check_limits(request, settings)
+        # The state folder first: a bad --data-dir must not leave an empty --out behind.
+        check_folder_shape(settings.data_dir, option="--data-dir")
         check_out_dir(out_dir)
     except SlidebatchError as exc:
         fail(str(exc), EXIT_USAGE)

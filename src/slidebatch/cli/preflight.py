@@ -25,13 +25,7 @@ def check_out_dir(path: Path, *, option: str = "--out") -> None:
     Creates the folder (and its parents) and writes a probe file into it, which is what
     the real work will do later: permissions, read-only mounts and full disks all show.
     """
-    if path.exists() and not path.is_dir():
-        raise InputError(f"{option} {path} is a file; give a folder (it is created if missing)")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise InputError(f"{option} {path}: {parent} is a file, not a folder")
-            break
+    check_folder_shape(path, option=option)
     try:
         path.mkdir(parents=True, exist_ok=True)
         handle, probe = tempfile.mkstemp(prefix=".slidebatch-probe-", dir=path)
@@ -41,6 +35,20 @@ def check_out_dir(path: Path, *, option: str = "--out") -> None:
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise InputError(f"{option} {path} is not a writable folder ({reason})") from None
+
+
+def check_folder_shape(path: Path, *, option: str) -> None:
+    """``path`` is a folder, or could be created as one: neither it nor a parent is a file.
+
+    Creates nothing, so it can run before any other check without leaving a folder behind.
+    """
+    if path.exists() and not path.is_dir():
+        raise InputError(f"{option} {path} is a file; give a folder (it is created if missing)")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise InputError(f"{option} {path}: {parent} is a file, not a folder")
+            break
 
 
 def check_limits(request: BatchRequest, settings: Settings) -> None:

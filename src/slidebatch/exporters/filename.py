@@ -11,7 +11,9 @@ _NOT_TOKEN = re.compile(r"[^A-Za-z0-9._ -]+")
 # Characters a quoted-string filename must not carry (quotes, backslash, controls, separators).
 _UNSAFE_IN_NAME = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|;]+')
 MAX_SLUG = 40
-MAX_NAME = 120
+# In UTF-8 bytes: most file systems cap a name at 255 bytes, and atomic writes add a
+# ``.<name>.<token>.part`` temporary around it, so a deck name keeps well below.
+MAX_NAME_BYTES = 150
 
 
 def slugify(text: str, *, fallback: str = "slide", max_length: int = MAX_SLUG) -> str:
@@ -38,8 +40,23 @@ def slugify(text: str, *, fallback: str = "slide", max_length: int = MAX_SLUG) -
 def export_filename(title: str, extension: str, *, fallback: str = "deck") -> str:
     """A download name from the deck title, non-ASCII kept (``季度报告.pptx``)."""
     name = _UNSAFE_IN_NAME.sub(" ", unicodedata.normalize("NFC", title))
-    name = " ".join(name.split())[:MAX_NAME].strip(" .")
+    name = _cut_to_bytes(" ".join(name.split()), MAX_NAME_BYTES).strip(" .")
     return f"{name or fallback}.{extension.lstrip('.')}"
+
+
+def slide_file_name(position: int, count: int, title: str, extension: str) -> str:
+    """``NN-<slug>.<ext>`` for the slide at 1-based ``position`` of a ``count``-slide deck.
+
+    The one scheme of the output folder and the ZIP. Numbered by position, not page number,
+    so two slides that share a page number and a title still get two files.
+    """
+    width = max(2, len(str(count)))
+    return f"{position:0{width}d}-{slugify(title)}.{extension.lstrip('.')}"
+
+
+def _cut_to_bytes(text: str, limit: int) -> str:
+    """The longest prefix of ``text`` whose UTF-8 form fits in ``limit`` bytes."""
+    return text.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
 
 
 def deck_export_name(title: str, folder_name: str, extension: str) -> str:

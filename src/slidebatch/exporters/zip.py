@@ -15,9 +15,13 @@ from dataclasses import replace
 from typing import IO
 
 from slidebatch.exporters.base import ExportDeck, ExportSlide, FailedSlides
-from slidebatch.exporters.filename import slugify
-from slidebatch.exporters.images import load_image
+from slidebatch.exporters.filename import slide_file_name
+from slidebatch.exporters.images import SlideImage, load_image
 from slidebatch.exporters.manifest import MANIFEST_NAME, manifest_dict
+
+
+# Types the store keeps as the upstream sent them; load_image converts them for PPTX/PDF.
+_KEPT_AS_STORED = frozenset({"webp", "gif"})
 
 
 class ZipExporter:
@@ -30,7 +34,6 @@ class ZipExporter:
         self, deck: ExportDeck, out: IO[bytes], *, failed: FailedSlides = FailedSlides.PLACEHOLDER
     ) -> None:
         """Write ``deck`` to ``out``; slides without a usable image get ``file: null``."""
-        width = max(2, len(str(len(deck.slides))))
         kept: list[ExportSlide] = []
         files: dict[int, str | None] = {}
         with zipfile.ZipFile(out, "w") as archive:
@@ -43,14 +46,31 @@ class ZipExporter:
                 if image is None:
                     files[position] = None
                     continue
-                name = f"{position + 1:0{width}d}-{slugify(slide.title)}.{image.extension}"
-                archive.writestr(_entry(name, deck), image.data, compress_type=zipfile.ZIP_STORED)
+                data, extension = _original(slide, image)
+                name = slide_file_name(position + 1, len(deck.slides), slide.title, extension)
+                archive.writestr(_entry(name, deck), data, compress_type=zipfile.ZIP_STORED)
                 files[position] = name
             kept_deck = replace(deck, slides=tuple(kept))
             manifest = json.dumps(manifest_dict(kept_deck, files), ensure_ascii=False, indent=2)
             archive.writestr(
                 _entry(MANIFEST_NAME, deck), manifest.encode("utf-8"), zipfile.ZIP_DEFLATED
             )
+
+
+def _original(slide: ExportSlide, image: SlideImage) -> tuple[bytes, str]:
+    """The stored bytes and their real type (as in the output folder); ``image`` if unreadable.
+
+    The ZIP is a record of what the upstream drew, so a WebP slide stays WebP, named so,
+    like its file in ``generate``'s folder and its image URL.
+    """
+    path = slide.image_path
+    suffix = path.suffix.lstrip(".").lower() if path is not None else ""
+    if path is not None and suffix in _KEPT_AS_STORED:
+        try:
+            return path.read_bytes(), suffix
+        except OSError:
+            pass
+    return image.data, image.extension
 
 
 def _entry(name: str, deck: ExportDeck) -> zipfile.ZipInfo:

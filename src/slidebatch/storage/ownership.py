@@ -92,9 +92,16 @@ def own_data_dir(database_url: str, *, command: str | None = None) -> Iterator[P
     if path is None:
         yield None
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Opened without truncating: the owner's record must survive a refused open.
-    handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held for the whole block)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Opened without truncating: the owner's record must survive a refused open.
+        handle = open(path, "a+", encoding="utf-8")  # noqa: SIM115 (held for the whole block)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigError(
+            f"the data directory {path.parent} cannot be used ({reason}); "
+            "choose another with --data-dir or DATA_DIR"
+        ) from None
     try:
         _lock(handle, path)
         _write_owner(handle, command or current_command())
