@@ -19,7 +19,6 @@ from slidebatch.exporters.filename import slide_file_name
 from slidebatch.exporters.images import SlideImage, load_image
 from slidebatch.exporters.manifest import MANIFEST_NAME, manifest_dict
 
-
 # Types the store keeps as the upstream sent them; load_image converts them for PPTX/PDF.
 _KEPT_AS_STORED = frozenset({"webp", "gif"})
 
