@@ -315,3 +315,18 @@ async def test_rate_limit_headers_are_those_of_the_moment_the_answer_is_sent() -
     assert clock.now() == pytest.approx(10.0)
     assert float(answer.headers["x-ratelimit-reset"]) == pytest.approx(50.0)
     assert answer.headers["x-ratelimit-remaining"] == "1"
+
+
+@pytest.mark.parametrize("fault", [Fault.RATE_LIMIT, Fault.QUOTA_DAILY, Fault.NO_CREDITS])
+async def test_a_rate_drawn_refusal_answers_like_the_forced_one(fault: Fault) -> None:
+    """--fault-rate quota_daily=1 (or no_credits, 429) answers as the forced fault does."""
+    forced_app = create_fake_upstream(no_latency(rpm=None))
+    forced_app.state.fake.force(fault)
+    transport = httpx.ASGITransport(app=forced_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://f") as client:
+        forced = await client.post(CHAT, json=chat_body())
+    async with client_for(no_latency(rpm=None, fault_rates={fault: 1.0})) as client:
+        drawn = await client.post(CHAT, json=chat_body())
+    assert forced.status_code in (402, 429)
+    assert drawn.status_code == forced.status_code
+    assert drawn.json()["error"]["code"] == forced.json()["error"]["code"]

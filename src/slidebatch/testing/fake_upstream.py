@@ -69,6 +69,10 @@ _HANG_POLL_S = 0.05
 _MALFORMED = b'{"choices": [{"message": {"role": "assistant", "content": "Here is'
 
 
+# Faults answered before the request is admitted or any image is made.
+_REFUSED_BEFORE_WORK = frozenset({Fault.RATE_LIMIT, Fault.QUOTA_DAILY, Fault.NO_CREDITS})
+
+
 class FakeUpstream:
     """The fake's state behind the app: limits, latency, faults, images and the request log."""
 
@@ -136,21 +140,16 @@ class FakeUpstream:
         record.model, record.aspect_ratio = ask.model, ask.aspect
         now = self._clock.now()
         forced = self.faults.peek_forced(ask.prompt)
-        if forced is Fault.RATE_LIMIT:
+        if forced in _REFUSED_BEFORE_WORK:
             self.faults.take(ask.prompt)
-            return self._rate_limited(shape, now, self._retry_wait(now)), "rate_limited"
-        if forced in (Fault.QUOTA_DAILY, Fault.NO_CREDITS):
-            self.faults.take(ask.prompt)
-            canned = (
-                shape.quota_daily(self._wall())
-                if forced is Fault.QUOTA_DAILY
-                else (shape.no_credits())
-            )
-            return JSONResponse(canned.body, canned.status, canned.headers), str(forced)
+            return self._refused_before_work(shape, now, forced)
         wait = self._admit(now)
         if wait > 0:
             return self._rate_limited(shape, now, wait), "rate_limited"
         fault = self.faults.take(ask.prompt)
+        if fault in _REFUSED_BEFORE_WORK:
+            # Drawn by --fault-rate: answered exactly like the forced or marked one.
+            return self._refused_before_work(shape, now, fault)
         latency = self._latency.draw()
         self.stats.accept(record, now, latency, fault)
         headers = {"x-request-id": f"fake-{next(self._ids)}"}
@@ -162,6 +161,17 @@ class FakeUpstream:
         spent = self._clock.now() - now
         await self._clock.sleep(latency * self.config.time_scale - spent)
         return self._with_limits(answer), str(fault) if fault is not None else "ok"
+
+    def _refused_before_work(
+        self, shape: Shape, now: float, fault: Fault | None
+    ) -> tuple[Response, str]:
+        """A 429, a spent daily quota or an empty account: answered before any image work."""
+        if fault is Fault.RATE_LIMIT:
+            return self._rate_limited(shape, now, self._retry_wait(now)), "rate_limited"
+        canned = (
+            shape.quota_daily(self._wall()) if fault is Fault.QUOTA_DAILY else shape.no_credits()
+        )
+        return JSONResponse(canned.body, canned.status, canned.headers), str(fault)
 
     def _with_limits(self, response: Response) -> Response:
         """Add the X-RateLimit-* figures as they stand when the answer is sent.
