@@ -190,6 +190,11 @@ def test_a_spent_quota_stops_generate_and_a_rerun_resumes(
         assert "quota is spent" in first.output
         assert "UTC" in first.output
         assert "Run the same command again" in first.output
+        kept = json.loads((tmp_path / "q" / "manifest.json").read_text("utf-8"))
+        written = [r["file"] for r in kept["results"] if r["file"] is not None]
+        assert kept["total_slides"] == 5
+        assert len(written) == kept["successful"]  # paid slides are on disk already
+        assert all((tmp_path / "q" / name).is_file() for name in written)
         second = run.invoke(app, ["generate", deck, "--out", "q"])
         stats = server.stats()["totals"]
     assert second.exit_code == 0, second.output

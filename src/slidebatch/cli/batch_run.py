@@ -31,6 +31,7 @@ from slidebatch.atomic_file import atomic_write
 from slidebatch.cli.output import EXIT_FAILED, EXIT_OK, EXIT_QUOTA
 from slidebatch.cli.resume import Start, Started, start_or_resume
 from slidebatch.config import Settings
+from slidebatch.core.batch import BatchRecord
 from slidebatch.core.cost import CostSource, UnitCost
 from slidebatch.core.slide import BatchRequest
 from slidebatch.core.states import BatchState, SlideState
@@ -84,14 +85,13 @@ async def run_batch(
             quota = await _watch(services, batch.id, progress, task)
             if quota is not None:
                 # Waiting hours in a terminal helps no one: stop, say when; a re-run resumes.
+                # The slides already paid for are written now, not only after the re-run.
+                _, deck = await _deck_so_far(services, batch.id, settings)
+                await asyncio.to_thread(write_output, deck, out_dir)
                 _quota_stop(quota)
                 return EXIT_QUOTA
             await services.engine.wait(batch.id)
-            record, slides = await services.engine.read.records(batch.id)
-            deck = deck_from_records(record, slides, services.images.batch_dir(batch.id))
-            deck = replace(
-                deck, provider=services.provider.name, max_pixels=settings.image_max_pixels
-            )
+            record, deck = await _deck_so_far(services, batch.id, settings)
     manifest = await asyncio.to_thread(write_output, deck, out_dir)
     folder_name = await asyncio.to_thread(lambda: out_dir.resolve().name)
     for fmt in formats:
@@ -207,6 +207,16 @@ def _update(
     progress.update(
         task, completed=completed, detail=detail, eta="-" if eta is None else f"{eta:.0f}s"
     )
+
+
+async def _deck_so_far(
+    services: Services, batch_id: str, settings: Settings
+) -> tuple[BatchRecord, ExportDeck]:
+    """The batch's record and its deck as stored now (slides not done yet have no file)."""
+    record, slides = await services.engine.read.records(batch_id)
+    deck = deck_from_records(record, slides, services.images.batch_dir(batch_id))
+    deck = replace(deck, provider=services.provider.name, max_pixels=settings.image_max_pixels)
+    return record, deck
 
 
 def write_output(deck: ExportDeck, out_dir: Path) -> dict[str, Any]:
