@@ -71,3 +71,18 @@ def test_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
         assert "Traceback" not in result.output
         assert result.output.strip().startswith("error:"), result.output
         assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_several_formats_to_an_existing_file_say_to_give_a_folder(
+    tmp_path: Path, make_image: Callable[..., Path]
+) -> None:
+    """Two formats with --out naming an existing file: exit 2, 'give a folder', nothing written."""
+    directory = generate_dir(tmp_path, make_image)
+    taken = tmp_path / "x.pptx"
+    taken.write_bytes(b"old")
+    result = CliRunner().invoke(
+        app, ["export", str(directory), "-f", "pptx", "-f", "pdf", "--out", str(taken)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "with 2 formats give a folder" in result.output
+    assert taken.read_bytes() == b"old"

@@ -64,7 +64,8 @@ def export(
     except (InputError, NotFound, ConfigError) as exc:
         fail(str(exc))
     except OSError as exc:
-        fail(f"cannot write the export: {exc.strerror or exc} ({exc.filename or ''})".rstrip(" ()"))
+        where = f" ({exc.filename})" if exc.filename else ""
+        fail(f"cannot write the export: {exc.strerror or exc}{where}")
 
 
 async def _stored_deck(batch_id: str, data_dir: Path | None) -> ExportDeck:
@@ -107,6 +108,12 @@ def _target(deck: ExportDeck, directory: Path, out: Path | None, fmt: str, count
     if out is None:
         return directory / name
     if out.is_dir() or count > 1 or not out.suffix:
+        if out.exists() and not out.is_dir():
+            raise InputError(
+                f"--out {out} is a file; with {count} formats give a folder"
+                if count > 1
+                else f"--out {out} is a file; give a folder or a file name with an extension"
+            )
         return out / name
     return out
 
