@@ -156,6 +156,7 @@ def test_cut_text_and_missing_glyphs_reach_the_manifest_and_summary(
                     {"title": "Fine", "type": "cover"},
                     {"title": "Hieroglyph \U00013000", "content_text": "- ok"},
                     {"title": "Too much", "content_text": long},
+                    {"title": "Shaken \U0001fae8 [b]x", "content_text": "- \ue000"},
                 ]
             }
         ),
@@ -170,6 +171,8 @@ def test_cut_text_and_missing_glyphs_reach_the_manifest_and_summary(
     assert any("cut to fit" in w for w in warnings[2])
     assert "U+13000" in result.output
     assert "cut to fit" in result.output
+    assert "U+E000" in warnings[3][0]
+    assert "'Shaken \U0001fae8 [b]x'" in result.output  # as text, not as a repr's escapes
 
 
 def test_a_spent_quota_stops_generate_and_a_rerun_resumes(

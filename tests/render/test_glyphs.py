@@ -17,6 +17,7 @@ from slidebatch.providers.local import LocalRenderer
 from slidebatch.render import draw_slide
 from slidebatch.render.fonts import BUILTIN, FontFace, find_fonts, load_face
 from slidebatch.render.glyphs import load_font, missing
+from slidebatch.render.layout import layout_slide
 
 WIDE = AspectRatio(16, 9)
 CHINESE = "市场机遇与挑战：数字化转型加速，新兴市场带来增量空间。"
@@ -102,6 +103,21 @@ def test_missing_glyphs_are_reported_with_what_to_install() -> None:
     drawn = draw_slide(_slide("Hieroglyph \U00013000"), "", WIDE, long_side=480)
     [warning] = drawn.warnings
     assert "U+13000" in warning
+
+
+def test_newer_emoji_are_drawn_and_private_use_characters_reported() -> None:
+    """Emoji newer than Python's Unicode tables are drawn; a private-use character is reported."""
+    _needs("NotoColorEmoji.ttf", "fonts-noto-color-emoji")
+    title = "Geese \U0001fabf and \U0001fae8 here \ue000"
+    layout = layout_slide(_slide(title), "", WIDE, long_side=960)
+    drawn = "".join(line.text for line in layout.title.block.lines)
+    assert all(char in drawn for char in "\U0001fabf\U0001fae8\ue000")
+    runs = load_font(find_fonts().bold, 40).runs(title)
+    emoji = [text for face, text in runs if face.is_emoji]
+    assert emoji == ["\U0001fabf", "\U0001fae8"]
+    [warning] = layout.warnings
+    assert "U+E000" in warning
+    assert "U+1FAE8" not in warning
 
 
 def test_without_a_cjk_font_chinese_is_reported() -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -258,9 +259,13 @@ def _summary(manifest: dict[str, Any], out_dir: Path, state: BatchState) -> None
         f"({state}) -> {out_dir / MANIFEST_NAME}"
     )
     for result in manifest["results"]:
+        where = f"p{result['page_num']} {_quoted(result['title'])}"
         if result["status"] != "done":
-            console.print(
-                f"  [red]p{result['page_num']} {result['title']!r}: {result['error_message']}[/]"
-            )
+            console.print(f"  [red]{where}: {result['error_message']}[/]")
         for warning in result.get("warnings") or ():
-            console.print(f"  [yellow]p{result['page_num']} {result['title']!r}: {warning}[/]")
+            console.print(f"  [yellow]{where}: {warning}[/]")
+
+
+def _quoted(title: str) -> str:
+    """``title`` as the reader wrote it (repr would turn newer emoji into escapes)."""
+    return "'" + escape(title) + "'"

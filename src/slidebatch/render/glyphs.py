@@ -36,7 +36,8 @@ def _neutral(char: str) -> bool:
 
 
 def _ignorable(char: str) -> bool:
-    return char.isspace() or _attaches(char) or unicodedata.category(char) in ("Cc", "Co", "Cn")
+    # Private-use and unassigned-to-us characters count: only a font's cmap says it draws them.
+    return char.isspace() or _attaches(char) or unicodedata.category(char) == "Cc"
 
 
 def missing(text: str, face: FontFace) -> str:

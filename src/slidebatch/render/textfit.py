@@ -138,12 +138,17 @@ class FitSpec:
 
 
 def clean_text(text: str) -> str:
-    """Drop control characters and stacks of combining marks that no slide needs."""
+    """Drop control characters and stacks of combining marks that no slide needs.
+
+    Private-use and (to this Python's Unicode tables) unassigned characters are kept: newer
+    emoji look unassigned to an older ``unicodedata``, and whether a font draws a character
+    is the font's cmap to say; a character no font has is reported, never silently dropped.
+    """
     out: list[str] = []
     combining = 0
     for char in text.replace("\r\n", "\n").replace("\t", "    "):
         category = unicodedata.category(char)
-        if char != "\n" and category in ("Cc", "Cs", "Co", "Cn"):
+        if char != "\n" and category in ("Cc", "Cs"):
             continue
         if category.startswith("M"):
             combining += 1
