@@ -103,6 +103,9 @@ async def engine_figures(root: Path, *, memory_batches: int) -> EngineFigures:
         log_dir=root / "logs",
         batch_max_slides=OVERHEAD_SLIDES,
         batch_default_workers="auto",
+        # The in-process provider has no limit to discover; the cold-start probe's spacing
+        # (UPSTREAM_PROBE_SECONDS) is gate policy, not the engine overhead measured here.
+        upstream_probe_seconds=0.0,
     )
     async with build_services(settings, provider=InstantProvider()) as services:
         engine = services.engine

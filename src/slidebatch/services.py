@@ -419,7 +419,8 @@ def _gate_config(settings: Settings, provider: ImageProvider) -> GateConfig:
         per_day=settings.upstream_rpd,
         max_in_flight=_in_flight(settings, provider),
         max_pause=settings.upstream_max_pause_seconds,
-        probe_gap=settings.upstream_probe_seconds,
+        # The local renderer has no limit to discover: spacing its starts only slows it.
+        probe_gap=settings.upstream_probe_seconds if provider.name != "local" else 0.0,
         window_configured="upstream_rate_window_seconds" in settings.model_fields_set,
     )
 
