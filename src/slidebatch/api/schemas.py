@@ -625,6 +625,8 @@ class GateOut(BaseModel):
     blocked: bool
     parked: str | None
     rate_limited_total: int
+    learned_limit: int | None = None  # the upstream's X-RateLimit-Limit, when it named one
+    window_learned: bool = False  # the window came from (or was confirmed by) a reset
 
     @classmethod
     def of(cls, stats: GateStats) -> GateOut:
@@ -638,6 +640,8 @@ class GateOut(BaseModel):
             blocked=stats.blocked,
             parked=stats.park_reason,
             rate_limited_total=stats.rate_limited_total,
+            learned_limit=stats.learned_limit,
+            window_learned=stats.window_learned,
         )
 
 
