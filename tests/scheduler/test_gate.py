@@ -287,10 +287,11 @@ async def test_a_skew_429_at_the_window_edge_pauses_without_a_cut() -> None:
     assert stats.effective_rate == 20.0
     assert (stats.skew_total, stats.rate_limited_total) == (1, 1)
     assert stats.margin == 0.9  # 0.5 + 2 * 0.2, above 1.5 * 0.5
-    # The refused start is un-counted: all 20 of the second window start as soon as the
-    # first window has left the wider margin (60 + 0.9), not 19 and then one a window later.
+    # Issue 13: the refused start stays counted (an upstream may count it): 19 of the second
+    # window start as soon as the first has left the wider margin (60 + 0.9), the last one
+    # when the refused start leaves (60.5 + 60.9).
     second = await take(gate, 20)
-    assert [p.started_at for p in second] == [60.9] * 20
+    assert [p.started_at for p in second] == [60.9] * 19 + [121.4]
 
 
 async def test_a_widened_margin_moves_the_next_window() -> None:

@@ -34,11 +34,13 @@ Clock skew is not congestion. A 429 that comes while our window is at the known 
 asks for only a moment (``Retry-After`` at most 5% of the window) means the upstream's
 window is a little behind ours: the request reached it just before its oldest start left
 (network and event-loop jitter between our start time and its arrival time). The gate
-pauses for that moment, un-counts the refused start (the upstream did not count it
-either), and widens its margin (once per episode, up to 5% of the window) so that the
+pauses for that moment and widens its margin (once per episode, up to 5% of the window) so that the
 next windows keep clear of the edge. Cutting the rate for it would cost whole windows:
 at 20 per window a halved rate needs ten clean saturated windows to come back. Only when
-the margin is already at its widest does such a 429 count as a surprise.
+the margin is already at its widest does such a 429 count as a surprise. The refused start
+stays counted, as every refused start does: some upstreams count refusals against their
+window, and one that does not loses only the moment the skew asked for (the refused start
+sits at the window's edge, so it leaves our window just after the next one opens).
 """
 
 from __future__ import annotations
@@ -217,9 +219,6 @@ class RateController:
         self.rate_limited_total += 1
         if self._is_skew(error, hint, now):
             self.margin.skew_total += 1
-            # The upstream refused it without counting it: neither do we, or the refused
-            # start would hold one of our slots for a whole window.
-            self.forget(started_at)
             if self.margin.widen(seq, hint, last_seq=last_seq):
                 self.starts.set_margin(self.margin.value)
             return
