@@ -351,3 +351,16 @@ async def test_remaining_zero_pause_is_not_added_to_the_window() -> None:
     first.success()
     (third,) = await take(gate, 1)
     assert third.started_at == 60.5
+
+
+async def test_a_burst_of_edge_429s_is_one_skew_episode_even_at_the_widest_margin() -> None:
+    """The burst whose first 429 widened the margin to its widest cuts nothing with the rest."""
+    clock = FakeClock()
+    gate = Gate(GateConfig(rate=3, window=60.0, margin=0.5), clock=clock)
+    succeed(await take(gate, 3))
+    edge = await take(gate, 3)
+    for permit in edge:
+        permit.failure(RateLimited("429", retry_after=1.5, limit=3, remaining=0))
+    stats = gate.stats()
+    assert stats.margin == 3.0  # 0.5 + 2 * 1.5 reaches the widest, 5% of 60 s
+    assert (stats.skew_total, stats.effective_rate) == (3, 3.0)

@@ -173,13 +173,19 @@ class Dispatcher:
 
     async def _attempt(self, job: Job, permit: GatePermit, listener: JobListener) -> None:
         attempt = job.attempts + 1
-        await self._safely(job, "on_started", listener.on_started(job, attempt))
+        # The request leaves at the instant the gate counted, not after the started hook's
+        # database write: under load those writes queue, and starts recorded earlier than
+        # they reach the upstream make the next window meet the upstream's edge too early.
+        call = asyncio.ensure_future(self._call(job.request))
         try:
-            result = await self._call(job.request)
+            await self._safely(job, "on_started", listener.on_started(job, attempt))
+            result = await call
         except ProviderError as error:
             permit.failure(error)
             await self._after_failure(job, error, attempt, listener)
         except asyncio.CancelledError:
+            call.cancel()
+            await asyncio.gather(call, return_exceptions=True)
             permit.release()
             raise
         else:

@@ -33,14 +33,16 @@ window).
 Clock skew is not congestion. A 429 that comes while our window is at the known rate and
 asks for only a moment (``Retry-After`` at most 5% of the window) means the upstream's
 window is a little behind ours: the request reached it just before its oldest start left
-(network and event-loop jitter between our start time and its arrival time). The gate
-pauses for that moment and widens its margin (once per episode, up to 5% of the window) so that the
-next windows keep clear of the edge. Cutting the rate for it would cost whole windows:
-at 20 per window a halved rate needs ten clean saturated windows to come back. Only when
-the margin is already at its widest does such a 429 count as a surprise. The refused start
-stays counted, as every refused start does: some upstreams count refusals against their
-window, and one that does not loses only the moment the skew asked for (the refused start
-sits at the window's edge, so it leaves our window just after the next one opens).
+(network and event-loop jitter between our start time and its arrival time). The gate pauses
+for that moment and widens its margin (once per episode, up to 5% of the window) so that the
+next windows keep clear of the edge. Cutting the rate for it would cost whole windows: at 20
+per window a halved rate needs ten clean saturated windows to come back. Only when the
+margin was already at its widest before the refused start was made does such a 429 count as
+a surprise (the other refusals of the burst that widened it are the same episode). The
+refused start stays counted, as every refused start does: some upstreams count refusals
+against their window, and one that does not loses only the moment the skew asked for (the
+refused start sits at the window's edge, so it leaves our window just after the next one
+opens).
 """
 
 from __future__ import annotations
@@ -85,6 +87,10 @@ class SkewMargin:
     @property
     def at_widest(self) -> bool:
         return self.value >= self.widest
+
+    def same_episode(self, seq: int) -> bool:
+        """The start numbered ``seq`` predates the last widening (one burst, one episode)."""
+        return 0 < seq <= self._seq
 
     def widen(self, seq: int, early_by: float, *, last_seq: int) -> bool:
         """Widen for a 429 ``early_by`` seconds early, once per episode; say if it moved."""
@@ -217,7 +223,7 @@ class RateController:
     ) -> None:
         """A 429 for the start numbered ``seq``: skew, a lesson, or a surprise to cut for."""
         self.rate_limited_total += 1
-        if self._is_skew(error, hint, now):
+        if self._is_skew(error, hint, now, seq):
             self.margin.skew_total += 1
             if self.margin.widen(seq, hint, last_seq=last_seq):
                 self.starts.set_margin(self.margin.value)
@@ -318,10 +324,12 @@ class RateController:
     def _pace_after(self, paused_until: float) -> None:
         self._paced_until = max(self._paced_until, paused_until + self.window_seconds)
 
-    def _is_skew(self, error: RateLimited, hint: float, now: float) -> bool:
+    def _is_skew(self, error: RateLimited, hint: float, now: float, seq: int) -> bool:
         """A 429 at our known full rate that asks for a moment only: windows misaligned."""
         rate = self.rate
-        if rate is None or error.retry_after is None or self.margin.at_widest:
+        if rate is None or error.retry_after is None:
+            return False
+        if self.margin.at_widest and not self.margin.same_episode(seq):
             return False
         if error.limit is not None and error.limit < rate.limit:
             return False  # the upstream names a lower limit: that is a lesson, not skew
