@@ -232,7 +232,9 @@ class RateController:
         reset = error.reset_after
         if reset is None and not (self._window_configured or self.window_learned):
             reset = error.retry_after
-        taught = self.learn_reset(now, reset, limit=error.limit, remaining=0) or taught
+        taught = (
+            self.learn_reset(now, reset, limit=error.limit, remaining=0, refused=True) or taught
+        )
         if seq <= self._cut_seq:
             return  # started before the last cut: this episode has already been answered
         if started_at in self._probes:
@@ -279,12 +281,18 @@ class RateController:
         return True
 
     def learn_reset(
-        self, now: float, reset_after: float | None, *, limit: int | None, remaining: int | None
+        self,
+        now: float,
+        reset_after: float | None,
+        *,
+        limit: int | None,
+        remaining: int | None,
+        refused: bool = False,
     ) -> bool:
         """The upstream's oldest counted start leaves its window in ``reset_after`` seconds.
 
         Matched against our own starts (see the module's docstring) this names the window;
-        say whether it changed ours.
+        say whether it changed ours. ``refused``: the reset came with a 429.
         """
         if reset_after is None or reset_after <= 0:
             return False
@@ -293,11 +301,29 @@ class RateController:
         window = self._window_from(now + reset_after, now, needed)
         if window is None or window > self._longest_window:
             return False
-        if abs(window - self.window_seconds) <= _WINDOW_TOLERANCE * self.window_seconds:
-            self.window_learned = True  # confirmed: the current window stands
-            return False
-        self._set_window(window)
-        return True
+        changed = abs(window - self.window_seconds) > _WINDOW_TOLERANCE * self.window_seconds
+        if changed:
+            self._set_window(window)
+        self.window_learned = True  # learned, or confirmed: the current window stands
+        if refused:
+            self._keep_wide_of_a_strict_edge()
+        return changed
+
+    def _keep_wide_of_a_strict_edge(self) -> None:
+        """An upstream that refused at its edge gets the wider margin from the start.
+
+        Its window was matched against the arrival of one of our starts, and its refusals may
+        count against it: a burst that meets its edge early costs a refusal per request, so
+        the margin starts where skew 429s would otherwise widen it to.
+        """
+        if self._margin_configured:
+            return
+        margin = self.margin
+        wide = min(self.window_seconds * SKEW_SHARE, max(_MAX_DEFAULT_MARGIN, margin.value))
+        if wide > margin.value:
+            margin.value = wide
+            margin.widest = max(margin.widest, wide)
+            self.starts.set_margin(wide)
 
     def _window_from(self, leaves_at: float, now: float, needed: int) -> float | None:
         """The window in which our start leaving at ``leaves_at`` is the oldest counted."""
