@@ -306,24 +306,3 @@ async def test_loop_cancellation_cancels_attempts(
     assert provider.in_flight == 0
     assert gate.stats().in_flight == 0
     assert listener.of("ok") == []
-
-
-async def test_the_request_leaves_when_the_gate_counts_it_not_after_the_started_hook(
-    clock: FakeClock,
-) -> None:
-    """A slow on_started (a queued database write) does not delay the upstream request."""
-
-    class SlowStart(RecordingListener):
-        async def on_started(self, job: Job, attempt: int) -> None:
-            await self.clock.sleep(5.0)
-            await super().on_started(job, attempt)
-
-    listener = SlowStart(clock)
-    provider = ScriptedProvider(clock, default_latency=1.0)
-    gate = Gate(GateConfig(rate=20, window=60.0), clock=clock)
-    async with running(provider, gate, listener, clock=clock) as dispatcher:
-        dispatcher.add_jobs("b", make_jobs("b", 3), cap=None)
-        await dispatcher.drain()
-    assert provider.starts() == [0.0, 0.0, 0.0]
-    assert [e.at for e in listener.of("started")] == [5.0, 5.0, 5.0]
-    assert [e.at for e in listener.of("ok")] == [5.0, 5.0, 5.0]  # after its started event

@@ -173,19 +173,15 @@ class Dispatcher:
 
     async def _attempt(self, job: Job, permit: GatePermit, listener: JobListener) -> None:
         attempt = job.attempts + 1
-        # The request leaves at the instant the gate counted, not after the started hook's
-        # database write: under load those writes queue, and starts recorded earlier than
-        # they reach the upstream make the next window meet the upstream's edge too early.
-        call = asyncio.ensure_future(self._call(job.request))
+        # 'generating' is stored before the request leaves: a crash after the upstream was
+        # paid must find the slide generating (and its image on disk) on restart.
+        await self._safely(job, "on_started", listener.on_started(job, attempt))
         try:
-            await self._safely(job, "on_started", listener.on_started(job, attempt))
-            result = await call
+            result = await self._call(job.request)
         except ProviderError as error:
             permit.failure(error)
             await self._after_failure(job, error, attempt, listener)
         except asyncio.CancelledError:
-            call.cancel()
-            await asyncio.gather(call, return_exceptions=True)
             permit.release()
             raise
         else:
