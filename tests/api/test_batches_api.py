@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import json
 import zipfile
 from collections.abc import Iterator
@@ -247,6 +248,11 @@ def test_a_batch_on_a_parked_gate_says_what_it_waits_for(client: TestClient) -> 
     services.gate.park(services.clock.now() + 3600.0, "daily quota spent")
     accepted = client.post("/api/slide/batch/generate?wait=false", json=_deck(2)).json()
     status = client.get(f"/api/slide/batch/{accepted['batch_id']}").json()
+    for _ in range(200):  # admission runs in the background: until the batch is running
+        if status["waiting"] is not None:
+            break
+        time.sleep(0.05)
+        status = client.get(f"/api/slide/batch/{accepted['batch_id']}").json()
     assert status["waiting"].startswith("waiting for the upstream quota to reset, next start in")
     assert 3500 < status["next_start_in"] <= 3600
     assert status["estimated_remaining_time"] > 3500
