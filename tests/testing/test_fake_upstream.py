@@ -330,3 +330,14 @@ async def test_a_rate_drawn_refusal_answers_like_the_forced_one(fault: Fault) ->
     assert forced.status_code in (402, 429)
     assert drawn.status_code == forced.status_code
     assert drawn.json()["error"]["code"] == forced.json()["error"]["code"]
+
+
+def test_fake_upstream_command_refuses_an_unknown_dialect() -> None:
+    """``slidebatch fake-upstream --dialect nope`` stops with one line naming the problem."""
+    from typer.testing import CliRunner
+
+    from slidebatch.cli import app
+
+    result = CliRunner().invoke(app, ["fake-upstream", "--dialect", "nope", "--port", "0"])
+    assert result.exit_code == 2
+    assert "Dialect" in result.output

@@ -5,7 +5,13 @@ from __future__ import annotations
 import typer
 
 from slidebatch.cli.output import fail
-from slidebatch.testing.fake_behaviour import COMMON_FAULTS, FakeUpstreamConfig, Fault
+from slidebatch.testing.fake_behaviour import (
+    COMMON_FAULTS,
+    Dialect,
+    FakeUpstreamConfig,
+    Fault,
+    ImageFormat,
+)
 
 
 def parse_fault_rates(items: list[str]) -> dict[Fault, float]:
@@ -38,6 +44,15 @@ def fake_upstream(
     api_key: str = typer.Option(
         "", envvar="FAKE_UPSTREAM_API_KEY", help="Answer 401 unless this key is sent."
     ),
+    dialect: str = typer.Option(
+        "images",
+        help="Where chat answers put the image: images, content_parts, markdown; "
+        "thought_drafts makes Gemini send a thought draft first.",
+    ),
+    image_format: str = typer.Option("png", help="Image bytes sent: png, jpeg or webp."),
+    refusal_reason: str = typer.Option(
+        "", help="The reason a 'refused' fault gives (IMAGE_SAFETY, SPII, moderation_blocked...)."
+    ),
 ) -> None:
     """Serve OpenRouter-, Gemini- and OpenAI-shaped endpoints with limits, latency and faults."""
     # Imported here: the CLI starts fast and the app is only built when this command runs.
@@ -56,6 +71,9 @@ def fake_upstream(
             seed=seed,
             expected_api_key=api_key or None,
             fault_rates=parse_fault_rates(fault_rate),
+            dialect=Dialect(dialect),
+            image_format=ImageFormat(image_format),
+            refusal_reason=refusal_reason or None,
         )
     except ValueError as exc:  # also an unknown fault name or a rate that is not a number
         fail(f"invalid fake-upstream option: {exc}")
