@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -118,3 +119,14 @@ def test_max_cost_stops_a_batch_whose_images_cost_more_than_estimated(tmp_path: 
     assert status["cost"] <= 1.0
     assert status["successful"] >= 3
     assert any(r["state"] == "cancelled" for r in status["results"])
+
+
+def test_the_event_stream_carries_the_cost(client: TestClient) -> None:
+    """The SSE snapshot has the batch's cost and every slide's cost."""
+    batch_id = client.post("/api/slide/batch/generate", json=_deck(2)).json()["batch_id"]
+    with client.stream("GET", f"/api/slide/batch/{batch_id}/events") as stream:
+        text = "".join(stream.iter_text())
+    data = [json.loads(line[5:]) for line in text.splitlines() if line.startswith("data:")]
+    snapshot = data[0]
+    assert snapshot["cost"] == pytest.approx(2 * PRICE)
+    assert [r["cost"] for r in snapshot["results"]] == [PRICE, PRICE]
