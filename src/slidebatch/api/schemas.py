@@ -154,6 +154,14 @@ class BatchGenerateIn(BaseModel):
         description="USD the batch may cost at most: refused (422) when the estimate is above "
         "it, and stopped (pending slides cancelled) before its spend would pass it",
     )
+    reference_images: list[str] = Field(
+        default_factory=list,
+        description="Images sent with every slide's request: data:image/...;base64 URLs, "
+        "or /images/... URLs of this server (PNG, JPEG or WebP; at most 4, 5 MB each)",
+    )
+    anchor: bool = Field(
+        False, description="Draw the cover first and send its image with every other slide"
+    )
 
     @field_validator("max_workers")
     @classmethod

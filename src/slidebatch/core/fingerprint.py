@@ -19,7 +19,7 @@ def deck_fingerprint(request: BatchRequest, *, provider: str) -> str:
     ``provider`` names the provider and whatever else of it changes the images (model,
     image size), as one string.
     """
-    content = {
+    content: dict[str, object] = {
         "slides": [
             [s.id, s.page_num, str(s.type), s.title, s.content_text, s.visual_desc]
             for s in request.slides
@@ -29,6 +29,10 @@ def deck_fingerprint(request: BatchRequest, *, provider: str) -> str:
         "title": request.title,
         "provider": provider,
     }
+    if request.look:
+        # Only when present, so decks without references keep their earlier fingerprints.
+        digests = [r.digest for r in request.look.references]
+        content["look"] = {"references": digests, "anchor": request.look.anchor}
     text = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from slidebatch.core.aspect import AspectRatio
+from slidebatch.core.look import Look
 
 
 class SlideType(StrEnum):
@@ -45,6 +46,7 @@ class BatchRequest:
     aspect_ratio: AspectRatio = field(default_factory=lambda: AspectRatio(16, 9))
     max_workers: int | None = None
     title: str = ""
+    look: Look = field(default_factory=Look)  # reference images, anchor mode (core/look.py)
 
     @property
     def deck_title(self) -> str:

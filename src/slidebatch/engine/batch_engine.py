@@ -94,6 +94,7 @@ class BatchEngine:
             clock=clock,
             wall=wall,
             figures=figures,
+            images=images,
         )
         self.read = BatchReader(
             repo, self.runs, self.watchers.versions, max_concurrent=limits.max_concurrent

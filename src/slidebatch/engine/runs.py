@@ -18,6 +18,7 @@ from slidebatch.core.batch import BatchRecord, SlideRecord
 from slidebatch.core.estimate import UpstreamFigures, estimate_seconds
 from slidebatch.core.states import BatchState, SlideState, final_batch_state
 from slidebatch.engine.answers import Progress, QuotaWait, state_counts
+from slidebatch.engine.looks import Looks
 from slidebatch.engine.progress import QueueShare, RunningBatch
 from slidebatch.engine.watchers import Watchers
 from slidebatch.observability.pipeline_log import EventLog
@@ -25,6 +26,7 @@ from slidebatch.providers.base import ImageRequest
 from slidebatch.scheduler.clock import Clock
 from slidebatch.scheduler.dispatcher import Dispatcher
 from slidebatch.scheduler.job import Job
+from slidebatch.storage.images import ImageStore
 from slidebatch.storage.repository import BatchRepository
 
 
@@ -54,8 +56,10 @@ class Runs:
         clock: Clock,
         wall: Callable[[], datetime],
         figures: Callable[[], UpstreamFigures],
+        images: ImageStore | None = None,
     ) -> None:
         self._repo = repo
+        self.looks = Looks(repo, images)  # reference images; anchor mode holds slides back
         self._dispatcher = dispatcher
         self._watchers = watchers
         self._log = log
@@ -156,6 +160,11 @@ class Runs:
     async def finish_if_done(self, batch_id: str) -> None:
         """End the batch if its last slide just reported, then admit the next."""
         running = self._running.get(batch_id)
+        if running is not None and self.looks.holding(batch_id):
+            async with self.lock:
+                released = await self.looks.release(batch_id)  # the cover has ended
+                if released and batch_id in self._running:
+                    self._dispatch(running.record, released)
         if running is None or running.open > 0:
             return
         async with self.lock:
@@ -185,7 +194,7 @@ class Runs:
         if not pending:
             await self.finish_locked(batch.id)
             return
-        self._dispatch(batch, pending)
+        self._dispatch(batch, await self.looks.start(batch.id, slides))
 
     def _start_fields(self, batch: BatchRecord, pending: list[SlideRecord]) -> dict[str, Any]:
         return {
@@ -220,17 +229,17 @@ class Runs:
         running = self._running.get(batch_id)
         if running is None:
             return False
-        dropped = self._dispatcher.cancel_batch(batch_id)
-        running.open -= len(dropped)
-        running.failed += len(dropped)
+        dropped = len(self._dispatcher.cancel_batch(batch_id))
+        dropped += len(self.looks.drop_held(batch_id))  # anchor mode: waiting for the cover
+        running.open -= dropped
+        running.failed += dropped
         running.cancel_requested = True
-        self._log.event(
-            "batch_cancel_requested", batch_id=batch_id, details={"dropped": len(dropped)}
-        )
+        self._log.event("batch_cancel_requested", batch_id=batch_id, details={"dropped": dropped})
         return True
 
     def drop_locked(self, batch_id: str) -> None:
         """Forget a batch being deleted; attempts in flight finish and find it gone."""
+        self.looks.forget(batch_id)
         if self._running.pop(batch_id, None) is not None:
             self._dispatcher.cancel_batch(batch_id)
 
@@ -261,6 +270,7 @@ class Runs:
             batch = await self._repo.set_batch_state(batch_id, state, at=self._wall())
         finally:
             self._running.pop(batch_id, None)
+            self.looks.forget(batch_id)
         slides = await self._repo.until_answered(
             "read slides", lambda: self._repo.get_slides(batch_id)
         )
@@ -280,6 +290,7 @@ class Runs:
             style_prompt=batch.style_prompt,
             aspect_ratio=batch.aspect_ratio,
             image_size=self._config.image_size,
+            reference_images=self.looks.references(batch.id, record.key),
         )
         return Job(
             batch.id, record.key, request, attempts=record.attempts, requeues=record.requeues

@@ -31,11 +31,13 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from slidebatch.core.batch import BatchOrigin, BatchRecord, SlideRecord
+from slidebatch.core.look import Look
 from slidebatch.core.slide import BatchRequest
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.errors import Conflict, InputError, NotFound
 from slidebatch.storage.errors import translated
 from slidebatch.storage.group_commit import GroupCommit
+from slidebatch.storage.looks import insert_look, read_look
 from slidebatch.storage.retrying import Sleep, UntilAnswered
 from slidebatch.storage.rows import (
     batch_record,
@@ -180,6 +182,7 @@ class BatchRepository:
                 await connection.execute(insert(_BATCHES).values(values))
                 if slides:
                     await connection.execute(insert(_SLIDES), slides)
+                await insert_look(connection, batch_id, request.look)
         except Conflict:
             # The race: another request with the same key committed between our check and
             # our insert. Its batch is the answer; anything else is a real failure.
@@ -252,6 +255,11 @@ class BatchRepository:
         if row is None or (owner is not None and row.owner != owner):
             raise NotFound(f"batch {batch_id} not found")
         return batch_record(row)
+
+    async def get_look(self, batch_id: str) -> Look:
+        """The batch's reference images and anchor mode (an empty ``Look`` when none)."""
+        async with self._read("read look") as connection:
+            return await read_look(connection, batch_id)
 
     async def list_batches(
         self, *, owner: str | None, limit: int, offset: int

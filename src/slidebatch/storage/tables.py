@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     func,
@@ -125,6 +126,30 @@ class SlideRow(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (Index("ix_slides_batch_state", "batch_id", "state"),)
+
+
+class BatchLookRow(Base):
+    """A batch's look (revision 0004): anchor mode; its reference images are below."""
+
+    __tablename__ = "batch_looks"
+
+    batch_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    anchor: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class BatchReferenceRow(Base):
+    """One reference image of a batch, kept with it so a restart resumes with it."""
+
+    __tablename__ = "batch_references"
+
+    batch_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mime_type: Mapped[str] = mapped_column(String(32))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ApiKeyRow(Base):

@@ -238,6 +238,7 @@ class RequestRecord:
     outcome: str = "pending"
     fault: str | None = None
     latency_drawn: float | None = None  # unscaled upstream seconds, accepted requests only
+    input_images: list[str] = field(default_factory=list)  # digests (fake_shapes.image_digest)
 
 
 class StatsRecorder:

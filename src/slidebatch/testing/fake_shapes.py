@@ -10,6 +10,7 @@ providers scrub it.
 from __future__ import annotations
 
 import base64
+import hashlib
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ class Ask:
     model: str
     width: int
     height: int
+    # Short SHA-256 digests of the input images the request carried, in order.
+    input_images: tuple[str, ...] = ()
 
     @property
     def aspect(self) -> str:
@@ -115,6 +118,19 @@ def _bearer(request: Request) -> str | None:
     return value[7:] if value.lower().startswith("bearer ") else None
 
 
+def image_digest(data: bytes) -> str:
+    """How the fake names an input image in its record: a short SHA-256 of the bytes."""
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def _data_url_digest(url: str) -> str:
+    """The digest of a ``data:`` URL's bytes; a URL the fake cannot read is named as is."""
+    head, _, payload = url.partition(",")
+    if head.startswith("data:") and head.endswith(";base64"):
+        return image_digest(base64.b64decode(payload))
+    return url
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -135,13 +151,20 @@ class OpenRouterShape:
     def parse(self, body: Any, path_params: Mapping[str, Any]) -> Ask:
         messages = body["messages"]
         content = messages[-1]["content"]
+        inputs: tuple[str, ...] = ()
         if isinstance(content, list):
             prompt = " ".join(str(p.get("text", "")) for p in content if p.get("type") == "text")
+            inputs = tuple(
+                _data_url_digest(str(p["image_url"]["url"]))
+                for p in content
+                if p.get("type") == "image_url"
+            )
         else:
             prompt = str(content)
         config = body.get("image_config") or {}
         width, height = _ratio_size(config.get("aspect_ratio"), config.get("image_size"))
-        return Ask(prompt=prompt, model=str(body["model"]), width=width, height=height)
+        model = str(body["model"])
+        return Ask(prompt=prompt, model=model, width=width, height=height, input_images=inputs)
 
     def error(self, status: int, message: str) -> JsonBody:
         return {"error": {"code": status, "message": message, "metadata": {"provider": "fake"}}}
@@ -245,7 +268,15 @@ class GeminiShape:
         config = (body.get("generationConfig") or {}).get("imageConfig") or {}
         width, height = _ratio_size(config.get("aspectRatio"), config.get("imageSize"))
         model = str(path_params.get("model", ""))
-        return Ask(prompt=" ".join(texts), model=model, width=width, height=height)
+        inputs = tuple(
+            image_digest(base64.b64decode(part["inlineData"]["data"]))
+            for content in body["contents"]
+            for part in content["parts"]
+            if "inlineData" in part
+        )
+        return Ask(
+            prompt=" ".join(texts), model=model, width=width, height=height, input_images=inputs
+        )
 
     def error(self, status: int, message: str) -> JsonBody:
         code = _GOOGLE_STATUS.get(status, "UNKNOWN")

@@ -138,6 +138,7 @@ class FakeUpstream:
             body = shape.error(400, f"invalid request: {type(exc).__name__}")
             return JSONResponse(body, status_code=400), "bad_request"
         record.model, record.aspect_ratio = ask.model, ask.aspect
+        record.input_images = list(ask.input_images)
         now = self._clock.now()
         forced = self.faults.peek_forced(ask.prompt)
         if forced in _REFUSED_BEFORE_WORK:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from slidebatch.api.deps import CallerDep, ServicesDep
+from slidebatch.api.references import resolve_look
 from slidebatch.api.schemas import (
     ActiveCountOut,
     BatchAcceptedOut,
@@ -39,12 +40,21 @@ _IDEMPOTENCY_KEY_MAX = 200
 )
 async def generate(
     body: BatchGenerateIn,
+    http_request: Request,
     services: ServicesDep,
     caller: CallerDep,
     wait: bool = Query(True, description="wait for the batch to finish (seed behaviour)"),
     idempotency_key: str | None = Header(None, max_length=_IDEMPOTENCY_KEY_MAX),
 ) -> BatchGenerateOut | JSONResponse:
     request = body.to_request()
+    if body.reference_images or body.anchor:
+        look = resolve_look(
+            body.reference_images,
+            anchor=body.anchor,
+            images=services.images,
+            own_netloc=http_request.url.netloc,
+        )
+        request = replace(request, look=look)
     async with services.audited(caller, "batch.create", "-") as audit:
         services.check_request(request)
         # A client's retry returns its batch even at the edge of its quota.

@@ -1,0 +1,48 @@
+"""A batch's look in the database: its reference images and anchor mode (revision 0004).
+
+Written in the transaction that creates the batch (so no engine starts it without them) and
+read when the batch starts running, also after a restart. Deleting the batch deletes them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from sqlalchemy import Table, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from slidebatch.core.look import Look, ReferenceImage
+from slidebatch.storage.tables import BatchLookRow, BatchReferenceRow
+
+_LOOKS = cast(Table, BatchLookRow.__table__)
+_REFERENCES = cast(Table, BatchReferenceRow.__table__)
+
+
+async def insert_look(connection: AsyncConnection, batch_id: str, look: Look) -> None:
+    """Store ``look`` for a new batch (nothing for a batch without one)."""
+    if not look:
+        return
+    await connection.execute(insert(_LOOKS).values(batch_id=batch_id, anchor=look.anchor))
+    rows: list[dict[str, Any]] = [
+        {"batch_id": batch_id, "position": n, "mime_type": r.mime_type, "data": r.data}
+        for n, r in enumerate(look.references)
+    ]
+    if rows:
+        await connection.execute(insert(_REFERENCES), rows)
+
+
+async def read_look(connection: AsyncConnection, batch_id: str) -> Look:
+    """The batch's look; an empty one when it has none."""
+    anchor = (
+        await connection.execute(select(_LOOKS.c.anchor).where(_LOOKS.c.batch_id == batch_id))
+    ).scalar()
+    if anchor is None:
+        return Look()
+    query = (
+        select(_REFERENCES.c.data, _REFERENCES.c.mime_type)
+        .where(_REFERENCES.c.batch_id == batch_id)
+        .order_by(_REFERENCES.c.position)
+    )
+    rows = (await connection.execute(query)).all()
+    references = tuple(ReferenceImage(bytes(r.data), str(r.mime_type)) for r in rows)
+    return Look(references=references, anchor=bool(anchor))

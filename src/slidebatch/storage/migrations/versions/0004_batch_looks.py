@@ -1,0 +1,50 @@
+"""Batches keep their look: reference images sent with every slide, and anchor mode.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-30
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0004"
+down_revision: str | None = "0003"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    """Add ``batch_looks`` (anchor mode) and ``batch_references`` (the images, in order)."""
+    op.create_table(
+        "batch_looks",
+        sa.Column(
+            "batch_id",
+            sa.String(32),
+            sa.ForeignKey("batches.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("anchor", sa.Boolean(), nullable=False),
+    )
+    op.create_table(
+        "batch_references",
+        sa.Column(
+            "batch_id",
+            sa.String(32),
+            sa.ForeignKey("batches.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("position", sa.Integer(), primary_key=True),
+        sa.Column("mime_type", sa.String(32), nullable=False),
+        sa.Column("data", sa.LargeBinary(), nullable=False),
+    )
+
+
+def downgrade() -> None:
+    """Drop both tables."""
+    op.drop_table("batch_references")
+    op.drop_table("batch_looks")
