@@ -307,3 +307,33 @@ def test_api_key_field_sends_the_key(server: str) -> None:
         finally:
             browser.close()
     assert sent_keys[-1] == "sk-test-123"
+
+
+def test_reference_image_and_anchor_go_with_the_batch(server: str, tmp_path: Path) -> None:
+    """A picked reference image is sent as a data URL with anchor mode; the batch starts."""
+    from PIL import Image
+    from playwright.sync_api import expect, sync_playwright
+
+    picture = tmp_path / "look.png"
+    Image.new("RGB", (64, 36), "teal").save(picture)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(WAIT_MS)
+            page.goto(server)
+            page.locator("#deck-text").fill('{"slides": [{"title": "Cover"}, {"title": "Two"}]}')
+            expect(page.locator("#deck-summary")).to_contain_text("2 slides")
+            page.get_by_label("Style prompt").fill("teal and sand")
+            page.get_by_label("Reference images").set_input_files(str(picture))
+            page.get_by_label("Draw the cover first").check()
+            with page.expect_response(lambda r: "/api/slide/batch/generate" in r.url) as caught:
+                page.get_by_role("button", name="Generate slides").click()
+            response = caught.value
+            body = response.request.post_data_json
+        finally:
+            browser.close()
+    assert response.status == 202
+    assert body["anchor"] is True
+    assert len(body["reference_images"]) == 1
+    assert body["reference_images"][0].startswith("data:image/png;base64,")

@@ -15,6 +15,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     StrictFloat,
     StrictInt,
     field_validator,
@@ -25,6 +26,7 @@ from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.batch import BatchRecord
 from slidebatch.core.cost import spent
 from slidebatch.core.deck import DeckInput, SlideDraft, complete_slides
+from slidebatch.core.look import MAX_REFERENCES
 from slidebatch.core.slide import BatchRequest, Slide, SlideType
 from slidebatch.engine.advisor import ConfigAdvice, ConfigCheck, CurrentConfig
 from slidebatch.engine.answers import (
@@ -156,10 +158,11 @@ class BatchGenerateIn(BaseModel):
     )
     reference_images: list[str] = Field(
         default_factory=list,
+        max_length=MAX_REFERENCES,
         description="Images sent with every slide's request: data:image/...;base64 URLs, "
         "or /images/... URLs of this server (PNG, JPEG or WebP; at most 4, 5 MB each)",
     )
-    anchor: bool = Field(
+    anchor: StrictBool = Field(
         False, description="Draw the cover first and send its image with every other slide"
     )
 

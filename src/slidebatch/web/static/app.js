@@ -4,6 +4,7 @@
 import { Api, ApiError } from "./api.js";
 import { BatchView, imageSrc } from "./batch-view.js";
 import { EXAMPLE_EN, EXAMPLE_ZH } from "./examples.js";
+import { referenceFields } from "./references.js";
 import {
   ACTIVE_SLIDE_STATES,
   detectFormat,
@@ -403,6 +404,7 @@ ui.form.addEventListener("submit", async (event) => {
       max_workers: options.workers,
     };
     if (options.title) body.title = options.title;
+    Object.assign(body, await referenceFields($("reference-images"), $("anchor-cover")));
     const started = await api.post("/api/slide/batch/generate?wait=false", body, {
       "Idempotency-Key": randomKey(),
     });
