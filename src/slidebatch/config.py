@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     openai_api_key: SecretStr | None = None
     openai_api_base: str = "https://api.openai.com/v1"
     openai_image_model: str = "gpt-image-1"
+    # The text/vision model behind style analysis and outlines (slidebatch style / outline),
+    # called through the configured provider's chat endpoint; none: the offline method.
+    llm_chat_model: str = "google/gemini-2.5-flash"
     image_download_max_bytes: Positive = 40 * 1024 * 1024
     # USD per image for estimates until the provider's reported usage.cost has been measured.
     upstream_price_per_image: PositiveFloat | None = None

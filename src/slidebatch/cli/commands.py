@@ -8,6 +8,7 @@ from __future__ import annotations
 import typer
 
 from slidebatch.cli import (
+    assist_cmd,
     audit_cmd,
     bench_cmd,
     config_cmd,
@@ -20,6 +21,7 @@ from slidebatch.cli import (
 
 # One entry per command module; a module owns its commands and their options.
 COMMAND_MODULES = (
+    assist_cmd,
     audit_cmd,
     bench_cmd,
     config_cmd,

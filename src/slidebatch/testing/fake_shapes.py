@@ -21,6 +21,7 @@ from starlette.requests import Request
 
 from slidebatch.core.aspect import AspectRatio, ImageSize
 from slidebatch.testing.fake_behaviour import Dialect
+from slidebatch.testing.fake_chat import is_text_chat
 
 JsonBody = dict[str, Any]
 _GEMINI_FILTERED = (
@@ -50,6 +51,9 @@ class Ask:
     height: int
     # Short SHA-256 digests of the input images the request carried, in order.
     input_images: tuple[str, ...] = ()
+    # A text or vision chat call (no image modality): its messages, and whether to stream.
+    chat_messages: tuple[Any, ...] | None = None
+    stream: bool = False
 
     @property
     def aspect(self) -> str:
@@ -164,6 +168,16 @@ class OpenRouterShape:
         config = body.get("image_config") or {}
         width, height = _ratio_size(config.get("aspect_ratio"), config.get("image_size"))
         model = str(body["model"])
+        if is_text_chat(body):
+            return Ask(
+                prompt=prompt,
+                model=model,
+                width=width,
+                height=height,
+                input_images=inputs,
+                chat_messages=tuple(messages),
+                stream=bool(body.get("stream")),
+            )
         return Ask(prompt=prompt, model=model, width=width, height=height, input_images=inputs)
 
     def error(self, status: int, message: str) -> JsonBody:

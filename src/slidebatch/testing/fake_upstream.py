@@ -28,7 +28,7 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from slidebatch.scheduler.clock import Clock, SystemClock
@@ -44,6 +44,7 @@ from slidebatch.testing.fake_behaviour import (
     StatsRecorder,
     prompt_switches,
 )
+from slidebatch.testing.fake_chat import chat_answer, completion, sse_chunks
 from slidebatch.testing.fake_images import ImagePainter, huge_png
 from slidebatch.testing.fake_shapes import (
     Ask,
@@ -247,6 +248,8 @@ class FakeUpstream:
         if fault is Fault.CONTENT_POLICY:
             status, body = shape.content_policy(ask, request_id)
             return JSONResponse(body, status, headers)
+        if ask.chat_messages is not None:
+            return _chat_response(ask, request_id, headers)
         wrong = _wrong_size(ask.width, ask.height)
         draft = self.painter.png(wrong[0] // 2, wrong[1] // 2, "draft")
         if fault is Fault.REFUSED:
@@ -272,6 +275,15 @@ class FakeUpstream:
         dialect = Dialect(switches.get("dialect", self.config.dialect))
         fmt = ImageFormat(switches.get("format", self.config.image_format))
         return Style(dialect, f"image/{fmt}"), fmt.upper()
+
+
+def _chat_response(ask: Ask, request_id: str, headers: dict[str, str]) -> Response:
+    """A text or vision chat answer, streamed as server-sent events when asked."""
+    text = chat_answer(ask.chat_messages or ())
+    if ask.stream:
+        chunks = sse_chunks(text, request_id, ask.model)
+        return StreamingResponse(chunks, 200, headers, media_type="text/event-stream")
+    return JSONResponse(completion(text, request_id, ask.model), 200, headers)
 
 
 def _wrong_size(width: int, height: int) -> tuple[int, int]:

@@ -1,0 +1,124 @@
+"""A text (and vision) chat call through the configured upstream: the model behind the helpers.
+
+OpenAI-compatible ``POST {base}/chat/completions`` (OpenRouter, OpenAI and relays of the same
+shape), with ``stream: true`` read as server-sent events (``data: {choices:[{delta:{content}}]}``
+... ``data: [DONE]``) so a caller can show the answer as it is written. An upstream error is
+the same typed ``ProviderError`` the image providers raise, with the key scrubbed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from slidebatch.errors import TransientProviderError
+from slidebatch.providers.http import (
+    UpstreamResponse,
+    error_for,
+    error_for_response,
+    fault_from_body,
+    parse_rate_limit,
+    transport_error,
+)
+from slidebatch.providers.images import to_data_url
+
+Message = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatModel:
+    """Where the chat model is and which one (the key stays out of ``repr``)."""
+
+    base_url: str
+    model: str
+    api_key: str
+    timeout: float = 120.0
+
+    def __repr__(self) -> str:
+        return f"ChatModel(base_url={self.base_url!r}, model={self.model!r})"
+
+
+def user_message(text: str, images: Sequence[bytes] = ()) -> dict[str, Any]:
+    """One user message: the text, then each image as an ``image_url`` data URL part."""
+    if not images:
+        return {"role": "user", "content": text}
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}]
+    parts.extend({"type": "image_url", "image_url": {"url": to_data_url(i)}} for i in images)
+    return {"role": "user", "content": parts}
+
+
+async def stream_chat(
+    client: httpx.AsyncClient, model: ChatModel, messages: Sequence[Message]
+) -> AsyncIterator[str]:
+    """The answer's text, piece by piece as the upstream writes it."""
+    payload = {"model": model.model, "messages": list(messages), "stream": True}
+    headers = {"Authorization": f"Bearer {model.api_key}"}
+    url = f"{model.base_url.rstrip('/')}/chat/completions"
+    secret = model.api_key
+    try:
+        async with asyncio.timeout(model.timeout):
+            async with client.stream(
+                "POST", url, json=payload, headers=headers, timeout=httpx.Timeout(model.timeout)
+            ) as response:
+                if response.status_code >= 300:
+                    body = await response.aread()
+                    raise error_for_response(_upstream(response, body), secret=secret)
+                async for piece in _pieces(response, secret):
+                    yield piece
+    except TimeoutError as exc:
+        raise TransientProviderError(
+            f"the chat model did not finish within {model.timeout:g} s", overload=True
+        ) from exc
+    except httpx.HTTPError as exc:
+        raise transport_error(exc, secret=secret) from exc
+
+
+async def chat_text(
+    client: httpx.AsyncClient, model: ChatModel, messages: Sequence[Message]
+) -> str:
+    """The whole answer as one text (streamed underneath)."""
+    return "".join([piece async for piece in stream_chat(client, model, messages)])
+
+
+async def _pieces(response: httpx.Response, secret: str) -> AsyncIterator[str]:
+    async for line in response.aiter_lines():
+        if not line.startswith("data:"):
+            continue  # blank lines, ': keep-alive' comments, event names
+        data = line[5:].strip()
+        if data == "[DONE]":
+            return
+        try:
+            event = json.loads(data)
+        except json.JSONDecodeError as exc:
+            raise TransientProviderError("the chat model sent a malformed stream event") from exc
+        if isinstance(event, Mapping) and "error" in event:
+            fault = fault_from_body(200, event, response.headers)
+            raise error_for(fault, rate_limit=parse_rate_limit(response.headers), secret=secret)
+        text = _delta_text(event)
+        if text:
+            yield text
+
+
+def _delta_text(event: object) -> str:
+    choices = event.get("choices") if isinstance(event, Mapping) else None
+    choice = choices[0] if isinstance(choices, list) and choices else None
+    if not isinstance(choice, Mapping):
+        return ""
+    delta = choice.get("delta") or choice.get("message")
+    content = delta.get("content") if isinstance(delta, Mapping) else None
+    return content if isinstance(content, str) else ""
+
+
+def _upstream(response: httpx.Response, body: bytes) -> UpstreamResponse:
+    return UpstreamResponse(
+        status=response.status_code,
+        headers=response.headers,
+        body=body,
+        rate_limit=parse_rate_limit(response.headers),
+        request_id=response.headers.get("x-request-id"),
+    )

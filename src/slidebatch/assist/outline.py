@@ -1,0 +1,119 @@
+"""A deck outline from a document, written by the configured chat model and validated.
+
+The model is asked for slidebatch's Markdown deck (``core/deck.py``): slides split by ``---``,
+each a ``# title``, body lines and a ``visual:`` line. Its text is passed on as it arrives
+(``on_text``), then parsed; an answer that does not parse, or has the wrong number of slides,
+is sent back once with what is wrong. A second bad answer is a clear error (502), never a
+half-read deck.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from slidebatch.assist.chat import ChatModel, stream_chat, user_message
+from slidebatch.core.deck import DeckInput, parse_deck
+from slidebatch.errors import InputError, PermanentProviderError
+
+MAX_DOCUMENT_CHARS = 60_000
+MAX_OUTLINE_SLIDES = 60
+OnText = Callable[[str], Awaitable[None]]
+
+OUTLINE_INSTRUCTION = """You write presentation outlines. Turn the document below into a deck
+of exactly {slides} slides: a cover first, content slides, an ending last. Answer ONLY in this
+Markdown format, nothing before or after it:
+
+# Cover title
+one line subtitle
+visual: what the cover image shows
+---
+# Slide title
+- point
+- point
+visual: what the slide's image shows
+---
+# Thank you
+visual: a calm closing image
+
+Write in the document's language. The document:
+
+{document}"""
+
+REPAIR = """Your answer could not be used: {problem}
+Write the whole outline again, exactly {slides} slides, in the Markdown format asked for
+(slides separated by lines of three dashes, each starting with '# title'). Nothing else."""
+
+
+def check_document(document: str, slides: int) -> str:
+    """The document trimmed; ``InputError`` for an empty one or a slide count out of range."""
+    text = document.strip()
+    if not text:
+        raise InputError("the document is empty; give some text to outline")
+    if not 1 <= slides <= MAX_OUTLINE_SLIDES:
+        raise InputError(f"slides must be between 1 and {MAX_OUTLINE_SLIDES}")
+    return text[:MAX_DOCUMENT_CHARS]
+
+
+async def model_outline(
+    client: httpx.AsyncClient,
+    model: ChatModel,
+    document: str,
+    slides: int,
+    *,
+    on_text: OnText | None = None,
+) -> DeckInput:
+    """The model's outline of ``document`` as a deck of ``slides`` slides."""
+    text = check_document(document, slides)
+    prompt = OUTLINE_INSTRUCTION.format(slides=slides, document=text)
+    messages: list[dict[str, Any]] = [user_message(prompt)]
+    problem = ""
+    for _ in range(2):
+        answer = await _streamed(client, model, messages, on_text)
+        try:
+            return _validated(answer, slides)
+        except InputError as exc:
+            problem = exc.message
+        messages += [
+            {"role": "assistant", "content": answer},
+            user_message(REPAIR.format(problem=problem, slides=slides)),
+        ]
+    raise PermanentProviderError(
+        f"the chat model's outline could not be read, also after one repair: {problem}"
+    )
+
+
+async def _streamed(
+    client: httpx.AsyncClient,
+    model: ChatModel,
+    messages: list[dict[str, Any]],
+    on_text: OnText | None,
+) -> str:
+    pieces: list[str] = []
+    async for piece in stream_chat(client, model, messages):
+        pieces.append(piece)
+        if on_text is not None:
+            await on_text(piece)
+    return "".join(pieces)
+
+
+def _validated(answer: str, slides: int) -> DeckInput:
+    body = _unfenced(answer)
+    if not body:
+        raise InputError("the answer was empty")
+    deck = parse_deck(body, fmt="markdown", source="the model's outline")
+    if len(deck.slides) != slides:
+        raise InputError(f"it has {len(deck.slides)} slides, not {slides}")
+    return deck
+
+
+def _unfenced(answer: str) -> str:
+    """The answer without a surrounding ```markdown fence, which models like to add."""
+    lines = answer.strip().splitlines()
+    if lines and lines[0].startswith("```"):
+        lines = lines[1:]
+        if lines and lines[-1].strip().startswith("```"):
+            lines = lines[:-1]
+    return "\n".join(lines).strip()
