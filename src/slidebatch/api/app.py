@@ -21,6 +21,7 @@ from slidebatch.api.middleware import (
 from slidebatch.api.routes import (
     assets,
     batches,
+    candidates,
     config,
     files,
     outline,
@@ -74,7 +75,8 @@ def create_app(
     app.state.status_bodies = StatusBodies()
     install_docs(app)
     install_error_handlers(app)
-    for router in (config.router, batches.router, single.router, files.router):
+    routers = (config.router, batches.router, candidates.router, single.router, files.router)
+    for router in routers:
         app.include_router(router, prefix="/api", responses=ERROR_RESPONSES)
     for studio in (projects, templates, outline, placeholder, seed_config):  # the seed's studio
         app.include_router(studio.router, prefix="/api", responses=ERROR_RESPONSES)

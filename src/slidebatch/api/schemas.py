@@ -38,6 +38,7 @@ from slidebatch.engine.answers import (
     SlideAnswer,
     SlideEvent,
 )
+from slidebatch.engine.candidates import MAX_CANDIDATES
 from slidebatch.errors import InputError
 from slidebatch.scheduler.rate_gate import GateStats
 from slidebatch.services import ServerInfo
@@ -197,6 +198,12 @@ class SlidesCountIn(BaseModel):
 class RegenerateIn(BaseModel):
     visual_desc: Text | None = Field(
         None, description="A new visual description; absent keeps the old one"
+    )
+    candidates: StrictInt = Field(
+        1,
+        ge=1,
+        le=MAX_CANDIDATES,
+        description="Images to make in a row; each is kept as a candidate to pick",
     )
 
 

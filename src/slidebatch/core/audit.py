@@ -23,6 +23,7 @@ class AuditAction(StrEnum):
     BATCH_CANCEL = "batch.cancel"
     BATCH_RETRY = "batch.retry"
     BATCH_REGENERATE = "batch.regenerate"
+    BATCH_PICK = "batch.pick"  # a slide's candidate chosen
     BATCH_DELETE = "batch.delete"
     BATCH_EXPORT = "batch.export"
     KEY_CREATE = "key.create"

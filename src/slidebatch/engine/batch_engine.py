@@ -255,8 +255,12 @@ class BatchEngine:
         *,
         visual_desc: str | None = None,
         owner: str | None = None,
+        candidates: int = 1,
     ) -> SlideAnswer:
-        """Generate one slide again, optionally with a new visual description."""
+        """Generate one slide again, optionally with a new visual description.
+
+        ``candidates`` > 1 makes that many images in a row, each kept as a candidate to pick.
+        """
         async with self.runs.lock:
             # Checked and reset under the lock: two concurrent calls never both pay.
             batch = await self.repo.get_batch(batch_id, owner=owner)
@@ -278,7 +282,9 @@ class BatchEngine:
                 "page_num": slide.page_num,
                 "new_visual_desc": visual_desc is not None,
             }
+            details["candidates"] = candidates
             self.log.event("slide_regenerate", batch_id=batch_id, details=details)
+            self.runs.rounds.want(batch_id, key, candidates)
             await self.runs.reopen_locked(batch, [record])
         await self.runs.admit()
         return SlideAnswer.of(record)

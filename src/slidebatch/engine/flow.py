@@ -43,6 +43,7 @@ class SlideFlow:
             return
         self._runs.count(job.batch_id, ok=outcome is SlideOutcome.DONE)
         await self._publish(job)
+        await self._runs.slide_ended(job.batch_id, job.slide_key)
         await self._runs.finish_if_done(job.batch_id)
 
     async def _publish(self, job: Job) -> None:

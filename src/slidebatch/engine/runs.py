@@ -18,6 +18,7 @@ from slidebatch.core.batch import BatchRecord, SlideRecord
 from slidebatch.core.estimate import UpstreamFigures, estimate_seconds
 from slidebatch.core.states import BatchState, SlideState, final_batch_state
 from slidebatch.engine.answers import Progress, QuotaWait, state_counts
+from slidebatch.engine.candidates import CandidateRounds
 from slidebatch.engine.looks import Looks
 from slidebatch.engine.progress import QueueShare, RunningBatch
 from slidebatch.engine.watchers import Watchers
@@ -60,6 +61,7 @@ class Runs:
     ) -> None:
         self._repo = repo
         self.looks = Looks(repo, images)  # reference images; anchor mode holds slides back
+        self.rounds = CandidateRounds(repo)  # regenerate(candidates=N)
         self._dispatcher = dispatcher
         self._watchers = watchers
         self._log = log
@@ -157,6 +159,16 @@ class Runs:
         except Exception as exc:  # the next submit or finish admits again
             self._log.failure("batch_admit_failed", exc)
 
+    async def slide_ended(self, batch_id: str, key: int) -> None:
+        """A slide reached a final state: a candidates round may send it out again."""
+        if not self.rounds.tracks(batch_id, key):
+            return
+        async with self.lock:
+            again = await self.rounds.ended(batch_id, key)
+            running = self._running.get(batch_id)
+            if again is not None and running is not None:
+                await self.reopen_locked(running.record, [again])
+
     async def finish_if_done(self, batch_id: str) -> None:
         """End the batch if its last slide just reported, then admit the next."""
         running = self._running.get(batch_id)
@@ -240,6 +252,7 @@ class Runs:
     def drop_locked(self, batch_id: str) -> None:
         """Forget a batch being deleted; attempts in flight finish and find it gone."""
         self.looks.forget(batch_id)
+        self.rounds.forget(batch_id)
         if self._running.pop(batch_id, None) is not None:
             self._dispatcher.cancel_batch(batch_id)
 

@@ -35,6 +35,7 @@ from slidebatch.core.look import Look
 from slidebatch.core.slide import BatchRequest
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.errors import Conflict, InputError, NotFound
+from slidebatch.storage.candidates import Candidate, add_candidate, list_candidates
 from slidebatch.storage.errors import translated
 from slidebatch.storage.group_commit import GroupCommit
 from slidebatch.storage.looks import insert_look, read_look
@@ -260,6 +261,29 @@ class BatchRepository:
         """The batch's reference images and anchor mode (an empty ``Look`` when none)."""
         async with self._read("read look") as connection:
             return await read_look(connection, batch_id)
+
+    async def add_candidate(self, batch_id: str, key: int, image_file: str) -> int:
+        """Remember a candidates round's image for the slide; returns its number (from 1)."""
+        async with self._write("add candidate") as connection:
+            return await add_candidate(connection, batch_id, key, image_file, self._now())
+
+    async def candidates(self, batch_id: str, key: int) -> list[Candidate]:
+        """The slide's candidate images, oldest first."""
+        async with self._read("list candidates") as connection:
+            return await list_candidates(connection, batch_id, key)
+
+    async def choose_image(self, batch_id: str, key: int, image_file: str) -> SlideRecord:
+        """Show ``image_file`` (one of its candidates) as the done slide's image."""
+        async with self._write("choose candidate") as connection:
+            result = await connection.execute(
+                _one_slide(update(_SLIDES), batch_id, key)
+                .where(_SLIDES.c.state == str(SlideState.DONE))
+                .values(image_file=image_file, placeholder=False)
+            )
+            if result.rowcount == 0:
+                raise Conflict(f"slide {key} of batch {batch_id} is not done; pick when it is")
+            row = (await connection.execute(_one_slide(select(_SLIDES), batch_id, key))).one()
+        return slide_record(row)
 
     async def list_batches(
         self, *, owner: str | None, limit: int, offset: int

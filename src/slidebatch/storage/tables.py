@@ -152,6 +152,21 @@ class BatchReferenceRow(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class SlideCandidateRow(Base):
+    """One image a slide's candidates round produced (revision 0004); kept until the batch
+    is deleted, whichever the user picks."""
+
+    __tablename__ = "slide_candidates"
+
+    batch_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[int] = mapped_column(Integer, primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_file: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 class ApiKeyRow(Base):
     __tablename__ = "api_keys"
 

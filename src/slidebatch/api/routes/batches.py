@@ -196,11 +196,12 @@ async def regenerate(
     body: RegenerateIn | None = None,
 ) -> SlideResultOut:
     visual_desc = body.visual_desc if body else None
+    candidates = body.candidates if body else 1
     async with services.audited(caller, "batch.regenerate", batch_id, detail=f"slide={slide_id}"):
         if visual_desc is not None:
             services.check_visual_desc(visual_desc)
         answer = await services.engine.regenerate(
-            batch_id, slide_id, visual_desc=visual_desc, owner=caller.scope
+            batch_id, slide_id, visual_desc=visual_desc, owner=caller.scope, candidates=candidates
         )
         return SlideResultOut.of(answer)
 

@@ -1,4 +1,4 @@
-"""Batches keep their look: reference images sent with every slide, and anchor mode.
+"""Batches keep their look (reference images, anchor mode) and slides their candidates.
 
 Revision ID: 0004
 Revises: 0003
@@ -19,7 +19,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Add ``batch_looks`` (anchor mode) and ``batch_references`` (the images, in order)."""
+    """Add ``batch_looks`` (anchor mode), ``batch_references`` (the images, in order) and
+    ``slide_candidates`` (the images of a slide's candidates rounds)."""
     op.create_table(
         "batch_looks",
         sa.Column(
@@ -42,9 +43,23 @@ def upgrade() -> None:
         sa.Column("mime_type", sa.String(32), nullable=False),
         sa.Column("data", sa.LargeBinary(), nullable=False),
     )
+    op.create_table(
+        "slide_candidates",
+        sa.Column(
+            "batch_id",
+            sa.String(32),
+            sa.ForeignKey("batches.id", ondelete="CASCADE"),
+            primary_key=True,
+        ),
+        sa.Column("key", sa.Integer(), primary_key=True),
+        sa.Column("seq", sa.Integer(), primary_key=True),
+        sa.Column("image_file", sa.String(128), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
-    """Drop both tables."""
+    """Drop the three tables."""
+    op.drop_table("slide_candidates")
     op.drop_table("batch_references")
     op.drop_table("batch_looks")

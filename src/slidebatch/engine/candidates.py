@@ -1,0 +1,54 @@
+"""Candidates rounds: a slide regenerated N times in a row, each image kept for the user.
+
+``regenerate(candidates=N)`` starts the first round; each time the slide ends done, its image
+is stored as a candidate and, while rounds are left, the slide goes straight back to pending
+with the same prompt. A failed round ends the rounds (the images so far stay). The slide
+shows its last image until the user picks another. Rounds left are in memory: a restart
+finishes the round in flight and starts no more.
+"""
+
+from __future__ import annotations
+
+from slidebatch.core.batch import SlideRecord
+from slidebatch.core.states import SlideState
+from slidebatch.storage.repository import BatchRepository
+
+MAX_CANDIDATES = 4
+
+
+class CandidateRounds:
+    """The slides with candidates rounds still to go."""
+
+    def __init__(self, repo: BatchRepository) -> None:
+        self._repo = repo
+        self._left: dict[tuple[str, int], int] = {}
+
+    def want(self, batch_id: str, key: int, rounds: int) -> None:
+        """``rounds`` images of slide ``key``, the first of which is being made now."""
+        if rounds > 1:
+            self._left[(batch_id, key)] = min(rounds, MAX_CANDIDATES)
+        else:
+            self._left.pop((batch_id, key), None)
+
+    def tracks(self, batch_id: str, key: int) -> bool:
+        return (batch_id, key) in self._left
+
+    async def ended(self, batch_id: str, key: int) -> SlideRecord | None:
+        """A round ended: keep its image; the slide reset for the next round, if one is due."""
+        left = self._left.pop((batch_id, key), 0)
+        if left == 0:
+            return None
+        record = await self._repo.get_slide(batch_id, key)
+        if record.state is not SlideState.DONE or record.image_file is None:
+            return None
+        await self._repo.add_candidate(batch_id, key, record.image_file)
+        if left <= 1:
+            return None
+        self._left[(batch_id, key)] = left - 1
+        return await self._repo.reset_slide(
+            batch_id, key, visual_desc=None, final_prompt=record.final_prompt
+        )
+
+    def forget(self, batch_id: str) -> None:
+        for pair in [p for p in self._left if p[0] == batch_id]:
+            del self._left[pair]

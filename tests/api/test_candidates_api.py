@@ -1,0 +1,81 @@
+"""Several candidates per slide: regenerate with candidates N, list them, pick one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from slidebatch.api.app import create_app
+from slidebatch.config import load_settings
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        log_dir=tmp_path / "logs",
+        image_provider="local",
+        local_render_long_side=160,
+    )
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def _deck() -> dict[str, object]:
+    slides = [{"id": "a", "title": "Cover"}, {"id": "b", "title": "Two", "content_text": "x"}]
+    return {"slides": slides, "style_prompt": "teal"}
+
+
+def _candidates_when_done(client: TestClient, batch_id: str, n: int) -> list[dict[str, object]]:
+    """The slide's candidates once ``n`` exist and the batch is final again (polled briefly)."""
+    url = f"/api/slide/batch/{batch_id}/slides/b/candidates"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = client.get(url).json()["candidates"]
+        status = client.get(f"/api/slide/batch/{batch_id}").json()["status"]
+        if len(found) >= n and status in ("completed", "partial", "failed"):
+            return list(found)
+        time.sleep(0.02)
+    raise AssertionError("candidates did not arrive")
+
+
+def test_regenerate_with_candidates_makes_n_and_the_user_picks(client: TestClient) -> None:
+    """candidates: 3 makes three rounds, all listed; the last shows; picking the first shows it."""
+    batch_id = client.post("/api/slide/batch/generate", json=_deck()).json()["batch_id"]
+    answer = client.post(
+        f"/api/slide/batch/{batch_id}/slides/b/regenerate",
+        json={"visual_desc": "a lighthouse", "candidates": 3},
+    )
+    assert answer.status_code == 200, answer.text
+    found = _candidates_when_done(client, batch_id, 3)
+    assert [c["n"] for c in found] == [1, 2, 3]
+    assert [c["chosen"] for c in found] == [False, False, True] or all(
+        c["image_url"] == found[0]["image_url"]
+        for c in found  # identical renders share a file
+    )
+    picked = client.post(f"/api/slide/batch/{batch_id}/slides/b/candidates/1/pick")
+    assert picked.status_code == 200, picked.text
+    assert picked.json()["image_url"] == found[0]["image_url"]
+    assert client.get(str(found[0]["image_url"])).status_code == 200
+
+
+@pytest.mark.parametrize("candidates", [0, 5, "3"])
+def test_candidates_are_bounded(client: TestClient, candidates: object) -> None:
+    """candidates must be an integer from 1 to 4: anything else is a 422."""
+    batch_id = client.post("/api/slide/batch/generate", json=_deck()).json()["batch_id"]
+    answer = client.post(
+        f"/api/slide/batch/{batch_id}/slides/b/regenerate", json={"candidates": candidates}
+    )
+    assert answer.status_code == 422
+
+
+def test_picking_a_missing_candidate_is_404(client: TestClient) -> None:
+    """A slide without candidates has nothing to pick."""
+    batch_id = client.post("/api/slide/batch/generate", json=_deck()).json()["batch_id"]
+    answer = client.post(f"/api/slide/batch/{batch_id}/slides/b/candidates/1/pick")
+    assert answer.status_code == 404
+    assert client.get(f"/api/slide/batch/{batch_id}/slides/b/candidates").json()["candidates"] == []
