@@ -42,9 +42,12 @@ TABLES = {
     "api_keys",
     "app_config",
     "audit_events",
+    "batch_looks",
+    "batch_references",
     "batches",
     "project_batches",
     "projects",
+    "slide_candidates",
     "slides",
     "templates",
 }
@@ -159,7 +162,9 @@ async def test_problem_names_a_missing_schema(database_url: str) -> None:
         assert await database.problem() is None
         async with database.engine.begin() as connection:
             await connection.execute(text("DROP TABLE slides"))
-            await connection.execute(text("DROP TABLE project_batches"))  # refers to batches
+            for referring in ("project_batches", "batch_looks", "batch_references"):
+                await connection.execute(text(f"DROP TABLE {referring}"))  # refer to batches
+            await connection.execute(text("DROP TABLE slide_candidates"))
             await connection.execute(text("DROP TABLE batches"))
         assert await database.problem() == "the database has no slidebatch schema"
     finally:

@@ -1,4 +1,4 @@
-"""A slide's candidates: the images its candidates rounds produced (revision 0004).
+"""A slide's candidates: the images its candidates rounds produced (revision 0006).
 
 Each round's image is a file the image store already keeps until the batch is deleted; a row
 here remembers it in order, so the user can list them and pick one. Deleting the batch

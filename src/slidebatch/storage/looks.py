@@ -1,4 +1,4 @@
-"""A batch's look in the database: its reference images and anchor mode (revision 0004).
+"""A batch's look in the database: its reference images and anchor mode (revision 0006).
 
 Written in the transaction that creates the batch (so no engine starts it without them) and
 read when the batch starts running, also after a restart. Deleting the batch deletes them.

@@ -129,7 +129,7 @@ class SlideRow(Base):
 
 
 class BatchLookRow(Base):
-    """A batch's look (revision 0004): anchor mode; its reference images are below."""
+    """A batch's look (revision 0006): anchor mode; its reference images are below."""
 
     __tablename__ = "batch_looks"
 
@@ -153,7 +153,7 @@ class BatchReferenceRow(Base):
 
 
 class SlideCandidateRow(Base):
-    """One image a slide's candidates round produced (revision 0004); kept until the batch
+    """One image a slide's candidates round produced (revision 0006); kept until the batch
     is deleted, whichever the user picks."""
 
     __tablename__ = "slide_candidates"
