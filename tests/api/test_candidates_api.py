@@ -63,9 +63,9 @@ def test_regenerate_with_candidates_makes_n_and_the_user_picks(client: TestClien
     assert client.get(str(found[0]["image_url"])).status_code == 200
 
 
-@pytest.mark.parametrize("candidates", [0, 5, "3"])
+@pytest.mark.parametrize("candidates", [0, 5, "three", 2.5])
 def test_candidates_are_bounded(client: TestClient, candidates: object) -> None:
-    """candidates must be an integer from 1 to 4: anything else is a 422."""
+    """candidates must be a whole number from 1 to 4: anything else is a 422."""
     batch_id = client.post("/api/slide/batch/generate", json=_deck()).json()["batch_id"]
     answer = client.post(
         f"/api/slide/batch/{batch_id}/slides/b/regenerate", json={"candidates": candidates}

@@ -120,6 +120,7 @@ async def test_every_action_is_recorded(tmp_path: Path) -> None:
         "batch.cancel",
         "batch.retry",
         "batch.regenerate",
+        "batch.pick",
         "batch.delete",
         "batch.export",
         "key.create",

@@ -199,7 +199,7 @@ class RegenerateIn(BaseModel):
     visual_desc: Text | None = Field(
         None, description="A new visual description; absent keeps the old one"
     )
-    candidates: StrictInt = Field(
+    candidates: int = Field(
         1,
         ge=1,
         le=MAX_CANDIDATES,
