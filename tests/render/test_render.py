@@ -217,3 +217,12 @@ def test_any_text_renders_inside_the_canvas(
         assert layout.title.block.lines
     data = render_slide(slide, STYLE, aspect, long_side=480, placeholder_reason=reason)
     assert Image.open(io.BytesIO(data)).size == aspect.render_size(480)
+
+
+@pytest.mark.parametrize("title", ["`", "**", "__", "``"])
+def test_a_title_of_markup_characters_alone_is_drawn(title: str) -> None:
+    """A title that is only emphasis markup is drawn as typed, not stripped to nothing."""
+    slide = Slide(id="p", page_num=1, type=SlideType.COVER, title=title, content_text="")
+    layout = layout_slide(slide, STYLE, AspectRatio.parse("16:9"), long_side=480)
+    assert layout.title.block.lines
+

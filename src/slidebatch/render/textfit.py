@@ -165,6 +165,9 @@ def paragraphs(text: str, *, bullets: bool) -> tuple[Paragraph, ...]:
     result: list[Paragraph] = []
     for raw in clean_text(text).split("\n"):
         line = _EMPHASIS.sub("", raw).rstrip()
+        if not line.strip():
+            # Markup and nothing else ("`", "**") is the text itself, not emphasis.
+            line = raw.rstrip()
         match = _BULLET.match(line) if bullets else None
         if match:
             indent, _mark, number, body = match.groups()
