@@ -225,4 +225,3 @@ def test_a_title_of_markup_characters_alone_is_drawn(title: str) -> None:
     slide = Slide(id="p", page_num=1, type=SlideType.COVER, title=title, content_text="")
     layout = layout_slide(slide, STYLE, AspectRatio.parse("16:9"), long_side=480)
     assert layout.title.block.lines
-
