@@ -120,6 +120,16 @@ def test_stat_cards_show_the_new_figure_and_the_old_one() -> None:
     assert "9 days → 4 days" in lines
 
 
+def test_stat_cards_keep_the_context_a_figure_does_not_carry() -> None:
+    """'weekly → 6 times a day' keeps 'weekly' and 'a day' under the card's '6 times'."""
+    content = "- Lead time: 9 days → 4 days\n- Deployment frequency: weekly → 6 times a day"
+    layout = layout_slide(_slide(content), "", WIDE)
+    assert layout.kind == "stats"
+    text = " ".join(line.text for text in layout.texts for line in text.block.lines)
+    assert "weekly → 6 times a day" in text
+    assert "9 days → 4 days" in text
+
+
 def test_bars_follow_the_figures() -> None:
     """A bar chart's bars grow with the values in the text."""
     layout = layout_slide(_slide("- A: 10\n- B: 20\n- C: 40", "bar chart"), "", WIDE)

@@ -47,13 +47,13 @@ def stats(slide: Slide, reading: Reading, palette: Palette, frame: Frame, area: 
         texts.append(PaintedText(big, palette.title_text, palette.accent))
         below = top + frame.px(0.16)  # the same line in every card, whatever the figure
         label_box = Box(
-            inner.x0, below, inner.x1, inner.y1 - (frame.px(0.07) if figure.before else 0)
+            inner.x0, below, inner.x1, inner.y1 - (frame.px(0.07) if figure.note else 0)
         )
         label = fit_in(figure.label, label_box, frame.fonts.regular, frame, 0.045, 0.014)
         texts.append(PaintedText(label, palette.body_text, palette.accent))
-        if figure.before:
+        if figure.note:
             was = fit_in(
-                f"{figure.before} → {figure.shown}",
+                figure.note,
                 Box(inner.x0, inner.y1 - frame.px(0.055), inner.x1, inner.y1),
                 frame.fonts.regular,
                 frame,

@@ -39,7 +39,9 @@ class Figure:
     shown: str
     value: float
     label: str
-    before: str = ""  # "9 days" in "9 days → 4 days"
+    # The change or context the figure alone does not carry, drawn small under it:
+    # "9 days → 4 days", "weekly → 6 times a day"; empty when ``shown`` says it all.
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,10 +209,8 @@ def _stat(item: Item) -> Figure | None:
     if len(parts) >= 2:
         after = _FIGURE.search(parts[-1])
         if after and re.search(r"\d", after.group()):
-            # "9 days → 4 days" keeps where it came from; "提升至 95%" has no "before".
-            before = parts[-2].strip() if _FIGURE.fullmatch(parts[-2].strip()) else ""
-            label = item.head or _strip(text, after.group())
-            return Figure(after.group().strip(), _value(after.group()), label, before)
+            shown = after.group().strip()
+            return Figure(shown, _value(shown), item.head or _strip(text, shown), _note(item, text))
     lead = _STRONG_FIGURE.match(text)
     if lead:
         label = item.head or text[lead.end() :].strip(" ,，:：")
@@ -222,6 +222,23 @@ def _stat(item: Item) -> Figure | None:
         label = item.head or (text[: found[0].start()] + text[found[0].end() :]).strip(" ,，:：")
         return Figure(shown, _value(shown), label)
     return None
+
+
+def _note(item: Item, text: str) -> str:
+    """What a stat card must add under its figure so the item keeps its meaning.
+
+    "9 days → 4 days" and, under a heading, "weekly → 6 times a day" keep where they came
+    from; "满意度提升至 95%" has no "before" (the text before the arrow is the label); a figure
+    that is only part of its phrase ("6 times" of "6 times a day") keeps the phrase.
+    """
+    arrows = list(_ARROW.finditer(text))
+    start = arrows[-2].end() if len(arrows) > 1 else 0
+    before, after = text[start : arrows[-1].start()].strip(), text[arrows[-1].end() :].strip()
+    figure = _FIGURE.search(after)
+    whole = figure is not None and figure.group().strip() == after
+    if before and (item.head or _FIGURE.fullmatch(before)):
+        return text[start:].strip()  # as written: "→", "->" or "提升至"
+    return "" if whole else after
 
 
 def _strip(text: str, figure: str) -> str:
