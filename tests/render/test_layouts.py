@@ -12,7 +12,7 @@ from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.deck import parse_deck
 from slidebatch.core.slide import Slide, SlideType
 from slidebatch.render import render_slide
-from slidebatch.render.content import Kind, read_slide
+from slidebatch.render.content import Kind, numbers_in, read_slide
 from slidebatch.render.icons import glyph, icons_for
 from slidebatch.render.layout import layout_slide
 from slidebatch.render.measure import uniform_share
@@ -128,6 +128,32 @@ def test_stat_cards_keep_the_context_a_figure_does_not_carry() -> None:
     text = " ".join(line.text for text in layout.texts for line in text.block.lines)
     assert "weekly → 6 times a day" in text
     assert "9 days → 4 days" in text
+
+
+MIXED_UNITS = (
+    "- Revenue: $1.2M → $3.4M\n- Costs: $900K → $1.1M\n- Margin: 25% → 68%\n"
+    "- Customers: 1,200 → 4,800\n- NPS: 31 → 52\n- Churn: 9% → 4%"
+)
+
+
+def test_a_donut_shows_only_shares_of_one_unit() -> None:
+    """'A donut chart of margin' over mixed units draws margin's 68% of 100%, not six values."""
+    layout = layout_slide(_slide(MIXED_UNITS, "a donut chart of margin"), "", WIDE)
+    wedges = [s for s in layout.shapes if s.kind is ShapeKind.WEDGE]
+    assert len(wedges) == 2
+    assert round(wedges[0].end - wedges[0].start) == round(360 * 0.68)
+    labels = [line.text for text in layout.extras for line in text.block.lines]
+    assert "68%" in labels
+    assert "$1.2" not in labels
+    unnamed = layout_slide(_slide(MIXED_UNITS, "a donut chart"), "", WIDE)
+    unnamed_labels = [line.text for text in unnamed.extras for line in text.block.lines]
+    assert "$1.2" not in unnamed_labels
+    assert "$1.2M" not in unnamed_labels  # not one donut of dollars, counts and percentages
+
+
+def test_figures_keep_their_scale_suffix() -> None:
+    """'$1.2M' and '$900K' are read whole, so a chart label never drops the M or the K."""
+    assert numbers_in("Revenue $1.2M, costs $900K") == (("$1.2M", 1.2), ("$900K", 900.0))
 
 
 def test_bars_follow_the_figures() -> None:

@@ -70,7 +70,7 @@ def text_only(slide: Slide, reading: Reading, palette: Palette, frame: Frame, ar
 
 def chart(slide: Slide, reading: Reading, palette: Palette, frame: Frame, area: Box) -> Body:
     """The items' figures as a chart on a panel, the items themselves beside it."""
-    data = series(reading.items)
+    data = reading.plot or series(reading.items)
     chart_box, side = frame.split(area, text_share=0.64)
     panel = card(chart_box, palette, frame)
     inner = inset(chart_box, frame.px(0.04))

@@ -66,11 +66,13 @@ class Reading:
     figures: tuple[Figure, ...]
     chart: ChartKind | None
     paragraphs: tuple[Paragraph, ...]
+    # What the chart draws: (name, figure as shown, value), one unit throughout.
+    plot: tuple[tuple[str, str, float], ...] = ()
 
 
 _NUMBER = r"[-+]?\d+(?:[.,]\d+)?"
 _UNIT = (
-    r"(?:\s?(?:%|％|x\b|×|倍|万|亿|千|百万|k\b|m\b|bn\b|million\b|billion\b|"
+    r"(?:\s?(?:%|％|x\b|×|倍|万|亿|千|百万|[kKmM]\b|bn\b|B\b|million\b|billion\b|"
     r"days?\b|hours?\b|minutes?\b|weeks?\b|months?\b|years?\b|times\b|"
     r"kg\b|g\b|km\b|ms\b|天|小时|分钟|周|个月|年|次|人|家|项|元|美元))"
 )
@@ -116,14 +118,97 @@ def read_slide(slide: Slide) -> Reading:
     hint = f"{slide.visual_desc}\n{slide.title}"
     chart = _chart(hint)
     kind = _kind(slide, items, listed, figures, hint)
-    charted = chart is not None and len(series(items)) == len(items) >= 3
+    plotted, plot = _plot(chart, items, slide.visual_desc)
+    charted = plotted is not None and bool(plot)
+    chart = plotted if charted else chart
     # Stat cards give way to a chart only when the description asks for one in so many words.
     overridable: tuple[Kind, ...] = (Kind.BULLETS, Kind.TIMELINE, Kind.CARDS)
     if _CHART_ASKED.search(slide.visual_desc):
         overridable += (Kind.STATS,)
     if charted and kind in overridable:
         kind = Kind.CHART
-    return Reading(kind, items, figures, chart, items_all)
+    return Reading(kind, items, figures, chart, items_all, plot if charted else ())
+
+
+def unit_of(shown: str) -> str:
+    """A figure's unit as written around its number: "$M" for "$1.2M", "%" for "25%"."""
+    unit = re.sub(_NUMBER, "", shown, count=1).replace(" ", "").lower()
+    return unit.replace("％", "%")
+
+
+_SCALE = {"k": 1e3, "m": 1e6, "million": 1e6, "bn": 1e9, "b": 1e9, "billion": 1e9}
+
+
+def _scaled(shown: str) -> tuple[str, float]:
+    """(unit without its scale, value with it): "$900K" and "$1.2M" are both dollars."""
+    unit = unit_of(shown)
+    for suffix, factor in sorted(_SCALE.items(), key=lambda pair: -len(pair[0])):
+        if unit.endswith(suffix):
+            return unit[: -len(suffix)], _value(shown) * factor
+    return unit, _value(shown)
+
+
+def _plot(
+    chart: ChartKind | None, items: tuple[Item, ...], visual: str
+) -> tuple[ChartKind | None, tuple[tuple[str, str, float], ...]]:
+    """The chart to draw and its data: only figures of one unit, a donut only of parts.
+
+    A donut shows percentages that make sense as shares: the item the description names
+    ("a donut chart of margin": its latest figure against the rest of 100%), else items whose
+    percentages add up to at most 100. Otherwise the largest group of like units as bars
+    (or a line), or no chart at all.
+    """
+    if chart is None:
+        return None, ()
+    data = _latest(items)
+    if chart is ChartKind.DONUT:
+        wanted = visual.lower()
+        named = [
+            row for row in data if row[0] and row[0].lower() in wanted and unit_of(row[1]) == "%"
+        ]
+        if named:
+            return chart, (named[0],)
+        shares = [row for row in data if unit_of(row[1]) == "%"]
+        if len(shares) == len(data) >= 2 and sum(row[2] for row in shares) <= 100.5:
+            return chart, tuple(shares)
+        chart = ChartKind.BARS
+    groups: dict[str, list[tuple[str, str, float]]] = {}
+    for name, shown, _value_as_written in data:
+        unit, value = _scaled(shown)
+        groups.setdefault(unit, []).append((name, shown, value))
+    like = max(groups.values(), key=len, default=[])
+    if len(like) >= 3 and len(data) == len(items):
+        return chart, tuple(like)
+    return None, ()
+
+
+def like_numbers(text: str, chart: ChartKind) -> tuple[tuple[str, float], ...]:
+    """The figures of ``text`` when they can share one chart (one unit; a donut: percentages)."""
+    numbers = numbers_in(text)
+    units = {_scaled(shown)[0] for shown, _value in numbers}
+    if len(units) != 1 or (chart is ChartKind.DONUT and units != {"%"}):
+        return ()
+    return numbers
+
+
+def _latest(items: tuple[Item, ...]) -> tuple[tuple[str, str, float], ...]:
+    """(name, figure, value) per item that has one: the figure after an arrow when it has one."""
+    found = []
+    for item, (name, shown, value) in zip(items, _first(items), strict=False):
+        figure = _stat(item) if _ARROW.search(item.body or item.head) else None
+        if figure is not None:
+            shown, value = figure.shown, figure.value
+        found.append((name, shown, value))
+    return tuple(row for row in found if row[1])
+
+
+def _first(items: tuple[Item, ...]) -> tuple[tuple[str, str, float], ...]:
+    rows = []
+    for item in items:
+        numbers = numbers_in(item.body or item.head)
+        shown, value = numbers[0] if numbers else ("", 0.0)
+        rows.append((item.head or item.body.replace(shown, "").strip(" :：,，"), shown, value))
+    return tuple(rows)
 
 
 def series(items: tuple[Item, ...]) -> tuple[tuple[str, str, float], ...]:

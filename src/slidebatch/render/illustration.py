@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from slidebatch.core.slide import Slide
 from slidebatch.render.charts import chart
-from slidebatch.render.content import Reading, numbers_in
+from slidebatch.render.content import Reading, like_numbers
 from slidebatch.render.frame import Frame
 from slidebatch.render.icons import FALLBACK_ICONS, glyph, icons_for
 from slidebatch.render.palette import Palette, mix
@@ -43,7 +43,9 @@ def illustrate(
     pad = frame.px(0.04)
     inner = Box(box.x0 + pad, box.y0 + pad, box.x1 - pad, box.y1 - pad)
     if reading.chart is not None and not on_cover and inner.width > 16 and inner.height > 16:
-        series = numbers_in(slide.content_text)
+        series = [(shown, value) for _name, shown, value in reading.plot] or like_numbers(
+            slide.content_text, reading.chart
+        )
         drawn, texts = chart(
             reading.chart,
             series if len(series) >= 2 else (),
