@@ -167,6 +167,14 @@ def test_markdown_emphasis_is_not_drawn() -> None:
     assert paragraphs("**bold** `code`", bullets=True) == (Paragraph("bold code"),)
 
 
+def test_a_cover_does_not_draw_list_markers() -> None:
+    """A cover's '- ' lines draw as prose, without the literal marker."""
+    cover = _slide("Plan", "- Engineering All-Hands\n* Q3 2025", SlideType.COVER)
+    lines = [line.text for line in layout_slide(cover, "", WIDE, long_side=960).body.block.lines]
+    assert lines == ["Engineering All-Hands", "Q3 2025"]
+    assert paragraphs("• one\n2. two", bullets=False) == (Paragraph("one"), Paragraph("2. two"))
+
+
 def test_placeholder_marker_is_drawn_and_named() -> None:
     """A placeholder carries a visible 'PLACEHOLDER — reason' band inside the canvas."""
     layout = layout_slide(_slide(), STYLE, WIDE, placeholder_reason="upstream timed out")

@@ -161,18 +161,24 @@ def clean_text(text: str) -> str:
 
 
 def paragraphs(text: str, *, bullets: bool) -> tuple[Paragraph, ...]:
-    """Split ``text`` into lines; with ``bullets``, Markdown-style list items become items."""
+    """Split ``text`` into lines; with ``bullets``, Markdown-style list items become items.
+
+    Without ``bullets`` the text is prose (a cover's subtitle, a quote): a line's "- " or "• "
+    marker is dropped rather than drawn as a character; numbered lines keep their number.
+    """
     result: list[Paragraph] = []
     for raw in clean_text(text).split("\n"):
         line = _EMPHASIS.sub("", raw).rstrip()
         if not line.strip():
             # Markup and nothing else ("`", "**") is the text itself, not emphasis.
             line = raw.rstrip()
-        match = _BULLET.match(line) if bullets else None
-        if match:
+        match = _BULLET.match(line)
+        if match and bullets:
             indent, _mark, number, body = match.groups()
             label = number if number else "•"
             result.append(Paragraph(body.strip(), label, min(2, len(indent) // 2)))
+        elif match and match.group(2):
+            result.append(Paragraph(match.group(4).strip()))
         elif line.strip() or result:
             result.append(Paragraph(line.strip()))
     while result and not result[-1].text and result[-1].label is None:
