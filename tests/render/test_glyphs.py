@@ -87,6 +87,16 @@ def test_arabic_is_shaped_right_to_left() -> None:
     assert shaped.getlength(word) != basic.getlength(word)
 
 
+def test_spaces_beside_hebrew_stay_in_reading_order() -> None:
+    """A space after a Hebrew word in an English line is drawn after it, not inside its RTL run."""
+    _needs("NotoSansHebrew-Regular.ttf", "fonts-noto-core")
+    line = "Second item with עברית inline"
+    runs = load_font(find_fonts().regular, 40).runs(line)
+    hebrew = [text for face, text in runs if "Hebrew" in (face.path or "")]
+    assert hebrew == ["עברית"]
+    assert "".join(text for _face, text in runs) == line
+
+
 def test_emoji_are_drawn_in_colour() -> None:
     """An emoji-only title puts saturated colour on the slide, not a monochrome outline."""
     _needs("NotoColorEmoji.ttf", "fonts-noto-color-emoji")

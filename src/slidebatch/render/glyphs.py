@@ -83,7 +83,9 @@ class ChainFont:
                     runs[-1][1] = str(runs[-1][1]) + char
                     continue
             runs.append([chosen, char])
-        return [(face, str(part)) for face, part in runs if isinstance(face, FontFace)]
+        return _edges_to_main(
+            [(face, str(part)) for face, part in runs if isinstance(face, FontFace)], self.face
+        )
 
     def _face_for(self, char: str) -> FontFace:
         code = ord(char)
@@ -141,6 +143,29 @@ class ChainFont:
             return (left * scale, top * scale, right * scale, bottom * scale)
         left, top, right, bottom = self._font(face).getbbox(part, anchor="ls")
         return (float(left), float(top), float(right), float(bottom))
+
+
+def _rtl(text: str) -> bool:
+    return any(unicodedata.bidirectional(char) in ("R", "AL") for char in text)
+
+
+def _edges_to_main(runs: list[Run], main: FontFace) -> list[Run]:
+    """Spaces at the ends of a right-to-left run are drawn outside it, in reading order.
+
+    Inside a run raqm orders an RTL run right to left, so a trailing space would land on its
+    left ("with  עבריתinline"); the spaces between its words stay in it.
+    """
+    out: list[Run] = []
+    for face, part in runs:
+        if face is main or not _rtl(part):
+            out.append((face, part))
+            continue
+        core = part.strip(" ")
+        lead, trail = part[: len(part) - len(part.lstrip(" "))], part[len(part.rstrip(" ")) :]
+        out += [(main, edge) for edge in (lead,) if edge]
+        out.append((face, core))
+        out += [(main, edge) for edge in (trail,) if edge]
+    return out
 
 
 def _union(a: BBox, b: BBox) -> BBox:
