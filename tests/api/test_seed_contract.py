@@ -142,6 +142,9 @@ def test_status_takes_a_dashed_uuid_and_lists_finished_slides(api: httpx.Client)
     assert [r["status"] for r in body["results"]] == ["done", "done"]
     assert api.get(f"/slide/batch/{dashed}").status_code == 200
     assert api.post("/slide/batch/status", json={"batch_id": str(uuid.uuid4())}).status_code == 404
+    assert api.get(f"/slide/batch/{dashed}/export.zip").status_code == 200
+    image = body["results"][0]["image_url"].removeprefix("/api")
+    assert api.get(image.replace(result["batch_id"], dashed)).status_code == 200
 
 
 def test_status_of_a_running_batch_omits_unfinished_slides(api: httpx.Client) -> None:

@@ -13,7 +13,7 @@ from fastapi.responses import FileResponse, StreamingResponse
 
 from slidebatch.api.deps import CallerDep, ServicesDep
 from slidebatch.api.routes.assets import seed_asset
-from slidebatch.api.schemas import ExportPptxIn
+from slidebatch.api.schemas import BatchId, ExportPptxIn, canonical_batch_id
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.limits import check_slide_count, check_text
 from slidebatch.core.states import SlideState
@@ -32,7 +32,7 @@ _CHUNK = 256 * 1024
     response_class=FileResponse,
     summary="A slide image (names are server-made; a regenerated slide gets a new URL)",
 )
-async def image(batch_id: str, file_name: str, services: ServicesDep) -> FileResponse:
+async def image(batch_id: BatchId, file_name: str, services: ServicesDep) -> FileResponse:
     # Unguessable batch ids make image URLs capabilities, so <img> tags work without headers.
     try:
         path = services.images.path(batch_id, file_name)
@@ -54,7 +54,7 @@ async def image(batch_id: str, file_name: str, services: ServicesDep) -> FileRes
     response_class=StreamingResponse,
 )
 async def export_batch(
-    batch_id: str,
+    batch_id: BatchId,
     fmt: Literal["pptx", "pdf", "zip"],
     services: ServicesDep,
     caller: CallerDep,
@@ -125,7 +125,7 @@ async def _usable_batches(body: ExportPptxIn, services: ServicesDep, caller: Cal
     exports as a missing image.
     """
     wanted = {
-        url.split(_IMAGE_MARKER, 1)[1].partition("/")[0]
+        canonical_batch_id(url.split(_IMAGE_MARKER, 1)[1].partition("/")[0])
         for url in (s.image_url for s in body.project.slides)
         if url and _IMAGE_MARKER in url
     }
@@ -148,7 +148,8 @@ def _local_image(services: ServicesDep, url: str, usable: set[str]) -> Path | No
         return seed_asset(services.settings, url.split("/assets/", 1)[1].split("?", 1)[0])
     if _IMAGE_MARKER not in url:
         return None
-    batch_id, _, file_name = url.split(_IMAGE_MARKER, 1)[1].partition("/")
+    raw_id, _, file_name = url.split(_IMAGE_MARKER, 1)[1].partition("/")
+    batch_id = canonical_batch_id(raw_id)
     if batch_id not in usable:
         return None
     try:
