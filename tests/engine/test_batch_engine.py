@@ -449,3 +449,22 @@ async def test_a_spent_quota_shows_in_status_and_events_and_costs_no_attempt(
     assert first.state == "pending"
     assert first.attempts == 0, "a spent quota is not a paid attempt"
     assert h.provider.calls.count(1) == 1, "no retry while the quota is spent"
+
+
+async def test_a_waiting_client_hears_of_a_spent_quota_at_once(
+    make_harness,
+) -> None:
+    """wait_unless_parked raises QuotaExhausted with the reset instead of waiting hours."""
+    reset = datetime.now(UTC).timestamp() + 7200
+
+    def fail(page: int, n: int) -> Exception | None:
+        return QuotaExhausted("no credits left", reset_at=reset)
+
+    h = await make_harness(ScriptedProvider(fail=fail))
+    batch, _ = await h.engine.submit(_request(1, workers=1))
+    with pytest.raises(QuotaExhausted) as caught:
+        await asyncio.wait_for(h.engine.wait_unless_parked(batch.id, check_every=0.01), 30)
+    assert caught.value.reset_at is not None
+    assert abs(caught.value.reset_at - reset) < 5
+    assert "resumes then" in str(caught.value)
+    assert (await h.engine.read.status(batch.id)).status == "running"

@@ -34,7 +34,7 @@ from slidebatch.engine.reader import BatchReader
 from slidebatch.engine.recorder import PlaceholderRenderer, SlideRecorder
 from slidebatch.engine.runs import Runs, RunsConfig
 from slidebatch.engine.watchers import Watchers
-from slidebatch.errors import Conflict
+from slidebatch.errors import Conflict, QuotaExhausted
 from slidebatch.observability.metrics import Metrics
 from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.scheduler.clock import Clock
@@ -211,6 +211,32 @@ class BatchEngine:
     async def wait(self, batch_id: str) -> BatchRecord:
         """Wait until ``batch_id`` reaches a final state; ``NotFound`` if it is deleted."""
         return await self.watchers.until_final(batch_id)
+
+    async def wait_unless_parked(self, batch_id: str, *, check_every: float = 1.0) -> None:
+        """Wait until ``batch_id`` is final, or raise ``QuotaExhausted`` once the credential parks.
+
+        For callers that hold a client waiting (the synchronous generate endpoints): a spent
+        quota lasts hours, so they answer at once with the reset time instead of hanging.
+        The batch is not touched: it resumes when the quota resets. ``check_every`` is in
+        seconds (the park is read from the gate, which pushes no event when it parks).
+        """
+        final = asyncio.ensure_future(self.wait(batch_id))
+        try:
+            while True:
+                done, _ = await asyncio.wait({final}, timeout=check_every)
+                if done:
+                    final.result()
+                    return
+                quota = self.runs.quota_wait()
+                if quota is not None:
+                    raise QuotaExhausted(
+                        f"the upstream's quota is spent until {quota.until.isoformat()}"
+                        f" ({quota.reason or 'no reason given'}); batch {batch_id} resumes then",
+                        reset_at=quota.until.timestamp(),
+                        status=None,
+                    )
+        finally:
+            final.cancel()
 
     async def wait_slide(self, batch_id: str, slide_id: str) -> SlideRecord:
         """Wait until one slide reaches a final state (or its batch ends); returns it then."""

@@ -73,7 +73,7 @@ async def generate(
     if not wait:
         return JSONResponse(BatchAcceptedOut.of(batch).model_dump(), status_code=202)
     # Shielded: a client that hangs up does not stop its batch (the engine owns it anyway).
-    await asyncio.shield(services.engine.wait(batch.id))
+    await asyncio.shield(services.engine.wait_unless_parked(batch.id))
     return BatchGenerateOut.of(await services.engine.read.result(batch.id))
 
 

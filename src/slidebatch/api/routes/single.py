@@ -63,7 +63,7 @@ async def _one(body: SingleSlideIn, services: ServicesDep, caller: CallerDep) ->
         await services.check_quota(caller, 1)
         batch, _ = await services.engine.submit(request, owner=caller.owner)
         audit.target = batch.id
-    await asyncio.shield(services.engine.wait(batch.id))
+    await asyncio.shield(services.engine.wait_unless_parked(batch.id))
     return _succeeded(
         SingleSlideOut.of(await services.engine.read.slide(batch.id, request.slides[0].id))
     )
