@@ -63,6 +63,15 @@ def test_the_eta_does_not_jump_when_a_window_burst_lands() -> None:
     assert batch.eta(101.0, figures, QueueShare(queued=10, ahead=0)) == 59.0
 
 
+def test_the_eta_is_never_faster_than_the_pace_so_far() -> None:
+    """Limits allowing 1 s but 10 of 40 ended in 20 s (CPU-bound): 30 more take 60 s."""
+    batch = _running(40)
+    for _ in range(10):
+        batch.count(ok=True)
+    quick = UpstreamFigures(rate=None, window=60.0, latency=0.05)
+    assert batch.eta(120.0, quick, QueueShare(queued=26, ahead=0)) == 60.0
+
+
 def test_no_wait_is_said_when_the_next_start_is_now_or_nothing_is_queued() -> None:
     """A start due within a second, or a batch whose slides all run, waits for nothing."""
     batch = _running(5)

@@ -53,15 +53,25 @@ class RunningBatch:
         """Seconds left: from the queue and the gate when ``queue`` is known, else the pace."""
         if self.open <= 0:
             return 0.0
+        pace = self._pace(now)
         if queue is not None:
             starts = queue.queued + queue.ahead
             if starts == 0:
                 return round(figures.latency, 1)  # all running: about one latency at most
             workers = self.record.effective_workers
-            return round(figures.next_start_in + estimate_seconds(starts, figures, workers), 1)
-        if self.completed_here:
-            return round((now - self.started) / self.completed_here * self.open, 1)
+            planned = figures.next_start_in + estimate_seconds(starts, figures, workers)
+            # The limits say how fast it could go; the pace so far says how fast it does go
+            # when something else binds (CPU for the local renderer). Never promise the faster.
+            return round(max(planned, pace or 0.0), 1)
+        if pace is not None:
+            return round(pace, 1)
         return round(estimate_seconds(self.open, figures, self.record.effective_workers), 1)
+
+    def _pace(self, now: float) -> float | None:
+        """Seconds left at the pace of the slides ended so far (None before two have ended)."""
+        if self.completed_here < 2:
+            return None
+        return (now - self.started) / self.completed_here * self.open
 
     def progress(
         self, now: float, figures: UpstreamFigures, queue: QueueShare | None = None
