@@ -3,64 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Iterable
+from typing import Any, cast
 
 from sqlalchemy import Row, Table, delete, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from slidebatch.core.project import Project, ProjectSummary
 from slidebatch.errors import NotFound
-from slidebatch.storage.errors import translated
 from slidebatch.storage.seed_tables import ProjectBatchRow, ProjectRow
+from slidebatch.storage.table_access import TableAccess
 from slidebatch.storage.tables import BatchRow
-
-if TYPE_CHECKING:
-    from slidebatch.storage.database import Database
-
-Writing = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
 _PROJECTS = cast(Table, ProjectRow.__table__)
 _LINKS = cast(Table, ProjectBatchRow.__table__)
 _BATCHES = cast(Table, BatchRow.__table__)
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class ProjectRepository:
+class ProjectRepository(TableAccess):
     """The ``projects`` and ``project_batches`` tables, as ``Project`` values.
 
     ``scope`` is the caller's owner filter (``None``: admin or open mode, sees everything);
     a project outside it is ``NotFound``, never "someone else's".
     """
-
-    def __init__(
-        self, engine: AsyncEngine, *, writing: Writing, now: Callable[[], datetime] = _utc_now
-    ) -> None:
-        self._engine = engine
-        self._writing = writing
-        self._now = now
-
-    @classmethod
-    def on(cls, database: Database) -> ProjectRepository:
-        """A repository on an open ``Database`` (shares its write lock)."""
-        return cls(database.engine, writing=database.writing)
-
-    @asynccontextmanager
-    async def _read(self, action: str) -> AsyncIterator[AsyncConnection]:
-        with translated(action):
-            async with self._engine.connect() as connection:
-                yield connection
-
-    @asynccontextmanager
-    async def _write(self, action: str) -> AsyncIterator[AsyncConnection]:
-        with translated(action):
-            async with self._writing() as connection:
-                yield connection
 
     async def summaries(self, *, scope: str | None) -> list[ProjectSummary]:
         """The caller's projects, most recently saved first."""

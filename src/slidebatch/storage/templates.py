@@ -3,51 +3,20 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from sqlalchemy import Row, Table, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from slidebatch.core.project import Template
 from slidebatch.errors import NotFound
-from slidebatch.storage.errors import translated
 from slidebatch.storage.seed_tables import TemplateRow
-
-if TYPE_CHECKING:
-    from slidebatch.storage.database import Database
-
-Writing = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+from slidebatch.storage.table_access import TableAccess
 
 _TEMPLATES = cast(Table, TemplateRow.__table__)
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
-class TemplateRepository:
+class TemplateRepository(TableAccess):
     """The ``templates`` table, as ``Template`` values (``scope`` as for projects)."""
-
-    def __init__(
-        self, engine: AsyncEngine, *, writing: Writing, now: Callable[[], datetime] = _utc_now
-    ) -> None:
-        self._engine = engine
-        self._writing = writing
-        self._now = now
-
-    @classmethod
-    def on(cls, database: Database) -> TemplateRepository:
-        """A repository on an open ``Database`` (shares its write lock)."""
-        return cls(database.engine, writing=database.writing)
-
-    @asynccontextmanager
-    async def _read(self, action: str) -> AsyncIterator[AsyncConnection]:
-        with translated(action):
-            async with self._engine.connect() as connection:
-                yield connection
 
     async def all(self, *, scope: str | None) -> list[Template]:
         """The caller's templates, oldest first (the seed's order)."""
@@ -75,9 +44,8 @@ class TemplateRepository:
             "created_at": now,
             "updated_at": now,
         }
-        with translated("save template"):
-            async with self._writing() as connection:
-                await connection.execute(insert(_TEMPLATES).values(**values))
+        async with self._write("save template") as connection:
+            await connection.execute(insert(_TEMPLATES).values(**values))
         return await self.get(template.id, scope=None)
 
     async def update(self, template: Template, *, scope: str | None) -> Template:
@@ -85,11 +53,10 @@ class TemplateRepository:
         query = update(_TEMPLATES).where(_TEMPLATES.c.id == template.id)
         if scope is not None:
             query = query.where(_TEMPLATES.c.owner == scope)
-        with translated("update template"):
-            async with self._writing() as connection:
-                result = await connection.execute(
-                    query.values(**_values(template), updated_at=self._now())
-                )
+        async with self._write("update template") as connection:
+            result = await connection.execute(
+                query.values(**_values(template), updated_at=self._now())
+            )
         if result.rowcount == 0:
             raise NotFound(f"template {template.id!r} not found")
         return await self.get(template.id, scope=None)
