@@ -33,7 +33,7 @@ from typing import Protocol
 from slidebatch.errors import ProviderError, QuotaExhausted, TransientProviderError
 from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.providers.base import ImageProvider, ImageRequest, ImageResult
-from slidebatch.scheduler.clock import Clock
+from slidebatch.scheduler.clock import Clock, first_of
 from slidebatch.scheduler.fair_queue import BatchQueueStats, FairQueue
 from slidebatch.scheduler.job import Job
 from slidebatch.scheduler.rate_gate import GatePermit, GateStats, RateGate
@@ -159,7 +159,7 @@ class Dispatcher:
         if due is None:
             await self._wake.wait()
             return
-        await _first_of(self._wake.wait(), self._clock.sleep(due - self._clock.now()))
+        await first_of(self._wake.wait(), self._clock.sleep(due - self._clock.now()))
 
     def _task_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -260,14 +260,3 @@ class Dispatcher:
                 slide_key=job.slide_key,
                 hook=hook,
             )
-
-
-async def _first_of(*awaitables: Awaitable[object]) -> None:
-    """Wait until the first of ``awaitables`` is done; cancel the rest."""
-    tasks = [asyncio.ensure_future(a) for a in awaitables]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)

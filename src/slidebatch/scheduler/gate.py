@@ -20,11 +20,10 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import deque
-from collections.abc import Awaitable
 
 from slidebatch.errors import ProviderError, RateLimited, TransientProviderError
 from slidebatch.providers.base import RateLimitInfo
-from slidebatch.scheduler.clock import Clock
+from slidebatch.scheduler.clock import Clock, first_of
 from slidebatch.scheduler.gate_config import GateConfig
 from slidebatch.scheduler.holds import Holds
 from slidebatch.scheduler.in_flight import InFlightCap
@@ -112,7 +111,7 @@ class Gate:
                     # An outcome may move the next start (a learned limit or window, a
                     # probe allowed): wake on it as well as on the time.
                     self._changed.clear()
-                    await _first_of(self._clock.sleep(at - now), self._changed.wait())
+                    await first_of(self._clock.sleep(at - now), self._changed.wait())
         finally:
             self._waiting -= 1
 
@@ -217,17 +216,6 @@ class Gate:
             blocked_until=self._holds.blocked(now),
             next_start=self._next_start(now, observe=False),
         )
-
-
-async def _first_of(*awaitables: Awaitable[object]) -> None:
-    """Wait until the first of ``awaitables`` is done; cancel the rest."""
-    tasks = [asyncio.ensure_future(a) for a in awaitables]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _percentile(ordered: list[float], q: float) -> float | None:
