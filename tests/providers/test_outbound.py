@@ -55,6 +55,11 @@ def provider_for(
     )
 
 
+def logical_url(request: httpx.Request) -> str:
+    """The URL as the client meant it: the connection's path under the Host it names."""
+    return str(request.url.copy_with(netloc=request.headers["host"].encode("ascii")))
+
+
 def upstream(
     image_url: str, *, redirects: dict[str, str] | None = None
 ) -> tuple[list[str], httpx.MockTransport]:
@@ -64,8 +69,8 @@ def upstream(
     def answer(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/chat/completions"):
             return httpx.Response(200, json=chat(image_url))
-        fetched.append(str(request.url))
-        target = (redirects or {}).get(str(request.url))
+        fetched.append(logical_url(request))
+        target = (redirects or {}).get(logical_url(request))
         if target is not None:
             return httpx.Response(302, headers={"location": target})
         return httpx.Response(200, content=image)
@@ -150,3 +155,57 @@ async def test_the_allow_list_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> N
         provider = build_provider(settings, client)
         assert isinstance(provider, OpenRouterProvider)
     assert provider.download_policy.allowed_hosts == {"gw.example", "cdn.example", "img.example"}
+
+
+class RebindingDNS:
+    """A name that answers a public address first and ``then`` on every later lookup."""
+
+    def __init__(self, then: str) -> None:
+        self.then = then
+        self.lookups = 0
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.lookups += 1
+        if host[0].isdigit() or ":" in host:
+            return [host]
+        return ["93.184.216.40"] if self.lookups == 1 else [self.then]
+
+
+@pytest.mark.parametrize("then", ["127.0.0.1", "169.254.169.254"])
+async def test_dns_rebinding_cannot_redirect_the_connection(then: str) -> None:
+    """The connection goes to the address that was checked; the name is never looked up again."""
+    dns = RebindingDNS(then)
+    reached: list[tuple[str, str, object]] = []
+    image = png()
+
+    async def connect(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/chat/completions"):
+            return httpx.Response(200, json=chat("https://rebind.example/x.png"))
+        # What a real transport does: resolve the URL's host (again) and connect there.
+        address = (await dns(request.url.host, 443))[0]
+        reached.append((address, request.headers["host"], request.extensions.get("sni_hostname")))
+        return httpx.Response(200, content=image)
+
+    policy = OutboundPolicy.for_upstream("https://gw.example/v1", ("rebind.example",), resolver=dns)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(connect)) as client:
+        provider = OpenRouterProvider(
+            client, api_key=KEY, base_url="https://gw.example/v1", model="m", download_policy=policy
+        )
+        result = await provider.generate(ask())
+    assert reached == [("93.184.216.40", "rebind.example", "rebind.example")]
+    assert result.width == 1344
+
+
+async def test_pinned_request_keeps_the_port_and_brackets_ipv6() -> None:
+    """A non-default port stays in Host; an IPv6 address is bracketed in the URL."""
+
+    async def six(host: str, port: int) -> list[str]:
+        return ["2606:2800:220:1::1"]
+
+    policy = OutboundPolicy(frozenset({"v6.example"}), six)
+    pinned = await policy.pin("https://v6.example:8443/a.png?x=1")
+    async with httpx.AsyncClient() as client:
+        request = pinned.request(client, timeout=5)
+    assert str(request.url) == "https://[2606:2800:220:1::1]:8443/a.png?x=1"
+    assert request.headers["host"] == "v6.example:8443"
+    assert request.extensions["sni_hostname"] == "v6.example"

@@ -129,13 +129,13 @@ async def _fetch(
     policy: OutboundPolicy,
 ) -> bytes:
     for _hop in range(policy.max_redirects + 1):
-        await policy.check(url)
-        request = client.build_request("GET", url, timeout=httpx.Timeout(deadline_s))
+        pinned = await policy.pin(url)  # connect to the vetted address, never re-resolve
+        request = pinned.request(client, timeout=deadline_s)
         response = await client.send(request, stream=True, follow_redirects=False)
         try:
             location = response.headers.get("location")
             if response.is_redirect and location:
-                url = str(response.url.join(location))
+                url = str(pinned.url.join(location))  # relative to the name, not the address
                 continue
             if response.status_code != 200:
                 raise TransientProviderError(

@@ -10,10 +10,13 @@ would be fetched by the server and served back as a slide. A download is allowed
   link-local (cloud metadata lives there), private, shared, reserved or multicast; checked
   after DNS, and again for every redirect hop (at most ``max_redirects``).
 
-The resolver is injected, so tests check the policy without a network. The check is made
-on the resolved addresses before connecting; a name whose answer changes between the check
-and the connection (DNS rebinding with a zero TTL) is the residual risk, narrowed by the host
-allow-list.
+The resolver is injected, so tests check the policy without a network. The connection goes
+to the address that was checked, not to the name: :meth:`OutboundPolicy.pin` resolves once,
+vets every address, and :meth:`PinnedURL.request` builds a request for ``https://<vetted
+IP>/...`` that keeps the name in the ``Host`` header and in TLS (the ``sni_hostname``
+extension of httpcore, which also verifies the certificate against the name). A name whose
+answer changes between the check and the connection (DNS rebinding with a zero TTL) is
+never re-resolved, so it cannot slip a loopback or metadata address in after the check.
 """
 
 from __future__ import annotations
@@ -68,6 +71,14 @@ class OutboundPolicy:
 
     async def check(self, url: str) -> None:
         """Raise ``DownloadRefused`` unless ``url`` may be fetched right now."""
+        await self.pin(url)
+
+    async def pin(self, url: str) -> PinnedURL:
+        """``url`` with the public address to connect to; ``DownloadRefused`` when refused.
+
+        The name is resolved once here; every address must be public, and the connection is
+        made to the first of them (see :class:`PinnedURL`).
+        """
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, TypeError, ValueError):
@@ -94,9 +105,32 @@ class OutboundPolicy:
                     f"the image host {host!r} resolves to {reason} address {address}; "
                     "the server never fetches from those"
                 )
+        return PinnedURL(parsed, addresses[0].split("%", 1)[0])
 
     def _host_allowed(self, host: str) -> bool:
         return any(host == h or host.endswith("." + h) for h in self.allowed_hosts)
+
+
+@dataclass(frozen=True, slots=True)
+class PinnedURL:
+    """A vetted URL and the address it was vetted at: connect there, and only there."""
+
+    url: httpx.URL
+    address: str
+
+    def request(self, client: httpx.AsyncClient, *, timeout: float) -> httpx.Request:
+        """A GET to ``address`` that speaks to the URL's host (``Host`` header, TLS SNI).
+
+        No second DNS lookup happens: the URL's host is the address itself, and the
+        certificate is still checked against the name (``sni_hostname``).
+        """
+        host = self.url.host
+        return client.build_request(
+            "GET",
+            self.url.copy_with(host=self.address),
+            headers={"Host": self.url.netloc.decode("ascii")},
+            extensions={"sni_hostname": host, "timeout": httpx.Timeout(timeout).as_dict()},
+        )
 
 
 def _forbidden(address: str) -> str | None:
