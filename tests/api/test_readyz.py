@@ -58,3 +58,30 @@ def test_a_healthy_database_reports_no_problem(served: tuple[TestClient, Path]) 
     body = client.get("/readyz").json()
     assert body["database"] == "ok"
     assert body["database_problem"] is None
+
+
+def _slides(count: int) -> list[dict[str, object]]:
+    return [{"id": f"s{n}", "page_num": n, "title": f"Slide {n}"} for n in range(1, count + 1)]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        (
+            "POST",
+            "/api/slide/batch/generate?wait=false",
+            {"slides": _slides(2), "style_prompt": ""},
+        ),
+        ("POST", "/api/projects/save", {"id": "p1", "title": "T", "slides": []}),
+        ("POST", "/api/template/save", {"name": "T", "style_prompt": "flat"}),
+    ],
+)
+def test_writes_after_the_sqlite_file_is_deleted_fail_with_503(
+    served: tuple[TestClient, Path], method: str, path: str, body: dict[str, object]
+) -> None:
+    """No write lands in a deleted file's inode: the client gets a 503 naming the cause."""
+    client, database = served
+    _remove_database(database)
+    answer = client.request(method, path, json=body)
+    assert answer.status_code == 503, answer.text
+    assert "was deleted" in answer.json()["detail"]

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from slidebatch.storage.errors import translated
+from slidebatch.storage.errors import StorageUnavailable, translated
 from slidebatch.storage.identity import FileIdentity, schema_problem
 from slidebatch.storage.repository import BatchRepository
 from slidebatch.storage.retrying import Sleep
@@ -125,8 +125,22 @@ class Database:
         lock: contextlib.AbstractAsyncContextManager[Any] = (
             self._write_lock if self.is_sqlite else contextlib.nullcontext()
         )
-        async with lock, self.engine.begin() as connection:
-            yield connection
+        async with lock:
+            self._refuse_a_lost_file()
+            async with self.engine.begin() as connection:
+                yield connection
+
+    def _refuse_a_lost_file(self) -> None:
+        """``StorageUnavailable`` when the SQLite file is no longer the one opened.
+
+        SQLite keeps writing into a deleted file's inode, so every write would "succeed" and
+        vanish at the next restart. The same check as ``/readyz`` (one ``stat``) refuses it.
+        """
+        if self.file is not None and (problem := self.file.problem()) is not None:
+            raise StorageUnavailable(
+                f"{problem}; writes are refused so that nothing is saved into a file that "
+                "is gone (restore it, or restart the server on a new database)"
+            )
 
 
 def _engine_options(url: URL) -> dict[str, Any]:
