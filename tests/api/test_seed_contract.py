@@ -662,3 +662,28 @@ def test_config_is_for_admin_keys_only(keyed: tuple[str, dict[str, str]]) -> Non
         assert answer.status_code == 403, (path, answer.text)
     admin = httpx.get(f"{base}/config", headers={"X-API-Key": keys["admin"]})
     assert admin.status_code == 200
+
+
+def test_export_takes_the_seed_frontends_whole_slide_and_nothing_else(api: httpx.Client) -> None:
+    """Every SlideData field the seed's store holds exports; an unknown field is a 422 naming it."""
+    result = _batch(api, _slides(2))
+    slides = [
+        s | {"image_url": r["image_url"], "status": r["status"], "final_prompt": r["final_prompt"]}
+        for s, r in zip(_slides(2), result["results"], strict=True)
+    ]
+    project = {
+        "template_id": PEKING,
+        "template_style_prompt": "北大红",
+        "title": "季度报告",
+        "aspect_ratio": "16:9",
+        "slides": slides,
+    }
+    ok = api.post("/export/pptx", json={"project": project, "file_name": "x.pptx"})
+    assert ok.status_code == 200, ok.text
+    typo = project | {"slides": [slides[0] | {"content": "typo of content_text"}]}
+    refused = api.post("/export/pptx", json={"project": typo})
+    assert refused.status_code == 422
+    assert "'content'" in refused.json()["detail"]
+    stray = api.post("/export/pptx", json={"project": project | {"theme": "dark"}})
+    assert stray.status_code == 422
+    assert "theme" in stray.json()["detail"]

@@ -247,23 +247,45 @@ class DeckParseIn(BaseModel):
 
 
 class ExportProjectSlide(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """One slide of an exported project: the seed's ``SlideData``, nothing else (422).
 
+    The seed's frontend sends its store's slides as they are (``Workspace.tsx`` handleExport:
+    ``slides`` of type ``SlideData``), which is exactly these fields; the same set
+    ``/projects/save`` accepts. ``id``, ``type``, ``visual_desc`` and ``final_prompt`` are
+    accepted and not used by the export.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    _known_fields = model_validator(mode="before")(reject_unknown_slide_fields)
+
+    id: Text | StrictInt | None = None
+    page_num: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    type: SlideType | None = None
     title: Text = ""
     content_text: Text = ""
-    image_url: str | None = None
+    visual_desc: Text | None = None
+    final_prompt: Text | None = None
+    image_url: Annotated[Text, Field(max_length=4096)] | None = None
+    status: Literal["pending", "generating", "done", "error"] | None = None
 
 
 class ExportProject(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """The seed's ``ProjectState`` (``services/types.ts``); another key is a 422."""
 
+    model_config = ConfigDict(extra="forbid")
+
+    template_id: Text | None = None
+    template_style_prompt: Text | None = None
     title: Text | None = "slides"
-    slides: list[ExportProjectSlide] = Field(default_factory=list)
     aspect_ratio: Text | None = None
+    slides: list[ExportProjectSlide] = Field(default_factory=list)
 
 
 class ExportPptxIn(BaseModel):
-    """The seed's ``POST /export/pptx`` body."""
+    """The seed's ``POST /export/pptx`` body: ``{project, file_name?}``; another key is a 422."""
+
+    model_config = ConfigDict(extra="forbid")
 
     project: ExportProject
     file_name: Text | None = None

@@ -88,7 +88,8 @@ async def export_project(
         def resolve(url: str) -> Path | None:
             return _local_image(services, url, usable)
 
-        deck = deck_from_project(body.project.model_dump(), resolve, aspect_ratio=aspect)
+        project = body.project.model_dump(exclude_unset=True, mode="json")
+        deck = deck_from_project(project, resolve, aspect_ratio=aspect)
         exporter = exporter_for("pptx")
         spool = await export_to_tempfile(exporter, deck)
     stem = _without_extension(body.file_name or "", exporter.extension)
