@@ -4,18 +4,24 @@ The model is asked for slidebatch's Markdown deck (``core/deck.py``): slides spl
 each a ``# title``, body lines and a ``visual:`` line. Its text is passed on as it arrives
 (``on_text``), then parsed; an answer that does not parse, or has the wrong number of slides,
 is sent back once with what is wrong. A second bad answer is a clear error (502), never a
-half-read deck.
+half-read deck. ``write_outline`` is the one entry the CLI and the seed's ``/outline/*``
+share: the model when there is one, else the offline method (``offline_outline``).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import httpx
 
 from slidebatch.assist.chat import ChatModel, stream_chat, user_message
+from slidebatch.assist.markdown import outline_slides
+from slidebatch.assist.offline_outline import OutlineSlide, inserted_slide, outline
 from slidebatch.core.deck import DeckInput, parse_deck
+from slidebatch.core.slide import SlideType
 from slidebatch.errors import InputError, PermanentProviderError
 
 MAX_DOCUMENT_CHARS = 60_000
@@ -42,6 +48,19 @@ Write in the document's language. The document:
 
 {document}"""
 
+INSERT_INSTRUCTION = """You write one slide to insert into a presentation, between
+"{before}" and "{after}". Write exactly 1 slide about what the user describes, in the
+deck's language, in this Markdown format and nothing else:
+
+# Slide title
+- point
+- point
+visual: what the slide's image shows
+
+The document:
+
+{document}"""
+
 REPAIR = """Your answer could not be used: {problem}
 Write the whole outline again, exactly {slides} slides, in the Markdown format asked for
 (slides separated by lines of three dashes, each starting with '# title'). Nothing else."""
@@ -57,6 +76,45 @@ def check_document(document: str, slides: int) -> str:
     return text[:MAX_DOCUMENT_CHARS]
 
 
+async def write_outline(
+    client: httpx.AsyncClient,
+    model: ChatModel | None,
+    document: str,
+    slides: int,
+    *,
+    on_text: OnText | None = None,
+) -> list[OutlineSlide]:
+    """The outline of ``document`` in at most ``slides`` slides (exactly that many from a model).
+
+    ``InputError`` (4xx) for an empty document or a count out of range, before any call; the
+    model's failures are its typed ``ProviderError``s (5xx).
+    """
+    text = check_document(document, slides)
+    if model is None:
+        return await asyncio.to_thread(outline, text, slides)
+    deck = await model_outline(client, model, text, slides, on_text=on_text)
+    return outline_slides(deck)
+
+
+async def write_slide(
+    client: httpx.AsyncClient,
+    model: ChatModel | None,
+    request: str,
+    page_num: int,
+    *,
+    before: str | None = None,
+    after: str | None = None,
+) -> OutlineSlide:
+    """One content slide from the user's description of it, to insert at ``page_num``."""
+    text = check_document(request, 1)
+    if model is None:
+        return inserted_slide(text, page_num, before=before, after=after)
+    prompt = INSERT_INSTRUCTION.format(before=before or "-", after=after or "-", document=text)
+    deck = await _model_deck(client, model, [user_message(prompt)], 1, None)
+    (slide,) = outline_slides(deck)
+    return replace(slide, page_num=page_num, type=SlideType.CONTENT)
+
+
 async def model_outline(
     client: httpx.AsyncClient,
     model: ChatModel,
@@ -68,7 +126,17 @@ async def model_outline(
     """The model's outline of ``document`` as a deck of ``slides`` slides."""
     text = check_document(document, slides)
     prompt = OUTLINE_INSTRUCTION.format(slides=slides, document=text)
-    messages: list[dict[str, Any]] = [user_message(prompt)]
+    return await _model_deck(client, model, [user_message(prompt)], slides, on_text)
+
+
+async def _model_deck(
+    client: httpx.AsyncClient,
+    model: ChatModel,
+    messages: list[dict[str, Any]],
+    slides: int,
+    on_text: OnText | None,
+) -> DeckInput:
+    """The model's answer to ``messages`` as a deck of ``slides``, repaired once if need be."""
     problem = ""
     for _ in range(2):
         answer = await _streamed(client, model, messages, on_text)

@@ -2,18 +2,26 @@
 
 The answer is one paragraph a slide prompt can carry as its style: palette with hex codes,
 background, type, texture, mood. An empty answer is the upstream's failure, not the user's.
+``analyze_style`` is the one entry the CLI and the seed's ``/template/analyze*`` share: every
+image is decoded first (a non-image is the client's 4xx before any call), then the model
+writes the prompt, or with no chat model the offline method (``offline_style``) does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 
 import httpx
 
-from slidebatch.assist.chat import ChatModel, chat_text, user_message
+from slidebatch.assist.chat import ChatModel, chat_text, stream_chat, user_message
+from slidebatch.assist.offline_style import ImageTone, read_tone, style_prompt
 from slidebatch.errors import TransientProviderError
 
 MAX_STYLE_CHARS = 1200
+
+OnText = Callable[[str], Awaitable[None]]
+Upload = tuple[str, bytes]  # (file name, bytes)
 
 STYLE_INSTRUCTION = (
     "You design presentation decks. Describe the visual style of the attached reference "
@@ -24,12 +32,52 @@ STYLE_INSTRUCTION = (
 
 
 async def model_style(
-    client: httpx.AsyncClient, model: ChatModel, images: Sequence[bytes], *, hint: str = ""
+    client: httpx.AsyncClient,
+    model: ChatModel,
+    images: Sequence[bytes],
+    *,
+    hint: str = "",
+    on_text: OnText | None = None,
 ) -> str:
     """The style prompt the model writes for ``images`` (checked images, 1 or more)."""
     text = STYLE_INSTRUCTION + (f"\nThe user adds: {hint}" if hint else "")
-    answer = await chat_text(client, model, [user_message(text, images)])
-    style = " ".join(answer.split())
+    messages = [user_message(text, images)]
+    if on_text is None:
+        answer = await chat_text(client, model, messages)
+    else:
+        pieces = []
+        async for piece in stream_chat(client, model, messages):
+            pieces.append(piece)
+            await on_text(piece)
+        answer = "".join(pieces)
+    lines = (" ".join(line.split()) for line in answer.splitlines())
+    style = "\n".join(line for line in lines if line)
     if not style:
         raise TransientProviderError("the chat model answered the style analysis with no text")
     return style[:MAX_STYLE_CHARS]
+
+
+async def analyze_style(
+    client: httpx.AsyncClient,
+    model: ChatModel | None,
+    uploads: Sequence[Upload],
+    *,
+    on_text: OnText | None = None,
+    tones: Sequence[ImageTone] | None = None,
+) -> str:
+    """The style prompt of ``uploads``: the model's when there is one, else the offline one.
+
+    ``InputError``/``LimitExceeded`` (4xx) for a file that is empty, too big or not an image,
+    before any call; the model's failures are its typed ``ProviderError``s (5xx). ``tones``:
+    the uploads already read by ``check_images``.
+    """
+    if tones is None:
+        tones = await check_images(uploads)
+    if model is None:
+        return await asyncio.to_thread(style_prompt, list(tones))
+    return await model_style(client, model, [data for _, data in uploads], on_text=on_text)
+
+
+async def check_images(uploads: Sequence[Upload]) -> list[ImageTone]:
+    """Every upload decoded (off the event loop); ``InputError``/``LimitExceeded`` if one is not."""
+    return await asyncio.to_thread(lambda: [read_tone(name, data) for name, data in uploads])

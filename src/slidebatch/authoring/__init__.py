@@ -1,5 +1,5 @@
 """Authoring: what comes before generation in the seed's studio.
 
-Outlines from a document, style prompts from reference images, template covers, saved
-projects and templates. Each has an offline method here; model-backed methods plug in later.
+Template covers, saved projects and templates, the seed's stream messages, the settings page.
+Outlines and style prompts themselves are ``assist/``'s (the model, or the offline method).
 """

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from slidebatch.cli.output import EXIT_FAILED, fail
 from slidebatch.errors import ConfigError, InputError, ProviderError
+
+if TYPE_CHECKING:
+    import httpx
+
+    from slidebatch.assist.chat import ChatModel
 
 
 def style(
@@ -24,18 +30,19 @@ def style(
     offline: Annotated[bool, typer.Option(help="Use the offline method, not the model.")] = False,
 ) -> None:
     """Print a style prompt derived from reference image(s)."""
-    from slidebatch.assist.offline import offline_style
+    from slidebatch.assist.style import analyze_style
     from slidebatch.core.look import MAX_REFERENCES, check_reference
 
     try:
         if len(images) > MAX_REFERENCES:
             raise InputError(f"at most {MAX_REFERENCES} images")
-        checked = [check_reference(_read(path), what=str(path)).data for path in images]
+        uploads = [(str(p), check_reference(_read(p), what=str(p)).data) for p in images]
         model = None if offline else _chat_model()
-        if model is None:
-            text = offline_style(checked)
-        else:
-            text = asyncio.run(_model_style(model, checked))
+
+        async def run(client: httpx.AsyncClient) -> str:
+            return await analyze_style(client, model, uploads, on_text=_show_live())
+
+        text = asyncio.run(_with_client(run))
     except (InputError, ConfigError) as exc:
         fail(str(exc))
     except ProviderError as exc:
@@ -49,19 +56,19 @@ def outline(
     offline: Annotated[bool, typer.Option(help="Use the offline method, not the model.")] = False,
 ) -> None:
     """Print a Markdown deck outlining DOCUMENT (redirect it: > deck.md)."""
-    from slidebatch.assist.offline import offline_outline
-    from slidebatch.assist.outline import check_document
-    from slidebatch.core.deck import parse_deck
+    from slidebatch.assist.markdown import outline_markdown
+    from slidebatch.assist.outline import check_document, write_outline
 
     try:
         text = sys.stdin.read() if str(document) == "-" else _read(document).decode("utf-8")
-        text = check_document(text, slides)
+        check_document(text, slides)
         model = None if offline else _chat_model()
-        if model is None:
-            deck_text = offline_outline(text, slides)
-            parse_deck(deck_text, fmt="markdown", source="the offline outline")
-        else:
-            deck_text = asyncio.run(_model_outline(model, text, slides))
+
+        async def run(client: httpx.AsyncClient) -> str:
+            written = await write_outline(client, model, text, slides, on_text=_show_live())
+            return outline_markdown(written)
+
+        deck_text = asyncio.run(_with_client(run))
     except UnicodeDecodeError:
         fail(f"{document} is not UTF-8 text")
     except (InputError, ConfigError) as exc:
@@ -78,44 +85,30 @@ def _read(path: Path) -> bytes:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from exc
 
 
-def _chat_model() -> object:
+def _chat_model() -> ChatModel | None:
     from slidebatch.assist.select import chat_model_for
     from slidebatch.config import load_settings
 
     return chat_model_for(load_settings())
 
 
-async def _model_style(model: object, images: list[bytes]) -> str:
+async def _with_client(run: Callable[[httpx.AsyncClient], Awaitable[str]]) -> str:
     import httpx
 
-    from slidebatch.assist.chat import ChatModel
-    from slidebatch.assist.style import model_style
-
-    assert isinstance(model, ChatModel)
     async with httpx.AsyncClient() as client:
-        return await model_style(client, model, images)
+        return await run(client)
 
 
-async def _model_outline(model: object, document: str, slides: int) -> str:
-    import httpx
-
-    from slidebatch.assist.chat import ChatModel
-    from slidebatch.assist.markdown import deck_markdown
-    from slidebatch.assist.outline import model_outline
-
-    assert isinstance(model, ChatModel)
-    live = sys.stderr.isatty()
+def _show_live() -> Callable[[str], Awaitable[None]] | None:
+    """The model's text on stderr as it is written, when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
 
     async def show(piece: str) -> None:
-        if live:
-            sys.stderr.write(piece)
-            sys.stderr.flush()
+        sys.stderr.write(piece)
+        sys.stderr.flush()
 
-    async with httpx.AsyncClient() as client:
-        deck = await model_outline(client, model, document, slides, on_text=show)
-    if live:
-        sys.stderr.write("\n")
-    return deck_markdown(deck)
+    return show
 
 
 def register(app: typer.Typer) -> None:

@@ -1,11 +1,12 @@
 """The fake upstream's text and vision chat answers: deterministic, shaped like the real ones.
 
 A chat request without ``modalities: ["image", ...]`` is a text call. With images in the user
-message it is a style analysis: the answer names the image's mean and dominant colours by hex.
-Otherwise, a prompt asking for "exactly N slides" of a document gets a Markdown deck of N
-slides made from the document's headings and paragraphs. ``[[outline:bad_once]]`` in the
-document makes the first answer unreadable (the repair then works), ``[[outline:bad_always]]``
-every answer. ``stream: true`` answers as server-sent events, a few words per chunk.
+message it is a style analysis: the offline method's prompt for the first image (its colours
+by hex). Otherwise, a prompt asking for "exactly N slides" of a document gets the offline
+outline of the document as a Markdown deck (N slides when the document fills them).
+``[[outline:bad_once]]`` in the document makes the first answer unreadable (the repair then
+works), ``[[outline:bad_always]]`` every answer. ``stream: true`` answers as server-sent
+events, a few words per chunk.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from slidebatch.assist.offline import offline_outline, offline_style
+from slidebatch.assist.markdown import outline_markdown
+from slidebatch.assist.offline_outline import outline
+from slidebatch.assist.offline_style import read_tone, style_prompt
 
-_SLIDES = re.compile(r"exactly (\d+) slides")
+_SLIDES = re.compile(r"exactly (\d+) slides?\b")
 _BAD = re.compile(r"\[\[outline:(bad_once|bad_always)\]\]")
 _DOCUMENT_MARK = "The document:"
 _CHUNK_WORDS = 4
@@ -35,7 +38,7 @@ def chat_answer(messages: Sequence[Mapping[str, Any]]) -> str:
     last = messages[-1]
     images = _images(last.get("content"))
     if images:
-        return offline_style(images[:1])
+        return style_prompt([read_tone("image", images[0])])
     first = _text(messages[0].get("content"))
     repairs = sum(1 for m in messages if m.get("role") == "assistant")
     bad = _BAD.search(first)
@@ -45,7 +48,7 @@ def chat_answer(messages: Sequence[Mapping[str, Any]]) -> str:
     if wanted is None:
         return "OK."
     document = first.split(_DOCUMENT_MARK, 1)[-1]
-    return offline_outline(_BAD.sub("", document), int(wanted.group(1)))
+    return outline_markdown(outline(_BAD.sub("", document), int(wanted.group(1))))
 
 
 def sse_chunks(text: str, request_id: str, model: str) -> Iterator[bytes]:

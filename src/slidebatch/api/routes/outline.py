@@ -1,9 +1,13 @@
 """The seed's outline step: a deck outline from a document, whole or streamed, and one
-inserted slide. This is the offline method (``authoring.outline``)."""
+inserted slide. The configured chat model writes them (``LLM_CHAT_MODEL``); without one the
+offline method does (``assist.offline_outline``).
+
+An empty document is a 422 and an unknown template a 404, both before any call or stream; a
+model that fails is a 502/503 (``api/errors.py``), or an ``error`` message inside a stream.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -14,8 +18,17 @@ from fastapi.responses import StreamingResponse
 from slidebatch.api.deps import CallerDep, ServicesDep
 from slidebatch.api.routes.templates import shelf
 from slidebatch.api.seed_schemas import InsertSlideIn, InsertSlideOut, OutlineIn, OutlineOut
-from slidebatch.authoring.outline import OutlineSlide, inserted_slide, outline
-from slidebatch.authoring.streams import STREAM_HEADERS, outline_messages, slide_message, sse
+from slidebatch.assist.offline_outline import OutlineSlide
+from slidebatch.assist.outline import check_document, write_outline, write_slide
+from slidebatch.assist.select import chat_model_for
+from slidebatch.authoring.model_streams import outline_stream
+from slidebatch.authoring.streams import (
+    STREAM_HEADERS,
+    each,
+    outline_messages,
+    slide_message,
+    sse_lines,
+)
 from slidebatch.services import Services
 
 router = APIRouter(prefix="/outline", tags=["outline"])
@@ -34,7 +47,8 @@ async def _template_name(body: OutlineIn, services: Services, scope: str | None)
 @router.post("/generate", response_model=OutlineOut, summary="An outline of slide_count slides")
 async def generate(body: OutlineIn, services: ServicesDep, caller: CallerDep) -> Any:
     await _template_name(body, services, caller.scope)
-    slides = await asyncio.to_thread(outline, body.text, body.slide_count)
+    model = chat_model_for(services.settings)
+    slides = await write_outline(services.http, model, body.text, body.slide_count)
     return {"slides": [_slide_data(s) for s in slides]}
 
 
@@ -46,21 +60,26 @@ async def generate(body: OutlineIn, services: ServicesDep, caller: CallerDep) ->
 async def generate_stream(
     body: OutlineIn, services: ServicesDep, caller: CallerDep
 ) -> StreamingResponse:
-    # An unknown template is a 404 before the stream starts.
+    # An empty document and an unknown template are 4xx before the stream starts.
+    check_document(body.text, body.slide_count)
     name = await _template_name(body, services, caller.scope)
-    slides = await asyncio.to_thread(outline, body.text, body.slide_count)
-    messages = outline_messages(slides, body.slide_count, name)
-
-    async def stream() -> AsyncIterator[str]:
-        for message in messages:
-            yield sse(message)
-
-    return StreamingResponse(stream(), media_type="text/event-stream", headers=STREAM_HEADERS)
+    model = chat_model_for(services.settings)
+    messages: AsyncIterator[dict[str, Any]]
+    if model is None:
+        slides = await write_outline(services.http, None, body.text, body.slide_count)
+        messages = each(outline_messages(slides, body.slide_count, name))
+    else:
+        messages = outline_stream(services.http, model, body.text, body.slide_count, name)
+    return StreamingResponse(
+        sse_lines(messages), media_type="text/event-stream", headers=STREAM_HEADERS
+    )
 
 
 @router.post("/insert-slide", response_model=InsertSlideOut, summary="One slide to insert")
-async def insert_slide(body: InsertSlideIn, caller: CallerDep) -> Any:
-    slide = inserted_slide(
+async def insert_slide(body: InsertSlideIn, services: ServicesDep, caller: CallerDep) -> Any:
+    slide = await write_slide(
+        services.http,
+        chat_model_for(services.settings),
         body.user_prompt,
         body.insert_after_page_num + 1,
         before=body.prev_slide.title if body.prev_slide else None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,8 +16,11 @@ from slidebatch.api.seed_schemas import (
     TemplateListOut,
     TemplateSavedOut,
 )
-from slidebatch.authoring import style
-from slidebatch.authoring.streams import STREAM_HEADERS, sse, style_messages
+from slidebatch.assist import offline_style as style
+from slidebatch.assist.select import chat_model_for
+from slidebatch.assist.style import analyze_style, check_images
+from slidebatch.authoring.model_streams import style_stream
+from slidebatch.authoring.streams import STREAM_HEADERS, each, sse_lines, style_messages
 from slidebatch.authoring.templates import TemplateShelf, template_settings
 from slidebatch.core.project import Template
 from slidebatch.errors import InputError, LimitExceeded
@@ -93,8 +95,14 @@ async def update_template(
 async def analyze(
     services: ServicesDep, caller: CallerDep, files: list[UploadFile] = _UPLOAD
 ) -> Any:
+    """The chat model's style prompt (``LLM_CHAT_MODEL``), or the offline one without a model.
+
+    422 for a file that is not an image or no file, 413 for one over 10 MB (before any call);
+    502/503 when the model fails (the upstream's message, key scrubbed).
+    """
     uploads = await _read(files)
-    return {"style_prompt": await _analyze(uploads)}
+    model = chat_model_for(services.settings)
+    return {"style_prompt": await analyze_style(services.http, model, uploads)}
 
 
 @router.post(
@@ -107,14 +115,17 @@ async def analyze_stream(
 ) -> StreamingResponse:
     # Bad input is a 4xx before the stream starts, not an error line inside a 200.
     uploads = await _read(files)
-    prompt = await _analyze(uploads)
-    messages = style_messages(prompt, [name for name, _ in uploads])
-
-    async def stream() -> AsyncIterator[str]:
-        for message in messages:
-            yield sse(message)
-
-    return StreamingResponse(stream(), media_type="text/event-stream", headers=STREAM_HEADERS)
+    tones = await check_images(uploads)
+    model = chat_model_for(services.settings)
+    messages: AsyncIterator[dict[str, Any]]
+    if model is None:
+        prompt = await analyze_style(services.http, None, uploads, tones=tones)
+        messages = each(style_messages(prompt, [name for name, _ in uploads]))
+    else:
+        messages = style_stream(services.http, model, uploads, tones)
+    return StreamingResponse(
+        sse_lines(messages), media_type="text/event-stream", headers=STREAM_HEADERS
+    )
 
 
 async def _read(files: list[UploadFile]) -> list[tuple[str, bytes]]:
@@ -133,10 +144,3 @@ async def _read(files: list[UploadFile]) -> list[tuple[str, bytes]]:
         style.check_upload(name, data)
         uploads.append((name, data))
     return uploads
-
-
-async def _analyze(uploads: list[tuple[str, bytes]]) -> str:
-    def work() -> str:
-        return style.style_prompt([style.read_tone(name, data) for name, data in uploads])
-
-    return await asyncio.to_thread(work)

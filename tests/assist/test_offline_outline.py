@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from slidebatch.authoring.outline import inserted_slide, is_chinese, outline
+from slidebatch.assist.offline_outline import inserted_slide, is_chinese, outline
 from slidebatch.core.slide import SlideType
 
 REPORT = """# 季度报告
@@ -112,3 +114,52 @@ def test_inserted_slide_from_a_description() -> None:
     assert slide.content_text == "三个月完成上线"
     assert "业绩" in slide.visual_desc
     assert is_chinese(slide.title)
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+@pytest.mark.parametrize("count", [5, 8, 12, 20])
+def test_the_readme_s_slides_are_titled_by_its_headings(count: int) -> None:
+    """Every content title of the README's outline is one of its headings, never a paragraph."""
+    text = README.read_text(encoding="utf-8")
+    headings = {
+        line.lstrip("#").strip().replace("`", "") for line in text.splitlines() if line[:2] in "##"
+    }
+    slides = outline(text, count)
+    assert slides[0].title == "slidebatch"
+    assert slides[0].content_text.startswith("Turn a deck outline plus one style prompt")
+    for slide in slides[1:-1]:
+        title = slide.title.removesuffix(" (cont.)").removesuffix("…")
+        assert any(h.startswith(title) for h in headings), slide.title
+        assert "```" not in slide.content_text
+        assert "|---" not in slide.content_text
+
+
+def test_a_wrapped_line_ending_in_a_colon_is_no_heading() -> None:
+    """A wrapped sentence's last line 'parallel items):' names no section."""
+    text = "# Deck\n\n## Pictures\nBefore and after, for the decks with\nthree parallel items):\n"
+    slides = outline(text, 3)
+    assert [s.title for s in slides] == ["Deck", "Pictures", "Thank you"]
+
+
+def test_code_blocks_and_tables_are_no_slide_text() -> None:
+    """Fenced code, table rows and images stay out of the points."""
+    text = "# Deck\n\n## Run\nInstall it.\n```bash\npip install x\n```\n| a | b |\n![x](y.png)\n"
+    assert outline(text, 3)[1].content_text == "Install it"
+
+
+def test_a_long_first_sentence_is_cut_to_its_first_clause() -> None:
+    """Without headings a paragraph's title is its first clause, not the whole sentence."""
+    text = (
+        "Our renderer draws every slide locally, in the colours of the style prompt, "
+        "with layouts chosen by content.\n\nExports follow."
+    )
+    slides = outline(text, 4)
+    assert slides[1].title == "Our renderer draws every slide locally"
+
+
+def test_identifiers_keep_their_underscores() -> None:
+    """`batch_id` stays batch_id; only emphasis marks are dropped."""
+    slides = outline("# Deck\n\n## Ids\n- **Each** `batch_id` is _kept_\n", 3)
+    assert slides[1].content_text == "Each batch_id is kept"

@@ -7,8 +7,8 @@ import io
 import pytest
 from PIL import Image
 
+from slidebatch.assist.offline_style import read_tone, style_prompt
 from slidebatch.authoring.placeholder import parse_colour, placeholder_png
-from slidebatch.authoring.style import read_tone, style_prompt
 from slidebatch.errors import InputError, LimitExceeded
 from slidebatch.render.palette import palette_from_style
 

@@ -11,7 +11,7 @@ the document has enough points to fill them.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from slidebatch.core.slide import SlideType
 
@@ -25,6 +25,9 @@ _ITEM = re.compile(r"^\s*(?:[-*+•·]|\d{1,3}[.)、]|[一二三四五六七八�
 _MARKER = re.compile(r"^\s*【([^】]{1,20})】\s*$")
 _SENTENCE = re.compile(r"(?<=[。！？!?；;])\s*|(?<=[.])\s+")
 _CJK = re.compile(r"[\u3400-\u9fff]")
+# Emphasis and code marks, and heading/quote marks; an underscore inside a word (batch_id) stays.
+_MARKS = re.compile(r"\*+|`+|^#+\s*|^>\s*")
+_UNDERSCORES = re.compile(r"(?<!\w)_+|_+(?!\w)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,13 +61,13 @@ def outline(text: str, slide_count: int) -> list[OutlineSlide]:
     """The slides of ``text``: a cover, content slides, an ending; ``slide_count`` at most."""
     document = _document_part(text)
     chinese = is_chinese(document)
-    title, sections = _sections(document)
+    title, lead, sections = _sections(document)
     if slide_count <= 1:
-        return [_cover(title or _first_title(sections, chinese), sections, chinese)]
+        return [_cover(title or _first_title(sections, chinese), lead, sections, chinese)]
     body_slots = slide_count - 1 if slide_count == 2 else slide_count - 2
     body = _fit(sections, body_slots)
     cover_title = title or (body[0].title if body else _default_title(chinese))
-    slides = [_cover(cover_title, sections, chinese)]
+    slides = [_cover(cover_title, lead, sections, chinese)]
     slides += [_content(i + 2, s, chinese) for i, s in enumerate(body)]
     if slide_count >= 3:
         slides.append(_ending(len(slides) + 1, cover_title, chinese))
@@ -99,33 +102,75 @@ def _document_part(text: str) -> str:
     return "\n".join(chosen)
 
 
-def _sections(document: str) -> tuple[str, list[_Section]]:
-    title = ""
-    sections: list[_Section] = []
+@dataclass(slots=True)
+class _Reader:
+    """The document read line by line into a title, a lead and sections."""
+
+    title: str = ""
     heading: str | None = None
-    lines: list[str] = []
+    lines: list[str] = field(default_factory=list)
+    loose: list[str] = field(default_factory=list)  # prose before the first section heading
+    sections: list[_Section] = field(default_factory=list)
+    previous: str = ""
 
-    def close() -> None:
-        points = _points_of("\n".join(lines))
-        if heading is not None:
-            sections.append(_Section(_short(heading), tuple(points)))
+    def close(self) -> None:
+        if self.heading is not None:
+            points = _points_of("\n".join(self.lines))
+            self.sections.append(_Section(_short(self.heading), tuple(points)))
         else:
-            sections.extend(_paragraph_sections(lines))
+            self.loose += [*self.lines, ""]
+        self.lines = []
 
-    for line in document.splitlines():
+    def feed(self, line: str) -> None:
         found = _HEADING.match(line)
         label = None if found or _ITEM.match(line) else _LABEL.match(line)
-        if found and len(found.group(1)) == 1 and not title and not sections and not lines:
-            title = _short(found.group(2))
+        if label and not _opens_paragraph(self.previous):
+            label = None  # the last line of a wrapped sentence, not a heading
+        self.previous = line
+        first = not self.title and not self.sections and not "".join(self.lines).strip()
+        if found and len(found.group(1)) == 1 and first and self.heading is None:
+            self.title = _short(found.group(2))
+        elif found or label:
+            self.close()
+            self.heading = found.group(2) if found else label.group(1) if label else None
+        else:
+            self.lines.append(line)
+
+
+def _sections(document: str) -> tuple[str, str, list[_Section]]:
+    """The title, the lead (prose before the first section) and the sections of ``document``.
+
+    Code blocks, tables, images and HTML lines are no text for a slide and are skipped. A
+    document without section headings has one section per paragraph.
+    """
+    reader = _Reader()
+    for line in _prose_lines(document):
+        reader.feed(line)
+    reader.close()
+    sections = [s for s in reader.sections if s.title or s.points]
+    if not sections:
+        return reader.title, "", _paragraph_sections(reader.loose)
+    lead = _points_of(re.split(r"\n\s*\n", "\n".join(reader.loose).strip())[0])
+    return reader.title, (_short(lead[0], 120) if lead else ""), sections
+
+
+def _prose_lines(document: str) -> list[str]:
+    kept: list[str] = []
+    fenced = False
+    for line in document.splitlines():
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+            kept.append("")  # a code block ends the paragraph before it
             continue
-        if found or label:
-            close()
-            heading = found.group(2) if found else label.group(1) if label else None
-            lines = []
-            continue
-        lines.append(line)
-    close()
-    return title, [s for s in sections if s.title or s.points]
+        skip = line.lstrip().startswith(("|", "![", "<"))
+        kept.append("" if fenced or skip else line)
+    return kept
+
+
+def _opens_paragraph(previous: str) -> bool:
+    """Whether a line after ``previous`` starts afresh (a label may stand there)."""
+    text = previous.strip()
+    return not text or text[-1] in "。.!?！？:：" or bool(_HEADING.match(previous))
 
 
 def _paragraph_sections(lines: list[str]) -> list[_Section]:
@@ -136,19 +181,35 @@ def _paragraph_sections(lines: list[str]) -> list[_Section]:
         if not points:
             continue
         if len(points) == 1:
-            sections.append(_Section(_short(points[0]), (points[0],)))
+            sections.append(_Section(_title_of(points[0]), (points[0],)))
         else:
-            sections.append(_Section(_short(points[0]), tuple(points[1:])))
+            sections.append(_Section(_title_of(points[0]), tuple(points[1:])))
     return sections
 
 
+def _title_of(sentence: str) -> str:
+    """A title from a paragraph's first sentence: whole when short, else its first clause."""
+    clean = _short(sentence, 10_000)
+    if len(clean) <= MAX_TITLE:
+        return clean
+    clause = re.split(r"[,;:，；：—–(（]| - ", clean)[0].strip()
+    if (len(clause) <= MAX_TITLE and len(clause.split()) >= 2) or is_chinese(clause):
+        return _short(clause)
+    return _short(clean)
+
+
 def _points_of(text: str) -> list[str]:
-    """List items when there are any, else sentences; each one line, stripped."""
+    """List items when there are any (a wrapped item joined), else sentences; one line each."""
     lines = [line for line in text.splitlines() if line.strip()]
-    items = [_ITEM.sub("", line).strip() for line in lines if _ITEM.match(line)]
+    items: list[str] = []
+    for line in lines:
+        if _ITEM.match(line):
+            items.append(_ITEM.sub("", line).strip())
+        elif items and line.startswith((" ", "\t")):
+            items[-1] += " " + line.strip()
     if items:
         return items
-    flowing = " ".join(line.strip() for line in lines)
+    flowing = " ".join(line.strip().lstrip("> ") for line in lines)
     return [s.strip() for s in _SENTENCE.split(flowing) if s.strip()]
 
 
@@ -173,20 +234,28 @@ def _merge(a: _Section, b: _Section) -> _Section:
 def _split(section: _Section) -> list[_Section]:
     half = (len(section.points) + 1) // 2
     more = "（续）" if is_chinese(section.title) else " (cont.)"
+    base = section.title.removesuffix(more)  # a second split continues the same title
     return [
         _Section(section.title, section.points[:half]),
-        _Section(_short(section.title + more, MAX_TITLE + 8), section.points[half:]),
+        _Section(_short(base, MAX_TITLE) + more, section.points[half:]),
     ]
 
 
 def _short(text: str, limit: int = MAX_TITLE) -> str:
-    clean = re.sub(r"\s+", " ", re.sub(r"[*_`#>]+", "", text)).strip().rstrip("。.:：;；")
-    return clean if len(clean) <= limit else clean[: limit - 1].rstrip() + "…"
+    """``text`` on one line without Markdown emphasis, cut at a word boundary to ``limit``."""
+    bare = _UNDERSCORES.sub("", _MARKS.sub("", text))
+    clean = re.sub(r"\s+", " ", bare).strip().rstrip("。.:：;；")
+    if len(clean) <= limit:
+        return clean
+    cut = clean[: limit - 1]
+    if " " in cut and not is_chinese(cut):
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:，；：") + "…"
 
 
-def _cover(title: str, sections: list[_Section], chinese: bool) -> OutlineSlide:
+def _cover(title: str, lead: str, sections: list[_Section], chinese: bool) -> OutlineSlide:
     topics = [s.title for s in sections[:4] if s.title and s.title != title]
-    subtitle = " · ".join(topics)
+    subtitle = lead or " · ".join(topics)
     visual = (
         "封面：标题大字居中，下方一行副标题，留白充足，背景用模板主色的大面积渐变。"
         if chinese
