@@ -337,3 +337,45 @@ def test_reference_image_and_anchor_go_with_the_batch(server: str, tmp_path: Pat
     assert body["anchor"] is True
     assert len(body["reference_images"]) == 1
     assert body["reference_images"][0].startswith("data:image/png;base64,")
+
+
+def test_candidates_are_shown_and_one_is_picked(server: str) -> None:
+    """Regenerate with 3 candidates in the dialog: three thumbnails show; 'Use' picks one."""
+    from playwright.sync_api import expect, sync_playwright
+
+    deck = {"slides": [{"id": "a", "title": "Cover"}, {"id": "b", "title": "Two"}]}
+    batch_id = httpx.post(f"{server}/api/slide/batch/generate", json=deck, timeout=60).json()[
+        "batch_id"
+    ]
+    problems: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(WAIT_MS)
+            expect.set_options(timeout=WAIT_MS)
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda exc: problems.append(str(exc)))
+            page.goto(f"{server}/#batch={batch_id}")
+            page.wait_for_function(ALL_CARDS_SHOW_IMAGES, arg=2)
+            card = page.locator('#slide-grid > li[data-page="2"]')
+            card.get_by_role("button", name="Edit & regenerate").click()
+            dialog = page.get_by_role("dialog")
+            expect(dialog.locator("#dialog-picks")).to_be_hidden()  # one image: nothing to pick
+            dialog.get_by_label("Candidates", exact=True).select_option("3")
+            with page.expect_request(lambda r: r.url.endswith("/slides/b/regenerate")) as sent:
+                dialog.get_by_role("button", name="Regenerate this slide").click()
+            assert sent.value.post_data_json["candidates"] == 3
+            items = dialog.locator(".candidate")
+            expect(items).to_have_count(3)
+            expect(dialog.locator("#dialog-picks")).to_be_visible()
+            with page.expect_response(lambda r: r.url.endswith("/candidates/1/pick")) as picked:
+                dialog.get_by_role("button", name="Use candidate 1").click()
+            assert picked.value.status == 200
+            expect(items.first).to_have_attribute("data-chosen", "true")
+            expect(items.first.get_by_role("button")).to_have_attribute("aria-pressed", "true")
+        finally:
+            browser.close()
+    assert problems == []
+    listed = httpx.get(f"{server}/api/slide/batch/{batch_id}/slides/b/candidates", timeout=10)
+    assert [c["n"] for c in listed.json()["candidates"]] == [1, 2, 3]

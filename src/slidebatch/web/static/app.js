@@ -4,6 +4,7 @@
 import { Api, ApiError } from "./api.js";
 import { BatchView, imageSrc } from "./batch-view.js";
 import { EXAMPLE_EN, EXAMPLE_ZH } from "./examples.js";
+import { CandidatePicker } from "./candidates.js";
 import { referenceFields } from "./references.js";
 import {
   ACTIVE_SLIDE_STATES,
@@ -50,6 +51,9 @@ const ui = {
   dialogError: $("dialog-error"),
   dialogVisual: $("dialog-visual"),
   dialogRegenerate: $("dialog-regenerate"),
+  dialogCandidates: $("dialog-candidates"),
+  dialogPicks: $("dialog-picks"),
+  dialogPickList: $("dialog-pick-list"),
   dialogContent: $("dialog-content"),
   dialogPrompt: $("dialog-prompt"),
 };
@@ -510,9 +514,20 @@ ui.historyMore.addEventListener("click", () => loadHistory(true));
 
 // ---- slide dialog ----------------------------------------------------------------------
 
+const picker = new CandidatePicker(
+  api,
+  ui.dialogPicks,
+  ui.dialogPickList,
+  (answer) => {
+    if (answer.slide_id) view.putSlide(answer);
+  },
+  reportError,
+);
+
 function openSlide(slideId) {
   const slide = view.slide(slideId);
   if (!slide) return;
+  if (state.dialogSlideId !== slideId) picker.clear();
   state.dialogSlideId = slideId;
   state.dialogOpener = document.activeElement;
   fillDialog(slide, true);
@@ -549,6 +564,8 @@ function fillDialog(slide, withText) {
   ui.dialogContent.textContent = slide.content_text || "";
   ui.dialogPrompt.textContent = slide.final_prompt ? `Prompt: ${slide.final_prompt}` : "";
   if (withText) ui.dialogVisual.value = slide.visual_desc || "";
+  // A finished slide may have candidates (regenerate with several): list them.
+  if (slide.state === "done" && view.batchId) picker.refresh(view.batchId, slide.slide_id);
 }
 
 ui.dialogRegenerate.addEventListener("click", async () => {
@@ -561,7 +578,10 @@ ui.dialogRegenerate.addEventListener("click", async () => {
     const path =
       `/api/slide/batch/${encodeURIComponent(batchId)}` +
       `/slides/${encodeURIComponent(slideId)}/regenerate`;
-    const result = await api.post(path, { visual_desc: ui.dialogVisual.value });
+    const body = { visual_desc: ui.dialogVisual.value };
+    const candidates = Number(ui.dialogCandidates.value) || 1;
+    if (candidates > 1) body.candidates = candidates;
+    const result = await api.post(path, body);
     if (result && result.slide_id) view.putSlide(result);
     view.ensureLive();
   } catch (err) {
@@ -574,6 +594,7 @@ ui.dialogRegenerate.addEventListener("click", async () => {
 
 ui.dialog.addEventListener("close", () => {
   state.dialogSlideId = null;
+  picker.clear();
   if (state.dialogOpener && document.contains(state.dialogOpener)) state.dialogOpener.focus();
   state.dialogOpener = null;
 });
