@@ -166,6 +166,11 @@ class BatchGenerateIn(BaseModel):
     anchor: StrictBool = Field(
         False, description="Draw the cover first and send its image with every other slide"
     )
+    template_id: Annotated[str, Field(max_length=64)] | None = Field(
+        None,
+        description="A template (GET /template) whose reference images go with every slide "
+        "when reference_images is empty, and whose style prompt is used when style_prompt is",
+    )
 
     @field_validator("max_workers")
     @classmethod

@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
 
 from slidebatch.api.schemas import Text, reject_unknown_slide_fields
+from slidebatch.core.look import MAX_REFERENCES
 from slidebatch.core.slide import SlideType
 
 MAX_PROJECT_SLIDES = 500
@@ -80,6 +81,13 @@ class TemplateIn(BaseModel):
     )
     default_aspect_ratio: str = Field("16:9", pattern=r"^\d{1,2}:\d{1,2}$")
     custom_dimensions: dict[str, StrictInt] | None = None
+    reference_images: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_REFERENCES,
+        description="Images a batch made from this template sends with every slide: "
+        "data:image/...;base64 URLs, or the /assets/templates/... URLs /template/analyze "
+        "answered (PNG, JPEG or WebP; at most 4, 5 MB each). None: an uploaded cover is used",
+    )
 
 
 class TemplateOut(BaseModel):
@@ -91,6 +99,7 @@ class TemplateOut(BaseModel):
     aspect_ratios: list[str]
     default_aspect_ratio: str
     custom_dimensions: dict[str, int] | None = None
+    reference_images: list[str] = []
     created_at: datetime
 
 
@@ -104,6 +113,11 @@ class TemplateSavedOut(BaseModel):
 
 class StylePromptOut(BaseModel):
     style_prompt: str
+    reference_images: list[str] = Field(
+        default_factory=list,
+        description="The analysed images kept as references (PNG, JPEG or WebP up to 5 MB): "
+        "pass them as reference_images to /template/save",
+    )
 
 
 class OutlineIn(BaseModel):

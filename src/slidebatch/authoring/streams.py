@@ -40,6 +40,16 @@ async def each(messages: Sequence[dict[str, Any]]) -> AsyncIterator[dict[str, An
         yield message
 
 
+async def with_references(
+    messages: AsyncIterator[dict[str, Any]], references: list[str]
+) -> AsyncIterator[dict[str, Any]]:
+    """``messages`` with the kept reference images' URLs on the ``complete`` one."""
+    async for message in messages:
+        if message.get("type") == "complete":
+            message = message | {"reference_images": references}
+        yield message
+
+
 def slide_message(slide: OutlineSlide) -> dict[str, Any]:
     """A slide as the seed's outline endpoints describe it (no id: the client makes one)."""
     return {

@@ -3,6 +3,12 @@
 A cover sent as a ``data:`` URL (the seed's frontend reads the uploaded reference image
 into one) is checked with Pillow and written under SEED_ASSETS_DIR/templates, so template
 lists stay small and the cover is served from ``/assets/templates/<file>``.
+
+A template also carries reference images (at most 4: PNG, JPEG or WebP, 5 MB each), kept the
+same way as ``ref-<sha256>.<ext>`` files and listed in its settings as ``reference_images``;
+a batch made from the template sends them with every slide. A template saved without any
+whose cover was uploaded (the seed's frontend saves the analysed image as the cover) uses its
+cover as the reference.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
+from slidebatch.core.look import MAX_REFERENCES, check_reference, decode_data_url
 from slidebatch.core.project import Template
 from slidebatch.errors import InputError, LimitExceeded, NotFound
 from slidebatch.storage.templates import TemplateRepository
@@ -30,6 +37,8 @@ MAX_COVER_URL = 2048
 _DATA_URL = re.compile(r"^data:image/[a-z0-9.+-]+;base64,(.*)$", re.IGNORECASE | re.DOTALL)
 _FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
 _EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+ASSETS_PREFIX = "/assets/templates/"
+_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 
 def _builtin(
@@ -106,18 +115,94 @@ class TemplateShelf:
         """Store a new template under a fresh UUID."""
         new_id = str(uuid.uuid4())
         cover = self._cover(new_id, template.cover_image)
-        return await self._repo.create(replace(template, id=new_id, owner=owner, cover_image=cover))
+        settings = self._settings(template.settings)
+        return await self._repo.create(
+            replace(template, id=new_id, owner=owner, cover_image=cover, settings=settings)
+        )
 
     async def update(self, template: Template, *, scope: str | None, owner: str | None) -> Template:
         """Replace a template; editing a built-in stores the caller's copy of it."""
         cover = self._cover(template.id, template.cover_image)
-        changed = replace(template, cover_image=cover)
+        settings = self._settings(template.settings)
+        changed = replace(template, cover_image=cover, settings=settings)
         if any(b.id == template.id for b in BUILTIN_TEMPLATES):
             try:
                 return await self._repo.update(changed, scope=scope)
             except NotFound:
                 return await self._repo.create(replace(changed, owner=owner))
         return await self._repo.update(changed, scope=scope)
+
+    def keep_references(self, images: list[bytes]) -> list[str]:
+        """Stores each usable reference image (the first 4); their ``/assets/templates/`` URLs.
+
+        Uploads that are no reference image (GIF, over 5 MB) are left out: they were good
+        enough for a style analysis, not to send with every slide.
+        """
+        urls = []
+        for data in images:
+            try:
+                checked = check_reference(data)
+            except InputError:
+                continue
+            urls.append(self._store_reference(checked.data, checked.mime_type))
+        return urls[:MAX_REFERENCES]
+
+    def _settings(self, settings: Mapping[str, Any]) -> dict[str, Any]:
+        """``settings`` with its reference images stored as files and named by URL."""
+        kept = dict(settings)
+        urls = kept.pop("reference_images", None) or []
+        if len(urls) > MAX_REFERENCES:
+            raise LimitExceeded(
+                f"{len(urls)} reference images; at most {MAX_REFERENCES} per template",
+                limit_name="MAX_REFERENCES",
+                limit=MAX_REFERENCES,
+            )
+        if urls:
+            kept["reference_images"] = [self._reference(n, u) for n, u in enumerate(urls, 1)]
+        return kept
+
+    def _reference(self, n: int, url: str) -> str:
+        what = f"reference image {n}"
+        if url.startswith("data:"):
+            checked = check_reference(decode_data_url(url, what=what), what=what)
+            return self._store_reference(checked.data, checked.mime_type)
+        name = url.removeprefix("/api").removeprefix(ASSETS_PREFIX)
+        if url.removeprefix("/api").startswith(ASSETS_PREFIX) and self.asset(name) is not None:
+            return ASSETS_PREFIX + name
+        raise InputError(
+            f"{what} must be a data:image/...;base64 URL or an {ASSETS_PREFIX}... URL that "
+            "/template/analyze answered"
+        )
+
+    def _store_reference(self, data: bytes, mime_type: str) -> str:
+        name = f"ref-{hashlib.sha256(data).hexdigest()[:24]}.{_EXTENSIONS[mime_type]}"
+        self._covers.mkdir(parents=True, exist_ok=True)
+        path = self._covers / name
+        if not path.exists():
+            path.write_bytes(data)
+        return ASSETS_PREFIX + name
+
+    def asset(self, name: str) -> Path | None:
+        """The file ``name`` in the templates' folder (``None``: missing or outside it)."""
+        root = self._covers.resolve()
+        if not name or "/" in name or "\\" in name or "\x00" in name:
+            return None
+        path = (root / name).resolve()
+        return path if path.parent == root and path.is_file() else None
+
+    def reference_images(self, template: Template) -> list[bytes]:
+        """The bytes a batch made from ``template`` sends with every slide ([] for none)."""
+        urls = list(template.settings.get("reference_images") or [])
+        if not urls and template.cover_image and template.cover_image.startswith(ASSETS_PREFIX):
+            urls = [template.cover_image]
+        paths = [self.asset(url.removeprefix(ASSETS_PREFIX)) for url in urls]
+        images = []
+        for path in filter(None, paths):
+            try:  # a cover may be a GIF: no reference then, and no reason to fail the batch
+                images.append(check_reference(path.read_bytes()).data)
+            except (InputError, OSError):
+                continue
+        return images
 
     def _cover(self, template_id: str, cover: str | None) -> str | None:
         if not cover:
@@ -138,7 +223,13 @@ class TemplateShelf:
 
 def template_settings(fields: Mapping[str, Any]) -> dict[str, Any]:
     """The display settings of a template body, kept as the client sent them."""
-    keys = ("vis_settings", "aspect_ratios", "default_aspect_ratio", "custom_dimensions")
+    keys = (
+        "vis_settings",
+        "aspect_ratios",
+        "default_aspect_ratio",
+        "custom_dimensions",
+        "reference_images",
+    )
     return {key: fields[key] for key in keys if fields.get(key) is not None}
 
 

@@ -12,6 +12,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from slidebatch.api.deps import CallerDep, ServicesDep
 from slidebatch.api.references import resolve_look
+from slidebatch.api.routes.templates import shelf
 from slidebatch.api.schemas import (
     ActiveCountOut,
     BatchAcceptedOut,
@@ -26,6 +27,10 @@ from slidebatch.api.schemas import (
     event_json,
 )
 from slidebatch.api.status_body import StatusBodies
+from slidebatch.core.access import Caller
+from slidebatch.core.look import Look, check_references
+from slidebatch.core.slide import BatchRequest
+from slidebatch.services import Services
 
 router = APIRouter(prefix="/slide/batch", tags=["batches"])
 
@@ -46,15 +51,7 @@ async def generate(
     wait: bool = Query(True, description="wait for the batch to finish (seed behaviour)"),
     idempotency_key: str | None = Header(None, max_length=_IDEMPOTENCY_KEY_MAX),
 ) -> BatchGenerateOut | JSONResponse:
-    request = body.to_request()
-    if body.reference_images or body.anchor:
-        look = resolve_look(
-            body.reference_images,
-            anchor=body.anchor,
-            images=services.images,
-            own_netloc=http_request.url.netloc,
-        )
-        request = replace(request, look=look)
+    request = await _with_look(body, body.to_request(), http_request, services, caller)
     async with services.audited(caller, "batch.create", "-") as audit:
         services.check_request(request)
         # A client's retry returns its batch even at the edge of its quota.
@@ -75,6 +72,36 @@ async def generate(
     # Shielded: a client that hangs up does not stop its batch (the engine owns it anyway).
     await asyncio.shield(services.engine.wait_unless_parked(batch.id))
     return BatchGenerateOut.of(await services.engine.read.result(batch.id))
+
+
+async def _with_look(
+    body: BatchGenerateIn,
+    request: BatchRequest,
+    http_request: Request,
+    services: Services,
+    caller: Caller,
+) -> BatchRequest:
+    """``request`` with the look its body asks for: its own references, else its template's."""
+    template_images: list[bytes] = []
+    if body.template_id:
+        templates = shelf(services)
+        template = await templates.get(body.template_id, scope=caller.scope)
+        if not request.style_prompt.strip():
+            request = replace(request, style_prompt=template.style_prompt)
+        if not body.reference_images:
+            template_images = await asyncio.to_thread(templates.reference_images, template)
+    if template_images:
+        look = Look(references=check_references(template_images), anchor=body.anchor)
+    elif body.reference_images or body.anchor:
+        look = resolve_look(
+            body.reference_images,
+            anchor=body.anchor,
+            images=services.images,
+            own_netloc=http_request.url.netloc,
+        )
+    else:
+        return request
+    return replace(request, look=look)
 
 
 @router.post("/status", response_model=BatchStatusOut, summary="Status of a batch (seed)")

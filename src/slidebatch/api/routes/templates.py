@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,13 @@ from slidebatch.assist import offline_style as style
 from slidebatch.assist.select import chat_model_for
 from slidebatch.assist.style import analyze_style, check_images
 from slidebatch.authoring.model_streams import style_stream
-from slidebatch.authoring.streams import STREAM_HEADERS, each, sse_lines, style_messages
+from slidebatch.authoring.streams import (
+    STREAM_HEADERS,
+    each,
+    sse_lines,
+    style_messages,
+    with_references,
+)
 from slidebatch.authoring.templates import TemplateShelf, template_settings
 from slidebatch.core.project import Template
 from slidebatch.errors import InputError, LimitExceeded
@@ -49,6 +56,7 @@ def _out(template: Template) -> dict[str, Any]:
         "aspect_ratios": settings.get("aspect_ratios") or ["16:9", "4:3", "1:1"],
         "default_aspect_ratio": settings.get("default_aspect_ratio") or "16:9",
         "custom_dimensions": settings.get("custom_dimensions"),
+        "reference_images": list(settings.get("reference_images") or []),
         "created_at": template.created_at,
     }
 
@@ -102,7 +110,8 @@ async def analyze(
     """
     uploads = await _read(files)
     model = chat_model_for(services.settings)
-    return {"style_prompt": await analyze_style(services.http, model, uploads)}
+    prompt = await analyze_style(services.http, model, uploads)
+    return {"style_prompt": prompt, "reference_images": await _keep(services, uploads)}
 
 
 @router.post(
@@ -117,12 +126,14 @@ async def analyze_stream(
     uploads = await _read(files)
     tones = await check_images(uploads)
     model = chat_model_for(services.settings)
+    references = await _keep(services, uploads)
     messages: AsyncIterator[dict[str, Any]]
     if model is None:
         prompt = await analyze_style(services.http, None, uploads, tones=tones)
         messages = each(style_messages(prompt, [name for name, _ in uploads]))
     else:
         messages = style_stream(services.http, model, uploads, tones)
+    messages = with_references(messages, references)
     return StreamingResponse(
         sse_lines(messages), media_type="text/event-stream", headers=STREAM_HEADERS
     )
@@ -144,3 +155,9 @@ async def _read(files: list[UploadFile]) -> list[tuple[str, bytes]]:
         style.check_upload(name, data)
         uploads.append((name, data))
     return uploads
+
+
+async def _keep(services: Services, uploads: list[tuple[str, bytes]]) -> list[str]:
+    """The analysed images kept as reference images of a template to be saved."""
+    images = [data for _, data in uploads]
+    return await asyncio.to_thread(shelf(services).keep_references, images)
