@@ -172,3 +172,16 @@ def test_an_unknown_template_is_404(client: TestClient) -> None:
     """A batch naming a template the caller does not have: 404 before anything runs."""
     answer = client.post("/api/slide/batch/generate", json=_deck(2, template_id="nope"))
     assert answer.status_code == 404
+
+
+def test_only_usable_references_are_kept_from_an_analysis(client: TestClient) -> None:
+    """A GIF is analysed but kept as no reference; of six PNGs the first four are kept."""
+    gif = io.BytesIO()
+    Image.new("RGB", (16, 9), "teal").save(gif, "GIF")
+    files = [("files", ("a.gif", gif.getvalue(), "image/gif"))]
+    files += [("files", (f"{n}.png", _png(f"#{n}0{n}0{n}0"), "image/png")) for n in range(6)]
+    answer = client.post("/api/template/analyze", files=files)
+    assert answer.status_code == 200, answer.text
+    kept = answer.json()["reference_images"]
+    assert len(kept) == 4
+    assert all(url.endswith(".png") for url in kept)

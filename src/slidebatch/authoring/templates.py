@@ -138,14 +138,16 @@ class TemplateShelf:
         Uploads that are no reference image (GIF, over 5 MB) are left out: they were good
         enough for a style analysis, not to send with every slide.
         """
-        urls = []
+        urls: list[str] = []
         for data in images:
+            if len(urls) == MAX_REFERENCES:
+                break
             try:
                 checked = check_reference(data)
             except InputError:
                 continue
             urls.append(self._store_reference(checked.data, checked.mime_type))
-        return urls[:MAX_REFERENCES]
+        return urls
 
     def _settings(self, settings: Mapping[str, Any]) -> dict[str, Any]:
         """``settings`` with its reference images stored as files and named by URL."""
