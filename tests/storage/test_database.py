@@ -45,6 +45,8 @@ TABLES = {
     "batch_looks",
     "batch_references",
     "batches",
+    "gate_permits",
+    "gate_scopes",
     "project_batches",
     "projects",
     "slide_candidates",

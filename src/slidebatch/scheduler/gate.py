@@ -11,29 +11,35 @@ all of them allow it:
 * the holds (``holds.py``): pauses the upstream asked for (capped at ``max_pause``; a
   longer ask marks the credential blocked) and parks for quotas waiting cannot fix.
 
-``Gate`` implements ``rate_gate.RateGate``; ``GateRegistry`` makes one per credential from
-one ``GateConfig``.
+The decisions live in ``gate_core.GateCore`` (no clock, no waiting), which the fleet gate
+(``fleet/pg_gate.py``) shares through PostgreSQL. ``Gate`` implements ``rate_gate.RateGate``
+in one process; ``GateRegistry`` makes one per credential from one ``GateConfig``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import deque
 
-from slidebatch.errors import ProviderError, RateLimited, TransientProviderError
+from slidebatch.errors import ProviderError
 from slidebatch.providers.base import RateLimitInfo
 from slidebatch.scheduler.clock import Clock, first_of
 from slidebatch.scheduler.gate_config import GateConfig
-from slidebatch.scheduler.holds import Holds
-from slidebatch.scheduler.in_flight import InFlightCap
-from slidebatch.scheduler.rate_control import RateController
+from slidebatch.scheduler.gate_core import GateCore
 from slidebatch.scheduler.rate_gate import GateStats
 
-__all__ = ["Gate", "GateConfig", "GateRegistry", "GateStats", "Permit"]
+__all__ = [
+    "EPSILON",
+    "LATENCY_SAMPLES",
+    "Gate",
+    "GateConfig",
+    "GateRegistry",
+    "GateStats",
+    "Permit",
+]
 
-_LATENCY_SAMPLES = 200
-_EPSILON = 1e-9
+LATENCY_SAMPLES = 200  # latencies kept for the p50/p95 of the stats
+EPSILON = 1e-9  # seconds: a next start this close to now is now
 
 
 class Permit:
@@ -74,20 +80,20 @@ class Permit:
 
 
 class Gate:
-    """The shared limiter of one upstream credential (in memory, one process)."""
+    """The shared limiter of one upstream credential (in memory, one process).
+
+    The decisions are ``GateCore``'s; the gate adds the waiting: FIFO among waiters, a
+    sleep until the next start, woken early when an outcome may move it.
+    """
 
     def __init__(self, config: GateConfig | None = None, *, clock: Clock) -> None:
         self.config = config or GateConfig()
         self._clock = clock
-        self._rate = RateController(self.config, now=clock.now())
-        self._cap = InFlightCap(self.config.max_in_flight, decrease=self.config.decrease)
-        self._holds = Holds(max_pause=self.config.max_pause)
+        self._core = GateCore(self.config, now=clock.now())
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()
         self._waiting = 0
-        self._requests_total = 0
-        self._seq = 0
-        self._latencies: deque[float] = deque(maxlen=_LATENCY_SAMPLES)
+        self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
 
     # --- acquiring ---
 
@@ -98,16 +104,15 @@ class Gate:
             async with self._lock:
                 while True:
                     now = self._clock.now()
-                    self._rate.maybe_grow(now)
-                    if self._cap.full():
+                    if self._core.full(now):
                         self._changed.clear()
                         await self._changed.wait()
                         continue
-                    at = self._next_start(now)
+                    at = self._core.next_start(now)
                     # A hair's breadth is "now": a sleep shorter than the clock's float
                     # resolution would not move it, and we would spin.
-                    if at <= now + _EPSILON:
-                        return self._start(now)
+                    if at <= now + EPSILON:
+                        return Permit(self, now, self._core.start(now))
                     # An outcome may move the next start (a learned limit or window, a
                     # probe allowed): wake on it as well as on the time.
                     self._changed.clear()
@@ -117,113 +122,33 @@ class Gate:
 
     def park(self, until: float, reason: str) -> None:
         """No start before ``until`` (clock time) for ``reason`` (a spent quota, no credits)."""
-        self._holds.park(until, reason)
-
-    def _next_start(self, now: float, *, observe: bool = True) -> float:
-        held = max(now, self._holds.until())
-        return max(held, self._rate.next_start(now, self._holds.paused_until, observe=observe))
-
-    def _start(self, now: float) -> Permit:
-        self._rate.record(now)
-        self._cap.take()
-        self._requests_total += 1
-        self._seq += 1
-        return Permit(self, now, self._seq)
+        self._core.park(until, reason)
 
     # --- outcomes (called by Permit) ---
 
     def _on_success(self, permit: Permit, info: RateLimitInfo) -> None:
         now = self._clock.now()
-        self._free_slot()
-        self._holds.cleared()
         self._latencies.append(max(0.0, now - permit.started_at))
-        self._rate.heard(figures=info != RateLimitInfo())
-        self._rate.learn(info.limit)
-        if info.remaining is not None:
-            self._rate.learn_reset(
-                now, info.reset_after, limit=info.limit, remaining=info.remaining
-            )
-        if info.remaining == 0 and info.reset_after is not None:
-            # The upstream says its window is full: wait for its reset, no cut (no 429 yet).
-            self._holds.pause(now, info.reset_after)
-        self._cap.succeeded(permit.seq)
-        self._rate.maybe_grow(now)
+        self._core.succeeded(now, permit.seq, info)
+        self._changed.set()
 
     def _on_failure(self, permit: Permit, error: ProviderError) -> None:
-        now = self._clock.now()
-        in_use = self._cap.in_flight
-        self._free_slot()
-        if isinstance(error, RateLimited):
-            hint = self._rate.pause_for(error)
-            self._holds.pause(now, hint)
-            self._rate.rate_limited(
-                permit.seq,
-                permit.started_at,
-                error,
-                hint=hint,
-                now=now,
-                paused_until=self._holds.paused_until,
-                last_seq=self._seq,
-            )
-        elif isinstance(error, TransientProviderError) and error.overload:
-            if error.retry_after is not None:
-                self._holds.pause(now, error.retry_after)
-            self._cap.overloaded(permit.seq, in_use=in_use, last_seq=self._seq)
+        self._core.failed(self._clock.now(), permit.seq, permit.started_at, error)
+        self._changed.set()
 
     def _on_release(self) -> None:
-        self._free_slot()
+        self._core.released()
+        self._changed.set()
 
     def _on_abandon(self, permit: Permit) -> None:
-        self._rate.forget(permit.started_at)
-        self._requests_total -= 1
-        self._free_slot()
-
-    def _free_slot(self) -> None:
-        self._cap.free()
+        self._core.abandoned(permit.started_at)
         self._changed.set()
 
     # --- figures ---
 
     def stats(self) -> GateStats:
         """The gate's figures right now."""
-        now = self._clock.now()
-        rate = self._rate
-        latencies = sorted(self._latencies)
-        today = rate.starts.today(now)
-        return GateStats(
-            configured_rate=rate.configured_rate,
-            effective_rate=rate.rate.value if rate.rate is not None else None,
-            learned_limit=rate.learned_limit,
-            window=rate.window_seconds,
-            per_day=self.config.per_day,
-            starts_in_window=rate.starts.rate.count(now),
-            starts_today=today if today is not None else self._requests_total,
-            in_flight=self._cap.in_flight,
-            in_flight_cap=self._cap.limit,
-            max_in_flight=self._cap.max_in_flight,
-            waiting=self._waiting,
-            paused_until=self._holds.paused(now),
-            requests_total=self._requests_total,
-            rate_limited_total=rate.rate_limited_total,
-            overload_total=self._cap.overload_total,
-            latency_p50=_percentile(latencies, 0.50),
-            latency_p95=_percentile(latencies, 0.95),
-            margin=rate.margin.value,
-            skew_total=rate.margin.skew_total,
-            window_learned=rate.window_learned,
-            parked_until=self._holds.parked(now),
-            park_reason=self._holds.reason(now),
-            blocked_until=self._holds.blocked(now),
-            next_start=self._next_start(now, observe=False),
-        )
-
-
-def _percentile(ordered: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of an ordered sample."""
-    if not ordered:
-        return None
-    rank = max(1, math.ceil(q * len(ordered)))
-    return ordered[rank - 1]
+        return self._core.stats(self._clock.now(), waiting=self._waiting, latencies=self._latencies)
 
 
 class GateRegistry:

@@ -70,6 +70,10 @@ class SlidingWindow:
         # The start that must leave the window before one more fits.
         return max(now, self._starts[-limit] + self.window)
 
+    def times(self) -> tuple[float, ...]:
+        """The start times remembered, oldest first."""
+        return tuple(self._starts)
+
     def last_start(self) -> float | None:
         """The most recent start still remembered."""
         return self._starts[-1] if self._starts else None

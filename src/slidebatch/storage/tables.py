@@ -195,3 +195,37 @@ class AuditEventRow(Base):
     detail: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_audit_events_at", "at"),)
+
+
+class GateScopeRow(Base):
+    """The fleet gate of one upstream rate scope (revision 0007): its whole decision state.
+
+    ``state`` is ``GateCore`` as JSON text (``fleet/gate_state.py``), rewritten under a row
+    lock by every decision of every worker; ``config`` is the ``GateConfig`` it was built
+    from, as JSON. Times inside are fleet seconds (see ``fleet/pg_gate.py``).
+    """
+
+    __tablename__ = "gate_scopes"
+
+    scope: Mapped[str] = mapped_column(String(512), primary_key=True)
+    config: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[float] = mapped_column(Float)  # fleet seconds
+
+
+class GatePermitRow(Base):
+    """One request in flight through a fleet gate (revision 0007): a lease its holder
+    renews while the request runs; an expired one no longer counts."""
+
+    __tablename__ = "gate_permits"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    scope: Mapped[str] = mapped_column(
+        String(512), ForeignKey("gate_scopes.scope", ondelete="CASCADE")
+    )
+    seq: Mapped[int] = mapped_column(BigInteger)
+    holder: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[float] = mapped_column(Float)  # fleet seconds
+    expires_at: Mapped[float] = mapped_column(Float)  # fleet seconds
+
+    __table_args__ = (Index("ix_gate_permits_scope_expires", "scope", "expires_at"),)

@@ -1,0 +1,1 @@
+"""Several slidebatch processes on one PostgreSQL database: the fleet."""

@@ -1,0 +1,80 @@
+"""What a fleet gate's worker tells the shared state: outcomes of its permits, and parks.
+
+``RateGate``'s permit outcomes and ``park`` are synchronous calls; the fleet gate queues
+them as these values and writes them at its next round with the database (the very next
+decision of this worker, or a background flush within milliseconds), in order, under the
+scope's row lock. ``apply`` is the one place a report meets the shared ``GateCore``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from slidebatch.errors import ProviderError
+from slidebatch.providers.base import RateLimitInfo
+from slidebatch.scheduler.gate_core import GateCore
+
+
+@dataclass(frozen=True, slots=True)
+class Succeeded:
+    """The request of lease ``lease`` (start number ``seq``) succeeded with ``info``."""
+
+    lease: int
+    seq: int
+    info: RateLimitInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The request of lease ``lease`` failed with ``error``."""
+
+    lease: int
+    seq: int
+    started_at: float  # fleet seconds
+    error: ProviderError
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """The request of lease ``lease`` was cancelled: its outcome is unknown."""
+
+    lease: int
+
+
+@dataclass(frozen=True, slots=True)
+class Abandoned:
+    """The request of lease ``lease`` was never sent: its start is un-counted."""
+
+    lease: int
+    started_at: float  # fleet seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    """No start before ``until`` (fleet seconds) for ``reason``."""
+
+    until: float
+    reason: str
+
+
+Report = Succeeded | Failed | Released | Abandoned | Parked
+
+
+def lease_of(report: Report) -> int | None:
+    """The lease a report ends (``None`` for a park)."""
+    return None if isinstance(report, Parked) else report.lease
+
+
+def apply(core: GateCore, report: Report, now: float) -> None:
+    """Teach ``core`` what ``report`` says, at fleet time ``now``."""
+    match report:
+        case Succeeded(seq=seq, info=info):
+            core.succeeded(now, seq, info)
+        case Failed(seq=seq, started_at=started_at, error=error):
+            core.failed(now, seq, started_at, error)
+        case Released():
+            core.released()
+        case Abandoned(started_at=started_at):
+            core.abandoned(started_at)
+        case Parked(until=until, reason=reason):
+            core.park(until, reason)

@@ -1,0 +1,466 @@
+"""The fleet's gate: one ``RateGate`` per upstream rate scope, shared through PostgreSQL.
+
+Every worker process opens a ``PgGate`` on the same scope (``open_pg_gate``); together
+they never start more than the scope's limit, because every decision is made on the one
+state of the scope, in the database:
+
+* **One decision at a time.** The scope's row in ``gate_scopes`` holds the whole
+  ``GateCore`` (the sliding window of starts, AIMD, learned limit and window, skew
+  margin, pauses and parks) as JSON. A decision locks the row (``SELECT ... FOR UPDATE``),
+  loads the core, asks it exactly what the in-memory gate asks it, and writes it back in
+  the same transaction. A 429 seen by one worker pauses and teaches all of them.
+* **One clock.** Times in the database are *fleet seconds*: the database server's clock
+  (``clock_timestamp()``, epoch seconds), read inside each locked transaction, so workers
+  on machines whose clocks disagree still agree on the window. The Protocol's times
+  (``park(until)``, ``stats()``) stay on the worker's own clock (the dispatcher's); the
+  gate converts with the offset measured at its last round (error: one round trip). Tests
+  inject one shared ``fleet_clock`` instead.
+* **In flight = live leases.** Each start inserts a row in ``gate_permits`` that expires
+  ``lease_seconds`` later; the holder renews its leases every third of that while the
+  requests run and deletes each when its outcome is reported. Expired leases do not count
+  (and are deleted by the next decision), so a killed worker's slots free themselves
+  within ``lease_seconds``. The in-flight cap's AIMD is shared like the rest.
+* **No hot polling.** One waiter per process talks to the database at a time (the others
+  queue on a local lock, FIFO); it sleeps until the next start the window allows, or until
+  the soonest lease expires when the cap is full, and wakes early on a NOTIFY
+  (``LISTEN slidebatch_gate``, payload the scope) that every outcome sends at commit.
+* **Synchronous calls.** Permit outcomes and ``park`` are queued (``gate_reports.py``),
+  applied to the next decision of this worker and flushed by a background task at once;
+  ``stats()`` reads the snapshot of the last round (fleet-wide window, in-flight and
+  limits; ``waiting`` and the latencies are this process's).
+
+While the database cannot be reached, ``acquire`` waits and retries (nothing starts that
+the fleet cannot count); it logs ``gate_database_unavailable``.
+
+Use::
+
+    gate = await open_pg_gate(engine, scope.key, config, clock=clock, log=log)
+    try:
+        ...  # Dispatcher(gate=gate, ...)
+    finally:
+        await gate.aclose()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import os
+import socket
+from collections import deque
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from slidebatch.errors import ProviderError
+from slidebatch.fleet import gate_reports
+from slidebatch.fleet.gate_reports import Report
+from slidebatch.fleet.gate_state import StateMismatch, config_text, decode, encode
+from slidebatch.observability.pipeline_log import EventLog
+from slidebatch.providers.base import RateLimitInfo
+from slidebatch.scheduler.clock import Clock, SystemClock, first_of
+from slidebatch.scheduler.gate import EPSILON, LATENCY_SAMPLES
+from slidebatch.scheduler.gate_config import GateConfig
+from slidebatch.scheduler.gate_core import GateCore
+from slidebatch.scheduler.rate_gate import GateStats
+from slidebatch.storage import gate_rows
+from slidebatch.storage.errors import StorageUnavailable, translated
+
+__all__ = ["DEFAULT_LEASE_SECONDS", "PgGate", "PgPermit", "open_pg_gate"]
+
+DEFAULT_LEASE_SECONDS = 15.0
+_RETRY_FIRST = 0.5  # seconds before retrying a round the database refused; doubled...
+_RETRY_MOST = 5.0  # ...up to this
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Round:
+    """What one locked transaction decided."""
+
+    now: float  # fleet seconds
+    core: GateCore
+    permit: tuple[int, int] | None  # (lease id, start number) when a start was made
+    wait_until: float | None  # fleet seconds; None: only a change can help
+
+
+class PgPermit:
+    """The right to send one request through the fleet gate; report its outcome once."""
+
+    __slots__ = ("_done", "_gate", "_local_start", "lease", "seq", "started_at")
+
+    def __init__(self, gate: PgGate, lease: int, seq: int, started_at: float) -> None:
+        self._gate = gate
+        self.lease = lease
+        self.seq = seq
+        self.started_at = started_at  # fleet seconds
+        self._local_start = gate.clock.now()
+        self._done = False
+
+    def success(self, rate_limit: RateLimitInfo | None = None) -> None:
+        """The upstream answered; ``rate_limit`` holds its X-RateLimit figures."""
+        if self._settle():
+            self._gate.latency(self._gate.clock.now() - self._local_start)
+            info = rate_limit or RateLimitInfo()
+            self._gate.report(gate_reports.Succeeded(self.lease, self.seq, info))
+
+    def failure(self, error: ProviderError) -> None:
+        """The request failed: frees the slot; 429s and overloads teach the whole fleet."""
+        if self._settle():
+            report = gate_reports.Failed(self.lease, self.seq, self.started_at, error)
+            self._gate.report(report)
+
+    def release(self) -> None:
+        """Cancelled mid-request: free the slot, learn nothing."""
+        if self._settle():
+            self._gate.report(gate_reports.Released(self.lease))
+
+    def abandon(self) -> None:
+        """Never sent: free the slot and un-count the start."""
+        if self._settle():
+            self._gate.report(gate_reports.Abandoned(self.lease, self.started_at))
+
+    def _settle(self) -> bool:
+        first = not self._done
+        self._done = True
+        return first
+
+
+class PgGate:
+    """A ``RateGate`` whose state is one PostgreSQL row per scope (see the module doc).
+
+    Build it with ``open_pg_gate``; close it with ``aclose``.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        scope: str,
+        config: GateConfig,
+        *,
+        clock: Clock,
+        fleet_clock: Clock | None,
+        lease_seconds: float,
+        holder: str,
+        log: EventLog | None,
+    ) -> None:
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        self.engine = engine
+        self.scope = scope
+        self.config = config
+        self.clock = clock
+        self.lease_seconds = lease_seconds
+        self.holder = holder
+        self._fleet_clock = fleet_clock
+        self._log = log
+        self._config_text = config_text(config)
+        self._snapshot = GateCore(config, now=clock.now())
+        self._offset = 0.0  # fleet seconds minus local clock seconds, at the last round
+        self._reports: list[Report] = []
+        self._held: set[int] = set()  # lease ids of this process's requests in flight
+        self._lock = asyncio.Lock()
+        self._changed = asyncio.Event()  # a report, a NOTIFY: the next start may have moved
+        self._reported = asyncio.Event()  # reports wait for the flusher
+        self._holding = asyncio.Event()  # leases to renew
+        self._waiting = 0
+        self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._listener: AsyncConnection | None = None
+
+    # --- the Protocol ---
+
+    async def acquire(self) -> PgPermit:
+        """Wait until the fleet may start one more request, count it and lease its slot."""
+        self._waiting += 1
+        try:
+            async with self._lock:
+                while True:
+                    self._changed.clear()  # before the round: a NOTIFY during it counts
+                    decided = await self._round_retrying(start=True)
+                    if decided.permit is not None:
+                        lease, seq = decided.permit
+                        self._held.add(lease)
+                        self._holding.set()
+                        return PgPermit(self, lease, seq, decided.now)
+                    await self._wait(decided)
+        finally:
+            self._waiting -= 1
+
+    def park(self, until: float, reason: str) -> None:
+        """No start anywhere in the fleet before ``until`` (this process's clock)."""
+        fleet_until = until + self._offset
+        self._snapshot.park(fleet_until, reason)
+        self.report(gate_reports.Parked(fleet_until, reason))
+
+    def stats(self) -> GateStats:
+        """The fleet's figures as of this worker's last round, times on its own clock."""
+        offset = self._offset
+        fleet_now = self.clock.now() + offset
+        stats = self._snapshot.stats(fleet_now, waiting=self._waiting, latencies=self._latencies)
+
+        def local(at: float | None) -> float | None:
+            return None if at is None else at - offset
+
+        return dataclasses.replace(
+            stats,
+            paused_until=local(stats.paused_until),
+            parked_until=local(stats.parked_until),
+            blocked_until=local(stats.blocked_until),
+            next_start=local(stats.next_start),
+        )
+
+    # --- called by permits ---
+
+    def report(self, report: Report) -> None:
+        """Queue an outcome or a park for the next round (flushed in the background)."""
+        lease = gate_reports.lease_of(report)
+        if lease is not None:
+            self._held.discard(lease)
+        self._reports.append(report)
+        self._reported.set()
+        self._changed.set()
+
+    def latency(self, seconds: float) -> None:
+        """Remember one request's latency (this process's, for the stats)."""
+        self._latencies.append(max(0.0, seconds))
+
+    async def flush(self) -> None:
+        """Write the queued outcomes and parks now (the background task does it too)."""
+        if self._reports:
+            await self._round_retrying(start=False)
+
+    # --- rounds with the database ---
+
+    async def _round_retrying(self, *, start: bool) -> _Round:
+        delay = _RETRY_FIRST
+        while True:
+            try:
+                return await self._round(start=start)
+            except StorageUnavailable as exc:
+                self._event("gate_database_unavailable", error=str(exc), retry_in=delay)
+                await self.clock.sleep(delay)
+                delay = min(_RETRY_MOST, delay * 2)
+
+    async def _round(self, *, start: bool) -> _Round:
+        """One locked transaction: apply the queued reports, then start if allowed."""
+        reports, self._reports = self._reports, []
+        try:
+            with translated("deciding at the fleet gate"):
+                async with self.engine.begin() as connection:
+                    decided = await self._decide(connection, reports, start=start)
+        except BaseException:
+            self._reports[:0] = reports  # not written: the next round writes them
+            raise
+        self._snapshot = decided.core
+        return decided
+
+    async def _decide(
+        self, connection: AsyncConnection, reports: list[Report], *, start: bool
+    ) -> _Round:
+        scope = self.scope
+        stored = await gate_rows.lock_state(connection, scope)
+        now = await self._fleet_now(connection)
+        self._offset = now - self.clock.now()
+        core, config_changed = self._load(stored, now)
+        await gate_rows.drop_expired(connection, scope, now)
+        ending = [lease for r in reports if (lease := gate_reports.lease_of(r)) is not None]
+        await gate_rows.end_leases(connection, ending)
+        leases = await gate_rows.live_leases(connection, scope)
+        # Each ending report frees one slot: count it in flight until it does (its lease
+        # may have expired already, and must not free a slot twice).
+        core.cap.in_flight = leases.live + len(ending)
+        for report in reports:
+            gate_reports.apply(core, report, now)
+        core.cap.in_flight = leases.live
+        permit: tuple[int, int] | None = None
+        wait_until: float | None = None
+        if start:
+            if core.full(now):
+                wait_until = leases.soonest_expiry
+            elif (at := core.next_start(now)) <= now + EPSILON:
+                seq = core.start(now)
+                lease = await gate_rows.take_lease(
+                    connection,
+                    scope,
+                    seq=seq,
+                    holder=self.holder,
+                    started_at=now,
+                    expires_at=now + self.lease_seconds,
+                )
+                permit = (lease, seq)
+            else:
+                wait_until = at
+        config = self._config_text if config_changed else None
+        await gate_rows.save_state(connection, scope, state=encode(core), now=now, config=config)
+        if reports or config_changed:
+            await gate_rows.notify(connection, scope)
+        return _Round(now=now, core=core, permit=permit, wait_until=wait_until)
+
+    def _load(self, stored: gate_rows.StoredGate, now: float) -> tuple[GateCore, bool]:
+        """The stored core; rebuilt from this worker's config if that changed or it is
+        unreadable (the starts kept when they can be read). Says whether it was rebuilt."""
+        try:
+            old: GateCore | None = decode(stored.state)
+        except StateMismatch as exc:
+            self._event("gate_state_rebuilt", reason=str(exc))
+            old = None
+        if old is not None and stored.config == self._config_text:
+            return old, False
+        core = GateCore(self.config, now=now)
+        if old is not None:
+            self._event("gate_config_changed", scope_config=self._config_text)
+            core.adopt(old)
+        return core, True
+
+    async def _fleet_now(self, connection: AsyncConnection) -> float:
+        if self._fleet_clock is not None:
+            return self._fleet_clock.now()
+        return await gate_rows.database_now(connection)
+
+    async def _wait(self, decided: _Round) -> None:
+        """Sleep until the decided time, or until a report or a NOTIFY says things moved."""
+        until = decided.wait_until
+        delay = self.lease_seconds if until is None else until - decided.now
+        await first_of(self.clock.sleep(max(0.0, delay)), self._changed.wait())
+
+    # --- background work ---
+
+    async def _flush_reports(self) -> None:
+        """Write queued reports at once, so that the fleet learns and slots free."""
+        while True:
+            await self._reported.wait()
+            self._reported.clear()
+            if not self._reports:
+                continue
+            try:
+                await self._round(start=False)
+            except StorageUnavailable as exc:
+                self._event("gate_database_unavailable", error=str(exc), retry_in=_RETRY_MOST)
+                self._reported.set()
+                await self.clock.sleep(_RETRY_MOST)
+
+    async def renew(self) -> None:
+        """Renew this process's leases now (the background task does it every third of
+        the lease). ``StorageUnavailable`` when the database cannot be reached."""
+        held = set(self._held)
+        if not held:
+            return
+        with translated("renewing fleet gate leases"):
+            async with self.engine.begin() as connection:
+                now = await self._fleet_now(connection)
+                kept = await gate_rows.renew_leases(connection, held, now + self.lease_seconds)
+        if kept < len(held & self._held):
+            # Renewed too late (a stalled process): the fleet no longer counts them.
+            self._event("gate_lease_lost", lost=len(held & self._held) - kept)
+
+    async def _renew_leases(self) -> None:
+        """Keep this process's leases alive while their requests run."""
+        while True:
+            await self._holding.wait()
+            await self.clock.sleep(self.lease_seconds / 3)
+            if not self._held:
+                self._holding.clear()
+                continue
+            try:
+                await self.renew()
+            except StorageUnavailable as exc:
+                self._event("gate_database_unavailable", error=str(exc), retry_in=None)
+
+    async def _listen(self) -> None:
+        """LISTEN for other workers' changes; without it waits still end on time."""
+        try:
+            with translated("listening for fleet gate changes"):
+                connection = await self.engine.connect()
+                raw = await connection.get_raw_connection()
+                driver: Any = raw.driver_connection  # the asyncpg connection
+                await driver.add_listener(gate_rows.CHANNEL, self._notified)
+        except StorageUnavailable as exc:
+            self._event("gate_listen_failed", error=str(exc))
+            return
+        self._listener = connection
+
+    def _notified(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload == self.scope:
+            self._changed.set()
+
+    async def _open(self) -> None:
+        """Create the scope's row if needed, then start listening, flushing and renewing."""
+        with translated("opening the fleet gate"):
+            async with self.engine.begin() as connection:
+                now = await self._fleet_now(connection)
+                fresh = encode(GateCore(self.config, now=now))
+                await gate_rows.create_state(
+                    connection, self.scope, config=self._config_text, state=fresh, now=now
+                )
+        await self._round(start=False)  # adopts a changed config; takes the snapshot
+        await self._listen()
+        self._tasks.append(asyncio.create_task(self._flush_reports(), name="pg-gate-flush"))
+        self._tasks.append(asyncio.create_task(self._renew_leases(), name="pg-gate-renew"))
+
+    async def aclose(self) -> None:
+        """Stop renewing and listening; write the reports still queued (best effort).
+
+        Leases still held are left to expire: their requests' outcomes were never told.
+        """
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._reports:
+            with contextlib.suppress(StorageUnavailable):
+                await self._round(start=False)
+        if self._listener is not None:
+            with contextlib.suppress(Exception):  # closing: the connection may be gone
+                raw = await self._listener.get_raw_connection()
+                driver: Any = raw.driver_connection
+                await driver.remove_listener(gate_rows.CHANNEL, self._notified)
+            await self._listener.close()
+            self._listener = None
+
+    def _event(self, name: str, **details: object) -> None:
+        if self._log is not None:
+            level = "info" if name == "gate_config_changed" else "warning"
+            self._log.event(name, level=level, details={"scope": self.scope, **details})
+
+
+async def open_pg_gate(
+    engine: AsyncEngine,
+    scope: str,
+    config: GateConfig,
+    *,
+    clock: Clock | None = None,
+    fleet_clock: Clock | None = None,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
+    holder: str | None = None,
+    log: EventLog | None = None,
+) -> PgGate:
+    """Open the fleet gate of ``scope`` (``RateScope.key``) on a PostgreSQL ``engine``.
+
+    ``engine``: an async SQLAlchemy engine on asyncpg whose database is migrated (revision
+    0007 or later; ``Database.open`` does that, and ``Database.engine`` is the one to pass).
+    ``config``: this worker's ``GateConfig``; the fleet should share one: when a worker
+    opens with a different one, the state is rebuilt from it (the starts already made
+    are kept; what was learned is not) and the other workers follow it.
+    ``clock``: the worker's clock, the one ``park(until)`` and ``stats()`` use and the gate
+    sleeps on (default: the monotonic ``SystemClock``). ``fleet_clock``: the clock the
+    fleet agrees on; ``None`` (production) is the database server's clock; tests pass
+    one ``FakeClock`` shared by every gate. ``lease_seconds``: how long a killed worker's
+    requests keep their slots. ``holder``: written on each lease, for people reading the
+    table (default ``host:pid``). ``log``: where database outages and rebuilt state are
+    told.
+
+    Raises ``StorageUnavailable`` when the database cannot be reached.
+    """
+    gate = PgGate(
+        engine,
+        scope,
+        config,
+        clock=clock or SystemClock(),
+        fleet_clock=fleet_clock,
+        lease_seconds=lease_seconds,
+        holder=holder or f"{socket.gethostname()}:{os.getpid()}",
+        log=log,
+    )
+    await gate._open()
+    return gate

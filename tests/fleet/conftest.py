@@ -1,0 +1,53 @@
+"""Fixtures of the fleet tests: one migrated PostgreSQL database per test module."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+
+from slidebatch.storage.database import Database
+
+ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+async def _admin(sql: str) -> None:
+    connection = await asyncpg.connect(ADMIN_URL, timeout=5)
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+async def _migrate(url: str) -> None:
+    database = await Database.open(url)
+    await database.close()
+
+
+@pytest.fixture(scope="module")
+def fleet_database() -> Iterator[str]:
+    """URL of a PostgreSQL database migrated to head, made for this module and dropped after."""
+    name = f"slidebatch_fleet_{secrets.token_hex(6)}"
+    try:
+        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    except (OSError, asyncpg.PostgresError) as exc:
+        message = f"PostgreSQL at {ADMIN_URL} unavailable: {exc}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+    try:
+        asyncio.run(_migrate(url))
+        yield url
+    finally:
+        asyncio.run(
+            _admin(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            )
+        )
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}"'))

@@ -1,0 +1,256 @@
+"""The fleet gate: two workers' gates on one scope behave as one gate (real PostgreSQL).
+
+Each test opens two ``PgGate``s on one scope, each on its own engine (its own connections),
+as two worker processes would; one ``FakeClock`` is both workers' clock and the fleet's, so
+virtual windows of tens of seconds pass in milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from slidebatch.errors import RateLimited
+from slidebatch.fleet.pg_gate import PgGate, PgPermit, open_pg_gate
+from slidebatch.providers.base import RateLimitInfo
+from slidebatch.scheduler.clock import SystemClock
+from slidebatch.scheduler.gate_config import GateConfig
+from slidebatch.testing.clock import FakeClock
+
+pytestmark = pytest.mark.postgres
+
+# Real seconds the loop must stay idle before virtual time jumps: DB round trips are real
+# (a jump during one only makes a start later, never breaks the window).
+_IDLE = 0.1
+
+
+def _scope() -> str:
+    return f"test-{secrets.token_hex(4)}"
+
+
+@asynccontextmanager
+async def _workers(
+    url: str,
+    config: GateConfig,
+    clock: FakeClock | SystemClock,
+    *,
+    count: int = 2,
+    lease_seconds: float = 15.0,
+    fake_fleet_clock: bool = True,
+) -> AsyncIterator[list[PgGate]]:
+    """``count`` gates on one new scope, each on its own engine (as separate workers)."""
+    scope = _scope()
+    engines: list[AsyncEngine] = []
+    gates: list[PgGate] = []
+    try:
+        for index in range(count):
+            engine = create_async_engine(url, pool_size=3)
+            engines.append(engine)
+            gate = await open_pg_gate(
+                engine,
+                scope,
+                config,
+                clock=clock,
+                fleet_clock=clock if fake_fleet_clock else None,
+                lease_seconds=lease_seconds,
+                holder=f"worker-{index}",
+            )
+            gates.append(gate)
+        yield gates
+    finally:
+        for gate in gates:
+            await gate.aclose()
+        for engine in engines:
+            await engine.dispose()
+
+
+async def _run(
+    gate: PgGate,
+    starts: list[float],
+    count: int,
+    work: Callable[[PgPermit], Coroutine[Any, Any, None]],
+) -> None:
+    for _ in range(count):
+        permit = await gate.acquire()
+        starts.append(permit.started_at)
+        await work(permit)
+
+
+async def test_two_workers_never_exceed_the_rate_together(fleet_database: str) -> None:
+    """Two workers, three tasks each, 30 starts at 5 per 10 s: never 6 in any window."""
+    clock = FakeClock(autojump_threshold=_IDLE)
+    config = GateConfig(rate=5, window=10.0)
+
+    async def work(permit: PgPermit) -> None:
+        await clock.sleep(1.5)
+        permit.success()
+
+    async with _workers(fleet_database, config, clock) as gates:
+        per_gate: list[list[float]] = [[], []]
+        await asyncio.gather(
+            *(_run(gate, per_gate[i], 5, work) for i, gate in enumerate(gates) for _ in range(3))
+        )
+    starts = sorted(per_gate[0] + per_gate[1])
+    assert len(starts) == 30
+    assert all(per_gate), "both workers started requests"
+    # At most 5 in any window of 10 s: the 6th start after any start is a window later.
+    assert all(later - first >= 10.0 for first, later in zip(starts, starts[5:], strict=False))
+    # And no window lost: one gate starts the 26th at 5 windows (plus margins). Virtual time
+    # may jump while a round waits on the database, so only a whole lost window fails.
+    assert starts[-1] < 6 * 10.1
+
+
+async def test_a_429_seen_by_one_worker_pauses_the_other(fleet_database: str) -> None:
+    """A 429 asking for 30 s on worker A holds worker B's next start for those 30 s."""
+    clock = FakeClock(autojump_threshold=_IDLE)
+    async with _workers(fleet_database, GateConfig(rate=10, window=60.0), clock) as (a, b):
+        permit = await a.acquire()
+        await clock.sleep(1.0)
+        refused_at = clock.now()
+        permit.failure(RateLimited("429", retry_after=30.0))
+        await a.flush()
+        later = await b.acquire()
+        assert later.started_at >= refused_at + 30.0
+        stats = b.stats()
+        assert stats.rate_limited_total == 1
+        later.success()
+
+
+async def test_a_vanished_holders_slot_frees_after_its_lease(fleet_database: str) -> None:
+    """A worker that renews keeps its slot; once it stops (killed), it frees after the lease."""
+    clock = FakeClock(autojump=False)
+    config = GateConfig(rate=100, window=60.0, max_in_flight=1)
+    async with _workers(fleet_database, config, clock, lease_seconds=6.0) as (a, b):
+        held = await a.acquire()
+        waiter = asyncio.ensure_future(b.acquire())
+        for _ in range(10):  # 20 s, three leases long: A renews, so B still waits
+            clock.advance(2.0)
+            await a.renew()
+        await _settle()
+        assert not waiter.done()
+        await a.aclose()  # A is gone without a word: its lease is no longer renewed
+        expires = clock.now() + 6.0
+        clock.advance(5.0)
+        await _settle()
+        assert not waiter.done()
+        clock.advance(1.0)
+        permit = await asyncio.wait_for(waiter, timeout=10.0)
+        assert permit.started_at == expires
+        assert b.stats().in_flight == 1  # A's lease no longer counts
+        permit.success()
+        del held
+
+
+async def _settle() -> None:
+    """Let the other worker's round with the database finish (real time, a moment)."""
+    await asyncio.sleep(0.3)
+
+
+async def test_a_freed_slot_wakes_the_other_worker_at_once(fleet_database: str) -> None:
+    """With the cap full, B wakes on A's NOTIFY when A's request ends, not at the lease's end."""
+    clock = FakeClock(autojump=False)
+    config = GateConfig(rate=100, window=60.0, max_in_flight=1)
+    async with _workers(fleet_database, config, clock, lease_seconds=600.0) as (a, b):
+        held = await a.acquire()
+        waiter = asyncio.ensure_future(b.acquire())
+        await asyncio.sleep(0.2)  # B has looked and sleeps until the lease ends
+        assert not waiter.done()
+        held.success()
+        permit = await asyncio.wait_for(waiter, timeout=10.0)
+        assert clock.now() == 0.0  # woken by the notification, not by time
+        permit.success()
+
+
+async def test_learned_limit_and_aimd_cut_are_shared(fleet_database: str) -> None:
+    """A limit one worker learns, and the cut after a surprise 429, bind the other worker."""
+    clock = FakeClock(autojump_threshold=_IDLE)
+    async with _workers(fleet_database, GateConfig(rate=None, window=60.0), clock) as (a, b):
+        permit = await a.acquire()
+        permit.success(RateLimitInfo(limit=8, remaining=7))
+        await a.flush()
+        first = await b.acquire()
+        stats = b.stats()
+        assert (stats.learned_limit, stats.effective_rate) == (8, 8.0)
+        first.success()
+    async with _workers(fleet_database, GateConfig(rate=10, window=10.0), clock) as (a, b):
+        permits = [await a.acquire() for _ in range(3)]
+        permits[0].failure(RateLimited("429", retry_after=1.0))
+        await a.flush()
+        permit = await b.acquire()
+        assert b.stats().effective_rate == 5.0
+        for p in [*permits[1:], permit]:
+            p.success()
+
+
+async def test_park_stops_every_worker(fleet_database: str) -> None:
+    """A park told to one worker (a spent quota) holds the other's starts until it ends."""
+    clock = FakeClock(autojump_threshold=_IDLE)
+    async with _workers(fleet_database, GateConfig(rate=10, window=60.0), clock) as (a, b):
+        parked_at = clock.now()
+        a.park(parked_at + 100.0, "daily quota spent")
+        assert a.stats().park_reason == "daily quota spent"
+        await a.flush()
+        permit = await b.acquire()
+        assert permit.started_at >= parked_at + 100.0
+        permit.success()
+
+
+async def test_a_changed_config_rebuilds_the_state_and_keeps_the_starts(
+    fleet_database: str,
+) -> None:
+    """A worker opened with a new rate rebuilds the scope's state; past starts still count."""
+    clock = FakeClock(autojump_threshold=_IDLE)
+    scope = _scope()
+    engine = create_async_engine(fleet_database, pool_size=3)
+    try:
+        old = await open_pg_gate(
+            engine, scope, GateConfig(rate=3, window=60.0), clock=clock, fleet_clock=clock
+        )
+        made = []
+        for _ in range(3):
+            permit = await old.acquire()
+            made.append(permit.started_at)
+            permit.success()
+        await old.aclose()
+        new = await open_pg_gate(
+            engine, scope, GateConfig(rate=4, window=60.0), clock=clock, fleet_clock=clock
+        )
+        try:
+            assert new.stats().configured_rate == 4
+            assert new.stats().starts_in_window == 3
+            first = await new.acquire()
+            second = await new.acquire()
+            assert first.started_at < made[0] + 60.0 <= second.started_at
+            first.success()
+            second.success()
+        finally:
+            await new.aclose()
+    finally:
+        await engine.dispose()
+
+
+async def test_the_database_clock_keeps_the_window(fleet_database: str) -> None:
+    """Without an injected fleet clock the database's clock times the window (0.3 s here)."""
+    clock = SystemClock()
+    config = GateConfig(rate=2, window=0.3, margin=0.02)
+    async with _workers(fleet_database, config, clock, fake_fleet_clock=False) as gates:
+        starts: list[float] = []
+
+        async def work(permit: PgPermit) -> None:
+            permit.success()
+
+        await asyncio.gather(*(_run(gate, starts, 3, work) for gate in gates))
+        async with gates[0].engine.connect() as connection:
+            now = float(
+                (await connection.execute(text("SELECT extract(epoch FROM now())"))).scalar_one()
+            )
+    starts.sort()
+    assert all(abs(now - at) < 60.0 for at in starts), "fleet seconds are the server's epoch"
+    assert all(later - first >= 0.3 for first, later in zip(starts, starts[2:], strict=False))
