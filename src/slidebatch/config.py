@@ -116,6 +116,13 @@ class Settings(BaseSettings):
         None  # the seed's saved images, served at /assets; DATA_DIR/assets
     )
     database_url: str | None = None  # default: SQLite in DATA_DIR
+    # --- a fleet on PostgreSQL (``slidebatch worker``, ``serve --no-worker``) ---
+    fleet_lease_seconds: Annotated[float, Field(ge=3, le=3600)] = (
+        30.0  # a dead worker's slides wait this long
+    )
+    fleet_poll_seconds: Annotated[float, Field(gt=0, le=60)] = (
+        1.0  # look for work this often besides NOTIFY
+    )
     log_dir: Path = Path("logs")
 
     # --- server ---

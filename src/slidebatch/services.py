@@ -10,9 +10,9 @@ import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 
 import httpx
@@ -31,6 +31,13 @@ from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
 from slidebatch.engine.cost_guard import guard_cost
 from slidebatch.engine.events import EventBus
 from slidebatch.engine.figures import GateFigures
+from slidebatch.errors import ConfigError
+from slidebatch.fleet.attempt import AttemptParts
+from slidebatch.fleet.engine import FleetEngine
+from slidebatch.fleet.metrics import FleetMetrics
+from slidebatch.fleet.notify import plain_dsn
+from slidebatch.fleet.store import FleetStore
+from slidebatch.fleet.worker import FleetWorker, WorkerConfig, worker_name
 from slidebatch.observability.audit import AuditLog
 from slidebatch.observability.loop_lag import start_loop_lag
 from slidebatch.observability.metrics import Metrics
@@ -83,6 +90,7 @@ class Services:
     authenticator: Authenticator
     quota: QuotaGuard
     guards: set[asyncio.Task[None]] = field(default_factory=set)
+    worker: FleetWorker | None = None  # a fleet process with a worker inside
 
     # --- cost ---
 
@@ -230,6 +238,27 @@ def _placeholder(long_side: int) -> Callable[[ImageRequest, str], ImageResult]:
     return draw
 
 
+@dataclass(frozen=True, slots=True)
+class FleetRole:
+    """A process of a fleet on PostgreSQL: it serves the API, runs a worker, or both.
+
+    Without a role a process is alone with its database (SQLite, or PostgreSQL used by one
+    process): it dispatches in memory and resumes every unfinished batch at start.
+    """
+
+    api: bool = True
+    worker: bool = False
+
+
+def fleet_factory(role: FleetRole) -> Callable[[Settings], AbstractAsyncContextManager[Services]]:
+    """``build_services`` for a process of a fleet (for ``create_app``'s factory)."""
+
+    def factory(settings: Settings) -> AbstractAsyncContextManager[Services]:
+        return build_services(settings, fleet=role)
+
+    return factory
+
+
 @asynccontextmanager
 async def build_services(
     settings: Settings,
@@ -238,18 +267,26 @@ async def build_services(
     provider: ImageProvider | None = None,
     rng: random.Random | None = None,
     adopt_stored: bool = True,
+    fleet: FleetRole | None = None,
 ) -> AsyncIterator[Services]:
     """Open everything ``settings`` describe, start the engine, and close it all on exit.
 
     ``provider`` replaces the configured one (tests, benchmarks); ``clock`` and ``rng`` make
     scheduling deterministic in tests. ``adopt_stored=False`` (the CLI) runs only the batches
     submitted or resumed through this engine, never other unfinished ones in the database.
+    ``fleet``: this process is one of a fleet sharing a PostgreSQL database (``ConfigError``
+    on SQLite).
     """
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
         settings.log_dir.mkdir(parents=True, exist_ok=True)
         database = await Database.open(settings.effective_database_url, sleep=clock.sleep)
         stack.push_async_callback(database.close)
+        if fleet is not None and database.is_sqlite:
+            raise ConfigError(
+                "a fleet (slidebatch worker, serve --no-worker or --fleet) needs PostgreSQL:"
+                " set DATABASE_URL=postgresql://..."
+            )
         http = make_http_client(settings)
         stack.push_async_callback(http.aclose)
         provider = provider or build_provider(settings, http)
@@ -260,7 +297,8 @@ async def build_services(
         gate = gates.gate_for(scope.key)
         images = ImageStore(settings.images_dir)
         parts = _EngineParts(database, provider, gate, log, metrics, images, clock)
-        engine = _engine(settings, parts, rng or random.Random(), adopt_stored=adopt_stored)
+        rng = rng or random.Random()
+        engine = _engine(settings, parts, rng, adopt_stored=adopt_stored, fleet=fleet)
         services = Services(
             settings=settings,
             database=database,
@@ -277,9 +315,14 @@ async def build_services(
             **_access(settings, database),
         )
         metrics.add_sampler(lambda m: _sample_gate(m, services))
-        await _reconcile(database, images, log)
+        if fleet is None:  # a fleet's slides in flight belong to live workers
+            await _reconcile(database, images, log)
         await engine.start()
         stack.push_async_callback(engine.stop)
+        if fleet is not None and fleet.worker:
+            services.worker = fleet_worker(settings, parts, _policy(settings, rng))
+            running = asyncio.create_task(services.worker.run(), name="fleet-worker")
+            stack.push_async_callback(_cancelled, running)
         lag = start_loop_lag(clock, metrics.loop_lag)
         stack.push_async_callback(_cancelled, lag)
         stack.push_async_callback(services.stop_guards)
@@ -300,11 +343,8 @@ class _EngineParts:
     clock: Clock
 
 
-def _engine(
-    settings: Settings, parts: _EngineParts, rng: random.Random, *, adopt_stored: bool
-) -> BatchEngine:
-    """The dispatcher (gate, retry policy, the attempt deadline) and the engine over it."""
-    policy = RetryPolicy(
+def _policy(settings: Settings, rng: random.Random) -> RetryPolicy:
+    return RetryPolicy(
         max_attempts=settings.slide_max_attempts,
         max_requeues=settings.slide_max_rate_limit_requeues,
         base=settings.retry_base_seconds,
@@ -313,35 +353,83 @@ def _engine(
         max_pause=settings.upstream_max_pause_seconds,
         quota_recheck=settings.upstream_no_credit_recheck_seconds,
     )
+
+
+def _engine(
+    settings: Settings,
+    parts: _EngineParts,
+    rng: random.Random,
+    *,
+    adopt_stored: bool,
+    fleet: FleetRole | None = None,
+) -> BatchEngine:
+    """The dispatcher (gate, retry policy, the attempt deadline) and the engine over it."""
     dispatcher = Dispatcher(
         parts.provider,
         parts.gate,
-        policy,
+        _policy(settings, rng),
         clock=parts.clock,
         attempt_timeout=settings.llm_timeout_seconds,
         log=parts.log,
     )
     assumed = ASSUMED_LATENCY.get(settings.provider, ASSUMED_REMOTE_LATENCY)
     placeholder = settings.slide_placeholder_on_failure
-    return BatchEngine(
-        repo=parts.database.batches,
-        images=parts.images,
-        provider_name=parts.provider.name,
-        dispatcher=dispatcher,
-        limits=EngineLimits(
+    engine_parts: dict[str, Any] = {
+        "repo": parts.database.batches,
+        "images": parts.images,
+        "provider_name": parts.provider.name,
+        "dispatcher": dispatcher,
+        "limits": EngineLimits(
             max_concurrent=settings.batch_max_concurrent,
             max_workers=settings.batch_max_workers,
             default_workers=settings.default_workers,
             image_size=settings.llm_image_size,
             cleanup_after=timedelta(hours=settings.batch_cleanup_hours),
         ),
+        "log": parts.log,
+        "events": EventBus(),
+        "clock": parts.clock,
+        "figures": GateFigures(parts.gate, assumed, parts.clock),
+        "metrics": parts.metrics,
+        "placeholder": _placeholder(settings.local_render_long_side) if placeholder else None,
+        "adopt_stored": adopt_stored,
+    }
+    if fleet is not None:
+        store = FleetStore(parts.database.engine)
+        return FleetEngine(store=store, dsn=plain_dsn(parts.database.engine.url), **engine_parts)
+    return BatchEngine(**engine_parts)
+
+
+def fleet_worker(settings: Settings, parts: _EngineParts, policy: RetryPolicy) -> FleetWorker:
+    """A fleet worker on the process's database, provider, gate, images and logs."""
+    name = worker_name()
+    placeholder = settings.slide_placeholder_on_failure
+    attempt_parts = AttemptParts(
+        store=FleetStore(parts.database.engine),
+        provider=parts.provider,
+        gate=parts.gate,
+        policy=policy,
+        images=parts.images,
         log=parts.log,
-        events=EventBus(),
-        clock=parts.clock,
-        figures=GateFigures(parts.gate, assumed, parts.clock),
         metrics=parts.metrics,
+        fleet_metrics=FleetMetrics(parts.metrics, name),
+        clock=parts.clock,
+        wall=lambda: datetime.now(UTC),
+        timeout=settings.llm_timeout_seconds,
         placeholder=_placeholder(settings.local_render_long_side) if placeholder else None,
-        adopt_stored=adopt_stored,
+    )
+    config = WorkerConfig(
+        lease=settings.fleet_lease_seconds,
+        poll=settings.fleet_poll_seconds,
+        max_concurrent=settings.batch_max_concurrent,
+        image_size=settings.llm_image_size,
+    )
+    return FleetWorker(
+        name=name,
+        parts=attempt_parts,
+        repo=parts.database.batches,
+        config=config,
+        dsn=plain_dsn(parts.database.engine.url),
     )
 
 

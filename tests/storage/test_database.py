@@ -45,6 +45,7 @@ TABLES = {
     "batch_looks",
     "batch_references",
     "batches",
+    "fleet_workers",
     "gate_permits",
     "gate_scopes",
     "project_batches",

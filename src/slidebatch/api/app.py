@@ -81,6 +81,7 @@ def create_app(
     for studio in (projects, templates, outline, placeholder, seed_config):  # the seed's studio
         app.include_router(studio.router, prefix="/api", responses=ERROR_RESPONSES)
     app.include_router(system.router)
+    app.include_router(system.probes)
     app.include_router(assets.router, responses={404: ERROR_RESPONSES[404]})
     install_api_fallback(app)
     if settings.allowed_origins:
@@ -106,3 +107,25 @@ def create_app(
 def _cleanup_interval(settings: Settings) -> float:
     # Often enough that nothing outlives its age by much; never busier than once a minute.
     return max(60.0, min(3600.0, settings.batch_cleanup_hours * 3600 / 24))
+
+
+def create_probe_app(settings: Settings, *, services_factory: ServicesFactory) -> FastAPI:
+    """A fleet worker's own HTTP surface: ``/healthz``, ``/readyz`` and ``/metrics`` only."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with services_factory(settings) as services:
+            app.state.services = services
+            yield
+
+    app = FastAPI(
+        title="slidebatch worker",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    install_error_handlers(app)
+    app.include_router(system.probes)
+    return app

@@ -40,6 +40,7 @@ from slidebatch.engine.answers import (
 )
 from slidebatch.engine.candidates import MAX_CANDIDATES
 from slidebatch.errors import InputError
+from slidebatch.fleet.worker import LeaseHealth
 from slidebatch.scheduler.rate_gate import GateStats
 from slidebatch.services import ServerInfo
 
@@ -690,12 +691,36 @@ class GateOut(BaseModel):
         )
 
 
+class LeaseOut(BaseModel):
+    """A fleet worker's lease health (``/readyz`` of a process with a worker inside)."""
+
+    worker: str
+    healthy: bool = Field(description="heartbeat stored within one lease time")
+    lease_seconds: float
+    heartbeat_age_seconds: float | None = Field(
+        None, description="seconds since the last stored heartbeat; null before the first"
+    )
+    leases: int = Field(description="slides this worker holds now")
+
+    @classmethod
+    def of(cls, health: LeaseHealth, now: float) -> LeaseOut:
+        age = None if health.last_beat is None else round(max(0.0, now - health.last_beat), 3)
+        return cls(
+            worker=health.worker,
+            healthy=health.healthy(now),
+            lease_seconds=health.lease_seconds,
+            heartbeat_age_seconds=age,
+            leases=health.leases,
+        )
+
+
 class ReadyOut(BaseModel):
     status: Literal["ready", "degraded", "unavailable"]
     database: Literal["ok", "unreachable"]
     database_problem: str | None = None  # why not ok: unreachable, file deleted/replaced, ...
     provider: str
     gate: GateOut
+    fleet: LeaseOut | None = Field(None, description="a fleet worker's leases (null: none here)")
 
 
 class UsageOut(BaseModel):

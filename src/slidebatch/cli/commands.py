@@ -17,6 +17,7 @@ from slidebatch.cli import (
     generate_cmd,
     keys_cmd,
     serve_cmd,
+    worker_cmd,
 )
 
 # One entry per command module; a module owns its commands and their options.
@@ -30,6 +31,7 @@ COMMAND_MODULES = (
     generate_cmd,
     keys_cmd,
     serve_cmd,
+    worker_cmd,
 )
 
 

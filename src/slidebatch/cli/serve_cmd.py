@@ -10,6 +10,7 @@ from slidebatch.cli.output import fail
 
 if TYPE_CHECKING:
     from slidebatch.config import Settings
+    from slidebatch.services import FleetRole
 
 
 def serve(
@@ -21,6 +22,14 @@ def serve(
         False, "--insecure-no-auth", help="Allow a non-loopback bind without API keys."
     ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+    no_worker: bool = typer.Option(
+        False,
+        "--no-worker",
+        help="An API process of a fleet on PostgreSQL: `slidebatch worker` processes generate.",
+    ),
+    fleet: bool = typer.Option(
+        False, "--fleet", help="One process of a fleet on PostgreSQL, with a worker inside."
+    ),
 ) -> None:
     """Serve the API at /api, the page at /, OpenAPI docs at /docs."""
     # Imported here: `slidebatch --help` must not load the web stack, and a second process
@@ -48,10 +57,20 @@ def serve(
             lifetime.enter_context(own_data_dir(settings.effective_database_url))
         except ConfigError as exc:
             fail(str(exc))
-        _run(settings, log_level)
+        _run(settings, log_level, _role(no_worker=no_worker, fleet=fleet))
 
 
-def _run(settings: Settings, log_level: str) -> None:
+def _role(*, no_worker: bool, fleet: bool) -> FleetRole | None:
+    from slidebatch.services import FleetRole
+
+    if no_worker and fleet:
+        fail("--no-worker and --fleet exclude each other: --fleet runs a worker inside")
+    if no_worker or fleet:
+        return FleetRole(api=True, worker=fleet)
+    return None
+
+
+def _run(settings: Settings, log_level: str, role: FleetRole | None = None) -> None:
     """Check the bind, build the app and serve until stopped."""
     import asyncio
 
@@ -59,11 +78,12 @@ def _run(settings: Settings, log_level: str) -> None:
 
     from slidebatch.api.app import create_app
     from slidebatch.errors import ConfigError
-    from slidebatch.services import check_bind
+    from slidebatch.services import check_bind, fleet_factory
 
     try:
         asyncio.run(check_bind(settings))
-        app = create_app(settings)
+        factory = None if role is None else fleet_factory(role)
+        app = create_app(settings, services_factory=factory)
     except ConfigError as exc:
         fail(str(exc))
     uvicorn.run(

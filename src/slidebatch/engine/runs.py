@@ -288,7 +288,7 @@ class Runs:
             "read slides", lambda: self._repo.get_slides(batch_id)
         )
         self._log.event(
-            "batch_generate_complete", batch_id=batch_id, summary=_summary(batch, slides)
+            "batch_generate_complete", batch_id=batch_id, summary=completion_summary(batch, slides)
         )
         self._watchers.ended(batch, counts)
 
@@ -310,7 +310,7 @@ class Runs:
         )
 
 
-def _summary(batch: BatchRecord, slides: Sequence[SlideRecord]) -> dict[str, Any]:
+def completion_summary(batch: BatchRecord, slides: Sequence[SlideRecord]) -> dict[str, Any]:
     """The ``batch_generate_complete`` summary (the seed's fields)."""
     successful = sum(1 for s in slides if s.state is SlideState.DONE)
     return {

@@ -56,6 +56,12 @@ class Watchers:
         self.events.publish(batch.id, BatchStatus.of(batch, counts))
         self._close(batch.id)
 
+    def wake_all(self) -> None:
+        """Every waiter looks at its batch again (events may have been missed)."""
+        for event in self._finished.values():
+            event.set()
+        self._finished.clear()
+
     def gone(self, batch_id: str) -> None:
         """The batch was deleted: its streams end, its waiters wake (and find it gone)."""
         self.versions.forget(batch_id)

@@ -81,6 +81,8 @@ class BatchRow(Base):
     # Set by `slidebatch generate` (revision 0002): which output folder, which deck.
     output_key: Mapped[str | None] = mapped_column(String(64))
     fingerprint: Mapped[str | None] = mapped_column(String(64))
+    # A fleet's round robin (revision 0007): the turn this batch was last served at.
+    fleet_turn: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
         # NULL owners (auth off) must collide too, which a plain UNIQUE(owner, key) would
@@ -124,8 +126,30 @@ class SlideRow(Base):
     warnings: Mapped[str | None] = mapped_column(Text)  # JSON list of strings, NULL when none
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A fleet's lease (revision 0007): the attempt number (one more per claim, never
+    # reused: a write of an older attempt is refused), who holds it, until when, and
+    # when a slide backing off may be claimed again.
+    attempt_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    lease_owner: Mapped[str | None] = mapped_column(String(96))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_slides_batch_state", "batch_id", "state"),)
+    __table_args__ = (
+        Index("ix_slides_batch_state", "batch_id", "state"),
+        Index("ix_slides_state_lease", "state", "lease_until"),
+    )
+
+
+class FleetWorkerRow(Base):
+    """One fleet worker and its last heartbeat (revision 0007)."""
+
+    __tablename__ = "fleet_workers"
+
+    name: Mapped[str] = mapped_column(String(96), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
 class BatchLookRow(Base):

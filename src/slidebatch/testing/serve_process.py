@@ -6,7 +6,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -28,13 +28,15 @@ def start_serve(
     cwd: Path,
     timeout: float = 90.0,
     output: IO[bytes] | None = None,
+    args: Sequence[str] = ("serve",),
 ) -> subprocess.Popen[bytes]:
-    """Start ``slidebatch serve`` and return once ``/healthz`` answers.
+    """Start ``slidebatch serve`` (or ``args``: ``worker``, ``serve --no-worker``) and return
+    once ``/healthz`` answers.
 
     ``RuntimeError`` if it exits or is not healthy within ``timeout`` (then it is killed).
     ``cwd`` matters: it is where a stray ``.env`` would be read from.
     """
-    command = [sys.executable, "-m", "slidebatch", "serve", "--host", "127.0.0.1"]
+    command = [sys.executable, "-m", "slidebatch", *args, "--host", "127.0.0.1"]
     command += ["--port", str(port), "--log-level", "warning"]
     process = subprocess.Popen(
         command, env=dict(env), cwd=cwd, stdout=output, stderr=subprocess.STDOUT if output else None
@@ -42,7 +44,7 @@ def start_serve(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"slidebatch serve exited with {process.returncode}")
+            raise RuntimeError(f"slidebatch {args[0]} exited with {process.returncode}")
         try:
             if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
                 return process
@@ -52,7 +54,7 @@ def start_serve(
         time.sleep(0.05)
     process.kill()
     process.wait(10)
-    raise RuntimeError("slidebatch serve did not become healthy")
+    raise RuntimeError(f"slidebatch {args[0]} did not become healthy")
 
 
 def stop_serve(process: subprocess.Popen[bytes]) -> None:

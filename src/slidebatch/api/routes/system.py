@@ -12,20 +12,22 @@ from slidebatch.api.schemas import (
     DeckParseOut,
     GateOut,
     InfoOut,
+    LeaseOut,
     ReadyOut,
     UsageOut,
 )
 from slidebatch.core.deck import parse_deck
 
 router = APIRouter(tags=["system"])
+probes = APIRouter(tags=["system"])  # also served by a fleet worker without the API
 
 
-@router.get("/healthz", summary="The process is up")
+@probes.get("/healthz", summary="The process is up")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get(
+@probes.get(
     "/readyz",
     summary="Database reachable (and still the one opened, with its schema), gate state",
     response_model=ReadyOut,
@@ -37,17 +39,22 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     gate = GateOut.of(services.gate.stats())
     # A blocked or parked credential: the process is fine, its upstream will not take work.
     held = bool(gate.blocked or gate.parked)
+    worker = services.worker
+    lease = None if worker is None else LeaseOut.of(worker.health, services.clock.now())
+    # A worker that cannot store its heartbeat loses its slides to others: not ready.
+    ok = database_ok and (lease is None or lease.healthy)
     body = ReadyOut(
-        status=("degraded" if held else "ready") if database_ok else "unavailable",
+        status=("degraded" if held else "ready") if ok else "unavailable",
         database="ok" if database_ok else "unreachable",
         database_problem=problem,
         provider=services.provider.name,
         gate=gate,
+        fleet=lease,
     )
-    return JSONResponse(body.model_dump(), status_code=200 if database_ok else 503)
+    return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@probes.get("/metrics", summary="Prometheus metrics", response_class=Response)
 async def metrics(services: ServicesDep) -> Response:
     body, content_type = await services.render_metrics()
     return Response(body, media_type=content_type)

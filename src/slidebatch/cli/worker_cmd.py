@@ -1,0 +1,76 @@
+"""``slidebatch worker``: one worker of a fleet on PostgreSQL (claims slides, generates them).
+
+With ``--port`` it also serves ``/healthz``, ``/readyz`` (lease health) and ``/metrics``
+(labelled with the worker's name) on that port; it serves no API.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from slidebatch.cli.output import fail
+
+if TYPE_CHECKING:
+    from slidebatch.config import Settings
+
+
+def worker(
+    port: int | None = typer.Option(
+        None, "--port", help="Serve /healthz, /readyz and /metrics on this port (loopback)."
+    ),
+    host: str = typer.Option("127.0.0.1", "--host", help="Bind address of the probes."),
+    log_level: str = typer.Option("warning", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Claim slides from the fleet's PostgreSQL database and generate them until stopped."""
+    from slidebatch.config import load_settings
+    from slidebatch.errors import ConfigError
+
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        fail(str(exc))
+    if settings.database_url is None:
+        fail("a fleet worker needs PostgreSQL: set DATABASE_URL=postgresql://...")
+    if port is None:
+        _run_plain(settings)
+    else:
+        _run_with_probes(settings, host, port, log_level)
+
+
+def _run_plain(settings: Settings) -> None:
+    import asyncio
+    import contextlib
+    import signal
+
+    from slidebatch.errors import ConfigError
+    from slidebatch.services import FleetRole, build_services
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with build_services(settings, fleet=FleetRole(api=False, worker=True)):
+            await stop.wait()
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(main())
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def _run_with_probes(settings: Settings, host: str, port: int, log_level: str) -> None:
+    import uvicorn
+
+    from slidebatch.api.app import create_probe_app
+    from slidebatch.services import FleetRole, fleet_factory
+
+    app = create_probe_app(settings, services_factory=fleet_factory(FleetRole(False, True)))
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("worker")(worker)

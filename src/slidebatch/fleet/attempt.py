@@ -1,0 +1,206 @@
+"""One claimed slide's attempt in a fleet worker: call the upstream, store the outcome fenced.
+
+The same steps as the single-process dispatcher and recorder (``scheduler/dispatcher.py``,
+``engine/recorder.py``), with two differences: every write carries the claim's attempt
+number (``FleetStore`` refuses it once the slide was claimed again), and after a final
+result this process asks the database whether the batch has ended (``finish_if_done``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slidebatch.engine.runs import completion_summary
+from slidebatch.errors import ProviderError, QuotaExhausted, TransientProviderError
+from slidebatch.fleet.metrics import FleetMetrics
+from slidebatch.fleet.store import Claim, DoneValues, Finished, FleetStore
+from slidebatch.observability.metrics import Metrics
+from slidebatch.observability.pipeline_log import EventLog
+from slidebatch.providers.base import ImageProvider, ImageRequest, ImageResult
+from slidebatch.scheduler.clock import Clock
+from slidebatch.scheduler.job import Job
+from slidebatch.scheduler.rate_gate import GatePermit, RateGate
+from slidebatch.scheduler.retry import RetryPolicy
+from slidebatch.storage.images import ImageStore
+
+PlaceholderRenderer = Callable[[ImageRequest, str], ImageResult]
+_SUFFIX_BY_MIME = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptParts:
+    """What an attempt uses; shared by every attempt of one worker."""
+
+    store: FleetStore
+    provider: ImageProvider
+    gate: RateGate
+    policy: RetryPolicy
+    images: ImageStore
+    log: EventLog
+    metrics: Metrics
+    fleet_metrics: FleetMetrics
+    clock: Clock
+    wall: Callable[[], datetime]
+    timeout: float
+    placeholder: PlaceholderRenderer | None = None
+
+
+class Attempt:
+    """Runs claimed slides to a stored outcome."""
+
+    def __init__(self, parts: AttemptParts) -> None:
+        self._p = parts
+
+    async def run(self, claim: Claim, request: ImageRequest, permit: GatePermit) -> None:
+        """Make the attempt ``claim`` stands for; stores and logs what came of it."""
+        slide = claim.slide
+        job = Job(claim.batch.id, slide.key, request, slide.attempts - 1, slide.requeues)
+        attempt = slide.attempts
+        self._p.log.event("slide_started", batch_id=job.batch_id, details=_where(job, attempt))
+        try:
+            result = await self._call(request)
+        except ProviderError as error:
+            permit.failure(error)
+            self._p.metrics.upstream_request(error.status or error.kind)
+            await self._after_failure(claim, job, error, attempt)
+        except asyncio.CancelledError:
+            permit.release()
+            raise
+        else:
+            permit.success(result.rate_limit)
+            self._p.metrics.upstream_request(200, result.latency_s)
+            await self._store(claim, job, result, attempt)
+
+    async def _call(self, request: ImageRequest) -> ImageResult:
+        """One provider call bounded by ``LLM_TIMEOUT_SECONDS``; anything odd is transient."""
+        try:
+            return await asyncio.wait_for(self._p.provider.generate(request), self._p.timeout)
+        except TimeoutError as exc:
+            raise TransientProviderError(
+                f"no answer within {self._p.timeout:g} s", overload=True
+            ) from exc
+        except ProviderError:
+            raise
+        except Exception as exc:
+            self._p.log.failure("provider_unexpected_error", exc, provider=self._p.provider.name)
+            raise TransientProviderError(
+                f"unexpected {type(exc).__name__} from provider {self._p.provider.name}"
+            ) from exc
+
+    async def _after_failure(
+        self, claim: Claim, job: Job, error: ProviderError, attempt: int
+    ) -> None:
+        retry = self._p.policy.after(job, error)
+        if retry.next is None:
+            await self._final_failure(claim, job, error, attempt)
+            return
+        if isinstance(error, QuotaExhausted):
+            self._p.gate.park(self._p.clock.now() + retry.delay, str(error))
+        self._p.metrics.retry(error.kind)
+        again = retry.next
+        stored = await self._p.store.waiting(
+            claim,
+            message=str(error),
+            attempts=again.attempts,
+            requeues=again.requeues,
+            delay=retry.delay,
+        )
+        if not stored:
+            self._fenced(job, attempt)
+            return
+        details = (
+            _where(again, attempt) | _error_fields(error) | {"retry_in": round(retry.delay, 3)}
+        )
+        self._p.log.event("slide_retry", level="warning", batch_id=job.batch_id, details=details)
+        await self._finish(claim)  # a cancelled batch's retry ends as cancelled
+
+    async def _final_failure(
+        self, claim: Claim, job: Job, error: ProviderError, attempt: int
+    ) -> None:
+        if self._p.placeholder is not None:
+            stand_in = await asyncio.to_thread(self._p.placeholder, job.request, str(error))
+            self._p.log.event(
+                "slide_degraded",
+                level="warning",
+                batch_id=job.batch_id,
+                details=_where(job, attempt) | _error_fields(error),
+            )
+            await self._store(claim, job, stand_in, attempt, error=str(error))
+            return
+        if not await self._p.store.failed(claim, message=str(error), at=self._p.wall()):
+            self._fenced(job, attempt)
+            return
+        self._p.metrics.slide_finished("error", self._p.provider.name)
+        self._p.log.event(
+            "slide_failed",
+            level="error",
+            batch_id=job.batch_id,
+            details=_where(job, attempt, "attempts") | _error_fields(error),
+        )
+        await self._finish(claim)
+
+    async def _store(
+        self, claim: Claim, job: Job, result: ImageResult, attempt: int, *, error: str = ""
+    ) -> None:
+        suffix = _SUFFIX_BY_MIME.get(result.mime_type, ".png")
+        page = job.request.slide.page_num
+        name = await asyncio.to_thread(
+            self._p.images.write, job.batch_id, job.slide_key, page, result.data, suffix=suffix
+        )
+        values = DoneValues(
+            name, result.latency_s, result.cost, result.placeholder, result.warnings, self._p.wall()
+        )
+        # A fenced-off image stays on disk (its name may be the winner's: same bytes, same
+        # name); the batch's folder goes with the batch.
+        if not await self._p.store.done(claim, values):
+            self._fenced(job, attempt)
+            return
+        outcome = "placeholder" if result.placeholder else "done"
+        self._p.metrics.slide_finished(outcome, self._p.provider.name, cost=result.cost)
+        details = {
+            "slide_id": job.request.slide.id,
+            "generation_time": round(result.latency_s, 3),
+            "provider": self._p.provider.name,
+            "width": result.width,
+            "height": result.height,
+            "cost": result.cost,
+            "placeholder": result.placeholder,
+            "upstream_request_id": result.upstream_request_id,
+            "warnings": list(result.warnings),
+            **({"error": error} if error else {}),
+        }
+        details |= _where(job, attempt, "attempts")
+        self._p.log.event("slide_completed", batch_id=job.batch_id, details=details)
+        await self._finish(claim)
+
+    def _fenced(self, job: Job, attempt: int) -> None:
+        """Our lease was taken over (we were presumed dead) or the batch was deleted."""
+        self._p.fleet_metrics.fenced()
+        self._p.log.event(
+            "slide_result_fenced",
+            level="warning",
+            batch_id=job.batch_id,
+            details=_where(job, attempt),
+        )
+
+    async def _finish(self, claim: Claim) -> None:
+        finished = await self._p.store.finish_if_done(claim.batch.id, at=self._p.wall())
+        if finished is not None:
+            await self.announce_end(finished)
+
+    async def announce_end(self, finished: Finished) -> None:
+        """Log the end of a batch this process finished (the pipeline log's summary)."""
+        summary = completion_summary(finished.batch, finished.slides)
+        self._p.log.event("batch_generate_complete", batch_id=finished.batch.id, summary=summary)
+
+
+def _where(job: Job, attempt: int, key: str = "attempt") -> dict[str, Any]:
+    return {"slide_key": job.slide_key, "page_num": job.request.slide.page_num, key: attempt}
+
+
+def _error_fields(error: ProviderError) -> dict[str, Any]:
+    return {"error_kind": error.kind, "status": error.status, "error": str(error)}

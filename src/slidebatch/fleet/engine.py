@@ -1,0 +1,135 @@
+"""The batch engine of a fleet process: the same operations, decided by the database.
+
+``FleetEngine`` keeps ``BatchEngine``'s commands and answers (submit, wait, status, cancel,
+retry, regenerate, delete, cleanup) but runs no dispatcher: workers claim the slides
+(``fleet/worker.py``). Admission and the end of a batch are ``FleetStore`` transactions that
+any process may run; changes reach every process's watchers (SSE streams, synchronous
+waiters) through ``pg_notify`` (``fleet/relay.py``), including the process's own changes,
+so a client sees the same events whichever process it talks to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from slidebatch.core.batch import BatchRecord, SlideRecord
+from slidebatch.core.states import BatchState
+from slidebatch.engine.answers import SlideAnswer
+from slidebatch.engine.batch_engine import BatchEngine
+from slidebatch.engine.reader import BatchReader
+from slidebatch.engine.runs import Runs, completion_summary
+from slidebatch.errors import InputError
+from slidebatch.fleet.notify import Listener
+from slidebatch.fleet.relay import EventRelay
+from slidebatch.fleet.store import EVENTS_CHANNEL, FleetStore
+
+
+class FleetRuns(Runs):
+    """``Runs`` whose admission and reopening go through the database; nothing runs here."""
+
+    def __init__(self, *, store: FleetStore, **parts: Any) -> None:
+        super().__init__(**parts)
+        self._store = store
+
+    async def admit(self) -> None:
+        """Start queued batches while the fleet runs fewer than the maximum."""
+        for batch in await self._store.admit(self._config.max_concurrent, at=self._wall()):
+            self._log.event(
+                "batch_generate_start",
+                batch_id=batch.id,
+                details={"total_slides": batch.total_slides, "fleet": True},
+            )
+
+    async def start_locked(self, batch: BatchRecord) -> None:
+        """Workers start batches; an API process only admits them."""
+
+    async def reopen_locked(self, batch: BatchRecord, reset: list[SlideRecord]) -> None:
+        """Slides went back to pending: a final batch queues again; workers are woken."""
+        if not reset:
+            return
+        if batch.cancel_requested:
+            await self._repo.clear_cancel(batch.id)
+        current = await self._repo.get_batch(batch.id)
+        if current.state.is_final:
+            await self._repo.set_batch_state(batch.id, BatchState.QUEUED, at=self._wall())
+        await self._store.announce(batch.id, [s.key for s in reset], work=True)
+
+
+class FleetEngine(BatchEngine):
+    """A ``BatchEngine`` for an API process of a fleet (with or without a worker inside)."""
+
+    def __init__(self, *, store: FleetStore, dsn: str, **parts: Any) -> None:
+        super().__init__(**parts)
+        self.store = store
+        self.runs = FleetRuns(
+            store=store,
+            repo=self.repo,
+            dispatcher=self.dispatcher,
+            watchers=self.watchers,
+            log=self.log,
+            config=self.runs._config,
+            clock=self._clock,
+            wall=self._wall,
+            figures=self.runs.figures,
+            images=self.images,
+        )
+        self.read = BatchReader(
+            self.repo, self.runs, self.watchers.versions, max_concurrent=self.limits.max_concurrent
+        )
+        self.relay = EventRelay(self.repo, self.watchers, self.log)
+        self._events = Listener(
+            dsn, {EVENTS_CHANNEL: self.relay.receive}, self.log, on_connect=self.relay.reconnected
+        )
+
+    async def start(self) -> None:
+        """Listen to the fleet's events and admit; nothing is resumed (workers own slides)."""
+        self._tasks.append(asyncio.create_task(self._events.run(), name="fleet-events"))
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="fleet-relay"))
+        await asyncio.wait_for(self._events.connected.wait(), timeout=30)
+        await self.runs.admit()
+
+    async def resume(self, batch_id: str) -> BatchRecord:
+        """A stored batch runs when admitted; workers pick up its pending slides."""
+        await self.runs.admit()
+        return await self.repo.get_batch(batch_id)
+
+    async def cancel(self, batch_id: str, *, owner: str | None = None) -> None:
+        """Pending slides never start; slides being generated finish, then the batch ends."""
+        async with self.runs.lock:
+            batch = await self.repo.get_batch(batch_id, owner=owner)
+            if batch.state.is_final:
+                return
+            await self.repo.request_cancel(batch_id)
+            dropped = await self.repo.cancel_pending(batch_id, at=self._wall())
+            self.log.event(
+                "batch_cancel_requested", batch_id=batch_id, details={"dropped": dropped}
+            )
+            finished = await self.store.finish_if_done(batch_id, at=self._wall())
+            if finished is None:
+                await self.store.announce(batch_id, None, work=False)
+            else:
+                summary = completion_summary(finished.batch, finished.slides)
+                self.log.event("batch_generate_complete", batch_id=batch_id, summary=summary)
+        await self.runs.admit()
+
+    async def regenerate(
+        self,
+        batch_id: str,
+        slide_id: str,
+        *,
+        visual_desc: str | None = None,
+        owner: str | None = None,
+        candidates: int = 1,
+    ) -> SlideAnswer:
+        """As ``BatchEngine.regenerate``; several candidates per slide are not run by a fleet."""
+        if candidates > 1:
+            raise InputError("candidates above 1 are not available on a fleet yet; ask for 1")
+        return await super().regenerate(
+            batch_id, slide_id, visual_desc=visual_desc, owner=owner, candidates=1
+        )
+
+    async def delete(self, batch_id: str, *, owner: str | None = None) -> None:
+        """As ``BatchEngine.delete``; every process's streams and waiters hear of it."""
+        await super().delete(batch_id, owner=owner)
+        await self.store.announce_gone(batch_id)

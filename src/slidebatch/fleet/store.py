@@ -1,0 +1,407 @@
+"""The fleet's bookkeeping in PostgreSQL: admission, claims with leases, fenced results, the end.
+
+Every decision a single process used to make in memory is one short transaction here, so
+any number of API and worker processes can share the database:
+
+- admission: under a transaction-scoped advisory lock, the oldest queued batches start while
+  fewer than ``BATCH_MAX_CONCURRENT`` run;
+- a claim: the running batch served longest ago (``fleet_turn``) that has a claimable slide
+  and is below its ``max_workers`` is locked with ``FOR UPDATE SKIP LOCKED`` (so claimers on
+  other batches never wait) and gives its next slide (retries first, then page order); the
+  slide becomes ``generating`` with a lease (``lease_owner``, ``lease_until``) and a new
+  attempt number (``attempt_seq``, one more per claim, never reused);
+- a result: written only ``WHERE attempt_seq = :mine AND state = 'generating'``, so a worker
+  presumed dead (its lease expired, the slide claimed again) cannot overwrite a newer result;
+- the end: whoever stores a batch's last result locks the batch row and moves it to its final
+  state with a conditional ``UPDATE``; exactly one process sees the row change.
+
+Times for leases and backoff come from the database's clock (``now()``), so workers on
+machines with skewed clocks agree. Events go out with ``pg_notify`` inside the same
+transaction (``fleet/notify.py`` listens), so nobody hears of a change that did not commit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from slidebatch.core.batch import BatchRecord, SlideRecord
+from slidebatch.core.states import BatchState, SlideState, final_batch_state
+from slidebatch.storage.errors import translated
+from slidebatch.storage.rows import batch_record, encode_warnings, slide_record
+
+EVENTS_CHANNEL = "slidebatch_events"  # payload: {"b": batch id, "k": [keys], "end": bool}
+WORK_CHANNEL = "slidebatch_work"  # payload: a batch id; wakes idle workers
+# Any constant works: it only has to be the same in every slidebatch process.
+_ADMIT_LOCK_ID = 0x51_1DE_F1EE7
+
+_PICK_BATCH = text(
+    """
+    SELECT b.id FROM batches b
+    WHERE b.state = 'running' AND NOT b.cancel_requested
+      AND EXISTS (SELECT 1 FROM slides s WHERE s.batch_id = b.id AND s.state = 'pending'
+                  AND (s.due_at IS NULL OR s.due_at <= now()))
+      AND (b.effective_workers IS NULL OR b.effective_workers >
+           (SELECT count(*) FROM slides g WHERE g.batch_id = b.id AND g.state = 'generating'))
+    ORDER BY b.fleet_turn, b.queue_seq
+    LIMIT 1
+    FOR UPDATE OF b SKIP LOCKED
+    """
+)
+_PICK_SLIDE = text(
+    """
+    SELECT key FROM slides
+    WHERE batch_id = :b AND state = 'pending' AND (due_at IS NULL OR due_at <= now())
+    ORDER BY (attempts + requeues = 0), key
+    LIMIT 1
+    """
+)
+_TAKE_SLIDE = text(
+    """
+    UPDATE slides SET state = 'generating', attempt_seq = attempt_seq + 1,
+        attempts = attempts + 1, lease_owner = :w, started_at = :at, finished_at = NULL,
+        lease_until = now() + make_interval(secs => :lease), due_at = NULL
+    WHERE batch_id = :b AND key = :k
+    RETURNING *
+    """
+)
+_FENCE = "WHERE batch_id = :b AND key = :k AND attempt_seq = :seq AND state = 'generating'"
+_RELEASED = "lease_owner = NULL, lease_until = NULL"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A slide this worker holds: its batch, the slide as claimed, and the attempt number.
+
+    ``slide.attempts`` already counts the attempt being made (like ``mark_generating``).
+    """
+
+    batch: BatchRecord
+    slide: SlideRecord
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    """A batch this process moved to its final state (exactly one process gets it)."""
+
+    batch: BatchRecord
+    slides: tuple[SlideRecord, ...]
+    counts: dict[SlideState, int]
+
+
+class FleetStore:
+    """The fleet's transactions on one PostgreSQL database."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        if engine.dialect.name != "postgresql":
+            raise ValueError("a fleet needs PostgreSQL")
+        self._engine = engine
+
+    # --- admission ---------------------------------------------------------------------
+
+    async def admit(self, max_running: int, *, at: datetime) -> list[BatchRecord]:
+        """Start the oldest queued batches while fewer than ``max_running`` run; returns them."""
+        with translated("admit batches"):
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:id)"), {"id": _ADMIT_LOCK_ID}
+                )
+                running = (
+                    await connection.execute(
+                        text("SELECT count(*) FROM batches WHERE state = 'running'")
+                    )
+                ).scalar_one()
+                free = max(0, max_running - int(running))
+                if not free:
+                    return []
+                rows = (
+                    await connection.execute(
+                        text(
+                            "UPDATE batches SET state = 'running',"
+                            " started_at = coalesce(started_at, :at), finished_at = NULL"
+                            " WHERE id IN (SELECT id FROM batches WHERE state = 'queued'"
+                            " ORDER BY queue_seq, created_at LIMIT :free) RETURNING *"
+                        ),
+                        {"at": at, "free": free},
+                    )
+                ).all()
+                for row in rows:
+                    await _notify(connection, WORK_CHANNEL, row.id)
+                    await _notify_event(connection, row.id, None)
+        return sorted((batch_record(r) for r in rows), key=lambda b: b.created_at)
+
+    # --- claims and leases ---------------------------------------------------------------
+
+    async def claimable(self) -> bool:
+        """Whether some running batch has a slide a claim would take now (no lock taken)."""
+        query = _PICK_BATCH.text.replace("FOR UPDATE OF b SKIP LOCKED", "")
+        with translated("look for work"):
+            async with self._engine.connect() as connection:
+                return (await connection.execute(text(query))).first() is not None
+
+    async def claim(self, worker: str, *, lease: float, at: datetime) -> Claim | None:
+        """Take the next slide in fair order with a lease of ``lease`` seconds (None: no work)."""
+        with translated("claim a slide"):
+            async with self._engine.begin() as connection:
+                batch_id = (await connection.execute(_PICK_BATCH)).scalar()
+                if batch_id is None:
+                    return None
+                key = (await connection.execute(_PICK_SLIDE, {"b": batch_id})).scalar()
+                if key is None:  # the batch's last claimable slide went meanwhile
+                    return None
+                params = {"b": batch_id, "k": key, "w": worker, "lease": lease, "at": at}
+                slide = (await connection.execute(_TAKE_SLIDE, params)).one()
+                batch = (
+                    await connection.execute(
+                        text(
+                            "UPDATE batches SET fleet_turn = nextval('fleet_turn_seq')"
+                            " WHERE id = :b RETURNING *"
+                        ),
+                        {"b": batch_id},
+                    )
+                ).one()
+                await _notify_event(connection, batch_id, [key])
+        return Claim(batch_record(batch), slide_record(slide), int(slide.attempt_seq))
+
+    async def heartbeat(self, worker: str, *, lease: float, host: str, pid: int) -> int:
+        """Extend every lease ``worker`` holds by ``lease`` seconds; returns how many."""
+        with translated("heartbeat"):
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    text(
+                        "INSERT INTO fleet_workers (name, host, pid, started_at, beat_at)"
+                        " VALUES (:w, :host, :pid, now(), now())"
+                        " ON CONFLICT (name) DO UPDATE SET beat_at = now()"
+                    ),
+                    {"w": worker, "host": host, "pid": pid},
+                )
+                result = await connection.execute(
+                    text(
+                        "UPDATE slides SET lease_until = now() + make_interval(secs => :lease)"
+                        " WHERE lease_owner = :w AND state = 'generating'"
+                    ),
+                    {"w": worker, "lease": lease},
+                )
+        return int(result.rowcount)
+
+    async def leave(self, worker: str) -> None:
+        """A worker stops cleanly: its row goes (its leases, if any, expire as usual)."""
+        with translated("leave the fleet"):
+            async with self._engine.begin() as connection:
+                await connection.execute(
+                    text("DELETE FROM fleet_workers WHERE name = :w"), {"w": worker}
+                )
+
+    async def reap(self) -> list[tuple[str, int]]:
+        """Slides whose lease expired go back to pending; returns their (batch, key).
+
+        The attempt cut short is not counted (as after a single process's crash): the
+        upstream never refused it, so dead workers cannot use up a slide's retry budget.
+        """
+        with translated("reap expired leases"):
+            async with self._engine.begin() as connection:
+                rows = (
+                    await connection.execute(
+                        text(
+                            "UPDATE slides SET state = 'pending', started_at = NULL,"
+                            f" attempts = greatest(attempts - 1, 0), {_RELEASED}, due_at = NULL"
+                            " WHERE state = 'generating' AND lease_until < now()"
+                            " RETURNING batch_id, key"
+                        )
+                    )
+                ).all()
+                for batch_id in {r.batch_id for r in rows}:
+                    keys = [r.key for r in rows if r.batch_id == batch_id]
+                    await _notify(connection, WORK_CHANNEL, batch_id)
+                    await _notify_event(connection, batch_id, keys)
+        return [(r.batch_id, int(r.key)) for r in rows]
+
+    # --- fenced results --------------------------------------------------------------------
+
+    async def done(self, claim: Claim, values: DoneValues) -> bool:
+        """Store the image's row; False when the attempt was fenced off (or the batch gone)."""
+        params = {
+            "image_file": values.image_file,
+            "generation_time": values.generation_time,
+            "cost": values.cost,
+            "placeholder": values.placeholder,
+            "warnings": encode_warnings(values.warnings),
+            "at": values.at,
+        }
+        sets = (
+            "state = 'done', image_file = :image_file, generation_time = :generation_time,"
+            " cost = :cost, placeholder = :placeholder, warnings = :warnings,"
+            " error_message = NULL, finished_at = :at"
+        )
+        return await self._fenced(claim, sets, params, "store a slide's image")
+
+    async def failed(self, claim: Claim, *, message: str, at: datetime) -> bool:
+        """The slide failed for good; False when fenced off."""
+        sets = "state = 'error', error_message = :message, finished_at = :at"
+        return await self._fenced(claim, sets, {"message": message, "at": at}, "fail a slide")
+
+    async def waiting(
+        self, claim: Claim, *, message: str, attempts: int, requeues: int, delay: float
+    ) -> bool:
+        """Back to pending, claimable again after ``delay`` s (no slot held); False if fenced."""
+        # A batch cancelled meanwhile: the slide ends cancelled instead of waiting.
+        sets = (
+            "state = CASE WHEN (SELECT cancel_requested FROM batches WHERE id = :b)"
+            " THEN 'cancelled' ELSE 'pending' END, error_message = :message,"
+            " attempts = :attempts, requeues = :requeues,"
+            " due_at = now() + make_interval(secs => :delay)"
+        )
+        params = {"message": message, "attempts": attempts, "requeues": requeues, "delay": delay}
+        return await self._fenced(claim, sets, params, "put a slide back", wake=True)
+
+    async def _fenced(
+        self, claim: Claim, sets: str, params: dict[str, Any], action: str, *, wake: bool = False
+    ) -> bool:
+        where = {"b": claim.batch.id, "k": claim.slide.key, "seq": claim.seq}
+        with translated(action):
+            async with self._engine.begin() as connection:
+                result = await connection.execute(
+                    text(f"UPDATE slides SET {sets}, {_RELEASED} {_FENCE}"), params | where
+                )
+                if result.rowcount:
+                    await _notify_event(connection, claim.batch.id, [claim.slide.key])
+                    if wake:
+                        await _notify(connection, WORK_CHANNEL, claim.batch.id)
+        return bool(result.rowcount)
+
+    # --- the end of a batch ----------------------------------------------------------------
+
+    async def finish_if_done(self, batch_id: str, *, at: datetime) -> Finished | None:
+        """End the batch if no slide of it is pending or generating; only one caller gets it."""
+        with translated("finish a batch"):
+            async with self._engine.begin() as connection:
+                batch = (
+                    await connection.execute(
+                        text(
+                            "SELECT state, cancel_requested FROM batches WHERE id = :b FOR UPDATE"
+                        ),
+                        {"b": batch_id},
+                    )
+                ).first()
+                if batch is None or BatchState(batch.state).is_final:
+                    return None
+                counts = await _counts(connection, batch_id)
+                if counts[SlideState.PENDING] or counts[SlideState.GENERATING]:
+                    return None
+                final = final_batch_state(counts, cancelled=bool(batch.cancel_requested))
+                row = (
+                    await connection.execute(
+                        text(
+                            "UPDATE batches SET state = :s, finished_at = :at"
+                            " WHERE id = :b RETURNING *"
+                        ),
+                        {"b": batch_id, "s": str(final), "at": at},
+                    )
+                ).one()
+                slides = (
+                    await connection.execute(
+                        text("SELECT * FROM slides WHERE batch_id = :b ORDER BY page_num, key"),
+                        {"b": batch_id},
+                    )
+                ).all()
+                await _notify_event(connection, batch_id, None, end=True)
+        return Finished(batch_record(row), tuple(slide_record(s) for s in slides), counts)
+
+    async def ended_batches(self) -> list[str]:
+        """Running batches with no slide pending or generating: their end was not stored
+        (the worker that stored the last result died before it could end them)."""
+        with translated("look for ended batches"):
+            async with self._engine.connect() as connection:
+                rows = await connection.execute(
+                    text(
+                        "SELECT id FROM batches b WHERE state = 'running' AND NOT EXISTS"
+                        " (SELECT 1 FROM slides s WHERE s.batch_id = b.id"
+                        "  AND s.state IN ('pending', 'generating'))"
+                    )
+                )
+                return list(rows.scalars())
+
+    async def announce(self, batch_id: str, keys: Sequence[int] | None, *, work: bool) -> None:
+        """Tell every process that ``batch_id`` changed (and wake workers when ``work``)."""
+        with translated("announce a change"):
+            async with self._engine.begin() as connection:
+                await _notify_event(connection, batch_id, keys)
+                if work:
+                    await _notify(connection, WORK_CHANNEL, batch_id)
+
+    async def announce_gone(self, batch_id: str) -> None:
+        """Tell every process that ``batch_id`` was deleted (streams end, waiters wake)."""
+        with translated("announce a deletion"):
+            async with self._engine.begin() as connection:
+                await _notify_event(connection, batch_id, None, end=True)
+
+    async def lease_figures(self, worker: str) -> LeaseFigures:
+        """This worker's leases now and its last heartbeat's age (for ``/readyz``)."""
+        with translated("read lease figures"):
+            async with self._engine.connect() as connection:
+                row = (
+                    await connection.execute(
+                        text(
+                            "SELECT (SELECT count(*) FROM slides WHERE lease_owner = :w"
+                            "   AND state = 'generating') AS held,"
+                            " (SELECT count(*) FROM slides WHERE lease_owner = :w"
+                            "   AND state = 'generating' AND lease_until < now()) AS expired,"
+                            " (SELECT extract(epoch FROM now() - beat_at) FROM fleet_workers"
+                            "   WHERE name = :w) AS beat_age"
+                        ),
+                        {"w": worker},
+                    )
+                ).one()
+        age = None if row.beat_age is None else float(row.beat_age)
+        return LeaseFigures(int(row.held), int(row.expired), age)
+
+
+@dataclass(frozen=True, slots=True)
+class DoneValues:
+    """What a successful attempt stores (``at``: the wall time it finished)."""
+
+    image_file: str
+    generation_time: float
+    cost: float | None
+    placeholder: bool
+    warnings: tuple[str, ...]
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseFigures:
+    """A worker's leases: held now, held past their end, seconds since its last heartbeat."""
+
+    held: int
+    expired: int
+    beat_age: float | None
+
+
+async def _counts(connection: AsyncConnection, batch_id: str) -> dict[SlideState, int]:
+    rows = (
+        await connection.execute(
+            text("SELECT state, count(*) AS n FROM slides WHERE batch_id = :b GROUP BY state"),
+            {"b": batch_id},
+        )
+    ).all()
+    counts = dict.fromkeys(SlideState, 0)
+    counts.update({SlideState(r.state): int(r.n) for r in rows})
+    return counts
+
+
+async def _notify(connection: AsyncConnection, channel: str, payload: str) -> None:
+    await connection.execute(text("SELECT pg_notify(:c, :p)"), {"c": channel, "p": payload})
+
+
+async def _notify_event(
+    connection: AsyncConnection, batch_id: str, keys: Sequence[int] | None, *, end: bool = False
+) -> None:
+    payload = json.dumps({"b": batch_id, "k": None if keys is None else list(keys), "end": end})
+    await _notify(connection, EVENTS_CHANNEL, payload)

@@ -1,0 +1,214 @@
+"""A fleet worker: claim slides from PostgreSQL with leases, generate them, store them fenced.
+
+The loop mirrors the single-process dispatcher: wait until some batch has claimable work,
+then for the gate's permit, and only then claim (so the slide that starts is the one fair
+order picks at the instant the gate allows a start). Each attempt runs as its own task.
+
+Beside the loop, three chores keep the fleet whole:
+- heartbeat, every third of ``FLEET_LEASE_SECONDS``: this worker's leases are extended (and
+  its ``fleet_workers`` row touched); a worker that stops beating loses its slides when the
+  leases end;
+- reaper: expired leases (a killed worker's) go back to pending; any worker does it;
+- sweeper: admission (queued batches start when a place is free) and ending batches whose
+  last result was stored by a worker that died before it could end them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from slidebatch.core.aspect import ImageSize
+from slidebatch.core.look import Look
+from slidebatch.fleet.attempt import Attempt, AttemptParts
+from slidebatch.fleet.notify import Listener
+from slidebatch.fleet.store import WORK_CHANNEL, Claim, LeaseFigures
+from slidebatch.providers.base import ImageRequest
+from slidebatch.scheduler.clock import first_of
+from slidebatch.storage.repository import BatchRepository
+
+
+def worker_name() -> str:
+    """``host:pid:random``: unique in the fleet, readable in logs and metrics."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerConfig:
+    """How a worker paces itself (seconds) and what it admits."""
+
+    lease: float
+    poll: float
+    max_concurrent: int  # BATCH_MAX_CONCURRENT, for admission
+    image_size: ImageSize
+
+
+@dataclass(slots=True)
+class LeaseHealth:
+    """What ``/readyz`` says about a worker: its last heartbeat, leases held."""
+
+    worker: str
+    lease_seconds: float
+    last_beat: float | None = None  # clock time of the last successful heartbeat
+    leases: int = 0
+
+    def healthy(self, now: float) -> bool:
+        """Beating within a lease: its leases cannot have expired under it."""
+        return self.last_beat is not None and now - self.last_beat < self.lease_seconds
+
+
+class FleetWorker:
+    """Claims and runs slides until stopped; one per ``slidebatch worker`` (or ``serve``)."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        parts: AttemptParts,
+        repo: BatchRepository,
+        config: WorkerConfig,
+        dsn: str,
+    ) -> None:
+        self.name = name
+        self._p = parts
+        self._repo = repo
+        self._config = config
+        self._attempt = Attempt(parts)
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._looks: dict[str, Look] = {}
+        self.health = LeaseHealth(name, config.lease)
+        self._listener = Listener(
+            dsn, {WORK_CHANNEL: self._on_work}, parts.log, on_connect=self._on_connect
+        )
+
+    async def run(self) -> None:
+        """Work until cancelled; attempts in flight are cancelled with it (leases expire)."""
+        chores = [
+            asyncio.create_task(self._listener.run(), name="fleet-listen"),
+            asyncio.create_task(self._every(self._config.lease / 3, self._beat), name="beat"),
+            asyncio.create_task(self._every(self._config.lease / 4, self._reap), name="reap"),
+            asyncio.create_task(self._every(self._config.poll * 2, self._sweep), name="sweep"),
+        ]
+        self._p.log.event("fleet_worker_start", details={"worker": self.name})
+        try:
+            await self._beat()
+            await self._loop()
+        finally:
+            for task in [*chores, *self._tasks]:
+                task.cancel()
+            await asyncio.gather(*chores, *self._tasks, return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await self._p.store.leave(self.name)
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            if not await self._safe_claimable():
+                await first_of(self._wake.wait(), self._p.clock.sleep(self._config.poll))
+                continue
+            permit = await self._p.gate.acquire()
+            claim = await self._safe_claim()
+            if claim is None:  # another worker took it while we waited for the gate
+                permit.abandon()
+                continue
+            self._p.fleet_metrics.claimed()
+            request = await self._request(claim)
+            task = asyncio.create_task(self._attempt.run(claim, request, permit))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _safe_claimable(self) -> bool:
+        try:
+            return await self._p.store.claimable()
+        except Exception as exc:  # the database is away: look again after a poll
+            self._p.log.failure("fleet_claim_failed", exc)
+            return False
+
+    async def _safe_claim(self) -> Claim | None:
+        try:
+            return await self._p.store.claim(self.name, lease=self._config.lease, at=self._p.wall())
+        except Exception as exc:
+            self._p.log.failure("fleet_claim_failed", exc)
+            return None
+
+    async def _request(self, claim: Claim) -> ImageRequest:
+        batch = claim.batch
+        look = self._looks.get(batch.id)
+        if look is None:
+            look = await self._repo.get_look(batch.id)
+            self._looks[batch.id] = look
+        return ImageRequest(
+            prompt=claim.slide.final_prompt,
+            slide=claim.slide.slide,
+            style_prompt=batch.style_prompt,
+            aspect_ratio=batch.aspect_ratio,
+            image_size=self._config.image_size,
+            reference_images=look.images,
+        )
+
+    # --- chores ---
+
+    async def _every(self, seconds: float, chore: Callable[[], object]) -> None:
+        while True:
+            await self._p.clock.sleep(seconds)
+            try:
+                result = chore()
+                if asyncio.iscoroutine(result):
+                    await result
+            except Exception as exc:  # a chore fails while the database is away; next round
+                self._p.log.failure("fleet_chore_failed", exc, worker=self.name)
+
+    async def _beat(self) -> None:
+        held = await self._p.store.heartbeat(
+            self.name, lease=self._config.lease, host=socket.gethostname(), pid=os.getpid()
+        )
+        self.health.last_beat = self._p.clock.now()
+        self.health.leases = held
+
+    async def _reap(self) -> None:
+        reaped = await self._p.store.reap()
+        if reaped:
+            self._p.fleet_metrics.reaped(len(reaped))
+            batches = sorted({b for b, _ in reaped})
+            self._p.log.event(
+                "fleet_leases_expired",
+                level="warning",
+                details={"worker": self.name, "slides": len(reaped), "batches": batches},
+            )
+            self._wake.set()
+
+    async def _sweep(self) -> None:
+        wall = self._p.wall()
+        for batch_id in await self._p.store.ended_batches():
+            finished = await self._p.store.finish_if_done(batch_id, at=wall)
+            if finished is not None:
+                await self._attempt.announce_end(finished)
+        await self.admit()
+        if len(self._looks) > 256:  # looks of batches long ended; re-read on the next claim
+            self._looks.clear()
+
+    async def admit(self) -> None:
+        """Start queued batches while places are free (logged once, by whoever starts them)."""
+        for batch in await self._p.store.admit(self._config.max_concurrent, at=self._p.wall()):
+            self._p.log.event(
+                "batch_generate_start",
+                batch_id=batch.id,
+                details={"total_slides": batch.total_slides, "worker": self.name},
+            )
+            self._wake.set()
+
+    async def lease_figures(self) -> LeaseFigures:
+        """This worker's leases as the database sees them."""
+        return await self._p.store.lease_figures(self.name)
+
+    def _on_work(self, _payload: str) -> None:
+        self._wake.set()
+
+    async def _on_connect(self) -> None:
+        self._wake.set()
