@@ -321,6 +321,7 @@ async def build_services(
         stack.push_async_callback(engine.stop)
         if fleet is not None and fleet.worker:
             services.worker = fleet_worker(settings, parts, _policy(settings, rng))
+            metrics.add_sampler(services.worker.sample)
             running = asyncio.create_task(services.worker.run(), name="fleet-worker")
             stack.push_async_callback(_cancelled, running)
         lag = start_loop_lag(clock, metrics.loop_lag)

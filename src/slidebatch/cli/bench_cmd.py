@@ -14,6 +14,10 @@ _LOAD_HELP = (
     "PostgreSQL (status latency, submits, the list, event-loop lag)."
 )
 _DB_HELP = "With --load: sqlite and/or postgres."
+_FLEET_HELP = (
+    "Instead: N workers + 1 API process on a fresh PostgreSQL database (127.0.0.1:5432): "
+    "the multi-batch scenario vs the bound, 429s, and a kill -9 of one worker mid-batch."
+)
 
 
 def bench(
@@ -49,10 +53,15 @@ def bench(
     ),
     load: bool = typer.Option(False, "--load", help=_LOAD_HELP),
     database: list[str] = typer.Option(["sqlite", "postgres"], "--database", help=_DB_HELP),
+    fleet: int = typer.Option(0, "--fleet", help=_FLEET_HELP, min=0, max=16),
+    repeat: int = typer.Option(3, "--repeat", help="With --fleet: repeats (medians).", min=1),
 ) -> None:
     """Run the fake upstream and a real server; print makespan vs bound, 429s and success."""
     if not 0 < time_scale <= 1:
         fail("--time-scale must be in (0, 1]")
+    if fleet:
+        _fleet(fleet, time_scale, repeat, quick=quick, workdir=workdir)
+        return
     if load:
         _load(workdir, database, quick=quick)
         return
@@ -89,6 +98,25 @@ def _load(workdir: Path | None, databases: list[str], *, quick: bool) -> None:
     with tempfile.TemporaryDirectory(prefix="slidebatch-load-") as scratch:
         report = run_load(workdir or Path(scratch), databases=databases, quick=quick)
     typer.echo(render_table(report))
+
+
+def _fleet(
+    workers: int, time_scale: float, repeat: int, *, quick: bool, workdir: Path | None
+) -> None:
+    import tempfile
+
+    from slidebatch.bench.fleet import run_fleet_bench
+
+    with tempfile.TemporaryDirectory(prefix="slidebatch-fleet-") as scratch:
+        report = run_fleet_bench(
+            workers=workers,
+            time_scale=time_scale,
+            repeat=repeat,
+            quick=quick,
+            root=workdir or Path(scratch),
+            say=_progress,
+        )
+    typer.echo(json.dumps(report.as_json(), indent=2))
 
 
 def _progress(message: str) -> None:

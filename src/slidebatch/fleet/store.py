@@ -146,6 +146,21 @@ class FleetStore:
             async with self._engine.connect() as connection:
                 return (await connection.execute(text(query))).first() is not None
 
+    async def next_due_in(self) -> float | None:
+        """Seconds until the earliest slide backing off becomes claimable (None: none waits)."""
+        with translated("look for retries"):
+            async with self._engine.connect() as connection:
+                value = (
+                    await connection.execute(
+                        text(
+                            "SELECT extract(epoch FROM min(s.due_at) - now()) FROM slides s"
+                            " JOIN batches b ON b.id = s.batch_id WHERE b.state = 'running'"
+                            " AND s.state = 'pending' AND s.due_at > now()"
+                        )
+                    )
+                ).scalar()
+        return None if value is None else max(0.0, float(value))
+
     async def claim(self, worker: str, *, lease: float, at: datetime) -> Claim | None:
         """Take the next slide in fair order with a lease of ``lease`` seconds (None: no work)."""
         with translated("claim a slide"):
@@ -191,13 +206,30 @@ class FleetStore:
                 )
         return int(result.rowcount)
 
-    async def leave(self, worker: str) -> None:
-        """A worker stops cleanly: its row goes (its leases, if any, expire as usual)."""
+    async def leave(self, worker: str) -> int:
+        """A worker stops cleanly: the slides it still holds go back to pending at once (the
+        attempt cut short not counted) and its row goes; returns how many slides."""
         with translated("leave the fleet"):
             async with self._engine.begin() as connection:
+                rows = (
+                    await connection.execute(
+                        text(
+                            "UPDATE slides SET state = 'pending', started_at = NULL,"
+                            f" attempts = greatest(attempts - 1, 0), {_RELEASED}, due_at = NULL"
+                            " WHERE state = 'generating' AND lease_owner = :w"
+                            " RETURNING batch_id, key"
+                        ),
+                        {"w": worker},
+                    )
+                ).all()
                 await connection.execute(
                     text("DELETE FROM fleet_workers WHERE name = :w"), {"w": worker}
                 )
+                for batch_id in {r.batch_id for r in rows}:
+                    keys = [r.key for r in rows if r.batch_id == batch_id]
+                    await _notify(connection, WORK_CHANNEL, batch_id)
+                    await _notify_event(connection, batch_id, keys)
+        return len(rows)
 
     async def reap(self) -> list[tuple[str, int]]:
         """Slides whose lease expired go back to pending; returns their (batch, key).

@@ -104,13 +104,16 @@ class FleetWorker:
                 task.cancel()
             await asyncio.gather(*chores, *self._tasks, return_exceptions=True)
             with contextlib.suppress(Exception):
-                await self._p.store.leave(self.name)
+                released = await self._p.store.leave(self.name)
+                self._p.log.event(
+                    "fleet_worker_stop", details={"worker": self.name, "released": released}
+                )
 
     async def _loop(self) -> None:
         while True:
             self._wake.clear()
             if not await self._safe_claimable():
-                await first_of(self._wake.wait(), self._p.clock.sleep(self._config.poll))
+                await first_of(self._wake.wait(), self._p.clock.sleep(await self._idle()))
                 continue
             permit = await self._p.gate.acquire()
             claim = await self._safe_claim()
@@ -122,6 +125,14 @@ class FleetWorker:
             task = asyncio.create_task(self._attempt.run(claim, request, permit))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def _idle(self) -> float:
+        """How long to sleep with no work: until a retry is due, at most one poll."""
+        try:
+            due = await self._p.store.next_due_in()
+        except Exception:  # told by _safe_claimable already
+            return self._config.poll
+        return self._config.poll if due is None else min(self._config.poll, due + 0.005)
 
     async def _safe_claimable(self) -> bool:
         try:
@@ -202,6 +213,12 @@ class FleetWorker:
                 details={"total_slides": batch.total_slides, "worker": self.name},
             )
             self._wake.set()
+
+    def sample(self, _metrics: object = None) -> None:
+        """Refresh the lease gauges (a ``/metrics`` sampler)."""
+        last = self.health.last_beat
+        age = 0.0 if last is None else self._p.clock.now() - last
+        self._p.fleet_metrics.set_leases(self.health.leases, age)
 
     async def lease_figures(self) -> LeaseFigures:
         """This worker's leases as the database sees them."""

@@ -21,17 +21,16 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     """Add the lease columns to ``slides``, ``fleet_turn`` to ``batches`` and the
     ``fleet_workers`` table (one row per worker, its last heartbeat)."""
-    with op.batch_alter_table("slides") as slides:
-        slides.add_column(
-            sa.Column("attempt_seq", sa.Integer(), nullable=False, server_default="0")
-        )
-        slides.add_column(sa.Column("lease_owner", sa.String(96), nullable=True))
-        slides.add_column(sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True))
-        slides.add_column(sa.Column("due_at", sa.DateTime(timezone=True), nullable=True))
-    with op.batch_alter_table("batches") as batches:
-        batches.add_column(
-            sa.Column("fleet_turn", sa.BigInteger(), nullable=False, server_default="0")
-        )
+    # Plain ADD COLUMN (constant defaults): SQLite does it in place, no table copy.
+    op.add_column(
+        "slides", sa.Column("attempt_seq", sa.Integer(), nullable=False, server_default="0")
+    )
+    op.add_column("slides", sa.Column("lease_owner", sa.String(96), nullable=True))
+    op.add_column("slides", sa.Column("lease_until", sa.DateTime(timezone=True), nullable=True))
+    op.add_column("slides", sa.Column("due_at", sa.DateTime(timezone=True), nullable=True))
+    op.add_column(
+        "batches", sa.Column("fleet_turn", sa.BigInteger(), nullable=False, server_default="0")
+    )
     op.create_index("ix_slides_state_lease", "slides", ["state", "lease_until"])
     op.create_table(
         "fleet_workers",

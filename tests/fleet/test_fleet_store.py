@@ -1,0 +1,143 @@
+"""FleetStore on a real PostgreSQL: fair claims, caps, fencing, exactly one end, admission."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import text
+
+from slidebatch.core.slide import BatchRequest, Slide, SlideType
+from slidebatch.core.states import BatchState, SlideState
+from slidebatch.fleet.store import DoneValues, FleetStore
+from slidebatch.storage.database import Database
+
+pytestmark = pytest.mark.postgres
+
+AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(postgres_url: str) -> AsyncIterator[Database]:
+    database = await Database.open(postgres_url)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def _batch(db: Database, slides: int, workers: int | None) -> str:
+    record, _ = await db.batches.create_batch(
+        request=deck(slides),
+        final_prompts=[f"p{i}" for i in range(slides)],
+        effective_workers=workers,
+        owner=None,
+        idempotency_key=None,
+    )
+    return record.id
+
+
+def deck(count: int) -> BatchRequest:
+    slides = tuple(
+        Slide(f"s{i}", i + 1, SlideType.CONTENT, f"title {i}", f"point {i}", "a chart")
+        for i in range(count)
+    )
+    return BatchRequest(slides=slides, style_prompt="flat")
+
+
+def _done() -> DoneValues:
+    return DoneValues("p001-k0-0123456789ab.png", 1.0, None, False, (), AT)
+
+
+async def test_claims_take_turns_between_batches_within_each_cap(db: Database) -> None:
+    """Claims rotate over the running batches and never pass a batch's max_workers."""
+    store = FleetStore(db.engine)
+    big = await _batch(db, 6, workers=2)
+    small = await _batch(db, 3, workers=None)
+    assert [b.id for b in await store.admit(10, at=AT)] == [big, small]
+    claims = [await store.claim("w1", lease=30, at=AT) for _ in range(5)]
+    order = [c.batch.id if c else None for c in claims]
+    assert order == [big, small, big, small, small]  # big is at its cap of 2 after two
+    assert [c.slide.key for c in claims if c and c.batch.id == big] == [0, 1]
+    assert await store.claim("w1", lease=30, at=AT) is None
+    assert {c.seq for c in claims if c} == {1}
+
+
+async def test_admission_counts_the_whole_fleet(db: Database) -> None:
+    """No more than the maximum run at once; the next starts when one ends."""
+    store = FleetStore(db.engine)
+    first = await _batch(db, 1, workers=None)
+    second = await _batch(db, 1, workers=None)
+    assert [b.id for b in await store.admit(1, at=AT)] == [first]
+    assert await store.admit(1, at=AT) == []
+    claim = await store.claim("w1", lease=30, at=AT)
+    assert claim is not None
+    assert await store.done(claim, _done())
+    finished = await store.finish_if_done(first, at=AT)
+    assert finished is not None
+    assert finished.batch.state is BatchState.COMPLETED
+    assert [b.id for b in await store.admit(1, at=AT)] == [second]
+
+
+async def test_a_worker_presumed_dead_cannot_overwrite_the_newer_attempt(db: Database) -> None:
+    """After its lease expired and the slide was claimed again, the old attempt's write is
+    refused; the new attempt's is stored; the batch ends exactly once."""
+    store = FleetStore(db.engine)
+    batch_id = await _batch(db, 1, workers=None)
+    await store.admit(10, at=AT)
+    old = await store.claim("dead", lease=30, at=AT)
+    assert old is not None
+    async with db.engine.begin() as connection:
+        await connection.execute(text("UPDATE slides SET lease_until = now() - interval '1 s'"))
+    assert await store.reap() == [(batch_id, 0)]
+    new = await store.claim("alive", lease=30, at=AT)
+    assert new is not None
+    assert (old.seq, new.seq) == (1, 2)
+    assert new.slide.attempts == old.slide.attempts  # the cut attempt was not counted
+    assert await store.done(old, _done()) is False
+    assert await store.failed(old, message="late", at=AT) is False
+    assert await store.done(new, _done()) is True
+    assert await store.done(new, _done()) is False  # a result is stored once
+    assert (await store.finish_if_done(batch_id, at=AT)) is not None
+    assert (await store.finish_if_done(batch_id, at=AT)) is None
+    slide = await db.batches.get_slide(batch_id, 0)
+    assert slide.state is SlideState.DONE
+    assert slide.error_message is None
+
+
+async def test_a_retry_waits_without_a_lease_and_a_cancel_ends_it(db: Database) -> None:
+    """A slide backing off holds no lease and is not claimable before its due time; once the
+    batch is cancelled, a retry ends the slide cancelled and the batch ends."""
+    store = FleetStore(db.engine)
+    batch_id = await _batch(db, 2, workers=None)
+    await store.admit(10, at=AT)
+    claim = await store.claim("w1", lease=30, at=AT)
+    assert claim is not None
+    assert await store.waiting(claim, message="429", attempts=0, requeues=1, delay=60)
+    other = await store.claim("w1", lease=30, at=AT)
+    assert other is not None
+    assert other.slide.key == 1  # slide 0 is not due for a minute
+    assert await store.claim("w1", lease=30, at=AT) is None
+    await db.batches.request_cancel(batch_id)
+    await db.batches.cancel_pending(batch_id, at=AT)
+    assert await store.failed(other, message="boom", at=AT)
+    finished = await store.finish_if_done(batch_id, at=AT)
+    assert finished is not None
+    assert finished.batch.state is BatchState.CANCELLED
+
+
+async def test_a_worker_that_stops_cleanly_hands_its_slides_back_at_once(db: Database) -> None:
+    """leave(): the slides it held are pending again (attempt not counted), claimable now."""
+    store = FleetStore(db.engine)
+    batch_id = await _batch(db, 1, workers=None)
+    await store.admit(10, at=AT)
+    held = await store.claim("leaving", lease=30, at=AT)
+    assert held is not None
+    assert await store.claim("other", lease=30, at=AT) is None
+    assert await store.leave("leaving") == 1
+    again = await store.claim("other", lease=30, at=AT)
+    assert again is not None
+    assert (again.batch.id, again.slide.key, again.seq) == (batch_id, 0, 2)
+    assert again.slide.attempts == held.slide.attempts
+    assert await store.done(held, _done()) is False
