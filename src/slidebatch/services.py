@@ -322,6 +322,7 @@ async def build_services(
         if fleet is not None and fleet.worker:
             services.worker = fleet_worker(settings, parts, _policy(settings, rng))
             metrics.add_sampler(services.worker.sample)
+            await services.worker.beat()  # ready (a fresh heartbeat) before the first request
             running = asyncio.create_task(services.worker.run(), name="fleet-worker")
             stack.push_async_callback(_cancelled, running)
         lag = start_loop_lag(clock, metrics.loop_lag)

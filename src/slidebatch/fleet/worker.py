@@ -91,13 +91,13 @@ class FleetWorker:
         """Work until cancelled; attempts in flight are cancelled with it (leases expire)."""
         chores = [
             asyncio.create_task(self._listener.run(), name="fleet-listen"),
-            asyncio.create_task(self._every(self._config.lease / 3, self._beat), name="beat"),
+            asyncio.create_task(self._every(self._config.lease / 3, self.beat), name="beat"),
             asyncio.create_task(self._every(self._config.lease / 4, self._reap), name="reap"),
             asyncio.create_task(self._every(self._config.poll * 2, self._sweep), name="sweep"),
         ]
         self._p.log.event("fleet_worker_start", details={"worker": self.name})
         try:
-            await self._beat()
+            await self.beat()
             await self._loop()
         finally:
             for task in [*chores, *self._tasks]:
@@ -113,7 +113,8 @@ class FleetWorker:
         while True:
             self._wake.clear()
             if not await self._safe_claimable():
-                await first_of(self._wake.wait(), self._p.clock.sleep(await self._idle()))
+                idle = await self._idle()  # before the wait's coroutine exists
+                await first_of(self._wake.wait(), self._p.clock.sleep(idle))
                 continue
             permit = await self._p.gate.acquire()
             claim = await self._safe_claim()
@@ -175,7 +176,8 @@ class FleetWorker:
             except Exception as exc:  # a chore fails while the database is away; next round
                 self._p.log.failure("fleet_chore_failed", exc, worker=self.name)
 
-    async def _beat(self) -> None:
+    async def beat(self) -> None:
+        """Store a heartbeat now: this worker's leases run one more lease time."""
         held = await self._p.store.heartbeat(
             self.name, lease=self._config.lease, host=socket.gethostname(), pid=os.getpid()
         )
