@@ -36,6 +36,7 @@ from slidebatch.fleet.attempt import AttemptParts
 from slidebatch.fleet.engine import FleetEngine
 from slidebatch.fleet.metrics import FleetMetrics
 from slidebatch.fleet.notify import plain_dsn
+from slidebatch.fleet.pg_gate import open_pg_gate
 from slidebatch.fleet.store import FleetStore
 from slidebatch.fleet.worker import FleetWorker, WorkerConfig, worker_name
 from slidebatch.observability.audit import AuditLog
@@ -48,7 +49,8 @@ from slidebatch.providers.local import placeholder_image
 from slidebatch.providers.registry import build_provider, make_http_client
 from slidebatch.scheduler.clock import Clock, SystemClock
 from slidebatch.scheduler.dispatcher import Dispatcher
-from slidebatch.scheduler.gate import Gate, GateConfig, GateRegistry
+from slidebatch.scheduler.gate import GateConfig, GateRegistry
+from slidebatch.scheduler.rate_gate import RateGate
 from slidebatch.scheduler.retry import RetryPolicy
 from slidebatch.scheduler.scope import RateScope
 from slidebatch.security.authenticator import Authenticator, check_bind_allowed, is_loopback
@@ -79,7 +81,7 @@ class Services:
     database: Database
     http: httpx.AsyncClient
     provider: ImageProvider
-    gate: Gate
+    gate: RateGate
     engine: BatchEngine
     log: PipelineLog
     audit_log: AuditLog
@@ -292,9 +294,20 @@ async def build_services(
         provider = provider or build_provider(settings, http)
         log = PipelineLog(settings.log_dir, secrets=settings_secrets(settings))
         metrics = Metrics()
-        gates = GateRegistry(_gate_config(settings, provider), clock=clock)
         scope = RateScope.of(provider.name, provider.credential_id, model_name(settings))
-        gate = gates.gate_for(scope.key)
+        gate: RateGate
+        if fleet is None:
+            gate = GateRegistry(_gate_config(settings, provider), clock=clock).gate_for(scope.key)
+        else:  # one gate per scope for the whole fleet, in the database
+            gate = await open_pg_gate(
+                database.engine,
+                scope.key,
+                _gate_config(settings, provider),
+                clock=clock,
+                lease_seconds=settings.fleet_lease_seconds,
+                log=log,
+            )
+            stack.push_async_callback(gate.aclose)
         images = ImageStore(settings.images_dir)
         parts = _EngineParts(database, provider, gate, log, metrics, images, clock)
         rng = rng or random.Random()
@@ -338,7 +351,7 @@ class _EngineParts:
 
     database: Database
     provider: ImageProvider
-    gate: Gate
+    gate: RateGate
     log: PipelineLog
     metrics: Metrics
     images: ImageStore

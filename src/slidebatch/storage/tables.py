@@ -81,7 +81,7 @@ class BatchRow(Base):
     # Set by `slidebatch generate` (revision 0002): which output folder, which deck.
     output_key: Mapped[str | None] = mapped_column(String(64))
     fingerprint: Mapped[str | None] = mapped_column(String(64))
-    # A fleet's round robin (revision 0007): the turn this batch was last served at.
+    # A fleet's round robin (revision 0008): the turn this batch was last served at.
     fleet_turn: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
     __table_args__ = (
@@ -126,7 +126,7 @@ class SlideRow(Base):
     warnings: Mapped[str | None] = mapped_column(Text)  # JSON list of strings, NULL when none
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # A fleet's lease (revision 0007): the attempt number (one more per claim, never
+    # A fleet's lease (revision 0008): the attempt number (one more per claim, never
     # reused: a write of an older attempt is refused), who holds it, until when, and
     # when a slide backing off may be claimed again.
     attempt_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -141,7 +141,7 @@ class SlideRow(Base):
 
 
 class FleetWorkerRow(Base):
-    """One fleet worker and its last heartbeat (revision 0007)."""
+    """One fleet worker and its last heartbeat (revision 0008)."""
 
     __tablename__ = "fleet_workers"
 
