@@ -7,6 +7,7 @@ browser test is the only proof that the page works.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -310,7 +311,7 @@ def test_api_key_field_sends_the_key(server: str) -> None:
 
 
 def test_reference_image_and_anchor_go_with_the_batch(server: str, tmp_path: Path) -> None:
-    """A picked reference image is sent as a data URL with anchor mode; the batch starts."""
+    """A picked reference image gives the style prompt, then goes as a data URL with anchor."""
     from PIL import Image
     from playwright.sync_api import expect, sync_playwright
 
@@ -324,8 +325,11 @@ def test_reference_image_and_anchor_go_with_the_batch(server: str, tmp_path: Pat
             page.goto(server)
             page.locator("#deck-text").fill('{"slides": [{"title": "Cover"}, {"title": "Two"}]}')
             expect(page.locator("#deck-summary")).to_contain_text("2 slides")
-            page.get_by_label("Style prompt").fill("teal and sand")
             page.get_by_label("Reference images").set_input_files(str(picture))
+            # The style prompt derived from the picture (offline here: its colours by hex).
+            page.get_by_role("button", name="Derive the style prompt from them").click()
+            expect(page.get_by_label("Style prompt")).to_have_value(re.compile("#008080"))
+            expect(page.locator("#derive-status")).to_contain_text("derived")
             page.get_by_label("Draw the cover first").check()
             with page.expect_response(lambda r: "/api/slide/batch/generate" in r.url) as caught:
                 page.get_by_role("button", name="Generate slides").click()

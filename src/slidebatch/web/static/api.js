@@ -42,7 +42,9 @@ export class Api {
     const headers = { Accept: "application/json", ...extraHeaders };
     if (this.key) headers["X-API-Key"] = this.key;
     const init = { method, headers };
-    if (body !== undefined) {
+    if (body instanceof FormData) {
+      init.body = body; // multipart: the browser sets the boundary in Content-Type
+    } else if (body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }

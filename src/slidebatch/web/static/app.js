@@ -5,7 +5,7 @@ import { Api, ApiError } from "./api.js";
 import { BatchView, imageSrc } from "./batch-view.js";
 import { EXAMPLE_EN, EXAMPLE_ZH } from "./examples.js";
 import { CandidatePicker } from "./candidates.js";
-import { referenceFields } from "./references.js";
+import { derivedStyle, referenceFields } from "./references.js";
 import {
   ACTIVE_SLIDE_STATES,
   detectFormat,
@@ -511,6 +511,30 @@ function markCurrentHistory() {
 
 $("refresh-history").addEventListener("click", () => loadHistory());
 ui.historyMore.addEventListener("click", () => loadHistory(true));
+
+// ---- style from the reference images ----------------------------------------------------
+
+$("derive-style").addEventListener("click", async (event) => {
+  const button = event.currentTarget;
+  const status = $("derive-status");
+  button.disabled = true;
+  status.textContent = "Analysing…";
+  try {
+    const prompt = await derivedStyle(api, $("reference-images"));
+    if (prompt === null) {
+      status.textContent = "Pick one or more reference images first.";
+      return;
+    }
+    ui.style.value = prompt;
+    ui.style.dispatchEvent(new Event("input", { bubbles: true }));
+    status.textContent = "Style prompt derived from the reference images.";
+  } catch (err) {
+    status.textContent = "";
+    reportError("The style could not be derived", err);
+  } finally {
+    button.disabled = false;
+  }
+});
 
 // ---- slide dialog ----------------------------------------------------------------------
 

@@ -12,6 +12,17 @@ function readAsDataUrl(file) {
   });
 }
 
+// A style prompt derived from the picked files (POST /api/template/analyze: the server's chat
+// model, or its offline palette reading); null when no file is picked.
+export async function derivedStyle(api, input) {
+  const files = Array.from(input?.files || []).slice(0, MAX_REFERENCES);
+  if (!files.length) return null;
+  const form = new FormData();
+  for (const file of files) form.append("files", file, file.name);
+  const answer = await api.request("POST", "/api/template/analyze", form);
+  return answer?.style_prompt ?? null;
+}
+
 // The request fields for the picked files and the anchor box ({} when neither is set).
 export async function referenceFields(input, anchorBox) {
   const files = Array.from(input?.files || []).slice(0, MAX_REFERENCES);
