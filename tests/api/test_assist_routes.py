@@ -239,3 +239,20 @@ def test_a_50_mb_document_is_413(offline: TestClient, path: str) -> None:
     answer = offline.post(path, content=body, headers={"content-type": "application/json"})
     assert answer.status_code == 413
     assert "MAX_BODY_BYTES" in answer.json()["detail"]
+
+
+def test_a_failing_vision_call_is_502_and_an_error_line_in_the_stream(
+    model: TestClient, upstream: FakeUpstreamServer
+) -> None:
+    """The model's 500 on a style analysis: 502 said; in the stream, an error line at the end."""
+    upstream.force(Fault.ERROR_500)
+    answer = model.post("/api/template/analyze", files=_files(_png()))
+    assert answer.status_code == 502
+    assert answer.json()["detail"]
+    upstream.force(Fault.ERROR_500)
+    streamed = model.post("/api/template/analyze-stream", files=_files(_png()))
+    assert streamed.status_code == 200  # the images were fine; the model failed later
+    messages = _messages(streamed.text)
+    assert messages[-1]["type"] == "error"
+    assert "chat model failed" in messages[-1]["message"]
+    assert KEY not in streamed.text
