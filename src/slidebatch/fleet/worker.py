@@ -20,8 +20,9 @@ import contextlib
 import os
 import secrets
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from slidebatch.core.aspect import ImageSize
 from slidebatch.core.look import Look
@@ -30,7 +31,10 @@ from slidebatch.fleet.notify import Listener
 from slidebatch.fleet.store import WORK_CHANNEL, Claim, LeaseFigures
 from slidebatch.providers.base import ImageRequest
 from slidebatch.scheduler.clock import first_of
+from slidebatch.scheduler.rate_gate import GatePermit
 from slidebatch.storage.repository import BatchRepository
+
+_CLAIMS = 2  # claims in progress at once in one worker
 
 
 def worker_name() -> str:
@@ -82,6 +86,7 @@ class FleetWorker:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._looks: dict[str, Look] = {}
+        self._dry = True  # the last claim found nothing: look before asking the gate
         self.health = LeaseHealth(name, config.lease)
         self._listener = Listener(
             dsn, {WORK_CHANNEL: self._on_work}, parts.log, on_connect=self._on_connect
@@ -110,22 +115,44 @@ class FleetWorker:
                 )
 
     async def _loop(self) -> None:
+        # The claim runs beside the next gate wait (at most _CLAIMS at once), so a start
+        # costs one gate decision on this path, not a decision and a claim in a row.
+        claims = asyncio.Semaphore(_CLAIMS)
         while True:
             self._wake.clear()
-            if not await self._safe_claimable():
+            if self._dry and not await self._safe_claimable():
                 idle = await self._idle()  # before the wait's coroutine exists
                 await first_of(self._wake.wait(), self._p.clock.sleep(idle))
                 continue
-            permit = await self._p.gate.acquire()
+            self._dry = False
+            await claims.acquire()
+            try:
+                permit = await self._p.gate.acquire()
+            except BaseException:
+                claims.release()
+                raise
+            self._spawn(self._claim_and_run(permit, claims))
+
+    async def _claim_and_run(self, permit: GatePermit, claims: asyncio.Semaphore) -> None:
+        try:
             claim = await self._safe_claim()
-            if claim is None:  # another worker took it while we waited for the gate
-                permit.abandon()
-                continue
-            self._p.fleet_metrics.claimed()
-            request = await self._request(claim)
-            task = asyncio.create_task(self._attempt.run(claim, request, permit))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+        except asyncio.CancelledError:
+            permit.abandon()  # stopping: the request was never sent
+            raise
+        finally:
+            claims.release()
+        if claim is None:  # nothing left, or another worker took it while we waited
+            self._dry = True
+            permit.abandon()
+            return
+        self._p.fleet_metrics.claimed()
+        request = await self._request(claim)
+        await self._attempt.run(claim, request, permit)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def _idle(self) -> float:
         """How long to sleep with no work: until a retry is due, at most one poll."""
