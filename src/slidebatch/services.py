@@ -127,6 +127,28 @@ class Services:
         self.guards.add(task)
         task.add_done_callback(self.guards.discard)
 
+    async def capped_batches(self) -> list[tuple[str, float]]:
+        """The unfinished batches this engine runs that have a ``max_cost``, with it."""
+        batches = await self.database.batches.unfinished_batches()
+        return [
+            (b.id, b.max_cost)
+            for b in batches
+            if b.max_cost is not None and self.engine.runs.adopts(b.id)
+        ]
+
+    async def guard_stored(self) -> None:
+        """Follow the cost ceilings of the stored unfinished batches (after a restart).
+
+        A batch already at its cap was cancelled as it started (``engine/runs.py``); the
+        price is the one known now, and the guard prices what remains at the dearest image.
+        """
+        capped = await self.capped_batches()
+        if not capped:
+            return
+        unit = await self.unit_cost()
+        for batch_id, max_cost in capped:
+            self.guard_cost(batch_id, max_cost, unit)
+
     async def stop_guards(self) -> None:
         for task in list(self.guards):
             task.cancel()
@@ -341,6 +363,7 @@ async def build_services(
         lag = start_loop_lag(clock, metrics.loop_lag)
         stack.push_async_callback(_cancelled, lag)
         stack.push_async_callback(services.stop_guards)
+        await services.guard_stored()
         yield services
         await asyncio.sleep(0)
 

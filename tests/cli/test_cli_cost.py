@@ -90,3 +90,14 @@ def test_max_cost_stops_a_run_before_passing_it(
     assert manifest["cost"] <= 0.5
     assert manifest["successful"] == 3
     assert _paid(upstream) == 3
+    # The same command again without --max-cost continues the batch under its stored cap:
+    # the cancelled slides are retried, and cancelled again before one is paid.
+    again = run.invoke(app, ["generate", deck, "--workers", "1", "--out", "o"])
+    assert again.exit_code == 1, again.output
+    assert _paid(upstream) == 3
+    # A higher cap given on a re-run replaces the stored one: the other five fit in 1.1.
+    raised = run.invoke(
+        app, ["generate", deck, "--max-cost", "1.1", "--workers", "1", "--out", "o"]
+    )
+    assert raised.exit_code == 0, raised.output
+    assert _paid(upstream) == 8

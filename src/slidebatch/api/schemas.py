@@ -190,6 +190,7 @@ class BatchGenerateIn(BaseModel):
             aspect_ratio=AspectRatio.parse(self.aspect_ratio),
             max_workers=self.max_workers if isinstance(self.max_workers, int) else None,
             title=self.title,
+            max_cost=self.max_cost,
         )
 
 

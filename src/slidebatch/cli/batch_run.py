@@ -78,10 +78,11 @@ async def run_batch(
                 services.check_max_cost_with(max_cost, total, unit)
             progress.console.print(_estimate_line(total, unit))
             progress.update(task, description="slides", detail=f"submitting {total} slides")
+            request = replace(request, max_cost=max_cost)
             started = await start_or_resume(services, request, out_dir, fresh=fresh)
             batch = started.batch
-            if max_cost is not None:
-                services.guard_cost(batch.id, max_cost, unit)
+            if batch.max_cost is not None:  # given now, or kept from the run it continues
+                services.guard_cost(batch.id, batch.max_cost, unit)
             _say_start(progress, started)
             quota = await _watch(services, batch.id, progress, task)
             if quota is not None:

@@ -57,7 +57,10 @@ def origin_of(services: Services, request: BatchRequest, out_dir: Path) -> Batch
 async def start_or_resume(
     services: Services, request: BatchRequest, out_dir: Path, *, fresh: bool
 ) -> Started:
-    """Submit ``request`` for ``out_dir``, or continue the batch an earlier run left there."""
+    """Submit ``request`` for ``out_dir``, or continue the batch an earlier run left there.
+
+    A continued batch keeps its stored ``max_cost`` unless ``request`` gives one.
+    """
     engine = services.engine
     origin = origin_of(services, request, out_dir)
     earlier = await services.database.batches.batches_for_output(origin.output_key)
@@ -70,6 +73,9 @@ async def start_or_resume(
     if match is None:
         batch, _ = await engine.submit(request, origin=origin)
         return Started(batch, Start.NEW, tuple(superseded))
+    if request.max_cost is not None and request.max_cost != match.max_cost:
+        # A cap given again replaces the stored one before the batch starts (and is checked).
+        await services.database.batches.set_max_cost(match.id, request.max_cost)
     batch = await engine.resume(match.id)
     if batch.state is BatchState.COMPLETED:
         return Started(batch, Start.COMPLETE, tuple(superseded))

@@ -69,6 +69,7 @@ class BatchRecord:
     cancel_requested: bool = False
     idempotency_key: str | None = None
     origin: BatchOrigin | None = None  # set when `slidebatch generate` made it
+    max_cost: float | None = None  # USD cap (revision 0009): a restart guards it again
 
     @property
     def total_time(self) -> float | None:

@@ -71,3 +71,16 @@ def next_image_fits(max_cost: float, spent_so_far: float, in_flight: int, unit: 
     """
     price = unit.per_image or 0.0
     return spent_so_far + price * (in_flight + 1) <= max_cost + 1e-9
+
+
+def no_room_left(max_cost: float, costs: Iterable[float | None]) -> bool:
+    """Whether a batch that paid ``costs`` cannot start one more image at its dearest price.
+
+    What a batch is checked against before its slides are dispatched (a restart, a re-run):
+    the process may have died between the image that reached the cap and the cancel.
+    """
+    paid = [c for c in costs if c is not None]
+    if not paid:
+        return False
+    dearest = UnitCost(max(paid), CostSource.MEASURED)
+    return not next_image_fits(max_cost, sum(paid), 0, dearest)

@@ -38,10 +38,13 @@ def deck_fingerprint(request: BatchRequest, *, provider: str) -> str:
 
 
 def request_fingerprint(request: BatchRequest) -> str:
-    """A hex SHA-256 over everything a batch request asks for, worker cap included.
+    """A hex SHA-256 over everything a batch request asks for, worker cap and max_cost included.
 
     An ``Idempotency-Key`` is bound to it: the same key with a different request is a
     client's mistake (two decks under one key), answered 409 instead of silently dropped.
     """
-    workers = request.max_workers
-    return deck_fingerprint(request, provider=f"request|workers={workers}")
+    asked = f"request|workers={request.max_workers}"
+    if request.max_cost is not None:
+        # Only when present, so requests without a ceiling keep their earlier fingerprints.
+        asked += f"|max_cost={request.max_cost!r}"
+    return deck_fingerprint(request, provider=asked)

@@ -47,6 +47,7 @@ class BatchRequest:
     max_workers: int | None = None
     title: str = ""
     look: Look = field(default_factory=Look)  # reference images, anchor mode (core/look.py)
+    max_cost: float | None = None  # USD the batch may cost at most (kept with the batch)
 
     @property
     def deck_title(self) -> str:

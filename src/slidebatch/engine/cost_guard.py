@@ -57,6 +57,9 @@ async def guard_cost(
             watch.see(slide)
         if status.status.is_final:
             return
+        if not watch.room_for_one_more():
+            await _stop(engine, batch_id, watch, log)
+            return
         async for event in stream:
             data = event.data
             if not isinstance(data, SlideEvent):
@@ -65,15 +68,19 @@ async def guard_cost(
                 continue
             watch.see(data.slide)
             if not watch.room_for_one_more():
-                log.event(
-                    "batch_max_cost_reached",
-                    batch_id=batch_id,
-                    details={
-                        "max_cost": max_cost,
-                        "spent": watch.spent,
-                        "in_flight": len(watch.in_flight),
-                        "unit_cost": unit.per_image,
-                    },
-                )
-                await engine.cancel(batch_id)
+                await _stop(engine, batch_id, watch, log)
                 return
+
+
+async def _stop(engine: BatchEngine, batch_id: str, watch: CostWatch, log: EventLog) -> None:
+    log.event(
+        "batch_max_cost_reached",
+        batch_id=batch_id,
+        details={
+            "max_cost": watch.max_cost,
+            "spent": watch.spent,
+            "in_flight": len(watch.in_flight),
+            "unit_cost": watch.unit.per_image,
+        },
+    )
+    await engine.cancel(batch_id)

@@ -15,6 +15,7 @@ from typing import Any
 
 from slidebatch.core.aspect import ImageSize
 from slidebatch.core.batch import BatchRecord, SlideRecord
+from slidebatch.core.cost import no_room_left
 from slidebatch.core.estimate import UpstreamFigures, estimate_seconds
 from slidebatch.core.states import BatchState, SlideState, final_batch_state
 from slidebatch.engine.answers import Progress, QuotaWait, state_counts
@@ -188,6 +189,8 @@ class Runs:
     async def start_locked(self, batch: BatchRecord) -> None:
         """Run ``batch``: its pending slides go to the dispatcher."""
         slides = await self._repo.get_slides(batch.id)
+        if batch.max_cost is not None and no_room_left(batch.max_cost, (s.cost for s in slides)):
+            slides = await self._cancel_at_cap(batch, batch.max_cost, slides)
         pending = [s for s in slides if s.state is SlideState.PENDING]
         batch = await self._repo.set_batch_state(batch.id, BatchState.RUNNING, at=self._wall())
         counts = Progress.counted(batch.total_slides, state_counts(slides), None)
@@ -207,6 +210,19 @@ class Runs:
             await self.finish_locked(batch.id)
             return
         self._dispatch(batch, await self.looks.start(batch.id, slides))
+
+    async def _cancel_at_cap(
+        self, batch: BatchRecord, max_cost: float, slides: list[SlideRecord]
+    ) -> list[SlideRecord]:
+        """Its spend is at ``max_cost`` already: cancel the pending slides before any starts."""
+        self._log.event(
+            "batch_max_cost_reached",
+            batch_id=batch.id,
+            details={"max_cost": max_cost, "spent": sum(s.cost or 0.0 for s in slides)},
+        )
+        await self._repo.request_cancel(batch.id)
+        await self._repo.cancel_pending(batch.id, at=self._wall())
+        return await self._repo.get_slides(batch.id)
 
     def _start_fields(self, batch: BatchRecord, pending: list[SlideRecord]) -> dict[str, Any]:
         return {

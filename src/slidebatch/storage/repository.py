@@ -173,6 +173,7 @@ class BatchRepository:
             "queue_seq": self._next_queue_seq(),
             "output_key": origin.output_key if origin else None,
             "fingerprint": origin.fingerprint if origin else request_fingerprint,
+            "max_cost": request.max_cost,
         }
         slides = [
             slide_values(batch_id, key, s, p)
@@ -373,6 +374,17 @@ class BatchRepository:
             await connection.execute(
                 update(_BATCHES).where(_BATCHES.c.id == batch_id).values(cancel_requested=False)
             )
+
+    async def set_max_cost(self, batch_id: str, max_cost: float | None) -> None:
+        """Keep a new cost ceiling (USD) for the batch (a CLI re-run with ``--max-cost``)."""
+        async with self._write("set max_cost") as connection:
+            await connection.execute(
+                update(_BATCHES).where(_BATCHES.c.id == batch_id).values(max_cost=max_cost)
+            )
+
+    async def unfinished_batches(self) -> list[BatchRecord]:
+        """Queued and running batches, FIFO order (what a restart resumes)."""
+        return await self._batches_in(_ACTIVE_BATCH_STATES, "list unfinished batches")
 
     async def queue_position(self, batch_id: str) -> int | None:
         """1-based place of a queued batch in the FIFO; ``None`` when it is not queued."""

@@ -69,6 +69,7 @@ def batch_record(row: Row[Any]) -> BatchRecord:
         origin=None
         if row.output_key is None
         else BatchOrigin(row.output_key, row.fingerprint or ""),
+        max_cost=row.max_cost,
     )
 
 

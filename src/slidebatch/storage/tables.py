@@ -83,6 +83,8 @@ class BatchRow(Base):
     fingerprint: Mapped[str | None] = mapped_column(String(64))
     # A fleet's round robin (revision 0008): the turn this batch was last served at.
     fleet_turn: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The batch's cost ceiling in USD (revision 0009), so a restarted server keeps it.
+    max_cost: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (
         # NULL owners (auth off) must collide too, which a plain UNIQUE(owner, key) would
