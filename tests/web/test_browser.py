@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -17,6 +18,8 @@ import httpx
 import pytest
 from pptx import Presentation
 
+from slidebatch.testing.fake_behaviour import FakeUpstreamConfig
+from slidebatch.testing.fake_upstream import FakeUpstreamServer
 from slidebatch.testing.serve_process import free_port, start_serve, stop_serve
 
 if TYPE_CHECKING:
@@ -41,6 +44,8 @@ SERVER_START_TIMEOUT = 60.0
 # Browser waits in milliseconds: generous, since CI machines are slow and shared.
 WAIT_MS = 90_000
 SLIDES_IN_EXAMPLE = 5
+CONFIGURED_PRICE = 0.2  # UPSTREAM_PRICE_PER_IMAGE: the estimate before any image
+REPORTED_PRICE = 0.134  # the fake OpenRouter's usage.cost per image
 CSP = (
     "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; "
     "connect-src 'self'"
@@ -58,6 +63,31 @@ def _require_chromium() -> None:
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[str]:
     """A real `slidebatch serve` on a free loopback port with the offline renderer."""
+    # A short render delay so cards visibly pass through "generating".
+    with _serve(tmp_path, IMAGE_PROVIDER="local", LOCAL_RENDER_DELAY_SECONDS="0.2") as url:
+        yield url
+
+
+@pytest.fixture
+def priced_server(tmp_path: Path) -> Iterator[str]:
+    """`slidebatch serve` whose image model is the fake OpenRouter, which reports usage.cost."""
+    _require_chromium()
+    config = FakeUpstreamConfig(rpm=None, latency_median=0.05, latency_p95=0.06)
+    with (
+        FakeUpstreamServer(config) as upstream,
+        _serve(
+            tmp_path,
+            IMAGE_PROVIDER="openrouter",
+            LLM_API_KEY="sk-test-browser-cost",
+            LLM_API_BASE=upstream.openrouter_base,
+            UPSTREAM_PRICE_PER_IMAGE=str(CONFIGURED_PRICE),
+        ) as url,
+    ):
+        yield url
+
+
+@contextmanager
+def _serve(tmp_path: Path, **settings: str) -> Iterator[str]:
     _require_chromium()
     port = free_port()
     env = {
@@ -70,12 +100,10 @@ def server(tmp_path: Path) -> Iterator[str]:
         DATA_DIR=str(tmp_path / "data"),
         LOG_DIR=str(tmp_path / "logs"),
         IMAGE_OUTPUT_DIR=str(tmp_path / "images"),
-        IMAGE_PROVIDER="local",
-        # A short render delay so cards visibly pass through "generating".
-        LOCAL_RENDER_DELAY_SECONDS="0.2",
         PYTHONPATH=os.pathsep.join(
             [str(REPO / "src"), *filter(None, [os.environ.get("PYTHONPATH")])]
         ),
+        **settings,
     )
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
@@ -383,3 +411,46 @@ def test_candidates_are_shown_and_one_is_picked(server: str) -> None:
     assert problems == []
     listed = httpx.get(f"{server}/api/slide/batch/{batch_id}/slides/b/candidates", timeout=10)
     assert [c["n"] for c in listed.json()["candidates"]] == [1, 2, 3]
+
+
+def test_cost_shows_in_the_estimate_cards_header_and_history(
+    priced_server: str, tmp_path: Path
+) -> None:
+    """With a priced model: the estimate, each card, the batch header and the history show it."""
+    from playwright.sync_api import expect, sync_playwright
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 900})
+            page.set_default_timeout(WAIT_MS)
+            expect.set_options(timeout=WAIT_MS)
+            page.goto(priced_server)
+            page.locator("#deck-text").fill(
+                '{"slides": [{"title": "Cover"}, {"title": "Two"}, {"title": "Three"}]}'
+            )
+            expect(page.locator("#deck-summary")).to_contain_text("3 slides")
+            page.get_by_label("Style prompt").fill("navy and gold")
+            expect(page.locator("#estimate")).to_contain_text(
+                "Cost: about $0.6 ($0.2 per image, configured price)."
+            )
+            page.get_by_role("button", name="Generate slides").click()
+            page.wait_for_function(ALL_CARDS_SHOW_IMAGES, arg=3)
+            for card in page.locator("#slide-grid > li").all():
+                expect(card).to_contain_text("$0.134")
+            expect(page.locator("#batch-counts")).to_contain_text("$0.402 spent")
+            batch_id = page.evaluate("() => decodeURIComponent(location.hash.slice(7))")
+            history = page.locator(f'.history-item[data-batch-id="{batch_id}"]')
+            expect(history).to_contain_text("Completed")
+            expect(history).to_contain_text("$0.402")
+            # The next estimate is priced from what the model reported.
+            expect(page.locator("#estimate")).to_contain_text(
+                "Cost: about $0.402 ($0.134 per image, measured usage.cost)."
+            )
+            page.screenshot(path=ARTIFACTS / "web-05-cost.png", full_page=True)
+        except Exception:
+            page.screenshot(path=ARTIFACTS / "web-failure-cost.png", full_page=True)
+            raise
+        finally:
+            browser.close()

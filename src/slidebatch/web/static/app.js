@@ -8,6 +8,7 @@ import { CandidatePicker } from "./candidates.js";
 import { derivedStyle, referenceFields } from "./references.js";
 import {
   ACTIVE_SLIDE_STATES,
+  FINAL_BATCH_STATES,
   detectFormat,
   formatCost,
   formatSeconds,
@@ -81,6 +82,10 @@ const view = new BatchView(api, {
     // A deleted batch leaves the URL too, so a reload does not ask for it again.
     if (!batch) window.history.replaceState(null, "", window.location.pathname);
     loadHistory();
+    // A finished batch measured the latency and the price: redraw the deck's estimate.
+    if (batch && FINAL_BATCH_STATES.has(batch.status) && state.deckCache.parsed) {
+      loadEstimate(state.deckCache.parsed.slides.length);
+    }
   },
   onError: (message) => showNotice(message),
   onSlideChange: (slide) => {
