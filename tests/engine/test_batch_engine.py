@@ -449,6 +449,10 @@ async def test_a_spent_quota_shows_in_status_and_events_and_costs_no_attempt(
     assert first.state == "pending"
     assert first.attempts == 0, "a spent quota is not a paid attempt"
     assert h.provider.calls.count(1) == 1, "no retry while the quota is spent"
+    # The batch list says it too (it listed every batch with waiting_for_quota null).
+    (listed,) = (await h.engine.read.page(owner=None, limit=10, offset=0)).items
+    assert listed.progress.waiting_for_quota == wait
+    assert listed.progress.estimated_remaining_time is not None
 
 
 async def test_a_waiting_client_hears_of_a_spent_quota_at_once(

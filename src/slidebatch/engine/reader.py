@@ -139,7 +139,21 @@ class BatchReader:
         )
 
     async def page(self, *, owner: str | None, limit: int, offset: int) -> BatchPage:
-        """One page of the batch list, newest first, without slides (one query)."""
+        """One page of the batch list, newest first, without slides (one query).
+
+        A batch running here has its ETA and what it waits for (the rate limit, a spent
+        quota and its reset), as in its status.
+        """
         listed, total = await self._repo.list_batches(owner=owner, limit=limit, offset=offset)
-        items = tuple(BatchStatus.of(batch, counts) for batch, counts in listed)
+        items = tuple(self._listed(batch, counts) for batch, counts in listed)
         return BatchPage(items, total, limit, offset)
+
+    def _listed(self, batch: BatchRecord, counts: dict[SlideState, int]) -> BatchStatus:
+        if batch.id not in self._runs:
+            return BatchStatus.of(batch, counts)
+        return BatchStatus.of(
+            batch,
+            counts,
+            eta=self._runs.eta(batch, ()),
+            waiting=self._runs.progress(batch.id),
+        )
