@@ -141,11 +141,23 @@ def find_fonts(dirs: Sequence[Path] | None = None) -> FontSet:
         for face in (_pick(files, (wanted,)) for wanted in _FALLBACKS)
         if face is not None and face.path not in (regular.path, bold.path)
     )
+    # Bold text (titles) in Arabic, Hebrew and the other scripts: the bold cut of each
+    # fallback where one is installed (NotoNaskhArabic-Bold.ttf...), else the regular one.
+    bold_fallbacks = tuple(_bold_cut(files, face) or face for face in fallbacks)
     return FontSet(
         regular=replace(regular, fallbacks=fallbacks),
-        bold=replace(bold, fallbacks=fallbacks),
+        bold=replace(bold, fallbacks=bold_fallbacks),
         has_cjk=has_cjk,
     )
+
+
+def _bold_cut(files: dict[str, Path], face: FontFace) -> FontFace | None:
+    """The ``-Bold`` file beside a ``-Regular`` fallback face, if installed."""
+    name = Path(face.path or "").name
+    if "-Regular." not in name or face.is_emoji:
+        return None
+    path = files.get(name.replace("-Regular.", "-Bold.", 1))
+    return None if path is None else FontFace(str(path), face.index)
 
 
 def _index_files(dirs: Iterable[Path]) -> dict[str, Path]:

@@ -63,9 +63,15 @@ class ChainFont:
         self._covered = coverage(face)
 
     def runs(self, text: str) -> list[Run]:
-        """``text`` cut into (face, text) runs; characters no face has stay in the main face."""
+        """``text`` cut into (face, text) runs in drawing order, left to right.
+
+        Characters no face has stay in the main face. A line whose first strong character
+        is right-to-left (Arabic, Hebrew) is laid out right to left: its runs go in reverse,
+        left-to-right pieces (Latin words, figures such as "20%") keep their own order.
+        """
         if not self.face.fallbacks or all(ord(c) in self._covered for c in text):
             return [(self.face, text)]
+        rtl = base_rtl(text)
         runs: list[list[object]] = []
         for char in text:
             chosen = self._face_for(char)
@@ -75,6 +81,8 @@ class ChainFont:
                 if _attaches(char) or (
                     last_face is not chosen
                     and _neutral(char)
+                    # Figures in a right-to-left line read left to right: their own run.
+                    and not (rtl and char in _DIGITS)
                     and not last_face.is_emoji  # its spaces are a full emoji wide
                     and ord(char) in coverage(last_face)
                 ):
@@ -83,9 +91,10 @@ class ChainFont:
                     runs[-1][1] = str(runs[-1][1]) + char
                     continue
             runs.append([chosen, char])
-        return _edges_to_main(
+        logical = _edges_to_main(
             [(face, str(part)) for face, part in runs if isinstance(face, FontFace)], self.face
         )
+        return _right_to_left(logical, self.face) if rtl else logical
 
     def _face_for(self, char: str) -> FontFace:
         code = ord(char)
@@ -145,8 +154,63 @@ class ChainFont:
         return (float(left), float(top), float(right), float(bottom))
 
 
+_DIGITS = frozenset("0123456789")
+
+
 def _rtl(text: str) -> bool:
     return any(unicodedata.bidirectional(char) in ("R", "AL") for char in text)
+
+
+def strong_direction(text: str) -> bool | None:
+    """True when the first strong character of ``text`` is right to left (Arabic, Hebrew),
+    False when it is left to right, None when there is none (figures, punctuation): the
+    Unicode bidi algorithm's rule P2, as a browser's ``dir="auto"`` applies it."""
+    for char in text:
+        kind = unicodedata.bidirectional(char)
+        if kind in ("R", "AL"):
+            return True
+        if kind == "L":
+            return False
+    return None
+
+
+def base_rtl(text: str) -> bool:
+    """Whether ``text`` reads right to left (see ``strong_direction``)."""
+    return strong_direction(text) is True
+
+
+def _right_to_left(runs: list[Run], main: FontFace) -> list[Run]:
+    """Logical runs of a right-to-left line in drawing order (left to right).
+
+    Each right-to-left run is one piece (raqm orders its letters); consecutive other runs
+    form one left-to-right piece. The pieces go in reverse, and the spaces at the ends of a
+    left-to-right piece change ends with it, so "إطلاق API جديد" keeps one space each side.
+    """
+    pieces: list[list[Run]] = []
+    for run in runs:
+        if not _rtl(run[1]) and pieces and not _rtl(pieces[-1][-1][1]):
+            pieces[-1].append(run)
+        else:
+            pieces.append([run])
+    out: list[Run] = []
+    for piece in reversed(pieces):
+        out += piece if _rtl(piece[0][1]) else _mirror_spaces(piece, main)
+    return out
+
+
+def _mirror_spaces(piece: list[Run], main: FontFace) -> list[Run]:
+    first_face, first = piece[0]
+    last_face, last = piece[-1]
+    lead = first[: len(first) - len(first.lstrip(" "))]
+    if len(piece) == 1:
+        core = first.strip(" ")
+        trail = first[len(first.rstrip(" ")) :] if core else ""
+        middle = [(first_face, core)] if core else []
+    else:
+        trail = last[len(last.rstrip(" ")) :]
+        inner = [(first_face, first[len(lead) :]), *piece[1:-1], (last_face, last.rstrip(" "))]
+        middle = [(face, part) for face, part in inner if part]
+    return [(main, edge) for edge in (trail,) if edge] + middle + [(main, lead)] * bool(lead)
 
 
 def _edges_to_main(runs: list[Run], main: FontFace) -> list[Run]:

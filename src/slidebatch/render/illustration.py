@@ -13,9 +13,11 @@ from slidebatch.render.charts import chart
 from slidebatch.render.content import Reading, like_numbers
 from slidebatch.render.frame import Frame
 from slidebatch.render.icons import FALLBACK_ICONS, glyph, icons_for
-from slidebatch.render.palette import Palette, mix
+from slidebatch.render.palette import RGB, Palette, contrast, mix, readable
 from slidebatch.render.scene import PaintedText, Shape, ShapeKind
 from slidebatch.render.textfit import Box
+
+ICON_CONTRAST = 3.0  # WCAG 1.4.11, non-text contrast
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,17 +58,30 @@ def illustrate(
         )
         return Art(tuple(shapes + drawn), tuple(texts))
     names = icons_for(f"{slide.visual_desc}\n{slide.title}", limit=4) or FALLBACK_ICONS[:3]
-    shapes += _icons(names, inner, frame, disc, ring, ink)
+    shapes += _icons(names, inner, frame, disc, ring, icon_inks(disc, ink, ring))
     return Art(tuple(shapes), ())
+
+
+def icon_inks(disc: RGB, ink: RGB, accent: RGB) -> tuple[RGB, RGB]:
+    """The colours of the large icon and the small ones, each visible on its ``disc``.
+
+    The large icon takes the title colour when it reaches text contrast (4.5) on the disc,
+    else near-white or near-black: on a dark palette the title colour is a mid grey that
+    faded into the disc. The small icons keep the accent when it reaches the 3:1 WCAG asks
+    of graphics (1.4.11), else the large icon's colour (gold on a cream disc was 1.7:1).
+    """
+    large = readable(disc, ink)
+    small = accent if contrast(accent, disc) >= ICON_CONTRAST else large
+    return large, small
 
 
 def _icons(
     names: tuple[str, ...],
     inner: Box,
     frame: Frame,
-    disc: tuple[int, int, int],
-    ring: tuple[int, int, int],
-    ink: tuple[int, int, int],
+    disc: RGB,
+    ring: RGB,
+    inks: tuple[RGB, RGB],
 ) -> list[Shape]:
     shapes: list[Shape] = []
     extra = [n for n in names[1:] if glyph(n)]
@@ -82,9 +97,10 @@ def _icons(
     shapes.append(Shape(outer, ring, ShapeKind.ELLIPSE, width=max(1, frame.px(0.006))))
     core = _shrink(outer, 0.84)
     shapes.append(Shape(core, disc, ShapeKind.ELLIPSE))
+    large, small_ink = inks
     icon = glyph(names[0])
     if icon:
-        shapes.append(Shape(_shrink(core, 0.56), ink, ShapeKind.ICON, glyph=icon))
+        shapes.append(Shape(_shrink(core, 0.56), large, ShapeKind.ICON, glyph=icon))
     if small > 0:
         gap = (inner.width - small * len(extra)) // (len(extra) + 1)
         y0 = inner.y1 - small
@@ -92,7 +108,8 @@ def _icons(
             x0 = inner.x0 + gap + index * (small + gap)
             spot = Box(x0, y0, x0 + small, y0 + small)
             shapes.append(Shape(spot, disc, ShapeKind.ELLIPSE))
-            shapes.append(Shape(_shrink(spot, 0.55), ring, ShapeKind.ICON, glyph=glyph(name) or ""))
+            icon_box = _shrink(spot, 0.55)
+            shapes.append(Shape(icon_box, small_ink, ShapeKind.ICON, glyph=glyph(name) or ""))
     return shapes
 
 

@@ -17,6 +17,7 @@ from slidebatch.render.content import Kind, Reading, read_slide
 from slidebatch.render.fonts import FontSet, find_fonts
 from slidebatch.render.frame import Frame
 from slidebatch.render.illustration import illustrate
+from slidebatch.render.mirror import mirrored, reads_right_to_left
 from slidebatch.render.notes import slide_warnings
 from slidebatch.render.palette import RGB, Palette, mix, palette_from_style
 from slidebatch.render.parts import Body, empty
@@ -47,6 +48,8 @@ def layout_slide(
         layout = _content(slide, palette, frame)
     else:
         layout = _feature(slide, palette, frame, centred=slide.type is SlideType.ENDING)
+    if reads_right_to_left(slide):
+        layout = mirrored(layout)
     if placeholder_reason is not None:
         layout = _with_placeholder(layout, placeholder_reason, frame)
     return replace(layout, warnings=slide_warnings(layout, fonts))
