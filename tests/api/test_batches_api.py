@@ -345,3 +345,17 @@ def test_the_list_counts_slides_without_loading_them(client: TestClient) -> None
     assert [item["batch_id"] for item in page["items"]] == [second, first]
     assert [item["completed_slides"] for item in page["items"]] == [3, 2]
     assert all(item["results"] is None for item in page["items"])
+
+
+def test_a_body_that_is_not_json_is_a_422_saying_so(client: TestClient) -> None:
+    """Not JSON: the 422 says the body is not valid JSON and where (it said "0: JSON decode
+    error")."""
+    answer = client.post(
+        "/api/slide/batch/generate",
+        content=b'{"slides": [{"title": "a"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status_code == 422
+    detail = answer.json()["detail"]
+    assert detail.startswith("the request body is not valid JSON at character 26 (")
+    assert detail.endswith("; send a JSON object")

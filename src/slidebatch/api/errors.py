@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 import traceback
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -89,9 +90,23 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError | ValidationError)
     problems = []
     for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            problems.append(_json_problem(error))
+            continue
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body")
         problems.append(f"{where}: {error.get('msg')}" if where else str(error.get("msg")))
     return JSONResponse({"detail": "; ".join(problems) or "invalid request"}, status_code=422)
+
+
+def _json_problem(error: Mapping[str, object]) -> str:
+    """A body that is not JSON, said so: FastAPI's own words were "0: JSON decode error"."""
+    loc = error.get("loc", ())
+    position = loc[1] if isinstance(loc, tuple) and len(loc) > 1 else None
+    ctx = error.get("ctx")
+    reason = ctx.get("error") if isinstance(ctx, dict) else None
+    where = f" at character {position}" if position is not None else ""
+    because = f" ({reason})" if reason else ""
+    return f"the request body is not valid JSON{where}{because}; send a JSON object"
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
