@@ -454,3 +454,35 @@ def test_cost_shows_in_the_estimate_cards_header_and_history(
             raise
         finally:
             browser.close()
+
+
+ARABIC_DECK = "# مراجعة الربع الثالث\n\nنتائج الفريق\n\n---\n\n# أهداف المنتج\n\n- إطلاق API جديد\n"
+
+
+def test_arabic_deck_reads_right_to_left_on_the_page(server: str) -> None:
+    """An Arabic deck: the text box, the card titles and the dialog's title run right to left."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(WAIT_MS)
+            expect.set_options(timeout=WAIT_MS)
+            page.goto(server)
+            page.locator("#deck-text").fill(ARABIC_DECK)
+            expect(page.locator("#deck-summary")).to_contain_text("2 slides")
+            assert page.locator("#deck-text").evaluate("(el) => el.matches(':dir(rtl)')")
+            page.get_by_label("Style prompt").fill("navy and gold")
+            page.get_by_role("button", name="Generate slides").click()
+            page.wait_for_function(ALL_CARDS_SHOW_IMAGES, arg=2)
+            titles = page.locator("#slide-grid .card-title")
+            assert titles.evaluate_all("(els) => els.every((el) => el.matches(':dir(rtl)'))")
+            page.locator("#slide-grid > li").first.get_by_role(
+                "button", name="Edit & regenerate"
+            ).click()
+            heading = page.get_by_role("dialog").locator("bdi")
+            expect(heading).to_have_text("مراجعة الربع الثالث")
+            assert heading.evaluate("(el) => el.matches(':dir(rtl)')")
+        finally:
+            browser.close()

@@ -487,6 +487,7 @@ function historyItem(batch) {
   button.className = "history-item";
   button.dataset.batchId = batch.batch_id;
   const title = textEl("span", batch.title || `Batch ${String(batch.batch_id).slice(0, 8)}`, "history-title");
+  title.dir = "auto";
   const status = textEl("span", statusLabel(batch.status), "badge");
   status.dataset.status = batch.status;
   const done = batch.successful ?? batch.completed_slides ?? 0;
@@ -564,7 +565,9 @@ function openSlide(slideId) {
 }
 
 function fillDialog(slide, withText) {
-  ui.dialogTitle.textContent = `Slide ${slide.page_num ?? ""}: ${slide.title || "(untitled)"}`;
+  // <bdi>: an Arabic or Hebrew title keeps its own direction after "Slide 1: ".
+  const name = Object.assign(document.createElement("bdi"), { textContent: slide.title || "(untitled)" });
+  ui.dialogTitle.replaceChildren(`Slide ${slide.page_num ?? ""}: `, name);
   if (slide.image_url) {
     const src = imageSrc(api, slide);
     if (ui.dialogImage.dataset.src !== src) {

@@ -310,6 +310,7 @@ function buildCard(slide, onOpen) {
   const head = el("div", "card-head");
   const page = el("span", "page-num");
   const title = el("h3", "card-title");
+  title.dir = "auto"; // Arabic and Hebrew titles read from the right
   head.append(page, title);
   const meta = el("p", "card-meta");
   const badge = el("span", "badge");
