@@ -169,6 +169,26 @@ def test_reexport_replaces_the_generated_file(run: CliRunner, tmp_path: Path) ->
     assert sorted(p.name for p in (tmp_path / "o").glob("*.pptx")) == first == ["Deck.pptx"]
 
 
+def test_export_out_named_like_another_format_exits_2(run: CliRunner, tmp_path: Path) -> None:
+    """--out deck.pptx with two formats, or deck.pdf for a PPTX: exit 2, nothing written
+    (it made a folder named deck.pptx, or a PPTX named deck.pdf)."""
+    assert (
+        run.invoke(app, ["generate", str(_deck(tmp_path / "d.json", 1)), "--out", "o"]).exit_code
+        == 0
+    )
+    two = run.invoke(app, ["export", "o", "-f", "pptx", "-f", "pdf", "--out", "deck.pptx"])
+    assert two.exit_code == 2, two.output
+    assert "--out deck.pptx names one file; with 2 formats give a folder" in two.output
+    wrong = run.invoke(app, ["export", "o", "-f", "pptx", "--out", "deck.pdf"])
+    assert wrong.exit_code == 2, wrong.output
+    assert "--out deck.pdf ends in .pdf but the format is pptx" in wrong.output
+    assert not (tmp_path / "deck.pptx").exists()
+    assert not (tmp_path / "deck.pdf").exists()
+    right = run.invoke(app, ["export", "o", "-f", "pdf", "--out", "deck.pdf"])
+    assert right.exit_code == 0, right.output
+    assert (tmp_path / "deck.pdf").read_bytes().startswith(b"%PDF")
+
+
 @pytest.mark.usefixtures("umask_022")
 def test_files_follow_the_umask(run: CliRunner, tmp_path: Path) -> None:
     """Under umask 022 every written file (images, manifest, exports) is 0644."""

@@ -107,6 +107,7 @@ def _target(deck: ExportDeck, directory: Path, out: Path | None, fmt: str, count
     name = deck_export_name(deck.title, directory.resolve().name, fmt)
     if out is None:
         return directory / name
+    _check_out_suffix(out, fmt, count)
     if out.is_dir() or count > 1 or not out.suffix:
         if out.exists() and not out.is_dir():
             raise InputError(
@@ -116,6 +117,23 @@ def _target(deck: ExportDeck, directory: Path, out: Path | None, fmt: str, count
             )
         return out / name
     return out
+
+
+def _check_out_suffix(out: Path, fmt: str, count: int) -> None:
+    """An --out named like an export file must match the one format asked for.
+
+    ``-f pptx -f pdf --out deck.pptx`` made a folder named ``deck.pptx``, and
+    ``-f pptx --out deck.pdf`` a PPTX named ``deck.pdf``.
+    """
+    from slidebatch.exporters.base import FORMATS
+
+    suffix = out.suffix.lower().lstrip(".")
+    if out.is_dir() or suffix not in FORMATS:
+        return
+    if count > 1:
+        raise InputError(f"--out {out} names one file; with {count} formats give a folder")
+    if suffix != fmt:
+        raise InputError(f"--out {out} ends in .{suffix} but the format is {fmt}")
 
 
 def _summary(deck: ExportDeck, handling: FailedSlides) -> str:
