@@ -313,12 +313,12 @@ class ErrorOut(BaseModel):
 ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorOut, "description": description}
     for code, description in (
-        (400, "the request body is not valid JSON"),
+        (400, "the request body could not be read (e.g. a broken multipart upload)"),
         (401, "no key, a wrong key or a revoked key (when the server has keys)"),
         (404, "no such batch, slide or image (or not the caller's)"),
         (409, "the request does not fit the current state (e.g. a reused Idempotency-Key)"),
         (413, "the request body is larger than MAX_BODY_BYTES"),
-        (422, "the request is malformed or goes past a limit; detail says what to fix"),
+        (422, "the body is not JSON, malformed or past a limit; detail says what to fix"),
         (429, "the key's quota is used up (see Retry-After)"),
         (502, "the upstream image model failed"),
         (503, "the database or the upstream account is unavailable"),
