@@ -69,6 +69,25 @@ def test_version_prints_the_package_version(run: CliRunner) -> None:
     assert result.output.strip() == f"slidebatch {__version__}"
 
 
+@pytest.mark.parametrize(
+    ("command", "usage"),
+    [
+        (["generate"], "generate [OPTIONS] {DECK}"),
+        (["export"], "export [OPTIONS] {DIR_OR_BATCH_ID}"),
+        (["outline"], "outline [OPTIONS] {DOC}"),
+        (["style"], "style [OPTIONS] {IMAGE}..."),
+        (["keys", "revoke"], "revoke [OPTIONS] {ID}"),
+    ],
+)
+def test_usage_names_arguments_as_the_readme_does(
+    run: CliRunner, command: list[str], usage: str
+) -> None:
+    """`--help` names each argument as the README's synopsis does (it printed '{deck}')."""
+    result = run.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert usage in result.output
+
+
 def test_help_imports_no_heavy_module() -> None:
     """`slidebatch --help` loads no database, web, settings or imaging library (lazy imports)."""
     code = (

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 
 
 def style(
-    images: Annotated[list[Path], typer.Argument(help="Reference image(s): PNG, JPEG or WebP.")],
+    images: Annotated[
+        list[Path],
+        typer.Argument(help="Reference image(s): PNG, JPEG or WebP.", metavar="IMAGE"),
+    ],
     offline: Annotated[bool, typer.Option(help="Use the offline method, not the model.")] = False,
 ) -> None:
     """Print a style prompt derived from reference image(s)."""
@@ -51,7 +54,9 @@ def style(
 
 
 def outline(
-    document: Annotated[Path, typer.Argument(help="The document (Markdown or text); - is stdin.")],
+    document: Annotated[
+        Path, typer.Argument(help="The document (Markdown or text); - is stdin.", metavar="DOC")
+    ],
     slides: Annotated[int, typer.Option("--slides", "-n", help="How many slides.")] = 8,
     offline: Annotated[bool, typer.Option(help="Use the offline method, not the model.")] = False,
 ) -> None:

@@ -22,7 +22,10 @@ BATCH_ID = re.compile(r"[0-9a-f]{32}")
 def export(
     directory: Annotated[
         Path,
-        typer.Argument(help="A directory written by `slidebatch generate`, or a batch id."),
+        typer.Argument(
+            help="A directory written by `slidebatch generate`, or a batch id.",
+            metavar="DIR_OR_BATCH_ID",
+        ),
     ],
     formats: Annotated[
         list[str] | None,

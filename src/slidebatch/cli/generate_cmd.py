@@ -24,7 +24,9 @@ MAX_DECK_BYTES = 8 * 1024 * 1024
 
 def generate(
     deck: Path = typer.Argument(
-        ..., help="Deck file: JSON (seed batch request or slide list) or Markdown."
+        ...,
+        help="Deck file: JSON (seed batch request or slide list) or Markdown.",
+        metavar="DECK",
     ),
     style: str | None = typer.Option(None, "--style", help="Style prompt (overrides the deck's)."),
     style_file: Path | None = typer.Option(

@@ -132,7 +132,9 @@ def _or_default(value: float | None) -> str:
 
 
 @keys_app.command("revoke")
-def revoke(key_id: str = typer.Argument(..., help="The key's id (from keys list).")) -> None:
+def revoke(
+    key_id: str = typer.Argument(..., help="The key's id (from keys list).", metavar="ID"),
+) -> None:
     """Revoke a key: every later request with it is refused (401)."""
 
     async def work(_: Settings, keys: KeyRepository, audit: AuditLog) -> ApiKey:
