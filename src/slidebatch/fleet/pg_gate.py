@@ -80,7 +80,7 @@ class _Round:
 
     now: float  # fleet seconds
     core: GateCore
-    permit: tuple[int, int] | None  # (lease id, start number) when a start was made
+    permits: list[tuple[int, int]]  # (lease id, start number) of the starts made
     wait_until: float | None  # fleet seconds; None: only a change can help
 
 
@@ -159,6 +159,7 @@ class PgGate:
         self._offset = 0.0  # fleet seconds minus local clock seconds, at the last round
         self._reports: list[Report] = []
         self._held: set[int] = set()  # lease ids of this process's requests in flight
+        self._ready: deque[PgPermit] = deque()  # started in a round, for the next waiters
         self._lock = asyncio.Lock()
         self._changed = asyncio.Event()  # a report, a NOTIFY: the next start may have moved
         self._reported = asyncio.Event()  # reports wait for the flusher
@@ -171,21 +172,31 @@ class PgGate:
     # --- the Protocol ---
 
     async def acquire(self) -> PgPermit:
-        """Wait until the fleet may start one more request, count it and lease its slot."""
+        """Wait until the fleet may start one more request, count it and lease its slot.
+
+        One round with the database starts as many as this process has waiting (the
+        window allowing), so an opening burst costs one transaction, not one each.
+        """
         self._waiting += 1
         try:
             async with self._lock:
-                while True:
+                if not self._ready:
+                    await asyncio.sleep(0)  # let the tasks woken with us queue: one round
+                while not self._ready:
                     self._changed.clear()  # before the round: a NOTIFY during it counts
-                    decided = await self._round_retrying(start=True)
-                    if decided.permit is not None:
-                        lease, seq = decided.permit
+                    decided = await self._round_retrying(want=self._waiting)
+                    for lease, seq in decided.permits:
                         self._held.add(lease)
+                        self._ready.append(PgPermit(self, lease, seq, decided.now))
+                    if decided.permits:
                         self._holding.set()
-                        return PgPermit(self, lease, seq, decided.now)
-                    await self._wait(decided)
+                    else:
+                        await self._wait(decided)
+                return self._ready.popleft()
         finally:
             self._waiting -= 1
+            while len(self._ready) > self._waiting:  # their waiters were cancelled
+                self._ready.pop().abandon()
 
     def park(self, until: float, reason: str) -> None:
         """No start anywhere in the fleet before ``until`` (this process's clock)."""
@@ -228,27 +239,27 @@ class PgGate:
     async def flush(self) -> None:
         """Write the queued outcomes and parks now (the background task does it too)."""
         if self._reports:
-            await self._round_retrying(start=False)
+            await self._round_retrying(want=0)
 
     # --- rounds with the database ---
 
-    async def _round_retrying(self, *, start: bool) -> _Round:
+    async def _round_retrying(self, *, want: int) -> _Round:
         delay = _RETRY_FIRST
         while True:
             try:
-                return await self._round(start=start)
+                return await self._round(want=want)
             except StorageUnavailable as exc:
                 self._event("gate_database_unavailable", error=str(exc), retry_in=delay)
                 await self.clock.sleep(delay)
                 delay = min(_RETRY_MOST, delay * 2)
 
-    async def _round(self, *, start: bool) -> _Round:
+    async def _round(self, *, want: int) -> _Round:
         """One locked transaction: apply the queued reports, then start if allowed."""
         reports, self._reports = self._reports, []
         try:
             with translated("deciding at the fleet gate"):
                 async with self.engine.begin() as connection:
-                    decided = await self._decide(connection, reports, start=start)
+                    decided = await self._decide(connection, reports, want=want)
         except BaseException:
             self._reports[:0] = reports  # not written: the next round writes them
             raise
@@ -256,46 +267,49 @@ class PgGate:
         return decided
 
     async def _decide(
-        self, connection: AsyncConnection, reports: list[Report], *, start: bool
+        self, connection: AsyncConnection, reports: list[Report], *, want: int
     ) -> _Round:
         scope = self.scope
         stored = await gate_rows.lock_state(connection, scope)
         now = await self._fleet_now(connection)
         self._offset = now - self.clock.now()
         core, config_changed = self._load(stored, now)
-        await gate_rows.drop_expired(connection, scope, now)
         ending = [lease for r in reports if (lease := gate_reports.lease_of(r)) is not None]
-        await gate_rows.end_leases(connection, ending)
-        leases = await gate_rows.live_leases(connection, scope)
+        leases = await gate_rows.live_leases(connection, scope, now=now, ending=ending)
         # Each ending report frees one slot: count it in flight until it does (its lease
         # may have expired already, and must not free a slot twice).
         core.cap.in_flight = leases.live + len(ending)
         for report in reports:
             gate_reports.apply(core, report, now)
         core.cap.in_flight = leases.live
-        permit: tuple[int, int] | None = None
-        wait_until: float | None = None
-        if start:
-            if core.full(now):
-                wait_until = leases.soonest_expiry
-            elif (at := core.next_start(now)) <= now + EPSILON:
-                seq = core.start(now)
-                lease = await gate_rows.take_lease(
-                    connection,
-                    scope,
-                    seq=seq,
-                    holder=self.holder,
-                    started_at=now,
-                    expires_at=now + self.lease_seconds,
-                )
-                permit = (lease, seq)
-            else:
-                wait_until = at
+        seqs, wait_until = self._starts(core, now, want, leases.soonest_expiry)
+        permits = await gate_rows.take_leases(
+            connection,
+            scope,
+            seqs,
+            holder=self.holder,
+            started_at=now,
+            expires_at=now + self.lease_seconds,
+        )
         config = self._config_text if config_changed else None
         await gate_rows.save_state(connection, scope, state=encode(core), now=now, config=config)
         if reports or config_changed:
             await gate_rows.notify(connection, scope)
-        return _Round(now=now, core=core, permit=permit, wait_until=wait_until)
+        return _Round(now=now, core=core, permits=permits, wait_until=wait_until)
+
+    def _starts(
+        self, core: GateCore, now: float, want: int, soonest_expiry: float | None
+    ) -> tuple[list[int], float | None]:
+        """Start up to ``want`` at ``now``; the start numbers, and when to look again."""
+        seqs: list[int] = []
+        while len(seqs) < want:
+            if core.full(now):
+                return seqs, soonest_expiry
+            at = core.next_start(now)
+            if at > now + EPSILON:
+                return seqs, at
+            seqs.append(core.start(now))
+        return seqs, None
 
     def _load(self, stored: gate_rows.StoredGate, now: float) -> tuple[GateCore, bool]:
         """The stored core; rebuilt from this worker's config if that changed or it is
@@ -334,7 +348,7 @@ class PgGate:
             if not self._reports:
                 continue
             try:
-                await self._round(start=False)
+                await self._round(want=0)
             except StorageUnavailable as exc:
                 self._event("gate_database_unavailable", error=str(exc), retry_in=_RETRY_MOST)
                 self._reported.set()
@@ -393,7 +407,7 @@ class PgGate:
                 await gate_rows.create_state(
                     connection, self.scope, config=self._config_text, state=fresh, now=now
                 )
-        await self._round(start=False)  # adopts a changed config; takes the snapshot
+        await self._round(want=0)  # adopts a changed config; takes the snapshot
         await self._listen()
         self._tasks.append(asyncio.create_task(self._flush_reports(), name="pg-gate-flush"))
         self._tasks.append(asyncio.create_task(self._renew_leases(), name="pg-gate-renew"))
@@ -409,7 +423,7 @@ class PgGate:
         self._tasks.clear()
         if self._reports:
             with contextlib.suppress(StorageUnavailable):
-                await self._round(start=False)
+                await self._round(want=0)
         if self._listener is not None:
             with contextlib.suppress(Exception):  # closing: the connection may be gone
                 raw = await self._listener.get_raw_connection()
