@@ -82,6 +82,7 @@ class _Round:
     core: GateCore
     permits: list[tuple[int, int]]  # (lease id, start number) of the starts made
     wait_until: float | None  # fleet seconds; None: only a change can help
+    moved: bool  # the reports freed a slot of a full cap or brought the next start nearer
 
 
 class PgPermit:
@@ -161,7 +162,7 @@ class PgGate:
         self._held: set[int] = set()  # lease ids of this process's requests in flight
         self._ready: deque[PgPermit] = deque()  # started in a round, for the next waiters
         self._lock = asyncio.Lock()
-        self._changed = asyncio.Event()  # a report, a NOTIFY: the next start may have moved
+        self._changed = asyncio.Event()  # a flush or a NOTIFY moved the next start nearer
         self._reported = asyncio.Event()  # reports wait for the flusher
         self._holding = asyncio.Event()  # leases to renew
         self._waiting = 0
@@ -230,7 +231,6 @@ class PgGate:
             self._held.discard(lease)
         self._reports.append(report)
         self._reported.set()
-        self._changed.set()
 
     def latency(self, seconds: float) -> None:
         """Remember one request's latency (this process's, for the stats)."""
@@ -279,9 +279,11 @@ class PgGate:
         # Each ending report frees one slot: count it in flight until it does (its lease
         # may have expired already, and must not free a slot twice).
         core.cap.in_flight = leases.live + len(ending)
+        before = _moment(core, now)
         for report in reports:
             gate_reports.apply(core, report, now)
         core.cap.in_flight = leases.live
+        moved = _moment(core, now) < before or config_changed
         seqs, wait_until = self._starts(core, now, want, leases.soonest_expiry)
         permits = await gate_rows.take_leases(
             connection,
@@ -293,9 +295,9 @@ class PgGate:
         )
         config = self._config_text if config_changed else None
         await gate_rows.save_state(connection, scope, state=encode(core), now=now, config=config)
-        if reports or config_changed:
+        if moved:
             await gate_rows.notify(connection, scope)
-        return _Round(now=now, core=core, permits=permits, wait_until=wait_until)
+        return _Round(now=now, core=core, permits=permits, wait_until=wait_until, moved=moved)
 
     def _starts(
         self, core: GateCore, now: float, want: int, soonest_expiry: float | None
@@ -348,11 +350,14 @@ class PgGate:
             if not self._reports:
                 continue
             try:
-                await self._round(want=0)
+                decided = await self._round(want=0)
             except StorageUnavailable as exc:
                 self._event("gate_database_unavailable", error=str(exc), retry_in=_RETRY_MOST)
                 self._reported.set()
                 await self.clock.sleep(_RETRY_MOST)
+                continue
+            if decided.moved:
+                self._changed.set()
 
     async def renew(self) -> None:
         """Renew this process's leases now (the background task does it every third of
@@ -436,6 +441,13 @@ class PgGate:
         if self._log is not None:
             level = "info" if name == "gate_config_changed" else "warning"
             self._log.event(name, level=level, details={"scope": self.scope, **details})
+
+
+def _moment(core: GateCore, now: float) -> tuple[bool, float]:
+    """(cap full, next start) at ``now``, without marking anything (a smaller one is nearer:
+    a full cap sorts after a free one). Only a change that makes it smaller wakes waiters;
+    an outcome that merely delays (a 429, a park) does not wake the fleet for nothing."""
+    return core.cap.in_flight >= core.cap.limit, core.next_start(now, observe=False)
 
 
 async def open_pg_gate(
