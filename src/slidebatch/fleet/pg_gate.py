@@ -21,9 +21,11 @@ state of the scope, in the database:
   (and are deleted by the next decision), so a killed worker's slots free themselves
   within ``lease_seconds``. The in-flight cap's AIMD is shared like the rest.
 * **No hot polling.** One waiter per process talks to the database at a time (the others
-  queue on a local lock, FIFO); it sleeps until the next start the window allows, or until
-  the soonest lease expires when the cap is full, and wakes early on a NOTIFY
-  (``LISTEN slidebatch_gate``, payload the scope) that every outcome sends at commit.
+  queue on a local lock, FIFO), and one round starts as many as the process has waiting
+  (an opening burst is one transaction). It sleeps until the next start the window
+  allows, or until the soonest lease expires when the cap is full, and wakes early on a
+  NOTIFY (``LISTEN slidebatch_gate``, payload the scope) that a round sends at commit when
+  its outcomes brought a start nearer (a 429 or a park only delays: no NOTIFY).
 * **Synchronous calls.** Permit outcomes and ``park`` are queued (``gate_reports.py``),
   applied to the next decision of this worker and flushed by a background task at once;
   ``stats()`` reads the snapshot of the last round (fleet-wide window, in-flight and
