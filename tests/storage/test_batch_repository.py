@@ -6,6 +6,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import event
 from storage_helpers import T0, deck
 
 from slidebatch.core.aspect import AspectRatio
@@ -436,3 +437,37 @@ async def test_concurrent_slide_writes_each_get_their_own_outcome(db: Database) 
     slides = await repo.get_slides(batch_id)
     assert all(s.state is SlideState.DONE and s.attempts == 1 for s in slides)
     assert [s.image_file for s in slides] == [f"p{k:03d}-k{k}-aaaaaaaaaaaa.png" for k in range(30)]
+
+
+async def test_concurrent_slide_writes_share_transactions(db: Database) -> None:
+    """Thirty slide writes at once commit in a few transactions, not one each (both backends)."""
+    batch_id = (await _create(db, 30)).id
+    commits: list[object] = []
+
+    def count(connection: object) -> None:
+        commits.append(connection)
+
+    event.listen(db.engine.sync_engine, "commit", count)
+    try:
+        writes = [db.batches.mark_generating(batch_id, k, attempt=1, at=AT) for k in range(30)]
+        await asyncio.gather(*writes)
+    finally:
+        event.remove(db.engine.sync_engine, "commit", count)
+    assert 1 <= len(commits) <= 3
+    assert (await db.batches.slide_counts(batch_id))[SlideState.GENERATING] == 30
+
+
+async def test_batch_with_slides_reads_all_or_the_keys_asked(db: Database) -> None:
+    """The batch and its slides come in one read; ``keys`` narrows the slides; owners hold."""
+    batch = await _create(db, 4, owner="k1")
+    whole, slides = await db.batches.get_batch_with_slides(batch.id)
+    assert whole.id == batch.id
+    assert [s.key for s in slides] == [0, 1, 2, 3]
+    _, some = await db.batches.get_batch_with_slides(batch.id, keys={3, 1})
+    assert [s.key for s in some] == [1, 3]
+    _, none = await db.batches.get_batch_with_slides(batch.id, keys=())
+    assert none == []
+    with pytest.raises(NotFound):
+        await db.batches.get_batch_with_slides(batch.id, owner="k2")
+    with pytest.raises(NotFound):
+        await db.batches.get_batch_with_slides("nope")

@@ -115,8 +115,7 @@ class BatchReader:
         self, batch_id: str, *, owner: str | None = None
     ) -> tuple[BatchRecord, list[SlideRecord]]:
         """The batch and its slides as stored (for exports)."""
-        batch = await self._repo.get_batch(batch_id, owner=owner)
-        return batch, await self._repo.get_slides(batch_id)
+        return await self._repo.get_batch_with_slides(batch_id, owner=owner)
 
     async def slide(self, batch_id: str, slide_id: str) -> SlideAnswer:
         """One slide by the client's id."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any, TypeVar, cast
@@ -26,6 +26,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -104,17 +105,12 @@ class BatchRepository:
         # batch) waits out an outage instead of failing; reads for clients answer at once.
         self._durable = UntilAnswered(sleep)
         self._postgres = engine.dialect.name == "postgresql"
-        # SQLite serialises writers anyway, so concurrent slide writes share commits there;
-        # PostgreSQL runs them in parallel transactions (and its executemany has no
-        # per-row counts to tell a missing slide apart).
-        self._group_commit = (
-            GroupCommit(_SLIDE_UPDATE, writing) if engine.dialect.name == "sqlite" else None
-        )
+        # Concurrent slide writes share transactions and commits (see group_commit.py).
+        self._group_commit = GroupCommit(_SLIDE_UPDATE, writing, present=_slides_present)
 
     async def wait_idle(self) -> None:
         """Wait for slide writes still being committed (``Database.close`` calls this)."""
-        if self._group_commit is not None:
-            await self._group_commit.wait_idle()
+        await self._group_commit.wait_idle()
 
     # --- transactions -----------------------------------------------------------------
 
@@ -258,6 +254,29 @@ class BatchRepository:
             raise NotFound(f"batch {batch_id} not found")
         return batch_record(row)
 
+    async def get_batch_with_slides(
+        self, batch_id: str, *, owner: str | None = None, keys: Collection[int] | None = None
+    ) -> tuple[BatchRecord, list[SlideRecord]]:
+        """The batch and its slides by page number, on one connection (a status poll's read).
+
+        ``keys``: only those slides (the ones changed since an earlier read). ``NotFound`` as
+        ``get_batch``.
+        """
+        if not _looks_like_batch_id(batch_id):
+            raise NotFound(f"batch {batch_id!r} not found")
+        slides = select(_SLIDES).where(_SLIDES.c.batch_id == batch_id)
+        if keys is not None:
+            slides = slides.where(_SLIDES.c.key.in_(sorted(keys)))
+        slides = slides.order_by(_SLIDES.c.page_num, _SLIDES.c.key)
+        async with self._read("read batch and slides") as connection:
+            row = (
+                await connection.execute(select(_BATCHES).where(_BATCHES.c.id == batch_id))
+            ).first()
+            if row is None or (owner is not None and row.owner != owner):
+                raise NotFound(f"batch {batch_id} not found")
+            rows = [] if keys is not None and not keys else (await connection.execute(slides)).all()
+        return batch_record(row), [slide_record(r) for r in rows]
+
     async def get_look(self, batch_id: str) -> Look:
         """The batch's reference images and anchor mode (an empty ``Look`` when none)."""
         async with self._read("read look") as connection:
@@ -387,26 +406,24 @@ class BatchRepository:
         return await self._batches_in(_ACTIVE_BATCH_STATES, "list unfinished batches")
 
     async def queue_position(self, batch_id: str) -> int | None:
-        """1-based place of a queued batch in the FIFO; ``None`` when it is not queued."""
+        """1-based place of a queued batch in the FIFO; ``None`` when it is not queued.
+
+        One query (status polls of queued batches ask this each time).
+        """
         queued = str(BatchState.QUEUED)
+        ahead = _BATCHES.alias("ahead")
+        before_it = (
+            select(func.count())
+            .where(ahead.c.state == queued, ahead.c.queue_seq < _BATCHES.c.queue_seq)
+            .correlate(_BATCHES)
+            .scalar_subquery()
+        )
+        query = select(_BATCHES.c.state, before_it).where(_BATCHES.c.id == batch_id)
         async with self._read("read queue position") as connection:
-            mine = (
-                await connection.execute(
-                    select(_BATCHES.c.state, _BATCHES.c.queue_seq).where(_BATCHES.c.id == batch_id)
-                )
-            ).first()
-            if mine is None:
-                raise NotFound(f"batch {batch_id} not found")
-            if mine.state != queued:
-                return None
-            ahead = (
-                await connection.execute(
-                    select(func.count())
-                    .select_from(_BATCHES)
-                    .where(_BATCHES.c.state == queued, _BATCHES.c.queue_seq < mine.queue_seq)
-                )
-            ).scalar_one()
-        return int(ahead) + 1
+            mine = (await connection.execute(query)).first()
+        if mine is None:
+            raise NotFound(f"batch {batch_id} not found")
+        return int(mine[1]) + 1 if mine.state == queued else None
 
     async def queued_batches(self) -> list[BatchRecord]:
         """Batches waiting to run, first admitted first."""
@@ -622,11 +639,7 @@ class BatchRepository:
     ) -> None:
         params = {"b_batch_id": batch_id, "b_key": key, **values}
         with translated(action):
-            if self._group_commit is not None:
-                rowcount = await self._group_commit.execute(params)
-            else:
-                async with self._writing() as connection:
-                    rowcount = (await connection.execute(_SLIDE_UPDATE, params)).rowcount
+            rowcount = await self._group_commit.execute(params)
         if rowcount == 0:
             raise NotFound(f"slide {key} of batch {batch_id} not found")
 
@@ -688,6 +701,16 @@ class BatchRepository:
             await connection.execute(_one_slide(update(_SLIDES), batch_id, key).values(values))
             row = (await connection.execute(_one_slide(select(_SLIDES), batch_id, key))).one()
         return slide_record(row)
+
+
+async def _slides_present(connection: AsyncConnection, params: list[dict[str, Any]]) -> list[int]:
+    """For each slide write in ``params``: 1 when its slide exists, else 0 (one query)."""
+    pairs = [(p["b_batch_id"], p["b_key"]) for p in params]
+    query = select(_SLIDES.c.batch_id, _SLIDES.c.key).where(
+        tuple_(_SLIDES.c.batch_id, _SLIDES.c.key).in_(pairs)
+    )
+    found = {(row.batch_id, row.key) for row in await connection.execute(query)}
+    return [int(pair in found) for pair in pairs]
 
 
 def _one_slide(statement: _Where, batch_id: str, key: int) -> _Where:
