@@ -57,7 +57,7 @@ from slidebatch.security.authenticator import Authenticator, check_bind_allowed,
 from slidebatch.security.quota_guard import QuotaGuard
 from slidebatch.storage.database import Database
 from slidebatch.storage.images import ImageStore
-from slidebatch.storage.keys import KeyRepository, UsageRepository
+from slidebatch.storage.keys import KeyRepository, RecentMeanCost, UsageRepository
 from slidebatch.storage.reconcile import reconcile_images
 
 # Latency assumed before any answer was measured: the seed's measurements for remote models.
@@ -91,6 +91,7 @@ class Services:
     clock: Clock
     authenticator: Authenticator
     quota: QuotaGuard
+    mean_cost: RecentMeanCost
     guards: set[asyncio.Task[None]] = field(default_factory=set)
     worker: FleetWorker | None = None  # a fleet process with a worker inside
 
@@ -99,7 +100,7 @@ class Services:
     async def unit_cost(self) -> UnitCost:
         """The price of one image now: free, measured usage.cost, configured, or unknown."""
         local = self.provider.name == "local"
-        measured = None if local else await UsageRepository.on(self.database).mean_cost()
+        measured = None if local else await self.mean_cost.value()
         return unit_cost(
             local=local, measured=measured, configured=self.settings.upstream_price_per_image
         )
@@ -347,6 +348,7 @@ async def build_services(
             images=images,
             limits=InputLimits.from_settings(settings),
             clock=clock,
+            mean_cost=RecentMeanCost(UsageRepository.on(database), clock.now),
             **_access(settings, database),
         )
         metrics.add_sampler(lambda m: _sample_gate(m, services))

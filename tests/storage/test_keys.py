@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 from storage_helpers import deck
 
 from slidebatch.core.access import Role
@@ -12,7 +13,10 @@ from slidebatch.core.quota import Quotas
 from slidebatch.errors import InputError, NotFound
 from slidebatch.storage.database import Database
 from slidebatch.storage.keys import (
+    MEAN_COST_MAX_AGE,
+    NO_KEYS_RECHECK_SECONDS,
     KeyRepository,
+    RecentMeanCost,
     UsageRepository,
     generate_key,
     hash_secret,
@@ -124,3 +128,71 @@ async def test_usage_counts_slides_and_spend_of_one_owner(db: Database) -> None:
     assert await usage.spend_since("k2", before) == 0.0
     assert await usage.spend_since("k1", done_at + timedelta(seconds=1)) == 0.0
     assert await usage.slides_since("nobody", datetime(2000, 1, 1, tzinfo=UTC)) == 0
+
+
+async def test_no_keys_is_remembered_briefly_and_rechecked(db: Database) -> None:
+    """Open mode asks the table once per recheck time; a key made elsewhere is seen then."""
+    clock = [100.0]
+    queries: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        queries.append(statement)
+
+    keys = KeyRepository(db.engine, writing=db.writing, monotonic=lambda: clock[0])
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        assert await asyncio.gather(*(keys.any_exist() for _ in range(10))) == [False] * 10
+        assert not await keys.any_exist()
+        assert len(queries) == 1  # concurrent requests shared one question
+        await KeyRepository.on(db).create(name="elsewhere")  # as another process would
+        queries.clear()
+        assert not await keys.any_exist()  # still believed for the recheck time
+        assert queries == []
+        clock[0] += NO_KEYS_RECHECK_SECONDS
+        assert await keys.any_exist()
+        assert await keys.any_exist()
+        assert len(queries) == 1  # once a key exists, never asked again
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+
+
+async def test_recent_mean_cost_is_asked_again_only_when_old(db: Database) -> None:
+    """The mean price is one query per MEAN_COST_MAX_AGE, then sees the newer costs."""
+    clock = [50.0]
+    batch, _ = await db.batches.create_batch(
+        request=deck(2),
+        final_prompts=["p"] * 2,
+        effective_workers=2,
+        owner=None,
+        idempotency_key=None,
+    )
+
+    async def done(key: int, cost: float) -> None:
+        await db.batches.mark_done(
+            batch.id,
+            key,
+            image_file=f"{key}.png",
+            generation_time=1.0,
+            cost=cost,
+            placeholder=False,
+            at=batch.created_at + timedelta(seconds=key + 1),
+        )
+
+    await done(0, 0.10)
+    mean = RecentMeanCost(UsageRepository.on(db), lambda: clock[0])
+    queries: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        queries.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        assert await asyncio.gather(*(mean.value() for _ in range(5))) == [pytest.approx(0.1)] * 5
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    assert len(queries) == 1
+    await done(1, 0.30)
+    clock[0] += MEAN_COST_MAX_AGE / 2
+    assert await mean.value() == pytest.approx(0.10)  # the answer still fresh enough
+    clock[0] += MEAN_COST_MAX_AGE / 2
+    assert await mean.value() == pytest.approx(0.20)

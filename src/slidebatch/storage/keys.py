@@ -7,10 +7,12 @@ is shown once, when the key is created.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import re
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
@@ -58,6 +60,12 @@ def key_id_of(secret: str) -> str | None:
     return match.group(1) if match else None
 
 
+# How long a measured mean image price is reused before it is asked again (seconds).
+MEAN_COST_MAX_AGE = 2.0
+# How long "no API key exists" is believed before the table is asked again (seconds).
+NO_KEYS_RECHECK_SECONDS = 1.0
+
+
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -66,13 +74,21 @@ class KeyRepository:
     """The ``api_keys`` table, as ``ApiKey`` values."""
 
     def __init__(
-        self, engine: AsyncEngine, *, writing: Writing, now: Callable[[], datetime] = _utc_now
+        self,
+        engine: AsyncEngine,
+        *,
+        writing: Writing,
+        now: Callable[[], datetime] = _utc_now,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine = engine
         self._writing = writing
         self._now = now
+        self._monotonic = monotonic
         # Keys are revoked, never deleted: once one exists, open mode is over for good.
         self._known_to_exist = False
+        self._none_seen_at: float | None = None  # monotonic time of the last "no keys"
+        self._asking: asyncio.Future[bool] | None = None
 
     @classmethod
     def on(cls, database: Database, *, now: Callable[[], datetime] = _utc_now) -> KeyRepository:
@@ -160,12 +176,29 @@ class KeyRepository:
         return await self.get(key_id)
 
     async def any_exist(self) -> bool:
-        """True when at least one key (even a revoked one) was ever created."""
+        """True when at least one key (even a revoked one) was ever created.
+
+        Open mode asks this on every request; "no keys" is remembered for
+        ``NO_KEYS_RECHECK_SECONDS``, so a key another process (the ``keys`` command, another
+        server on the same PostgreSQL) creates closes open mode here within that time. A key
+        created through this repository closes it at once.
+        """
         if self._known_to_exist:
             return True
+        seen = self._none_seen_at
+        if seen is not None and self._monotonic() - seen < NO_KEYS_RECHECK_SECONDS:
+            return False
+        # One question at a time: the requests arriving meanwhile share its answer.
+        if self._asking is None or self._asking.done():
+            self._asking = asyncio.ensure_future(self._ask_any_exist())
+        return await asyncio.shield(self._asking)
+
+    async def _ask_any_exist(self) -> bool:
         async with self._read("count API keys") as connection:
-            count = (await connection.execute(select(func.count()).select_from(_KEYS))).scalar()
-        self._known_to_exist = bool(count)
+            query = select(_KEYS.c.id).limit(1)
+            found = (await connection.execute(query)).first() is not None
+        self._known_to_exist = self._known_to_exist or found
+        self._none_seen_at = None if self._known_to_exist else self._monotonic()
         return self._known_to_exist
 
 
@@ -228,6 +261,36 @@ class UsageRepository:
             async with self._engine.connect() as connection:
                 value = (await connection.execute(query)).scalar()
         return None if value is None else round(float(value), 6)
+
+
+class RecentMeanCost:
+    """``UsageRepository.mean_cost``, asked again at most every ``MEAN_COST_MAX_AGE`` seconds.
+
+    Every status answer carries a cost estimate, and the mean is a sort over the slides with
+    a cost: under 40 polls per second that query was a tenth of the event loop's time
+    (``slidebatch bench --load``). A price that is two seconds old is as good an estimate.
+    """
+
+    def __init__(self, usage: UsageRepository, monotonic: Callable[[], float]) -> None:
+        self._usage = usage
+        self._monotonic = monotonic
+        self._known: tuple[float, float | None] | None = None  # (asked at, answer)
+        self._asking: asyncio.Future[float | None] | None = None
+
+    async def value(self) -> float | None:
+        """The mean reported cost of the last images (None: none reported one)."""
+        if self._known is not None and self._monotonic() - self._known[0] < MEAN_COST_MAX_AGE:
+            return self._known[1]
+        # One question at a time: the polls arriving meanwhile share its answer.
+        if self._asking is None or self._asking.done():
+            self._asking = asyncio.ensure_future(self._ask())
+        return await asyncio.shield(self._asking)
+
+    async def _ask(self) -> float | None:
+        asked_at = self._monotonic()
+        value = await self._usage.mean_cost()
+        self._known = (asked_at, value)
+        return value
 
 
 def _key(row: Row[Any]) -> ApiKey:
