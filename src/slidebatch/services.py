@@ -97,10 +97,15 @@ class Services:
 
     # --- cost ---
 
-    async def unit_cost(self) -> UnitCost:
-        """The price of one image now: free, measured usage.cost, configured, or unknown."""
+    async def unit_cost(self, *, recent: bool = False) -> UnitCost:
+        """The price of one image now: free, measured usage.cost, configured, or unknown.
+
+        ``recent``: a measured price up to ``MEAN_COST_MAX_AGE`` old will do (status polls).
+        """
         local = self.provider.name == "local"
-        measured = None if local else await self.mean_cost.value()
+        measured = None
+        if not local:
+            measured = await (self.mean_cost.value() if recent else self.mean_cost.fresh())
         return unit_cost(
             local=local, measured=measured, configured=self.settings.upstream_price_per_image
         )

@@ -11,12 +11,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.estimate import UpstreamFigures
 from slidebatch.core.slide import BatchRequest, Slide, SlideType
 from slidebatch.core.states import BatchState, SlideState
-from slidebatch.engine.answers import BatchStatus, SlideEvent
+from slidebatch.engine.answers import BatchStatus, SlideAnswer, SlideEvent
 from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
 from slidebatch.engine.events import EventBus
 from slidebatch.errors import (
@@ -472,3 +473,31 @@ async def test_a_waiting_client_hears_of_a_spent_quota_at_once(
     assert abs(caught.value.reset_at - reset) < 5
     assert "resumes then" in str(caught.value)
     assert (await h.engine.read.status(batch.id)).status == "running"
+
+
+async def test_a_status_poll_reads_only_the_slides_changed_since_the_last(make_harness) -> None:
+    """After one slide is regenerated, a poll reads that slide alone and answers as a full read."""
+    h = await make_harness()
+    batch, _ = await h.engine.submit(_request(6))
+    await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    await h.engine.read.status(batch.id)  # the snapshot the next poll builds on
+    await h.engine.regenerate(batch.id, "s4", visual_desc="a harbour")
+    await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    statements: list[tuple[str, object]] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, params: object, *_: object) -> None:
+        statements.append((statement, params))
+
+    engine = h.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        status = await h.engine.read.status(batch.id)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    slide_reads = [s for s, _ in statements if "FROM slides" in s]
+    assert len(slide_reads) == 1
+    assert " IN " in slide_reads[0]  # only the changed key, not the whole batch
+    expected = tuple(SlideAnswer.of(s) for s in await h.database.batches.get_slides(batch.id))
+    assert status.results == expected
+    assert status.results[3].visual_desc == "a harbour"
+    assert status.progress.successful == 6

@@ -194,5 +194,9 @@ async def test_recent_mean_cost_is_asked_again_only_when_old(db: Database) -> No
     await done(1, 0.30)
     clock[0] += MEAN_COST_MAX_AGE / 2
     assert await mean.value() == pytest.approx(0.10)  # the answer still fresh enough
+    assert await mean.fresh() == pytest.approx(0.20)  # asked now (the cost estimate's callers)
+    await done(1, 0.50)
     clock[0] += MEAN_COST_MAX_AGE / 2
-    assert await mean.value() == pytest.approx(0.20)
+    assert await mean.value() == pytest.approx(0.20)  # fresh() was asked half an age ago
+    clock[0] += MEAN_COST_MAX_AGE / 2
+    assert await mean.value() == pytest.approx(0.30)

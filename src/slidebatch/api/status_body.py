@@ -2,7 +2,8 @@
 
 A poll of a 200-slide batch used to rebuild and encode every slide each time. The slides'
 JSON now is made once per batch version (``engine/versions.py``) and reused until a slide
-changes; only the small head (counts, ETA, queue position) is encoded per request. The ETag
+changes, and a new version re-encodes only the slides whose answer changed; only the small
+head (counts, ETA, queue position) is encoded per request. The ETag
 names the version and what moves without one (queue position, a gate wait); it is weak
 because the ETA inside moves with time. An unchanged batch answers 304.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import zlib
 from collections import OrderedDict
+from dataclasses import dataclass
 
 from fastapi import Response
 
@@ -22,12 +24,22 @@ from slidebatch.engine.answers import BatchStatus, SlideAnswer
 CACHED_BATCHES = 256
 
 
+@dataclass(frozen=True, slots=True)
+class _Encoded:
+    """A batch's slide list as encoded at ``version``, slide by slide and whole."""
+
+    version: str
+    answers: tuple[SlideAnswer, ...]
+    parts: tuple[bytes, ...]
+    body: bytes
+
+
 class StatusBodies:
-    """Encodes status answers, reusing each batch version's slides."""
+    """Encodes status answers, reusing each batch version's slides and unchanged slides."""
 
     def __init__(self, size: int = CACHED_BATCHES) -> None:
         self._size = size
-        self._results: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
+        self._results: OrderedDict[str, _Encoded] = OrderedDict()
 
     def response(
         self, status: BatchStatus, if_none_match: str | None, *, unit: UnitCost | None = None
@@ -57,12 +69,24 @@ class StatusBodies:
         return head.encode()[:-1] + b',"results":' + body + b"}"
 
     def _whole(self, batch_id: str, version: str, results: tuple[SlideAnswer, ...]) -> bytes:
+        """The whole list at ``version``; a new version re-encodes only the slides that moved.
+
+        A running batch has a new version at nearly every poll, and encoding 200 slides
+        through pydantic took most of a poll's time.
+        """
         cached = self._results.get(batch_id)
-        if cached is not None and cached[0] == version:
+        if cached is not None and cached.version == version:
             self._results.move_to_end(batch_id)
-            return cached[1]
-        body = _encode_slides(results)
-        self._results[batch_id] = (version, body)
+            return cached.body
+        before = cached if cached is not None and len(cached.answers) == len(results) else None
+        parts = tuple(
+            before.parts[i]
+            if before is not None and _same(before.answers[i], answer)
+            else _encode_slide(answer)
+            for i, answer in enumerate(results)
+        )
+        body = b"[" + b",".join(parts) + b"]"
+        self._results[batch_id] = _Encoded(version, results, parts, body)
         self._results.move_to_end(batch_id)
         while len(self._results) > self._size:
             self._results.popitem(last=False)
@@ -89,7 +113,16 @@ def _etag(status: BatchStatus) -> str:
 
 
 def _encode_slides(results: tuple[SlideAnswer, ...]) -> bytes:
-    return b"[" + b",".join(SlideResultOut.of(s).model_dump_json().encode() for s in results) + b"]"
+    return b"[" + b",".join(_encode_slide(s) for s in results) + b"]"
+
+
+def _encode_slide(answer: SlideAnswer) -> bytes:
+    return SlideResultOut.of(answer).model_dump_json().encode()
+
+
+def _same(before: SlideAnswer, now: SlideAnswer) -> bool:
+    """The same slide answer (the reader keeps unchanged answers as the same objects)."""
+    return before is now or before == now
 
 
 def _matches(if_none_match: str, etag: str) -> bool:

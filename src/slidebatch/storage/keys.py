@@ -286,6 +286,10 @@ class RecentMeanCost:
             self._asking = asyncio.ensure_future(self._ask())
         return await asyncio.shield(self._asking)
 
+    async def fresh(self) -> float | None:
+        """The mean asked now (and remembered for the next ``value``)."""
+        return await self._ask()
+
     async def _ask(self) -> float | None:
         asked_at = self._monotonic()
         value = await self._usage.mean_cost()

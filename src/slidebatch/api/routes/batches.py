@@ -162,7 +162,7 @@ async def _status(
         kept = tuple(r for r in status.results if r.state.is_final)
         status = replace(status, results=kept)
     bodies: StatusBodies = request.app.state.status_bodies
-    unit = await services.unit_cost()
+    unit = await services.unit_cost(recent=True)
     return bodies.response(status, request.headers.get("if-none-match"), unit=unit)
 
 
