@@ -501,3 +501,27 @@ async def test_a_status_poll_reads_only_the_slides_changed_since_the_last(make_h
     assert status.results == expected
     assert status.results[3].visual_desc == "a harbour"
     assert status.progress.successful == 6
+
+
+async def test_admission_reads_the_queue_once_per_pass_not_per_batch(make_harness) -> None:
+    """Five queued batches start after a few reads of the queue (was one read per batch)."""
+    h = await make_harness(ScriptedProvider(hold=asyncio.Event()))
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    engine = h.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    async with h.engine.runs.lock:  # hold admission until all five are stored
+        ids = [(await h.engine.submit(_request(2), admit_later=True))[0].id for _ in range(5)]
+        statements.clear()
+    await h.engine.runs.admit()
+    event.remove(engine, "before_cursor_execute", seen)
+    queue_reads = [s for s in statements if "FROM batches" in s and "ORDER BY" in s]
+    # The background pass reads, starts all five, reads the empty rest; ours reads once.
+    assert len(queue_reads) <= 3
+    for batch_id in ids:
+        assert (await h.database.batches.get_batch(batch_id)).state is BatchState.RUNNING
+    assert h.provider.hold is not None
+    h.provider.hold.set()

@@ -136,11 +136,14 @@ class Runs:
         """Start queued batches, oldest first, while fewer than the maximum are running."""
         async with self.lock:
             while len(self._running) < self._config.max_concurrent:
+                # One read of the queue per pass, not per batch started (30 submits at once
+                # were 30 reads of a 30-batch queue); the lock keeps the list true meanwhile.
                 queued = await self._repo.queued_batches()
                 candidates = [b for b in queued if b.id not in self._running and self.adopts(b.id)]
                 if not candidates:
                     return
-                await self.start_locked(candidates[0])
+                for batch in candidates[: self._config.max_concurrent - len(self._running)]:
+                    await self.start_locked(batch)
 
     def admit_soon(self) -> None:
         """Admit in the background; one pass pending at a time serves every caller."""

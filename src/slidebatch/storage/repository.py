@@ -177,7 +177,9 @@ class BatchRepository:
         ]
         try:
             async with self._write("create batch") as connection:
-                await connection.execute(insert(_BATCHES).values(values))
+                row = (
+                    await connection.execute(insert(_BATCHES).values(values).returning(*_BATCHES.c))
+                ).one()
                 if slides:
                     await connection.execute(insert(_SLIDES), slides)
                 await insert_look(connection, batch_id, request.look)
@@ -190,7 +192,7 @@ class BatchRepository:
             if existing is None:
                 raise
             return existing, False
-        return await self.get_batch(batch_id), True
+        return batch_record(row), True
 
     async def _repeat(
         self, owner: str | None, key: str, fingerprint: str | None
