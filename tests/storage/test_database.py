@@ -172,3 +172,25 @@ async def test_problem_names_a_missing_schema(database_url: str) -> None:
         assert await database.problem() == "the database has no slidebatch schema"
     finally:
         await database.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_reads_open_no_transaction(postgres_url: str) -> None:
+    """Reads cost no BEGIN/ROLLBACK round trips on PostgreSQL; writes still run in one."""
+    db = await Database.open(postgres_url)
+    try:
+        async with db.read_engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+            raw = await connection.get_raw_connection()
+            assert not raw.driver_connection.is_in_transaction()
+        async with db.writing() as connection:
+            await connection.execute(text("SELECT 1"))
+            raw = await connection.get_raw_connection()
+            assert raw.driver_connection.is_in_transaction()
+        batch, _ = await db.batches.create_batch(
+            request=deck(2), final_prompts=["a", "b"], effective_workers=1, owner=None,
+            idempotency_key=None,
+        )  # fmt: skip
+        assert [s.key for s in await db.batches.get_slides(batch.id)] == [0, 1]
+    finally:
+        await db.close()

@@ -51,7 +51,7 @@ class AuditRepository:
     @classmethod
     def on(cls, database: Database) -> AuditRepository:
         """A repository on an open ``storage.database.Database`` (shares its write lock)."""
-        return cls(database.engine, writing=database.writing)
+        return cls(database.read_engine, writing=database.writing)
 
     async def record(self, event: AuditEvent) -> None:
         """Append ``event``."""

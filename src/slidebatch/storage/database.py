@@ -61,8 +61,9 @@ class Database:
             engine, expire_on_commit=False
         )
         self.is_sqlite = engine.dialect.name == "sqlite"
+        self.read_engine = read_engine(engine)
         self._write_lock = asyncio.Lock()
-        self.batches = BatchRepository(engine, writing=self.writing, now=now, sleep=sleep)
+        self.batches = BatchRepository(self.read_engine, writing=self.writing, now=now, sleep=sleep)
 
     @classmethod
     async def open(
@@ -141,6 +142,19 @@ class Database:
                 f"{problem}; writes are refused so that nothing is saved into a file that "
                 "is gone (restore it, or restart the server on a new database)"
             )
+
+
+def read_engine(engine: AsyncEngine) -> AsyncEngine:
+    """``engine`` for reads: on PostgreSQL each statement in its own implicit transaction.
+
+    A read in a transaction costs two round trips more (BEGIN, then the pool's ROLLBACK when
+    the connection returns) for nothing: under READ COMMITTED, PostgreSQL's default, every
+    statement of a transaction sees its own snapshot anyway. Writes keep ``writing()``.
+    SQLite's driver opens no transaction for a SELECT, so there it is ``engine`` itself.
+    """
+    if engine.dialect.name != "postgresql":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def _engine_options(url: URL) -> dict[str, Any]:

@@ -93,7 +93,7 @@ class KeyRepository:
     @classmethod
     def on(cls, database: Database, *, now: Callable[[], datetime] = _utc_now) -> KeyRepository:
         """A repository on an open ``storage.database.Database`` (shares its write lock)."""
-        return cls(database.engine, writing=database.writing, now=now)
+        return cls(database.read_engine, writing=database.writing, now=now)
 
     @asynccontextmanager
     async def _read(self, action: str) -> AsyncIterator[AsyncConnection]:
@@ -211,7 +211,7 @@ class UsageRepository:
     @classmethod
     def on(cls, database: Database) -> UsageRepository:
         """A usage reader on an open ``storage.database.Database``."""
-        return cls(database.engine)
+        return cls(database.read_engine)
 
     async def slides_since(self, owner: str, since: datetime) -> int:
         """Slides in ``owner``'s batches created at or after ``since``."""

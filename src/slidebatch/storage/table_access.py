@@ -40,7 +40,7 @@ class TableAccess:
     @classmethod
     def on(cls, database: Database) -> Self:
         """A repository on an open ``Database`` (shares its write lock)."""
-        return cls(database.engine, writing=database.writing)
+        return cls(database.read_engine, writing=database.writing)
 
     @asynccontextmanager
     async def _read(self, action: str) -> AsyncIterator[AsyncConnection]:
