@@ -36,6 +36,8 @@ class AspectMismatchPolicy(StrEnum):
 Positive = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
+# A Google Cloud project id ("my-project-123", "example.com:my-project") or number.
+GoogleProjectId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.:-]{0,99}$")]
 
 
 class Settings(BaseSettings):
@@ -67,6 +69,10 @@ class Settings(BaseSettings):
     gemini_api_key: SecretStr | None = None
     gemini_api_base: str = "https://generativelanguage.googleapis.com/v1beta"
     gemini_image_model: str = "gemini-3-pro-image-preview"
+    # The Google Cloud project GEMINI_API_KEY belongs to. Gemini counts its limits per
+    # project (and model), not per key: every process whose key is declared in one project
+    # shares one gate scope (scheduler/scope.py). None: the key is its own scope.
+    gemini_project_id: GoogleProjectId | None = None
     openai_api_key: SecretStr | None = None
     openai_api_base: str = "https://api.openai.com/v1"
     openai_image_model: str = "gpt-image-1"
@@ -169,6 +175,7 @@ class Settings(BaseSettings):
         "llm_api_key",
         "gemini_api_key",
         "openai_api_key",
+        "gemini_project_id",
         "key_default_max_concurrent",
         "key_default_max_slides_per_day",
         "key_default_max_spend_per_day",

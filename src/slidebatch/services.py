@@ -252,6 +252,16 @@ class ServerInfo:
     default_workers: int | str
 
 
+def rate_scope(settings: Settings, provider: ImageProvider) -> RateScope:
+    """The scope ``provider``'s limit is counted in: the key its gate is shared under."""
+    return RateScope.of(
+        provider.name,
+        provider.credential_id,
+        model_name(settings),
+        project=settings.gemini_project_id,
+    )
+
+
 def model_name(settings: Settings) -> str | None:
     """The image model the configured remote provider uses (None for local)."""
     return {
@@ -322,7 +332,7 @@ async def build_services(
         provider = provider or build_provider(settings, http)
         log = PipelineLog(settings.log_dir, secrets=settings_secrets(settings))
         metrics = Metrics()
-        scope = RateScope.of(provider.name, provider.credential_id, model_name(settings))
+        scope = rate_scope(settings, provider)
         gate: RateGate
         if fleet is None:
             gate = GateRegistry(_gate_config(settings, provider), clock=clock).gate_for(scope.key)
