@@ -40,6 +40,30 @@ def test_in_order_bound_keeps_the_draw_order() -> None:
     assert makespan_in_order([3.0, 3.0, 3.0], rate=None, window=10.0, cap=1) == 9.0
 
 
+def test_in_order_bound_charges_a_failed_attempt_its_slot_and_its_retry() -> None:
+    """A failed request keeps its window slot, and its slide starts again only once it ended."""
+    # Two slides, 2 per window of 10. The first request fails after 4 s: the retry of its
+    # slide cannot start before 4 s, nor before the window has room (10 s), then takes 3 s.
+    assert makespan_in_order([4.0, 1.0, 3.0], rate=2, window=10.0) == 13.0  # slots alone
+    assert makespan_in_order([4.0, 1.0, 3.0], rate=None, window=10.0) == 4.0
+    failed = [0.0, None, None]
+    assert makespan_in_order([4.0, 1.0, 3.0], rate=None, window=10.0, retry_waits=failed) == 7.0
+    assert makespan_in_order([4.0, 1.0, 3.0], rate=2, window=10.0, retry_waits=failed) == 13.0
+    # A 503 asking for 5 s: the retry waits until 4 + 5.
+    told = [5.0, None, None]
+    assert makespan_in_order([4.0, 1.0, 3.0], rate=None, window=10.0, retry_waits=told) == 12.0
+
+
+def test_in_order_bound_slides_its_window_with_the_starts() -> None:
+    """The window counts from the actual starts: a retry that starts late pushes the next."""
+    # One slide, 2 per window of 10, failing three times. Tries at 0 and 3 (the first
+    # failed at 3), the third at 10 (window), failing at 11; the fourth must wait for the
+    # window to let go of the start at 3: 13, not the fixed slot 10 (nor 11).
+    latencies = [3.0, 3.0, 1.0, 1.0]
+    waits = [0.0, 0.0, 0.0, None]
+    assert makespan_in_order(latencies, rate=2, window=10.0, retry_waits=waits) == 14.0
+
+
 @pytest.mark.slow
 def test_quick_bench_runs_every_scenario_to_completion(tmp_path: Path) -> None:
     """--quick at a tiny scale: every slidebatch run is 100% successful, the JSON is whole."""

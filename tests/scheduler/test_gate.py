@@ -138,19 +138,40 @@ async def test_starts_are_paced_after_a_pause() -> None:
 
 
 async def test_overload_cuts_the_in_flight_cap_and_successes_restore_it() -> None:
-    """A 503/timeout halves the in-flight cap; clean successes at the cap grow it back by one."""
+    """Overloads on half the answers halve the in-flight cap; clean successes grow it back."""
     clock = FakeClock()
     gate = Gate(GateConfig(max_in_flight=8), clock=clock)
     permits = await take(gate, 8)
     permits[0].failure(TransientProviderError("timeout", overload=True))
-    permits[1].failure(TransientProviderError("503", overload=True))  # same episode
+    permits[1].failure(TransientProviderError("503", overload=True))
+    permits[2].failure(TransientProviderError("503", overload=True))
+    assert gate.stats().in_flight_cap == 8  # three answers, three overloads: not yet a sample
+    permits[3].failure(TransientProviderError("timeout", overload=True))
+    assert gate.stats().in_flight_cap == 4  # from the 8 that were open at the first one
+    permits[4].failure(TransientProviderError("503", overload=True))  # same episode
     assert gate.stats().in_flight_cap == 4
-    assert gate.stats().overload_total == 2
-    succeed(permits[2:])
+    assert gate.stats().overload_total == 5
+    succeed(permits[5:])
     for expected in (5, 6, 7):
         batch = await take(gate, gate.stats().in_flight_cap)  # fill the cap, all succeed
         succeed(batch)
         assert gate.stats().in_flight_cap == expected
+
+
+async def test_the_odd_hang_or_503_leaves_the_cap_alone() -> None:
+    """A timeout with one request open, then a 503 among successes: bad luck, no cut."""
+    clock = FakeClock()
+    gate = Gate(GateConfig(max_in_flight=32), clock=clock)
+    (lone,) = await take(gate, 1)
+    lone.failure(TransientProviderError("timeout", overload=True))
+    assert gate.stats().in_flight_cap == 32
+    permits = await take(gate, 20)
+    permits[0].failure(TransientProviderError("503", overload=True))
+    succeed(permits[1:8])
+    permits[8].failure(TransientProviderError("timeout", overload=True))
+    succeed(permits[9:])
+    assert gate.stats().in_flight_cap == 32
+    assert gate.stats().overload_total == 3
 
 
 async def test_plain_transient_errors_leave_the_cap_alone() -> None:

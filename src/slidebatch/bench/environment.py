@@ -27,6 +27,7 @@ WINDOW = 60.0  # unscaled seconds
 LATENCY_MEDIAN = 9.0  # the seed's measurements: about 9 s a slide at its best
 LATENCY_P95 = 20.0  # and a heavy tail
 IN_FLIGHT_CAP = 32  # the server's UPSTREAM_MAX_IN_FLIGHT default
+OVERLOAD_RETRY_AFTER = 5.0  # the Retry-After of the fake's 503s (unscaled seconds)
 _SRC = Path(slidebatch.__file__).resolve().parents[1]
 
 
@@ -84,7 +85,7 @@ class BenchEnvironment:
                 seed=config.seed,
                 expected_api_key=BENCH_API_KEY,
                 fault_rates=dict(config.fault_rates),
-                overload_retry_after=5.0,
+                overload_retry_after=OVERLOAD_RETRY_AFTER,
                 # OpenRouter sends X-RateLimit-Reset as an epoch time in ms.
                 reset_style="epoch_ms",
                 count_rejected=config.harsh_upstream,

@@ -16,6 +16,7 @@ import httpx
 from slidebatch.bench.environment import (
     BENCH_API_KEY,
     IN_FLIGHT_CAP,
+    OVERLOAD_RETRY_AFTER,
     RATE,
     WINDOW,
     BenchEnvironment,
@@ -223,7 +224,7 @@ def _fault_run(options: BenchOptions, root: Path, say: Progress) -> tuple[RunFig
             slides=scenario.slides,
             successful=run.successful,
             makespan=run.makespan / scale,
-            counts=upstream_counts(stats, hang_latency=hang),
+            counts=upstream_counts(stats, hang_latency=hang, overload_wait=OVERLOAD_RETRY_AFTER),
             rate=RATE,
             window=WINDOW,
             cap=scenario.bound_cap(IN_FLIGHT_CAP),

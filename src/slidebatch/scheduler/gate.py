@@ -7,7 +7,8 @@ all of them allow it:
 * the rate controller (``rate_control.py``): the sliding window of starts, at most the
   effective rate per window plus a skew margin (the opening burst allowed) and at most
   ``per_day`` per 24 hours; AIMD on 429s, limits learned from the upstream's figures;
-* the in-flight cap (``in_flight.py``), with AIMD on 503s and timeouts;
+* the in-flight cap (``in_flight.py``), with AIMD on 503s and timeouts when they are the
+  pattern (half of the recent answers), not the odd hang or 503;
 * the holds (``holds.py``): pauses the upstream asked for (capped at ``max_pause``; a
   longer ask marks the credential blocked) and parks for quotas waiting cannot fix.
 

@@ -108,6 +108,8 @@ class GateCore:
             if error.retry_after is not None:
                 self.holds.pause(now, error.retry_after)
             self.cap.overloaded(seq, in_use=in_use, last_seq=self.seq)
+        else:
+            self.cap.answered()
 
     def released(self) -> None:
         """A start's outcome is unknown (cancelled mid-request): free its slot only."""
