@@ -315,6 +315,27 @@ async def test_a_skew_429_at_the_window_edge_pauses_without_a_cut() -> None:
     assert [p.started_at for p in second] == [60.9] * 19 + [121.4]
 
 
+async def test_refusals_the_upstream_says_it_did_not_count_free_their_slots() -> None:
+    """Three of five refused at the edge; a success then says 2 remain: two slots start now."""
+    clock = FakeClock()
+    gate = Gate(GateConfig(rate=5, window=60.0, margin=0.5), clock=clock)
+    succeed(await take(gate, 5))
+    *refused, first, second = await take(gate, 5)
+    assert first.started_at == 60.5
+    for permit in refused:
+        permit.failure(RateLimited("429", retry_after=0.1, limit=5, remaining=0))
+    await clock.sleep(4.5)
+    first.success(RateLimitInfo(limit=5, remaining=2, reset_after=55.5))
+    assert [p.started_at for p in await take(gate, 2)] == [65.0, 65.0]
+    assert gate.stats().effective_rate == 5.0
+    # A later figure, from before those two arrived, frees nothing twice: the third refusal
+    # was judged counted, and the window is full until the edge burst leaves it.
+    second.success(RateLimitInfo(limit=5, remaining=2, reset_after=55.0))
+    next_start = gate.stats().next_start
+    assert next_start is not None
+    assert next_start > 120.0
+
+
 async def test_a_widened_margin_moves_the_next_window() -> None:
     """After a skew 429 the following windows keep the wider margin from the edge."""
     clock = FakeClock()

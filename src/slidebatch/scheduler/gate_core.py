@@ -80,6 +80,7 @@ class GateCore:
         self.holds.cleared()
         self.rate.heard(figures=info != RateLimitInfo())
         self.rate.learn(info.limit)
+        self.rate.reconcile(now, info.remaining)
         if info.remaining is not None:
             self.rate.learn_reset(now, info.reset_after, limit=info.limit, remaining=info.remaining)
         if info.remaining == 0 and info.reset_after is not None:

@@ -119,6 +119,7 @@ class RateController:
         self._silent = False  # a success came without figures: only 429s will teach us
         self._last_in_window = -math.inf  # the latest start our window allowed (not a probe)
         self._probes: deque[float] = deque(maxlen=64)  # starts made past our window's edge
+        self._refused: deque[float] = deque(maxlen=_HISTORY)  # starts answered with a 429
         margin = default_margin(config.window) if config.margin is None else config.margin
         self.margin = SkewMargin(margin, window=config.window)
         self.starts = StartWindows(
@@ -190,6 +191,27 @@ class RateController:
         with contextlib.suppress(ValueError):
             self._history.remove(at)
 
+    def reconcile(self, now: float, remaining: int | None) -> None:
+        """A success said ``remaining`` (X-RateLimit-Remaining): un-count what it never counted.
+
+        Our window keeps a refused start counted, since some upstreams count refusals. One
+        that does not, and says so with more room than our window shows, has not counted
+        (at least) that many of our refusals: they are forgotten, newest first, so a burst
+        refused at the window's edge (skew) does not hold its slots for a whole window.
+        Only refusals are ever forgotten, and each episode's refusals are judged once, by
+        the first figure after them: figures that come later may predate the starts that
+        the forgotten slots were used for, and would free the same room twice.
+        """
+        rate = self.rate
+        if remaining is None or rate is None or not self._refused:
+            return
+        excess = remaining - (rate.limit - self.starts.rate.count(now))
+        horizon = now - self.starts.rate.window
+        refused = sorted(at for at in self._refused if at > horizon)
+        self._refused.clear()
+        for at in reversed(refused[-excess:] if excess > 0 else []):
+            self.forget(at)
+
     def maybe_grow(self, now: float) -> None:
         """Additive increase: one more per clean saturated window."""
         rate = self.rate
@@ -223,6 +245,7 @@ class RateController:
     ) -> None:
         """A 429 for the start numbered ``seq``: skew, a lesson, or a surprise to cut for."""
         self.rate_limited_total += 1
+        self._refused.append(started_at)
         if self._is_skew(error, hint, now, seq):
             self.margin.skew_total += 1
             if self.margin.widen(seq, hint, last_seq=last_seq):
