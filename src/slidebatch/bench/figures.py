@@ -27,6 +27,9 @@ from typing import Any
 
 from slidebatch.core.bound import makespan_bound
 
+# Outcomes of accepted requests that delivered an image (a draft first is still an answer).
+_DELIVERED = frozenset({"ok", "draft_then_final"})
+
 
 @dataclass(frozen=True, slots=True)
 class UpstreamCounts:
@@ -124,7 +127,7 @@ def upstream_counts(
 
 def _retry_wait(row: Mapping[str, Any], overload_wait: float) -> float | None:
     """None for an accepted request that delivered; else the least wait before a retry."""
-    if row["outcome"] == "ok":
+    if row["outcome"] in _DELIVERED:
         return None
     return overload_wait if row["fault"] == "503" else 0.0
 
