@@ -18,6 +18,8 @@ from slidebatch.providers.gemini import GeminiProvider
 from slidebatch.providers.openai_images import OpenAIImagesProvider
 from slidebatch.providers.openrouter import OpenRouterProvider
 from slidebatch.providers.remote import RemoteProvider
+from slidebatch.scheduler.clock import SystemClock
+from slidebatch.scheduler.dispatcher import within_deadline
 from slidebatch.testing.fake_upstream import FakeUpstream, FakeUpstreamConfig, create_fake_upstream
 
 KEY = "sk-or-v1-test-0f1e2d3c4b5a69788796a5b4"
@@ -38,6 +40,12 @@ FAST = FakeUpstreamConfig(rpm=None, latency_median=0.0, latency_p95=0.0, expecte
 class Rig:
     provider: RemoteProvider
     fake: FakeUpstream
+    attempt_timeout: float
+
+    async def attempt(self, request: ImageRequest) -> ImageResult:
+        """One attempt as the dispatcher makes it: bounded by its deadline, and only by it."""
+        call = self.provider.generate(request)
+        return await within_deadline(call, clock=SystemClock(), seconds=self.attempt_timeout)
 
 
 @asynccontextmanager
@@ -60,7 +68,7 @@ async def rig(
             timeout=attempt_timeout,
             aspect_mismatch=policy,
         )
-        yield Rig(provider, app.state.fake)
+        yield Rig(provider, app.state.fake, attempt_timeout)
 
 
 def ask(ratio: str = "16:9", prompt: str = "A slide about rate limits") -> ImageRequest:

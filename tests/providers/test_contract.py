@@ -22,6 +22,8 @@ from slidebatch.errors import (
 )
 from slidebatch.providers.base import ImageProvider
 from slidebatch.providers.local import LocalRenderer
+from slidebatch.scheduler.clock import SystemClock
+from slidebatch.scheduler.dispatcher import within_deadline
 from slidebatch.testing.fake_upstream import FakeUpstreamConfig, Fault
 
 
@@ -82,7 +84,7 @@ async def test_each_fault_maps_to_its_error_class(
     async with rig(name, config, attempt_timeout=0.3) as r:
         r.fake.force(fault)
         with pytest.raises(error_class) as caught:
-            await r.provider.generate(ask())
+            await r.attempt(ask())
     error = caught.value
     assert type(error) is error_class
     assert KEY not in str(error)
@@ -99,6 +101,19 @@ async def test_each_fault_maps_to_its_error_class(
         assert "refused to draw this slide" in str(error)
     if fault is Fault.NO_IMAGE:
         assert "no image" in str(error)
+
+
+@pytest.mark.parametrize("name", list(REMOTE))
+async def test_a_hang_ends_at_the_dispatchers_deadline_with_its_message(name: str) -> None:
+    """The provider has no deadline of its own: a hang ends at the attempt's, with its text."""
+    config = FakeUpstreamConfig(rpm=None, latency_median=0.0, latency_p95=0.0, time_scale=0.01)
+    async with rig(name, config, attempt_timeout=0.05) as r:  # the provider's `timeout`
+        r.fake.force(Fault.HANG)
+        call = r.provider.generate(ask())
+        with pytest.raises(TransientProviderError) as caught:
+            await within_deadline(call, clock=SystemClock(), seconds=0.3)
+    assert str(caught.value) == "no answer within 0.3 s"
+    assert caught.value.overload
 
 
 @pytest.mark.parametrize("name", list(REMOTE))
@@ -192,7 +207,7 @@ async def test_the_key_never_reaches_a_log_record_or_repr(
         for fault, _ in [(None, None), *FAULT_ERRORS]:
             r.fake.force(fault)
             try:
-                texts.append(repr(await r.provider.generate(ask())))
+                texts.append(repr(await r.attempt(ask())))
             except ProviderError as error:
                 texts += [str(error), repr(error), repr(error.__cause__)]
     texts += [record.getMessage() + str(record.__dict__) for record in caplog.records]

@@ -47,7 +47,7 @@ class GeminiProvider(RemoteProvider):
             f"{self.base_url}/models/{model}:generateContent",
             payload=self._payload(request, str(served)),
             headers={"x-goog-api-key": self._api_key},
-            deadline_s=self.timeout,
+            socket_timeout=self.timeout,
             secret=self._api_key,
             max_bytes=self.max_body_bytes,
         )

@@ -7,7 +7,6 @@ upstream messages pass through :func:`scrub` before they become part of an excep
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
@@ -98,31 +97,29 @@ async def post_json(
     *,
     payload: Mapping[str, Any],
     headers: Mapping[str, str],
-    deadline_s: float,
+    socket_timeout: float,
     secret: str | None,
     max_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> UpstreamResponse:
-    """One POST with a per-attempt deadline and a byte cap; failures become typed errors.
+    """One POST with a byte cap; failures become typed errors.
 
-    ``httpx.Timeout`` bounds each socket operation; the outer deadline bounds the whole attempt
-    (an upstream dripping bytes slowly, or an in-process transport that ignores socket timeouts).
-    The body is streamed and refused past ``max_bytes`` (``UPSTREAM_MAX_BODY_BYTES``), so a
-    hostile or broken upstream cannot fill the memory; ``Content-Length`` is checked first.
+    The attempt's deadline is not here: the dispatcher owns it (``attempt_timeout``,
+    ``LLM_TIMEOUT_SECONDS``) and cancels this call when it fires. ``socket_timeout`` (the
+    same figure) only bounds each socket operation (connect, write, each read) as a transport
+    setting; every one starts after the attempt did, so it cannot fire before the
+    dispatcher's deadline. The body is streamed and refused past ``max_bytes``
+    (``UPSTREAM_MAX_BODY_BYTES``), so a hostile or broken upstream cannot fill the memory;
+    ``Content-Length`` is checked first.
     """
     try:
-        async with asyncio.timeout(deadline_s):
-            request = client.build_request(
-                "POST", url, json=payload, headers=dict(headers), timeout=httpx.Timeout(deadline_s)
-            )
-            response = await client.send(request, stream=True)
-            try:
-                body = await read_capped(response, max_bytes, what="the upstream's answer")
-            finally:
-                await response.aclose()
-    except TimeoutError as exc:
-        raise TransientProviderError(
-            f"the upstream did not answer within {deadline_s:g} s", overload=True
-        ) from exc
+        request = client.build_request(
+            "POST", url, json=payload, headers=dict(headers), timeout=httpx.Timeout(socket_timeout)
+        )
+        response = await client.send(request, stream=True)
+        try:
+            body = await read_capped(response, max_bytes, what="the upstream's answer")
+        finally:
+            await response.aclose()
     except httpx.HTTPError as exc:
         raise transport_error(exc, secret=secret) from exc
     return UpstreamResponse(

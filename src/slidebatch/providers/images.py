@@ -97,25 +97,22 @@ async def download_image(
     client: httpx.AsyncClient,
     url: str,
     *,
-    deadline_s: float,
+    socket_timeout: float,
     max_bytes: int,
     policy: OutboundPolicy,
 ) -> bytes:
-    """GET an image URL the ``policy`` allows, with a deadline and a size cap; never the key.
+    """GET an image URL the ``policy`` allows, with a size cap; never the key.
 
-    Redirects are followed by hand so that every hop passes the policy again.
+    Redirects are followed by hand so that every hop passes the policy again. Like
+    ``post_json``, no deadline of its own: the download is part of the attempt the dispatcher
+    bounds; ``socket_timeout`` is the per-operation transport setting.
     """
     if not url.startswith(("https://", "http://")):
         raise TransientProviderError(f"the upstream sent an unusable image URL: {url[:60]!r}")
     try:
-        async with asyncio.timeout(deadline_s):
-            return await _fetch(
-                client, url, deadline_s=deadline_s, max_bytes=max_bytes, policy=policy
-            )
-    except TimeoutError as exc:
-        raise TransientProviderError(
-            f"downloading the image did not finish within {deadline_s:g} s", overload=True
-        ) from exc
+        return await _fetch(
+            client, url, socket_timeout=socket_timeout, max_bytes=max_bytes, policy=policy
+        )
     except httpx.HTTPError as exc:
         raise transport_error(exc, secret=None) from exc
 
@@ -124,13 +121,13 @@ async def _fetch(
     client: httpx.AsyncClient,
     url: str,
     *,
-    deadline_s: float,
+    socket_timeout: float,
     max_bytes: int,
     policy: OutboundPolicy,
 ) -> bytes:
     for _hop in range(policy.max_redirects + 1):
         pinned = await policy.pin(url)  # connect to the vetted address, never re-resolve
-        request = pinned.request(client, timeout=deadline_s)
+        request = pinned.request(client, timeout=socket_timeout)
         response = await client.send(request, stream=True, follow_redirects=False)
         try:
             location = response.headers.get("location")
@@ -195,28 +192,18 @@ async def verify_image(
     policy: AspectMismatchPolicy,
     request_id: str | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
-    decode_timeout: float | None = None,
 ) -> CheckedImage:
     """Decode off the event loop and check the ratio against ``expected`` (``None``: no check).
 
     A mismatch is a transient failure under ``retry`` (the next attempt usually gets it right)
-    and a warning on the result under ``warn``. Decoding is bounded in work by ``max_pixels``
-    and in waiting by ``decode_timeout``.
+    and a warning on the result under ``warn``. Decoding is bounded in work by ``max_pixels``;
+    the wait for it is part of the attempt, which the dispatcher's deadline bounds.
     """
     if not data:
         raise TransientProviderError(
             "the upstream's image is empty", upstream_request_id=request_id
         )
-    try:
-        async with asyncio.timeout(decode_timeout):
-            mime, width, height = await asyncio.to_thread(
-                inspect_image, data, max_pixels=max_pixels
-            )
-    except TimeoutError as exc:
-        raise TransientProviderError(
-            f"decoding the upstream's image took longer than {decode_timeout:g} s",
-            upstream_request_id=request_id,
-        ) from exc
+    mime, width, height = await asyncio.to_thread(inspect_image, data, max_pixels=max_pixels)
     warnings_: tuple[str, ...] = ()
     if expected is not None and not expected.matches(width, height):
         text = f"the upstream's image is {width}x{height}, not the requested {expected}"

@@ -52,7 +52,7 @@ class OpenAIImagesProvider(RemoteProvider):
                 "n": 1,
             },
             headers={"Authorization": f"Bearer {self._api_key}"},
-            deadline_s=self.timeout,
+            socket_timeout=self.timeout,
             secret=self._api_key,
             max_bytes=self.max_body_bytes,
         )
@@ -101,7 +101,7 @@ class OpenAIImagesProvider(RemoteProvider):
                 return await download_image(
                     self._client,
                     last["url"],
-                    deadline_s=self.timeout,
+                    socket_timeout=self.timeout,
                     max_bytes=self.download_max_bytes,
                     policy=self.download_policy,
                 )

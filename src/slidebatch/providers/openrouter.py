@@ -55,7 +55,7 @@ class OpenRouterProvider(RemoteProvider):
                 "HTTP-Referer": APP_URL,
                 "X-Title": APP_TITLE,
             },
-            deadline_s=self.timeout,
+            socket_timeout=self.timeout,
             secret=self._api_key,
             max_bytes=self.max_body_bytes,
         )
@@ -70,7 +70,7 @@ class OpenRouterProvider(RemoteProvider):
             data = await download_image(
                 self._client,
                 url,
-                deadline_s=self.timeout,
+                socket_timeout=self.timeout,
                 max_bytes=self.download_max_bytes,
                 policy=self.download_policy,
             )

@@ -24,6 +24,8 @@ class RemoteProvider:
     """Base of the HTTP providers. Subclasses set ``provider_name`` and write ``generate``.
 
     The key is held privately and appears in no ``repr``, message or log record.
+    ``timeout`` (``LLM_TIMEOUT_SECONDS``) is the transport's per-socket-operation timeout
+    only; an attempt has no deadline here: the dispatcher owns it (``within_deadline``).
     """
 
     provider_name = "remote"
@@ -94,14 +96,13 @@ class RemoteProvider:
     async def _verify(
         self, data: bytes, expected: AspectRatio | None, request_id: str | None
     ) -> CheckedImage:
-        """The image checked against the pixel cap and ``expected``, decoded within the timeout."""
+        """The image checked against the pixel cap and ``expected``, decoded off the event loop."""
         return await verify_image(
             data,
             expected=expected,
             policy=self.aspect_mismatch,
             request_id=request_id,
             max_pixels=self.max_pixels,
-            decode_timeout=self.timeout,
         )
 
     def _elapsed(self, started: float) -> float:

@@ -26,7 +26,7 @@ counts that job, so the engine may close the batch when it reaches zero.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,7 +42,7 @@ from slidebatch.scheduler.retry import RetryPolicy
 # Quota answers this close to the current park's end extend it silently: the same news.
 _SAME_PARK_S = 60.0
 
-__all__ = ["Dispatcher", "DispatcherStats", "Job", "JobListener"]
+__all__ = ["Dispatcher", "DispatcherStats", "Job", "JobListener", "within_deadline"]
 
 
 class JobListener(Protocol):
@@ -227,27 +227,18 @@ class Dispatcher:
         self._gate.park(now + seconds, str(error))
 
     async def _call(self, request: ImageRequest) -> ImageResult:
-        """One provider call, bounded on the injected clock; anything odd becomes transient."""
-        call = asyncio.ensure_future(self._provider.generate(request))
-        timer = asyncio.ensure_future(self._clock.sleep(self._timeout))
+        """One provider call within the attempt's deadline; anything odd becomes transient."""
         try:
-            await asyncio.wait({call, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-            if not call.done():
-                call.cancel()
-                await asyncio.wait({call})
-        if call.cancelled():
-            raise TransientProviderError(f"no answer within {self._timeout:g} s", overload=True)
-        error = call.exception()
-        if error is None:
-            return call.result()
-        if isinstance(error, ProviderError):
-            raise error
-        self._log.failure("provider_unexpected_error", error, provider=self._provider.name)
-        raise TransientProviderError(
-            f"unexpected {type(error).__name__} from provider {self._provider.name}"
-        ) from error
+            return await within_deadline(
+                self._provider.generate(request), clock=self._clock, seconds=self._timeout
+            )
+        except ProviderError:
+            raise
+        except Exception as error:
+            self._log.failure("provider_unexpected_error", error, provider=self._provider.name)
+            raise TransientProviderError(
+                f"unexpected {type(error).__name__} from provider {self._provider.name}"
+            ) from error
 
     async def _safely(self, job: Job, hook: str, call: Awaitable[None]) -> None:
         try:
@@ -260,3 +251,26 @@ class Dispatcher:
                 slide_key=job.slide_key,
                 hook=hook,
             )
+
+
+async def within_deadline(
+    call: Coroutine[object, object, ImageResult], *, clock: Clock, seconds: float
+) -> ImageResult:
+    """``call``'s result, or an overload ``TransientProviderError`` once ``seconds`` pass.
+
+    The one deadline of an attempt (``LLM_TIMEOUT_SECONDS``), on the injected ``clock``: the
+    call is cancelled when it fires, and the message is the same whatever was slow (the
+    answer, the image download or the decode). Exceptions of ``call`` pass through.
+    """
+    task = asyncio.ensure_future(call)
+    timer = asyncio.ensure_future(clock.sleep(seconds))
+    try:
+        await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+    if task.cancelled():
+        raise TransientProviderError(f"no answer within {seconds:g} s", overload=True)
+    return task.result()
