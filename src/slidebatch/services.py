@@ -320,7 +320,8 @@ async def build_services(
     clock = clock or SystemClock()
     async with AsyncExitStack() as stack:
         settings.log_dir.mkdir(parents=True, exist_ok=True)
-        database = await Database.open(settings.effective_database_url, sleep=clock.sleep)
+        log = PipelineLog(settings.log_dir, secrets=settings_secrets(settings))
+        database = await Database.open(settings.effective_database_url, sleep=clock.sleep, log=log)
         stack.push_async_callback(database.close)
         if fleet is not None and database.is_sqlite:
             raise ConfigError(
@@ -329,8 +330,7 @@ async def build_services(
             )
         http = make_http_client(settings)
         stack.push_async_callback(http.aclose)
-        provider = provider or build_provider(settings, http)
-        log = PipelineLog(settings.log_dir, secrets=settings_secrets(settings))
+        provider = provider or build_provider(settings, http, log=log)
         metrics = Metrics()
         scope = rate_scope(settings, provider)
         gate: RateGate
@@ -358,7 +358,9 @@ async def build_services(
             gate=gate,
             engine=engine,
             log=log,
-            audit_log=AuditLog(settings.log_dir, database, secrets=settings_secrets(settings)),
+            audit_log=AuditLog(
+                settings.log_dir, database, secrets=settings_secrets(settings), log=log
+            ),
             metrics=metrics,
             images=images,
             limits=InputLimits.from_settings(settings),

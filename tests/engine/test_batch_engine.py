@@ -25,6 +25,7 @@ from slidebatch.errors import (
     NotFound,
     PermanentProviderError,
     QuotaExhausted,
+    RateLimited,
     TransientProviderError,
 )
 from slidebatch.observability.pipeline_log import PipelineLog
@@ -191,6 +192,28 @@ async def test_transient_errors_are_retried_until_done(make_harness) -> None:
     assert slide.attempts == 3
     retries = [e for e in _log_events(h.log_dir) if e["event"] == "slide_retry"]
     assert len(retries) == 2
+
+
+async def test_a_429_is_one_record_in_one_system(make_harness) -> None:
+    """One 429 writes one pipeline event (slide_retry, with its figures) and nothing else."""
+
+    def fail(page: int, n: int) -> Exception | None:
+        if page == 1 and n == 1:
+            # The upstream's figures (a high limit) keep the gate from learning a slow rate.
+            return RateLimited(
+                "HTTP 429", retry_after=0.01, upstream_request_id="req-429", limit=1000
+            )
+        return None
+
+    h = await make_harness(ScriptedProvider(fail=fail))
+    batch, _ = await h.engine.submit(_request(2))
+    assert (await asyncio.wait_for(h.engine.wait(batch.id), 10)).state is BatchState.COMPLETED
+    told = [e for e in _log_events(h.log_dir) if "req-429" in json.dumps(e)]
+    assert [e["event"] for e in told] == ["slide_retry"]
+    details = told[0]["details"]
+    assert isinstance(details, dict)
+    assert (details["status"], details["retry_after"]) == (429, 0.01)
+    assert details["error_kind"] == "rate_limited"
 
 
 async def test_batches_beyond_max_concurrent_wait_in_fifo_order(make_harness) -> None:

@@ -14,6 +14,7 @@ from slidebatch.observability.audit import AuditLog
 from slidebatch.observability.context import reset_request_id, set_request_id
 from slidebatch.storage.audit import AuditRepository
 from slidebatch.storage.database import Database
+from slidebatch.testing.memory_log import MemoryLog
 
 CST = timezone(timedelta(hours=8))
 ALICE = Principal(key_id="a1b2c3d4e5f6", name="alice", role=Role.USER)
@@ -167,6 +168,22 @@ async def test_a_broken_store_does_not_fail_the_operation(tmp_path: Path) -> Non
     )
     await audit.record(AuditAction.BATCH_DELETE, principal=ALICE, target="b1")
     assert _lines(tmp_path / "audit_20261103.log")[0]["action"] == "batch.delete"
+
+
+async def test_a_broken_store_is_one_pipeline_event(tmp_path: Path) -> None:
+    """The failed store write is told as the event ``audit_store_failed``, with its action."""
+    log = MemoryLog()
+    audit = AuditLog(
+        tmp_path, MemoryStore(broken=True), now=Wall(datetime(2026, 11, 3, tzinfo=CST)), log=log
+    )
+    await audit.record(AuditAction.BATCH_DELETE, principal=ALICE, target="b1")
+    [told] = log.events
+    assert (told.name, told.level, told.fields["action"]) == (
+        "audit_store_failed",
+        "error",
+        "batch.delete",
+    )
+    assert told.fields["error"] == "database is gone"
 
 
 async def test_the_database_keeps_events_for_querying(database_url: str, tmp_path: Path) -> None:

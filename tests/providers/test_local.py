@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import logging
 
 import pytest
 from PIL import Image
@@ -13,6 +12,7 @@ from slidebatch.core.slide import Slide, SlideType
 from slidebatch.providers.base import ImageProvider, ImageRequest
 from slidebatch.providers.local import LocalRenderer, placeholder_image
 from slidebatch.render.fonts import BUILTIN
+from slidebatch.testing.memory_log import MemoryLog
 
 STYLE = "商务风格，深蓝 #1A365D 与金色 #D4AF37 点缀"
 WIDE = AspectRatio(16, 9)
@@ -62,23 +62,24 @@ async def test_placeholder_result_is_marked() -> None:
     assert result.placeholder
 
 
-async def test_missing_cjk_font_warns_once_per_renderer(caplog: pytest.LogCaptureFixture) -> None:
-    """Without a CJK font one warning is logged, however many slides are drawn."""
-    renderer = LocalRenderer(long_side=320, fonts=BUILTIN)
-    with caplog.at_level(logging.WARNING, logger="slidebatch.render"):
-        await renderer.generate(_request())
-        await renderer.generate(_request())
-    warnings = [r for r in caplog.records if r.name == "slidebatch.render"]
+async def test_missing_cjk_font_warns_once_per_renderer() -> None:
+    """Without a CJK font one warning event is logged, however many slides are drawn."""
+    log = MemoryLog()
+    renderer = LocalRenderer(long_side=320, fonts=BUILTIN, log=log)
+    await renderer.generate(_request())
+    await renderer.generate(_request())
+    warnings = [e for e in log.events if e.level == "warning"]
     assert len(warnings) == 1
-    assert "no CJK font found" in warnings[0].getMessage()
+    assert warnings[0].name == "render_font_missing"
+    assert "fonts-noto-cjk" in warnings[0].fields["details"]["fix"]
 
 
 @pytest.mark.usefixtures("cjk_font")
-async def test_cjk_font_present_gives_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+async def test_cjk_font_present_gives_no_warning() -> None:
     """With a CJK font on the machine nothing is logged."""
-    with caplog.at_level(logging.WARNING, logger="slidebatch.render"):
-        await LocalRenderer(long_side=320).generate(_request())
-    assert not [r for r in caplog.records if r.name == "slidebatch.render"]
+    log = MemoryLog()
+    await LocalRenderer(long_side=320, log=log).generate(_request())
+    assert not log.events
 
 
 def test_placeholder_image_reports_the_size_it_draws() -> None:

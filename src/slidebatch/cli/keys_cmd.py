@@ -34,18 +34,22 @@ def _run(work: Callable[[Settings, KeyRepository, AuditLog], Awaitable[_T]]) -> 
     """Open the configured database, run ``work``, close; errors become one clear line."""
     from slidebatch.config import load_settings
     from slidebatch.observability.audit import AuditLog
+    from slidebatch.observability.pipeline_log import PipelineLog
     from slidebatch.observability.scrub import settings_secrets
     from slidebatch.storage.database import Database
     from slidebatch.storage.keys import KeyRepository
 
     async def main() -> _T:
         settings = load_settings()
-        database = await Database.open(settings.effective_database_url)
+        secrets = settings_secrets(settings)
+        log = PipelineLog(settings.log_dir, secrets=secrets)
+        database = await Database.open(settings.effective_database_url, log=log)
         try:
-            audit = AuditLog(settings.log_dir, database, secrets=settings_secrets(settings))
+            audit = AuditLog(settings.log_dir, database, secrets=secrets, log=log)
             return await work(settings, KeyRepository.on(database), audit)
         finally:
             await database.close()
+            log.close()
 
     try:
         return asyncio.run(main())

@@ -181,4 +181,11 @@ def _where(job: Job, attempt: int, key: str = "attempt") -> dict[str, Any]:
 
 
 def _error_fields(error: ProviderError) -> dict[str, Any]:
-    return {"error_kind": error.kind, "status": error.status, "error": str(error)}
+    """The failed attempt as the one record of it (providers write none)."""
+    return {
+        "error_kind": error.kind,
+        "status": error.status,
+        "retry_after": error.retry_after,
+        "upstream_request_id": error.upstream_request_id,
+        "error": str(error),
+    }

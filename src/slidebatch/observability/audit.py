@@ -3,13 +3,12 @@
 A line is ``{"time", "key_id", "client", "action", "target", "outcome", "request_id",
 "detail"}``. The key id names the key; the key itself never reaches the audit trail.
 Recording never fails the operation it describes: the operation has already happened, so a
-broken audit store is reported on the ``slidebatch.audit`` logger and the file still gets
-the line (and the other way round).
+broken audit store is reported as the pipeline event ``audit_store_failed`` and the file
+still gets the line (and the other way round).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -21,11 +20,10 @@ from slidebatch.core.access import Principal
 from slidebatch.core.audit import AuditAction, AuditEvent, AuditOutcome
 from slidebatch.observability.context import current_request_id
 from slidebatch.observability.daily_file import DailyJsonLines, local_now
+from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.observability.scrub import Scrubber
 from slidebatch.storage.audit import AuditRepository
 from slidebatch.storage.database import Database
-
-logger = logging.getLogger("slidebatch.audit")
 
 
 class AuditStore(Protocol):
@@ -53,8 +51,10 @@ class AuditLog:
         now: Callable[[], datetime] = local_now,
         secrets: Iterable[str] = (),
         stderr: TextIO | None = None,
+        log: EventLog | None = None,
     ) -> None:
         self._file = DailyJsonLines(log_dir, "audit", now=now, secrets=secrets, stderr=stderr)
+        self._log = log
         # An open Database is accepted for convenience and gets the audit repository on it.
         self._store = AuditRepository.on(store) if isinstance(store, Database) else store
         self._scrubber = Scrubber(secrets)
@@ -108,8 +108,9 @@ class AuditLog:
         if self._store is not None:
             try:
                 await self._store.record(event)
-            except Exception:  # the operation happened; losing its DB row must not undo it
-                logger.exception("audit store write failed", extra={"action": str(action)})
+            except Exception as exc:  # the operation happened; losing its row must not undo it
+                if self._log is not None:
+                    self._log.failure("audit_store_failed", exc, action=str(action))
         return event
 
     @asynccontextmanager

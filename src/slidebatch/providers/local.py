@@ -7,16 +7,14 @@ on and an upstream failed (:func:`placeholder_image`). Rendering runs off the ev
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable
 
+from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.render import RenderedSlide, draw_slide
 from slidebatch.render.fonts import FontSet, find_fonts
 from slidebatch.render.notes import needs_cjk
-
-logger = logging.getLogger("slidebatch.render")
 
 
 def placeholder_image(
@@ -58,7 +56,11 @@ def _result(drawn: RenderedSlide, *, latency_s: float, placeholder: bool) -> Ima
 
 
 class LocalRenderer:
-    """``ImageProvider`` that draws slides itself; ``delay_seconds`` makes it slow on purpose."""
+    """``ImageProvider`` that draws slides itself; ``delay_seconds`` makes it slow on purpose.
+
+    ``log`` hears once, as the event ``render_font_missing``, that no CJK font is installed
+    (each slide's own boxes are a warning on its result); without a log nobody is told.
+    """
 
     def __init__(
         self,
@@ -68,8 +70,10 @@ class LocalRenderer:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         fonts: FontSet | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        log: EventLog | None = None,
     ) -> None:
         self._long_side = long_side
+        self._log = log
         self._delay = delay_seconds
         self._sleep = sleep
         self._fonts = fonts
@@ -91,12 +95,20 @@ class LocalRenderer:
             slide = request.slide
             if needs_cjk(f"{slide.title}{slide.content_text}"):
                 self._warned = True
-                logger.warning(
-                    "no CJK font found: Chinese text will show as boxes; "
-                    "install one (Debian/Ubuntu: apt-get install fonts-noto-cjk)",
-                    extra={"event": "render_font_missing", "font": fonts.regular.path},
-                )
+                self._font_missing(fonts)
         return fonts
+
+    def _font_missing(self, fonts: FontSet) -> None:
+        if self._log is not None:
+            self._log.event(
+                "render_font_missing",
+                level="warning",
+                details={
+                    "font": fonts.regular.path,
+                    "script": "cjk",
+                    "fix": "apt-get install fonts-noto-cjk",
+                },
+            )
 
     async def generate(self, request: ImageRequest) -> ImageResult:
         """Draw ``request.slide`` in ``request.style_prompt``'s palette."""

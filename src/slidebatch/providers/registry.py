@@ -6,6 +6,7 @@ import httpx
 
 from slidebatch.config import ProviderName, Settings
 from slidebatch.errors import ConfigError
+from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.providers.base import ImageProvider
 from slidebatch.providers.fallback import FallbackProvider
 from slidebatch.providers.gemini import GeminiProvider
@@ -34,19 +35,30 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
     )
 
 
-def build_provider(settings: Settings, client: httpx.AsyncClient) -> ImageProvider:
-    """The provider ``settings.provider`` names, followed by ``IMAGE_PROVIDER_FALLBACK``'s."""
+def build_provider(
+    settings: Settings, client: httpx.AsyncClient, *, log: EventLog | None = None
+) -> ImageProvider:
+    """The provider ``settings.provider`` names, followed by ``IMAGE_PROVIDER_FALLBACK``'s.
+
+    ``log`` reaches the local renderer (its one ``render_font_missing`` event).
+    """
     chain = [
         settings.provider,
         *(p for p in settings.image_provider_fallback if p is not settings.provider),
     ]
-    members = [build_one(settings, client, name) for name in dict.fromkeys(chain)]
+    members = [build_one(settings, client, name, log=log) for name in dict.fromkeys(chain)]
     if len(members) == 1:
         return members[0]
     return FallbackProvider(members, recheck=settings.upstream_no_credit_recheck_seconds)
 
 
-def build_one(settings: Settings, client: httpx.AsyncClient, chosen: ProviderName) -> ImageProvider:
+def build_one(
+    settings: Settings,
+    client: httpx.AsyncClient,
+    chosen: ProviderName,
+    *,
+    log: EventLog | None = None,
+) -> ImageProvider:
     """One provider by name (``auto`` already resolved by the settings)."""
     if chosen is ProviderName.LOCAL:
         # Imported here so the remote providers work before, and without, the local renderer.
@@ -55,6 +67,7 @@ def build_one(settings: Settings, client: httpx.AsyncClient, chosen: ProviderNam
         return LocalRenderer(
             long_side=settings.local_render_long_side,
             delay_seconds=settings.local_render_delay_seconds,
+            log=log,
         )
     table: dict[ProviderName, tuple[type[RemoteProvider], object, str, str]] = {
         ProviderName.OPENROUTER: (

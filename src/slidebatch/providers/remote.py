@@ -1,8 +1,12 @@
-"""What the three HTTP providers share: construction, identity, timing and the log line."""
+"""What the three HTTP providers share: construction, identity and timing.
+
+A provider writes no log: what one attempt did is one pipeline event, written by the engine
+(``slide_retry``, ``slide_failed`` or ``slide_completed``, with the error kind, status,
+``retry_after`` and upstream request id), so a single 429 is one record in one system.
+"""
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 
@@ -11,13 +15,10 @@ import httpx
 from slidebatch.config import AspectMismatchPolicy
 from slidebatch.core.aspect import AspectRatio, ImageSize
 from slidebatch.core.pixels import DEFAULT_MAX_PIXELS
-from slidebatch.errors import ProviderError
 from slidebatch.providers.base import ImageRequest, ImageResult, RateLimitInfo
 from slidebatch.providers.http import DEFAULT_MAX_BODY_BYTES, credential_id
 from slidebatch.providers.images import CheckedImage, verify_image
 from slidebatch.providers.outbound import OutboundPolicy
-
-logger = logging.getLogger("slidebatch.providers")
 
 
 class RemoteProvider:
@@ -81,14 +82,7 @@ class RemoteProvider:
 
     async def generate(self, request: ImageRequest) -> ImageResult:
         """Make exactly one attempt; raise a ``ProviderError`` subclass on failure."""
-        started = self._clock()
-        try:
-            result = await self._attempt(request, started)
-        except ProviderError as error:
-            self._log_failure(error, started)
-            raise
-        self._log_success(started, result.upstream_request_id)
-        return result
+        return await self._attempt(request, self._clock())
 
     async def _attempt(self, request: ImageRequest, started: float) -> ImageResult:
         raise NotImplementedError
@@ -129,29 +123,4 @@ class RemoteProvider:
             upstream_request_id=request_id,
             rate_limit=rate_limit,
             warnings=warnings,
-        )
-
-    def _log_failure(self, error: ProviderError, started: float) -> None:
-        logger.info(
-            "upstream_attempt_failed",
-            extra={
-                "provider": self.provider_name,
-                "credential_id": self._credential_id,
-                "error_kind": error.kind,
-                "status": error.status,
-                "retry_after": error.retry_after,
-                "latency_s": round(self._clock() - started, 4),
-                "upstream_request_id": error.upstream_request_id,
-            },
-        )
-
-    def _log_success(self, started: float, request_id: str | None) -> None:
-        logger.debug(
-            "upstream_attempt_ok",
-            extra={
-                "provider": self.provider_name,
-                "credential_id": self._credential_id,
-                "latency_s": round(self._clock() - started, 4),
-                "upstream_request_id": request_id,
-            },
         )

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.storage.errors import StorageUnavailable, translated
 from slidebatch.storage.identity import FileIdentity, schema_problem
 from slidebatch.storage.repository import BatchRepository
@@ -54,6 +55,7 @@ class Database:
         now: Callable[[], datetime] = _utc_now,
         file: FileIdentity | None = None,
         sleep: Sleep = asyncio.sleep,
+        log: EventLog | None = None,
     ) -> None:
         self.engine = engine
         self.file = file  # the SQLite file as opened (None: PostgreSQL)
@@ -63,15 +65,23 @@ class Database:
         self.is_sqlite = engine.dialect.name == "sqlite"
         self.read_engine = read_engine(engine)
         self._write_lock = asyncio.Lock()
-        self.batches = BatchRepository(self.read_engine, writing=self.writing, now=now, sleep=sleep)
+        self.batches = BatchRepository(
+            self.read_engine, writing=self.writing, now=now, sleep=sleep, log=log
+        )
 
     @classmethod
     async def open(
-        cls, url: str, *, now: Callable[[], datetime] = _utc_now, sleep: Sleep = asyncio.sleep
+        cls,
+        url: str,
+        *,
+        now: Callable[[], datetime] = _utc_now,
+        sleep: Sleep = asyncio.sleep,
+        log: EventLog | None = None,
     ) -> Database:
         """Connect to ``url``, bring the schema to the newest revision, and return it.
 
-        ``sleep`` paces the retries of the engine's state writes during an outage.
+        ``sleep`` paces the retries of the engine's state writes during an outage; ``log``
+        hears each of them (``storage_retry``).
 
         ``ConfigError`` for a URL slidebatch cannot use, ``StorageUnavailable`` when the
         database cannot be reached or migrated.
@@ -91,7 +101,7 @@ class Database:
         except BaseException:
             await engine.dispose()
             raise
-        return cls(engine, now=now, file=file, sleep=sleep)
+        return cls(engine, now=now, file=file, sleep=sleep, log=log)
 
     async def close(self) -> None:
         """Finish the slide writes in progress, then close every pooled connection."""

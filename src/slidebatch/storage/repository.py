@@ -36,6 +36,7 @@ from slidebatch.core.look import Look
 from slidebatch.core.slide import BatchRequest
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.errors import Conflict, InputError, NotFound
+from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.storage.candidates import Candidate, add_candidate, list_candidates
 from slidebatch.storage.errors import translated
 from slidebatch.storage.group_commit import GroupCommit
@@ -97,13 +98,14 @@ class BatchRepository:
         writing: Writing,
         now: Callable[[], datetime],
         sleep: Sleep = asyncio.sleep,
+        log: EventLog | None = None,
     ):
         self._engine = engine
         self._writing = writing
         self._now = now
         # The engine's bookkeeping (slide states, batch states, the counts that end a
         # batch) waits out an outage instead of failing; reads for clients answer at once.
-        self._durable = UntilAnswered(sleep)
+        self._durable = UntilAnswered(sleep, log=log)
         self._postgres = engine.dialect.name == "postgresql"
         # Concurrent slide writes share transactions and commits (see group_commit.py).
         self._group_commit = GroupCommit(_SLIDE_UPDATE, writing, present=_slides_present)

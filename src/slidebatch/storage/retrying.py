@@ -2,21 +2,20 @@
 
 A slide's state change or a batch's final state that fails to store would leave the batch
 ``running`` for ever (and a paid image unrecorded). These calls wait out an outage instead,
-with capped exponential backoff on the injected sleep, and log each failed try as an event.
+with capped exponential backoff on the injected sleep, and log each failed try as the
+pipeline event ``storage_retry`` (``details.action``, ``failures``, ``retry_in`` s, ``error``).
 Only ``StorageUnavailable`` is retried: ``NotFound`` and ``Conflict`` are answers.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
 
+from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.storage.errors import StorageUnavailable
-
-logger = logging.getLogger("slidebatch.storage")
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
@@ -28,8 +27,16 @@ MAX_WAIT = 5.0  # an outage of minutes is polled every 5 s, not hammered
 class UntilAnswered:
     """Runs a storage call again and again while the database is unavailable."""
 
-    def __init__(self, sleep: Sleep, *, first: float = FIRST_WAIT, cap: float = MAX_WAIT) -> None:
+    def __init__(
+        self,
+        sleep: Sleep,
+        *,
+        first: float = FIRST_WAIT,
+        cap: float = MAX_WAIT,
+        log: EventLog | None = None,
+    ) -> None:
         self._sleep = sleep
+        self._log = log
         self._first = first
         self._cap = cap
 
@@ -38,15 +45,17 @@ class UntilAnswered:
 
         def log_retry(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome is not None else None
-            logger.warning(
-                "storage_retry",
-                extra={
-                    "action": action,
-                    "failures": state.attempt_number,
-                    "retry_in": round(state.upcoming_sleep, 3),
-                    "error": str(error),
-                },
-            )
+            if self._log is not None:
+                self._log.event(
+                    "storage_retry",
+                    level="warning",
+                    details={
+                        "action": action,
+                        "failures": state.attempt_number,
+                        "retry_in": round(state.upcoming_sleep, 3),
+                        "error": str(error),
+                    },
+                )
 
         retrying = AsyncRetrying(
             sleep=self._sleep,
