@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import pkgutil
 
+import slidebatch
 from slidebatch import errors
 from slidebatch.api.errors import STATUS_BY_ERROR, status_for
+from slidebatch.providers.outbound import DownloadRefused
 from slidebatch.storage import errors as storage_errors
+from slidebatch.storage.ownership import DataDirInUse
 
 
 def _error_classes() -> list[type[errors.SlidebatchError]]:
@@ -42,3 +47,32 @@ def test_unnamed_subclasses_fall_back_to_their_base_row() -> None:
 
     assert status_for(Odd("x")) == 409
     assert status_for(errors.SlidebatchError("x")) == 500
+
+
+# Subclasses that answer exactly as their base does, on purpose: a refused image download is
+# one more permanent upstream failure; a data folder in use is one more configuration error.
+SAME_AS_BASE = {DownloadRefused: errors.PermanentProviderError, DataDirInUse: errors.ConfigError}
+
+
+def _every_error_class() -> set[type[errors.SlidebatchError]]:
+    found: set[type[errors.SlidebatchError]] = set()
+    for module_info in pkgutil.walk_packages(slidebatch.__path__, "slidebatch."):
+        if ".migrations" in module_info.name or module_info.name.endswith("__main__"):
+            continue
+        module = importlib.import_module(module_info.name)
+        for _, value in inspect.getmembers(module, inspect.isclass):
+            if issubclass(value, errors.SlidebatchError) and value.__module__ == module.__name__:
+                found.add(value)
+    return found
+
+
+def test_every_error_class_in_the_package_has_a_row_or_is_its_bases_on_purpose() -> None:
+    """Any SlidebatchError subclass in any module is in the table or listed with its base."""
+    named = {kind for kind, _ in STATUS_BY_ERROR}
+    found = _every_error_class()
+    assert set(SAME_AS_BASE) <= found
+    assert [cls.__name__ for cls in found - named - set(SAME_AS_BASE)] == []
+    for cls, base in SAME_AS_BASE.items():
+        assert issubclass(cls, base)
+        bare = cls.__new__(cls)  # status_for reads the class only; no constructor arguments
+        assert status_for(bare) == status_for(base("x"))
