@@ -291,7 +291,13 @@ def run_flow(base: str, downloads: Path, trial: Trial) -> None:
 
 
 def _flow(page: Any, base: str, downloads: Path, trial: Trial) -> None:
-    checks = trial.checks
+    """The seed frontend's whole path, in three parts; each fills ``trial.checks``."""
+    _start_project(page, base, trial.checks)
+    _edit_slides(page, trial.checks)
+    _export_reopen_delete(page, base, downloads, trial.checks)
+
+
+def _start_project(page: Any, base: str, checks: dict[str, Any]) -> None:
     page.goto(f"{base}/#/")
     page.get_by_text("AI-PPT Flow").first.wait_for()
 
@@ -324,6 +330,8 @@ def _flow(page: Any, base: str, downloads: Path, trial: Trial) -> None:
     checks["outline_slides"] = page.get_by_text("文字内容").count()
     page.get_by_role("button", name="下一步").click()
 
+
+def _edit_slides(page: Any, checks: dict[str, Any]) -> None:
     # The workspace starts the batch itself, then saves the project.
     page.get_by_text("项目已自动保存").first.wait_for()
     checks["batch_images"] = page.locator("img[alt^='第']").count()
@@ -349,6 +357,8 @@ def _flow(page: Any, base: str, downloads: Path, trial: Trial) -> None:
     checks["refusal_reported"] = True
     visual.fill(visual.input_value().replace(REFUSAL, "").strip())
 
+
+def _export_reopen_delete(page: Any, base: str, downloads: Path, checks: dict[str, Any]) -> None:
     # Export PPTX: one file, named once, with every slide.
     with page.expect_download() as download_info:
         page.get_by_role("button", name="导出 PPTX").click()

@@ -10,7 +10,8 @@ import pytest
 
 from slidebatch.errors import RateLimited
 from slidebatch.providers.base import RateLimitInfo
-from slidebatch.providers.http import UpstreamResponse, error_for_response
+from slidebatch.providers.faults import error_for_response
+from slidebatch.providers.http import UpstreamResponse
 from slidebatch.providers.ratelimit_headers import (
     merged,
     parse_duration,

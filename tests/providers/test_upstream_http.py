@@ -12,18 +12,9 @@ from slidebatch.errors import (
     TransientProviderError,
 )
 from slidebatch.providers.base import RateLimitInfo
-from slidebatch.providers.http import (
-    UpstreamFault,
-    credential_id,
-    error_for,
-    fault_from_body,
-    parse_duration,
-    parse_rate_limit,
-    parse_reset,
-    parse_retry_after,
-    quote_upstream,
-    scrub,
-)
+from slidebatch.providers.faults import UpstreamFault, error_for, fault_from_body
+from slidebatch.providers.http import credential_id, parse_rate_limit, quote_upstream, scrub
+from slidebatch.providers.ratelimit_headers import parse_duration, parse_reset, parse_retry_after
 
 NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 

@@ -203,6 +203,12 @@ def _unexpected(msg: ConsoleMessage) -> bool:
 
 
 def _drive_page(page: Page, server: str, tmp_path: Path) -> None:
+    _compose(page, server, tmp_path)
+    batch_id = _generate_and_regenerate(page, server)
+    _download_resume_delete(page, server, tmp_path, batch_id)
+
+
+def _compose(page: Page, server: str, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     page.goto(server)
@@ -246,6 +252,10 @@ def _drive_page(page: Page, server: str, tmp_path: Path) -> None:
     assert page.evaluate(UNLABELLED_CONTROLS) == []
     page.screenshot(path=ARTIFACTS / "web-01-compose.png", full_page=True)
 
+
+def _generate_and_regenerate(page: Page, server: str) -> str:
+    from playwright.sync_api import expect
+
     page.get_by_role("button", name="Generate slides").click()
     expect(page.locator("#slide-grid > li")).to_have_count(SLIDES_IN_EXAMPLE)
     page.wait_for_function(ALL_CARDS_SHOW_IMAGES, arg=SLIDES_IN_EXAMPLE)
@@ -275,6 +285,11 @@ def _drive_page(page: Page, server: str, tmp_path: Path) -> None:
     slide2 = next(r for r in status["results"] if r["page_num"] == 2)
     assert slide2["visual_desc"] == new_desc
     assert slide2["state"] == "done"
+    return str(batch_id)
+
+
+def _download_resume_delete(page: Page, server: str, tmp_path: Path, batch_id: str) -> None:
+    from playwright.sync_api import expect
 
     # Download the PPTX through the page's link.
     with page.expect_download() as download_info:

@@ -17,14 +17,8 @@ from typing import Any
 import httpx
 
 from slidebatch.errors import TransientProviderError
-from slidebatch.providers.http import (
-    UpstreamResponse,
-    error_for,
-    error_for_response,
-    fault_from_body,
-    parse_rate_limit,
-    transport_error,
-)
+from slidebatch.providers.faults import error_for, error_for_response, fault_from_body
+from slidebatch.providers.http import UpstreamResponse, parse_rate_limit, transport_error
 from slidebatch.providers.images import to_data_url
 
 Message = Mapping[str, Any]

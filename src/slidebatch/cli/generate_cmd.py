@@ -16,6 +16,7 @@ from slidebatch.cli.output import EXIT_USAGE, fail
 from slidebatch.errors import SlidebatchError
 
 if TYPE_CHECKING:  # imported where used, so that `slidebatch --help` stays fast
+    from slidebatch.config import Settings
     from slidebatch.core.deck import DeckInput
     from slidebatch.core.slide import BatchRequest
 
@@ -66,37 +67,68 @@ def generate(
     Re-running the same deck into the same folder continues the earlier run: only slides
     that are not done yet are generated (and paid for). --fresh starts over.
     """
-    import asyncio
-
-    from slidebatch.cli.data_dir import cli_settings
-    from slidebatch.cli.preflight import check_folder_shape, check_limits, check_out_dir
-    from slidebatch.core.deck import parse_deck
-    from slidebatch.storage.ownership import own_data_dir
-
     out_dir = out or Path("out") / deck.stem
     try:
-        settings = cli_settings(data_dir)
-        parsed = parse_deck(_read(deck), source=deck.name)
-        request = _request(parsed, style=_style(style, style_file), aspect=aspect, workers=workers)
-        check_limits(request, settings)
-        # The state folder first: a bad --data-dir must not leave an empty --out behind.
-        check_folder_shape(settings.data_dir, option="--data-dir")
-        check_out_dir(out_dir)
+        settings, request = _checked(
+            deck, _style(style, style_file), aspect, workers, data_dir, out_dir
+        )
     except SlidebatchError as exc:
         fail(str(exc), EXIT_USAGE)
     formats = [f for f, wanted in (("pptx", pptx), ("pdf", pdf), ("zip", zip_)) if wanted]
+    raise typer.Exit(_run(settings, request, out_dir, formats, fresh=fresh, max_cost=max_cost))
+
+
+def _run(
+    settings: Settings,
+    request: BatchRequest,
+    out_dir: Path,
+    formats: list[str],
+    *,
+    fresh: bool,
+    max_cost: float | None,
+) -> int:
+    """The run's exit code; a ``SlidebatchError`` on the way exits 1 with its message."""
+    import asyncio
+
+    from slidebatch.storage.ownership import own_data_dir
+
     try:
         # One process per data directory, held until the run ends (storage/ownership.py).
         with own_data_dir(settings.effective_database_url):
             # Loaded once the directory is ours: a refused run stops before the engine loads.
             from slidebatch.cli.batch_run import run_batch
 
-            code = asyncio.run(
+            return asyncio.run(
                 run_batch(settings, request, out_dir, formats, fresh=fresh, max_cost=max_cost)
             )
     except SlidebatchError as exc:
         fail(str(exc))
-    raise typer.Exit(code)
+
+
+def _checked(
+    deck: Path,
+    style: str | None,
+    aspect: str | None,
+    workers: str | None,
+    data_dir: Path | None,
+    out_dir: Path,
+) -> tuple[Settings, BatchRequest]:
+    """The settings and the request, checked: limits, the data folder's shape, ``--out``.
+
+    ``SlidebatchError`` (exit 2) for a bad deck, option or folder.
+    """
+    from slidebatch.cli.data_dir import cli_settings
+    from slidebatch.cli.preflight import check_folder_shape, check_limits, check_out_dir
+    from slidebatch.core.deck import parse_deck
+
+    settings = cli_settings(data_dir)
+    parsed = parse_deck(_read(deck), source=deck.name)
+    request = _request(parsed, style=style, aspect=aspect, workers=workers)
+    check_limits(request, settings)
+    # The state folder before --out: a bad --data-dir must not leave an empty --out behind.
+    check_folder_shape(settings.data_dir, option="--data-dir")
+    check_out_dir(out_dir)
+    return settings, request
 
 
 def _read(path: Path) -> str:

@@ -15,23 +15,17 @@ from typing import Any
 
 from slidebatch.errors import TransientProviderError
 from slidebatch.providers.base import ImageRequest, ImageResult
-from slidebatch.providers.http import (
-    decode_json,
-    error_for,
-    error_for_response,
-    fault_from_body,
-    post_json,
-    quote_upstream,
-)
+from slidebatch.providers.faults import error_for, error_for_response, fault_from_body
+from slidebatch.providers.http import decode_json, post_json, quote_upstream
 from slidebatch.providers.images import (
     decode_base64,
     nearest_standard,
     ratio_warning,
     sniff_mime,
 )
-from slidebatch.providers.quota import PACIFIC
 from slidebatch.providers.refusal import refusal_reason, refused
 from slidebatch.providers.remote import RemoteProvider
+from slidebatch.providers.upstream_quota import PACIFIC
 
 
 class GeminiProvider(RemoteProvider):

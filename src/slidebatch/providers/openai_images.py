@@ -16,13 +16,8 @@ from typing import Any
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.errors import TransientProviderError
 from slidebatch.providers.base import ImageRequest, ImageResult
-from slidebatch.providers.http import (
-    decode_json,
-    error_for,
-    error_for_response,
-    fault_from_body,
-    post_json,
-)
+from slidebatch.providers.faults import error_for, error_for_response, fault_from_body
+from slidebatch.providers.http import decode_json, post_json
 from slidebatch.providers.images import decode_base64, download_image
 from slidebatch.providers.remote import RemoteProvider
 

@@ -15,15 +15,8 @@ from typing import Any
 from slidebatch.errors import TransientProviderError
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.providers.dialects import content_text, message_image_urls
-from slidebatch.providers.http import (
-    UpstreamResponse,
-    decode_json,
-    error_for,
-    error_for_response,
-    fault_from_body,
-    post_json,
-    quote_upstream,
-)
+from slidebatch.providers.faults import error_for, error_for_response, fault_from_body
+from slidebatch.providers.http import UpstreamResponse, decode_json, post_json, quote_upstream
 from slidebatch.providers.images import (
     decode_data_url,
     download_image,

@@ -342,23 +342,7 @@ def _place(
         rows = rows[:max_lines]
         item, indent, text = rows[-1]
         rows[-1] = (item, indent, _with_ellipsis(font, text, box.width - indent))
-    # Lay out in local coordinates (x from the box's left, first baseline at 0).
-    local: list[tuple[str, int, int, Box]] = []  # text, x, baseline y, ink
-    markers: list[Box] = []
-    baseline = 0.0
-    previous: Paragraph | None = None
-    for item, indent, text in rows:
-        first = item is not previous
-        if previous is not None:
-            baseline += line_height + (gap if first else 0.0)
-        y = round(baseline)
-        local.append((text, indent, y, _ink(font, text, indent, y)))
-        if first and item.label == "•":
-            markers.append(_marker(item, indent, y, size))
-        elif first and item.label is not None:
-            label_x = indent - round(size * (1.3 if len(item.label) <= 2 else 1.9))
-            local.append((item.label, label_x, y, _ink(font, item.label, label_x, y)))
-        previous = item
+    local, markers = _local_lines(rows, font, size, line_height, gap)
     inks = [ink for _text, _x, _y, ink in local if ink.width and ink.height] + markers
     if not inks:
         return None
@@ -386,6 +370,36 @@ def _place(
     )
     ink_all = block.ink
     return block if ink_all is not None and box.contains(ink_all) else None
+
+
+def _local_lines(
+    rows: Sequence[tuple[Paragraph, int, str]],
+    font: Font,
+    size: int,
+    line_height: float,
+    gap: float,
+) -> tuple[list[tuple[str, int, int, Box]], list[Box]]:
+    """``rows`` laid out in local coordinates (x from the box's left, first baseline at 0).
+
+    Returns ``(text, x, baseline y, ink)`` per line and label, and the bullet markers' boxes.
+    """
+    local: list[tuple[str, int, int, Box]] = []
+    markers: list[Box] = []
+    baseline = 0.0
+    previous: Paragraph | None = None
+    for item, indent, text in rows:
+        first = item is not previous
+        if previous is not None:
+            baseline += line_height + (gap if first else 0.0)
+        y = round(baseline)
+        local.append((text, indent, y, _ink(font, text, indent, y)))
+        if first and item.label == "•":
+            markers.append(_marker(item, indent, y, size))
+        elif first and item.label is not None:
+            label_x = indent - round(size * (1.3 if len(item.label) <= 2 else 1.9))
+            local.append((item.label, label_x, y, _ink(font, item.label, label_x, y)))
+        previous = item
+    return local, markers
 
 
 def _dx(ink: Box, box: Box, align: Align) -> int | None:

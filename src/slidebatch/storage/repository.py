@@ -155,24 +155,9 @@ class BatchRepository:
             if existing is not None:
                 return existing, False
         batch_id = uuid.uuid4().hex
-        values = {
-            "id": batch_id,
-            "owner": owner,
-            "idempotency_key": idempotency_key,
-            "state": str(BatchState.QUEUED),
-            "style_prompt": request.style_prompt,
-            "aspect_ratio": str(request.aspect_ratio),
-            "title": request.deck_title,
-            "requested_workers": request.max_workers,
-            "effective_workers": effective_workers,
-            "total_slides": len(request.slides),
-            "created_at": self._now(),
-            "cancel_requested": False,
-            "queue_seq": self._next_queue_seq(),
-            "output_key": origin.output_key if origin else None,
-            "fingerprint": origin.fingerprint if origin else request_fingerprint,
-            "max_cost": request.max_cost,
-        }
+        values = self._batch_values(batch_id, request, effective_workers, owner, idempotency_key)
+        values["fingerprint"] = origin.fingerprint if origin else request_fingerprint
+        values["output_key"] = origin.output_key if origin else None
         slides = [
             slide_values(batch_id, key, s, p)
             for key, (s, p) in enumerate(zip(request.slides, final_prompts, strict=True))
@@ -195,6 +180,32 @@ class BatchRepository:
                 raise
             return existing, False
         return batch_record(row), True
+
+    def _batch_values(
+        self,
+        batch_id: str,
+        request: BatchRequest,
+        effective_workers: int | None,
+        owner: str | None,
+        idempotency_key: str | None,
+    ) -> dict[str, Any]:
+        """The new batch's row, queued, taking the next place in the queue."""
+        return {
+            "id": batch_id,
+            "owner": owner,
+            "idempotency_key": idempotency_key,
+            "state": str(BatchState.QUEUED),
+            "style_prompt": request.style_prompt,
+            "aspect_ratio": str(request.aspect_ratio),
+            "title": request.deck_title,
+            "requested_workers": request.max_workers,
+            "effective_workers": effective_workers,
+            "total_slides": len(request.slides),
+            "created_at": self._now(),
+            "cancel_requested": False,
+            "queue_seq": self._next_queue_seq(),
+            "max_cost": request.max_cost,
+        }
 
     async def _repeat(
         self, owner: str | None, key: str, fingerprint: str | None
