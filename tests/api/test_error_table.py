@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+from collections.abc import Iterable
+from types import ModuleType
 
 import slidebatch
 from slidebatch import errors
@@ -14,13 +16,18 @@ from slidebatch.storage import errors as storage_errors
 from slidebatch.storage.ownership import DataDirInUse
 
 
-def _error_classes() -> list[type[errors.SlidebatchError]]:
+def _classes_in(modules: Iterable[ModuleType]) -> list[type[errors.SlidebatchError]]:
+    """The SlidebatchError subclasses each of ``modules`` defines (not those it imports)."""
     found = []
-    for module in (errors, storage_errors):
+    for module in modules:
         for _, value in inspect.getmembers(module, inspect.isclass):
             if issubclass(value, errors.SlidebatchError) and value.__module__ == module.__name__:
                 found.append(value)
     return found
+
+
+def _error_classes() -> list[type[errors.SlidebatchError]]:
+    return _classes_in((errors, storage_errors))
 
 
 def test_every_error_class_has_a_row_in_the_status_table() -> None:
@@ -55,15 +62,9 @@ SAME_AS_BASE = {DownloadRefused: errors.PermanentProviderError, DataDirInUse: er
 
 
 def _every_error_class() -> set[type[errors.SlidebatchError]]:
-    found: set[type[errors.SlidebatchError]] = set()
-    for module_info in pkgutil.walk_packages(slidebatch.__path__, "slidebatch."):
-        if ".migrations" in module_info.name or module_info.name.endswith("__main__"):
-            continue
-        module = importlib.import_module(module_info.name)
-        for _, value in inspect.getmembers(module, inspect.isclass):
-            if issubclass(value, errors.SlidebatchError) and value.__module__ == module.__name__:
-                found.add(value)
-    return found
+    names = [m.name for m in pkgutil.walk_packages(slidebatch.__path__, "slidebatch.")]
+    wanted = [n for n in names if ".migrations" not in n and not n.endswith("__main__")]
+    return set(_classes_in(importlib.import_module(name) for name in wanted))
 
 
 def test_every_error_class_in_the_package_has_a_row_or_is_its_bases_on_purpose() -> None:

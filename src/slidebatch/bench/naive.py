@@ -4,8 +4,9 @@ Each batch gets a fixed pool of ``max_workers`` (an asyncio semaphore) and every
 retried exactly as the seed's guide does with tenacity (``stop_after_attempt(3)``,
 ``wait_exponential(min=4, max=10)``): 3 attempts, exponential wait 4-10 s (scaled like
 everything else), any error retried, no gate shared between batches, no notion of the
-upstream's window. A plain loop does it here, so tenacity is no dependency of ours. It
-calls the same OpenRouter adapter slidebatch uses, so the two differ only in scheduling.
+upstream's window. A plain loop spells those waits out (``seed_wait``) so the figures can be
+checked by hand. It calls the same OpenRouter adapter slidebatch uses, bounded by the same
+one deadline per attempt (``within_deadline``), so the two differ only in scheduling.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from slidebatch.core.prompt import build_prompt
 from slidebatch.core.slide import Slide, SlideType
 from slidebatch.providers.base import ImageProvider, ImageRequest
 from slidebatch.providers.openrouter import OpenRouterProvider
+from slidebatch.scheduler.clock import SystemClock
+from slidebatch.scheduler.dispatcher import within_deadline
 
 _ASPECT = AspectRatio(16, 9)
 
@@ -62,13 +65,19 @@ def seed_wait(failed_attempt: int, time_scale: float) -> float:
 
 
 async def _one_slide(
-    provider: ImageProvider, request: ImageRequest, pool: asyncio.Semaphore, time_scale: float
+    provider: ImageProvider,
+    request: ImageRequest,
+    pool: asyncio.Semaphore,
+    time_scale: float,
+    attempt_timeout: float,
 ) -> bool:
     # The seed's retry loop, with its waits scaled: a slot is held while waiting to retry.
     async with pool:
         for attempt in range(1, SEED_ATTEMPTS + 1):
             try:
-                await provider.generate(request)
+                await within_deadline(
+                    provider.generate(request), clock=SystemClock(), seconds=attempt_timeout
+                )
                 return True
             except Exception:  # the seed's decorator retries anything
                 if attempt == SEED_ATTEMPTS:
@@ -98,7 +107,7 @@ async def _run(
         for index, spec in enumerate(scenario.batches):
             pool = asyncio.Semaphore(spec.naive_pool)
             for request in _requests(spec, f"{tag}-{index}"):
-                calls.append(_one_slide(provider, request, pool, time_scale))
+                calls.append(_one_slide(provider, request, pool, time_scale, attempt_timeout))
         started = time.perf_counter()
         results: Sequence[bool] = await asyncio.gather(*calls)
         makespan = time.perf_counter() - started

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import typer
@@ -32,16 +33,8 @@ def parse_since(text: str, now: datetime) -> datetime:
 
 
 def _event_json(event: AuditEvent) -> dict[str, object]:
-    return {
-        "time": event.at.astimezone().isoformat(timespec="milliseconds"),
-        "key_id": event.key_id,
-        "client": event.client,
-        "action": str(event.action),
-        "target": event.target,
-        "outcome": str(event.outcome),
-        "request_id": event.request_id,
-        "detail": event.detail,
-    }
+    """The audit file's line for ``event``, its time in this machine's zone."""
+    return replace(event, at=event.at.astimezone()).as_line()
 
 
 def audit(

@@ -99,3 +99,16 @@ class AuditEvent:
     target: str = ""
     request_id: str = ""
     detail: dict[str, Any] = field(default_factory=dict)
+
+    def as_line(self) -> dict[str, object]:
+        """The event as one audit line (``audit_YYYYMMDD.log``, ``slidebatch audit --json``)."""
+        return {
+            "time": self.at.isoformat(timespec="milliseconds"),
+            "key_id": self.key_id,
+            "client": self.client,
+            "action": str(self.action),
+            "target": self.target,
+            "outcome": str(self.outcome),
+            "request_id": self.request_id,
+            "detail": self.detail,
+        }

@@ -92,19 +92,7 @@ class AuditLog:
             request_id=request_id or current_request_id() or "",
             detail=self._scrubber.record(dict(detail or {})),
         )
-        self._file.write(
-            {
-                "time": event.at.isoformat(timespec="milliseconds"),
-                "key_id": event.key_id,
-                "client": event.client,
-                "action": str(event.action),
-                "target": event.target,
-                "outcome": str(event.outcome),
-                "request_id": event.request_id,
-                "detail": event.detail,
-            },
-            at=event.at,
-        )
+        self._file.write(event.as_line(), at=event.at)
         if self._store is not None:
             try:
                 await self._store.record(event)

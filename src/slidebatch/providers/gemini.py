@@ -16,7 +16,7 @@ from typing import Any
 from slidebatch.errors import TransientProviderError
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.providers.faults import error_for, error_for_response, fault_from_body
-from slidebatch.providers.http import decode_json, post_json, quote_upstream
+from slidebatch.providers.http import decode_json, quote_upstream
 from slidebatch.providers.images import (
     decode_base64,
     nearest_standard,
@@ -36,14 +36,10 @@ class GeminiProvider(RemoteProvider):
     async def _attempt(self, request: ImageRequest, started: float) -> ImageResult:
         served = nearest_standard(request.aspect_ratio)
         model = self.model.removeprefix("models/")
-        response = await post_json(
-            self._client,
+        response = await self._post(
             f"{self.base_url}/models/{model}:generateContent",
-            payload=self._payload(request, str(served)),
-            headers={"x-goog-api-key": self._api_key},
-            socket_timeout=self.timeout,
-            secret=self._api_key,
-            max_bytes=self.max_body_bytes,
+            self._payload(request, str(served)),
+            {"x-goog-api-key": self._api_key},
         )
         if response.status >= 300:
             raise error_for_response(response, secret=self._api_key, zone=PACIFIC)

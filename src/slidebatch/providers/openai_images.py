@@ -17,8 +17,8 @@ from slidebatch.core.aspect import AspectRatio
 from slidebatch.errors import TransientProviderError
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.providers.faults import error_for, error_for_response, fault_from_body
-from slidebatch.providers.http import decode_json, post_json
-from slidebatch.providers.images import decode_base64, download_image
+from slidebatch.providers.http import decode_json
+from slidebatch.providers.images import decode_base64
 from slidebatch.providers.remote import RemoteProvider
 
 SIZES: tuple[tuple[int, int], ...] = ((1024, 1024), (1536, 1024), (1024, 1536))
@@ -37,19 +37,15 @@ class OpenAIImagesProvider(RemoteProvider):
     async def _attempt(self, request: ImageRequest, started: float) -> ImageResult:
         width, height = size_for(request.aspect_ratio)
         asked = AspectRatio.parse(f"{width}:{height}")
-        response = await post_json(
-            self._client,
+        response = await self._post(
             f"{self.base_url}/images/generations",
-            payload={
+            {
                 "model": self.model,
                 "prompt": request.prompt,
                 "size": f"{width}x{height}",
                 "n": 1,
             },
-            headers={"Authorization": f"Bearer {self._api_key}"},
-            socket_timeout=self.timeout,
-            secret=self._api_key,
-            max_bytes=self.max_body_bytes,
+            {"Authorization": f"Bearer {self._api_key}"},
         )
         if response.status >= 300:
             raise error_for_response(response, secret=self._api_key)
@@ -93,13 +89,7 @@ class OpenAIImagesProvider(RemoteProvider):
                     last["b64_json"], what="a b64_json image", max_bytes=self.download_max_bytes
                 )
             if isinstance(last.get("url"), str):
-                return await download_image(
-                    self._client,
-                    last["url"],
-                    socket_timeout=self.timeout,
-                    max_bytes=self.download_max_bytes,
-                    policy=self.download_policy,
-                )
+                return await self._download(last["url"])
         raise TransientProviderError(
             "the upstream's answer contained no image (data[] had no b64_json)",
             status=200,

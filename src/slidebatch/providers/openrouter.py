@@ -16,10 +16,9 @@ from slidebatch.errors import TransientProviderError
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.providers.dialects import content_text, message_image_urls
 from slidebatch.providers.faults import error_for, error_for_response, fault_from_body
-from slidebatch.providers.http import UpstreamResponse, decode_json, post_json, quote_upstream
+from slidebatch.providers.http import UpstreamResponse, decode_json, quote_upstream
 from slidebatch.providers.images import (
     decode_data_url,
-    download_image,
     nearest_standard,
     ratio_warning,
     to_data_url,
@@ -39,18 +38,14 @@ class OpenRouterProvider(RemoteProvider):
 
     async def _attempt(self, request: ImageRequest, started: float) -> ImageResult:
         served = nearest_standard(request.aspect_ratio)
-        response = await post_json(
-            self._client,
+        response = await self._post(
             f"{self.base_url}/chat/completions",
-            payload=self._payload(request, str(served)),
-            headers={
+            self._payload(request, str(served)),
+            {
                 "Authorization": f"Bearer {self._api_key}",
                 "HTTP-Referer": APP_URL,
                 "X-Title": APP_TITLE,
             },
-            socket_timeout=self.timeout,
-            secret=self._api_key,
-            max_bytes=self.max_body_bytes,
         )
         if response.status >= 300:
             raise error_for_response(response, secret=self._api_key)
@@ -60,13 +55,7 @@ class OpenRouterProvider(RemoteProvider):
         if url.startswith("data:"):
             data = decode_data_url(url, max_bytes=self.download_max_bytes)
         else:
-            data = await download_image(
-                self._client,
-                url,
-                socket_timeout=self.timeout,
-                max_bytes=self.download_max_bytes,
-                policy=self.download_policy,
-            )
+            data = await self._download(url)
         checked = await self._verify(data, served, request_id)
         return self._result(
             checked,

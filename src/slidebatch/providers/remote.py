@@ -8,7 +8,8 @@ A provider writes no log: what one attempt did is one pipeline event, written by
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import httpx
 
@@ -16,8 +17,13 @@ from slidebatch.config import AspectMismatchPolicy
 from slidebatch.core.aspect import AspectRatio, ImageSize
 from slidebatch.core.pixels import DEFAULT_MAX_PIXELS
 from slidebatch.providers.base import ImageRequest, ImageResult, RateLimitInfo
-from slidebatch.providers.http import DEFAULT_MAX_BODY_BYTES, credential_id
-from slidebatch.providers.images import CheckedImage, verify_image
+from slidebatch.providers.http import (
+    DEFAULT_MAX_BODY_BYTES,
+    UpstreamResponse,
+    credential_id,
+    post_json,
+)
+from slidebatch.providers.images import CheckedImage, download_image, verify_image
 from slidebatch.providers.outbound import OutboundPolicy
 
 
@@ -86,6 +92,30 @@ class RemoteProvider:
 
     async def _attempt(self, request: ImageRequest, started: float) -> ImageResult:
         raise NotImplementedError
+
+    async def _post(
+        self, url: str, payload: Mapping[str, Any], headers: Mapping[str, str]
+    ) -> UpstreamResponse:
+        """The attempt's one POST, with this provider's transport timeout, cap and key."""
+        return await post_json(
+            self._client,
+            url,
+            payload=payload,
+            headers=headers,
+            socket_timeout=self.timeout,
+            secret=self._api_key,
+            max_bytes=self.max_body_bytes,
+        )
+
+    async def _download(self, url: str) -> bytes:
+        """An image the answer points to, fetched under the download policy and cap."""
+        return await download_image(
+            self._client,
+            url,
+            socket_timeout=self.timeout,
+            max_bytes=self.download_max_bytes,
+            policy=self.download_policy,
+        )
 
     async def _verify(
         self, data: bytes, expected: AspectRatio | None, request_id: str | None

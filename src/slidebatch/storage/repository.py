@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
 from typing import Any, TypeVar, cast
 
@@ -29,7 +28,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from slidebatch.core.batch import BatchOrigin, BatchRecord, SlideRecord
 from slidebatch.core.look import Look
@@ -50,9 +49,9 @@ from slidebatch.storage.rows import (
     slide_values,
 )
 from slidebatch.storage.seed_tables import ProjectBatchRow
+from slidebatch.storage.table_access import TableAccess, Writing, utc_now
 from slidebatch.storage.tables import QUEUE_SEQUENCE, BatchRow, SlideRow
 
-Writing = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 _Where = TypeVar("_Where", Select[Any], Update)
 T = TypeVar("T")
 
@@ -88,7 +87,7 @@ def _counts_of(row: Any) -> dict[SlideState, int]:
     return counts
 
 
-class BatchRepository:
+class BatchRepository(TableAccess):
     """Batches and their slides, as domain records."""
 
     def __init__(
@@ -96,13 +95,11 @@ class BatchRepository:
         engine: AsyncEngine,
         *,
         writing: Writing,
-        now: Callable[[], datetime],
+        now: Callable[[], datetime] = utc_now,
         sleep: Sleep = asyncio.sleep,
         log: EventLog | None = None,
     ):
-        self._engine = engine
-        self._writing = writing
-        self._now = now
+        super().__init__(engine, writing=writing, now=now)
         # The engine's bookkeeping (slide states, batch states, the counts that end a
         # batch) waits out an outage instead of failing; reads for clients answer at once.
         self._durable = UntilAnswered(sleep, log=log)
@@ -113,20 +110,6 @@ class BatchRepository:
     async def wait_idle(self) -> None:
         """Wait for slide writes still being committed (``Database.close`` calls this)."""
         await self._group_commit.wait_idle()
-
-    # --- transactions -----------------------------------------------------------------
-
-    @asynccontextmanager
-    async def _read(self, action: str) -> AsyncIterator[AsyncConnection]:
-        with translated(action):
-            async with self._engine.connect() as connection:
-                yield connection
-
-    @asynccontextmanager
-    async def _write(self, action: str) -> AsyncIterator[AsyncConnection]:
-        with translated(action):
-            async with self._writing() as connection:
-                yield connection
 
     # --- batches ------------------------------------------------------------------------
 
