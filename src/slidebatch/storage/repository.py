@@ -28,7 +28,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from slidebatch.core.batch import BatchOrigin, BatchRecord, SlideRecord
 from slidebatch.core.look import Look
