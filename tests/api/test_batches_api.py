@@ -72,6 +72,33 @@ def test_events_stream_ends_with_the_batch_event(client: TestClient) -> None:
     assert data[-1]["status"] == "completed"
 
 
+def _sse_blocks(text: str) -> list[dict[str, str]]:
+    """Each SSE event as {field: value} (comments and pings dropped)."""
+    blocks = []
+    for raw in text.replace("\r\n", "\n").split("\n\n"):
+        fields = dict(
+            line.split(": ", 1) for line in raw.splitlines() if ": " in line and line[0] != ":"
+        )
+        if "event" in fields:
+            blocks.append(fields)
+    return blocks
+
+
+def test_every_event_has_an_id_and_a_reconnect_gets_the_whole_state(client: TestClient) -> None:
+    """id: on every event (the snapshot too); with Last-Event-ID the snapshot is still whole."""
+    batch_id = _run(client)["batch_id"]
+    with client.stream("GET", f"/api/slide/batch/{batch_id}/events") as stream:
+        first = _sse_blocks("".join(stream.iter_text()))
+    assert [b["event"] for b in first] == ["snapshot", "batch"]
+    assert all(b.get("id", "").isdigit() for b in first), first
+    ids = [int(b["id"]) for b in first]
+    assert ids == sorted(ids)
+    headers = {"Last-Event-ID": first[-1]["id"]}
+    with client.stream("GET", f"/api/slide/batch/{batch_id}/events", headers=headers) as stream:
+        again = _sse_blocks("".join(stream.iter_text()))
+    assert len(json.loads(again[0]["data"])["results"]) == 3
+
+
 def test_slide_warnings_show_in_status_and_events(client: TestClient) -> None:
     """A glyph no font has is a warning on the slide's status result and its SSE snapshot."""
     deck = _deck(2)

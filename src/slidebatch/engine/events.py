@@ -2,6 +2,9 @@
 
 Subscribers get a bounded queue; one that falls behind is dropped (its stream ends and the
 client reconnects to a fresh snapshot), so a slow browser never holds memory or the engine.
+Event ids grow by one per published event across all batches of this process, so a stream's
+ids only increase, and an id seen before subscribing (``last_id``) is older than any event
+the subscription delivers.
 """
 
 from __future__ import annotations
@@ -39,9 +42,11 @@ class EventBus:
         self._subscribers: dict[str, set[asyncio.Queue[_Item]]] = {}
         self._queue_size = queue_size
         self._ids = itertools.count(1)
+        self.last_id = 0  # the id of the newest event published (0: none yet)
 
     def publish(self, batch_id: str, data: SlideEvent | BatchStatus) -> BatchEvent:
         event = BatchEvent(next(self._ids), batch_id, data)
+        self.last_id = event.id
         for queue in list(self._subscribers.get(batch_id, ())):
             try:
                 queue.put_nowait(event)

@@ -182,12 +182,21 @@ async def events(
 async def _event_stream(
     batch_id: BatchId, request: Request, services: ServicesDep
 ) -> AsyncIterator[ServerSentEvent]:
+    """``snapshot`` (the whole state), then ``slide`` events, then one ``batch`` event.
+
+    Every event has an ``id:``. The snapshot's is the newest id published before it was
+    read, so every later event has a larger one. A browser reconnecting with
+    ``Last-Event-ID`` gets a fresh whole snapshot first: nothing missed while away is lost,
+    whatever the id (ids restart with the server process).
+    """
+    bus = services.engine.events
     # Subscribe before the snapshot so nothing that happens in between is missed.
-    async with services.engine.events.subscribe(batch_id) as stream:
+    async with bus.subscribe(batch_id) as stream:
+        seen = str(bus.last_id)
         snapshot = await services.engine.read.status(batch_id)
-        yield ServerSentEvent(event_json(snapshot), event="snapshot")
+        yield ServerSentEvent(event_json(snapshot), event="snapshot", id=seen)
         if snapshot.status.is_final:
-            yield ServerSentEvent(event_json(snapshot.without_results()), event="batch")
+            yield ServerSentEvent(event_json(snapshot.without_results()), event="batch", id=seen)
             return
         async for event in stream:
             if await request.is_disconnected():
