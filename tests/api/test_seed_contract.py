@@ -19,6 +19,7 @@ import httpx
 import pytest
 from PIL import Image
 from tests.api.server_process import ServerProcess
+from tests.image_bombs import many_scan_jpeg, tiff
 
 from slidebatch.testing.fake_behaviour import FakeUpstreamConfig
 from slidebatch.testing.fake_upstream import FakeUpstreamServer
@@ -437,6 +438,10 @@ def test_template_analyze_refuses_bad_uploads(api: httpx.Client, path: str) -> N
     huge = [("files", ("big.png", b"\x89PNG" + b"0" * (11 * 1024 * 1024), "image/png"))]
     assert api.post(path, files=huge).status_code == 413
     assert api.post(path).status_code == 422
+    for name, data in (("scans.jpg", many_scan_jpeg(200)), ("scan.tiff", tiff())):
+        costly = api.post(path, files=[("files", (name, data, "image/jpeg"))])
+        assert costly.status_code == 422, costly.text
+        assert "not decoded" in costly.text or "not a PNG, JPEG" in costly.text
 
 
 # ------------------------------------------------------------------ outline

@@ -9,9 +9,12 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 from provider_rig import KEY, ask
+from tests.image_bombs import apng, many_scan_jpeg
 
+from slidebatch.config import AspectMismatchPolicy
 from slidebatch.errors import PermanentProviderError, ProviderError
 from slidebatch.providers.gemini import GeminiProvider
+from slidebatch.providers.images import verify_image
 from slidebatch.providers.openrouter import OpenRouterProvider
 
 
@@ -102,3 +105,14 @@ async def test_a_key_echoed_in_any_form_never_reaches_the_error(echo: str) -> No
     for i in range(len(KEY) - 7):
         assert KEY[i : i + 8].lower() not in message
     assert echo.lower() not in message
+
+
+@pytest.mark.parametrize(
+    ("data", "says"), [(many_scan_jpeg(300), "300 scans"), (apng(4), "animation")]
+)
+async def test_an_image_costlier_than_its_pixels_is_refused_undecoded(
+    data: bytes, says: str
+) -> None:
+    """A 300-scan JPEG or an APNG answer: a permanent provider error, nothing decoded."""
+    with pytest.raises(PermanentProviderError, match=says):
+        await verify_image(data, expected=None, policy=AspectMismatchPolicy.WARN)

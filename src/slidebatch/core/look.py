@@ -14,7 +14,12 @@ import binascii
 import hashlib
 from dataclasses import dataclass
 
-from slidebatch.core.pixels import DEFAULT_MAX_PIXELS, ImageHeaderError, read_header
+from slidebatch.core.pixels import (
+    DEFAULT_MAX_PIXELS,
+    ImageHeaderError,
+    decode_problem,
+    read_header,
+)
 from slidebatch.errors import InputError, LimitExceeded
 
 MAX_REFERENCES = 4
@@ -70,6 +75,8 @@ def check_reference(data: bytes, *, what: str = "reference image") -> ReferenceI
         raise InputError(f"{what} is {header.format or 'unknown'}; send PNG, JPEG or WebP")
     if header.over(DEFAULT_MAX_PIXELS):
         raise InputError(f"{what} is {header.describe()}; too many pixels")
+    if (problem := decode_problem(data, header, max_pixels=DEFAULT_MAX_PIXELS)) is not None:
+        raise InputError(f"{what} is {problem}; it is not decoded")
     return ReferenceImage(data, header.mime_type)
 
 

@@ -23,6 +23,7 @@ from slidebatch.core.pixels import (
     DEFAULT_MAX_PIXELS,
     ImageHeaderError,
     ImageTooLarge,
+    decode_problem,
     read_header,
 )
 from slidebatch.errors import PermanentProviderError, TransientProviderError
@@ -162,6 +163,8 @@ def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple
         ) from exc
     if header.over(max_pixels):
         raise _over_cap(header.describe(), max_pixels)
+    if (problem := decode_problem(data, header, max_pixels=max_pixels)) is not None:
+        raise PermanentProviderError(f"the upstream's image is {problem}; it is not decoded")
     if header.mime_type not in _SUPPORTED:
         raise TransientProviderError(
             f"the upstream's image is in an unsupported format ({header.format or 'unknown'})"

@@ -29,6 +29,7 @@ from slidebatch.authoring.streams import (
     with_references,
 )
 from slidebatch.authoring.templates import TemplateShelf, template_settings
+from slidebatch.core import pixels
 from slidebatch.core.project import Template
 from slidebatch.errors import InputError, LimitExceeded
 from slidebatch.services import Services
@@ -153,6 +154,7 @@ async def _read(files: list[UploadFile]) -> list[tuple[str, bytes]]:
         name = upload.filename or "upload"
         data = await upload.read(style.MAX_IMAGE_BYTES + 1)
         style.check_upload(name, data)
+        pixels.check_upload(data, what=f"file {name!r}", still=False)
         uploads.append((name, data))
     return uploads
 
