@@ -400,3 +400,15 @@ def test_the_documented_status_of_a_body_that_is_not_json_is_the_one_answered(
     ]
     assert "not JSON" in responses[str(answer.status_code)]["description"]
     assert all("not JSON" not in r["description"] for c, r in responses.items() if c != "422")
+
+
+def test_waiting_for_quota_is_left_out_while_nothing_waits(client: TestClient) -> None:
+    """No spent quota: the list, the status and the events carry no waiting_for_quota at all."""
+    batch_id = _run(client)["batch_id"]
+    listed = client.get("/api/slide/batch").json()["items"]
+    assert listed
+    assert all("waiting_for_quota" not in item for item in listed)
+    assert "waiting_for_quota" not in client.get(f"/api/slide/batch/{batch_id}").json()
+    with client.stream("GET", f"/api/slide/batch/{batch_id}/events") as stream:
+        text = "".join(stream.iter_text())
+    assert "waiting_for_quota" not in text

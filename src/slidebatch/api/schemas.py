@@ -400,6 +400,14 @@ class QuotaWaitOut(BaseModel):
     reason: str
 
 
+# Left out of an answer (not null) while the batch is not waiting on a spent quota.
+_QUOTA_WAIT = Field(
+    None,
+    exclude_if=lambda wait: wait is None,
+    description="present only while the upstream's quota is spent: when it resets and why",
+)
+
+
 def _progress_fields(progress: Progress) -> dict[str, object]:
     """The progress fields of a status answer and of a slide event (same names in both)."""
     wait = progress.waiting_for_quota
@@ -429,8 +437,8 @@ class BatchStatusOut(BaseModel):
     estimated_remaining_time: float | None
     waiting: str | None = None  # "waiting for the rate limit, next start in 12 s"
     next_start_in: float | None = None  # seconds until the gate's next start, when waiting
-    # Set while the upstream's quota is spent (a daily cap, no credits): when it resets.
-    waiting_for_quota: QuotaWaitOut | None = None
+    # Only while the upstream's quota is spent (a daily cap, no credits): when it resets.
+    waiting_for_quota: QuotaWaitOut | None = _QUOTA_WAIT
     queue_position: int | None
     title: str
     aspect_ratio: str
@@ -491,7 +499,7 @@ class SlideEventOut(BaseModel):
     estimated_remaining_time: float | None = None
     waiting: str | None = None
     next_start_in: float | None = None
-    waiting_for_quota: QuotaWaitOut | None = None
+    waiting_for_quota: QuotaWaitOut | None = _QUOTA_WAIT
 
     @classmethod
     def of(cls, event: SlideEvent) -> SlideEventOut:
