@@ -86,3 +86,12 @@ def test_quick_bench_runs_every_scenario_to_completion(tmp_path: Path) -> None:
     assert fault["retries_logged"] >= sum(fault["faults"].values())
     assert report["fairness"]["small_slides"] == 3
     assert all({"name", "met", "detail"} <= goal.keys() for goal in report["goals"])
+
+
+@pytest.mark.slow
+def test_bench_crowd_quick_answers_every_watcher() -> None:
+    """`slidebatch bench --crowd --quick`: every poll and every SSE stream is answered."""
+    result = CliRunner().invoke(app, ["bench", "--crowd", "--quick"])
+    assert result.exit_code == 0, result.output
+    assert "0 failed" in result.output
+    assert "4 of 4 ran to the final event" in result.output

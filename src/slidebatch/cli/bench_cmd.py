@@ -18,6 +18,10 @@ _FLEET_HELP = (
     "Instead: N workers + 1 API process on a fresh PostgreSQL database (127.0.0.1:5432): "
     "the multi-batch scenario vs the bound, 429s, and a kill -9 of one worker mid-batch."
 )
+_CROWD_HELP = (
+    "Instead: 10 running batches watched by 300 status pollers and 100 SSE clients "
+    "(--quick: 2 batches, 6 pollers, 4 streams); every request answered, p50 / p99."
+)
 
 
 def bench(
@@ -55,6 +59,7 @@ def bench(
     database: list[str] = typer.Option(["sqlite", "postgres"], "--database", help=_DB_HELP),
     fleet: int = typer.Option(0, "--fleet", help=_FLEET_HELP, min=0, max=16),
     repeat: int = typer.Option(3, "--repeat", help="With --fleet: repeats (medians).", min=1),
+    crowd: bool = typer.Option(False, "--crowd", help=_CROWD_HELP),
 ) -> None:
     """Run the fake upstream and a real server; print makespan vs bound, 429s and success."""
     if not 0 < time_scale <= 1:
@@ -64,6 +69,9 @@ def bench(
         return
     if load:
         _load(workdir, database, quick=quick)
+        return
+    if crowd:
+        _crowd(workdir, quick=quick)
         return
     # Imported here: the CLI starts fast and the bench's imports load only when it runs.
     from slidebatch.bench.report import render_text
@@ -117,6 +125,20 @@ def _fleet(
             say=_progress,
         )
     typer.echo(json.dumps(report.as_json(), indent=2))
+
+
+def _crowd(workdir: Path | None, *, quick: bool) -> None:
+    """Exit 1 unless every poll and every stream was answered."""
+    import tempfile
+
+    from slidebatch.bench.crowd import QUICK, CrowdShape, render_crowd, run_crowd
+
+    shape = QUICK if quick else CrowdShape()
+    with tempfile.TemporaryDirectory(prefix="slidebatch-crowd-") as scratch:
+        tally = run_crowd(workdir or Path(scratch), shape)
+    typer.echo(render_crowd(shape, tally))
+    if tally.poll_failures or tally.stream_failures or tally.streams_finished < shape.streams:
+        raise typer.Exit(EXIT_FAILED)
 
 
 def _progress(message: str) -> None:
