@@ -17,6 +17,7 @@ own scheduling.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from pathlib import Path
 import httpx
 
 from slidebatch.bench.environment import BenchEnvironment, EnvironmentConfig
-from slidebatch.bench.load import percentile
+from slidebatch.bench.load import lag_buckets, lag_p99_ms, percentile
 from slidebatch.bench.scenarios import BatchSpec, deck_body
 
 RATE = 60  # fake upstream: accepted requests per window
@@ -61,15 +62,31 @@ class CrowdTally:
     stream_failures: list[str] = field(default_factory=list)
     running_at_start: int = 0
     seconds: float = 0.0
+    server_lag_p99_ms: float | None = None  # the server's event-loop lag while watched
+    resent: int = 0  # polls sent again after a kept-alive connection closed under them
+    load_average: float = 0.0  # the machine's 1-minute load average at the end
+
+
+async def _get(client: httpx.AsyncClient, url: str, tally: CrowdTally) -> httpx.Response:
+    """GET ``url``, sent again once when the server had closed the kept-alive connection.
+
+    A browser does the same: the server may close an idle connection (uvicorn after 5 s)
+    just as the client reuses it, and nothing was processed. Each resend is counted.
+    """
+    try:
+        return await client.get(url)
+    except (httpx.RemoteProtocolError, httpx.ReadError):
+        tally.resent += 1
+        return await client.get(url)
 
 
 async def _poller(client: httpx.AsyncClient, batch_id: str, tally: CrowdTally) -> None:
     while True:
         started = time.perf_counter()
         try:
-            answer = await client.get(f"/api/slide/batch/{batch_id}")
+            answer = await _get(client, f"/api/slide/batch/{batch_id}", tally)
         except httpx.HTTPError as exc:
-            tally.poll_failures.append(f"{type(exc).__name__}: {exc}")
+            tally.poll_failures.append(f"{type(exc).__name__}: {exc!r}")
             return
         tally.poll_ms.append((time.perf_counter() - started) * 1000)
         if answer.status_code != 200:
@@ -97,7 +114,7 @@ async def _stream(client: httpx.AsyncClient, batch_id: str, tally: CrowdTally) -
                 if kinds[-1] == "batch":
                     break
     except httpx.HTTPError as exc:
-        tally.stream_failures.append(f"{type(exc).__name__}: {exc}")
+        tally.stream_failures.append(f"{type(exc).__name__}: {exc!r}")
         return
     tally.stream_events += len(kinds)
     if kinds[:1] == ["snapshot"] and kinds[-1:] == ["batch"]:
@@ -122,12 +139,15 @@ async def _crowd(base_url: str, shape: CrowdShape) -> CrowdTally:
         ids = [answer.json()["batch_id"] for answer in submitted]
         statuses = [(await client.get(f"/api/slide/batch/{i}")).json()["status"] for i in ids]
         tally.running_at_start = sum(1 for s in statuses if s == "running")
+        before = await lag_buckets(client)
         started = time.perf_counter()
         await asyncio.gather(
             *(_poller(client, ids[n % len(ids)], tally) for n in range(shape.pollers)),
             *(_stream(client, ids[n % len(ids)], tally) for n in range(shape.streams)),
         )
         tally.seconds = time.perf_counter() - started
+        tally.server_lag_p99_ms = lag_p99_ms(before, await lag_buckets(client))
+        tally.load_average = os.getloadavg()[0]
     return tally
 
 
@@ -159,9 +179,12 @@ def render_crowd(shape: CrowdShape, tally: CrowdTally) -> str:
         [
             f"{shape.batches} batches of {shape.slides} slides ({tally.running_at_start} running "
             f"when the watchers started), fake upstream {RATE} requests per {WINDOW:g} s, "
-            f"latency median {LATENCY_MEDIAN:g} s; watched for {tally.seconds:.1f} s",
+            f"latency median {LATENCY_MEDIAN:g} s; watched for {tally.seconds:.1f} s; "
+            f"server event-loop lag p99 <= {tally.server_lag_p99_ms} ms; machine load "
+            f"average {tally.load_average:.1f} on {os.cpu_count()} CPUs",
             f"status polls: {len(tally.poll_ms)} answered by {shape.pollers} pollers, "
-            f"{len(tally.poll_failures)} failed; p50 / p99 {p50_p99(tally.poll_ms)}",
+            f"{len(tally.poll_failures)} failed ({tally.resent} sent again on a closed "
+            f"keep-alive connection); p50 / p99 {p50_p99(tally.poll_ms)}",
             f"SSE streams: {tally.streams_finished} of {shape.streams} ran to the final event "
             f"({tally.stream_events} events), {len(tally.stream_failures)} failed; time to "
             f"snapshot p50 / p99 {p50_p99(tally.snapshot_ms)}",

@@ -129,7 +129,7 @@ async def _makespan(client: httpx.AsyncClient, ids: Sequence[str]) -> float:
     return (finished - created).total_seconds()
 
 
-async def _lag_buckets(client: httpx.AsyncClient) -> dict[float, float]:
+async def lag_buckets(client: httpx.AsyncClient) -> dict[float, float]:
     text = (await client.get("/metrics")).text
     buckets: dict[float, float] = {}
     for line in text.splitlines():
@@ -139,7 +139,7 @@ async def _lag_buckets(client: httpx.AsyncClient) -> dict[float, float]:
     return buckets
 
 
-def _lag_p99_ms(before: dict[float, float], after: dict[float, float]) -> float | None:
+def lag_p99_ms(before: dict[float, float], after: dict[float, float]) -> float | None:
     """The upper edge of the bucket holding the 99th percentile of the samples in between."""
     counts = {edge: after.get(edge, 0.0) - before.get(edge, 0.0) for edge in after}
     total = counts.get(float("inf"), 0.0)
@@ -166,7 +166,7 @@ async def _batches_run(
     """``spec`` = (batches, slides each); polled at ``polls_per_second`` in all (0: none)."""
     env.fake.reset_stats()
     count, slides = spec
-    before = await _lag_buckets(client)
+    before = await lag_buckets(client)
     seen: list[float] = []
     if polls_per_second == 0 and count == 1:
         answer = await client.post("/api/slide/batch/generate", json=_submit_body(slides, name))
@@ -182,7 +182,7 @@ async def _batches_run(
 
         ids = list(await asyncio.gather(*(submit(n) for n in range(count))))
         await _poll(client, ids, polls_per_second, seen)
-    lag = _lag_p99_ms(before, await _lag_buckets(client))
+    lag = lag_p99_ms(before, await lag_buckets(client))
     makespan = await _makespan(client, ids)
     latencies = upstream_counts(env.fake.stats()).latencies
     bound = makespan_bound(latencies, rate=RATE, window=WINDOW, cap=IN_FLIGHT_CAP)
