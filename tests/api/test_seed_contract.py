@@ -441,7 +441,7 @@ def test_template_analyze_refuses_bad_uploads(api: httpx.Client, path: str) -> N
     for name, data in (("scans.jpg", many_scan_jpeg(200)), ("scan.tiff", tiff())):
         costly = api.post(path, files=[("files", (name, data, "image/jpeg"))])
         assert costly.status_code == 422, costly.text
-        assert "not decoded" in costly.text or "not a PNG, JPEG" in costly.text
+        assert "not decoded" in costly.text or "not an image (PNG, JPEG" in costly.text
 
 
 # ------------------------------------------------------------------ outline

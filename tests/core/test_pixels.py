@@ -58,8 +58,8 @@ def test_an_animated_png_is_not_a_still_slide() -> None:
     ("data", "says"),
     [
         (many_scan_jpeg(200), "scans"),
-        (tiff(), "not a PNG, JPEG, WebP or GIF"),
-        (b"GIF89a" + b"\x00" * 40, "not a PNG, JPEG, WebP or GIF"),
+        (tiff(), "not an image \\(PNG, JPEG, WebP or GIF\\)"),
+        (b"GIF89a" + b"\x00" * 40, "not an image \\(PNG, JPEG, WebP or GIF\\)"),
     ],
 )
 def test_uploads_are_refused_with_an_input_error(data: bytes, says: str) -> None:

@@ -138,7 +138,7 @@ def check_upload(data: bytes, *, what: str, still: bool = True) -> ImageHeader:
     except ImageTooLarge as exc:
         raise InputError(f"{what} is larger than any image accepted ({exc})") from exc
     except ImageHeaderError as exc:
-        raise InputError(f"{what} is not a PNG, JPEG, WebP or GIF image") from exc
+        raise InputError(f"{what} is not an image (PNG, JPEG, WebP or GIF)") from exc
     problem = decode_problem(data, header, max_pixels=DEFAULT_MAX_PIXELS, still=still)
     if problem is not None:
         raise InputError(f"{what} is {problem}; it is not decoded")
