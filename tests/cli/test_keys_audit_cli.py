@@ -79,3 +79,23 @@ def test_parse_since() -> None:
     assert parse_since("2026-11-01", now).tzinfo is not None
     with pytest.raises(InputError):
         parse_since("soon", now)
+
+
+def test_audit_without_a_database_says_where_it_looked_and_makes_none(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    """In a folder with no server database: exit 2 naming the path; no data/ or logs/ left."""
+    done = runner.invoke(app, ["audit"])
+    assert done.exit_code == 2, done.output
+    said = "".join(done.output.split())  # the console may wrap a long path
+    assert f"nodatabaseat{tmp_path / 'data' / 'slidebatch.db'}" in said
+    assert not (tmp_path / "data").exists()
+    assert not (tmp_path / "logs").exists()
+
+
+def test_audit_with_nothing_to_show_says_so(runner: CliRunner) -> None:
+    """An empty answer says nothing matched (it printed nothing at all)."""
+    assert runner.invoke(app, ["keys", "create", "--name", "a"]).exit_code == 0
+    done = runner.invoke(app, ["audit", "--action", "batch.delete"])
+    assert done.exit_code == 0, done.output
+    assert "no audited operations match" in done.output

@@ -51,9 +51,20 @@ def audit(
     from slidebatch.storage.audit import AuditRepository
     from slidebatch.storage.database import Database
 
-    async def main() -> list[AuditEvent]:
-        settings = load_settings()
+    settings = load_settings()
+    try:
         start = parse_since(since, datetime.now().astimezone()) if since else None
+    except SlidebatchError as exc:
+        fail(str(exc))
+    stored = settings.data_dir / "slidebatch.db"
+    if settings.database_url is None and not stored.is_file():
+        # Reading must not leave an empty database (and logs/) in whatever folder it ran in.
+        fail(
+            f"no database at {stored}: run `slidebatch audit` where `slidebatch serve` runs, "
+            "or set DATA_DIR or DATABASE_URL to the server's"
+        )
+
+    async def main() -> list[AuditEvent]:
         database = await Database.open(settings.effective_database_url)
         try:
             repo = AuditRepository.on(database)
@@ -67,6 +78,8 @@ def audit(
         events = asyncio.run(main())
     except SlidebatchError as exc:
         fail(str(exc))
+    if not events and not as_json:
+        typer.echo("no audited operations match", err=True)
     for event in events:
         if as_json:
             typer.echo(json.dumps(_event_json(event), ensure_ascii=False))
