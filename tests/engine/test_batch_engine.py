@@ -345,6 +345,40 @@ async def test_watchers_get_slide_events_with_progress_then_the_batch_event(make
     assert progress[-1].progress == 1.0
 
 
+async def test_progress_never_goes_backwards_when_an_earlier_slides_read_is_slower(
+    make_harness,
+) -> None:
+    """Slide 2's event read answers after slide 3's (a busy pool): events still come in order.
+
+    The flake this pins: slide 2 counted (progress 2), slide 3 counted (progress 3), and the
+    read of slide 3 for its event came back first, so a watcher saw [1, 3, 2].
+    """
+    hold = asyncio.Event()
+    h = await make_harness(ScriptedProvider(hold=hold))
+    repo = h.database.batches
+    real_get_slide = repo.get_slide
+    third_read = asyncio.Event()
+
+    async def get_slide(batch_id: str, key: int) -> object:
+        record = await real_get_slide(batch_id, key)
+        if record.state is SlideState.DONE and record.slide.page_num == 2:
+            await third_read.wait()  # slide 3's done read answers first
+        if record.state is SlideState.DONE and record.slide.page_num == 3:
+            third_read.set()
+        return record
+
+    repo.get_slide = get_slide  # type: ignore[method-assign]
+    batch, _ = await h.engine.submit(_request(3, workers=1))
+    async with h.engine.events.subscribe(batch.id) as stream:
+        hold.set()
+        seen = [event.data async for event in stream]
+    assert third_read.is_set()
+    done = [d for d in seen if isinstance(d, SlideEvent) and d.slide.state == "done"]
+    assert [d.slide.page_num for d in done] == [1, 2, 3]
+    assert [d.progress.completed_slides for d in done if d.progress] == [1, 2, 3]
+    assert isinstance(seen[-1], BatchStatus)
+
+
 async def test_a_result_that_cannot_be_stored_fails_the_slide_not_the_batch(make_harness) -> None:
     """A full disk while storing one image fails that slide; the batch still ends."""
     h = await make_harness()

@@ -3,12 +3,18 @@
 Streams (SSE, the CLI) get a ``SlideEvent`` per change and one ``BatchStatus`` at the end;
 callers of ``until_final`` (the synchronous generate answer) wake when the batch ends; and
 every change moves the batch's version (``Versions``), which status answers are cached by.
+
+A batch's events are published in the order the changes were reported (``_Turns``): each
+slide event is read from storage concurrently, but one whose read comes back early waits for
+the earlier ones, so a stream never sees progress go backwards ([1, 3, 2] when the second
+slide's read was slower than the third's) and the batch's end is always the last event.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 
 from slidebatch.core.batch import BatchRecord, SlideRecord
 from slidebatch.core.states import SlideState
@@ -19,6 +25,34 @@ from slidebatch.errors import NotFound
 from slidebatch.storage.repository import BatchRepository
 
 
+class _Turns:
+    """One batch's events, acted on in the order their turns were taken, none skipped."""
+
+    def __init__(self) -> None:
+        self._taken = 0
+        self._done = 0
+        self._ready: dict[int, Callable[[], object] | None] = {}
+
+    def take(self) -> int:
+        """The next turn (taken synchronously, when the change is reported)."""
+        self._taken += 1
+        return self._taken - 1
+
+    def release(self, turn: int, act: Callable[[], object] | None) -> None:
+        """``turn`` is ready (``act`` None: nothing to publish); run every ready act in order."""
+        self._ready[turn] = act
+        while self._done in self._ready:
+            ready = self._ready.pop(self._done)
+            self._done += 1
+            if ready is not None:
+                ready()
+
+    @property
+    def idle(self) -> bool:
+        """Every turn taken has been acted on."""
+        return self._done == self._taken
+
+
 class Watchers:
     """Publishes batch events and wakes the callers waiting on a batch's end."""
 
@@ -27,24 +61,42 @@ class Watchers:
         self.events = events
         self.versions = Versions()
         self._finished: dict[str, asyncio.Event] = {}  # set when a waited-on batch ends
+        self._turns: dict[str, _Turns] = {}  # batches with events being read
 
     def watched(self, batch_id: str) -> bool:
         """Whether anyone listens to ``batch_id``'s events now."""
         return self.events.subscriber_count(batch_id) > 0
 
     async def slide(self, batch_id: str, key: int, progress: Progress | None) -> None:
-        """Tell watchers about the slide as it is stored now (``progress`` as of the change)."""
+        """Tell watchers about the slide as it is stored now (``progress`` as of the change).
+
+        The event is published after every event of the batch reported before it (at once
+        when their reads are done, else by the last of them to finish); returns once read.
+        """
         self.versions.slide_changed(batch_id, key)
         if not self.events.subscriber_count(batch_id):
             return
+        turns = self._turns.setdefault(batch_id, _Turns())
+        turn = turns.take()  # before any await: the order the changes were reported in
+        publish: Callable[[], object] | None = None
         try:
             # Waits out an outage: the event must not be lost, nor stop the batch's flow.
             record = await self._repo.until_answered(
                 "read slide", lambda: self._repo.get_slide(batch_id, key)
             )
+            event = SlideEvent(batch_id, SlideAnswer.of(record), progress)
+            publish = partial(self.events.publish, batch_id, event)
         except NotFound:
-            return
-        self.events.publish(batch_id, SlideEvent(batch_id, SlideAnswer.of(record), progress))
+            pass
+        finally:
+            self._release(batch_id, turns, turn, publish)
+
+    def _release(
+        self, batch_id: str, turns: _Turns, turn: int, act: Callable[[], object] | None
+    ) -> None:
+        turns.release(turn, act)
+        if turns.idle and self._turns.get(batch_id) is turns:
+            del self._turns[batch_id]
 
     def changed(self, batch_id: str, keys: Iterable[int] | None = None) -> None:
         """The batch's own fields changed, and the slides ``keys`` (None: maybe any slide)."""
@@ -53,8 +105,16 @@ class Watchers:
     def ended(self, batch: BatchRecord, counts: dict[SlideState, int]) -> None:
         """The batch reached a final state: one last event, streams end, waiters wake."""
         self.versions.batch_changed(batch.id, ())  # each slide reported its own change
-        self.events.publish(batch.id, BatchStatus.of(batch, counts))
-        self._close(batch.id)
+        status = BatchStatus.of(batch, counts)
+        turns = self._turns.get(batch.id)
+        if turns is None:
+            self._end(batch.id, status)
+        else:  # after the slide events still being read
+            self._release(batch.id, turns, turns.take(), partial(self._end, batch.id, status))
+
+    def _end(self, batch_id: str, status: BatchStatus) -> None:
+        self.events.publish(batch_id, status)
+        self._close(batch_id)
 
     def wake_all(self) -> None:
         """Every waiter looks at its batch again (events may have been missed)."""
