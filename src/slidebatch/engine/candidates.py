@@ -1,10 +1,11 @@
 """Candidates rounds: a slide regenerated N times in a row, each image kept for the user.
 
 ``regenerate(candidates=N)`` starts the first round; each time the slide ends done, its image
-is stored as a candidate and, while rounds are left, the slide goes straight back to pending
-with the same prompt. A failed round ends the rounds (the images so far stay). The slide
-shows its last image until the user picks another. Rounds left are in memory: a restart
-finishes the round in flight and starts no more.
+is stored as a candidate before the slide's "done" event goes out (a page that lists the
+candidates on that event finds it) and, while rounds are left, the slide goes straight back
+to pending with the same prompt. A failed round ends the rounds (the images so far stay).
+The slide shows its last image until the user picks another. Rounds left are in memory: a
+restart finishes the round in flight and starts no more.
 """
 
 from __future__ import annotations
@@ -33,16 +34,27 @@ class CandidateRounds:
     def tracks(self, batch_id: str, key: int) -> bool:
         return (batch_id, key) in self._left
 
-    async def ended(self, batch_id: str, key: int) -> SlideRecord | None:
-        """A round ended: keep its image; the slide reset for the next round, if one is due."""
-        left = self._left.pop((batch_id, key), 0)
-        if left == 0:
-            return None
+    async def keep(self, batch_id: str, key: int) -> None:
+        """A round ended: store its image as a candidate; a failed round ends the rounds.
+
+        Called before the slide's final event is published, so whoever hears "done" and
+        lists the candidates finds this round's image among them.
+        """
+        if (batch_id, key) not in self._left:
+            return
         record = await self._repo.get_slide(batch_id, key)
         if record.state is not SlideState.DONE or record.image_file is None:
-            return None
+            del self._left[(batch_id, key)]
+            return
         await self._repo.add_candidate(batch_id, key, record.image_file)
+
+    async def ended(self, batch_id: str, key: int) -> SlideRecord | None:
+        """After the round's event: the slide reset for the next round, if one is due."""
+        left = self._left.pop((batch_id, key), 0)
         if left <= 1:
+            return None
+        record = await self._repo.get_slide(batch_id, key)
+        if record.state is not SlideState.DONE:
             return None
         self._left[(batch_id, key)] = left - 1
         return await self._repo.reset_slide(

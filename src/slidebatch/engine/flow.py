@@ -42,6 +42,7 @@ class SlideFlow:
         if outcome is SlideOutcome.GONE:
             return
         self._runs.count(job.batch_id, ok=outcome is SlideOutcome.DONE)
+        await self._runs.round_ended(job.batch_id, job.slide_key)  # before anyone hears
         await self._publish(job)
         await self._runs.slide_ended(job.batch_id, job.slide_key)
         await self._runs.finish_if_done(job.batch_id)

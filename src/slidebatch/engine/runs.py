@@ -163,6 +163,17 @@ class Runs:
         except Exception as exc:  # the next submit or finish admits again
             self._log.failure("batch_admit_failed", exc)
 
+    async def round_ended(self, batch_id: str, key: int) -> None:
+        """A slide reached a final state: keep its image if it is a candidates round.
+
+        Before the slide's event is published: a page that lists the candidates on "done"
+        must find this one (the last round brings no later event to list them again).
+        """
+        if not self.rounds.tracks(batch_id, key):
+            return
+        async with self.lock:
+            await self.rounds.keep(batch_id, key)
+
     async def slide_ended(self, batch_id: str, key: int) -> None:
         """A slide reached a final state: a candidates round may send it out again."""
         if not self.rounds.tracks(batch_id, key):
