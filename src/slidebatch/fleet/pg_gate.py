@@ -8,9 +8,13 @@ state of the scope, in the database:
   ``GateCore`` (the sliding window of starts, AIMD, learned limit and window, skew
   margin, pauses and parks) as JSON. A decision locks the row (``SELECT ... FOR UPDATE``),
   loads the core, asks it exactly what the in-memory gate asks it, and writes it back in
-  the same transaction. A 429 seen by one worker pauses and teaches all of them.
+  the same transaction. A 429 seen by one worker pauses and teaches all of them. The
+  lock is held for three statements and the commit (``gate_rows``: lock the row; count
+  the live leases, reading the clock; write the leases and the state in one statement),
+  since every other worker's next start waits on it.
 * **One clock.** Times in the database are *fleet seconds*: the database server's clock
-  (``clock_timestamp()``, epoch seconds), read inside each locked transaction, so workers
+  (``clock_timestamp()``, epoch seconds), read inside each locked transaction once the
+  lock is granted (a start is recorded then), so workers
   on machines whose clocks disagree still agree on the window. The Protocol's times
   (``park(until)``, ``stats()``) stay on the worker's own clock (the dispatcher's); the
   gate converts with the offset measured at its last round (error: one round trip). Tests
@@ -273,11 +277,12 @@ class PgGate:
     ) -> _Round:
         scope = self.scope
         stored = await gate_rows.lock_state(connection, scope)
-        now = await self._fleet_now(connection)
+        ending = [lease for r in reports if (lease := gate_reports.lease_of(r)) is not None]
+        fleet_now = None if self._fleet_clock is None else self._fleet_clock.now()
+        leases = await gate_rows.live_leases(connection, scope, now=fleet_now, ending=ending)
+        now = leases.now
         self._offset = now - self.clock.now()
         core, config_changed = self._load(stored, now)
-        ending = [lease for r in reports if (lease := gate_reports.lease_of(r)) is not None]
-        leases = await gate_rows.live_leases(connection, scope, now=now, ending=ending)
         # Each ending report frees one slot: count it in flight until it does (its lease
         # may have expired already, and must not free a slot twice).
         core.cap.in_flight = leases.live + len(ending)
@@ -287,16 +292,16 @@ class PgGate:
         core.cap.in_flight = leases.live
         moved = _moment(core, now) < before or config_changed
         seqs, wait_until = self._starts(core, now, want, leases.soonest_expiry)
-        permits = await gate_rows.take_leases(
+        permits = await gate_rows.write_round(
             connection,
             scope,
             seqs,
             holder=self.holder,
             started_at=now,
             expires_at=now + self.lease_seconds,
+            state=encode(core),
+            config=self._config_text if config_changed else None,
         )
-        config = self._config_text if config_changed else None
-        await gate_rows.save_state(connection, scope, state=encode(core), now=now, config=config)
         if moved:
             await gate_rows.notify(connection, scope)
         return _Round(now=now, core=core, permits=permits, wait_until=wait_until, moved=moved)

@@ -1,8 +1,10 @@
 """A fleet worker: claim slides from PostgreSQL with leases, generate them, store them fenced.
 
-The loop mirrors the single-process dispatcher: wait until some batch has claimable work,
-then for the gate's permit, and only then claim (so the slide that starts is the one fair
-order picks at the instant the gate allows a start). Each attempt runs as its own task.
+The loop claims first and then waits for the gate's permit, holding the claim's lease: the
+request leaves the moment the gate counts its start (a claim between the two would make the
+upstream see arrivals later than the starts the gate recorded, and answer 429 at window
+edges). At most ``_AHEAD`` claims per worker wait for a permit at once, so one gate round
+starts several of them. Each attempt runs as its own task.
 
 Beside the loop, three chores keep the fleet whole:
 - heartbeat, every third of ``FLEET_LEASE_SECONDS``: this worker's leases are extended (and
@@ -31,10 +33,9 @@ from slidebatch.fleet.notify import Listener
 from slidebatch.fleet.store import WORK_CHANNEL, Claim, LeaseFigures
 from slidebatch.providers.base import ImageRequest
 from slidebatch.scheduler.clock import first_of
-from slidebatch.scheduler.rate_gate import GatePermit
 from slidebatch.storage.repository import BatchRepository
 
-_CLAIMS = 2  # claims in progress at once in one worker
+_AHEAD = 4  # claimed slides waiting for a gate permit at once in one worker
 
 
 def worker_name() -> str:
@@ -115,9 +116,7 @@ class FleetWorker:
                 )
 
     async def _loop(self) -> None:
-        # The claim runs beside the next gate wait (at most _CLAIMS at once), so a start
-        # costs one gate decision on this path, not a decision and a claim in a row.
-        claims = asyncio.Semaphore(_CLAIMS)
+        ahead = asyncio.Semaphore(_AHEAD)
         while True:
             self._wake.clear()
             if self._dry and not await self._safe_claimable():
@@ -125,28 +124,29 @@ class FleetWorker:
                 await first_of(self._wake.wait(), self._p.clock.sleep(idle))
                 continue
             self._dry = False
-            await claims.acquire()
+            await ahead.acquire()
             try:
-                permit = await self._p.gate.acquire()
+                claim = await self._safe_claim()
             except BaseException:
-                claims.release()
+                ahead.release()
                 raise
-            self._spawn(self._claim_and_run(permit, claims))
+            if claim is None:  # nothing left, or another worker took it
+                ahead.release()
+                self._dry = True
+                continue
+            self._p.fleet_metrics.claimed()
+            self._spawn(self._permit_and_run(claim, ahead))
 
-    async def _claim_and_run(self, permit: GatePermit, claims: asyncio.Semaphore) -> None:
+    async def _permit_and_run(self, claim: Claim, ahead: asyncio.Semaphore) -> None:
+        """Wait for the gate holding ``claim`` (the request is built first), then send it.
+
+        Cancelled while waiting (the worker stops): ``leave`` returns the slide to pending.
+        """
         try:
-            claim = await self._safe_claim()
-        except asyncio.CancelledError:
-            permit.abandon()  # stopping: the request was never sent
-            raise
+            request = await self._request(claim)
+            permit = await self._p.gate.acquire()
         finally:
-            claims.release()
-        if claim is None:  # nothing left, or another worker took it while we waited
-            self._dry = True
-            permit.abandon()
-            return
-        self._p.fleet_metrics.claimed()
-        request = await self._request(claim)
+            ahead.release()
         await self._attempt.run(claim, request, permit)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,10 +31,11 @@ class StoredGate:
 
 @dataclass(frozen=True, slots=True)
 class Leases:
-    """The live leases of a scope: how many, and when the soonest one expires."""
+    """The live leases of a scope: how many, when the soonest one expires, and when."""
 
     live: int
     soonest_expiry: float | None
+    now: float  # fleet seconds, when they were counted
 
 
 async def database_now(connection: AsyncConnection) -> float:
@@ -58,55 +59,59 @@ async def lock_state(connection: AsyncConnection, scope: str) -> StoredGate:
     """The scope's row, locked until the transaction ends (``FOR UPDATE``).
 
     The transaction commits without waiting for its WAL flush (``synchronous_commit``
-    off, for it alone): the lock is held, and the next worker waits, for no fsync. A
+    off, for it alone, set by the same statement: one round trip): the lock is held, and
+    the next worker waits, for no fsync. A
     database crash may lose the last milliseconds of decisions, which a restarted fleet
     re-learns (the upstream answers 429 at worst); nothing else is written here.
     """
-    await connection.execute(text("SET LOCAL synchronous_commit TO OFF"))
-    query = (
-        select(GateScopeRow.config, GateScopeRow.state)
-        .where(GateScopeRow.scope == scope)
-        .with_for_update()
+    query = text(
+        """
+        WITH quick AS (SELECT set_config('synchronous_commit', 'off', true))
+        SELECT g.config, g.state FROM gate_scopes g, quick
+        WHERE g.scope = :scope
+        FOR UPDATE OF g
+        """
     )
-    row = (await connection.execute(query)).one()
+    row = (await connection.execute(query, {"scope": scope})).one()
     return StoredGate(config=row.config, state=row.state)
 
 
-async def save_state(
-    connection: AsyncConnection, scope: str, *, state: str, now: float, config: str | None = None
-) -> None:
-    """Write the scope's state (and its config, when it changed)."""
-    values: dict[str, object] = {"state": state, "updated_at": now}
-    if config is not None:
-        values["config"] = config
-    await connection.execute(
-        update(GateScopeRow).where(GateScopeRow.scope == scope).values(**values)
-    )
-
-
 async def live_leases(
-    connection: AsyncConnection, scope: str, *, now: float, ending: Collection[int]
+    connection: AsyncConnection, scope: str, *, now: float | None, ending: Collection[int]
 ) -> Leases:
     """Delete the scope's leases expired by ``now`` and the ``ending`` ones (their requests
     ended); count the rest. One statement: the delete runs in a CTE, and the count, which
-    sees the rows as they were before it, leaves out what it deletes."""
+    sees the rows as they were before it, leaves out what it deletes. ``now`` None: the
+    database server's clock (``clock_timestamp()``, read by this statement, after the
+    caller's row lock was granted), returned in ``Leases.now``."""
     statement = text(
         """
-        WITH gone AS (
-            DELETE FROM gate_permits
-            WHERE scope = :scope AND (expires_at <= :now OR id = ANY(:ending))
-            RETURNING id
+        WITH t AS (
+            SELECT coalesce(
+                CAST(:now AS double precision),
+                CAST(extract(epoch FROM clock_timestamp()) AS double precision)
+            ) AS now
+        ), gone AS (
+            DELETE FROM gate_permits p USING t
+            WHERE p.scope = :scope AND (p.expires_at <= t.now OR p.id = ANY(:ending))
+            RETURNING p.id
         )
-        SELECT count(*), min(expires_at) FROM gate_permits
-        WHERE scope = :scope AND expires_at > :now AND NOT (id = ANY(:ending))
+        SELECT t.now, count(p.id), min(p.expires_at)
+        FROM t LEFT JOIN gate_permits p
+            ON p.scope = :scope AND p.expires_at > t.now AND NOT (p.id = ANY(:ending))
+        GROUP BY t.now
         """
     )
     params = {"scope": scope, "now": now, "ending": list(ending)}
-    count, soonest = (await connection.execute(statement, params)).one()
-    return Leases(live=int(count), soonest_expiry=None if soonest is None else float(soonest))
+    at, count, soonest = (await connection.execute(statement, params)).one()
+    return Leases(
+        live=int(count),
+        soonest_expiry=None if soonest is None else float(soonest),
+        now=float(at),
+    )
 
 
-async def take_leases(
+async def write_round(
     connection: AsyncConnection,
     scope: str,
     seqs: Collection[int],
@@ -114,22 +119,36 @@ async def take_leases(
     holder: str,
     started_at: float,
     expires_at: float,
+    state: str,
+    config: str | None = None,
 ) -> list[tuple[int, int]]:
-    """Insert a lease per start number ``seqs``; return ``(lease id, start number)`` pairs."""
-    if not seqs:
-        return []
-    rows = [
-        {
-            "scope": scope,
-            "seq": seq,
-            "holder": holder,
-            "started_at": started_at,
-            "expires_at": expires_at,
-        }
-        for seq in seqs
-    ]
-    statement = insert(GatePermitRow).values(rows).returning(GatePermitRow.id, GatePermitRow.seq)
-    result = await connection.execute(statement)
+    """Insert a lease per start number ``seqs`` and write the scope's state (and its config,
+    when it changed; ``updated_at`` is ``started_at``) in one statement; return the
+    ``(lease id, start number)`` pairs in start order."""
+    statement = text(
+        """
+        WITH saved AS (
+            UPDATE gate_scopes SET state = :state, updated_at = :at,
+                config = coalesce(CAST(:config AS text), config)
+            WHERE scope = :scope
+            RETURNING 1
+        )
+        INSERT INTO gate_permits (scope, seq, holder, started_at, expires_at)
+        SELECT :scope, s, :holder, :at, :until
+        FROM unnest(CAST(:seqs AS bigint[])) AS s
+        RETURNING id, seq
+        """
+    )
+    params = {
+        "scope": scope,
+        "state": state,
+        "at": started_at,
+        "config": config,
+        "holder": holder,
+        "until": expires_at,
+        "seqs": list(seqs),
+    }
+    result = await connection.execute(statement, params)
     return sorted(((int(row.id), int(row.seq)) for row in result), key=lambda pair: pair[1])
 
 
