@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import text
 
 from slidebatch.api.app import create_app
 from slidebatch.config import load_settings
+from slidebatch.storage.errors import StorageUnavailable
 
 
 @pytest.fixture
@@ -38,6 +40,30 @@ def test_a_deleted_sqlite_file_makes_the_server_not_ready(
     body = answer.json()
     assert body["status"] == "unavailable"
     assert "was deleted" in body["database_problem"]
+
+
+def test_a_new_connection_after_the_deletion_creates_no_file(
+    served: tuple[TestClient, Path],
+) -> None:
+    """Two reads at once after the deletion need a second pooled connection (as a background
+    read beside a request does under load): it is refused, no empty database appears in the
+    file's place, and /readyz and writes still say the file was deleted, not replaced."""
+    client, database = served
+    engine = client.app.state.services.database.engine  # type: ignore[attr-defined]
+    _remove_database(database)
+
+    async def two_reads_at_once() -> None:
+        async with engine.connect() as first, engine.connect() as second:
+            for connection in (first, second):
+                await connection.execute(text("SELECT 1"))
+
+    with pytest.raises(StorageUnavailable, match="was deleted"):
+        client.portal.call(two_reads_at_once)  # type: ignore[union-attr]
+    assert not database.exists()
+    assert "was deleted" in client.get("/readyz").json()["database_problem"]
+    answer = client.post("/api/projects/save", json={"id": "p1", "title": "T", "slides": []})
+    assert answer.status_code == 503, answer.text
+    assert "was deleted" in answer.json()["detail"]
 
 
 def test_a_replaced_sqlite_file_makes_the_server_not_ready(

@@ -87,17 +87,15 @@ class Database:
         database cannot be reached or migrated.
         """
         parsed = parse_url(url)
-        database_file = sqlite_file(parsed)
-        if database_file is not None:
-            database_file.parent.mkdir(parents=True, exist_ok=True)
+        file = _sqlite_identity(parsed)
         engine = create_async_engine(parsed, **_engine_options(parsed))
-        if database_file is not None:
+        if file is not None:
+            event.listen(engine.sync_engine, "do_connect", _OpenOnly(file))
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         try:
             with translated("opening and migrating the database"):
                 async with engine.begin() as connection:
                     await connection.run_sync(_upgrade_to_head)
-            file = FileIdentity.of(database_file) if database_file is not None else None
         except BaseException:
             await engine.dispose()
             raise
@@ -180,6 +178,44 @@ def _engine_options(url: URL) -> dict[str, Any]:
         "pool_timeout": 30,
         "connect_args": {"timeout": 10, "command_timeout": 60},
     }
+
+
+def _sqlite_identity(url: URL) -> FileIdentity | None:
+    """The SQLite file of ``url``, created empty if missing (SQLite takes a 0-byte file as an
+    empty database), as the kernel knows it; ``None`` for PostgreSQL.
+
+    ``StorageUnavailable`` when the file cannot be created.
+    """
+    database_file = sqlite_file(url)
+    if database_file is None:
+        return None
+    with translated("creating the SQLite file"):
+        database_file.parent.mkdir(parents=True, exist_ok=True)
+        database_file.touch(exist_ok=True)
+        return FileIdentity.of(database_file)
+
+
+class _OpenOnly:
+    """``do_connect`` hook: every pooled SQLite connection opens the file opened at start.
+
+    SQLite creates a missing file on connect, so after the file was deleted any new pooled
+    connection (two requests at once, a background read) would put an empty database in its
+    place: /readyz would then say "replaced" for a deletion, and the lost file's path would
+    hold a file slidebatch made. So a connection is refused, with the reason, when the file
+    is no longer the one opened, and opens with ``mode=rw`` (never creating one) even if the
+    file vanishes between that check and the open.
+    """
+
+    def __init__(self, file: FileIdentity) -> None:
+        self.file = file
+
+    def __call__(
+        self, _dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]
+    ) -> None:
+        if (problem := self.file.problem()) is not None:
+            raise StorageUnavailable(problem)
+        cargs[0] = f"{self.file.path.resolve().as_uri()}?mode=rw"
+        cparams["uri"] = True
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
