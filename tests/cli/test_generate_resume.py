@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.cli.cli_process import CliEnv, interrupt, wait_until
+from tests.cli.cli_process import LOADED_MACHINE_BOUND, CliEnv, interrupt, wait_until
 
 from slidebatch.testing.fake_behaviour import FakeUpstreamConfig
 from slidebatch.testing.fake_upstream import FakeUpstreamServer
@@ -41,7 +41,7 @@ def _interrupted_run(cli: CliEnv, out: str, how: signal.Signals, after: int = 4)
     """Start generating into ``out`` and interrupt it once ``after`` slides are done."""
     before = cli.completed_events()
     process = cli.start("generate", "deck.json", "--out", out, "--workers", str(WORKERS))
-    wait_until(lambda: cli.completed_events() - before >= after, 60, process)
+    wait_until(lambda: cli.completed_events() - before >= after, LOADED_MACHINE_BOUND, process)
     interrupt(process, how)
 
 
