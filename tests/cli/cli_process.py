@@ -87,12 +87,16 @@ class CliEnv:
         return [state for (state,) in rows]
 
     def completed_events(self) -> int:
+        return self.events("slide_completed")
+
+    def events(self, name: str) -> int:
+        """How many ``name`` events the pipeline logs hold (whole lines only)."""
         count = 0
         for path in (self.root / "logs").glob("pipeline_*.log"):
             # Read while the process appends: a last line without its newline is not yet
             # whole (its JSON would not parse), so it is left for the next poll.
             for line in path.read_text("utf-8").split("\n")[:-1]:
-                count += json.loads(line)["event"] == "slide_completed"
+                count += json.loads(line)["event"] == name
         return count
 
 
