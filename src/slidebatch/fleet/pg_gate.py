@@ -344,7 +344,9 @@ class PgGate:
     async def _wait(self, decided: _Round) -> None:
         """Sleep until the decided time, or until a report or a NOTIFY says things moved."""
         until = decided.wait_until
-        delay = self.lease_seconds if until is None else until - decided.now
+        # Against the clock as it is now, not as the round began: committing took time.
+        local_until = (decided.now if until is None else until) - self._offset
+        delay = local_until - self.clock.now() + (self.lease_seconds if until is None else 0.0)
         await first_of(self.clock.sleep(max(0.0, delay)), self._changed.wait())
 
     # --- background work ---
