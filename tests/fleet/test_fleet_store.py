@@ -141,3 +141,22 @@ async def test_a_worker_that_stops_cleanly_hands_its_slides_back_at_once(db: Dat
     assert (again.batch.id, again.slide.key, again.seq) == (batch_id, 0, 2)
     assert again.slide.attempts == held.slide.attempts
     assert await store.done(held, _done()) is False
+
+
+async def test_each_paid_image_adds_to_the_slides_spend(db: Database) -> None:
+    """A slide done, regenerated and done again: its cost is the latest image's, its spent
+    both images'; a write fenced off (a stale attempt) adds nothing."""
+    store = FleetStore(db.engine)
+    batch_id = await _batch(db, 1, workers=None)
+    await store.admit(10, at=AT)
+    first = await store.claim("w1", lease=30, at=AT)
+    assert first is not None
+    assert await store.done(first, DoneValues("a.png", 1.0, 0.25, False, (), AT))
+    await db.batches.reset_slide(batch_id, 0, visual_desc=None, final_prompt="p0")
+    await db.batches.set_batch_state(batch_id, BatchState.RUNNING, at=AT)
+    second = await store.claim("w1", lease=30, at=AT)
+    assert second is not None
+    assert await store.done(second, DoneValues("b.png", 1.0, 0.5, False, (), AT))
+    assert await store.done(first, DoneValues("c.png", 1.0, 9.0, False, (), AT)) is False
+    slide = await db.batches.get_slide(batch_id, 0)
+    assert (slide.cost, slide.spent) == (0.5, pytest.approx(0.75))

@@ -200,3 +200,39 @@ async def test_recent_mean_cost_is_asked_again_only_when_old(db: Database) -> No
     assert await mean.value() == pytest.approx(0.20)  # fresh() was asked half an age ago
     clock[0] += MEAN_COST_MAX_AGE / 2
     assert await mean.value() == pytest.approx(0.30)
+
+
+async def test_spend_counts_every_paid_image_of_a_slide_once(db: Database) -> None:
+    """A slide done twice (a regenerate) spent both images; a write sharing its commit with
+    one for a missing slide is still added once (the group is not re-run)."""
+    usage = UsageRepository.on(db)
+    mine, _ = await db.batches.create_batch(
+        request=deck(2),
+        final_prompts=["p"] * 2,
+        effective_workers=2,
+        owner="k1",
+        idempotency_key=None,
+    )
+    at = mine.created_at + timedelta(seconds=30)
+
+    async def done(key: int, cost: float | None) -> None:
+        await db.batches.mark_done(
+            mine.id,
+            key,
+            image_file=f"{key}.png",
+            generation_time=1.0,
+            cost=cost,
+            placeholder=False,
+            at=at,
+        )
+
+    await done(0, 0.12)
+    await done(0, 0.2)
+    await done(0, None)  # an image that reported no cost adds nothing
+    outcomes = await asyncio.gather(done(1, 0.05), done(99, 0.05), return_exceptions=True)
+    assert outcomes[0] is None
+    assert isinstance(outcomes[1], NotFound)
+    slide = await db.batches.get_slide(mine.id, 0)
+    assert (slide.cost, slide.spent) == (None, pytest.approx(0.32))
+    assert await usage.spend_since("k1", mine.created_at) == pytest.approx(0.37)
+    assert await usage.batch_costs([mine.id]) == {mine.id: pytest.approx(0.37)}

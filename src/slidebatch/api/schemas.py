@@ -482,7 +482,7 @@ class BatchStatusOut(BaseModel):
             fields["version"] = answer.version
         if answer.results is not None:
             fields["results"] = [SlideResultOut.of(s) for s in answer.results]
-            fields["cost"] = spent(s.cost for s in answer.results)
+            fields["cost"] = spent(s.spent for s in answer.results)
         return cls.model_validate(fields)
 
 

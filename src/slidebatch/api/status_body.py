@@ -98,7 +98,7 @@ def _cost_fields(status: BatchStatus, unit: UnitCost) -> dict[str, float | None]
     results = status.results or ()
     if len(results) != status.progress.total_slides:
         return {}
-    paid = spent(s.cost for s in results)
+    paid = spent(s.spent for s in results)
     rest = unit.estimate(sum(1 for s in results if not s.state.is_final))
     estimate = None if rest is None else round((paid or 0.0) + rest, 6)
     return {"cost": paid, "estimated_cost": estimate}

@@ -153,8 +153,8 @@ async def _watch(
             async for event in stream:
                 data = event.data
                 slide = data.slide if isinstance(data, SlideEvent) else None
-                if slide is not None and slide.cost is not None:
-                    costs[slide.slide_id] = slide.cost
+                if slide is not None and slide.spent is not None:
+                    costs[slide.slide_id] = slide.spent
                     progress.update(task, cost=f"${sum(costs.values()):.4g}")
                 _update(progress, task, data.progress, slide)
                 if data.progress is not None and data.progress.waiting_for_quota is not None:

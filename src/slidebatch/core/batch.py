@@ -31,7 +31,8 @@ class SlideRecord:
     final_prompt: str = ""
     error_message: str | None = None
     generation_time: float | None = None  # seconds of the successful attempt
-    cost: float | None = None
+    cost: float | None = None  # USD the latest image cost (the provider's usage.cost)
+    spent: float | None = None  # USD of every paid image, replaced ones and candidates too
     placeholder: bool = False
     started_at: datetime | None = None
     finished_at: datetime | None = None

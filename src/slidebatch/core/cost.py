@@ -73,14 +73,20 @@ def next_image_fits(max_cost: float, spent_so_far: float, in_flight: int, unit: 
     return spent_so_far + price * (in_flight + 1) <= max_cost + 1e-9
 
 
-def no_room_left(max_cost: float, costs: Iterable[float | None]) -> bool:
-    """Whether a batch that paid ``costs`` cannot start one more image at its dearest price.
+def no_room_left(
+    max_cost: float, spends: Iterable[float | None], prices: Iterable[float | None]
+) -> bool:
+    """Whether a batch cannot start one more image at its dearest price.
 
-    What a batch is checked against before its slides are dispatched (a restart, a re-run):
-    the process may have died between the image that reached the cap and the cancel.
+    ``spends``: what each slide paid in all (USD, every paid image); ``prices``: what each
+    slide's latest image cost (USD), the dearest of which prices the next image. What a
+    batch is checked against before its slides are dispatched (a restart, a re-run, a
+    regenerate): the process may have died between the image that reached the cap and the
+    cancel, and a regenerate of a finished batch has no watcher yet.
     """
-    paid = [c for c in costs if c is not None]
+    paid = [c for c in spends if c is not None]
     if not paid:
         return False
-    dearest = UnitCost(max(paid), CostSource.MEASURED)
+    known = [c for c in prices if c is not None]
+    dearest = UnitCost(max(known) if known else 0.0, CostSource.MEASURED)
     return not next_image_fits(max_cost, sum(paid), 0, dearest)

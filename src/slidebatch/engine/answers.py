@@ -42,8 +42,9 @@ class SlideAnswer:
     generation_time: float | None
     attempts: int
     placeholder: bool
-    cost: float | None
+    cost: float | None  # USD of the latest image
     warnings: tuple[str, ...] = ()
+    spent: float | None = None  # USD of every paid image, replaced ones and candidates too
 
     @property
     def status(self) -> SlideState:
@@ -70,6 +71,7 @@ class SlideAnswer:
             placeholder=record.placeholder,
             cost=record.cost,
             warnings=record.warnings,
+            spent=record.spent,
         )
 
 

@@ -1,7 +1,8 @@
 """``max_cost``: a batch stops starting images before its spend would pass the cap.
 
 A watcher beside the engine (not inside it): it follows the batch's slide events, counts
-what was paid (the provider's ``usage.cost``) and what is in flight at the unit price, and
+what was paid (the provider's ``usage.cost`` of every paid image, replaced ones and
+candidates too: each slide's ``spent``) and what is in flight at the unit price, and
 cancels the pending slides as soon as one more image would not fit. Images already in
 flight finish; they were counted when the decision was made.
 """
@@ -21,7 +22,8 @@ class CostWatch:
     def __init__(self, max_cost: float, unit: UnitCost) -> None:
         self.max_cost = max_cost
         self.unit = unit
-        self.costs: dict[str, float] = {}
+        self.costs: dict[str, float] = {}  # slide id -> USD of its latest image
+        self.spends: dict[str, float] = {}  # slide id -> USD of all its paid images
         self.in_flight: set[str] = set()
 
     def see(self, slide: SlideAnswer) -> None:
@@ -31,10 +33,12 @@ class CostWatch:
             self.in_flight.discard(slide.slide_id)
         if slide.cost is not None:
             self.costs[slide.slide_id] = slide.cost
+        if slide.spent is not None:
+            self.spends[slide.slide_id] = slide.spent
 
     @property
     def spent(self) -> float:
-        return spent(self.costs.values()) or 0.0
+        return spent(self.spends.values()) or 0.0
 
     def room_for_one_more(self) -> bool:
         # The batch's own images may cost more than the estimate said (or the price was

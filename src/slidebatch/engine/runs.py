@@ -203,7 +203,9 @@ class Runs:
     async def start_locked(self, batch: BatchRecord) -> None:
         """Run ``batch``: its pending slides go to the dispatcher."""
         slides = await self._repo.get_slides(batch.id)
-        if batch.max_cost is not None and no_room_left(batch.max_cost, (s.cost for s in slides)):
+        if batch.max_cost is not None and no_room_left(
+            batch.max_cost, (s.spent for s in slides), (s.cost for s in slides)
+        ):
             slides = await self._cancel_at_cap(batch, batch.max_cost, slides)
         pending = [s for s in slides if s.state is SlideState.PENDING]
         batch = await self._repo.set_batch_state(batch.id, BatchState.RUNNING, at=self._wall())
@@ -232,7 +234,7 @@ class Runs:
         self._log.event(
             "batch_max_cost_reached",
             batch_id=batch.id,
-            details={"max_cost": max_cost, "spent": sum(s.cost or 0.0 for s in slides)},
+            details={"max_cost": max_cost, "spent": sum(s.spent or 0.0 for s in slides)},
         )
         await self._repo.request_cancel(batch.id)
         await self._repo.cancel_pending(batch.id, at=self._wall())
@@ -350,6 +352,6 @@ def completion_summary(batch: BatchRecord, slides: Sequence[SlideRecord]) -> dic
         "total_time": round(batch.total_time or 0.0, 3),
         "status": str(batch.state),
         "max_workers": batch.effective_workers,
-        "cost": round(sum(s.cost or 0.0 for s in slides), 6),
+        "cost": round(sum(s.spent or 0.0 for s in slides), 6),
         "placeholders": sum(1 for s in slides if s.placeholder),
     }

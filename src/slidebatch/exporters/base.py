@@ -41,7 +41,8 @@ class ExportSlide:
     generation_time: float | None = None
     attempts: int = 0
     warnings: tuple[str, ...] = ()
-    cost: float | None = None  # USD the provider reported (usage.cost)
+    cost: float | None = None  # USD the provider reported (usage.cost) for the latest image
+    spent: float | None = None  # USD of every paid image (replaced ones too); None: as cost
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,10 @@ The shape is the one ``slidebatch generate`` writes::
      "results": [{"slide_id", "page_num", "type", "title", "content_text", "visual_desc",
                   "file": "01-intro.png" | null, "image_url", "final_prompt",
                   "status": "done" | "error", "error_message", "generation_time",
-                  "attempts", "cost", "placeholder", "warnings": [str]}]}
+                  "attempts", "cost", "spent", "placeholder", "warnings": [str]}]}
+
+``cost`` is what the slide's latest image cost (USD); ``spent`` what all its paid images cost
+(replaced ones and candidates too), and the top-level ``cost`` sums ``spent``.
 
 ``file`` is relative to the manifest's folder. Reading never follows a ``file`` outside it.
 """
@@ -45,9 +48,13 @@ def manifest_dict(deck: ExportDeck, files: Mapping[int, str | None]) -> dict[str
         "successful": successful,
         "failed": len(results) - successful,
         "total_time": deck.total_time,
-        "cost": spent(slide.cost for slide in deck.slides),
+        "cost": spent(_paid(slide) for slide in deck.slides),
         "results": results,
     }
+
+
+def _paid(slide: ExportSlide) -> float | None:
+    return slide.cost if slide.spent is None else slide.spent
 
 
 def _result(slide: ExportSlide, file: str | None) -> dict[str, Any]:
@@ -70,6 +77,7 @@ def _result(slide: ExportSlide, file: str | None) -> dict[str, Any]:
         "generation_time": slide.generation_time,
         "attempts": slide.attempts,
         "cost": slide.cost,
+        "spent": _paid(slide),
         "placeholder": slide.placeholder,
         "warnings": list(slide.warnings),
     }
@@ -157,6 +165,7 @@ class _ManifestReader:
             else 0,
             warnings=_strings(item.get("warnings")),
             cost=float(item["cost"]) if _is_number(item.get("cost")) else None,
+            spent=float(item["spent"]) if _is_number(item.get("spent")) else None,
         )
 
     def text(self, raw: Mapping[str, Any], key: str, where: str) -> str:

@@ -58,6 +58,7 @@ def _from_record(record: SlideRecord, root: Path) -> ExportSlide:
         generation_time=record.generation_time,
         attempts=record.attempts,
         cost=record.cost,
+        spent=record.spent,
         warnings=record.warnings,
     )
 

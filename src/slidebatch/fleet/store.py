@@ -272,6 +272,8 @@ class FleetStore:
             " cost = :cost, placeholder = :placeholder, warnings = :warnings,"
             " error_message = NULL, finished_at = :at"
         )
+        if values.cost is not None:  # every paid image adds to the slide's spend
+            sets += ", spent = COALESCE(spent, 0) + :cost"
         return await self._fenced(claim, sets, params, "store a slide's image")
 
     async def failed(self, claim: Claim, *, message: str, at: datetime) -> bool:

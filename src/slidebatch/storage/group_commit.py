@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -44,10 +44,21 @@ class GroupCommit:
     form of ``update().where(col == bindparam(...))``); writes with the same names share
     one ``executemany``. ``present`` answers for drivers whose ``executemany`` has no
     row count (asyncpg); without it such writes are re-run one by one to learn theirs.
+    ``variants``: a write carrying the parameter named by a key runs that statement instead
+    (one that adds to a column, e.g.); such writes are not idempotent, so rows missing from a
+    group are then found with ``present``, never by re-running the group's writes.
     """
 
-    def __init__(self, statement: Update, writing: Writing, *, present: Present | None = None):
+    def __init__(
+        self,
+        statement: Update,
+        writing: Writing,
+        *,
+        present: Present | None = None,
+        variants: Mapping[str, Update] | None = None,
+    ):
         self._statement = statement
+        self._variants = dict(variants or {})
         self._writing = writing
         self._present = present
         self._pending: list[_Write] = []
@@ -98,14 +109,17 @@ class GroupCommit:
             groups.setdefault(tuple(sorted(write.params)), []).append(index)
         counts = [0] * len(batch)
         async with self._writing() as connection:
-            for indexes in groups.values():
+            for names, indexes in groups.items():
                 params = [batch[i].params for i in indexes]
-                result = await connection.execute(self._statement, params)
+                statement = self._statement_for(names)
+                result = await connection.execute(statement, params)
                 if result.rowcount == len(indexes):
                     for i in indexes:
                         counts[i] = 1
                     continue
-                if result.rowcount < 0 and self._present is not None:
+                if self._present is not None and (
+                    result.rowcount < 0 or statement is not self._statement
+                ):
                     found = await self._present(connection, params)
                     for i, count in zip(indexes, found, strict=True):
                         counts[i] = count
@@ -113,16 +127,23 @@ class GroupCommit:
                 # Some rows were missing: re-run one by one (same values, idempotent) to
                 # learn which.
                 for i in indexes:
-                    single = await connection.execute(self._statement, batch[i].params)
+                    single = await connection.execute(statement, batch[i].params)
                     counts[i] = single.rowcount
         return counts
+
+    def _statement_for(self, names: tuple[str, ...]) -> Update:
+        for name, statement in self._variants.items():
+            if name in names:
+                return statement
+        return self._statement
 
     async def _run_alone(self, write: _Write) -> None:
         if write.done.done():
             return
         try:
             async with self._writing() as connection:
-                result = await connection.execute(self._statement, write.params)
+                statement = self._statement_for(tuple(write.params))
+                result = await connection.execute(statement, write.params)
         except Exception as exc:
             with contextlib.suppress(asyncio.InvalidStateError):
                 write.done.set_exception(exc)

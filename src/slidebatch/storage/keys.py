@@ -223,9 +223,10 @@ class UsageRepository:
                 return int((await connection.execute(query)).scalar() or 0)
 
     async def spend_since(self, owner: str, since: datetime) -> float:
-        """Reported cost of ``owner``'s slides finished at or after ``since``."""
+        """Reported cost (USD) of ``owner``'s slides finished at or after ``since``: every
+        paid image of them (``spent``), replaced ones and candidates too."""
         query = (
-            select(func.coalesce(func.sum(_SLIDES.c.cost), 0.0))
+            select(func.coalesce(func.sum(_SLIDES.c.spent), 0.0))
             .select_from(_SLIDES.join(_BATCHES, _SLIDES.c.batch_id == _BATCHES.c.id))
             .where(_BATCHES.c.owner == owner, _SLIDES.c.finished_at >= since)
         )
@@ -234,12 +235,13 @@ class UsageRepository:
                 return float((await connection.execute(query)).scalar() or 0.0)
 
     async def batch_costs(self, batch_ids: list[str]) -> dict[str, float]:
-        """Reported cost per batch, for the batches among ``batch_ids`` that have one."""
+        """Reported cost (USD, every paid image) per batch, for those among ``batch_ids``
+        that have one."""
         if not batch_ids:
             return {}
         query = (
-            select(_SLIDES.c.batch_id, func.sum(_SLIDES.c.cost))
-            .where(_SLIDES.c.batch_id.in_(batch_ids), _SLIDES.c.cost.is_not(None))
+            select(_SLIDES.c.batch_id, func.sum(_SLIDES.c.spent))
+            .where(_SLIDES.c.batch_id.in_(batch_ids), _SLIDES.c.spent.is_not(None))
             .group_by(_SLIDES.c.batch_id)
         )
         with translated("sum batch costs"):

@@ -16,6 +16,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
     ColumnElement,
+    Float,
     Select,
     Table,
     Update,
@@ -63,6 +64,10 @@ _SLIDES = cast(Table, SlideRow.__table__)
 _SLIDE_UPDATE = update(_SLIDES).where(
     _SLIDES.c.batch_id == bindparam("b_batch_id"), _SLIDES.c.key == bindparam("b_key")
 )
+# A paid image that reported its cost: the slide's spend grows by it (``paid``, USD).
+_SLIDE_PAID = _SLIDE_UPDATE.values(
+    spent=func.coalesce(_SLIDES.c.spent, 0.0) + bindparam("paid", type_=Float)
+)
 
 
 def _count_of(state: SlideState) -> ColumnElement[Any]:
@@ -105,7 +110,9 @@ class BatchRepository(TableAccess):
         self._durable = UntilAnswered(sleep, log=log)
         self._postgres = engine.dialect.name == "postgresql"
         # Concurrent slide writes share transactions and commits (see group_commit.py).
-        self._group_commit = GroupCommit(_SLIDE_UPDATE, writing, present=_slides_present)
+        self._group_commit = GroupCommit(
+            _SLIDE_UPDATE, writing, present=_slides_present, variants={"paid": _SLIDE_PAID}
+        )
 
     async def wait_idle(self) -> None:
         """Wait for slide writes still being committed (``Database.close`` calls this)."""
@@ -588,7 +595,9 @@ class BatchRepository(TableAccess):
         warnings: tuple[str, ...] = (),
     ) -> None:
         """The slide has its image (``placeholder``: a locally rendered stand-in;
-        ``warnings``: what the image does not show as asked)."""
+        ``warnings``: what the image does not show as asked). ``cost`` (USD) becomes the
+        slide's latest price and is added to its ``spent`` (every paid image counts)."""
+        paid = {} if cost is None else {"paid": cost}
         await self._update_slide(
             batch_id,
             key,
@@ -601,6 +610,7 @@ class BatchRepository(TableAccess):
             warnings=encode_warnings(warnings),
             error_message=None,
             finished_at=at,
+            **paid,
         )
 
     async def mark_waiting(

@@ -94,6 +94,7 @@ def slide_record(row: Row[Any]) -> SlideRecord:
         error_message=row.error_message,
         generation_time=row.generation_time,
         cost=row.cost,
+        spent=row.spent,
         placeholder=bool(row.placeholder),
         started_at=row.started_at,
         finished_at=row.finished_at,

@@ -123,7 +123,10 @@ class SlideRow(Base):
     image_file: Mapped[str | None] = mapped_column(String(128))
     error_message: Mapped[str | None] = mapped_column(Text)
     generation_time: Mapped[float | None] = mapped_column(Float)
-    cost: Mapped[float | None] = mapped_column(Float)
+    cost: Mapped[float | None] = mapped_column(Float)  # USD of the latest image
+    # USD of every paid image of the slide, replaced ones and candidates too (revision
+    # 0010); NULL when none reported a cost. What the batch, max_cost and quotas count.
+    spent: Mapped[float | None] = mapped_column(Float)
     placeholder: Mapped[bool] = mapped_column(Boolean, default=False)
     warnings: Mapped[str | None] = mapped_column(Text)  # JSON list of strings, NULL when none
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
