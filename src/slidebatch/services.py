@@ -332,59 +332,92 @@ async def build_services(
         stack.push_async_callback(http.aclose)
         provider = provider or build_provider(settings, http, log=log)
         metrics = Metrics()
-        scope = rate_scope(settings, provider)
-        gate: RateGate
-        if fleet is None:
-            gate = GateRegistry(_gate_config(settings, provider), clock=clock).gate_for(scope.key)
-        else:  # one gate per scope for the whole fleet, in the database
-            gate = await open_pg_gate(
-                database.engine,
-                scope.key,
-                _gate_config(settings, provider),
-                clock=clock,
-                lease_seconds=settings.fleet_lease_seconds,
-                log=log,
-            )
-            stack.push_async_callback(gate.aclose)
+        gate = await _open_gate(settings, provider, database, clock, fleet, log, stack)
         images = ImageStore(settings.images_dir)
         parts = _EngineParts(database, provider, gate, log, metrics, images, clock)
         rng = rng or random.Random()
         engine = _engine(settings, parts, rng, adopt_stored=adopt_stored, fleet=fleet)
-        services = Services(
-            settings=settings,
-            database=database,
-            http=http,
-            provider=provider,
-            gate=gate,
-            engine=engine,
-            log=log,
-            audit_log=AuditLog(
-                settings.log_dir, database, secrets=settings_secrets(settings), log=log
-            ),
-            metrics=metrics,
-            images=images,
-            limits=InputLimits.from_settings(settings),
-            clock=clock,
-            mean_cost=RecentMeanCost(UsageRepository.on(database), clock.now),
-            **_access(settings, database),
-        )
+        services = _services(settings, parts, http, engine)
         metrics.add_sampler(lambda m: _sample_gate(m, services))
         if fleet is None:  # a fleet's slides in flight belong to live workers
             await _reconcile(database, images, log)
         await engine.start()
         stack.push_async_callback(engine.stop)
         if fleet is not None and fleet.worker:
-            services.worker = fleet_worker(settings, parts, _policy(settings, rng))
-            metrics.add_sampler(services.worker.sample)
-            await services.worker.beat()  # ready (a fresh heartbeat) before the first request
-            running = asyncio.create_task(services.worker.run(), name="fleet-worker")
-            stack.push_async_callback(_cancelled, running)
+            await _start_worker(services, parts, _policy(settings, rng), stack)
         lag = start_loop_lag(clock, metrics.loop_lag)
         stack.push_async_callback(_cancelled, lag)
         stack.push_async_callback(services.stop_guards)
         await services.guard_stored()
         yield services
         await asyncio.sleep(0)
+
+
+def _services(
+    settings: Settings, parts: _EngineParts, http: httpx.AsyncClient, engine: BatchEngine
+) -> Services:
+    """The ``Services`` over what ``build_services`` opened (nothing started here)."""
+    return Services(
+        settings=settings,
+        database=parts.database,
+        http=http,
+        provider=parts.provider,
+        gate=parts.gate,
+        engine=engine,
+        log=parts.log,
+        audit_log=AuditLog(
+            settings.log_dir, parts.database, secrets=settings_secrets(settings), log=parts.log
+        ),
+        metrics=parts.metrics,
+        images=parts.images,
+        limits=InputLimits.from_settings(settings),
+        clock=parts.clock,
+        mean_cost=RecentMeanCost(UsageRepository.on(parts.database), parts.clock.now),
+        **_access(settings, parts.database),
+    )
+
+
+async def _open_gate(
+    settings: Settings,
+    provider: ImageProvider,
+    database: Database,
+    clock: Clock,
+    fleet: FleetRole | None,
+    log: PipelineLog,
+    stack: AsyncExitStack,
+) -> RateGate:
+    """The upstream's rate gate: in memory for one process, in the database for a fleet.
+
+    A fleet's gate is closed when ``stack`` unwinds.
+    """
+    scope = rate_scope(settings, provider)
+    if fleet is None:
+        return GateRegistry(_gate_config(settings, provider), clock=clock).gate_for(scope.key)
+    # one gate per scope for the whole fleet, in the database
+    gate = await open_pg_gate(
+        database.engine,
+        scope.key,
+        _gate_config(settings, provider),
+        clock=clock,
+        lease_seconds=settings.fleet_lease_seconds,
+        log=log,
+    )
+    stack.push_async_callback(gate.aclose)
+    return gate
+
+
+async def _start_worker(
+    services: Services, parts: _EngineParts, policy: RetryPolicy, stack: AsyncExitStack
+) -> None:
+    """Start this process's fleet worker; it is cancelled when ``stack`` unwinds.
+
+    Its first heartbeat is written before this returns: ready before the first request.
+    """
+    services.worker = fleet_worker(services.settings, parts, policy)
+    services.metrics.add_sampler(services.worker.sample)
+    await services.worker.beat()
+    running = asyncio.create_task(services.worker.run(), name="fleet-worker")
+    stack.push_async_callback(_cancelled, running)
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,6 +73,35 @@ def bench(
     if crowd:
         _crowd(workdir, quick=quick)
         return
+    _single(
+        time_scale,
+        quick=quick,
+        naive=naive,
+        fault_mix=fault_mix,
+        learn_limit=learn_limit,
+        learn_window=learn_window,
+        workdir=workdir,
+        as_json=as_json,
+        strict=strict,
+    )
+
+
+def _single(
+    time_scale: float,
+    *,
+    quick: bool,
+    naive: bool,
+    fault_mix: bool,
+    learn_limit: bool,
+    learn_window: bool,
+    workdir: Path | None,
+    as_json: bool,
+    strict: bool,
+) -> None:
+    """The default bench: one server against the fake upstream; print (or JSON) the report.
+
+    Exits ``EXIT_FAILED`` under ``strict`` when a judged goal is missed.
+    """
     # Imported here: the CLI starts fast and the bench's imports load only when it runs.
     from slidebatch.bench.report import render_text
     from slidebatch.bench.runner import BenchOptions, run_bench
