@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from slidebatch.core.states import BatchState, SlideState
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.providers.local import LocalRenderer
 from slidebatch.services import build_services
+from slidebatch.storage.repository import BatchRepository
 
 PRICE = 0.25
 
@@ -27,6 +29,7 @@ class PricedProvider:
         self._hang_after = hang_after
         self.calls = 0
         self.hanging = asyncio.Event()  # set once a call hangs
+        self.stopped = asyncio.Event()  # set once the hanging call is cancelled (the stop)
 
     @property
     def name(self) -> str:
@@ -40,7 +43,11 @@ class PricedProvider:
         self.calls += 1
         if self._hang_after is not None and self.calls > self._hang_after:
             self.hanging.set()
-            await asyncio.Event().wait()  # cancelled when the process stops
+            try:
+                await asyncio.Event().wait()  # cancelled when the process stops
+            except asyncio.CancelledError:
+                self.stopped.set()
+                raise
         result = await self._local.generate(request)
         return dataclasses.replace(result, cost=PRICE)
 
@@ -97,3 +104,41 @@ async def test_a_batch_already_at_its_cap_pays_nothing_after_a_restart(tmp_path:
         batch = await asyncio.wait_for(services.engine.wait(batch_id), 10)
     assert batch.state is BatchState.CANCELLED
     assert second.calls == 0
+
+
+@pytest.mark.asyncio
+async def test_an_image_received_before_the_stop_is_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second paid image is still being stored when the process stops: it is kept.
+
+    The dispatcher frees a slide's place as its image arrives, so the next request (the one
+    that hangs) starts while that image is being stored. Here the store of the second image
+    is held until the stop has cancelled the hanging request: the stop must wait for it,
+    not cancel it (it used to: 0.25 paid and lost, and paid again after the restart).
+    """
+    settings = _settings(tmp_path)
+    first = PricedProvider(hang_after=2)
+    real_mark_done = BatchRepository.mark_done
+    stores = 0
+
+    async def mark_done(self: BatchRepository, batch_id: str, key: int, **values: Any) -> None:
+        nonlocal stores
+        stores += 1
+        if stores == 2:  # the second image: stored only once the process is stopping
+            await first.stopped.wait()
+        await real_mark_done(self, batch_id, key, **values)
+
+    monkeypatch.setattr(BatchRepository, "mark_done", mark_done)
+    async with build_services(settings, provider=first) as services:
+        batch, _ = await services.engine.submit(_request(8, max_cost=10.0))
+        await asyncio.wait_for(first.hanging.wait(), 10)
+    assert first.stopped.is_set()
+    monkeypatch.setattr(BatchRepository, "mark_done", real_mark_done)
+    later = PricedProvider(hang_after=0)  # the restart pays nothing before we look
+    async with build_services(settings, provider=later) as services:
+        slides = await services.database.batches.get_slides(batch.id)
+    done = [s for s in slides if s.state is SlideState.DONE]
+    assert len(done) == 2
+    assert sum(s.cost or 0.0 for s in done) == pytest.approx(2 * PRICE)
+    assert all(s.image_file for s in done)

@@ -25,6 +25,7 @@ from slidebatch.scheduler.clock import Clock
 from slidebatch.scheduler.job import Job
 from slidebatch.scheduler.rate_gate import GatePermit, RateGate
 from slidebatch.scheduler.retry import RetryPolicy
+from slidebatch.scheduler.saves import Saves
 from slidebatch.storage.images import ImageStore
 
 PlaceholderRenderer = Callable[[ImageRequest, str], ImageResult]
@@ -52,8 +53,10 @@ class AttemptParts:
 class Attempt:
     """Runs claimed slides to a stored outcome."""
 
-    def __init__(self, parts: AttemptParts) -> None:
+    def __init__(self, parts: AttemptParts, saves: Saves | None = None) -> None:
         self._p = parts
+        # An image in hand is stored even when the worker stops (it drains these saves).
+        self._saves = saves if saves is not None else Saves(parts.log, parts.clock)
 
     async def run(self, claim: Claim, request: ImageRequest, permit: GatePermit) -> None:
         """Make the attempt ``claim`` stands for; stores and logs what came of it."""
@@ -73,7 +76,7 @@ class Attempt:
         else:
             permit.success(result.rate_limit)
             self._p.metrics.upstream_request(200, result.latency_s)
-            await self._store(claim, job, result, attempt)
+            await self._saves.run(self._store(claim, job, result, attempt))
 
     async def _call(self, request: ImageRequest) -> ImageResult:
         """One provider call bounded by ``LLM_TIMEOUT_SECONDS``; anything odd is transient."""

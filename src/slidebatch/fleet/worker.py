@@ -33,6 +33,7 @@ from slidebatch.fleet.notify import Listener
 from slidebatch.fleet.store import WORK_CHANNEL, Claim, LeaseFigures
 from slidebatch.providers.base import ImageRequest
 from slidebatch.scheduler.clock import first_of
+from slidebatch.scheduler.saves import Saves
 from slidebatch.storage.repository import BatchRepository
 
 _AHEAD = 4  # claimed slides waiting for a gate permit at once in one worker
@@ -83,7 +84,8 @@ class FleetWorker:
         self._p = parts
         self._repo = repo
         self._config = config
-        self._attempt = Attempt(parts)
+        self._saves = Saves(parts.log, parts.clock)
+        self._attempt = Attempt(parts, self._saves)
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._looks: dict[str, Look] = {}
@@ -94,7 +96,9 @@ class FleetWorker:
         )
 
     async def run(self) -> None:
-        """Work until cancelled; attempts in flight are cancelled with it (leases expire)."""
+        """Work until cancelled; attempts in flight are cancelled with it and their slides
+        handed back (``leave``), but an image already received is stored first (its save is
+        drained, within ``DRAIN_SECONDS``, before the leases are released)."""
         chores = [
             asyncio.create_task(self._listener.run(), name="fleet-listen"),
             asyncio.create_task(self._every(self._config.lease / 3, self.beat), name="beat"),
@@ -109,6 +113,7 @@ class FleetWorker:
             for task in [*chores, *self._tasks]:
                 task.cancel()
             await asyncio.gather(*chores, *self._tasks, return_exceptions=True)
+            await self._saves.drain(self.name)
             with contextlib.suppress(Exception):
                 released = await self._p.store.leave(self.name)
                 self._p.log.event(

@@ -38,6 +38,7 @@ from slidebatch.scheduler.fair_queue import BatchQueueStats, FairQueue
 from slidebatch.scheduler.job import Job
 from slidebatch.scheduler.rate_gate import GatePermit, GateStats, RateGate
 from slidebatch.scheduler.retry import RetryPolicy
+from slidebatch.scheduler.saves import DRAIN_SECONDS, Saves
 
 # Quota answers this close to the current park's end extend it silently: the same news.
 _SAME_PARK_S = 60.0
@@ -80,6 +81,7 @@ class Dispatcher:
         clock: Clock,
         attempt_timeout: float,
         log: EventLog,
+        drain_seconds: float = DRAIN_SECONDS,
     ) -> None:
         self._provider = provider
         self._gate = gate
@@ -91,6 +93,7 @@ class Dispatcher:
         self._wake = asyncio.Event()  # the loop: work arrived or a slot freed
         self._changed = asyncio.Event()  # drain(): anything ended
         self._tasks: set[asyncio.Task[None]] = set()
+        self._saves = Saves(log, clock, deadline=drain_seconds)  # results in hand, being stored
 
     # --- the engine's side ---
 
@@ -131,7 +134,11 @@ class Dispatcher:
     # --- the loop ---
 
     async def run(self, listener: JobListener) -> None:
-        """Dispatch until cancelled, telling ``listener``; cancelling also cancels attempts."""
+        """Dispatch until cancelled, telling ``listener``; cancelling also cancels attempts.
+
+        An attempt whose image has come back is stored all the same: the success report runs
+        as a save (``scheduler/saves.py``) that the stop waits for, within its deadline.
+        """
         try:
             while True:
                 self._wake.clear()
@@ -153,6 +160,7 @@ class Dispatcher:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await self._saves.drain("dispatcher")
 
     async def _wait_for_work(self) -> None:
         due = self._queue.next_due()
@@ -188,7 +196,9 @@ class Dispatcher:
             permit.success(result.rate_limit)
             self._queue.finish(job.batch_id)
             self._poke()
-            await self._safely(job, "on_succeeded", listener.on_succeeded(job, result, attempt))
+            # Paid for: the report (the image stored) is a save, not cancelled with the attempt.
+            hook = listener.on_succeeded(job, result, attempt)
+            await self._saves.run(self._safely(job, "on_succeeded", hook))
 
     async def _after_failure(
         self, job: Job, error: ProviderError, attempt: int, listener: JobListener
