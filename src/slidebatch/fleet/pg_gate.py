@@ -279,9 +279,13 @@ class PgGate:
         stored = await gate_rows.lock_state(connection, scope)
         ending = [lease for r in reports if (lease := gate_reports.lease_of(r)) is not None]
         fleet_now = None if self._fleet_clock is None else self._fleet_clock.now()
+        # Read the local clock beside the fleet's (not after the query returns): a slow
+        # round would otherwise count its own latency as clock offset, and every wait
+        # computed from it would end that much late.
+        local_now = self.clock.now()
         leases = await gate_rows.live_leases(connection, scope, now=fleet_now, ending=ending)
         now = leases.now
-        self._offset = now - self.clock.now()
+        self._offset = now - local_now
         core, config_changed = self._load(stored, now)
         # Each ending report frees one slot: count it in flight until it does (its lease
         # may have expired already, and must not free a slot twice).
@@ -346,8 +350,17 @@ class PgGate:
         until = decided.wait_until
         # Against the clock as it is now, not as the round began: committing took time.
         local_until = (decided.now if until is None else until) - self._offset
-        delay = local_until - self.clock.now() + (self.lease_seconds if until is None else 0.0)
-        await first_of(self.clock.sleep(max(0.0, delay)), self._changed.wait())
+        local_until += self.lease_seconds if until is None else 0.0
+        await first_of(self._sleep_until(local_until), self._changed.wait())
+
+    async def _sleep_until(self, local_until: float) -> None:
+        """Sleep until an instant of this process's clock, measured when the sleep begins.
+
+        ``first_of`` starts its awaitables as tasks, one loop turn later: a delay computed
+        before that turn overshoots by however far the clock moved meanwhile (with a test's
+        fake clock, past its last step, so the waiter never woke).
+        """
+        await self.clock.sleep(max(0.0, local_until - self.clock.now()))
 
     # --- background work ---
 
