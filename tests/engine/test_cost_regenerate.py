@@ -14,6 +14,7 @@ from slidebatch.config import Settings, load_settings
 from slidebatch.core.slide import BatchRequest, Slide, SlideType
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.runs import completion_summary
+from slidebatch.errors import Conflict
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.providers.local import LocalRenderer
 from slidebatch.services import Services, build_services
@@ -81,8 +82,10 @@ async def test_regenerating_twice_costs_three_images(tmp_path: Path) -> None:
     assert completion_summary(record, slides)["cost"] == pytest.approx(3 * PRICE)
 
 
-async def test_max_cost_stops_a_regenerate_that_would_pass_it(tmp_path: Path) -> None:
-    """2 slides under a 1.0 cap: two regenerates reach 1.0 (4 images); a third is not paid."""
+async def test_max_cost_refuses_a_regenerate_that_would_pass_it(tmp_path: Path) -> None:
+    """2 slides under a 1.0 cap: two regenerates reach 1.0 (4 images); a third is refused
+    with a Conflict naming max_cost before anything changes: the slide keeps its image and
+    the batch stays completed (it used to be reset, then cancelled by the guard)."""
     provider = PricedProvider()
     async with build_services(_settings(tmp_path), provider=provider) as services:
         batch, _ = await services.engine.submit(_request(2, max_cost=1.0), owner="k1")
@@ -90,13 +93,33 @@ async def test_max_cost_stops_a_regenerate_that_would_pass_it(tmp_path: Path) ->
         await _regenerate(services, batch.id, "s1")
         await _regenerate(services, batch.id, "s2")
         assert provider.calls == 4
-        await services.engine.regenerate(batch.id, "s1", owner="k1")
-        ended = await asyncio.wait_for(services.engine.wait(batch.id), 10)
+        before = await services.database.batches.get_slides(batch.id)
+        with pytest.raises(Conflict, match="max_cost"):
+            await services.engine.regenerate(batch.id, "s1", owner="k1")
+        with pytest.raises(Conflict, match=r"3 image\(s\)"):
+            await services.engine.regenerate(batch.id, "s2", owner="k1", candidates=3)
+        status = await services.engine.read.status(batch.id)
         slides = await services.database.batches.get_slides(batch.id)
     assert provider.calls == 4  # counting only the last images (0.5) it would have paid
-    assert ended.state is BatchState.CANCELLED
-    assert [s.state for s in slides] == [SlideState.CANCELLED, SlideState.DONE]
+    assert status.status is BatchState.COMPLETED
+    assert [s.state for s in slides] == [SlideState.DONE, SlideState.DONE]
+    assert [s.image_file for s in slides] == [s.image_file for s in before]
     assert sum(s.spent or 0.0 for s in slides) == pytest.approx(1.0)
+
+
+async def test_candidates_that_fit_the_cap_are_made(tmp_path: Path) -> None:
+    """1 slide under a 1.0 cap after one image (0.25): 3 candidates (0.75) still fit."""
+    provider = PricedProvider()
+    async with build_services(_settings(tmp_path), provider=provider) as services:
+        batch, _ = await services.engine.submit(_request(1, max_cost=1.0), owner="k1")
+        await asyncio.wait_for(services.engine.wait(batch.id), 10)
+        await services.engine.regenerate(batch.id, "s1", owner="k1", candidates=3)
+        for _ in range(500):  # the rounds run one after the other
+            if len(await services.database.batches.candidates(batch.id, 0)) == 3:
+                break
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(services.engine.wait(batch.id), 10)
+    assert provider.calls == 4
 
 
 async def test_three_candidates_count_three_images(tmp_path: Path) -> None:

@@ -74,9 +74,13 @@ def next_image_fits(max_cost: float, spent_so_far: float, in_flight: int, unit: 
 
 
 def no_room_left(
-    max_cost: float, spends: Iterable[float | None], prices: Iterable[float | None]
+    max_cost: float,
+    spends: Iterable[float | None],
+    prices: Iterable[float | None],
+    *,
+    images: int = 1,
 ) -> bool:
-    """Whether a batch cannot start one more image at its dearest price.
+    """Whether a batch cannot start ``images`` more images at its dearest price.
 
     ``spends``: what each slide paid in all (USD, every paid image); ``prices``: what each
     slide's latest image cost (USD), the dearest of which prices the next image. What a
@@ -89,4 +93,4 @@ def no_room_left(
         return False
     known = [c for c in prices if c is not None]
     dearest = UnitCost(max(known) if known else 0.0, CostSource.MEASURED)
-    return not next_image_fits(max_cost, sum(paid), 0, dearest)
+    return not next_image_fits(max_cost, sum(paid), images - 1, dearest)

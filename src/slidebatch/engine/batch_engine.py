@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 
 from slidebatch.core.aspect import ImageSize
 from slidebatch.core.batch import BatchOrigin, BatchRecord, SlideRecord
+from slidebatch.core.cost import no_room_left
 from slidebatch.core.estimate import UpstreamFigures
 from slidebatch.core.fingerprint import request_fingerprint
 from slidebatch.core.prompt import build_prompt
@@ -296,6 +297,7 @@ class BatchEngine:
                 raise Conflict(
                     f"slide {slide_id!r} is already {current.state}; wait for it to finish"
                 )
+            await self._check_room(batch, slide_id, candidates)
             slide = current.slide
             if visual_desc is not None:
                 slide = slide.with_visual_desc(visual_desc)
@@ -314,6 +316,23 @@ class BatchEngine:
             await self.runs.reopen_locked(batch, [record])
         await self.runs.admit()
         return SlideAnswer.of(record)
+
+    async def _check_room(self, batch: BatchRecord, slide_id: str, images: int) -> None:
+        """Raise ``Conflict`` before anything changes when ``images`` more would pass the
+        batch's ``max_cost`` (priced at its dearest image so far): a regenerate that cannot
+        be paid keeps the slide's image and the batch's state, instead of being reset and
+        then cancelled by the cost guard."""
+        if batch.max_cost is None:
+            return
+        slides = await self.repo.get_slides(batch.id)
+        spends = [s.spent for s in slides]
+        if no_room_left(batch.max_cost, spends, [s.cost for s in slides], images=images):
+            spent = sum(c for c in spends if c is not None)
+            raise Conflict(
+                f"regenerating {slide_id!r} ({images} image(s)) would pass the batch's "
+                f"max_cost of ${batch.max_cost:g} (${spent:.4g} spent so far); "
+                "nothing was changed"
+            )
 
     async def delete(self, batch_id: str, *, owner: str | None = None) -> None:
         """Remove a batch, its slides and its files; a running batch is stopped first."""
