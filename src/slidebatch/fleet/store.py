@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Result, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from slidebatch.core.batch import BatchRecord, SlideRecord
@@ -139,26 +139,28 @@ class FleetStore:
 
     # --- claims and leases ---------------------------------------------------------------
 
+    async def _query(self, what: str, sql: str, **params: object) -> Result[Any]:
+        """Run one read-only statement outside a transaction; the result is buffered, so it
+        is read after the connection went back to the pool. Errors name ``what``."""
+        with translated(what):
+            async with self._engine.connect() as connection:
+                return await connection.execute(text(sql), params)
+
     async def claimable(self) -> bool:
         """Whether some running batch has a slide a claim would take now (no lock taken)."""
         query = _PICK_BATCH.text.replace("FOR UPDATE OF b SKIP LOCKED", "")
-        with translated("look for work"):
-            async with self._engine.connect() as connection:
-                return (await connection.execute(text(query))).first() is not None
+        return (await self._query("look for work", query)).first() is not None
 
     async def next_due_in(self) -> float | None:
         """Seconds until the earliest slide backing off becomes claimable (None: none waits)."""
-        with translated("look for retries"):
-            async with self._engine.connect() as connection:
-                value = (
-                    await connection.execute(
-                        text(
-                            "SELECT extract(epoch FROM min(s.due_at) - now()) FROM slides s"
-                            " JOIN batches b ON b.id = s.batch_id WHERE b.state = 'running'"
-                            " AND s.state = 'pending' AND s.due_at > now()"
-                        )
-                    )
-                ).scalar()
+        value = (
+            await self._query(
+                "look for retries",
+                "SELECT extract(epoch FROM min(s.due_at) - now()) FROM slides s"
+                " JOIN batches b ON b.id = s.batch_id WHERE b.state = 'running'"
+                " AND s.state = 'pending' AND s.due_at > now()",
+            )
+        ).scalar()
         return None if value is None else max(0.0, float(value))
 
     async def claim(self, worker: str, *, lease: float, at: datetime) -> Claim | None:
@@ -351,16 +353,13 @@ class FleetStore:
     async def ended_batches(self) -> list[str]:
         """Running batches with no slide pending or generating: their end was not stored
         (the worker that stored the last result died before it could end them)."""
-        with translated("look for ended batches"):
-            async with self._engine.connect() as connection:
-                rows = await connection.execute(
-                    text(
-                        "SELECT id FROM batches b WHERE state = 'running' AND NOT EXISTS"
-                        " (SELECT 1 FROM slides s WHERE s.batch_id = b.id"
-                        "  AND s.state IN ('pending', 'generating'))"
-                    )
-                )
-                return list(rows.scalars())
+        rows = await self._query(
+            "look for ended batches",
+            "SELECT id FROM batches b WHERE state = 'running' AND NOT EXISTS"
+            " (SELECT 1 FROM slides s WHERE s.batch_id = b.id"
+            "  AND s.state IN ('pending', 'generating'))",
+        )
+        return list(rows.scalars())
 
     async def announce(self, batch_id: str, keys: Sequence[int] | None, *, work: bool) -> None:
         """Tell every process that ``batch_id`` changed (and wake workers when ``work``)."""
@@ -378,21 +377,18 @@ class FleetStore:
 
     async def lease_figures(self, worker: str) -> LeaseFigures:
         """This worker's leases now and its last heartbeat's age (for ``/readyz``)."""
-        with translated("read lease figures"):
-            async with self._engine.connect() as connection:
-                row = (
-                    await connection.execute(
-                        text(
-                            "SELECT (SELECT count(*) FROM slides WHERE lease_owner = :w"
-                            "   AND state = 'generating') AS held,"
-                            " (SELECT count(*) FROM slides WHERE lease_owner = :w"
-                            "   AND state = 'generating' AND lease_until < now()) AS expired,"
-                            " (SELECT extract(epoch FROM now() - beat_at) FROM fleet_workers"
-                            "   WHERE name = :w) AS beat_age"
-                        ),
-                        {"w": worker},
-                    )
-                ).one()
+        row = (
+            await self._query(
+                "read lease figures",
+                "SELECT (SELECT count(*) FROM slides WHERE lease_owner = :w"
+                "   AND state = 'generating') AS held,"
+                " (SELECT count(*) FROM slides WHERE lease_owner = :w"
+                "   AND state = 'generating' AND lease_until < now()) AS expired,"
+                " (SELECT extract(epoch FROM now() - beat_at) FROM fleet_workers"
+                "   WHERE name = :w) AS beat_age",
+                w=worker,
+            )
+        ).one()
         age = None if row.beat_age is None else float(row.beat_age)
         return LeaseFigures(int(row.held), int(row.expired), age)
 
