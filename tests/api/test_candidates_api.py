@@ -53,14 +53,32 @@ def test_regenerate_with_candidates_makes_n_and_the_user_picks(client: TestClien
     assert answer.status_code == 200, answer.text
     found = _candidates_when_done(client, batch_id, 3)
     assert [c["n"] for c in found] == [1, 2, 3]
-    assert [c["chosen"] for c in found] == [False, False, True] or all(
-        c["image_url"] == found[0]["image_url"]
-        for c in found  # identical renders share a file
-    )
+    assert [c["chosen"] for c in found] == [False, False, True]
     picked = client.post(f"/api/slide/batch/{batch_id}/slides/b/candidates/1/pick")
     assert picked.status_code == 200, picked.text
     assert picked.json()["image_url"] == found[0]["image_url"]
     assert client.get(str(found[0]["image_url"])).status_code == 200
+    listed = client.get(f"/api/slide/batch/{batch_id}/slides/b/candidates").json()
+    assert [c["chosen"] for c in listed["candidates"]] == [True, False, False]
+
+
+def test_identical_candidates_have_exactly_one_chosen(client: TestClient) -> None:
+    """The offline renderer draws one prompt the same each time, so the three candidates
+    share one file: still only the shown one (the last, then the picked) reads chosen, and a
+    plain regenerate afterwards leaves none chosen."""
+    batch_id = client.post("/api/slide/batch/generate", json=_deck()).json()["batch_id"]
+    url = f"/api/slide/batch/{batch_id}/slides/b"
+    assert client.post(f"{url}/regenerate", json={"candidates": 3}).status_code == 200
+    found = _candidates_when_done(client, batch_id, 3)
+    assert len({c["image_url"] for c in found}) == 1  # what made every one read chosen
+    assert [c["chosen"] for c in found] == [False, False, True]
+    assert client.post(f"{url}/candidates/2/pick").status_code == 200
+    listed = client.get(f"{url}/candidates").json()["candidates"]
+    assert [c["chosen"] for c in listed] == [False, True, False]
+    assert client.post(f"{url}/regenerate", json={}).status_code == 200
+    _candidates_when_done(client, batch_id, 3)
+    listed = client.get(f"{url}/candidates").json()["candidates"]
+    assert [c["chosen"] for c in listed] == [False, False, False]
 
 
 @pytest.mark.parametrize("candidates", [0, 5, "three", 2.5])

@@ -93,7 +93,7 @@ async def test_regenerate_with_candidates_keeps_every_round(
         record = await asyncio.wait_for(engine.wait(batch.id), 10)
         found = await repo.candidates(batch.id, key)
         slide = await repo.get_slide(batch.id, key)
-        chosen = await repo.choose_image(batch.id, key, found[0].image_file)
+        chosen = await repo.choose_candidate(batch.id, key, found[0])
     finally:
         await engine.stop()
         await database.close()

@@ -37,7 +37,13 @@ from slidebatch.core.slide import BatchRequest
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.errors import Conflict, InputError, NotFound
 from slidebatch.observability.pipeline_log import EventLog
-from slidebatch.storage.candidates import Candidate, add_candidate, list_candidates
+from slidebatch.storage.candidates import (
+    Candidate,
+    add_candidate,
+    choose,
+    list_candidates,
+    unchoose,
+)
 from slidebatch.storage.errors import translated
 from slidebatch.storage.group_commit import GroupCommit
 from slidebatch.storage.looks import insert_look, read_look
@@ -297,16 +303,17 @@ class BatchRepository(TableAccess):
         async with self._read("list candidates") as connection:
             return await list_candidates(connection, batch_id, key)
 
-    async def choose_image(self, batch_id: str, key: int, image_file: str) -> SlideRecord:
-        """Show ``image_file`` (one of its candidates) as the done slide's image."""
+    async def choose_candidate(self, batch_id: str, key: int, candidate: Candidate) -> SlideRecord:
+        """Show ``candidate`` (one of the slide's) as the done slide's image."""
         async with self._write("choose candidate") as connection:
             result = await connection.execute(
                 _one_slide(update(_SLIDES), batch_id, key)
                 .where(_SLIDES.c.state == str(SlideState.DONE))
-                .values(image_file=image_file, placeholder=False)
+                .values(image_file=candidate.image_file, placeholder=False)
             )
             if result.rowcount == 0:
                 raise Conflict(f"slide {key} of batch {batch_id} is not done; pick when it is")
+            await choose(connection, batch_id, key, candidate.seq)
             row = (await connection.execute(_one_slide(select(_SLIDES), batch_id, key))).one()
         return slide_record(row)
 
@@ -707,6 +714,7 @@ class BatchRepository(TableAccess):
             if visual_desc is not None:
                 values["visual_desc"] = visual_desc
             await connection.execute(_one_slide(update(_SLIDES), batch_id, key).values(values))
+            await unchoose(connection, batch_id, key)  # its next image is no candidate yet
             row = (await connection.execute(_one_slide(select(_SLIDES), batch_id, key))).one()
         return slide_record(row)
 

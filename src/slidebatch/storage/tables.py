@@ -21,6 +21,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    false,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -194,6 +195,9 @@ class SlideCandidateRow(Base):
     seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     image_file: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The one the slide shows (revision 0011): identical images share a file name, so the
+    # name alone cannot tell which candidate was picked.
+    chosen: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ApiKeyRow(Base):

@@ -42,7 +42,8 @@ async def list_candidates(
         CandidateOut(
             n=c.seq,
             image_url=image_url(batch_id, c.image_file) or "",
-            chosen=c.image_file == slide.image_file,
+            # by the row's mark: identical images share a file name
+            chosen=c.chosen and c.image_file == slide.image_file,
         )
         for c in found
     ]
@@ -68,5 +69,5 @@ async def pick_candidate(
         chosen = next((c for c in await repo.candidates(batch_id, key) if c.seq == n), None)
         if chosen is None:
             raise NotFound(f"slide {slide_id!r} has no candidate {n}")
-        record = await repo.choose_image(batch_id, key, chosen.image_file)
+        record = await repo.choose_candidate(batch_id, key, chosen)
     return SlideResultOut.of(SlideAnswer.of(record))
