@@ -28,6 +28,7 @@ from slidebatch.core.prompt import build_prompt
 from slidebatch.core.slide import BatchRequest, effective_workers
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.answers import SlideAnswer
+from slidebatch.engine.candidates import rounds_of
 from slidebatch.engine.events import EventBus
 from slidebatch.engine.flow import SlideFlow
 from slidebatch.engine.metered import MeteredListener
@@ -303,7 +304,11 @@ class BatchEngine:
                 slide = slide.with_visual_desc(visual_desc)
             prompt = build_prompt(slide, batch.style_prompt, batch.aspect_ratio)
             record = await self.repo.reset_slide(
-                batch_id, key, visual_desc=visual_desc, final_prompt=prompt
+                batch_id,
+                key,
+                visual_desc=visual_desc,
+                final_prompt=prompt,
+                rounds=rounds_of(candidates),
             )
             details = {
                 "slide_id": slide_id,

@@ -5,7 +5,8 @@ is stored as a candidate before the slide's "done" event goes out (a page that l
 candidates on that event finds it) and, while rounds are left, the slide goes straight back
 to pending with the same prompt. A failed round ends the rounds (the images so far stay).
 The slide shows its last image until the user picks another. Rounds left are in memory: a
-restart finishes the round in flight and starts no more.
+restart finishes the round in flight and starts no more. They are also written with the slide
+(``rounds_left``), which is what a fleet worker runs them from (``fleet/store.py``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from slidebatch.storage.repository import BatchRepository
 MAX_CANDIDATES = 4
 
 
+def rounds_of(candidates: int) -> int:
+    """Candidates rounds for ``candidates`` images (0: one plain image, no candidate)."""
+    return min(candidates, MAX_CANDIDATES) if candidates > 1 else 0
+
+
 class CandidateRounds:
     """The slides with candidates rounds still to go."""
 
@@ -26,8 +32,8 @@ class CandidateRounds:
 
     def want(self, batch_id: str, key: int, rounds: int) -> None:
         """``rounds`` images of slide ``key``, the first of which is being made now."""
-        if rounds > 1:
-            self._left[(batch_id, key)] = min(rounds, MAX_CANDIDATES)
+        if rounds_of(rounds):
+            self._left[(batch_id, key)] = rounds_of(rounds)
         else:
             self._left.pop((batch_id, key), None)
 
@@ -58,7 +64,7 @@ class CandidateRounds:
             return None
         self._left[(batch_id, key)] = left - 1
         return await self._repo.reset_slide(
-            batch_id, key, visual_desc=None, final_prompt=record.final_prompt
+            batch_id, key, visual_desc=None, final_prompt=record.final_prompt, rounds=left - 1
         )
 
     def forget(self, batch_id: str) -> None:

@@ -1,7 +1,7 @@
 """The batch engine of a fleet process: the same operations, decided by the database.
 
 ``FleetEngine`` keeps ``BatchEngine``'s commands and answers (submit, wait, status, cancel,
-retry, regenerate, delete, cleanup) but runs no dispatcher: workers claim the slides
+retry, regenerate with candidates, delete, cleanup) but runs no dispatcher: workers claim the slides
 (``fleet/worker.py``). Admission and the end of a batch are ``FleetStore`` transactions that
 any process may run; changes reach every process's watchers (SSE streams, synchronous
 waiters) through ``pg_notify`` (``fleet/relay.py``), including the process's own changes,
@@ -15,11 +15,9 @@ from typing import Any
 
 from slidebatch.core.batch import BatchRecord, SlideRecord
 from slidebatch.core.states import BatchState
-from slidebatch.engine.answers import SlideAnswer
 from slidebatch.engine.batch_engine import BatchEngine
 from slidebatch.engine.reader import BatchReader
 from slidebatch.engine.runs import Runs, completion_summary
-from slidebatch.errors import InputError
 from slidebatch.fleet.notify import Listener
 from slidebatch.fleet.relay import EventRelay
 from slidebatch.fleet.store import EVENTS_CHANNEL, FleetStore
@@ -112,22 +110,6 @@ class FleetEngine(BatchEngine):
                 summary = completion_summary(finished.batch, finished.slides)
                 self.log.event("batch_generate_complete", batch_id=batch_id, summary=summary)
         await self.runs.admit()
-
-    async def regenerate(
-        self,
-        batch_id: str,
-        slide_id: str,
-        *,
-        visual_desc: str | None = None,
-        owner: str | None = None,
-        candidates: int = 1,
-    ) -> SlideAnswer:
-        """As ``BatchEngine.regenerate``; several candidates per slide are not run by a fleet."""
-        if candidates > 1:
-            raise InputError("candidates above 1 are not available on a fleet yet; ask for 1")
-        return await super().regenerate(
-            batch_id, slide_id, visual_desc=visual_desc, owner=owner, candidates=1
-        )
 
     async def delete(self, batch_id: str, *, owner: str | None = None) -> None:
         """As ``BatchEngine.delete``; every process's streams and waiters hear of it."""

@@ -12,6 +12,9 @@ any number of API and worker processes can share the database:
   attempt number (``attempt_seq``, one more per claim, never reused);
 - a result: written only ``WHERE attempt_seq = :mine AND state = 'generating'``, so a worker
   presumed dead (its lease expired, the slide claimed again) cannot overwrite a newer result;
+- a candidates round (``rounds_left``, written by regenerate): the transaction that stores
+  the image keeps it as a candidate and, while rounds are left, puts the slide back to
+  pending, so a slide is "done" only after its last round;
 - the end: whoever stores a batch's last result locks the batch row and moves it to its final
   state with a conditional ``UPDATE``; exactly one process sees the row change.
 
@@ -23,18 +26,21 @@ transaction (``fleet/notify.py`` listens), so nobody hears of a change that did 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
-from sqlalchemy import Result, text
+from sqlalchemy import Result, Row, Table, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from slidebatch.core.batch import BatchRecord, SlideRecord
 from slidebatch.core.states import BatchState, SlideState, final_batch_state
+from slidebatch.storage.candidates import add_candidate
 from slidebatch.storage.errors import translated
-from slidebatch.storage.rows import batch_record, encode_warnings, slide_record
+from slidebatch.storage.rows import batch_record, encode_warnings, fresh_slide, slide_record
+from slidebatch.storage.tables import SlideRow
 
 EVENTS_CHANNEL = "slidebatch_events"  # payload: {"b": batch id, "k": [keys], "end": bool}
 WORK_CHANNEL = "slidebatch_work"  # payload: a batch id; wakes idle workers
@@ -71,6 +77,7 @@ _TAKE_SLIDE = text(
     RETURNING *
     """
 )
+_SLIDES = cast(Table, SlideRow.__table__)
 _FENCE = "WHERE batch_id = :b AND key = :k AND attempt_seq = :seq AND state = 'generating'"
 _RELEASED = "lease_owner = NULL, lease_until = NULL"
 
@@ -276,11 +283,13 @@ class FleetStore:
         )
         if values.cost is not None:  # every paid image adds to the slide's spend
             sets += ", spent = COALESCE(spent, 0) + :cost"
-        return await self._fenced(claim, sets, params, "store a slide's image")
+        return await self._fenced(
+            claim, sets, params, "store a slide's image", then=partial(_keep_round, at=values.at)
+        )
 
     async def failed(self, claim: Claim, *, message: str, at: datetime) -> bool:
-        """The slide failed for good; False when fenced off."""
-        sets = "state = 'error', error_message = :message, finished_at = :at"
+        """The slide failed for good (a candidates round ends the rounds); False if fenced."""
+        sets = "state = 'error', error_message = :message, finished_at = :at, rounds_left = 0"
         return await self._fenced(claim, sets, {"message": message, "at": at}, "fail a slide")
 
     async def waiting(
@@ -298,19 +307,33 @@ class FleetStore:
         return await self._fenced(claim, sets, params, "put a slide back", wake=True)
 
     async def _fenced(
-        self, claim: Claim, sets: str, params: dict[str, Any], action: str, *, wake: bool = False
+        self,
+        claim: Claim,
+        sets: str,
+        params: dict[str, Any],
+        action: str,
+        *,
+        wake: bool = False,
+        then: _Then | None = None,
     ) -> bool:
+        """Write ``sets`` if the claim still holds; ``then`` runs in the same transaction
+        with the written row (True from it: the slide is claimable again, wake workers)."""
         where = {"b": claim.batch.id, "k": claim.slide.key, "seq": claim.seq}
         with translated(action):
             async with self._engine.begin() as connection:
-                result = await connection.execute(
-                    text(f"UPDATE slides SET {sets}, {_RELEASED} {_FENCE}"), params | where
-                )
-                if result.rowcount:
+                row = (
+                    await connection.execute(
+                        text(f"UPDATE slides SET {sets}, {_RELEASED} {_FENCE} RETURNING *"),
+                        params | where,
+                    )
+                ).first()
+                if row is not None:
+                    if then is not None and await then(connection, row):
+                        wake = True
                     await _notify_event(connection, claim.batch.id, [claim.slide.key])
                     if wake:
                         await _notify(connection, WORK_CHANNEL, claim.batch.id)
-        return bool(result.rowcount)
+        return row is not None
 
     # --- the end of a batch ----------------------------------------------------------------
 
@@ -412,6 +435,32 @@ class LeaseFigures:
     held: int
     expired: int
     beat_age: float | None
+
+
+_Then = Callable[[AsyncConnection, Row[Any]], Awaitable[bool]]
+
+
+async def _keep_round(connection: AsyncConnection, slide: Row[Any], *, at: datetime) -> bool:
+    """A candidates round ended done: its image becomes a candidate, and while rounds are
+    left the slide goes straight back to pending (True), in the transaction that stored the
+    image, so the slide's "done" is heard only once every candidate is listed."""
+    if slide.rounds_left < 1:
+        return False
+    batch_id, key = str(slide.batch_id), int(slide.key)
+    await add_candidate(connection, batch_id, key, str(slide.image_file), at)
+    cancelled = (
+        await connection.execute(
+            text("SELECT cancel_requested FROM batches WHERE id = :b"), {"b": batch_id}
+        )
+    ).scalar()
+    again = slide.rounds_left > 1 and not cancelled
+    values = fresh_slide() | {"due_at": None} if again else {}
+    await connection.execute(
+        update(_SLIDES)
+        .where(_SLIDES.c.batch_id == batch_id, _SLIDES.c.key == key)
+        .values(values | {"rounds_left": slide.rounds_left - 1 if again else 0})
+    )
+    return again
 
 
 async def _counts(connection: AsyncConnection, batch_id: str) -> dict[SlideState, int]:

@@ -693,10 +693,17 @@ class BatchRepository(TableAccess):
         return [slide_record(r) for r in rows]
 
     async def reset_slide(
-        self, batch_id: str, key: int, *, visual_desc: str | None, final_prompt: str
+        self,
+        batch_id: str,
+        key: int,
+        *,
+        visual_desc: str | None,
+        final_prompt: str,
+        rounds: int = 0,
     ) -> SlideRecord:
         """Regenerate: the slide goes back to pending with a new prompt (and description).
 
+        ``rounds``: candidates rounds still to make, this one counted (0: no candidate).
         ``Conflict`` while the slide is being generated; its old image file stays on disk
         until the batch is deleted (the new image gets a new name).
         """
@@ -710,7 +717,7 @@ class BatchRepository(TableAccess):
                 raise NotFound(f"slide {key} of batch {batch_id} not found")
             if state == str(SlideState.GENERATING):
                 raise Conflict(f"slide {key} of batch {batch_id} is being generated")
-            values = fresh_slide() | {"final_prompt": final_prompt}
+            values = fresh_slide() | {"final_prompt": final_prompt, "rounds_left": rounds}
             if visual_desc is not None:
                 values["visual_desc"] = visual_desc
             await connection.execute(_one_slide(update(_SLIDES), batch_id, key).values(values))

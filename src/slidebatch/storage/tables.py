@@ -139,6 +139,10 @@ class SlideRow(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(96))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Candidates rounds still to make, the one in flight counted (revision 0012; 0: the
+    # slide's next image is no candidate). Written by every regenerate; a fleet worker
+    # runs the rounds from it, a single process from its own ``CandidateRounds``.
+    rounds_left: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
         Index("ix_slides_batch_state", "batch_id", "state"),

@@ -1,0 +1,134 @@
+"""A fleet answers as one process does: candidates, anchor mode and max_cost.
+
+Two processes on one fresh PostgreSQL database: an API process without a worker (where the
+commands are sent) and a process with a worker inside (which makes the images).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from slidebatch.config import load_settings
+from slidebatch.core.aspect import AspectRatio
+from slidebatch.core.slide import BatchRequest, Slide, SlideType
+from slidebatch.core.states import BatchState, SlideState
+from slidebatch.engine.answers import SlideEvent
+from slidebatch.providers.base import ImageRequest, ImageResult
+from slidebatch.services import FleetRole, Services, build_services
+
+pytestmark = pytest.mark.postgres
+
+PRICE = 0.25
+
+
+@dataclass
+class Seen:
+    """One call as the provider saw it: the slide and the input images it carried."""
+
+    slide_id: str
+    references: tuple[bytes, ...]
+
+
+@dataclass
+class PricedProvider:
+    """A different PNG on every call, reporting ``usage.cost`` = PRICE; ``gate`` (when set)
+    holds every call until it is set."""
+
+    calls: list[Seen] = field(default_factory=list)
+    gate: asyncio.Event | None = None
+    name: str = "priced"
+    credential_id: str = "priced-fleet-test"
+
+    async def generate(self, request: ImageRequest) -> ImageResult:
+        self.calls.append(Seen(request.slide.id, request.reference_images))
+        if self.gate is not None:
+            await self.gate.wait()
+        out = io.BytesIO()
+        Image.new("RGB", (64, 36), (len(self.calls) * 40 % 256, 90, 120)).save(out, "PNG")
+        return ImageResult(out.getvalue(), "image/png", 64, 36, latency_s=0.0, cost=PRICE)
+
+
+@dataclass
+class Fleet:
+    api: Services
+    worker: Services
+    provider: PricedProvider
+
+
+@pytest.fixture
+async def fleet(tmp_path: Path, postgres_url: str) -> AsyncIterator[Fleet]:
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        log_dir=tmp_path / "logs",
+        database_url=postgres_url,
+        fleet_poll_seconds=0.1,
+        upstream_price_per_image=PRICE,
+    )
+    provider = PricedProvider()
+    async with AsyncExitStack() as stack:
+        api = await stack.enter_async_context(
+            build_services(settings, provider=provider, fleet=FleetRole(api=True, worker=False))
+        )
+        worker = await stack.enter_async_context(
+            build_services(settings, provider=provider, fleet=FleetRole(api=True, worker=True))
+        )
+        yield Fleet(api, worker, provider)
+
+
+def _request(n: int, *, workers: int = 1, **extra: object) -> BatchRequest:
+    slides = tuple(
+        Slide(f"s{i}", i, SlideType.CONTENT, f"Slide {i}", "point", "") for i in range(1, n + 1)
+    )
+    return BatchRequest(slides, "flat", AspectRatio(16, 9), workers, **extra)  # type: ignore[arg-type]
+
+
+def _done(data: object, slide_id: str) -> bool:
+    return (
+        isinstance(data, SlideEvent)
+        and data.slide.slide_id == slide_id
+        and data.slide.state is SlideState.DONE
+    )
+
+
+async def _finished(services: Services, batch_id: str) -> BatchState:
+    return (await asyncio.wait_for(services.engine.wait(batch_id), 30)).state
+
+
+async def test_candidates_run_on_a_fleet_as_in_one_process(fleet: Fleet) -> None:
+    """regenerate(candidates=3) through the API process: three more images made by the
+    worker, three distinct candidates in order, the last shown and the only one chosen, the
+    slide's "done" heard once all three are listed, four images in its spend; a pick shows
+    the first (it used to be refused with "not available on a fleet")."""
+    api = fleet.api
+    repo = api.database.batches
+    batch, _ = await api.engine.submit(_request(2))
+    assert await _finished(api, batch.id) is BatchState.COMPLETED
+    listed_on_done: list[int] = []
+    async with api.engine.events.subscribe(batch.id) as stream:
+        answer = await api.engine.regenerate(batch.id, "s2", candidates=3)
+        assert answer.state is SlideState.PENDING
+        async for event in stream:
+            data = event.data
+            if _done(data, "s2"):
+                listed_on_done.append(len(await repo.candidates(batch.id, 1)))
+    found = await repo.candidates(batch.id, 1)
+    slide = await repo.get_slide(batch.id, 1)
+    picked = await repo.choose_candidate(batch.id, 1, found[0])
+    assert await _finished(api, batch.id) is BatchState.COMPLETED
+    assert [c.slide_id for c in fleet.provider.calls] == ["s1", "s2", "s2", "s2", "s2"]
+    assert listed_on_done
+    assert set(listed_on_done) == {3}
+    assert [c.seq for c in found] == [1, 2, 3]
+    assert len({c.image_file for c in found}) == 3
+    assert [c.chosen for c in found] == [False, False, True]
+    assert slide.image_file == found[-1].image_file
+    assert slide.spent == pytest.approx(4 * PRICE)
+    assert picked.image_file == found[0].image_file
