@@ -14,6 +14,7 @@ from slidebatch.render.palette import (
     colour_mentions,
     contrast,
     hex_of,
+    luminance,
     palette_from_style,
     parse_hex,
 )
@@ -103,6 +104,38 @@ def test_dark_theme_darkens_pages() -> None:
     palette = palette_from_style("dark theme, teal")
     assert contrast(palette.background, (0, 0, 0)) < 3
     assert contrast(palette.body_text, (255, 255, 255)) < 1.2
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "dark theme",
+        "dark theme, blue",
+        "dark mode, teal and orange",
+        "dark background, purple accents",
+        "深色 科技蓝",
+        "black background, gold accents",
+    ],
+)
+def test_titles_on_dark_pages_reach_aaa_contrast(prompt: str) -> None:
+    """On a dark page the title (from the primary) reaches 7:1 and keeps the primary's hue.
+
+    At 4.5:1 these titles were a dull grey-blue beside near-white body text at 12-17:1.
+    """
+    palette = palette_from_style(prompt)
+    assert luminance(palette.background) <= 0.18
+    assert contrast(palette.title_text, palette.background) >= 7.0
+    assert palette.title_text not in {(0xF8, 0xFA, 0xFC), (255, 255, 255)}
+
+
+def test_an_orange_title_on_a_light_page_stays_orange() -> None:
+    """On light pages the title only needs 4.5:1: the shade stays orange, not brown."""
+    palette = palette_from_style("orange")
+    red, green, blue = palette.title_text
+    assert contrast(palette.title_text, palette.background) >= MIN_CONTRAST
+    assert red > 160
+    assert red > 2 * green
+    assert blue < 40
 
 
 @pytest.mark.parametrize(

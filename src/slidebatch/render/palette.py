@@ -4,7 +4,8 @@ Pure and deterministic. Colours are taken in the order the prompt names them; a 
 next to "background"/"背景"/"底" becomes the background, one next to "accent"/"点缀"/"强调"
 the accent, one next to "text"/"文字"/"字" the text colour. Whatever the prompt says, every
 text colour is checked against its background and replaced by a readable one (WCAG contrast
-at least 4.5), so a prompt can change the look but never make the text illegible.
+at least 4.5), so a prompt can change the look but never make the text illegible. On dark
+pages a title taken from the primary reaches 7, so it is never dimmer than the body text.
 
 Content slides use the background; cover and ending slides use the primary colour (darkened
 just enough for white text when it is mid-tone), or the background when that is dark.
@@ -23,6 +24,10 @@ DEFAULT_ACCENT: RGB = (0xD4, 0xAF, 0x37)  # gold
 INK: RGB = (0x1F, 0x29, 0x37)  # near-black for text on light backgrounds
 PAPER: RGB = (0xF8, 0xFA, 0xFC)  # near-white for text on dark backgrounds
 MIN_CONTRAST = 4.5
+# Titles on dark pages: WCAG's enhanced level (AAA, 7:1). The primary lightened only to 4.5:1
+# read as a dull grey beside near-white body text (12-17:1); on light pages the primary itself
+# (or a shade of it at 4.5:1) already stands out, and deepening it further turns orange brown.
+DARK_TITLE_CONTRAST = 7.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +269,7 @@ def palette_from_style(style_prompt: str) -> Palette:
     if explicit is not None and (luminance(explicit) < 0.5 or primary == explicit):
         cover_background = explicit
     text = by_role.get("text")
-    title_text = readable(background, text, primary, deepen(primary, background))
+    title_text = readable(background, text, *_title_shades(primary, background))
     body_text = readable(background, text if text != title_text else None)
     cover_text = readable(cover_background, text)
     return Palette(
@@ -323,12 +328,21 @@ def readable(background: RGB, *preferred: RGB | None) -> RGB:
     return black if contrast(black, background) >= contrast(white, background) else white
 
 
-def deepen(colour: RGB, background: RGB) -> RGB:
-    """``colour`` moved toward black (light background) or white (dark) until readable."""
+def _title_shades(primary: RGB, background: RGB) -> tuple[RGB | None, RGB]:
+    """The title colours to try in order: the primary, then a shade of it readable on
+    ``background`` (both held to :data:`DARK_TITLE_CONTRAST` on dark pages)."""
+    minimum = DARK_TITLE_CONTRAST if luminance(background) <= 0.18 else MIN_CONTRAST
+    as_is = primary if contrast(primary, background) >= minimum else None
+    return as_is, deepen(primary, background, minimum)
+
+
+def deepen(colour: RGB, background: RGB, minimum: float = MIN_CONTRAST) -> RGB:
+    """``colour`` moved toward black (light background) or white (dark) until its contrast
+    with ``background`` reaches ``minimum`` (a WCAG ratio, 1..21), in tenth steps."""
     target = (0, 0, 0) if luminance(background) > 0.18 else (255, 255, 255)
     for step in range(1, 11):
         candidate = mix(colour, target, step / 10)
-        if contrast(candidate, background) >= MIN_CONTRAST:
+        if contrast(candidate, background) >= minimum:
             return candidate
     return target
 
