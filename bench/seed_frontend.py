@@ -82,6 +82,7 @@ DOCUMENT = """# 季度经营报告
 
 def build_frontend(source: str, work: Path) -> Path:
     """Clone ``source`` into ``work`` and build its frontend; return the ``dist`` folder."""
+    work.mkdir(parents=True, exist_ok=True)
     checkout = work / "AIPPT"
     if not checkout.exists():
         _run(["git", "clone", "--depth", "1", source, str(checkout)], work)
