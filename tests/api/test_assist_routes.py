@@ -214,6 +214,10 @@ def test_bad_uploads_are_a_clear_4xx(
         ("/api/outline/generate", {"text": " \n\t ", "slide_count": 5}),
         ("/api/outline/generate-stream", {"text": "", "slide_count": 5}),
         ("/api/outline/insert-slide", {"user_prompt": "   ", "insert_after_page_num": 1}),
+        ("/api/outline/generate", {"text": "<!-- -->", "slide_count": 5}),
+        ("/api/outline/generate-stream", {"text": "---\n---", "slide_count": 5}),
+        ("/api/outline/generate", {"text": "---\ntitle: Plan\n---\n", "slide_count": 5}),
+        ("/api/outline/insert-slide", {"user_prompt": "<!-- -->", "insert_after_page_num": 1}),
     ],
 )
 def test_an_empty_document_is_422(
@@ -223,7 +227,8 @@ def test_an_empty_document_is_422(
     path: str,
     body: dict[str, Any],
 ) -> None:
-    """An empty (or blank) document is the client's to fix, before any call or stream."""
+    """An empty, blank or near-empty (comment, front matter only) document is the client's to
+    fix, before any call or stream."""
     client: TestClient = request.getfixturevalue(client_name)
     upstream.reset_stats()
     answer = client.post(path, json=body)

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from slidebatch.assist.chat import ChatModel, chat_text, user_message
-from slidebatch.assist.outline import model_outline
+from slidebatch.assist.outline import check_document, model_outline
 from slidebatch.assist.style import model_style
 from slidebatch.core.slide import SlideType
 from slidebatch.errors import InputError, PermanentProviderError, RateLimited
@@ -93,6 +93,32 @@ async def test_an_empty_document_is_refused_before_any_call(upstream) -> None:
     with pytest.raises(InputError, match="empty"):
         await model_outline(client, MODEL, "  \n ", 4)
     assert fake.stats.snapshot()["totals"]["requests"] == 0
+
+
+@pytest.mark.parametrize(
+    "document",
+    ["<!-- -->", "---\n---", "---\ntitle: Plan\naspect_ratio: 16:9\n---\n", "<!-- a -->\n---\n#"],
+)
+async def test_a_near_empty_document_is_refused_before_any_call(upstream, document: str) -> None:
+    """Comments, separators or front matter alone are no document: InputError, no call."""
+    client, fake = upstream
+    with pytest.raises(InputError, match=r"empty \(only comments, separators or front matter\)"):
+        await model_outline(client, MODEL, document, 4)
+    assert fake.stats.snapshot()["totals"]["requests"] == 0
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "---\nA paragraph between rules\n---",
+        "---\ntitle: Plan\n---\n# Plan",
+        "2027",
+        "<!-- x -->增长",
+    ],
+)
+def test_a_document_with_words_is_kept_as_given(document: str) -> None:
+    """Any letter or digit outside comments and front matter is a document, passed on whole."""
+    assert check_document(document, 4) == document
 
 
 async def test_upstream_errors_are_the_typed_provider_errors(upstream) -> None:

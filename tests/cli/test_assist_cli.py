@@ -87,6 +87,8 @@ def test_outline_and_style_through_the_model(
     ("command", "content", "message"),
     [
         ("outline", b"   \n", "empty"),
+        ("outline", b"<!-- -->\n", "empty (only comments, separators or front matter)"),
+        ("outline", b"---\n---\n", "empty (only comments, separators or front matter)"),
         ("style", b"not an image", "not an image"),
         ("style", b"\x89PNG" + b"\0" * (50 * 1024 * 1024), "at most"),
     ],
@@ -94,7 +96,8 @@ def test_outline_and_style_through_the_model(
 def test_bad_input_is_exit_2_saying_why(
     run: CliRunner, tmp_path: Path, command: str, content: bytes, message: str
 ) -> None:
-    """An empty document, a non-image, a 50 MB file: exit 2 and one line saying what is wrong."""
+    """An empty or near-empty document, a non-image, a 50 MB file: exit 2 and one line saying
+    what is wrong."""
     path = tmp_path / "input"
     path.write_bytes(content)
     result = run.invoke(app, [command, str(path)])

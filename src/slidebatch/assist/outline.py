@@ -11,6 +11,7 @@ share: the model when there is one, else the offline method (``offline_outline``
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -27,6 +28,9 @@ from slidebatch.errors import InputError, PermanentProviderError
 MAX_DOCUMENT_CHARS = 60_000
 MAX_OUTLINE_SLIDES = 60
 OnText = Callable[[str], Awaitable[None]]
+_COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
+_SEPARATOR = re.compile(r"^\s*-{3,}\s*$")
+_FRONT_LINE = re.compile(r"^(?:\s*$|[A-Za-z_][\w-]*\s*:|\s)")
 
 OUTLINE_INSTRUCTION = """You write presentation outlines. Turn the document below into a deck
 of exactly {slides} slides: a cover first, content slides, an ending last. Answer ONLY in this
@@ -71,9 +75,27 @@ def check_document(document: str, slides: int) -> str:
     text = document.strip()
     if not text:
         raise InputError("the document is empty; give some text to outline")
+    if not _has_words(text):
+        raise InputError(
+            "the document is empty (only comments, separators or front matter); "
+            "give some text to outline"
+        )
     if not 1 <= slides <= MAX_OUTLINE_SLIDES:
         raise InputError(f"slides must be between 1 and {MAX_OUTLINE_SLIDES}")
     return text[:MAX_DOCUMENT_CHARS]
+
+
+def _has_words(text: str) -> bool:
+    """True when ``text`` has a letter or digit outside HTML comments and a front matter block.
+
+    ``<!-- -->`` or ``---\\n---`` is no document: an outline of it would be a made-up deck.
+    """
+    lines = _COMMENT.sub("", text).splitlines()
+    if lines and _SEPARATOR.match(lines[0]):
+        end = next((i for i in range(1, len(lines)) if _SEPARATOR.match(lines[i])), None)
+        if end is not None and all(_FRONT_LINE.match(line) for line in lines[1:end]):
+            lines = lines[end + 1 :]
+    return any(char.isalnum() for line in lines for char in line)
 
 
 async def write_outline(
