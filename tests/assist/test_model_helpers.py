@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -13,7 +16,13 @@ from slidebatch.assist.chat import ChatModel, chat_text, user_message
 from slidebatch.assist.outline import check_document, model_outline
 from slidebatch.assist.style import model_style
 from slidebatch.core.slide import SlideType
-from slidebatch.errors import InputError, PermanentProviderError, RateLimited
+from slidebatch.errors import (
+    InputError,
+    PermanentProviderError,
+    RateLimited,
+    TransientProviderError,
+)
+from slidebatch.testing.clock import FakeClock
 from slidebatch.testing.fake_upstream import FakeUpstream, FakeUpstreamConfig, create_fake_upstream
 
 KEY = "sk-chat-test"
@@ -129,3 +138,32 @@ async def test_upstream_errors_are_the_typed_provider_errors(upstream) -> None:
     fake.force(Fault.RATE_LIMIT)
     with pytest.raises(RateLimited):
         await chat_text(client, MODEL, [user_message("hello")])
+
+
+async def test_a_chat_answer_that_never_ends_stops_at_the_one_deadline() -> None:
+    """A stream that writes a piece and then hangs ends at model.timeout on the injected clock
+    (the dispatcher's deadline helper): the piece was relayed, the error is an overload."""
+    hung = asyncio.Event()
+
+    async def body() -> AsyncIterator[bytes]:
+        event = {"choices": [{"delta": {"content": "# Cover"}}]}
+        yield f"data: {json.dumps(event)}\n\n".encode()
+        await hung.wait()  # never set: only the deadline ends this answer
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body())
+
+    clock = FakeClock()
+    model = replace(MODEL, timeout=90.0, clock=clock)
+    pieces: list[str] = []
+
+    async def on_text(piece: str) -> None:
+        pieces.append(piece)
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(TransientProviderError) as caught:
+            await chat_text(client, model, [user_message("hello")], on_text=on_text)
+    assert str(caught.value) == "the chat model did not finish within 90 s"
+    assert caught.value.overload
+    assert pieces == ["# Cover"]
+    assert clock.now() == 90.0

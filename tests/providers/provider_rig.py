@@ -19,7 +19,7 @@ from slidebatch.providers.openai_images import OpenAIImagesProvider
 from slidebatch.providers.openrouter import OpenRouterProvider
 from slidebatch.providers.remote import RemoteProvider
 from slidebatch.scheduler.clock import SystemClock
-from slidebatch.scheduler.dispatcher import within_deadline
+from slidebatch.scheduler.deadline import within_deadline
 from slidebatch.testing.fake_upstream import FakeUpstream, FakeUpstreamConfig, create_fake_upstream
 
 KEY = "sk-or-v1-test-0f1e2d3c4b5a69788796a5b4"

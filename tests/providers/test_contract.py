@@ -23,7 +23,7 @@ from slidebatch.errors import (
 from slidebatch.providers.base import ImageProvider
 from slidebatch.providers.local import LocalRenderer
 from slidebatch.scheduler.clock import SystemClock
-from slidebatch.scheduler.dispatcher import within_deadline
+from slidebatch.scheduler.deadline import within_deadline
 from slidebatch.testing.fake_upstream import FakeUpstreamConfig, Fault
 
 

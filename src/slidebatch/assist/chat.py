@@ -4,14 +4,17 @@ OpenAI-compatible ``POST {base}/chat/completions`` (OpenRouter, OpenAI and relay
 shape), with ``stream: true`` read as server-sent events (``data: {choices:[{delta:{content}}]}``
 ... ``data: [DONE]``) so a caller can show the answer as it is written. An upstream error is
 the same typed ``ProviderError`` the image providers raise, with the key scrubbed.
+
+Deadline: the whole answer, stream included, gets ``LLM_TIMEOUT_SECONDS`` on the injected
+clock through the dispatcher's helper (``scheduler.deadline.within_deadline``), as an image
+attempt does; httpx's timeout stays the per-socket-operation bound.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -20,8 +23,11 @@ from slidebatch.errors import TransientProviderError
 from slidebatch.providers.faults import error_for, error_for_response, fault_from_body
 from slidebatch.providers.http import UpstreamResponse, parse_rate_limit, transport_error
 from slidebatch.providers.images import to_data_url
+from slidebatch.scheduler.clock import Clock, SystemClock
+from slidebatch.scheduler.deadline import within_deadline
 
 Message = Mapping[str, Any]
+OnText = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +38,7 @@ class ChatModel:
     model: str
     api_key: str
     timeout: float = 120.0
+    clock: Clock = field(default_factory=SystemClock, compare=False)
 
     def __repr__(self) -> str:
         return f"ChatModel(base_url={self.base_url!r}, model={self.model!r})"
@@ -46,37 +53,51 @@ def user_message(text: str, images: Sequence[bytes] = ()) -> dict[str, Any]:
     return {"role": "user", "content": parts}
 
 
-async def stream_chat(
-    client: httpx.AsyncClient, model: ChatModel, messages: Sequence[Message]
-) -> AsyncIterator[str]:
-    """The answer's text, piece by piece as the upstream writes it."""
+async def chat_text(
+    client: httpx.AsyncClient,
+    model: ChatModel,
+    messages: Sequence[Message],
+    *,
+    on_text: OnText | None = None,
+) -> str:
+    """The whole answer as one text; each piece goes to ``on_text`` as the upstream writes it.
+
+    An answer not finished within ``model.timeout`` (on ``model.clock``) is cancelled and an
+    overload ``TransientProviderError``.
+    """
+    return await within_deadline(
+        _answer(client, model, messages, on_text),
+        clock=model.clock,
+        seconds=model.timeout,
+        message=f"the chat model did not finish within {model.timeout:g} s",
+    )
+
+
+async def _answer(
+    client: httpx.AsyncClient,
+    model: ChatModel,
+    messages: Sequence[Message],
+    on_text: OnText | None,
+) -> str:
     payload = {"model": model.model, "messages": list(messages), "stream": True}
     headers = {"Authorization": f"Bearer {model.api_key}"}
     url = f"{model.base_url.rstrip('/')}/chat/completions"
     secret = model.api_key
+    pieces: list[str] = []
     try:
-        async with asyncio.timeout(model.timeout):
-            async with client.stream(
-                "POST", url, json=payload, headers=headers, timeout=httpx.Timeout(model.timeout)
-            ) as response:
-                if response.status_code >= 300:
-                    body = await response.aread()
-                    raise error_for_response(_upstream(response, body), secret=secret)
-                async for piece in _pieces(response, secret):
-                    yield piece
-    except TimeoutError as exc:
-        raise TransientProviderError(
-            f"the chat model did not finish within {model.timeout:g} s", overload=True
-        ) from exc
+        async with client.stream(
+            "POST", url, json=payload, headers=headers, timeout=httpx.Timeout(model.timeout)
+        ) as response:
+            if response.status_code >= 300:
+                body = await response.aread()
+                raise error_for_response(_upstream(response, body), secret=secret)
+            async for piece in _pieces(response, secret):
+                pieces.append(piece)
+                if on_text is not None:
+                    await on_text(piece)
     except httpx.HTTPError as exc:
         raise transport_error(exc, secret=secret) from exc
-
-
-async def chat_text(
-    client: httpx.AsyncClient, model: ChatModel, messages: Sequence[Message]
-) -> str:
-    """The whole answer as one text (streamed underneath)."""
-    return "".join([piece async for piece in stream_chat(client, model, messages)])
+    return "".join(pieces)
 
 
 async def _pieces(response: httpx.Response, secret: str) -> AsyncIterator[str]:

@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
 import httpx
 
-from slidebatch.assist.chat import ChatModel, stream_chat, user_message
+from slidebatch.assist.chat import ChatModel, OnText, chat_text, user_message
 from slidebatch.assist.markdown import outline_slides
 from slidebatch.assist.offline_outline import OutlineSlide, inserted_slide, outline
 from slidebatch.core.deck import DeckInput, parse_deck
@@ -27,7 +26,6 @@ from slidebatch.errors import InputError, PermanentProviderError
 
 MAX_DOCUMENT_CHARS = 60_000
 MAX_OUTLINE_SLIDES = 60
-OnText = Callable[[str], Awaitable[None]]
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
 _SEPARATOR = re.compile(r"^\s*-{3,}\s*$")
 _FRONT_LINE = re.compile(r"^(?:\s*$|[A-Za-z_][\w-]*\s*:|\s)")
@@ -161,7 +159,7 @@ async def _model_deck(
     """The model's answer to ``messages`` as a deck of ``slides``, repaired once if need be."""
     problem = ""
     for _ in range(2):
-        answer = await _streamed(client, model, messages, on_text)
+        answer = await chat_text(client, model, messages, on_text=on_text)
         try:
             return _validated(answer, slides)
         except InputError as exc:
@@ -173,20 +171,6 @@ async def _model_deck(
     raise PermanentProviderError(
         f"the chat model's outline could not be read, also after one repair: {problem}"
     )
-
-
-async def _streamed(
-    client: httpx.AsyncClient,
-    model: ChatModel,
-    messages: list[dict[str, Any]],
-    on_text: OnText | None,
-) -> str:
-    pieces: list[str] = []
-    async for piece in stream_chat(client, model, messages):
-        pieces.append(piece)
-        if on_text is not None:
-            await on_text(piece)
-    return "".join(pieces)
 
 
 def _validated(answer: str, slides: int) -> DeckInput:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from slidebatch.assist.chat import ChatModel
 from slidebatch.config import ProviderName, Settings
+from slidebatch.scheduler.clock import Clock
 
 
-def chat_model_for(settings: Settings) -> ChatModel | None:
-    """The chat model to call, or ``None`` when the offline method answers."""
+def chat_model_for(settings: Settings, clock: Clock) -> ChatModel | None:
+    """The chat model to call (its deadline on ``clock``), or ``None`` when offline."""
     provider = settings.provider
     if provider is ProviderName.OPENROUTER and settings.llm_api_key is not None:
         key, base = settings.llm_api_key, settings.llm_api_base
@@ -27,4 +28,5 @@ def chat_model_for(settings: Settings) -> ChatModel | None:
         model=settings.llm_chat_model,
         api_key=secret,
         timeout=settings.llm_timeout_seconds,
+        clock=clock,
     )

@@ -10,17 +10,16 @@ writes the prompt, or with no chat model the offline method (``offline_style``) 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 import httpx
 
-from slidebatch.assist.chat import ChatModel, chat_text, stream_chat, user_message
+from slidebatch.assist.chat import ChatModel, OnText, chat_text, user_message
 from slidebatch.assist.offline_style import ImageTone, read_tone, style_prompt
 from slidebatch.errors import TransientProviderError
 
 MAX_STYLE_CHARS = 1200
 
-OnText = Callable[[str], Awaitable[None]]
 Upload = tuple[str, bytes]  # (file name, bytes)
 
 STYLE_INSTRUCTION = (
@@ -42,14 +41,7 @@ async def model_style(
     """The style prompt the model writes for ``images`` (checked images, 1 or more)."""
     text = STYLE_INSTRUCTION + (f"\nThe user adds: {hint}" if hint else "")
     messages = [user_message(text, images)]
-    if on_text is None:
-        answer = await chat_text(client, model, messages)
-    else:
-        pieces = []
-        async for piece in stream_chat(client, model, messages):
-            pieces.append(piece)
-            await on_text(piece)
-        answer = "".join(pieces)
+    answer = await chat_text(client, model, messages, on_text=on_text)
     lines = (" ".join(line.split()) for line in answer.splitlines())
     style = "\n".join(line for line in lines if line)
     if not style:

@@ -25,7 +25,7 @@ from slidebatch.core.slide import Slide, SlideType
 from slidebatch.providers.base import ImageProvider, ImageRequest
 from slidebatch.providers.openrouter import OpenRouterProvider
 from slidebatch.scheduler.clock import SystemClock
-from slidebatch.scheduler.dispatcher import within_deadline
+from slidebatch.scheduler.deadline import within_deadline
 
 _ASPECT = AspectRatio(16, 9)
 

@@ -93,8 +93,9 @@ def _read(path: Path) -> bytes:
 def _chat_model() -> ChatModel | None:
     from slidebatch.assist.select import chat_model_for
     from slidebatch.config import load_settings
+    from slidebatch.scheduler.clock import SystemClock
 
-    return chat_model_for(load_settings())
+    return chat_model_for(load_settings(), SystemClock())
 
 
 async def _with_client(run: Callable[[httpx.AsyncClient], Awaitable[str]]) -> str:

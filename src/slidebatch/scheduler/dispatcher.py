@@ -26,7 +26,7 @@ counts that job, so the engine may close the batch when it reaches zero.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Coroutine, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,6 +34,7 @@ from slidebatch.errors import ProviderError, QuotaExhausted, TransientProviderEr
 from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.providers.base import ImageProvider, ImageRequest, ImageResult
 from slidebatch.scheduler.clock import Clock, first_of
+from slidebatch.scheduler.deadline import within_deadline
 from slidebatch.scheduler.fair_queue import BatchQueueStats, FairQueue
 from slidebatch.scheduler.job import Job
 from slidebatch.scheduler.rate_gate import GatePermit, GateStats, RateGate
@@ -43,7 +44,7 @@ from slidebatch.scheduler.saves import DRAIN_SECONDS, Saves
 # Quota answers this close to the current park's end extend it silently: the same news.
 _SAME_PARK_S = 60.0
 
-__all__ = ["Dispatcher", "DispatcherStats", "Job", "JobListener", "within_deadline"]
+__all__ = ["Dispatcher", "DispatcherStats", "Job", "JobListener"]
 
 
 class JobListener(Protocol):
@@ -261,26 +262,3 @@ class Dispatcher:
                 slide_key=job.slide_key,
                 hook=hook,
             )
-
-
-async def within_deadline(
-    call: Coroutine[object, object, ImageResult], *, clock: Clock, seconds: float
-) -> ImageResult:
-    """``call``'s result, or an overload ``TransientProviderError`` once ``seconds`` pass.
-
-    The one deadline of an attempt (``LLM_TIMEOUT_SECONDS``), on the injected ``clock``: the
-    call is cancelled when it fires, and the message is the same whatever was slow (the
-    answer, the image download or the decode). Exceptions of ``call`` pass through.
-    """
-    task = asyncio.ensure_future(call)
-    timer = asyncio.ensure_future(clock.sleep(seconds))
-    try:
-        await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        timer.cancel()
-        if not task.done():
-            task.cancel()
-            await asyncio.wait({task})
-    if task.cancelled():
-        raise TransientProviderError(f"no answer within {seconds:g} s", overload=True)
-    return task.result()

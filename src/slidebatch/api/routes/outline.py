@@ -47,7 +47,7 @@ async def _template_name(body: OutlineIn, services: Services, scope: str | None)
 @router.post("/generate", response_model=OutlineOut, summary="An outline of slide_count slides")
 async def generate(body: OutlineIn, services: ServicesDep, caller: CallerDep) -> Any:
     await _template_name(body, services, caller.scope)
-    model = chat_model_for(services.settings)
+    model = chat_model_for(services.settings, services.clock)
     slides = await write_outline(services.http, model, body.text, body.slide_count)
     return {"slides": [_slide_data(s) for s in slides]}
 
@@ -63,7 +63,7 @@ async def generate_stream(
     # An empty document and an unknown template are 4xx before the stream starts.
     check_document(body.text, body.slide_count)
     name = await _template_name(body, services, caller.scope)
-    model = chat_model_for(services.settings)
+    model = chat_model_for(services.settings, services.clock)
     messages: AsyncIterator[dict[str, Any]]
     if model is None:
         slides = await write_outline(services.http, None, body.text, body.slide_count)
@@ -79,7 +79,7 @@ async def generate_stream(
 async def insert_slide(body: InsertSlideIn, services: ServicesDep, caller: CallerDep) -> Any:
     slide = await write_slide(
         services.http,
-        chat_model_for(services.settings),
+        chat_model_for(services.settings, services.clock),
         body.user_prompt,
         body.insert_after_page_num + 1,
         before=body.prev_slide.title if body.prev_slide else None,

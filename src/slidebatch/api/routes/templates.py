@@ -110,7 +110,7 @@ async def analyze(
     502/503 when the model fails (the upstream's message, key scrubbed).
     """
     uploads = await _read(files)
-    model = chat_model_for(services.settings)
+    model = chat_model_for(services.settings, services.clock)
     prompt = await analyze_style(services.http, model, uploads)
     return {"style_prompt": prompt, "reference_images": await _keep(services, uploads)}
 
@@ -126,7 +126,7 @@ async def analyze_stream(
     # Bad input is a 4xx before the stream starts, not an error line inside a 200.
     uploads = await _read(files)
     tones = await check_images(uploads)
-    model = chat_model_for(services.settings)
+    model = chat_model_for(services.settings, services.clock)
     references = await _keep(services, uploads)
     messages: AsyncIterator[dict[str, Any]]
     if model is None:
