@@ -9,7 +9,6 @@ prompt); outline text as ``chunk`` messages too, then the validated slides as ``
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 import httpx
 
@@ -18,6 +17,7 @@ from slidebatch.assist.offline_outline import OutlineSlide
 from slidebatch.assist.offline_style import ImageTone
 from slidebatch.assist.outline import write_outline
 from slidebatch.assist.style import Upload, analyze_style
+from slidebatch.authoring.messages import Chunk, OutlineMessage, StyleMessage
 from slidebatch.authoring.streams import (
     MODEL_OUTLINE_STEP,
     MODEL_STYLE_STEP,
@@ -33,15 +33,13 @@ from slidebatch.authoring.streams import (
 )
 from slidebatch.errors import ProviderError
 
-Message = dict[str, Any]
-
 
 async def style_stream(
     client: httpx.AsyncClient,
     model: ChatModel,
     uploads: Sequence[Upload],
     tones: Sequence[ImageTone],
-) -> AsyncIterator[Message]:
+) -> AsyncIterator[StyleMessage]:
     """The seed's analyze stream with the model's prompt, a line per ``chunk`` as written."""
     for message in style_head([name for name, _ in uploads], MODEL_STYLE_STEP):
         yield message
@@ -54,12 +52,12 @@ async def style_stream(
         async for item in relayed(work):
             if isinstance(item, Finished):
                 if rest.strip():
-                    yield {"type": "chunk", "content": " ".join(rest.split())}
+                    yield Chunk(type="chunk", content=" ".join(rest.split()))
                 yield style_complete(item.value)
                 return
             done, rest = lines_of(rest + item)
             for line in done:
-                yield {"type": "chunk", "content": " ".join(line.split())}
+                yield Chunk(type="chunk", content=" ".join(line.split()))
     except ProviderError as exc:
         yield error_message(f"the chat model failed: {exc.message}")
 
@@ -70,7 +68,7 @@ async def outline_stream(
     document: str,
     slide_count: int,
     template_name: str | None,
-) -> AsyncIterator[Message]:
+) -> AsyncIterator[OutlineMessage]:
     """The seed's outline stream: the model's text as ``chunk``s, then the checked slides."""
     for message in outline_head(slide_count, template_name, MODEL_OUTLINE_STEP):
         yield message
@@ -84,6 +82,6 @@ async def outline_stream(
                 for message in outline_tail(item.value, slide_count):
                     yield message
                 return
-            yield {"type": "chunk", "content": item}
+            yield Chunk(type="chunk", content=item)
     except ProviderError as exc:
         yield error_message(f"the chat model failed: {exc.message}")

@@ -21,6 +21,7 @@ from slidebatch.api.seed_schemas import InsertSlideIn, InsertSlideOut, OutlineIn
 from slidebatch.assist.offline_outline import OutlineSlide
 from slidebatch.assist.outline import check_document, write_outline, write_slide
 from slidebatch.assist.select import chat_model_for
+from slidebatch.authoring.messages import OutlineMessage
 from slidebatch.authoring.model_streams import outline_stream
 from slidebatch.authoring.streams import (
     STREAM_HEADERS,
@@ -64,7 +65,7 @@ async def generate_stream(
     check_document(body.text, body.slide_count)
     name = await _template_name(body, services, caller.scope)
     model = chat_model_for(services.settings, services.clock)
-    messages: AsyncIterator[dict[str, Any]]
+    messages: AsyncIterator[OutlineMessage]
     if model is None:
         slides = await write_outline(services.http, None, body.text, body.slide_count)
         messages = each(outline_messages(slides, body.slide_count, name))

@@ -20,6 +20,7 @@ from slidebatch.api.seed_schemas import (
 from slidebatch.assist import offline_style as style
 from slidebatch.assist.select import chat_model_for
 from slidebatch.assist.style import analyze_style, check_images
+from slidebatch.authoring.messages import StyleMessage
 from slidebatch.authoring.model_streams import style_stream
 from slidebatch.authoring.streams import (
     STREAM_HEADERS,
@@ -128,7 +129,7 @@ async def analyze_stream(
     tones = await check_images(uploads)
     model = chat_model_for(services.settings, services.clock)
     references = await _keep(services, uploads)
-    messages: AsyncIterator[dict[str, Any]]
+    messages: AsyncIterator[StyleMessage]
     if model is None:
         prompt = await analyze_style(services.http, None, uploads, tones=tones)
         messages = each(style_messages(prompt, [name for name, _ in uploads]))
