@@ -10,7 +10,15 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    StrictInt,
+    TypeAdapter,
+    model_validator,
+)
 
 from slidebatch.api.schemas import Text, reject_unknown_slide_fields
 from slidebatch.core.look import MAX_REFERENCES
@@ -52,13 +60,27 @@ class ProjectIn(BaseModel):
     thumbnail_url: Annotated[Text, Field(max_length=4096)] | None = None
 
 
+class SlideDataOut(BaseModel):
+    """A saved slide: every ``SlideData`` field, always present (``None`` when unset)."""
+
+    id: str
+    page_num: int
+    type: SlideType
+    title: str
+    content_text: str
+    visual_desc: str
+    final_prompt: str | None
+    image_url: str | None
+    status: Literal["pending", "generating", "done", "error"]
+
+
 class ProjectOut(BaseModel):
     id: str
     title: str
     created_at: datetime
     updated_at: datetime
     template_style_prompt: str
-    slides: list[dict[str, Any]]
+    slides: list[SlideDataOut]
     thumbnail_url: str | None = None
 
 
@@ -75,7 +97,7 @@ class TemplateIn(BaseModel):
     name: Annotated[Text, Field(min_length=1, max_length=200)]
     style_prompt: Annotated[Text, Field(max_length=20_000)]
     cover_image: str | None = None
-    vis_settings: dict[str, Any] | None = None
+    vis_settings: dict[str, JsonValue] | None = None
     aspect_ratios: list[Annotated[str, Field(max_length=16)]] = Field(
         default_factory=lambda: ["16:9", "4:3", "1:1"], max_length=20
     )
@@ -95,7 +117,9 @@ class TemplateOut(BaseModel):
     name: str
     style_prompt: str
     cover_image: str | None = None
-    vis_settings: dict[str, Any] | None = None
+    # Open on purpose: the seed's frontend keeps its own display settings here (colours, fonts,
+    # layout switches) and reads back what it saved; the server only stores them.
+    vis_settings: dict[str, JsonValue] | None = None
     aspect_ratios: list[str]
     default_aspect_ratio: str
     custom_dimensions: dict[str, int] | None = None
@@ -126,8 +150,20 @@ class OutlineIn(BaseModel):
     template_id: Annotated[str, Field(max_length=64)] | None = None
 
 
+class OutlineSlideOut(BaseModel):
+    """A planned slide with a fresh id (``authoring.messages.SlideFields`` plus ``id``)."""
+
+    id: str
+    page_num: int
+    type: SlideType
+    title: str
+    content_text: str
+    visual_desc: str
+    status: Literal["pending"]
+
+
 class OutlineOut(BaseModel):
-    slides: list[dict[str, Any]]
+    slides: list[OutlineSlideOut]
 
 
 class SlideContext(BaseModel):
@@ -148,7 +184,7 @@ class InsertSlideIn(BaseModel):
 
 
 class InsertSlideOut(BaseModel):
-    slide: dict[str, Any]
+    slide: OutlineSlideOut
 
 
 class AppConfigIn(BaseModel):
@@ -183,3 +219,76 @@ class ConnectionTestOut(BaseModel):
     message: str
     model: str | None = None
     response_time: float | None = None
+
+
+class AppConfigOut(BaseModel):
+    """The seed's ``AppConfig`` as its settings page reads it (secrets masked)."""
+
+    llm_api_key: str
+    llm_api_base: str
+    llm_chat_model: str
+    llm_image_api_key: str
+    llm_image_api_base: str
+    llm_image_model: str
+    llm_timeout_seconds: int
+    image_output_dir: str
+    pptx_output_dir: str
+    template_store_path: str
+    allowed_origins: list[str]
+    project_name: str
+    api_prefix: str
+
+
+class ConfigStatusOut(BaseModel):
+    is_configured: bool
+    has_api_key: bool
+    config_file_exists: bool
+    config_file_path: str
+    validation_errors: list[str]
+    is_valid: bool
+    provider: str
+
+
+class ConfigCheckOut(BaseModel):
+    valid: bool
+    errors: list[str]
+
+
+class MessageOut(BaseModel):
+    message: str
+
+
+def event_stream(message_type: Any, description: str) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route answering the seed's ``data: {json}`` lines of ``message_type``.
+
+    The stream is written by ``authoring.streams`` (not FastAPI's own SSE, whose bytes differ),
+    so the document is given here: each event's ``data`` is one message, its JSON schema
+    inlined (no ``$defs``, which OpenAPI would resolve against the document's root).
+    """
+    schema = TypeAdapter(message_type).json_schema()
+    message = _inlined(schema, schema.pop("$defs", {}))
+    item = {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {
+                "type": "string",
+                "contentMediaType": "application/json",
+                "contentSchema": message,
+            }
+        },
+    }
+    return {
+        200: {"description": description, "content": {"text/event-stream": {"itemSchema": item}}}
+    }
+
+
+def _inlined(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            return _inlined(defs[ref.removeprefix("#/$defs/")], defs)
+        return {key: _inlined(value, defs) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_inlined(value, defs) for value in node]
+    return node

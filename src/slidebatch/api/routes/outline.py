@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
 from slidebatch.api.deps import CallerDep, ServicesDep
 from slidebatch.api.routes.templates import shelf
-from slidebatch.api.seed_schemas import InsertSlideIn, InsertSlideOut, OutlineIn, OutlineOut
+from slidebatch.api.seed_schemas import (
+    InsertSlideIn,
+    InsertSlideOut,
+    OutlineIn,
+    OutlineOut,
+    OutlineSlideOut,
+    event_stream,
+)
 from slidebatch.assist.offline_outline import OutlineSlide
 from slidebatch.assist.outline import check_document, write_outline, write_slide
 from slidebatch.assist.select import chat_model_for
@@ -35,8 +41,8 @@ from slidebatch.services import Services
 router = APIRouter(prefix="/outline", tags=["outline"])
 
 
-def _slide_data(slide: OutlineSlide) -> dict[str, Any]:
-    return {"id": str(uuid.uuid4())} | slide_message(slide)
+def _slide_data(slide: OutlineSlide) -> OutlineSlideOut:
+    return OutlineSlideOut(id=str(uuid.uuid4()), **slide_message(slide))
 
 
 async def _template_name(body: OutlineIn, services: Services, scope: str | None) -> str | None:
@@ -46,16 +52,17 @@ async def _template_name(body: OutlineIn, services: Services, scope: str | None)
 
 
 @router.post("/generate", response_model=OutlineOut, summary="An outline of slide_count slides")
-async def generate(body: OutlineIn, services: ServicesDep, caller: CallerDep) -> Any:
+async def generate(body: OutlineIn, services: ServicesDep, caller: CallerDep) -> OutlineOut:
     await _template_name(body, services, caller.scope)
     model = chat_model_for(services.settings, services.clock)
     slides = await write_outline(services.http, model, body.text, body.slide_count)
-    return {"slides": [_slide_data(s) for s in slides]}
+    return OutlineOut(slides=[_slide_data(s) for s in slides])
 
 
 @router.post(
     "/generate-stream",
     response_class=StreamingResponse,
+    responses=event_stream(OutlineMessage, "One outline message per data: line"),
     summary="The same outline streamed as the seed streams it: start, progress, slide..., complete",
 )
 async def generate_stream(
@@ -77,7 +84,9 @@ async def generate_stream(
 
 
 @router.post("/insert-slide", response_model=InsertSlideOut, summary="One slide to insert")
-async def insert_slide(body: InsertSlideIn, services: ServicesDep, caller: CallerDep) -> Any:
+async def insert_slide(
+    body: InsertSlideIn, services: ServicesDep, caller: CallerDep
+) -> InsertSlideOut:
     slide = await write_slide(
         services.http,
         chat_model_for(services.settings, services.clock),
@@ -86,4 +95,4 @@ async def insert_slide(body: InsertSlideIn, services: ServicesDep, caller: Calle
         before=body.prev_slide.title if body.prev_slide else None,
         after=body.next_slide.title if body.next_slide else None,
     )
-    return {"slide": _slide_data(slide)}
+    return InsertSlideOut(slide=_slide_data(slide))

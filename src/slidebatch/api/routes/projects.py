@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import APIRouter
 
 from slidebatch.api.deps import CallerDep, ServicesDep
-from slidebatch.api.seed_schemas import ProjectIn, ProjectListItemOut, ProjectOut
+from slidebatch.api.seed_schemas import (
+    MessageOut,
+    ProjectIn,
+    ProjectListItemOut,
+    ProjectOut,
+    SlideDataOut,
+)
 from slidebatch.authoring.projects import ProjectBook
 from slidebatch.core.project import Project
 from slidebatch.services import Services
@@ -21,30 +26,37 @@ def _book(services: Services) -> ProjectBook:
     return ProjectBook(ProjectRepository.on(services.database), services.database.batches)
 
 
-def _out(project: Project) -> dict[str, Any]:
-    return {
-        "id": project.id,
-        "title": project.title,
-        "created_at": project.created_at,
-        "updated_at": project.updated_at,
-        "template_style_prompt": project.template_style_prompt,
-        "slides": [dict(s) for s in project.slides],
-        "thumbnail_url": project.thumbnail_url,
-    }
+def _out(project: Project) -> ProjectOut:
+    # A stored slide is SlideData.model_dump() (every field), its image brought up to date.
+    return ProjectOut(
+        id=project.id,
+        title=project.title,
+        created_at=project.created_at,
+        updated_at=project.updated_at,
+        template_style_prompt=project.template_style_prompt,
+        slides=[SlideDataOut.model_validate(s) for s in project.slides],
+        thumbnail_url=project.thumbnail_url,
+    )
 
 
 @router.get("", response_model=list[ProjectListItemOut], summary="Projects, latest saved first")
-async def list_projects(services: ServicesDep, caller: CallerDep) -> Any:
-    return await _book(services).summaries(scope=caller.scope)
+async def list_projects(services: ServicesDep, caller: CallerDep) -> list[ProjectListItemOut]:
+    summaries = await _book(services).summaries(scope=caller.scope)
+    return [
+        ProjectListItemOut(
+            id=s.id, title=s.title, updated_at=s.updated_at, thumbnail_url=s.thumbnail_url
+        )
+        for s in summaries
+    ]
 
 
 @router.get("/{project_id}", response_model=ProjectOut, summary="A project with its slides")
-async def get_project(project_id: str, services: ServicesDep, caller: CallerDep) -> Any:
+async def get_project(project_id: str, services: ServicesDep, caller: CallerDep) -> ProjectOut:
     return _out(await _book(services).get(project_id, scope=caller.scope))
 
 
 @router.post("/save", response_model=ProjectOut, summary="Save (create or replace) a project")
-async def save_project(body: ProjectIn, services: ServicesDep, caller: CallerDep) -> Any:
+async def save_project(body: ProjectIn, services: ServicesDep, caller: CallerDep) -> ProjectOut:
     now = datetime.now(UTC)
     project = Project(
         id=body.id,
@@ -61,8 +73,12 @@ async def save_project(body: ProjectIn, services: ServicesDep, caller: CallerDep
     return _out(saved)
 
 
-@router.delete("/{project_id}", summary="Delete a project (its batches expire as usual)")
-async def delete_project(project_id: str, services: ServicesDep, caller: CallerDep) -> Any:
+@router.delete(
+    "/{project_id}",
+    response_model=MessageOut,
+    summary="Delete a project (its batches expire as usual)",
+)
+async def delete_project(project_id: str, services: ServicesDep, caller: CallerDep) -> MessageOut:
     async with services.audited(caller, "project.delete", project_id):
         await _book(services).delete(project_id, scope=caller.scope)
-    return {"message": "Project deleted successfully"}
+    return MessageOut(message="Project deleted successfully")

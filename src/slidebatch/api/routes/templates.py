@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import APIRouter, File, UploadFile
 from fastapi.responses import StreamingResponse
@@ -15,7 +14,9 @@ from slidebatch.api.seed_schemas import (
     StylePromptOut,
     TemplateIn,
     TemplateListOut,
+    TemplateOut,
     TemplateSavedOut,
+    event_stream,
 )
 from slidebatch.assist import offline_style as style
 from slidebatch.assist.select import chat_model_for
@@ -47,20 +48,20 @@ def shelf(services: Services) -> TemplateShelf:
     return TemplateShelf(TemplateRepository.on(services.database), covers)
 
 
-def _out(template: Template) -> dict[str, Any]:
-    settings = dict(template.settings)
-    return {
-        "id": template.id,
-        "name": template.name,
-        "style_prompt": template.style_prompt,
-        "cover_image": template.cover_image,
-        "vis_settings": settings.get("vis_settings"),
-        "aspect_ratios": settings.get("aspect_ratios") or ["16:9", "4:3", "1:1"],
-        "default_aspect_ratio": settings.get("default_aspect_ratio") or "16:9",
-        "custom_dimensions": settings.get("custom_dimensions"),
-        "reference_images": list(settings.get("reference_images") or []),
-        "created_at": template.created_at,
-    }
+def _out(template: Template) -> TemplateOut:
+    settings = template.settings
+    return TemplateOut(
+        id=template.id,
+        name=template.name,
+        style_prompt=template.style_prompt,
+        cover_image=template.cover_image,
+        vis_settings=settings.get("vis_settings"),
+        aspect_ratios=settings.get("aspect_ratios") or ["16:9", "4:3", "1:1"],
+        default_aspect_ratio=settings.get("default_aspect_ratio") or "16:9",
+        custom_dimensions=settings.get("custom_dimensions"),
+        reference_images=list(settings.get("reference_images") or []),
+        created_at=template.created_at,
+    )
 
 
 def _template(body: TemplateIn, template_id: str = "") -> Template:
@@ -77,34 +78,36 @@ def _template(body: TemplateIn, template_id: str = "") -> Template:
 
 
 @router.get("", response_model=TemplateListOut, summary="Built-in and saved templates")
-async def list_templates(services: ServicesDep, caller: CallerDep) -> Any:
+async def list_templates(services: ServicesDep, caller: CallerDep) -> TemplateListOut:
     templates = await shelf(services).all(scope=caller.scope)
-    return {"templates": [_out(t) for t in templates]}
+    return TemplateListOut(templates=[_out(t) for t in templates])
 
 
 @router.post("/save", response_model=TemplateSavedOut, summary="Save a new template")
-async def save_template(body: TemplateIn, services: ServicesDep, caller: CallerDep) -> Any:
+async def save_template(
+    body: TemplateIn, services: ServicesDep, caller: CallerDep
+) -> TemplateSavedOut:
     async with services.audited(caller, "template.save", "-") as audit:
         saved = await shelf(services).create(_template(body), owner=caller.owner)
         audit.target = saved.id
-    return {"template": _out(saved)}
+    return TemplateSavedOut(template=_out(saved))
 
 
 @router.put("/{template_id}", response_model=TemplateSavedOut, summary="Update a template")
 async def update_template(
     template_id: str, body: TemplateIn, services: ServicesDep, caller: CallerDep
-) -> Any:
+) -> TemplateSavedOut:
     async with services.audited(caller, "template.update", template_id):
         saved = await shelf(services).update(
             _template(body, template_id), scope=caller.scope, owner=caller.owner
         )
-    return {"template": _out(saved)}
+    return TemplateSavedOut(template=_out(saved))
 
 
 @router.post("/analyze", response_model=StylePromptOut, summary="A style prompt from images")
 async def analyze(
     services: ServicesDep, caller: CallerDep, files: list[UploadFile] = _UPLOAD
-) -> Any:
+) -> StylePromptOut:
     """The chat model's style prompt (``LLM_CHAT_MODEL``), or the offline one without a model.
 
     422 for a file that is not an image or no file, 413 for one over 10 MB (before any call);
@@ -113,12 +116,13 @@ async def analyze(
     uploads = await _read(files)
     model = chat_model_for(services.settings, services.clock)
     prompt = await analyze_style(services.http, model, uploads)
-    return {"style_prompt": prompt, "reference_images": await _keep(services, uploads)}
+    return StylePromptOut(style_prompt=prompt, reference_images=await _keep(services, uploads))
 
 
 @router.post(
     "/analyze-stream",
     response_class=StreamingResponse,
+    responses=event_stream(StyleMessage, "One style analysis message per data: line"),
     summary="The same analysis, streamed as the seed streams it (data: lines)",
 )
 async def analyze_stream(
