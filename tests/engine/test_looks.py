@@ -172,7 +172,7 @@ async def test_the_look_is_stored_with_the_batch(tmp_path: Path, database_url: s
             idempotency_key=None,
         )
         look = await repo.get_look(batch.id)
-        assert look == Look(references=(reference,), anchor=True)
+        assert look == Look(references=(reference,), anchor=True, anchor_key=0)
         assert await repo.get_look(plain.id) == Look()
         await repo.delete_batch(batch.id)
         assert await repo.get_look(batch.id) == Look()

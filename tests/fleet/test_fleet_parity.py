@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +18,11 @@ from PIL import Image
 
 from slidebatch.config import load_settings
 from slidebatch.core.aspect import AspectRatio
+from slidebatch.core.look import Look, check_reference
 from slidebatch.core.slide import BatchRequest, Slide, SlideType
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.answers import SlideEvent
+from slidebatch.fleet.engine import FleetEngine
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.services import FleetRole, Services, build_services
 
@@ -132,3 +134,44 @@ async def test_candidates_run_on_a_fleet_as_in_one_process(fleet: Fleet) -> None
     assert slide.image_file == found[-1].image_file
     assert slide.spent == pytest.approx(4 * PRICE)
     assert picked.image_file == found[0].image_file
+
+
+def _png(colour: tuple[int, int, int]) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 18), colour).save(out, "PNG")
+    return out.getvalue()
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    for _ in range(3000):  # a bound only a hung fleet reaches
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never happened")
+
+
+async def test_anchor_mode_holds_the_other_slides_until_the_cover_is_drawn(fleet: Fleet) -> None:
+    """Anchor mode on a fleet, 4 workers allowed: while the cover is being drawn no other
+    slide can be claimed (they used to go at once, without it); then every other slide goes
+    with the batch's reference and the cover's stored image."""
+    api, provider = fleet.api, fleet.provider
+    provider.gate = asyncio.Event()
+    reference = check_reference(_png((10, 20, 30)))
+    cover = Slide("cover", 1, SlideType.COVER, "Cover")
+    others = tuple(Slide(f"s{i}", i, SlideType.CONTENT, f"Slide {i}") for i in range(2, 5))
+    look = Look(references=(reference,), anchor=True)
+    request = BatchRequest((cover, *others), "flat", AspectRatio(16, 9), 4, look=look)
+    batch, _ = await api.engine.submit(request)
+    await _until(lambda: len(provider.calls) == 1)
+    assert isinstance(api.engine, FleetEngine)
+    store = api.engine.store
+    assert not await store.claimable()
+    assert await store.claim("probe", lease=5, at=batch.created_at) is None
+    provider.gate.set()
+    assert await _finished(api, batch.id) is BatchState.COMPLETED
+    drawn = await api.database.batches.get_slide(batch.id, 0)
+    assert drawn.image_file is not None
+    cover_bytes = (api.images.path(batch.id, drawn.image_file)).read_bytes()
+    assert provider.calls[0] == Seen("cover", (reference.data,))
+    assert sorted(c.slide_id for c in provider.calls[1:]) == ["s2", "s3", "s4"]
+    assert {c.references for c in provider.calls[1:]} == {(reference.data, cover_bytes)}

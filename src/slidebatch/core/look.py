@@ -48,6 +48,9 @@ class Look:
 
     references: tuple[ReferenceImage, ...] = ()
     anchor: bool = False
+    # The key of the slide that anchors (``slide.anchor_key``), as stored with the batch;
+    # None before it is stored, or without anchor mode.
+    anchor_key: int | None = None
 
     def __bool__(self) -> bool:
         return bool(self.references) or self.anchor

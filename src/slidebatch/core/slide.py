@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
@@ -69,3 +70,12 @@ def effective_workers(requested: int | None, default: int | None, maximum: int) 
     if chosen is None:
         return None
     return max(1, min(chosen, maximum))
+
+
+def anchor_key(slides: Iterable[tuple[int, Slide]]) -> int | None:
+    """Of ``(key, slide)`` pairs, the key of the slide whose image anchors the rest in anchor
+    mode: the first cover, else the first slide (by page, then key); None for no slides."""
+    ordered = sorted(slides, key=lambda pair: (pair[1].page_num, pair[0]))
+    covers = [key for key, slide in ordered if slide.type is SlideType.COVER]
+    chosen = covers or [key for key, _ in ordered]
+    return chosen[0] if chosen else None

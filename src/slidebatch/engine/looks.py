@@ -1,7 +1,8 @@
 """Which input images each slide's request carries: the batch's references, and the cover.
 
 A running batch's look is read from storage when it starts (after a restart too). In anchor
-mode the cover (the first cover slide, else the first slide) goes alone first; the other
+mode the cover (the first cover slide, else the first slide: ``core/slide.anchor_key``,
+stored with the batch) goes alone first; the other
 pending slides are held until it ends, then go out with the cover's image added to their
 references. A cover that failed releases them without it (the batch's own references still
 go). A cover already drawn (a resumed batch) is read from disk.
@@ -15,7 +16,6 @@ from dataclasses import dataclass, field
 
 from slidebatch.core.batch import SlideRecord
 from slidebatch.core.look import Look
-from slidebatch.core.slide import SlideType
 from slidebatch.core.states import SlideState
 from slidebatch.storage.images import ImageStore
 from slidebatch.storage.repository import BatchRepository
@@ -29,12 +29,20 @@ class _Running:
     held: list[SlideRecord] = field(default_factory=list)
 
 
-def anchor_slide(slides: Sequence[SlideRecord]) -> SlideRecord | None:
-    """The slide whose image anchors the rest: the first cover, else the first slide."""
-    ordered = sorted(slides, key=lambda s: (s.slide.page_num, s.key))
-    covers = [s for s in ordered if s.slide.type is SlideType.COVER]
-    chosen = covers or ordered
-    return chosen[0] if chosen else None
+async def cover_image(
+    images: ImageStore | None, batch_id: str, anchor: SlideRecord
+) -> bytes | None:
+    """The anchoring slide's image as other slides' reference: None while it has none of
+    its own (not done, a placeholder, a file that cannot be read)."""
+    if anchor.state is not SlideState.DONE or anchor.image_file is None or anchor.placeholder:
+        return None
+    if images is None:
+        return None
+    path = images.path(batch_id, anchor.image_file)
+    try:
+        return await asyncio.to_thread(path.read_bytes)
+    except OSError:
+        return None
 
 
 class Looks:
@@ -51,14 +59,14 @@ class Looks:
         look = await self._repo.get_look(batch_id)
         running = _Running(look)
         self._running[batch_id] = running
-        anchor = anchor_slide(slides) if look.anchor else None
+        anchor = next((s for s in slides if s.key == look.anchor_key), None)
         if anchor is None:
             return pending
         running.anchor_key = anchor.key
         if anchor.state is SlideState.PENDING:
             running.held = [s for s in pending if s.key != anchor.key]
             return [anchor]
-        running.cover = await self._cover_bytes(batch_id, anchor)
+        running.cover = await cover_image(self._images, batch_id, anchor)
         return pending
 
     def references(self, batch_id: str, key: int) -> tuple[bytes, ...]:
@@ -83,7 +91,7 @@ class Looks:
         anchor = await self._repo.get_slide(batch_id, running.anchor_key)
         if not anchor.state.is_final:
             return []
-        running.cover = await self._cover_bytes(batch_id, anchor)
+        running.cover = await cover_image(self._images, batch_id, anchor)
         held, running.held = running.held, []
         return held
 
@@ -97,14 +105,3 @@ class Looks:
 
     def forget(self, batch_id: str) -> None:
         self._running.pop(batch_id, None)
-
-    async def _cover_bytes(self, batch_id: str, anchor: SlideRecord) -> bytes | None:
-        if anchor.state is not SlideState.DONE or anchor.image_file is None or anchor.placeholder:
-            return None
-        if self._images is None:
-            return None
-        path = self._images.path(batch_id, anchor.image_file)
-        try:
-            return await asyncio.to_thread(path.read_bytes)
-        except OSError:
-            return None

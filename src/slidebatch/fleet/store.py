@@ -12,6 +12,8 @@ any number of API and worker processes can share the database:
   attempt number (``attempt_seq``, one more per claim, never reused);
 - a result: written only ``WHERE attempt_seq = :mine AND state = 'generating'``, so a worker
   presumed dead (its lease expired, the slide claimed again) cannot overwrite a newer result;
+- anchor mode: a batch's other slides are not claimed while its anchoring slide (stored
+  with its look) is pending or being generated;
 - a candidates round (``rounds_left``, written by regenerate): the transaction that stores
   the image keeps it as a candidate and, while rounds are left, puts the slide back to
   pending, so a slide is "done" only after its last round;
@@ -47,12 +49,18 @@ WORK_CHANNEL = "slidebatch_work"  # payload: a batch id; wakes idle workers
 # Any constant works: it only has to be the same in every slidebatch process.
 _ADMIT_LOCK_ID = 0x51_1DE_F1EE7
 
+# Anchor mode: slide ``s`` waits while the batch's anchoring slide has not ended (the cover
+# is drawn first and its image goes with every other slide; ``engine/looks.py``).
+_HELD = """EXISTS (SELECT 1 FROM batch_looks l JOIN slides a
+                     ON a.batch_id = l.batch_id AND a.key = l.anchor_key
+                   WHERE l.batch_id = s.batch_id AND l.anchor_key <> s.key
+                     AND a.state IN ('pending', 'generating'))"""
 _PICK_BATCH = text(
-    """
+    f"""
     SELECT b.id FROM batches b
     WHERE b.state = 'running' AND NOT b.cancel_requested
       AND EXISTS (SELECT 1 FROM slides s WHERE s.batch_id = b.id AND s.state = 'pending'
-                  AND (s.due_at IS NULL OR s.due_at <= now()))
+                  AND (s.due_at IS NULL OR s.due_at <= now()) AND NOT {_HELD})
       AND (b.effective_workers IS NULL OR b.effective_workers >
            (SELECT count(*) FROM slides g WHERE g.batch_id = b.id AND g.state = 'generating'))
     ORDER BY b.fleet_turn, b.queue_seq
@@ -61,10 +69,11 @@ _PICK_BATCH = text(
     """
 )
 _PICK_SLIDE = text(
-    """
-    SELECT key FROM slides
-    WHERE batch_id = :b AND state = 'pending' AND (due_at IS NULL OR due_at <= now())
-    ORDER BY (attempts + requeues = 0), key
+    f"""
+    SELECT s.key FROM slides s
+    WHERE s.batch_id = :b AND s.state = 'pending' AND (s.due_at IS NULL OR s.due_at <= now())
+      AND NOT {_HELD}
+    ORDER BY (s.attempts + s.requeues = 0), s.key
     LIMIT 1
     """
 )

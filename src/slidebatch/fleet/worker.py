@@ -28,6 +28,7 @@ from typing import Any
 
 from slidebatch.core.aspect import ImageSize
 from slidebatch.core.look import Look
+from slidebatch.engine.looks import cover_image
 from slidebatch.fleet.attempt import Attempt, AttemptParts
 from slidebatch.fleet.notify import Listener
 from slidebatch.fleet.store import WORK_CHANNEL, Claim, LeaseFigures
@@ -193,8 +194,18 @@ class FleetWorker:
             style_prompt=batch.style_prompt,
             aspect_ratio=batch.aspect_ratio,
             image_size=self._config.image_size,
-            reference_images=look.images,
+            reference_images=look.images + await self._cover(claim, look),
         )
+
+    async def _cover(self, claim: Claim, look: Look) -> tuple[bytes, ...]:
+        """Anchor mode: the anchoring slide's image, for every other slide (claims hold
+        those back until it has ended; one that failed leaves them without it)."""
+        key = look.anchor_key
+        if key is None or key == claim.slide.key:
+            return ()
+        anchor = await self._repo.get_slide(claim.batch.id, key)
+        cover = await cover_image(self._p.images, claim.batch.id, anchor)
+        return () if cover is None else (cover,)
 
     # --- chores ---
 

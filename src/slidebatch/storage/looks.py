@@ -18,11 +18,17 @@ _LOOKS = cast(Table, BatchLookRow.__table__)
 _REFERENCES = cast(Table, BatchReferenceRow.__table__)
 
 
-async def insert_look(connection: AsyncConnection, batch_id: str, look: Look) -> None:
-    """Store ``look`` for a new batch (nothing for a batch without one)."""
+async def insert_look(
+    connection: AsyncConnection, batch_id: str, look: Look, *, anchor_key: int | None
+) -> None:
+    """Store ``look`` for a new batch (nothing for a batch without one); ``anchor_key``: the
+    slide drawn first in anchor mode."""
     if not look:
         return
-    await connection.execute(insert(_LOOKS).values(batch_id=batch_id, anchor=look.anchor))
+    key = anchor_key if look.anchor else None
+    await connection.execute(
+        insert(_LOOKS).values(batch_id=batch_id, anchor=look.anchor, anchor_key=key)
+    )
     rows: list[dict[str, Any]] = [
         {"batch_id": batch_id, "position": n, "mime_type": r.mime_type, "data": r.data}
         for n, r in enumerate(look.references)
@@ -33,10 +39,12 @@ async def insert_look(connection: AsyncConnection, batch_id: str, look: Look) ->
 
 async def read_look(connection: AsyncConnection, batch_id: str) -> Look:
     """The batch's look; an empty one when it has none."""
-    anchor = (
-        await connection.execute(select(_LOOKS.c.anchor).where(_LOOKS.c.batch_id == batch_id))
-    ).scalar()
-    if anchor is None:
+    stored = (
+        await connection.execute(
+            select(_LOOKS.c.anchor, _LOOKS.c.anchor_key).where(_LOOKS.c.batch_id == batch_id)
+        )
+    ).first()
+    if stored is None:
         return Look()
     query = (
         select(_REFERENCES.c.data, _REFERENCES.c.mime_type)
@@ -45,4 +53,5 @@ async def read_look(connection: AsyncConnection, batch_id: str) -> Look:
     )
     rows = (await connection.execute(query)).all()
     references = tuple(ReferenceImage(bytes(r.data), str(r.mime_type)) for r in rows)
-    return Look(references=references, anchor=bool(anchor))
+    anchor = bool(stored.anchor)
+    return Look(references, anchor, stored.anchor_key if anchor else None)

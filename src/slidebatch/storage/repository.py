@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from slidebatch.core.batch import BatchOrigin, BatchRecord, SlideRecord
 from slidebatch.core.look import Look
-from slidebatch.core.slide import BatchRequest
+from slidebatch.core.slide import BatchRequest, anchor_key
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.errors import Conflict, InputError, NotFound
 from slidebatch.observability.pipeline_log import EventLog
@@ -165,7 +165,8 @@ class BatchRepository(TableAccess):
                 ).one()
                 if slides:
                     await connection.execute(insert(_SLIDES), slides)
-                await insert_look(connection, batch_id, request.look)
+                anchor = anchor_key(enumerate(request.slides))
+                await insert_look(connection, batch_id, request.look, anchor_key=anchor)
         except Conflict:
             # The race: another request with the same key committed between our check and
             # our insert. Its batch is the answer; anything else is a real failure.

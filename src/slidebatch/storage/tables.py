@@ -171,6 +171,9 @@ class BatchLookRow(Base):
         String(32), ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True
     )
     anchor: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The slide drawn first in anchor mode (revision 0013), so a fleet's claims can hold
+    # the others back until it has ended.
+    anchor_key: Mapped[int | None] = mapped_column(Integer)
 
 
 class BatchReferenceRow(Base):
