@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -125,7 +125,13 @@ class Services:
         check_max_cost(max_cost, images, unit)
 
     def guard_cost(self, batch_id: str, max_cost: float, unit: UnitCost) -> None:
-        """Stop ``batch_id`` starting images once one more would pass ``max_cost``."""
+        """Stop ``batch_id`` starting images once one more would pass ``max_cost``.
+
+        A fleet's claims do it (``FleetStore.claim``, under the batch's lock): a guard here
+        would hear the workers' starts too late to stop the one that passes the cap.
+        """
+        if isinstance(self.engine, FleetEngine):
+            return
         task = asyncio.create_task(
             guard_cost(self.engine, batch_id, max_cost, unit, self.log),
             name=f"cost-guard-{batch_id}",
@@ -413,7 +419,9 @@ async def _start_worker(
 
     Its first heartbeat is written before this returns: ready before the first request.
     """
-    services.worker = fleet_worker(services.settings, parts, policy)
+    services.worker = fleet_worker(
+        services.settings, parts, policy, unit_cost=lambda: services.unit_cost(recent=True)
+    )
     services.metrics.add_sampler(services.worker.sample)
     await services.worker.beat()
     running = asyncio.create_task(services.worker.run(), name="fleet-worker")
@@ -490,8 +498,15 @@ def _engine(
     return BatchEngine(**engine_parts)
 
 
-def fleet_worker(settings: Settings, parts: _EngineParts, policy: RetryPolicy) -> FleetWorker:
-    """A fleet worker on the process's database, provider, gate, images and logs."""
+def fleet_worker(
+    settings: Settings,
+    parts: _EngineParts,
+    policy: RetryPolicy,
+    *,
+    unit_cost: Callable[[], Awaitable[UnitCost]] | None = None,
+) -> FleetWorker:
+    """A fleet worker on the process's database, provider, gate, images and logs;
+    ``unit_cost``: the price of one image, for ``max_cost`` at each claim."""
     name = worker_name()
     placeholder = settings.slide_placeholder_on_failure
     attempt_parts = AttemptParts(
@@ -520,6 +535,7 @@ def fleet_worker(settings: Settings, parts: _EngineParts, policy: RetryPolicy) -
         repo=parts.database.batches,
         config=config,
         dsn=plain_dsn(parts.database.engine.url),
+        unit_cost=unit_cost,
     )
 
 

@@ -22,6 +22,7 @@ from slidebatch.core.look import Look, check_reference
 from slidebatch.core.slide import BatchRequest, Slide, SlideType
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.answers import SlideEvent
+from slidebatch.errors import Conflict
 from slidebatch.fleet.engine import FleetEngine
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.services import FleetRole, Services, build_services
@@ -175,3 +176,25 @@ async def test_anchor_mode_holds_the_other_slides_until_the_cover_is_drawn(fleet
     assert provider.calls[0] == Seen("cover", (reference.data,))
     assert sorted(c.slide_id for c in provider.calls[1:]) == ["s2", "s3", "s4"]
     assert {c.references for c in provider.calls[1:]} == {(reference.data, cover_bytes)}
+
+
+async def test_max_cost_stops_a_fleet_batch_before_it_passes_the_cap(fleet: Fleet) -> None:
+    """8 slides at 0.25 each under a 1.0 cap, 8 at a time, submitted as the API does: the
+    fleet pays for exactly 4 images and cancels the rest (it used to pay 5 or 6: the API
+    process's guard heard the worker's starts too late); a regenerate past the cap is a
+    Conflict that changes nothing, and a retry of the cancelled slides pays nothing more."""
+    api = fleet.api
+    batch, _ = await api.engine.submit(_request(8, workers=8, max_cost=1.0))
+    api.guard_cost(batch.id, 1.0, await api.unit_cost())
+    assert await _finished(api, batch.id) is BatchState.CANCELLED
+    slides = await api.database.batches.get_slides(batch.id)
+    assert len(fleet.provider.calls) == 4
+    assert sum(s.spent or 0.0 for s in slides) == pytest.approx(1.0)
+    assert [s.state for s in slides].count(SlideState.CANCELLED) == 4
+    done = next(s for s in slides if s.state is SlideState.DONE)
+    with pytest.raises(Conflict, match="max_cost"):
+        await api.engine.regenerate(batch.id, done.slide.id)
+    assert (await api.database.batches.get_slide(batch.id, done.key)).state is SlideState.DONE
+    assert await api.engine.retry_failed(batch.id) == 4
+    assert await _finished(api, batch.id) is BatchState.CANCELLED
+    assert len(fleet.provider.calls) == 4

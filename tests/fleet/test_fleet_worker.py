@@ -26,7 +26,9 @@ class _Store:
     async def claimable(self) -> bool:
         return self.left > 0
 
-    async def claim(self, worker: str, *, lease: float, at: datetime) -> object | None:
+    async def claim(
+        self, worker: str, *, lease: float, at: datetime, unit: object = None
+    ) -> object | None:
         if self.left == 0:
             return None
         self.left -= 1

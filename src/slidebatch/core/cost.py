@@ -73,6 +73,32 @@ def next_image_fits(max_cost: float, spent_so_far: float, in_flight: int, unit: 
     return spent_so_far + price * (in_flight + 1) <= max_cost + 1e-9
 
 
+def next_price(prices: Iterable[float | None], unit: UnitCost) -> UnitCost:
+    """The price the next image is counted at: the dearest a batch's images cost so far,
+    or ``unit`` when it is dearer (the batch's own images may cost more than estimated, or
+    the price was unknown)."""
+    known = [p for p in prices if p is not None]
+    if not known:
+        return unit
+    return UnitCost(max(max(known), unit.per_image or 0.0), unit.source)
+
+
+def room_for_next(
+    max_cost: float,
+    spends: Iterable[float | None],
+    prices: Iterable[float | None],
+    in_flight: int,
+    unit: UnitCost,
+) -> bool:
+    """Whether a batch may start one more image under ``max_cost``: what its slides paid in
+    all (``spends``), its ``in_flight`` images and the next one counted at ``next_price``.
+
+    The one decision of the cost guard (``engine/cost_guard.py``) and a fleet's claims.
+    """
+    paid = sum(c for c in spends if c is not None)
+    return next_image_fits(max_cost, paid, in_flight, next_price(prices, unit))
+
+
 def no_room_left(
     max_cost: float,
     spends: Iterable[float | None],
@@ -91,6 +117,5 @@ def no_room_left(
     paid = [c for c in spends if c is not None]
     if not paid:
         return False
-    known = [c for c in prices if c is not None]
-    dearest = UnitCost(max(known) if known else 0.0, CostSource.MEASURED)
-    return not next_image_fits(max_cost, sum(paid), images - 1, dearest)
+    dearest_only = UnitCost(0.0, CostSource.MEASURED)
+    return not room_for_next(max_cost, paid, prices, images - 1, dearest_only)

@@ -9,7 +9,7 @@ flight finish; they were counted when the decision was made.
 
 from __future__ import annotations
 
-from slidebatch.core.cost import UnitCost, next_image_fits, spent
+from slidebatch.core.cost import UnitCost, room_for_next, spent
 from slidebatch.core.states import SlideState
 from slidebatch.engine.answers import SlideAnswer, SlideEvent
 from slidebatch.engine.batch_engine import BatchEngine
@@ -41,13 +41,13 @@ class CostWatch:
         return spent(self.spends.values()) or 0.0
 
     def room_for_one_more(self) -> bool:
-        # The batch's own images may cost more than the estimate said (or the price was
-        # unknown): the dearest one so far prices those still to come.
-        unit = self.unit
-        if self.costs:
-            dearest = max(self.costs.values())
-            unit = UnitCost(max(dearest, unit.per_image or 0.0), unit.source)
-        return next_image_fits(self.max_cost, self.spent, len(self.in_flight), unit)
+        return room_for_next(
+            self.max_cost,
+            self.spends.values(),
+            self.costs.values(),
+            len(self.in_flight),
+            self.unit,
+        )
 
 
 async def guard_cost(

@@ -191,7 +191,11 @@ class Attempt:
         )
 
     async def _finish(self, claim: Claim) -> None:
-        finished = await self._p.store.finish_if_done(claim.batch.id, at=self._p.wall())
+        await self.finish(claim.batch.id)
+
+    async def finish(self, batch_id: str) -> None:
+        """End ``batch_id`` if nothing of it is pending or generating (logged once)."""
+        finished = await self._p.store.finish_if_done(batch_id, at=self._p.wall())
         if finished is not None:
             await self.announce_end(finished)
 

@@ -12,6 +12,9 @@ any number of API and worker processes can share the database:
   attempt number (``attempt_seq``, one more per claim, never reused);
 - a result: written only ``WHERE attempt_seq = :mine AND state = 'generating'``, so a worker
   presumed dead (its lease expired, the slide claimed again) cannot overwrite a newer result;
+- ``max_cost``: a claim that finds a batch's next image would pass its cap cancels the
+  batch's pending slides instead (the single process's cost guard, decided under the
+  batch's row lock, so no two workers both start the image that passes it);
 - anchor mode: a batch's other slides are not claimed while its anchoring slide (stored
   with its look) is pending or being generated;
 - a candidates round (``rounds_left``, written by regenerate): the transaction that stores
@@ -38,6 +41,7 @@ from sqlalchemy import Result, Row, Table, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from slidebatch.core.batch import BatchRecord, SlideRecord
+from slidebatch.core.cost import CostSource, UnitCost, next_price, room_for_next
 from slidebatch.core.states import BatchState, SlideState, final_batch_state
 from slidebatch.storage.candidates import add_candidate
 from slidebatch.storage.errors import translated
@@ -87,6 +91,7 @@ _TAKE_SLIDE = text(
     """
 )
 _SLIDES = cast(Table, SlideRow.__table__)
+_UNKNOWN = UnitCost(None, CostSource.UNKNOWN)
 _FENCE = "WHERE batch_id = :b AND key = :k AND attempt_seq = :seq AND state = 'generating'"
 _RELEASED = "lease_owner = NULL, lease_until = NULL"
 
@@ -101,6 +106,20 @@ class Claim:
     batch: BatchRecord
     slide: SlideRecord
     seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class CostCapped:
+    """A claim found ``batch_id``'s next image would pass its ``max_cost``: its ``cancelled``
+    pending slides will not start (``spent`` so far, ``in_flight`` images still to be paid,
+    the next one priced at ``unit_cost``)."""
+
+    batch_id: str
+    max_cost: float
+    spent: float
+    in_flight: int
+    unit_cost: float | None
+    cancelled: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,13 +198,23 @@ class FleetStore:
         ).scalar()
         return None if value is None else max(0.0, float(value))
 
-    async def claim(self, worker: str, *, lease: float, at: datetime) -> Claim | None:
-        """Take the next slide in fair order with a lease of ``lease`` seconds (None: no work)."""
+    async def claim(
+        self, worker: str, *, lease: float, at: datetime, unit: UnitCost = _UNKNOWN
+    ) -> Claim | CostCapped | None:
+        """Take the next slide in fair order with a lease of ``lease`` seconds (None: no work).
+
+        A batch whose next image would pass its ``max_cost`` (``unit``: the price of one
+        image as this process knows it) gives none: its pending slides are cancelled instead
+        (``CostCapped``). The batch row is locked, so no other claim starts one meanwhile.
+        """
         with translated("claim a slide"):
             async with self._engine.begin() as connection:
                 batch_id = (await connection.execute(_PICK_BATCH)).scalar()
                 if batch_id is None:
                     return None
+                capped = await _cap_reached(connection, batch_id, unit, at)
+                if capped is not None:
+                    return capped
                 key = (await connection.execute(_PICK_SLIDE, {"b": batch_id})).scalar()
                 if key is None:  # the batch's last claimable slide went meanwhile
                     return None
@@ -444,6 +473,49 @@ class LeaseFigures:
     held: int
     expired: int
     beat_age: float | None
+
+
+async def _cap_reached(
+    connection: AsyncConnection, batch_id: str, unit: UnitCost, at: datetime
+) -> CostCapped | None:
+    """Cancel the batch's pending slides if one more image would pass its ``max_cost``
+    (``core/cost.room_for_next``, the cost guard's decision); the caller locked the batch."""
+    max_cost = (
+        await connection.execute(
+            text("SELECT max_cost FROM batches WHERE id = :b"), {"b": batch_id}
+        )
+    ).scalar()
+    if max_cost is None:
+        return None
+    slides = (
+        await connection.execute(
+            text("SELECT state, spent, cost FROM slides WHERE batch_id = :b"), {"b": batch_id}
+        )
+    ).all()
+    in_flight = sum(1 for s in slides if s.state == "generating")
+    spends, prices = [s.spent for s in slides], [s.cost for s in slides]
+    if room_for_next(max_cost, spends, prices, in_flight, unit):
+        return None
+    await connection.execute(
+        text("UPDATE batches SET cancel_requested = true WHERE id = :b"), {"b": batch_id}
+    )
+    keys = (
+        (
+            await connection.execute(
+                text(
+                    "UPDATE slides SET state = 'cancelled', finished_at = :at"
+                    " WHERE batch_id = :b AND state = 'pending' RETURNING key"
+                ),
+                {"b": batch_id, "at": at},
+            )
+        )
+        .scalars()
+        .all()
+    )
+    await _notify_event(connection, batch_id, list(keys))
+    paid = sum(c for c in spends if c is not None)
+    price = next_price(prices, unit).per_image
+    return CostCapped(batch_id, float(max_cost), paid, in_flight, price, len(keys))
 
 
 _Then = Callable[[AsyncConnection, Row[Any]], Awaitable[bool]]

@@ -22,21 +22,23 @@ import contextlib
 import os
 import secrets
 import socket
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 from slidebatch.core.aspect import ImageSize
+from slidebatch.core.cost import CostSource, UnitCost
 from slidebatch.core.look import Look
 from slidebatch.engine.looks import cover_image
 from slidebatch.fleet.attempt import Attempt, AttemptParts
 from slidebatch.fleet.notify import Listener
-from slidebatch.fleet.store import WORK_CHANNEL, Claim, LeaseFigures
+from slidebatch.fleet.store import WORK_CHANNEL, Claim, CostCapped, LeaseFigures
 from slidebatch.providers.base import ImageRequest
 from slidebatch.scheduler.clock import first_of
 from slidebatch.scheduler.saves import Saves
 from slidebatch.storage.repository import BatchRepository
 
+_UNKNOWN = UnitCost(None, CostSource.UNKNOWN)
 _AHEAD = 4  # claimed slides waiting for a gate permit at once in one worker
 
 
@@ -80,8 +82,10 @@ class FleetWorker:
         repo: BatchRepository,
         config: WorkerConfig,
         dsn: str,
+        unit_cost: Callable[[], Awaitable[UnitCost]] | None = None,
     ) -> None:
         self.name = name
+        self._unit_cost = unit_cost  # the price of one image, for batches with a max_cost
         self._p = parts
         self._repo = repo
         self._config = config
@@ -140,6 +144,10 @@ class FleetWorker:
                 ahead.release()
                 self._dry = True
                 continue
+            if isinstance(claim, CostCapped):
+                ahead.release()
+                await self._capped(claim)
+                continue
             self._p.fleet_metrics.claimed()
             self._spawn(self._permit_and_run(claim, ahead))
 
@@ -175,12 +183,35 @@ class FleetWorker:
             self._p.log.failure("fleet_claim_failed", exc)
             return False
 
-    async def _safe_claim(self) -> Claim | None:
+    async def _safe_claim(self) -> Claim | CostCapped | None:
         try:
-            return await self._p.store.claim(self.name, lease=self._config.lease, at=self._p.wall())
+            unit = _UNKNOWN if self._unit_cost is None else await self._unit_cost()
+            return await self._p.store.claim(
+                self.name, lease=self._config.lease, at=self._p.wall(), unit=unit
+            )
         except Exception as exc:
             self._p.log.failure("fleet_claim_failed", exc)
             return None
+
+    async def _capped(self, capped: CostCapped) -> None:
+        """A claim cancelled a batch at its ``max_cost`` (logged as the cost guard does);
+        with nothing in flight it ends now."""
+        self._p.log.event(
+            "batch_max_cost_reached",
+            batch_id=capped.batch_id,
+            details={
+                "max_cost": capped.max_cost,
+                "spent": capped.spent,
+                "in_flight": capped.in_flight,
+                "unit_cost": capped.unit_cost,
+                "dropped": capped.cancelled,
+                "worker": self.name,
+            },
+        )
+        try:
+            await self._attempt.finish(capped.batch_id)
+        except Exception as exc:  # the sweep ends it
+            self._p.log.failure("fleet_finish_failed", exc, batch_id=capped.batch_id)
 
     async def _request(self, claim: Claim) -> ImageRequest:
         batch = claim.batch
