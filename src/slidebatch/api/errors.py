@@ -31,7 +31,7 @@ from slidebatch.errors import (
     SlideFailed,
     TransientProviderError,
 )
-from slidebatch.storage.errors import StorageUnavailable
+from slidebatch.storage.errors import StorageLost, StorageUnavailable
 
 # Most specific first: the first matching class decides the status.
 STATUS_BY_ERROR: tuple[tuple[type[SlidebatchError], int], ...] = (
@@ -50,6 +50,7 @@ STATUS_BY_ERROR: tuple[tuple[type[SlidebatchError], int], ...] = (
     (TransientProviderError, 502),
     (PermanentProviderError, 502),
     (ProviderError, 502),
+    (StorageLost, 503),
     (StorageUnavailable, 503),
     (ConfigError, 500),
     (SlidebatchError, 500),  # the root: anything not named above is ours

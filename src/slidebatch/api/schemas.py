@@ -459,6 +459,11 @@ class BatchStatusOut(BaseModel):
     version: str | None = Field(
         None, description="Send it back as ?since= to get only the slides changed after it"
     )
+    error: str | None = Field(
+        None,
+        exclude_if=lambda error: error is None,
+        description="present only when the batch failed for want of its database: why",
+    )
 
     @classmethod
     def of(cls, answer: BatchStatus) -> BatchStatusOut:
@@ -480,6 +485,8 @@ class BatchStatusOut(BaseModel):
         }
         if answer.version is not None:
             fields["version"] = answer.version
+        if answer.error is not None:
+            fields["error"] = answer.error
         if answer.results is not None:
             fields["results"] = [SlideResultOut.of(s) for s in answer.results]
             fields["cost"] = spent(s.spent for s in answer.results)

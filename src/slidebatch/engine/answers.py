@@ -152,6 +152,7 @@ class BatchStatus:
     cancel_requested: bool
     results: tuple[SlideAnswer, ...] | None = None
     version: str | None = None  # the cursor for ``?since=`` (status answers only)
+    error: str | None = None  # why it failed without its slides ending (its database lost)
 
     @classmethod
     def of(

@@ -8,12 +8,17 @@ Data flows one way: none of these parts calls back into another.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from slidebatch.engine.recorder import SlideOutcome, SlideRecorder
 from slidebatch.engine.runs import Runs
 from slidebatch.engine.watchers import Watchers
 from slidebatch.errors import ProviderError
 from slidebatch.providers.base import ImageResult
+from slidebatch.scheduler.dispatcher import StartRefused
 from slidebatch.scheduler.job import Job
+from slidebatch.storage.errors import StorageLost
 
 
 class SlideFlow:
@@ -25,18 +30,34 @@ class SlideFlow:
         self._watchers = watchers
 
     async def on_started(self, job: Job, attempt: int) -> None:
-        await self._recorder.started(job, attempt)
-        await self._publish(job)
+        async with self._losing(job, refuse=True):
+            await self._recorder.started(job, attempt)
+            await self._publish(job)
 
     async def on_retry(self, job: Job, error: ProviderError, delay: float, attempt: int) -> None:
-        await self._recorder.waiting(job, error, delay, attempt)
-        await self._publish(job)
+        async with self._losing(job):
+            await self._recorder.waiting(job, error, delay, attempt)
+            await self._publish(job)
 
     async def on_succeeded(self, job: Job, result: ImageResult, attempt: int) -> None:
-        await self._final(job, await self._recorder.succeeded(job, result, attempt))
+        async with self._losing(job):
+            await self._final(job, await self._recorder.succeeded(job, result, attempt))
 
     async def on_failed(self, job: Job, error: ProviderError, attempt: int) -> None:
-        await self._final(job, await self._recorder.failed(job, error, attempt))
+        async with self._losing(job):
+            await self._final(job, await self._recorder.failed(job, error, attempt))
+
+    @asynccontextmanager
+    async def _losing(self, job: Job, *, refuse: bool = False) -> AsyncIterator[None]:
+        """A report that finds the database lost fails its batch; a start (``refuse``) is
+        then not sent at all: its image could be paid and never stored."""
+        try:
+            yield
+        except StorageLost as error:
+            await self._runs.storage_lost(job.batch_id, error)
+            if refuse:
+                raise StartRefused(str(error)) from error
+            raise
 
     async def _final(self, job: Job, outcome: SlideOutcome) -> None:
         if outcome is SlideOutcome.GONE:

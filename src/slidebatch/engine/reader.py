@@ -22,7 +22,7 @@ from slidebatch.engine.answers import (
     SlideAnswer,
     state_counts,
 )
-from slidebatch.engine.runs import Runs
+from slidebatch.engine.runs import LostBatch, Runs
 from slidebatch.engine.versions import Versions
 from slidebatch.errors import NotFound
 from slidebatch.storage.repository import BatchRepository
@@ -77,6 +77,9 @@ class BatchReader:
         ``since`` (a cursor from an earlier answer): ``results`` holds only the slides
         changed after it (all of them when the cursor is unknown or too old).
         """
+        lost = self._runs.lost.get(batch_id)
+        if lost is not None:
+            return self._lost(lost, owner)
         snapshot = await self._snapshot(batch_id, owner)
         batch = snapshot.batch
         position = None
@@ -94,6 +97,15 @@ class BatchReader:
             results=self._changed(snapshot, since),
             version=self._versions.cursor(snapshot.version),
         )
+
+    def _lost(self, lost: LostBatch, owner: str | None) -> BatchStatus:
+        """A batch failed for want of its database, as this process last knew it."""
+        if owner is not None and lost.batch.owner != owner:
+            raise NotFound(f"batch {lost.batch.id} not found")
+        known = self._snapshots.get(lost.batch.id)
+        slides = None if known is None else known.slides
+        answer = BatchStatus.of(lost.batch, lost.counts, slides=slides)
+        return replace(answer, error=lost.error)
 
     async def _snapshot(self, batch_id: str, owner: str | None) -> _Snapshot:
         version = self._versions.current(batch_id)  # before reading: a change meanwhile wins

@@ -18,6 +18,7 @@ from slidebatch.errors import NotFound, ProviderError
 from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.scheduler.job import Job
+from slidebatch.storage.errors import StorageLost
 from slidebatch.storage.images import ImageStore
 from slidebatch.storage.repository import BatchRepository
 
@@ -110,6 +111,8 @@ class SlideRecorder:
             )
         except NotFound:
             return SlideOutcome.GONE
+        except StorageLost:
+            raise  # the batch fails (``Runs.storage_lost``): nothing more can be stored
         except Exception as exc:  # the batch still ends: the slide counts as failed
             self._log.failure("slide_record_failed", exc, batch_id=job.batch_id)
         self._log.event(
@@ -140,6 +143,8 @@ class SlideRecorder:
                 # Deleted while this attempt ran: leave no orphan file behind.
                 await asyncio.to_thread(self._unlink, job.batch_id, image_file)
                 return SlideOutcome.GONE
+        except StorageLost:
+            raise
         except Exception as exc:
             self._log.failure("slide_store_failed", exc, batch_id=job.batch_id)
             return await self._fail(job, f"could not store the image: {exc}", attempt, {})

@@ -28,8 +28,18 @@ from slidebatch.providers.base import ImageRequest
 from slidebatch.scheduler.clock import Clock
 from slidebatch.scheduler.dispatcher import Dispatcher
 from slidebatch.scheduler.job import Job
+from slidebatch.storage.errors import StorageLost
 from slidebatch.storage.images import ImageStore
 from slidebatch.storage.repository import BatchRepository
+
+
+@dataclass(frozen=True, slots=True)
+class LostBatch:
+    """A batch failed for want of its database: as this process last knew it, and why."""
+
+    batch: BatchRecord
+    counts: dict[SlideState, int]
+    error: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +81,7 @@ class Runs:
         self._wall = wall
         self.figures = figures  # what the gate knows now, for ETAs and advice
         self._running: dict[str, RunningBatch] = {}
+        self.lost: dict[str, LostBatch] = {}  # failed when the database was lost under them
         self._own: set[str] = set()
         self._admitting: asyncio.Task[None] | None = None
         self.lock = asyncio.Lock()
@@ -268,6 +279,30 @@ class Runs:
         running.cancel_requested = False
         self._dispatch(running.record, reset)
 
+    async def storage_lost(self, batch_id: str, error: StorageLost) -> None:
+        """The database is gone under a running batch: the batch fails now, visibly.
+
+        Nothing can be stored any more: its queued slides never start (nothing more is
+        paid), and the failure is kept here (status answers and the stream's last event say
+        "failed" and why; waiters wake). A restart on a restored database resumes it.
+        """
+        async with self.lock:
+            running = self._running.pop(batch_id, None)
+            if running is None:
+                return
+            self._dispatcher.cancel_batch(batch_id)
+            self.looks.forget(batch_id)
+            self.rounds.forget(batch_id)
+        batch = replace(running.record, state=BatchState.FAILED, finished_at=self._wall())
+        unfinished = batch.total_slides - running.successful
+        counts = dict.fromkeys(SlideState, 0)
+        counts |= {SlideState.DONE: running.successful, SlideState.ERROR: unfinished}
+        message = f"{error}; the batch stopped with {unfinished} slide(s) unfinished"
+        self.lost[batch_id] = LostBatch(batch, counts, message)
+        details = {"error": message, "successful": running.successful, "unfinished": unfinished}
+        self._log.event("batch_failed", level="error", batch_id=batch_id, details=details)
+        self._watchers.ended(batch, counts, error=message)
+
     def cancel_locked(self, batch_id: str) -> bool:
         """Drop a running batch's queued jobs (running ones finish); False if not running."""
         running = self._running.get(batch_id)
@@ -310,19 +345,27 @@ class Runs:
             return
         state = final_batch_state(counts, cancelled=running.cancel_requested)
         # Each step waits out a database outage (storage/retrying.py): a batch always
-        # reaches its final state; it leaves the running set once that state is stored.
+        # reaches its final state; it leaves the running set once that state is stored. A
+        # lost database is not waited out: the batch stays for ``storage_lost`` to fail it.
         try:
             batch = await self._repo.set_batch_state(batch_id, state, at=self._wall())
-        finally:
-            self._running.pop(batch_id, None)
-            self.looks.forget(batch_id)
+        except StorageLost:
+            raise
+        except BaseException:
+            self._forget(batch_id)
+            raise
+        self._forget(batch_id)
         slides = await self._repo.until_answered(
-            "read slides", lambda: self._repo.get_slides(batch_id)
+            "read slides", lambda: self._repo.get_slides(batch_id), batch_id=batch_id
         )
         self._log.event(
             "batch_generate_complete", batch_id=batch_id, summary=completion_summary(batch, slides)
         )
         self._watchers.ended(batch, counts)
+
+    def _forget(self, batch_id: str) -> None:
+        self._running.pop(batch_id, None)
+        self.looks.forget(batch_id)
 
     def _dispatch(self, batch: BatchRecord, slides: Sequence[SlideRecord]) -> None:
         jobs = [self._job(batch, s) for s in slides]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from functools import partial
 
 from slidebatch.core.batch import BatchRecord, SlideRecord
@@ -62,6 +63,8 @@ class Watchers:
         self.versions = Versions()
         self._finished: dict[str, asyncio.Event] = {}  # set when a waited-on batch ends
         self._turns: dict[str, _Turns] = {}  # batches with events being read
+        # Batches that ended without their final state stored (their database was lost).
+        self._unstored: dict[str, BatchRecord] = {}
 
     def watched(self, batch_id: str) -> bool:
         """Whether anyone listens to ``batch_id``'s events now."""
@@ -82,7 +85,7 @@ class Watchers:
         try:
             # Waits out an outage: the event must not be lost, nor stop the batch's flow.
             record = await self._repo.until_answered(
-                "read slide", lambda: self._repo.get_slide(batch_id, key)
+                "read slide", lambda: self._repo.get_slide(batch_id, key), batch_id=batch_id
             )
             event = SlideEvent(batch_id, SlideAnswer.of(record), progress)
             publish = partial(self.events.publish, batch_id, event)
@@ -102,10 +105,18 @@ class Watchers:
         """The batch's own fields changed, and the slides ``keys`` (None: maybe any slide)."""
         self.versions.batch_changed(batch_id, keys)
 
-    def ended(self, batch: BatchRecord, counts: dict[SlideState, int]) -> None:
-        """The batch reached a final state: one last event, streams end, waiters wake."""
+    def ended(
+        self, batch: BatchRecord, counts: dict[SlideState, int], *, error: str | None = None
+    ) -> None:
+        """The batch reached a final state: one last event, streams end, waiters wake.
+
+        ``error``: it failed for want of its database, so ``batch`` is not stored; waiters
+        are answered with it.
+        """
         self.versions.batch_changed(batch.id, ())  # each slide reported its own change
-        status = BatchStatus.of(batch, counts)
+        status = replace(BatchStatus.of(batch, counts), error=error)
+        if error is not None:
+            self._unstored[batch.id] = batch
         turns = self._turns.get(batch.id)
         if turns is None:
             self._end(batch.id, status)
@@ -125,6 +136,7 @@ class Watchers:
     def gone(self, batch_id: str) -> None:
         """The batch was deleted: its streams end, its waiters wake (and find it gone)."""
         self.versions.forget(batch_id)
+        self._unstored.pop(batch_id, None)
         self._close(batch_id)
 
     def _close(self, batch_id: str) -> None:
@@ -138,7 +150,7 @@ class Watchers:
         while True:
             # Register before looking, so an ending in between is not missed.
             event = self._finished.setdefault(batch_id, asyncio.Event())
-            batch = await self._repo.get_batch(batch_id)
+            batch = self._unstored.get(batch_id) or await self._repo.get_batch(batch_id)
             if batch.state.is_final:
                 if self._finished.get(batch_id) is event and not event.is_set():
                     del self._finished[batch_id]

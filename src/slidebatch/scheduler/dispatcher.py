@@ -47,10 +47,16 @@ _SAME_PARK_S = 60.0
 __all__ = ["Dispatcher", "DispatcherStats", "Job", "JobListener"]
 
 
+class StartRefused(Exception):
+    """Raised by a listener's ``on_started``: send nothing for this job, report nothing more
+    (its batch has ended without it, e.g. its database was lost)."""
+
+
 class JobListener(Protocol):
     """What the engine hears about each job; it persists and publishes events."""
 
-    async def on_started(self, job: Job, attempt: int) -> None: ...
+    async def on_started(self, job: Job, attempt: int) -> None:
+        """The attempt starts (``StartRefused``: it must not, and the job is dropped)."""
 
     async def on_succeeded(self, job: Job, result: ImageResult, attempt: int) -> None: ...
 
@@ -184,7 +190,13 @@ class Dispatcher:
         attempt = job.attempts + 1
         # 'generating' is stored before the request leaves: a crash after the upstream was
         # paid must find the slide generating (and its image on disk) on restart.
-        await self._safely(job, "on_started", listener.on_started(job, attempt))
+        try:
+            await self._safely(job, "on_started", listener.on_started(job, attempt))
+        except StartRefused:
+            permit.release()
+            self._queue.finish(job.batch_id)
+            self._poke()
+            return
         try:
             result = await self._call(job.request)
         except ProviderError as error:
@@ -254,6 +266,8 @@ class Dispatcher:
     async def _safely(self, job: Job, hook: str, call: Awaitable[None]) -> None:
         try:
             await call
+        except StartRefused:
+            raise
         except Exception as exc:
             self._log.failure(
                 "scheduler_listener_failed",

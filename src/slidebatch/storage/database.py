@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from slidebatch.observability.pipeline_log import EventLog
-from slidebatch.storage.errors import StorageUnavailable, translated
+from slidebatch.storage.errors import StorageLost, translated
 from slidebatch.storage.identity import FileIdentity, schema_problem
 from slidebatch.storage.repository import BatchRepository
 from slidebatch.storage.retrying import Sleep
@@ -140,13 +140,13 @@ class Database:
                 yield connection
 
     def _refuse_a_lost_file(self) -> None:
-        """``StorageUnavailable`` when the SQLite file is no longer the one opened.
+        """``StorageLost`` when the SQLite file is no longer the one opened.
 
         SQLite keeps writing into a deleted file's inode, so every write would "succeed" and
         vanish at the next restart. The same check as ``/readyz`` (one ``stat``) refuses it.
         """
         if self.file is not None and (problem := self.file.problem()) is not None:
-            raise StorageUnavailable(
+            raise StorageLost(
                 f"{problem}; writes are refused so that nothing is saved into a file that "
                 "is gone (restore it, or restart the server on a new database)"
             )
@@ -213,7 +213,7 @@ class _OpenOnly:
         self, _dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]
     ) -> None:
         if (problem := self.file.problem()) is not None:
-            raise StorageUnavailable(problem)
+            raise StorageLost(problem)
         cargs[0] = f"{self.file.path.resolve().as_uri()}?mode=rw"
         cparams["uri"] = True
 

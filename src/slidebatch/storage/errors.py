@@ -19,6 +19,11 @@ class StorageUnavailable(SlidebatchError):
     """The database cannot be reached or answered with an error; try again later."""
 
 
+class StorageLost(StorageUnavailable):
+    """The database this process opened is gone (its SQLite file deleted or replaced):
+    waiting does not bring it back, so what depends on writing gives up (a batch fails)."""
+
+
 @contextmanager
 def translated(action: str) -> Iterator[None]:
     """Turn SQLAlchemy / driver / OS errors raised inside into ``StorageUnavailable``.

@@ -339,16 +339,20 @@ class BatchRepository(TableAccess):
             total = (await connection.execute(count)).scalar_one()
         return [(batch_record(r), _counts_of(r)) for r in rows], int(total)
 
-    async def until_answered(self, action: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def until_answered(
+        self, action: str, call: Callable[[], Awaitable[T]], *, batch_id: str | None = None
+    ) -> T:
         """``call()`` retried while the database is unavailable (see ``retrying.py``)."""
-        return await self._durable(action, call)
+        return await self._durable(action, call, batch_id=batch_id)
 
     async def set_batch_state(
         self, batch_id: str, state: BatchState, *, at: datetime
     ) -> BatchRecord:
         """Move the batch to ``state``, waiting out a database outage; returns it as it is now."""
         return await self._durable(
-            "update batch state", lambda: self._set_batch_state(batch_id, state, at=at)
+            "update batch state",
+            lambda: self._set_batch_state(batch_id, state, at=at),
+            batch_id=batch_id,
         )
 
     async def _set_batch_state(
@@ -564,7 +568,9 @@ class BatchRepository(TableAccess):
 
         The engine ends batches on these counts, so an outage is waited out.
         """
-        return await self._durable("count slides", lambda: self._slide_counts(batch_id))
+        return await self._durable(
+            "count slides", lambda: self._slide_counts(batch_id), batch_id=batch_id
+        )
 
     async def _slide_counts(self, batch_id: str) -> dict[SlideState, int]:
         query = (
@@ -648,7 +654,11 @@ class BatchRepository(TableAccess):
 
     async def _update_slide(self, batch_id: str, key: int, action: str, **values: Any) -> None:
         """One slide's state change; an outage is waited out (the image may be paid for)."""
-        await self._durable(action, lambda: self._update_slide_once(batch_id, key, action, values))
+        await self._durable(
+            action,
+            lambda: self._update_slide_once(batch_id, key, action, values),
+            batch_id=batch_id,
+        )
 
     async def _update_slide_once(
         self, batch_id: str, key: int, action: str, values: dict[str, Any]

@@ -4,7 +4,9 @@ A slide's state change or a batch's final state that fails to store would leave 
 ``running`` for ever (and a paid image unrecorded). These calls wait out an outage instead,
 with capped exponential backoff on the injected sleep, and log each failed try as the
 pipeline event ``storage_retry`` (``details.action``, ``failures``, ``retry_in`` s, ``error``).
-Only ``StorageUnavailable`` is retried: ``NotFound`` and ``Conflict`` are answers.
+Only ``StorageUnavailable`` is retried: ``NotFound`` and ``Conflict`` are answers, and a lost
+database (``StorageLost``: its SQLite file deleted or replaced) does not come back by
+waiting, so it is raised at once and the engine fails the batch instead of going quiet.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential
 
 from slidebatch.observability.pipeline_log import EventLog
-from slidebatch.storage.errors import StorageUnavailable
+from slidebatch.storage.errors import StorageLost, StorageUnavailable
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
@@ -40,8 +42,13 @@ class UntilAnswered:
         self._first = first
         self._cap = cap
 
-    async def __call__(self, action: str, call: Callable[[], Awaitable[T]]) -> T:
-        """``call()``'s result, once the database answers; never gives up on an outage."""
+    async def __call__(
+        self, action: str, call: Callable[[], Awaitable[T]], *, batch_id: str | None = None
+    ) -> T:
+        """``call()``'s result, once the database answers; never gives up on an outage.
+
+        ``batch_id``: the batch the call is for, named in its ``storage_retry`` events.
+        """
 
         def log_retry(state: RetryCallState) -> None:
             error = state.outcome.exception() if state.outcome is not None else None
@@ -49,6 +56,7 @@ class UntilAnswered:
                 self._log.event(
                     "storage_retry",
                     level="warning",
+                    batch_id=batch_id,
                     details={
                         "action": action,
                         "failures": state.attempt_number,
@@ -60,7 +68,7 @@ class UntilAnswered:
         retrying = AsyncRetrying(
             sleep=self._sleep,
             wait=wait_exponential(multiplier=self._first, max=self._cap),
-            retry=retry_if_exception_type(StorageUnavailable),
+            retry=retry_if_exception(_waited_out),
             before_sleep=log_retry,
             reraise=True,
         )
@@ -68,3 +76,8 @@ class UntilAnswered:
             with attempt:
                 return await call()
         raise AssertionError("unreachable: tenacity stops only by returning or raising")
+
+
+def _waited_out(error: BaseException) -> bool:
+    """An outage is waited out; a lost database is not (it does not come back)."""
+    return isinstance(error, StorageUnavailable) and not isinstance(error, StorageLost)
