@@ -8,7 +8,7 @@ from scheduler_helpers import RecordingListener, make_jobs, make_policy, running
 
 from slidebatch.errors import PermanentProviderError, RateLimited, TransientProviderError
 from slidebatch.providers.base import ImageRequest, ImageResult
-from slidebatch.scheduler.dispatcher import Job
+from slidebatch.scheduler.dispatcher import Job, StartRefused
 from slidebatch.scheduler.gate import Gate, GateConfig
 from slidebatch.testing.clock import FakeClock
 from slidebatch.testing.scripted_provider import Fail, Hang, ScriptedProvider
@@ -262,6 +262,29 @@ async def test_listener_exceptions_do_not_stop_the_loop(clock: FakeClock) -> Non
         dispatcher.add_jobs("b", make_jobs("b", 4), cap=None)
         await dispatcher.drain()
     assert len(listener.of("ok")) == 4
+
+
+class RefusingListener(RecordingListener):
+    """A listener that refuses the start of slide 2 (its batch ended without it)."""
+
+    async def on_started(self, job: Job, attempt: int) -> None:
+        if job.slide_key == 2:
+            raise StartRefused("the database is gone")
+        await super().on_started(job, attempt)
+
+
+async def test_a_refused_start_sends_nothing_and_the_loop_goes_on(clock: FakeClock) -> None:
+    """StartRefused from on_started: that request is not sent, nothing more is reported of
+    it, its slot frees, and the other slides run."""
+    listener = RefusingListener(clock)
+    provider = ScriptedProvider(clock)
+    async with running(provider, Gate(clock=clock), listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 3), cap=1)
+        await dispatcher.drain()
+        left = dispatcher.outstanding("b")
+    assert sorted(call.slide_id for call in provider.calls) == ["b/1", "b/3"]
+    assert len(listener.of("ok")) == 2
+    assert left == 0
 
 
 async def test_finished_batch_leaves_memory(clock: FakeClock, listener: RecordingListener) -> None:
