@@ -15,13 +15,14 @@ from datetime import datetime
 from typing import Any
 
 from slidebatch.engine.runs import completion_summary
-from slidebatch.errors import ProviderError, QuotaExhausted, TransientProviderError
+from slidebatch.errors import ProviderError, QuotaExhausted
 from slidebatch.fleet.metrics import FleetMetrics
 from slidebatch.fleet.store import Claim, DoneValues, Finished, FleetStore
 from slidebatch.observability.metrics import Metrics
 from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.providers.base import ImageProvider, ImageRequest, ImageResult
 from slidebatch.scheduler.clock import Clock
+from slidebatch.scheduler.deadline import call_provider
 from slidebatch.scheduler.job import Job
 from slidebatch.scheduler.rate_gate import GatePermit, RateGate
 from slidebatch.scheduler.retry import RetryPolicy
@@ -79,20 +80,10 @@ class Attempt:
             await self._saves.run(self._store(claim, job, result, attempt))
 
     async def _call(self, request: ImageRequest) -> ImageResult:
-        """One provider call bounded by ``LLM_TIMEOUT_SECONDS``; anything odd is transient."""
-        try:
-            return await asyncio.wait_for(self._p.provider.generate(request), self._p.timeout)
-        except TimeoutError as exc:
-            raise TransientProviderError(
-                f"no answer within {self._p.timeout:g} s", overload=True
-            ) from exc
-        except ProviderError:
-            raise
-        except Exception as exc:
-            self._p.log.failure("provider_unexpected_error", exc, provider=self._p.provider.name)
-            raise TransientProviderError(
-                f"unexpected {type(exc).__name__} from provider {self._p.provider.name}"
-            ) from exc
+        """One provider call bounded by ``LLM_TIMEOUT_SECONDS`` on the injected clock."""
+        return await call_provider(
+            self._p.provider, request, clock=self._p.clock, seconds=self._p.timeout, log=self._p.log
+        )
 
     async def _after_failure(
         self, claim: Claim, job: Job, error: ProviderError, attempt: int

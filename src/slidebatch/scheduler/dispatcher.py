@@ -30,11 +30,11 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from slidebatch.errors import ProviderError, QuotaExhausted, TransientProviderError
+from slidebatch.errors import ProviderError, QuotaExhausted
 from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.providers.base import ImageProvider, ImageRequest, ImageResult
 from slidebatch.scheduler.clock import Clock, first_of
-from slidebatch.scheduler.deadline import within_deadline
+from slidebatch.scheduler.deadline import call_provider
 from slidebatch.scheduler.fair_queue import BatchQueueStats, FairQueue
 from slidebatch.scheduler.job import Job
 from slidebatch.scheduler.rate_gate import GatePermit, GateStats, RateGate
@@ -250,18 +250,9 @@ class Dispatcher:
         self._gate.park(now + seconds, str(error))
 
     async def _call(self, request: ImageRequest) -> ImageResult:
-        """One provider call within the attempt's deadline; anything odd becomes transient."""
-        try:
-            return await within_deadline(
-                self._provider.generate(request), clock=self._clock, seconds=self._timeout
-            )
-        except ProviderError:
-            raise
-        except Exception as error:
-            self._log.failure("provider_unexpected_error", error, provider=self._provider.name)
-            raise TransientProviderError(
-                f"unexpected {type(error).__name__} from provider {self._provider.name}"
-            ) from error
+        return await call_provider(
+            self._provider, request, clock=self._clock, seconds=self._timeout, log=self._log
+        )
 
     async def _safely(self, job: Job, hook: str, call: Awaitable[None]) -> None:
         try:
