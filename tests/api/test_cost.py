@@ -130,3 +130,21 @@ def test_the_event_stream_carries_the_cost(client: TestClient) -> None:
     snapshot = data[0]
     assert snapshot["cost"] == pytest.approx(2 * PRICE)
     assert [r["cost"] for r in snapshot["results"]] == [PRICE, PRICE]
+
+
+def test_each_slide_answer_carries_its_spend(client: TestClient) -> None:
+    """A slide regenerated once: its cost is one image, its spent two, in the status results,
+    the seed's /slide/regenerate answer and the SSE snapshot (additive fields)."""
+    batch_id = client.post("/api/slide/batch/generate", json=_deck(2)).json()["batch_id"]
+    [first, _] = client.get(f"/api/slide/batch/{batch_id}").json()["results"]
+    assert (first["cost"], first["spent"]) == (PRICE, PRICE)
+    body = {"batch_id": batch_id, "slide_id": first["slide_id"]}
+    single = client.post("/api/slide/regenerate", json=body)
+    assert single.status_code == 200, single.text
+    assert (single.json()["cost"], single.json()["spent"]) == (PRICE, pytest.approx(2 * PRICE))
+    results = client.get(f"/api/slide/batch/{batch_id}").json()["results"]
+    assert [r["spent"] for r in results] == [pytest.approx(2 * PRICE), PRICE]
+    with client.stream("GET", f"/api/slide/batch/{batch_id}/events") as stream:
+        text = "".join(stream.iter_text())
+    snapshot = json.loads(next(ln[5:] for ln in text.splitlines() if ln.startswith("data:")))
+    assert snapshot["results"][0]["spent"] == pytest.approx(2 * PRICE)

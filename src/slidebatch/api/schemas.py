@@ -348,7 +348,12 @@ class SlideResultOut(BaseModel):
     generation_time: Seconds = 0.0
     attempts: int = 0
     placeholder: bool = False
-    cost: float | None = None
+    cost: float | None = Field(None, description="USD of the slide's latest image")
+    spent: float | None = Field(
+        None,
+        description="USD of every paid image of the slide: replaced ones, discarded "
+        "candidates and retried paid attempts too (null: none reported a cost)",
+    )
     warnings: list[str] = []  # what the image does not show as asked (cut text, missing glyphs)
 
     @classmethod
@@ -599,6 +604,10 @@ class SingleSlideOut(BaseModel):
     batch_id: str
     slide_id: str
     generation_time: Seconds = 0.0
+    cost: float | None = Field(None, description="USD of the slide's latest image")
+    spent: float | None = Field(
+        None, description="USD of every paid image of the slide (replaced ones too)"
+    )
 
     @classmethod
     def of(cls, answer: SlideAnswer) -> SingleSlideOut:
