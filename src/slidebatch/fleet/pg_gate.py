@@ -10,15 +10,19 @@ state of the scope, in the database:
   loads the core, asks it exactly what the in-memory gate asks it, and writes it back in
   the same transaction. A 429 seen by one worker pauses and teaches all of them. The
   lock is held for three statements and the commit (``gate_rows``: lock the row; count
-  the live leases, reading the clock; write the leases and the state in one statement),
-  since every other worker's next start waits on it.
+  the live leases, reading the clock; write the leases, the state and the NOTIFY in one
+  statement), since every other worker's next start waits on it.
 * **One clock.** Times in the database are *fleet seconds*: the database server's clock
   (``clock_timestamp()``, epoch seconds), read inside each locked transaction once the
-  lock is granted (a start is recorded then), so workers
-  on machines whose clocks disagree still agree on the window. The Protocol's times
-  (``park(until)``, ``stats()``) stay on the worker's own clock (the dispatcher's); the
-  gate converts with the offset measured at its last round (error: one round trip). Tests
-  inject one shared ``fleet_clock`` instead.
+  lock is granted, so workers on machines whose clocks disagree still agree on the
+  window. The Protocol's times (``park(until)``, ``stats()``) stay on the worker's own
+  clock (the dispatcher's); the gate converts with the offset its recent rounds bound
+  (``gate_timing.py``: never early). Tests inject one shared ``fleet_clock`` instead.
+* **A start counts when it is sent.** A round records each start at the instant its slot
+  frees, which may lie a little ahead: a waiter begins its round a *lead* (twice its
+  slowest recent round) before the next slot frees, and the permit is handed out at that
+  instant. (A start recorded at the lock but sent after the commit reached the upstream
+  later by a different amount each time, and the upstream answered 429 at window edges.)
 * **In flight = live leases.** Each start inserts a row in ``gate_permits`` that expires
   ``lease_seconds`` later; the holder renews its leases every third of that while the
   requests run and deletes each when its outcome is reported. Expired leases do not count
@@ -26,8 +30,8 @@ state of the scope, in the database:
   within ``lease_seconds``. The in-flight cap's AIMD is shared like the rest.
 * **No hot polling.** One waiter per process talks to the database at a time (the others
   queue on a local lock, FIFO), and one round starts as many as the process has waiting
-  (an opening burst is one transaction). It sleeps until the next start the window
-  allows, or until the soonest lease expires when the cap is full, and wakes early on a
+  (an opening burst is one transaction). It sleeps until a lead before the next start the
+  window allows, or until the soonest lease expires when the cap is full, and wakes early on a
   NOTIFY (``LISTEN slidebatch_gate``, payload the scope) that a round sends at commit when
   its outcomes brought a start nearer (a 429 or a park only delays: no NOTIFY).
 * **Synchronous calls.** Permit outcomes and ``park`` are queued (``gate_reports.py``),
@@ -63,6 +67,7 @@ from slidebatch.errors import ProviderError
 from slidebatch.fleet import gate_reports
 from slidebatch.fleet.gate_reports import Report
 from slidebatch.fleet.gate_state import StateMismatch, config_text, decode, encode
+from slidebatch.fleet.gate_timing import GateTiming
 from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.providers.base import RateLimitInfo
 from slidebatch.scheduler.clock import Clock, SystemClock, first_of
@@ -86,8 +91,9 @@ class _Round:
 
     now: float  # fleet seconds
     core: GateCore
-    permits: list[tuple[int, int]]  # (lease id, start number) of the starts made
+    permits: list[gate_rows.Granted]  # the starts made (each at its own instant)
     wait_until: float | None  # fleet seconds; None: only a change can help
+    lead: float  # begin the next round this long before ``wait_until`` (a start, not a lease)
     moved: bool  # the reports freed a slot of a full cap or brought the next start nearer
 
 
@@ -127,6 +133,10 @@ class PgPermit:
         if self._settle():
             self._gate.report(gate_reports.Abandoned(self.lease, self.started_at))
 
+    def sent_now(self) -> None:
+        """Handed out: the request leaves now (its latency counts from here)."""
+        self._local_start = self._gate.clock.now()
+
     def _settle(self) -> bool:
         first = not self._done
         self._done = True
@@ -163,7 +173,7 @@ class PgGate:
         self._log = log
         self._config_text = config_text(config)
         self._snapshot = GateCore(config, now=clock.now())
-        self._offset = 0.0  # fleet seconds minus local clock seconds, at the last round
+        self._timing = GateTiming()  # the offset to the fleet's clock, the rounds' lead
         self._reports: list[Report] = []
         self._held: set[int] = set()  # lease ids of this process's requests in flight
         self._ready: deque[PgPermit] = deque()  # started in a round, for the next waiters
@@ -182,7 +192,9 @@ class PgGate:
         """Wait until the fleet may start one more request, count it and lease its slot.
 
         One round with the database starts as many as this process has waiting (the
-        window allowing), so an opening burst costs one transaction, not one each.
+        window allowing), so an opening burst costs one transaction, not one each. A
+        start may be granted for an instant a little ahead (the round began a lead before
+        the slot frees): the permit is handed out at that instant, when its start counts.
         """
         self._waiting += 1
         try:
@@ -192,28 +204,35 @@ class PgGate:
                 while not self._ready:
                     self._changed.clear()  # before the round: a NOTIFY during it counts
                     decided = await self._round_retrying(want=self._waiting)
-                    for lease, seq in decided.permits:
-                        self._held.add(lease)
-                        self._ready.append(PgPermit(self, lease, seq, decided.now))
+                    for granted in decided.permits:
+                        self._held.add(granted.lease)
+                        self._ready.append(PgPermit(self, granted.lease, granted.seq, granted.at))
                     if decided.permits:
                         self._holding.set()
                     else:
                         await self._wait(decided)
-                return self._ready.popleft()
+                permit = self._ready.popleft()
         finally:
             self._waiting -= 1
             while len(self._ready) > self._waiting:  # their waiters were cancelled
                 self._ready.pop().abandon()
+        try:
+            await self._sleep_until(permit.started_at - self._timing.offset)
+        except BaseException:
+            permit.abandon()  # never sent
+            raise
+        permit.sent_now()
+        return permit
 
     def park(self, until: float, reason: str) -> None:
         """No start anywhere in the fleet before ``until`` (this process's clock)."""
-        fleet_until = until + self._offset
+        fleet_until = until + self._timing.offset
         self._snapshot.park(fleet_until, reason)
         self.report(gate_reports.Parked(fleet_until, reason))
 
     def stats(self) -> GateStats:
         """The fleet's figures as of this worker's last round, times on its own clock."""
-        offset = self._offset
+        offset = self._timing.offset
         fleet_now = self.clock.now() + offset
         stats = self._snapshot.stats(fleet_now, waiting=self._waiting, latencies=self._latencies)
 
@@ -262,6 +281,7 @@ class PgGate:
     async def _round(self, *, want: int) -> _Round:
         """One locked transaction: apply the queued reports, then start if allowed."""
         reports, self._reports = self._reports, []
+        began = self.clock.now()
         try:
             with translated("deciding at the fleet gate"):
                 async with self.engine.begin() as connection:
@@ -269,6 +289,7 @@ class PgGate:
         except BaseException:
             self._reports[:0] = reports  # not written: the next round writes them
             raise
+        self._timing.round_took(self.clock.now() - began)
         self._snapshot = decided.core
         return decided
 
@@ -279,13 +300,12 @@ class PgGate:
         stored = await gate_rows.lock_state(connection, scope)
         ending = [lease for r in reports if (lease := gate_reports.lease_of(r)) is not None]
         fleet_now = None if self._fleet_clock is None else self._fleet_clock.now()
-        # Read the local clock beside the fleet's (not after the query returns): a slow
-        # round would otherwise count its own latency as clock offset, and every wait
-        # computed from it would end that much late.
-        local_now = self.clock.now()
+        # The database reads its clock between these two readings of the local clock (an
+        # injected fleet clock is read with the first): they bound the offset.
+        local = self.clock.now()
         leases = await gate_rows.live_leases(connection, scope, now=fleet_now, ending=ending)
         now = leases.now
-        self._offset = now - local_now
+        self._timing.observe(now, local, local if fleet_now is not None else self.clock.now())
         core, config_changed = self._load(stored, now)
         # Each ending report frees one slot: count it in flight until it does (its lease
         # may have expired already, and must not free a slot twice).
@@ -295,34 +315,27 @@ class PgGate:
             gate_reports.apply(core, report, now)
         core.cap.in_flight = leases.live
         moved = _moment(core, now) < before or config_changed
-        seqs, wait_until = self._starts(core, now, want, leases.soonest_expiry)
+        lead = self._timing.lead(core.rate.window_seconds)
+        starts, wait_until, grantable = _starts(core, now, want, lead, leases.soonest_expiry)
         permits = await gate_rows.write_round(
             connection,
             scope,
-            seqs,
+            starts,
             holder=self.holder,
-            started_at=now,
+            now=now,
             expires_at=now + self.lease_seconds,
             state=encode(core),
             config=self._config_text if config_changed else None,
+            notify=moved,
         )
-        if moved:
-            await gate_rows.notify(connection, scope)
-        return _Round(now=now, core=core, permits=permits, wait_until=wait_until, moved=moved)
-
-    def _starts(
-        self, core: GateCore, now: float, want: int, soonest_expiry: float | None
-    ) -> tuple[list[int], float | None]:
-        """Start up to ``want`` at ``now``; the start numbers, and when to look again."""
-        seqs: list[int] = []
-        while len(seqs) < want:
-            if core.full(now):
-                return seqs, soonest_expiry
-            at = core.next_start(now)
-            if at > now + EPSILON:
-                return seqs, at
-            seqs.append(core.start(now))
-        return seqs, None
+        return _Round(
+            now=now,
+            core=core,
+            permits=permits,
+            wait_until=wait_until,
+            lead=lead if grantable else 0.0,
+            moved=moved,
+        )
 
     def _load(self, stored: gate_rows.StoredGate, now: float) -> tuple[GateCore, bool]:
         """The stored core; rebuilt from this worker's config if that changed or it is
@@ -346,11 +359,14 @@ class PgGate:
         return await gate_rows.database_now(connection)
 
     async def _wait(self, decided: _Round) -> None:
-        """Sleep until the decided time, or until a report or a NOTIFY says things moved."""
+        """Sleep until a lead before the decided time (the next round is granted for that
+        time), or until a report or a NOTIFY says things moved."""
         until = decided.wait_until
         # Against the clock as it is now, not as the round began: committing took time.
-        local_until = (decided.now if until is None else until) - self._offset
-        local_until += self.lease_seconds if until is None else 0.0
+        if until is None:
+            local_until = decided.now - self._timing.offset + self.lease_seconds
+        else:
+            local_until = until - self._timing.offset - decided.lead
         await first_of(self._sleep_until(local_until), self._changed.wait())
 
     async def _sleep_until(self, local_until: float) -> None:
@@ -358,9 +374,12 @@ class PgGate:
 
         ``first_of`` starts its awaitables as tasks, one loop turn later: a delay computed
         before that turn overshoots by however far the clock moved meanwhile (with a test's
-        fake clock, past its last step, so the waiter never woke).
+        fake clock, past its last step, so the waiter never woke). An instant already
+        past costs no loop turn.
         """
-        await self.clock.sleep(max(0.0, local_until - self.clock.now()))
+        delay = local_until - self.clock.now()
+        if delay > 0:
+            await self.clock.sleep(delay)
 
     # --- background work ---
 
@@ -463,6 +482,26 @@ class PgGate:
         if self._log is not None:
             level = "info" if name == "gate_config_changed" else "warning"
             self._log.event(name, level=level, details={"scope": self.scope, **details})
+
+
+def _starts(
+    core: GateCore, now: float, want: int, lead: float, soonest_expiry: float | None
+) -> tuple[list[tuple[int, float]], float | None, bool]:
+    """Start up to ``want``, each at the instant its slot frees if that is within ``lead``.
+
+    Returns the (start number, instant) pairs, when to look again, and whether that is a
+    start that may be granted ahead (not the expiry of a lease that fills the cap: a lease
+    still live a lead before it expires would only make the round come back at once).
+    """
+    starts: list[tuple[int, float]] = []
+    while len(starts) < want:
+        if core.full(now):
+            return starts, soonest_expiry, False
+        at = max(now, core.next_start(now))
+        if at > now + lead + EPSILON:
+            return starts, at, True
+        starts.append((core.start(at), at))
+    return starts, None, False
 
 
 def _moment(core: GateCore, now: float) -> tuple[bool, float]:

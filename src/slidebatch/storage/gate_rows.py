@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,6 +27,15 @@ class StoredGate:
 
     config: str
     state: str
+
+
+@dataclass(frozen=True, slots=True)
+class Granted:
+    """A start a round made: its lease, its start number and its instant (fleet seconds)."""
+
+    lease: int
+    seq: int
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,42 +123,49 @@ async def live_leases(
 async def write_round(
     connection: AsyncConnection,
     scope: str,
-    seqs: Collection[int],
+    starts: Collection[tuple[int, float]],
     *,
     holder: str,
-    started_at: float,
+    now: float,
     expires_at: float,
     state: str,
     config: str | None = None,
-) -> list[tuple[int, int]]:
-    """Insert a lease per start number ``seqs`` and write the scope's state (and its config,
-    when it changed; ``updated_at`` is ``started_at``) in one statement; return the
-    ``(lease id, start number)`` pairs in start order."""
+    notify: bool = False,
+) -> list[Granted]:
+    """Insert a lease per ``(start number, instant)`` of ``starts``, write the scope's state
+    (and its config, when it changed; ``updated_at`` is ``now``) and, with ``notify``, tell
+    every listening worker that the scope's gate changed (sent at commit): one statement.
+    Returns the starts made, in start order."""
     statement = text(
         """
         WITH saved AS (
-            UPDATE gate_scopes SET state = :state, updated_at = :at,
+            UPDATE gate_scopes SET state = :state, updated_at = :now,
                 config = coalesce(CAST(:config AS text), config)
             WHERE scope = :scope
-            RETURNING 1
+            RETURNING CASE WHEN CAST(:notify AS boolean)
+                THEN pg_notify(:channel, :scope) END AS told
         )
         INSERT INTO gate_permits (scope, seq, holder, started_at, expires_at)
-        SELECT :scope, s, :holder, :at, :until
-        FROM unnest(CAST(:seqs AS bigint[])) AS s
-        RETURNING id, seq
+        SELECT :scope, s.seq, :holder, s.at, :until
+        FROM unnest(CAST(:seqs AS bigint[]), CAST(:ats AS double precision[])) AS s (seq, at)
+        RETURNING id, seq, started_at
         """
     )
     params = {
         "scope": scope,
         "state": state,
-        "at": started_at,
+        "now": now,
         "config": config,
+        "notify": notify,
+        "channel": CHANNEL,
         "holder": holder,
         "until": expires_at,
-        "seqs": list(seqs),
+        "seqs": [seq for seq, _ in starts],
+        "ats": [at for _, at in starts],
     }
     result = await connection.execute(statement, params)
-    return sorted(((int(row.id), int(row.seq)) for row in result), key=lambda pair: pair[1])
+    granted = (Granted(int(r.id), int(r.seq), float(r.started_at)) for r in result)
+    return sorted(granted, key=lambda start: start.seq)
 
 
 async def renew_leases(connection: AsyncConnection, ids: Collection[int], expires_at: float) -> int:
@@ -160,8 +176,3 @@ async def renew_leases(connection: AsyncConnection, ids: Collection[int], expire
         update(GatePermitRow).where(GatePermitRow.id.in_(list(ids))).values(expires_at=expires_at)
     )
     return int(result.rowcount)
-
-
-async def notify(connection: AsyncConnection, scope: str) -> None:
-    """Tell every listening worker that the scope's gate changed (sent at commit)."""
-    await connection.execute(select(func.pg_notify(CHANNEL, scope)))

@@ -1,0 +1,135 @@
+"""The fleet gate's rounds under latency: a start is counted at the instant it is sent (real
+PostgreSQL; one ``FakeClock`` is the worker's clock and the fleet's)."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from slidebatch.fleet import gate_reports
+from slidebatch.fleet.pg_gate import PgGate, _Round
+from slidebatch.scheduler.gate_config import GateConfig
+from slidebatch.testing.clock import FakeClock
+
+pytestmark = pytest.mark.postgres
+
+_IDLE = 0.1  # real seconds of an idle loop before virtual time jumps
+
+
+class _SlowGate(PgGate):
+    """A gate whose every round takes ``slow`` seconds between the lock and the commit, as
+    under a loaded database: the clock is read at the lock, the permits leave after."""
+
+    slow = 0.0
+    rounds = 0
+
+    async def _decide(
+        self, connection: AsyncConnection, reports: list[gate_reports.Report], *, want: int
+    ) -> _Round:
+        decided = await super()._decide(connection, reports, want=want)
+        self.rounds += 1
+        await self.clock.sleep(self.slow)
+        return decided
+
+
+@asynccontextmanager
+async def _gate(
+    url: str,
+    config: GateConfig,
+    clock: FakeClock,
+    *,
+    scope: str | None = None,
+    lease_seconds: float = 600.0,
+) -> AsyncIterator[_SlowGate]:
+    engine = create_async_engine(url, pool_size=3)
+    gate = _SlowGate(
+        engine,
+        scope or f"test-{secrets.token_hex(4)}",
+        config,
+        clock=clock,
+        fleet_clock=clock,
+        lease_seconds=lease_seconds,
+        holder="worker-0",
+        log=None,
+    )
+    try:
+        await gate._open()
+        yield gate
+    finally:
+        await gate.aclose()
+        await engine.dispose()
+
+
+async def test_a_slow_round_still_sends_at_the_instant_its_start_counts(
+    fleet_database: str,
+) -> None:
+    """Rounds of 0.5 s: once measured, a waiter begins its round a lead early and is handed
+    the permit at the very instant the window counts its start (the slot's free instant),
+    so neither the upstream sees it late nor the next window drifts by the round."""
+    clock = FakeClock(autojump_threshold=_IDLE)
+    config = GateConfig(rate=2, window=60.0, margin=0.1)
+    async with _gate(fleet_database, config, clock) as gate:
+        gate.slow = 0.5
+        handed: list[tuple[float, float]] = []  # (start counted, handed out), fleet = local
+        for _ in range(8):
+            permit = await gate.acquire()
+            handed.append((permit.started_at, clock.now()))
+            permit.success()
+    # The first window's rounds measure the latency; later starts are handed out on time.
+    assert all(out == at for at, out in handed[2:]), handed
+    starts = [at for at, _ in handed]
+    # No drift: each start is exactly a window (plus the margin) after the one two before.
+    assert [round(b - a, 6) for a, b in zip(starts[2:], starts[4:], strict=False)] == [60.1] * 4
+
+
+async def test_a_round_is_three_statements_even_when_it_notifies(fleet_database: str) -> None:
+    """Lock, leases, and one statement that writes the leases, the state and the NOTIFY."""
+    clock = FakeClock(autojump_threshold=_IDLE)
+    config = GateConfig(rate=10, window=60.0, max_in_flight=1)
+    async with _gate(fleet_database, config, clock) as gate:
+        permit = await gate.acquire()
+        statements: list[str] = []
+
+        def count(*args: Any) -> None:
+            statements.append(str(args[2]))
+
+        engine: AsyncEngine = gate.engine
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        try:
+            permit.success()  # frees the full cap's only slot: the round notifies
+            await gate.flush()
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", count)
+        assert len(statements) == 3, statements
+        assert "pg_notify" in statements[-1]
+
+
+async def test_a_full_cap_waits_for_the_lease_to_expire_without_extra_rounds(
+    fleet_database: str,
+) -> None:
+    """The lead is for starts the window allows: a waiter on a full cap sleeps until the
+    holder's lease expires (no round a lead early that would find it still live, again and
+    again), then starts at that instant."""
+    clock = FakeClock(autojump_threshold=_IDLE)
+    config = GateConfig(rate=100, window=60.0, max_in_flight=1)
+    scope = f"test-{secrets.token_hex(4)}"
+    async with (
+        _gate(fleet_database, config, clock, scope=scope, lease_seconds=6.0) as a,
+        _gate(fleet_database, config, clock, scope=scope, lease_seconds=6.0) as b,
+    ):
+        b.slow = 0.1
+        b.park(clock.now(), "a round to measure")
+        await b.flush()  # a round of 0.1 s: a lead of 0.2 s
+        held = await a.acquire()
+        await a.aclose()  # A vanishes: its lease ends 6 s after its start
+        rounds = b.rounds
+        permit = await b.acquire()
+        assert permit.started_at == held.started_at + 6.0
+        assert b.rounds - rounds == 2  # one finds the cap full, one at the expiry
+        permit.success()
