@@ -62,6 +62,49 @@ class KillFigures:
     killed_slides_done_s: float  # kill -> the last of the killed worker's slides stored
 
 
+@dataclass(frozen=True, slots=True)
+class WindowUse:
+    """How the fleet used the upstream's window in one run (unscaled seconds), from the
+    fake upstream's own times: a slot frees one window after the start that took it
+    (``R`` starts earlier); ``idle`` is how long each freed slot sat unused before the
+    next accepted start took it (the round, the wake-up, the margin: what a fleet loses
+    per window chain), and ``early`` how far each 429 arrived before its slot freed."""
+
+    idle: tuple[float, ...]
+    early: tuple[float, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        idle = sorted(self.idle)
+
+        def at(q: float) -> float | None:
+            return round(idle[min(len(idle) - 1, int(q * len(idle)))], 3) if idle else None
+
+        return {
+            "slot_idle_p50_s": at(0.5),
+            "slot_idle_p90_s": at(0.9),
+            "slot_idle_max_s": at(1.0),
+            "slot_idle_mean_s": round(statistics.mean(idle), 3) if idle else None,
+            "rate_limited_early_by_s": [round(e, 3) for e in self.early],
+        }
+
+
+def window_use(stats: dict[str, Any], *, rate: int, window: float) -> WindowUse:
+    """``WindowUse`` of a run from the fake upstream's ``/stats`` (``window`` unscaled)."""
+    scale = float(stats["time_scale"])
+    rows = stats["requests"]
+    accepted = sorted(float(r["start"]) / scale for r in rows if r["latency_drawn"] is not None)
+    idle = tuple(accepted[k] - (accepted[k - rate] + window) for k in range(rate, len(accepted)))
+    early = []
+    for row in rows:
+        if row["outcome"] != "rate_limited":
+            continue
+        at = float(row["arrival"]) / scale
+        before = [a for a in accepted if a <= at]
+        if len(before) >= rate:
+            early.append(before[-rate] + window - at)
+    return WindowUse(idle, tuple(early))
+
+
 @dataclass(slots=True)
 class FleetReport:
     """Every repeat's figures, and their medians."""
@@ -69,6 +112,7 @@ class FleetReport:
     workers: int
     time_scale: float
     runs: list[RunFigures] = field(default_factory=list)
+    windows: list[WindowUse] = field(default_factory=list)
     kills: list[KillFigures] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
@@ -79,6 +123,7 @@ class FleetReport:
             "workers": self.workers,
             "time_scale": self.time_scale,
             "multi_batch": [r.as_json() for r in self.runs],
+            "window_use": [w.as_json() for w in self.windows],
             "median_ratio": median([r.ratio for r in self.runs]),
             "median_ratio_online": median([r.ratio_in_order for r in self.runs]),
             "rate_limited_total": sum(r.rate_limited for r in self.runs),
@@ -112,9 +157,17 @@ def multi_batch_scenario(*, quick: bool) -> Scenario:
 
 
 def run_fleet_bench(
-    *, workers: int, time_scale: float, repeat: int, quick: bool, root: Path, say: Say
+    *,
+    workers: int,
+    time_scale: float,
+    repeat: int,
+    quick: bool,
+    root: Path,
+    say: Say,
+    kill: bool = True,
 ) -> FleetReport:
-    """Start the fleet ``repeat`` times (a fresh database each) and measure both figures."""
+    """Start the fleet ``repeat`` times (a fresh database each) and measure both figures
+    (``kill`` False: the multi-batch scenario only)."""
     report = FleetReport(workers, time_scale)
     for number in range(1, repeat + 1):
         with (
@@ -128,6 +181,9 @@ def run_fleet_bench(
                 scenario = multi_batch_scenario(quick=quick)
                 say(f"repeat {number}: {scenario.name}")
                 report.runs.append(_multi_batch(env, client, scenario, f"m{number}"))
+                report.windows.append(window_use(env.fake.stats(), rate=RATE, window=WINDOW))
+                if not kill:
+                    continue
                 env.drain()
                 say(f"repeat {number}: kill -9 of one worker mid-batch")
                 report.kills.append(_kill_run(env, client, 20 if quick else 40, f"k{number}"))

@@ -9,6 +9,10 @@ import typer
 
 from slidebatch.cli.output import EXIT_FAILED, err_console, fail
 
+_TIME_SCALE_HELP = (
+    "Wall seconds per upstream second (0.1: a 60 s window in 6 s, large enough "
+    "that machine jitter stays well below the rate window's margin)."
+)
 _LOAD_HELP = (
     "Instead: the API under pollers and concurrent submits at a high limit, on SQLite and "
     "PostgreSQL (status latency, submits, the list, event-loop lag)."
@@ -18,6 +22,7 @@ _FLEET_HELP = (
     "Instead: N workers + 1 API process on a fresh PostgreSQL database (127.0.0.1:5432): "
     "the multi-batch scenario vs the bound, 429s, and a kill -9 of one worker mid-batch."
 )
+_KILL_HELP = "With --fleet: also kill -9 one worker mid-batch (--no-kill: multi-batch only)."
 _CROWD_HELP = (
     "Instead: 10 running batches watched by 300 status pollers and 100 SSE clients "
     "(--quick: 2 batches, 6 pollers, 4 streams); every request answered, p50 / p99."
@@ -25,12 +30,7 @@ _CROWD_HELP = (
 
 
 def bench(
-    time_scale: float = typer.Option(
-        0.1,
-        "--time-scale",
-        help="Wall seconds per upstream second (0.1: a 60 s window in 6 s, large enough "
-        "that machine jitter stays well below the rate window's margin).",
-    ),
+    time_scale: float = typer.Option(0.1, "--time-scale", help=_TIME_SCALE_HELP),
     quick: bool = typer.Option(False, "--quick", help="Fewer, smaller runs (a smoke test)."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
     naive: bool = typer.Option(True, "--naive/--no-naive", help="Also run the naive baseline."),
@@ -59,13 +59,14 @@ def bench(
     database: list[str] = typer.Option(["sqlite", "postgres"], "--database", help=_DB_HELP),
     fleet: int = typer.Option(0, "--fleet", help=_FLEET_HELP, min=0, max=16),
     repeat: int = typer.Option(3, "--repeat", help="With --fleet: repeats (medians).", min=1),
+    kill: bool = typer.Option(True, "--kill/--no-kill", help=_KILL_HELP),
     crowd: bool = typer.Option(False, "--crowd", help=_CROWD_HELP),
 ) -> None:
     """Run the fake upstream and a real server; print makespan vs bound, 429s and success."""
     if not 0 < time_scale <= 1:
         fail("--time-scale must be in (0, 1]")
     if fleet:
-        _fleet(fleet, time_scale, repeat, quick=quick, workdir=workdir)
+        _fleet(fleet, time_scale, repeat, quick=quick, kill=kill, workdir=workdir)
         return
     if load:
         _load(workdir, database, quick=quick)
@@ -138,7 +139,7 @@ def _load(workdir: Path | None, databases: list[str], *, quick: bool) -> None:
 
 
 def _fleet(
-    workers: int, time_scale: float, repeat: int, *, quick: bool, workdir: Path | None
+    workers: int, time_scale: float, repeat: int, *, quick: bool, kill: bool, workdir: Path | None
 ) -> None:
     import tempfile
 
@@ -149,6 +150,7 @@ def _fleet(
             workers=workers,
             time_scale=time_scale,
             repeat=repeat,
+            kill=kill,
             quick=quick,
             root=workdir or Path(scratch),
             say=_progress,
