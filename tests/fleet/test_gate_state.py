@@ -60,3 +60,21 @@ def test_adopt_keeps_the_starts_and_numbering() -> None:
         new.stats(6.0, waiting=0, latencies=[]).starts_in_window
         == old.stats(6.0, waiting=0, latencies=[]).starts_in_window
     )
+
+
+def test_a_long_running_scope_keeps_a_small_state() -> None:
+    """A day at 20 per minute, one 429 in ten: the text holds the starts of the longest
+    window the gate may learn (900 s) and the refusals still in the window, a few KB."""
+    core = GateCore(GateConfig(rate=20, window=60.0), now=0.0)
+    at = 0.0
+    for number in range(1, 28_800):
+        at = max(at + 0.5, core.next_start(at))
+        seq = core.start(at)
+        if number % 10:
+            core.succeeded(at + 9.0, seq, RateLimitInfo())
+        else:
+            core.failed(at + 1.0, seq, at, RateLimited("429", retry_after=1.0))
+    text = encode(core)
+    assert len(text) < 8_000, len(text)
+    again = decode(text)
+    assert again.stats(at, waiting=0, latencies=[]) == core.stats(at, waiting=0, latencies=[])

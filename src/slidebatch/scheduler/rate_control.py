@@ -182,7 +182,11 @@ class RateController:
             self._probes.append(at)
         self.starts.record(at)
         self._history.append(at)
-        if len(self._history) > _HISTORY:
+        # A start older than the longest window the gate may learn can never be the one a
+        # reset names (that window would be rejected): forgetting it changes nothing, and
+        # keeps the fleet's state row small. (A window's slack covers starts granted ahead.)
+        horizon = at - self._longest_window - self.window_seconds
+        while self._history and (len(self._history) > _HISTORY or self._history[0] < horizon):
             self._history_lost = self._history.popleft()
 
     def forget(self, at: float) -> None:
@@ -245,6 +249,9 @@ class RateController:
     ) -> None:
         """A 429 for the start numbered ``seq``: skew, a lesson, or a surprise to cut for."""
         self.rate_limited_total += 1
+        # Only refusals still inside the window are ever forgotten (``reconcile``).
+        horizon = now - self.starts.rate.keep
+        self._refused = deque((at for at in self._refused if at > horizon), maxlen=_HISTORY)
         self._refused.append(started_at)
         if self._is_skew(error, hint, now, seq):
             self.margin.skew_total += 1
