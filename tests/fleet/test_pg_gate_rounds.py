@@ -28,13 +28,15 @@ class _SlowGate(PgGate):
 
     slow = 0.0
     rounds = 0
+    slow_grants: list[float]  # seconds each of the next rounds that start something take
 
     async def _decide(
         self, connection: AsyncConnection, reports: list[gate_reports.Report], *, want: int
     ) -> _Round:
         decided = await super()._decide(connection, reports, want=want)
         self.rounds += 1
-        await self.clock.sleep(self.slow)
+        extra = self.slow_grants.pop(0) if decided.permits and self.slow_grants else 0.0
+        await self.clock.sleep(self.slow + extra)
         return decided
 
 
@@ -58,6 +60,7 @@ async def _gate(
         holder="worker-0",
         log=None,
     )
+    gate.slow_grants = []
     try:
         await gate._open()
         yield gate
@@ -133,3 +136,25 @@ async def test_a_full_cap_waits_for_the_lease_to_expire_without_extra_rounds(
         assert permit.started_at == held.started_at + 6.0
         assert b.rounds - rounds == 2  # one finds the cap full, one at the expiry
         permit.success()
+
+
+async def test_a_permit_handed_out_late_holds_its_slot_from_when_it_left(
+    fleet_database: str,
+) -> None:
+    """A round slower than its lead hands a permit out 1 s after its planned instant: the
+    window counts that start when it left, so the next start in its slot comes a window
+    after that, not a window after the plan (which the upstream would refuse)."""
+    clock = FakeClock(autojump_threshold=_IDLE)
+    config = GateConfig(rate=2, window=10.0, margin=0.1)
+    async with _gate(fleet_database, config, clock) as gate:
+        gate.slow_grants = [1.0]
+        counted: list[float] = []
+        handed: list[float] = []
+        for _ in range(4):
+            permit = await gate.acquire()
+            handed.append(clock.now())
+            counted.append(permit.started_at)
+            permit.success()
+    assert handed[0] == 1.0
+    assert all(b - a >= 10.1 for a, b in zip(handed, handed[2:], strict=False)), handed
+    assert counted == handed

@@ -57,12 +57,20 @@ class Parked:
     reason: str
 
 
-Report = Succeeded | Failed | Released | Abandoned | Parked
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """The start counted at ``counted`` left only at ``at`` (fleet seconds, both)."""
+
+    counted: float
+    at: float
+
+
+Report = Succeeded | Failed | Released | Abandoned | Parked | Sent
 
 
 def lease_of(report: Report) -> int | None:
-    """The lease a report ends (``None`` for a park)."""
-    return None if isinstance(report, Parked) else report.lease
+    """The lease a report ends (``None`` for a park or a late send)."""
+    return None if isinstance(report, Parked | Sent) else report.lease
 
 
 def apply(core: GateCore, report: Report, now: float) -> None:
@@ -78,3 +86,5 @@ def apply(core: GateCore, report: Report, now: float) -> None:
             core.abandoned(started_at)
         case Parked(until=until, reason=reason):
             core.park(until, reason)
+        case Sent(counted=counted, at=at):
+            core.sent_late(counted, at)

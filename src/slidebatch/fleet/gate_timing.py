@@ -28,6 +28,7 @@ from collections import deque
 SAMPLES = 16  # recent rounds the offset and the lead are judged on
 LEAD_SHARE = 0.05  # the lead never exceeds this share of the window
 LEAD_FACTOR = 2.0  # the lead is this many times the slowest recent round
+LATE_SHARE = 0.25  # a permit handed out later than this share of the margin is re-counted
 
 
 class GateTiming:

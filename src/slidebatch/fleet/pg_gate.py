@@ -23,6 +23,9 @@ state of the scope, in the database:
   slowest recent round) before the next slot frees, and the permit is handed out at that
   instant. (A start recorded at the lock but sent after the commit reached the upstream
   later by a different amount each time, and the upstream answered 429 at window edges.)
+  A permit handed out late all the same (a round slower than the lead, a busy event
+  loop) is counted again at the moment it left (``gate_reports.Sent``), so its slot frees
+  one window after the upstream saw it.
 * **In flight = live leases.** Each start inserts a row in ``gate_permits`` that expires
   ``lease_seconds`` later; the holder renews its leases every third of that while the
   requests run and deletes each when its outcome is reported. Expired leases do not count
@@ -67,7 +70,7 @@ from slidebatch.errors import ProviderError
 from slidebatch.fleet import gate_reports
 from slidebatch.fleet.gate_reports import Report
 from slidebatch.fleet.gate_state import StateMismatch, config_text, decode, encode
-from slidebatch.fleet.gate_timing import GateTiming
+from slidebatch.fleet.gate_timing import LATE_SHARE, GateTiming
 from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.providers.base import RateLimitInfo
 from slidebatch.scheduler.clock import Clock, SystemClock, first_of
@@ -222,7 +225,19 @@ class PgGate:
             permit.abandon()  # never sent
             raise
         permit.sent_now()
+        self._count_when_sent(permit)
         return permit
+
+    def _count_when_sent(self, permit: PgPermit) -> None:
+        """A permit handed out late (a round slower than its lead, a busy event loop) is
+        counted in the window when it leaves, so the slot it holds frees one window after
+        the upstream saw it, not after the instant the round had planned. Lateness within
+        a share of the margin is left to the margin (no round for it)."""
+        late = self.clock.now() + self._timing.offset - permit.started_at
+        if late > self._snapshot.rate.margin.value * LATE_SHARE:
+            at = permit.started_at + late
+            self.report(gate_reports.Sent(permit.started_at, at))
+            permit.started_at = at
 
     def park(self, until: float, reason: str) -> None:
         """No start anywhere in the fleet before ``until`` (this process's clock)."""

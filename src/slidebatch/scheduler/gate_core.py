@@ -72,6 +72,11 @@ class GateCore:
         """No start before ``until`` for ``reason`` (a spent quota, no credits)."""
         self.holds.park(until, reason)
 
+    def sent_late(self, counted: float, at: float) -> None:
+        """The start counted at ``counted`` left only at ``at``: its slot frees that much
+        later (the upstream counts it from its arrival)."""
+        self.rate.move(counted, at)
+
     # --- outcomes: each frees the slot its start took ---
 
     def succeeded(self, now: float, seq: int, info: RateLimitInfo) -> None:

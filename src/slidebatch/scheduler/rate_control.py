@@ -47,6 +47,7 @@ opens).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import math
 from collections import deque
@@ -188,6 +189,19 @@ class RateController:
         horizon = at - self._longest_window - self.window_seconds
         while self._history and (len(self._history) > _HISTORY or self._history[0] < horizon):
             self._history_lost = self._history.popleft()
+
+    def move(self, was: float, at: float) -> None:
+        """Count the start made at ``was`` at ``at`` instead (it left late)."""
+        self.starts.forget(was)
+        self.starts.record(at)
+        with contextlib.suppress(ValueError):
+            self._history.remove(was)
+            bisect.insort(self._history, at)
+        if was in self._probes:
+            self._probes.remove(was)
+            self._probes.append(at)
+        if self._last_in_window == was:
+            self._last_in_window = at
 
     def forget(self, at: float) -> None:
         """Un-count a start the upstream never counted."""
