@@ -4,6 +4,11 @@
 them as these values and writes them at its next round with the database (the very next
 decision of this worker, or a background flush within milliseconds), in order, under the
 scope's row lock. ``apply`` is the one place a report meets the shared ``GateCore``.
+
+An answer is applied at the fleet time it came (``at``), not at the round's: its figures
+are relative to that moment (a reset "in 9 s", a 429's Retry-After), and a round that
+comes later would stretch them by its delay (a reset read 0.3 s late taught a window
+0.3 s too long, and paused the fleet 0.3 s too long after an upstream's "0 remaining").
 """
 
 from __future__ import annotations
@@ -17,21 +22,24 @@ from slidebatch.scheduler.gate_core import GateCore
 
 @dataclass(frozen=True, slots=True)
 class Succeeded:
-    """The request of lease ``lease`` (start number ``seq``) succeeded with ``info``."""
+    """The request of lease ``lease`` (start number ``seq``) succeeded with ``info`` at
+    ``at`` (fleet seconds)."""
 
     lease: int
     seq: int
     info: RateLimitInfo
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    """The request of lease ``lease`` failed with ``error``."""
+    """The request of lease ``lease`` failed with ``error`` at ``at`` (fleet seconds)."""
 
     lease: int
     seq: int
     started_at: float  # fleet seconds
     error: ProviderError
+    at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +82,12 @@ def lease_of(report: Report) -> int | None:
 
 
 def apply(core: GateCore, report: Report, now: float) -> None:
-    """Teach ``core`` what ``report`` says, at fleet time ``now``."""
+    """Teach ``core`` what ``report`` says, at fleet time ``now`` (an answer: when it came)."""
     match report:
-        case Succeeded(seq=seq, info=info):
-            core.succeeded(now, seq, info)
-        case Failed(seq=seq, started_at=started_at, error=error):
-            core.failed(now, seq, started_at, error)
+        case Succeeded(seq=seq, info=info, at=at):
+            core.succeeded(min(at, now), seq, info)
+        case Failed(seq=seq, started_at=started_at, error=error, at=at):
+            core.failed(min(at, now), seq, started_at, error)
         case Released():
             core.released()
         case Abandoned(started_at=started_at):

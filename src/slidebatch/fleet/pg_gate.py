@@ -52,6 +52,11 @@ Use::
         ...  # Dispatcher(gate=gate, ...)
     finally:
         await gate.aclose()
+
+(Over 500 lines: the waiting, the rounds and the three background tasks share the queued
+reports, the snapshot and the local lock of one ``PgGate``; the pure parts are apart:
+``gate_rows`` the SQL, ``gate_state`` the codec, ``gate_reports`` the outcomes,
+``gate_timing`` the offset and the lead.)
 """
 
 from __future__ import annotations
@@ -118,12 +123,14 @@ class PgPermit:
         if self._settle():
             self._gate.latency(self._gate.clock.now() - self._local_start)
             info = rate_limit or RateLimitInfo()
-            self._gate.report(gate_reports.Succeeded(self.lease, self.seq, info))
+            at = self._gate.fleet_now()
+            self._gate.report(gate_reports.Succeeded(self.lease, self.seq, info, at))
 
     def failure(self, error: ProviderError) -> None:
         """The request failed: frees the slot; 429s and overloads teach the whole fleet."""
         if self._settle():
-            report = gate_reports.Failed(self.lease, self.seq, self.started_at, error)
+            at = self._gate.fleet_now()
+            report = gate_reports.Failed(self.lease, self.seq, self.started_at, error, at)
             self._gate.report(report)
 
     def release(self) -> None:
@@ -233,7 +240,7 @@ class PgGate:
         counted in the window when it leaves, so the slot it holds frees one window after
         the upstream saw it, not after the instant the round had planned. Lateness within
         a share of the margin is left to the margin (no round for it)."""
-        late = self.clock.now() + self._timing.offset - permit.started_at
+        late = self.fleet_now() - permit.started_at
         if late > self._snapshot.rate.margin.value * LATE_SHARE:
             at = permit.started_at + late
             self.report(gate_reports.Sent(permit.started_at, at))
@@ -263,6 +270,10 @@ class PgGate:
         )
 
     # --- called by permits ---
+
+    def fleet_now(self) -> float:
+        """The fleet's clock now, as this worker can tell it (the offset never runs ahead)."""
+        return self.clock.now() + self._timing.offset
 
     def report(self, report: Report) -> None:
         """Queue an outcome or a park for the next round (flushed in the background)."""
