@@ -1,4 +1,5 @@
-"""/docs and /redoc load every script and style from the server itself (they work offline)."""
+"""/docs and /redoc load every script and style from the server itself (they work offline);
+/openapi.json is a valid document of the OpenAPI version it declares."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import schemathesis
 from fastapi.testclient import TestClient
 
 from slidebatch.api.app import create_app
@@ -37,3 +39,10 @@ def test_docs_pages_reference_only_local_assets_that_exist(client: TestClient, p
         assert answer.status_code == 200, link
         assert len(answer.content) > 1000, link
     assert "cdn" not in html.text.lower()
+
+
+def test_openapi_document_is_valid_for_its_declared_version(client: TestClient) -> None:
+    """/openapi.json passes schemathesis' OpenAPI 3.1 meta-schema (no 3.2-only itemSchema)."""
+    document = client.get("/openapi.json").json()
+    assert document["openapi"].startswith("3.1")
+    schemathesis.openapi.from_dict(document).validate()

@@ -264,6 +264,8 @@ def event_stream(message_type: Any, description: str) -> dict[int | str, dict[st
     The stream is written by ``authoring.streams`` (not FastAPI's own SSE, whose bytes differ),
     so the document is given here: each event's ``data`` is one message, its JSON schema
     inlined (no ``$defs``, which OpenAPI would resolve against the document's root).
+    The per-event schema sits under the vendor extension ``x-item-schema``: OpenAPI 3.2's
+    ``itemSchema`` is not allowed in the 3.1 document FastAPI writes (its validators refuse it).
     """
     schema = TypeAdapter(message_type).json_schema()
     message = _inlined(schema, schema.pop("$defs", {}))
@@ -279,7 +281,7 @@ def event_stream(message_type: Any, description: str) -> dict[int | str, dict[st
         },
     }
     return {
-        200: {"description": description, "content": {"text/event-stream": {"itemSchema": item}}}
+        200: {"description": description, "content": {"text/event-stream": {"x-item-schema": item}}}
     }
 
 
