@@ -261,3 +261,24 @@ def test_a_failing_vision_call_is_502_and_an_error_line_in_the_stream(
     assert messages[-1]["type"] == "error"
     assert "chat model failed" in messages[-1]["message"]
     assert KEY not in streamed.text
+
+
+def test_the_settings_page_shows_tests_and_saves_the_model_the_routes_call(
+    tmp_path: Path, upstream: FakeUpstreamServer
+) -> None:
+    """/api/config shows LLM_CHAT_MODEL, the test calls it; a saved model is the one called."""
+    upstream.reset_stats()
+    settings = {"image_provider": "openrouter", "llm_api_key": KEY}
+    with _client(
+        tmp_path, llm_api_base=upstream.openrouter_base, llm_chat_model="acme/env-chat", **settings
+    ) as client:
+        assert client.get("/api/config").json()["llm_chat_model"] == "acme/env-chat"
+        outline = {"text": DOCUMENT, "slide_count": 3}
+        assert client.post("/api/outline/generate", json=outline).status_code == 200
+        assert client.post("/api/config/test", json={}).json()["success"] is True
+        saved = client.post("/api/config", json={"llm_chat_model": "acme/saved-chat"})
+        assert saved.json()["llm_chat_model"] == "acme/saved-chat"
+        assert client.post("/api/outline/generate", json=outline).status_code == 200
+        assert client.post("/api/config/test", json={}).json()["model"] == "acme/saved-chat"
+    called = [row["model"] for row in _chat_requests(upstream)]
+    assert called == ["acme/env-chat", "acme/env-chat", "acme/saved-chat", "acme/saved-chat"]

@@ -7,8 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from slidebatch.api.auth import client_address, principal_dependency
+from slidebatch.assist.chat import ChatModel
+from slidebatch.assist.select import chat_model_for
 from slidebatch.core.access import Caller, Principal
 from slidebatch.services import Services
+from slidebatch.storage.app_config import AppConfigRepository
 
 
 def get_services(request: Request) -> Services:
@@ -28,3 +31,13 @@ async def get_caller(
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+async def studio_chat_model(services: Services) -> ChatModel | None:
+    """The chat model the studio routes call: the settings page's saved ``llm_chat_model``
+    when there is one, else ``LLM_CHAT_MODEL`` (``None`` offline)."""
+    saved = await AppConfigRepository.on(services.database).load()
+    name = saved.get("llm_chat_model")
+    return chat_model_for(
+        services.settings, services.clock, name if isinstance(name, str) else None
+    )

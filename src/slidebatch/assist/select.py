@@ -11,8 +11,12 @@ from slidebatch.config import ProviderName, Settings
 from slidebatch.scheduler.clock import Clock
 
 
-def chat_model_for(settings: Settings, clock: Clock) -> ChatModel | None:
-    """The chat model to call (its deadline on ``clock``), or ``None`` when offline."""
+def chat_model_for(settings: Settings, clock: Clock, model: str | None = None) -> ChatModel | None:
+    """The chat model to call (its deadline on ``clock``), or ``None`` when offline.
+
+    ``model`` names another model at the same upstream (the settings page's saved one);
+    without it, ``LLM_CHAT_MODEL``.
+    """
     provider = settings.provider
     if provider is ProviderName.OPENROUTER and settings.llm_api_key is not None:
         key, base = settings.llm_api_key, settings.llm_api_base
@@ -25,7 +29,7 @@ def chat_model_for(settings: Settings, clock: Clock) -> ChatModel | None:
         return None
     return ChatModel(
         base_url=base,
-        model=settings.llm_chat_model,
+        model=model or settings.llm_chat_model,
         api_key=secret,
         timeout=settings.llm_timeout_seconds,
         clock=clock,

@@ -2,7 +2,9 @@
 
 What the page shows is the environment's settings with the values saved through
 ``POST /api/config`` on top. Saved values are kept in the database and used by the
-connection test; the running image provider keeps the settings it started with.
+connection test; a saved ``llm_chat_model`` is also the model the outline and style routes
+call (at the server's upstream, as the seed's page implies); the running image provider
+keeps the settings it started with.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from slidebatch.config import Settings
 
 SECRET_FIELDS = ("llm_api_key", "llm_image_api_key")
 MASK = "****"
-DEFAULT_CHAT_MODEL = "google/gemini-3-pro-preview"
 
 
 def environment_config(settings: Settings) -> dict[str, Any]:
@@ -23,7 +24,7 @@ def environment_config(settings: Settings) -> dict[str, Any]:
     return {
         "llm_api_key": key,
         "llm_api_base": settings.llm_api_base,
-        "llm_chat_model": DEFAULT_CHAT_MODEL,
+        "llm_chat_model": settings.llm_chat_model,
         "llm_image_api_key": "",
         "llm_image_api_base": "",
         "llm_image_model": settings.llm_image_model,

@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from slidebatch.api.deps import CallerDep, ServicesDep
+from slidebatch.api.deps import CallerDep, ServicesDep, studio_chat_model
 from slidebatch.api.routes.templates import shelf
 from slidebatch.api.seed_schemas import (
     InsertSlideIn,
@@ -26,7 +26,6 @@ from slidebatch.api.seed_schemas import (
 )
 from slidebatch.assist.offline_outline import OutlineSlide
 from slidebatch.assist.outline import check_document, write_outline, write_slide
-from slidebatch.assist.select import chat_model_for
 from slidebatch.authoring.messages import OutlineMessage
 from slidebatch.authoring.model_streams import outline_stream
 from slidebatch.authoring.streams import (
@@ -54,7 +53,7 @@ async def _template_name(body: OutlineIn, services: Services, scope: str | None)
 @router.post("/generate", response_model=OutlineOut, summary="An outline of slide_count slides")
 async def generate(body: OutlineIn, services: ServicesDep, caller: CallerDep) -> OutlineOut:
     await _template_name(body, services, caller.scope)
-    model = chat_model_for(services.settings, services.clock)
+    model = await studio_chat_model(services)
     slides = await write_outline(services.http, model, body.text, body.slide_count)
     return OutlineOut(slides=[_slide_data(s) for s in slides])
 
@@ -71,7 +70,7 @@ async def generate_stream(
     # An empty document and an unknown template are 4xx before the stream starts.
     check_document(body.text, body.slide_count)
     name = await _template_name(body, services, caller.scope)
-    model = chat_model_for(services.settings, services.clock)
+    model = await studio_chat_model(services)
     messages: AsyncIterator[OutlineMessage]
     if model is None:
         slides = await write_outline(services.http, None, body.text, body.slide_count)
@@ -89,7 +88,7 @@ async def insert_slide(
 ) -> InsertSlideOut:
     slide = await write_slide(
         services.http,
-        chat_model_for(services.settings, services.clock),
+        await studio_chat_model(services),
         body.user_prompt,
         body.insert_after_page_num + 1,
         before=body.prev_slide.title if body.prev_slide else None,

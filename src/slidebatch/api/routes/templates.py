@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, File, UploadFile
 from fastapi.responses import StreamingResponse
 
-from slidebatch.api.deps import CallerDep, ServicesDep
+from slidebatch.api.deps import CallerDep, ServicesDep, studio_chat_model
 from slidebatch.api.seed_schemas import (
     StylePromptOut,
     TemplateIn,
@@ -19,7 +19,6 @@ from slidebatch.api.seed_schemas import (
     event_stream,
 )
 from slidebatch.assist import offline_style as style
-from slidebatch.assist.select import chat_model_for
 from slidebatch.assist.style import analyze_style, check_images
 from slidebatch.authoring.messages import StyleMessage
 from slidebatch.authoring.model_streams import style_stream
@@ -114,7 +113,7 @@ async def analyze(
     502/503 when the model fails (the upstream's message, key scrubbed).
     """
     uploads = await _read(files)
-    model = chat_model_for(services.settings, services.clock)
+    model = await studio_chat_model(services)
     prompt = await analyze_style(services.http, model, uploads)
     return StylePromptOut(style_prompt=prompt, reference_images=await _keep(services, uploads))
 
@@ -131,7 +130,7 @@ async def analyze_stream(
     # Bad input is a 4xx before the stream starts, not an error line inside a 200.
     uploads = await _read(files)
     tones = await check_images(uploads)
-    model = chat_model_for(services.settings, services.clock)
+    model = await studio_chat_model(services)
     references = await _keep(services, uploads)
     messages: AsyncIterator[StyleMessage]
     if model is None:
