@@ -282,3 +282,16 @@ def test_the_settings_page_shows_tests_and_saves_the_model_the_routes_call(
         assert client.post("/api/config/test", json={}).json()["model"] == "acme/saved-chat"
     called = [row["model"] for row in _chat_requests(upstream)]
     assert called == ["acme/env-chat", "acme/env-chat", "acme/saved-chat", "acme/saved-chat"]
+
+
+@pytest.mark.parametrize("path", ["/api/outline/generate", "/api/outline/generate-stream"])
+def test_offline_a_document_with_no_text_is_422_and_markup_text_is_outlined(
+    offline: TestClient, path: str
+) -> None:
+    """Offline, code without a comment is 422 before any stream; HTML's text is outlined."""
+    refused = offline.post(path, json={"text": "```\nx = 1\n```", "slide_count": 4})
+    assert refused.status_code == 422, refused.text
+    assert "no text to outline" in refused.json()["detail"]
+    kept = offline.post(path, json={"text": "<b>hi there</b>", "slide_count": 4})
+    assert kept.status_code == 200
+    assert "hi there" in kept.text

@@ -123,10 +123,14 @@ async def test_a_near_empty_document_is_refused_before_any_call(upstream, docume
         "---\ntitle: Plan\n---\n# Plan",
         "2027",
         "<!-- x -->增长",
+        "---\n  Our plan for next year is bold\n---",
+        "---\nSummary: revenue grew 20% in Q3\n---",
+        "🚀🎉",
     ],
 )
 def test_a_document_with_words_is_kept_as_given(document: str) -> None:
-    """Any letter or digit outside comments and front matter is a document, passed on whole."""
+    """Any letter, digit or emoji outside comments and YAML-looking front matter (key: value
+    lines at the very start) is a document, passed on whole."""
     assert check_document(document, 4) == document
 
 

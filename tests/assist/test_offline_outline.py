@@ -8,6 +8,7 @@ import pytest
 
 from slidebatch.assist.offline_outline import inserted_slide, is_chinese, outline
 from slidebatch.core.slide import SlideType
+from slidebatch.errors import InputError
 
 REPORT = """# 季度报告
 
@@ -163,3 +164,36 @@ def test_identifiers_keep_their_underscores() -> None:
     """`batch_id` stays batch_id; only emphasis marks are dropped."""
     slides = outline("# Deck\n\n## Ids\n- **Each** `batch_id` is _kept_\n", 3)
     assert slides[1].content_text == "Each batch_id is kept"
+
+
+@pytest.mark.parametrize(
+    ("document", "title"),
+    [
+        ("| Region | Sales |\n|---|---|\n| North | 12 |\n| South | 9 |", "Region · Sales"),
+        ("```python\n# Load the quarterly numbers\nx = load()\n```", "Load the quarterly numbers"),
+        ("![a chart of revenue](chart.png)", "a chart of revenue"),
+        ("<b>hi there</b>", "hi there"),
+        ('<img alt="a chart">', "a chart"),
+    ],
+)
+def test_a_document_without_prose_is_outlined_from_the_text_it_has(
+    document: str, title: str
+) -> None:
+    """Only a table, code, an image or HTML: its cells, comments, alt text or text make the deck."""
+    slides = outline(document, 4)
+    assert slides[0].title == title
+    assert slides[1].content_text
+    assert "Presentation" not in [s.title for s in slides]
+
+
+def test_a_document_without_any_text_is_refused() -> None:
+    """Code without a comment has nothing to outline offline: InputError, not an empty deck."""
+    with pytest.raises(InputError, match="no text to outline"):
+        outline("```\nx = 1\n```", 4)
+
+
+def test_front_matter_gives_the_title_and_is_no_slide_text() -> None:
+    """A leading YAML block's title is the cover's; its lines are nowhere in the slides."""
+    slides = outline("---\ntitle: Deck\nauthor: Ann\n---\nHello world", 3)
+    assert [s.title for s in slides] == ["Deck", "Hello world", "Thank you"]
+    assert not any("---" in s.content_text or "author" in s.content_text for s in slides)

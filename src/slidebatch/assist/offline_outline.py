@@ -10,10 +10,13 @@ the document has enough points to fill them.
 
 from __future__ import annotations
 
+import html
 import re
 from dataclasses import dataclass, field, replace
 
+from slidebatch.assist.front_matter import split_front_matter
 from slidebatch.core.slide import SlideType
+from slidebatch.errors import InputError
 
 MAX_TITLE = 40
 MAX_POINTS = 6
@@ -28,6 +31,12 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 # Emphasis and code marks, and heading/quote marks; an underscore inside a word (batch_id) stays.
 _MARKS = re.compile(r"\*+|`+|^#+\s*|^>\s*")
 _UNDERSCORES = re.compile(r"(?<!\w)_+|_+(?!\w)")
+_RULE = re.compile(r"^\s{0,3}-{3,}\s*$")
+_CODE_COMMENT = re.compile(r"^\s*(?:#+|//+|--|/\*+|\*+(?!/))\s*(.*?)\s*(?:\*+/)?\s*$")
+_TABLE_RULE = re.compile(r"^:?-+:?$")
+_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_TAG = re.compile(r"<[^>]*>")
+_ALT = re.compile(r"""\balt\s*=\s*(["'])(.*?)\1""", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +67,24 @@ def is_chinese(text: str) -> bool:
 
 
 def outline(text: str, slide_count: int) -> list[OutlineSlide]:
-    """The slides of ``text``: a cover, content slides, an ending; ``slide_count`` at most."""
-    document = _document_part(text)
+    """The slides of ``text``: a cover, content slides, an ending; ``slide_count`` at most.
+
+    A leading front matter's ``title`` is the cover's. A document with no prose is read for
+    the text it has (table cells, code comments, alt text, HTML text); with none,
+    ``InputError``, as for an empty document.
+    """
+    fields, rest = split_front_matter(text.strip())
+    document = _document_part(rest)
     chinese = is_chinese(document)
-    title, lead, sections = _sections(document)
+    title, lead, sections = _sections(_prose_lines(document))
+    if not title and not sections:
+        title, lead, sections = _sections(_plain_lines(document))
+    title = _short(fields.get("title", "")) or title
+    if not title and not sections:
+        raise InputError(
+            "the document has no text to outline (no prose, table cells, code comments "
+            "or alt text); give some text to outline"
+        )
     if slide_count <= 1:
         return [_cover(title or _first_title(sections, chinese), lead, sections, chinese)]
     body_slots = slide_count - 1 if slide_count == 2 else slide_count - 2
@@ -137,14 +160,13 @@ class _Reader:
             self.lines.append(line)
 
 
-def _sections(document: str) -> tuple[str, str, list[_Section]]:
-    """The title, the lead (prose before the first section) and the sections of ``document``.
+def _sections(lines: list[str]) -> tuple[str, str, list[_Section]]:
+    """The title, the lead (prose before the first section) and the sections of ``lines``.
 
-    Code blocks, tables, images and HTML lines are no text for a slide and are skipped. A
-    document without section headings has one section per paragraph.
+    A document without section headings has one section per paragraph.
     """
     reader = _Reader()
-    for line in _prose_lines(document):
+    for line in lines:
         reader.feed(line)
     reader.close()
     sections = [s for s in reader.sections if s.title or s.points]
@@ -155,6 +177,8 @@ def _sections(document: str) -> tuple[str, str, list[_Section]]:
 
 
 def _prose_lines(document: str) -> list[str]:
+    """The document's prose: code blocks, tables, images and HTML lines are no text for a
+    slide (blank lines in their place); a ``---`` rule ends a paragraph."""
     kept: list[str] = []
     fenced = False
     for line in document.splitlines():
@@ -162,9 +186,39 @@ def _prose_lines(document: str) -> list[str]:
             fenced = not fenced
             kept.append("")  # a code block ends the paragraph before it
             continue
-        skip = line.lstrip().startswith(("|", "![", "<"))
+        skip = line.lstrip().startswith(("|", "![", "<")) or _RULE.match(line)
         kept.append("" if fenced or skip else line)
     return kept
+
+
+def _plain_lines(document: str) -> list[str]:
+    """The text of a document without prose: a table row's cells as a list item, a code
+    comment's words, an image's alt text, an HTML line's text and alt attributes."""
+    kept: list[str] = []
+    fenced = False
+    for line in document.splitlines():
+        bare = line.strip()
+        if bare.startswith(("```", "~~~")):
+            fenced = not fenced
+            kept.append("")
+        elif fenced:
+            comment = _CODE_COMMENT.match(line)
+            kept.append(comment.group(1) if comment else "")
+        elif bare.startswith("|"):
+            cells = [c.strip() for c in bare.strip("|").split("|")]
+            words = [c for c in cells if c and not _TABLE_RULE.match(c)]
+            if words:  # a |---| rule row is left out: the rows stay one paragraph
+                kept.append("- " + " · ".join(words))
+        else:
+            text = _IMAGE.sub(r"\1", line)
+            text = _TAG.sub(lambda tag: f" {_alt_of(tag.group(0))} ", text)
+            kept.append(html.unescape(re.sub(r"\s+", " ", text)).strip())
+    return kept
+
+
+def _alt_of(tag: str) -> str:
+    found = _ALT.search(tag)
+    return found.group(2) if found else ""
 
 
 def _opens_paragraph(previous: str) -> bool:

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import re
+import unicodedata
 from dataclasses import replace
 from typing import Any
 
 import httpx
 
 from slidebatch.assist.chat import ChatModel, OnText, chat_text, user_message
+from slidebatch.assist.front_matter import split_front_matter
 from slidebatch.assist.markdown import outline_slides
 from slidebatch.assist.offline_outline import OutlineSlide, inserted_slide, outline
 from slidebatch.core.deck import DeckInput, parse_deck
@@ -27,8 +29,6 @@ from slidebatch.errors import InputError, PermanentProviderError
 MAX_DOCUMENT_CHARS = 60_000
 MAX_OUTLINE_SLIDES = 60
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
-_SEPARATOR = re.compile(r"^\s*-{3,}\s*$")
-_FRONT_LINE = re.compile(r"^(?:\s*$|[A-Za-z_][\w-]*\s*:|\s)")
 
 OUTLINE_INSTRUCTION = """You write presentation outlines. Turn the document below into a deck
 of exactly {slides} slides: a cover first, content slides, an ending last. Answer ONLY in this
@@ -84,16 +84,13 @@ def check_document(document: str, slides: int) -> str:
 
 
 def _has_words(text: str) -> bool:
-    """True when ``text`` has a letter or digit outside HTML comments and a front matter block.
+    """True when ``text`` has a letter, digit or symbol (an emoji) outside HTML comments and
+    a leading YAML front matter block.
 
-    ``<!-- -->`` or ``---\\n---`` is no document: an outline of it would be a made-up deck.
+    ``<!-- -->`` or ``---\n---`` is no document: an outline of it would be a made-up deck.
     """
-    lines = _COMMENT.sub("", text).splitlines()
-    if lines and _SEPARATOR.match(lines[0]):
-        end = next((i for i in range(1, len(lines)) if _SEPARATOR.match(lines[i])), None)
-        if end is not None and all(_FRONT_LINE.match(line) for line in lines[1:end]):
-            lines = lines[end + 1 :]
-    return any(char.isalnum() for line in lines for char in line)
+    _, body = split_front_matter(_COMMENT.sub("", text))
+    return any(char.isalnum() or unicodedata.category(char) == "So" for char in body)
 
 
 async def write_outline(
