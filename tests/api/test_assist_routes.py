@@ -14,7 +14,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from slidebatch.api.app import create_app
+from slidebatch.assist.outline import MAX_DOCUMENT_CHARS, check_document
 from slidebatch.config import load_settings
+from slidebatch.errors import InputError
 from slidebatch.testing.fake_behaviour import FakeUpstreamConfig, Fault
 from slidebatch.testing.fake_upstream import FakeUpstreamServer
 
@@ -295,3 +297,21 @@ def test_offline_a_document_with_no_text_is_422_and_markup_text_is_outlined(
     kept = offline.post(path, json={"text": "<b>hi there</b>", "slide_count": 4})
     assert kept.status_code == 200
     assert "hi there" in kept.text
+
+
+def test_a_long_document_is_outlined_whole_and_one_over_the_limit_is_refused(
+    offline: TestClient,
+) -> None:
+    """Up to MAX_DOCUMENT_CHARS the whole document is read (its end too); over it, a 422
+    naming the limit, from the API and from check_document alike."""
+    document = "## Intro\n" + "Words go here. " * 8_000 + "\n\n## Finale\n- the end\n"
+    assert 60_000 < len(document) <= MAX_DOCUMENT_CHARS
+    answer = offline.post("/api/outline/generate", json={"text": document, "slide_count": 4})
+    assert answer.status_code == 200, answer.text[:300]
+    assert "Finale" in [slide["title"] for slide in answer.json()["slides"]]
+    too_long = "x" * (MAX_DOCUMENT_CHARS + 1)
+    refused = offline.post("/api/outline/generate", json={"text": too_long, "slide_count": 4})
+    assert refused.status_code == 422
+    assert str(MAX_DOCUMENT_CHARS) in refused.text
+    with pytest.raises(InputError, match=f"the limit is {MAX_DOCUMENT_CHARS}"):
+        check_document(too_long, 4)

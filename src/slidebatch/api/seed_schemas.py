@@ -21,11 +21,11 @@ from pydantic import (
 )
 
 from slidebatch.api.schemas import Text, reject_unknown_slide_fields
+from slidebatch.assist.outline import MAX_DOCUMENT_CHARS
 from slidebatch.core.look import MAX_REFERENCES
 from slidebatch.core.slide import SlideType
 
 MAX_PROJECT_SLIDES = 500
-MAX_OUTLINE_TEXT = 200_000
 ProjectId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 
 
@@ -145,7 +145,7 @@ class StylePromptOut(BaseModel):
 
 
 class OutlineIn(BaseModel):
-    text: Annotated[Text, Field(max_length=MAX_OUTLINE_TEXT)]
+    text: Annotated[Text, Field(max_length=MAX_DOCUMENT_CHARS)]
     slide_count: Annotated[int, Field(ge=1, le=40)] = 8
     template_id: Annotated[str, Field(max_length=64)] | None = None
 

@@ -26,7 +26,9 @@ from slidebatch.core.deck import DeckInput, parse_deck
 from slidebatch.core.slide import SlideType
 from slidebatch.errors import InputError, PermanentProviderError
 
-MAX_DOCUMENT_CHARS = 60_000
+# The one limit on a document to outline: OutlineIn.text's max_length, the CLI's check.
+# Longer is refused naming it, never cut (a cut deck silently misses the document's end).
+MAX_DOCUMENT_CHARS = 200_000
 MAX_OUTLINE_SLIDES = 60
 _COMMENT = re.compile(r"<!--.*?(?:-->|$)", re.DOTALL)
 
@@ -69,8 +71,13 @@ Write the whole outline again, exactly {slides} slides, in the Markdown format a
 
 
 def check_document(document: str, slides: int) -> str:
-    """The document trimmed; ``InputError`` for an empty one or a slide count out of range."""
+    """The document trimmed; ``InputError`` for an empty one, one over ``MAX_DOCUMENT_CHARS``
+    or a slide count out of range."""
     text = document.strip()
+    if len(text) > MAX_DOCUMENT_CHARS:
+        raise InputError(
+            f"the document has {len(text)} characters; the limit is {MAX_DOCUMENT_CHARS}"
+        )
     if not text:
         raise InputError("the document is empty; give some text to outline")
     if not _has_words(text):
@@ -80,7 +87,7 @@ def check_document(document: str, slides: int) -> str:
         )
     if not 1 <= slides <= MAX_OUTLINE_SLIDES:
         raise InputError(f"slides must be between 1 and {MAX_OUTLINE_SLIDES}")
-    return text[:MAX_DOCUMENT_CHARS]
+    return text
 
 
 def _has_words(text: str) -> bool:
