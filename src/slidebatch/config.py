@@ -19,6 +19,10 @@ from slidebatch.core.aspect import ImageSize
 from slidebatch.core.pixels import DEFAULT_MAX_PIXELS
 from slidebatch.errors import ConfigError
 
+# LLM_TIMEOUT_SECONDS' range; the settings page (whole seconds) accepts the same one, so it
+# can save back what it shows.
+MAX_LLM_TIMEOUT_SECONDS = 3600
+
 
 class ProviderName(StrEnum):
     AUTO = "auto"
@@ -64,7 +68,7 @@ class Settings(BaseSettings):
     llm_api_base: str = "https://openrouter.ai/api/v1"
     llm_image_model: str = "google/gemini-3-pro-image-preview"
     llm_image_size: ImageSize = ImageSize.K1
-    llm_timeout_seconds: PositiveFloat = 120.0
+    llm_timeout_seconds: Annotated[float, Field(gt=0, le=MAX_LLM_TIMEOUT_SECONDS)] = 120.0
     llm_aspect_mismatch: AspectMismatchPolicy = AspectMismatchPolicy.RETRY
     gemini_api_key: SecretStr | None = None
     gemini_api_base: str = "https://generativelanguage.googleapis.com/v1beta"

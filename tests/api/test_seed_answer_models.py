@@ -186,7 +186,7 @@ def test_config_routes_answer_their_models(client: TestClient) -> None:
     _same(AppConfigOut, client.post("/api/config", json={"llm_timeout_seconds": 60}).json())
     _same(AppConfigOut, client.post("/api/config/reset").json())
     _same(ConfigStatusOut, client.get("/api/config/status").json())
-    bad = client.post("/api/config/validate", json={"llm_timeout_seconds": 5}).json()
+    bad = client.post("/api/config/validate", json={"llm_timeout_seconds": 0}).json()
     _same(ConfigCheckOut, bad)
     assert bad["valid"] is False
     tested = client.post("/api/config/test", json={}).json()
@@ -236,3 +236,22 @@ def test_streamed_lines_are_the_message_types(
     assert style[-1]["type"] == "complete"
     assert len(style[-1]["reference_images"]) == 1
     assert any(m["type"] == "chunk" and ("progress" in m) == (writer == "offline") for m in style)
+
+
+@pytest.mark.parametrize("timeout", [4, 0.4, 3600])
+def test_the_settings_page_can_save_back_what_it_reads(tmp_path: Path, timeout: float) -> None:
+    """Any LLM_TIMEOUT_SECONDS the environment accepts is shown as a value POST /config takes."""
+    settings = load_settings(
+        data_dir=tmp_path / "data",
+        log_dir=tmp_path / "logs",
+        image_provider="local",
+        llm_timeout_seconds=timeout,
+    )
+    with TestClient(create_app(settings)) as client:
+        shown = client.get("/api/config").json()
+        assert shown["llm_timeout_seconds"] == max(1, round(timeout))
+        saved = client.post("/api/config", json=shown)
+        assert saved.status_code == 200, saved.text
+        assert saved.json() == shown
+        checked = client.post("/api/config/validate", json=shown).json()
+        assert not [e for e in checked["errors"] if "llm_timeout_seconds" in e]

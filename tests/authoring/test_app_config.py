@@ -36,8 +36,8 @@ def test_a_masked_secret_sent_back_keeps_the_stored_one() -> None:
 
 
 def test_problems_name_what_is_wrong() -> None:
-    """An empty key, a base that is not http(s), a timeout outside 30..300."""
-    found = problems({"llm_api_key": "", "llm_api_base": "ftp://x", "llm_timeout_seconds": 5})
+    """An empty key, a base that is not http(s), a timeout outside LLM_TIMEOUT_SECONDS' range."""
+    found = problems({"llm_api_key": "", "llm_api_base": "ftp://x", "llm_timeout_seconds": 0})
     assert len(found) == 3
     ok = {"llm_api_key": "k", "llm_api_base": "https://x", "llm_timeout_seconds": 120}
     assert problems(ok) == []

@@ -22,6 +22,7 @@ from pydantic import (
 
 from slidebatch.api.schemas import Text, reject_unknown_slide_fields
 from slidebatch.assist.outline import MAX_DOCUMENT_CHARS
+from slidebatch.config import MAX_LLM_TIMEOUT_SECONDS
 from slidebatch.core.look import MAX_REFERENCES
 from slidebatch.core.slide import SlideType
 
@@ -198,7 +199,7 @@ class AppConfigIn(BaseModel):
     llm_image_api_key: Annotated[str, Field(max_length=500)] | None = None
     llm_image_api_base: Annotated[str, Field(max_length=500)] | None = None
     llm_image_model: Annotated[str, Field(max_length=200)] | None = None
-    llm_timeout_seconds: Annotated[int, Field(ge=30, le=300)] | None = None
+    llm_timeout_seconds: Annotated[int, Field(ge=1, le=MAX_LLM_TIMEOUT_SECONDS)] | None = None
     image_output_dir: Annotated[str, Field(max_length=500)] | None = None
     pptx_output_dir: Annotated[str, Field(max_length=500)] | None = None
     template_store_path: Annotated[str, Field(max_length=500)] | None = None
@@ -211,7 +212,7 @@ class ConnectionTestIn(BaseModel):
     api_key: Annotated[str, Field(max_length=500)] = ""
     api_base: Annotated[str, Field(max_length=500)] = ""
     model: Annotated[str, Field(max_length=200)] = ""
-    timeout_seconds: Annotated[int, Field(ge=1, le=300)] | None = None
+    timeout_seconds: Annotated[int, Field(ge=1, le=MAX_LLM_TIMEOUT_SECONDS)] | None = None
 
 
 class ConnectionTestOut(BaseModel):

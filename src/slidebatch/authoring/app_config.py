@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from slidebatch.config import Settings
+from slidebatch.config import MAX_LLM_TIMEOUT_SECONDS, Settings
 
 SECRET_FIELDS = ("llm_api_key", "llm_image_api_key")
 MASK = "****"
@@ -28,7 +28,8 @@ def environment_config(settings: Settings) -> dict[str, Any]:
         "llm_image_api_key": "",
         "llm_image_api_base": "",
         "llm_image_model": settings.llm_image_model,
-        "llm_timeout_seconds": round(settings.llm_timeout_seconds),
+        # Whole seconds, at least 1: the page saves back what it shows (0.4 s is not 0).
+        "llm_timeout_seconds": max(1, round(settings.llm_timeout_seconds)),
         "image_output_dir": str(settings.images_dir),
         "pptx_output_dir": "(exports are streamed, never stored)",
         "template_store_path": "(database: templates table)",
@@ -73,6 +74,6 @@ def problems(config: Mapping[str, Any]) -> list[str]:
         if base and not base.startswith(("http://", "https://")):
             found.append(f"{name} must start with http:// or https://")
     timeout = config.get("llm_timeout_seconds")
-    if not isinstance(timeout, int) or not 30 <= timeout <= 300:
-        found.append("llm_timeout_seconds must be an integer from 30 to 300")
+    if not isinstance(timeout, int) or not 1 <= timeout <= MAX_LLM_TIMEOUT_SECONDS:
+        found.append(f"llm_timeout_seconds must be an integer from 1 to {MAX_LLM_TIMEOUT_SECONDS}")
     return found
