@@ -633,7 +633,8 @@ def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[
 
 
 def test_projects_and_templates_belong_to_their_key(keyed: tuple[str, dict[str, str]]) -> None:
-    """Bob neither lists nor reads, overwrites or deletes Alice's project or template."""
+    """Bob neither lists nor reads, overwrites or deletes Alice's project or template; saving
+    under her project's id is 409 (the id is taken), not a 404 on a create."""
     base, keys = keyed
     alice = httpx.Client(base_url=base, headers={"X-API-Key": keys["alice"]})
     bob = httpx.Client(base_url=base, headers={"X-API-Key": keys["bob"]})
@@ -642,7 +643,9 @@ def test_projects_and_templates_belong_to_their_key(keyed: tuple[str, dict[str, 
         assert alice.post("/projects/save", json=body).status_code == 200
         assert [p["id"] for p in bob.get("/projects").json()] == []
         assert bob.get(f"/projects/{body['id']}").status_code == 404
-        assert bob.post("/projects/save", json=body).status_code == 404
+        taken = bob.post("/projects/save", json=body)
+        assert taken.status_code == 409
+        assert "taken" in taken.json()["detail"]
         assert bob.delete(f"/projects/{body['id']}").status_code == 404
         template = {"name": "A", "style_prompt": "x"}
         saved = alice.post("/template/save", json=template).json()["template"]

@@ -10,7 +10,7 @@ from storage_helpers import deck
 
 from slidebatch.core.project import Project, Template
 from slidebatch.core.states import BatchState
-from slidebatch.errors import NotFound
+from slidebatch.errors import Conflict, NotFound
 from slidebatch.storage.app_config import AppConfigRepository
 from slidebatch.storage.database import Database
 from slidebatch.storage.projects import ProjectRepository
@@ -54,13 +54,14 @@ async def test_save_get_list_delete(db: Database) -> None:
 
 
 async def test_projects_are_owned_like_batches(db: Database) -> None:
-    """Another key neither sees, overwrites nor deletes a project; admins (scope None) do."""
+    """Another key neither sees, overwrites nor deletes a project (its id is taken: Conflict);
+    admins (scope None) do."""
     repo = ProjectRepository.on(db)
     await repo.save(_project(owner="alice"), scope="alice", batch_ids=[])
     assert await repo.summaries(scope="bob") == []
     with pytest.raises(NotFound):
         await repo.get("p1", scope="bob")
-    with pytest.raises(NotFound):
+    with pytest.raises(Conflict, match="'p1' is taken"):
         await repo.save(_project(owner="bob"), scope="bob", batch_ids=[])
     with pytest.raises(NotFound):
         await repo.delete("p1", scope="bob")

@@ -10,7 +10,7 @@ from sqlalchemy import Row, Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from slidebatch.core.project import Project, ProjectSummary
-from slidebatch.errors import NotFound
+from slidebatch.errors import Conflict, NotFound
 from slidebatch.storage.seed_tables import ProjectBatchRow, ProjectRow
 from slidebatch.storage.table_access import TableAccess
 from slidebatch.storage.tables import BatchRow
@@ -53,7 +53,8 @@ class ProjectRepository(TableAccess):
         """Insert or replace ``project``; link it to those of ``batch_ids`` the caller may see.
 
         A new project belongs to ``project.owner``; an existing one keeps its owner and its
-        ``created_at``. Saving over a project outside ``scope`` is ``NotFound``.
+        ``created_at``. Saving under an id another key's project has is ``Conflict`` (the id is
+        taken: the client can choose another; nothing of that project is told).
         """
         now = self._now()
         values: dict[str, Any] = {
@@ -66,7 +67,7 @@ class ProjectRepository(TableAccess):
         async with self._write("save project") as connection:
             existing = await _row(connection, project.id)
             if existing is not None and scope is not None and existing.owner != scope:
-                raise NotFound(f"project {project.id!r} not found")
+                raise Conflict(f"project id {project.id!r} is taken; save under another id")
             if existing is None:
                 values |= {"id": project.id, "owner": project.owner, "created_at": now}
                 await connection.execute(insert(_PROJECTS).values(**values))

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 
 from slidebatch.api.deps import CallerDep, ServicesDep
+from slidebatch.api.schemas import ErrorOut
 from slidebatch.api.seed_schemas import (
     MessageOut,
     ProjectIn,
@@ -55,7 +56,12 @@ async def get_project(project_id: str, services: ServicesDep, caller: CallerDep)
     return _out(await _book(services).get(project_id, scope=caller.scope))
 
 
-@router.post("/save", response_model=ProjectOut, summary="Save (create or replace) a project")
+@router.post(
+    "/save",
+    response_model=ProjectOut,
+    summary="Save (create or replace) a project",
+    responses={409: {"model": ErrorOut, "description": "another key's project has this id"}},
+)
 async def save_project(body: ProjectIn, services: ServicesDep, caller: CallerDep) -> ProjectOut:
     now = datetime.now(UTC)
     project = Project(
