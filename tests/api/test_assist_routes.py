@@ -157,7 +157,7 @@ def test_insert_slide_through_the_model(model: TestClient, upstream: FakeUpstrea
 
 
 @pytest.mark.parametrize(
-    ("fault", "status"), [(Fault.RATE_LIMIT, 502), (Fault.ERROR_500, 502), (Fault.NO_CREDITS, 503)]
+    ("fault", "status"), [(Fault.RATE_LIMIT, 503), (Fault.ERROR_500, 502), (Fault.NO_CREDITS, 503)]
 )
 def test_upstream_failures_are_clear_5xx(
     model: TestClient, upstream: FakeUpstreamServer, fault: Fault, status: int
@@ -315,3 +315,27 @@ def test_a_long_document_is_outlined_whole_and_one_over_the_limit_is_refused(
     assert str(MAX_DOCUMENT_CHARS) in refused.text
     with pytest.raises(InputError, match=f"the limit is {MAX_DOCUMENT_CHARS}"):
         check_document(too_long, 4)
+
+
+def test_a_rate_limited_chat_is_503_with_the_upstream_s_retry_after(
+    model: TestClient, upstream: FakeUpstreamServer
+) -> None:
+    """The model's 429 with Retry-After: 60 reaches the client as 503 with Retry-After: 60."""
+    upstream.force(Fault.RATE_LIMIT)
+    answer = model.post("/api/outline/generate", json={"text": DOCUMENT, "slide_count": 5})
+    assert answer.status_code == 503
+    assert answer.headers["retry-after"] == "60"
+
+
+@pytest.mark.parametrize("path", ["/api/outline/generate", "/api/outline/generate-stream"])
+def test_an_error_in_a_200_is_the_upstream_s_message_without_a_repair(
+    model: TestClient, upstream: FakeUpstreamServer, path: str
+) -> None:
+    """An error body with HTTP 200 is reported in the upstream's words after one call, not
+    as 'the answer was empty' after a repair call."""
+    upstream.force(Fault.ERROR_IN_200)
+    answer = model.post(path, json={"text": DOCUMENT, "slide_count": 5})
+    said = answer.json()["detail"] if path.endswith("generate") else _messages(answer.text)[-1]
+    assert "upstream connect error" in str(said)
+    assert "empty" not in str(said)
+    assert len(_chat_requests(upstream)) == 1

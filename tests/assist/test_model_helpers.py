@@ -19,6 +19,7 @@ from slidebatch.core.slide import SlideType
 from slidebatch.errors import (
     InputError,
     PermanentProviderError,
+    ProviderError,
     RateLimited,
     TransientProviderError,
 )
@@ -171,3 +172,18 @@ async def test_a_chat_answer_that_never_ends_stops_at_the_one_deadline() -> None
     assert caught.value.overload
     assert pieces == ["# Cover"]
     assert clock.now() == 90.0
+
+
+async def test_an_error_body_with_http_200_is_the_upstream_s_error_after_one_call() -> None:
+    """{"error":{"message":"provider down"}} with 200 raises a ProviderError in those words on
+    the first answer: no 'the answer was empty', no repair call."""
+    calls: list[httpx.Request] = []
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(200, json={"error": {"message": "provider down"}})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+        with pytest.raises(ProviderError, match="provider down"):
+            await model_outline(client, MODEL, "# Plan\n- grow", 3)
+    assert len(calls) == 1

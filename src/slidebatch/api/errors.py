@@ -45,8 +45,10 @@ STATUS_BY_ERROR: tuple[tuple[type[SlidebatchError], int], ...] = (
     (QuotaExceeded, 429),
     (Refused, 422),  # the model will not draw this prompt: the client must change it
     (QuotaExhausted, 503),  # the upstream account is out of quota until reset_at
+    # A rate limit that reaches a client (the chat helpers make one attempt) is a wait, said
+    # as a quota is: 503 with the upstream's Retry-After.
+    (RateLimited, 503),
     # The scheduler retries these; one that still reaches a client is the upstream's fault.
-    (RateLimited, 502),
     (TransientProviderError, 502),
     (PermanentProviderError, 502),
     (ProviderError, 502),
@@ -63,6 +65,8 @@ def status_for(error: SlidebatchError) -> int:
 
 def _headers(error: SlidebatchError) -> dict[str, str]:
     if isinstance(error, QuotaExceeded):
+        return {"Retry-After": str(max(1, round(error.retry_after)))}
+    if isinstance(error, RateLimited) and error.retry_after is not None:
         return {"Retry-After": str(max(1, round(error.retry_after)))}
     if isinstance(error, QuotaExhausted) and error.reset_at is not None:
         return {"Retry-After": str(max(1, round(error.reset_at - time.time())))}

@@ -101,9 +101,13 @@ async def _answer(
 
 
 async def _pieces(response: httpx.Response, secret: str) -> AsyncIterator[str]:
+    other: list[str] = []  # an answer with no data: line is one JSON body (an error in a 200)
+    streamed = False
     async for line in response.aiter_lines():
         if not line.startswith("data:"):
-            continue  # blank lines, ': keep-alive' comments, event names
+            other.append(line)  # blank lines, ': keep-alive' comments, event names
+            continue
+        streamed = True
         data = line[5:].strip()
         if data == "[DONE]":
             return
@@ -111,12 +115,28 @@ async def _pieces(response: httpx.Response, secret: str) -> AsyncIterator[str]:
             event = json.loads(data)
         except json.JSONDecodeError as exc:
             raise TransientProviderError("the chat model sent a malformed stream event") from exc
-        if isinstance(event, Mapping) and "error" in event:
-            fault = fault_from_body(200, event, response.headers)
-            raise error_for(fault, rate_limit=parse_rate_limit(response.headers), secret=secret)
-        text = _delta_text(event)
+        text = _event_text(event, response, secret)
         if text:
             yield text
+    if not streamed:
+        text = _event_text(_json_or_none("\n".join(other)), response, secret)
+        if text:
+            yield text
+
+
+def _event_text(event: object, response: httpx.Response, secret: str) -> str:
+    """The text of one event or body; an ``error`` in it is the upstream's typed error."""
+    if isinstance(event, Mapping) and "error" in event:
+        fault = fault_from_body(200, event, response.headers)
+        raise error_for(fault, rate_limit=parse_rate_limit(response.headers), secret=secret)
+    return _delta_text(event)
+
+
+def _json_or_none(text: str) -> object:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
 
 
 def _delta_text(event: object) -> str:
