@@ -255,3 +255,19 @@ def test_the_settings_page_can_save_back_what_it_reads(tmp_path: Path, timeout: 
         assert saved.json() == shown
         checked = client.post("/api/config/validate", json=shown).json()
         assert not [e for e in checked["errors"] if "llm_timeout_seconds" in e]
+
+
+def test_a_template_put_answers_as_the_seed_and_a_built_in_keeps_its_date(
+    client: TestClient,
+) -> None:
+    """aspect_ratios [] comes back [] (as the seed answers); a PUT on a built-in keeps its
+    created_at; a saved template without the field gets the default list."""
+    builtin = client.get("/api/template").json()["templates"][0]
+    body = {"name": "Mine", "style_prompt": "blue", "aspect_ratios": []}
+    edited = client.put(f"/api/template/{builtin['id']}", json=body).json()["template"]
+    assert edited["aspect_ratios"] == []
+    assert edited["created_at"] == builtin["created_at"]
+    again = client.put(f"/api/template/{builtin['id']}", json=body).json()["template"]
+    assert again["created_at"] == builtin["created_at"]
+    saved = client.post("/api/template/save", json={"name": "B", "style_prompt": "x"}).json()
+    assert saved["template"]["aspect_ratios"] == ["16:9", "4:3", "1:1"]

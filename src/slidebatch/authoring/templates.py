@@ -125,11 +125,13 @@ class TemplateShelf:
         cover = self._cover(template.id, template.cover_image)
         settings = self._settings(template.settings)
         changed = replace(template, cover_image=cover, settings=settings)
-        if any(b.id == template.id for b in BUILTIN_TEMPLATES):
+        builtin = next((b for b in BUILTIN_TEMPLATES if b.id == template.id), None)
+        if builtin is not None:
             try:
                 return await self._repo.update(changed, scope=scope)
             except NotFound:
-                return await self._repo.create(replace(changed, owner=owner))
+                copy = replace(changed, owner=owner)
+                return await self._repo.create(copy, created_at=builtin.created_at)
         return await self._repo.update(changed, scope=scope)
 
     def keep_references(self, images: list[bytes]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Row, Table, insert, select, update
@@ -35,13 +36,14 @@ class TemplateRepository(TableAccess):
             raise NotFound(f"template {template_id!r} not found")
         return _template(row)
 
-    async def create(self, template: Template) -> Template:
-        """Store a new template as given (its id and owner are the caller's business)."""
+    async def create(self, template: Template, *, created_at: datetime | None = None) -> Template:
+        """Store a new template as given (its id and owner are the caller's business),
+        created now unless ``created_at`` says when (a built-in's copy keeps its date)."""
         now = self._now()
         values = _values(template) | {
             "id": template.id,
             "owner": template.owner,
-            "created_at": now,
+            "created_at": created_at or now,
             "updated_at": now,
         }
         async with self._write("save template") as connection:

@@ -55,7 +55,8 @@ def _out(template: Template) -> TemplateOut:
         style_prompt=template.style_prompt,
         cover_image=template.cover_image,
         vis_settings=settings.get("vis_settings"),
-        aspect_ratios=settings.get("aspect_ratios") or ["16:9", "4:3", "1:1"],
+        # As sent, [] too (the seed answers []); a template stored without any gets the default.
+        aspect_ratios=settings.get("aspect_ratios", ["16:9", "4:3", "1:1"]),
         default_aspect_ratio=settings.get("default_aspect_ratio") or "16:9",
         custom_dimensions=settings.get("custom_dimensions"),
         reference_images=list(settings.get("reference_images") or []),
