@@ -33,6 +33,7 @@ from slidebatch.api.seed_schemas import (
 )
 from slidebatch.authoring.messages import OutlineMessage, SlideFields, StyleMessage
 from slidebatch.config import load_settings
+from slidebatch.core.slide import MAX_PAGE_NUM
 from slidebatch.testing.fake_behaviour import FakeUpstreamConfig
 from slidebatch.testing.fake_upstream import FakeUpstreamServer
 
@@ -271,3 +272,18 @@ def test_a_template_put_answers_as_the_seed_and_a_built_in_keeps_its_date(
     assert again["created_at"] == builtin["created_at"]
     saved = client.post("/api/template/save", json={"name": "B", "style_prompt": "x"}).json()
     assert saved["template"]["aspect_ratios"] == ["16:9", "4:3", "1:1"]
+
+
+def test_page_numbers_have_one_bound(client: TestClient) -> None:
+    """insert_after_page_num 10**20 is refused like a saved page_num over MAX_PAGE_NUM; the
+    last page a save accepts is the last one an insert can make."""
+    for after in (10**20, MAX_PAGE_NUM):
+        body = {"user_prompt": "One more slide", "insert_after_page_num": after}
+        assert client.post("/api/outline/insert-slide", json=body).status_code == 422
+    body = {"user_prompt": "One more slide", "insert_after_page_num": MAX_PAGE_NUM - 1}
+    slide = client.post("/api/outline/insert-slide", json=body).json()["slide"]
+    assert slide["page_num"] == MAX_PAGE_NUM
+    project = {"id": "p", "title": "T", "template_style_prompt": "", "slides": [slide]}
+    assert client.post("/api/projects/save", json=project).status_code == 200
+    slide["page_num"] = MAX_PAGE_NUM + 1
+    assert client.post("/api/projects/save", json=project).status_code == 422

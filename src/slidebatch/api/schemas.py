@@ -27,7 +27,7 @@ from slidebatch.core.batch import BatchRecord
 from slidebatch.core.cost import spent
 from slidebatch.core.deck import DeckInput, SlideDraft, complete_slides
 from slidebatch.core.look import MAX_REFERENCES
-from slidebatch.core.slide import BatchRequest, Slide, SlideType
+from slidebatch.core.slide import MAX_PAGE_NUM, BatchRequest, Slide, SlideType
 from slidebatch.engine.advisor import ConfigAdvice, ConfigCheck, CurrentConfig
 from slidebatch.engine.answers import (
     ActiveCount,
@@ -59,6 +59,7 @@ def _storable(text: str) -> str:
 
 
 Text = Annotated[str, AfterValidator(_storable)]
+PageNum = Annotated[int, Field(ge=1, le=MAX_PAGE_NUM)]
 # W:H as AspectRatio.parse reads it (its range checks still apply).
 Ratio = Annotated[
     Text,
@@ -123,7 +124,7 @@ class SlideIn(BaseModel):
     id: Text | StrictInt | None = Field(
         None, description="The client's id; echoed back as slide_id"
     )
-    page_num: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    page_num: PageNum | None = None
     type: SlideType | None = None
     title: Text = Field(..., description="Title drawn on the slide")
     content_text: Text = ""
@@ -221,7 +222,7 @@ class SingleSlideIn(BaseModel):
 
     slide: SlideIn | None = None
     id: Text | StrictInt | None = None
-    page_num: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    page_num: PageNum | None = None
     type: SlideType | None = None
     title: Text | None = None
     content_text: Text = ""
@@ -267,7 +268,7 @@ class ExportProjectSlide(BaseModel):
     _known_fields = model_validator(mode="before")(reject_unknown_slide_fields)
 
     id: Text | StrictInt | None = None
-    page_num: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    page_num: PageNum | None = None
     type: SlideType | None = None
     title: Text = ""
     content_text: Text = ""

@@ -20,11 +20,11 @@ from pydantic import (
     model_validator,
 )
 
-from slidebatch.api.schemas import Text, reject_unknown_slide_fields
+from slidebatch.api.schemas import PageNum, Text, reject_unknown_slide_fields
 from slidebatch.assist.outline import MAX_DOCUMENT_CHARS
 from slidebatch.config import MAX_LLM_TIMEOUT_SECONDS
 from slidebatch.core.look import MAX_REFERENCES
-from slidebatch.core.slide import SlideType
+from slidebatch.core.slide import MAX_PAGE_NUM, SlideType
 
 MAX_PROJECT_SLIDES = 500
 ProjectId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -38,7 +38,7 @@ class SlideData(BaseModel):
     _known_fields = model_validator(mode="before")(reject_unknown_slide_fields)
 
     id: Annotated[Text, Field(max_length=128)] = Field(default_factory=lambda: str(uuid.uuid4()))
-    page_num: Annotated[int, Field(ge=1, le=100_000)]
+    page_num: PageNum
     type: SlideType = SlideType.CONTENT
     title: Text = ""
     content_text: Text = ""
@@ -168,7 +168,7 @@ class OutlineOut(BaseModel):
 
 
 class SlideContext(BaseModel):
-    page_num: Annotated[int, Field(ge=1)]
+    page_num: PageNum
     type: str
     title: Text
     content_text: Text
@@ -177,7 +177,8 @@ class SlideContext(BaseModel):
 
 class InsertSlideIn(BaseModel):
     user_prompt: Annotated[Text, Field(min_length=1, max_length=5000)]
-    insert_after_page_num: Annotated[int, Field(ge=1)]
+    # The inserted slide is page insert_after_page_num + 1, bounded as every page_num is.
+    insert_after_page_num: Annotated[int, Field(ge=1, le=MAX_PAGE_NUM - 1)]
     template_name: Text | None = None
     style_prompt: Text | None = None
     prev_slide: SlideContext | None = None

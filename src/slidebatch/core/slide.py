@@ -9,6 +9,10 @@ from enum import StrEnum
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.look import Look
 
+# The highest page number a slide may have: well inside JavaScript's exact integers (the
+# seed's frontend), and far past any deck; every page_num a client sends is bounded by it.
+MAX_PAGE_NUM = 100_000
+
 
 class SlideType(StrEnum):
     COVER = "cover"
