@@ -27,11 +27,12 @@ from slidebatch.api.seed_schemas import (
     OutlineSlideOut,
     ProjectListItemOut,
     ProjectOut,
+    SlideDataOut,
     StylePromptOut,
     TemplateListOut,
     TemplateSavedOut,
 )
-from slidebatch.authoring.messages import OutlineMessage, SlideFields, StyleMessage
+from slidebatch.authoring.messages import OutlineMessage, SlideFields, SlideText, StyleMessage
 from slidebatch.config import load_settings
 from slidebatch.core.slide import MAX_PAGE_NUM
 from slidebatch.testing.fake_behaviour import FakeUpstreamConfig
@@ -176,7 +177,7 @@ def test_outlines_answer_slides_without_image_keys(client: TestClient) -> None:
     inserted = client.post("/api/outline/insert-slide", json=body).json()
     _same(InsertSlideOut, inserted)
     assert list(inserted["slide"]) == SLIDE_KEYS
-    assert set(OutlineSlideOut.model_fields) == {"id", *SlideFields.__annotations__}
+    assert set(OutlineSlideOut.__annotations__) == {"id", *SlideFields.__annotations__}
 
 
 def test_config_routes_answer_their_models(client: TestClient) -> None:
@@ -287,3 +288,13 @@ def test_page_numbers_have_one_bound(client: TestClient) -> None:
     assert client.post("/api/projects/save", json=project).status_code == 200
     slide["page_num"] = MAX_PAGE_NUM + 1
     assert client.post("/api/projects/save", json=project).status_code == 422
+
+
+def test_the_slide_fields_are_defined_once() -> None:
+    """authoring.messages.SlideText's fields make the streamed, outlined and saved slide, in
+    the seed's key order (id first)."""
+    text = list(SlideText.__annotations__)
+    assert list(SlideFields.__annotations__) == [*text, "status"]
+    assert list(OutlineSlideOut.__annotations__) == ["id", *text, "status"] == SLIDE_KEYS
+    assert list(SlideDataOut.__annotations__) == ["id", *text, *SAVED_SLIDE_KEYS[-3:]]
+    assert list(SlideDataOut.__annotations__) == SAVED_SLIDE_KEYS

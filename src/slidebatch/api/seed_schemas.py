@@ -19,9 +19,11 @@ from pydantic import (
     TypeAdapter,
     model_validator,
 )
+from typing_extensions import TypedDict
 
 from slidebatch.api.schemas import PageNum, Text, reject_unknown_slide_fields
 from slidebatch.assist.outline import MAX_DOCUMENT_CHARS
+from slidebatch.authoring.messages import SlideFields, SlideText
 from slidebatch.config import MAX_LLM_TIMEOUT_SECONDS
 from slidebatch.core.look import MAX_REFERENCES
 from slidebatch.core.slide import MAX_PAGE_NUM, SlideType
@@ -61,15 +63,14 @@ class ProjectIn(BaseModel):
     thumbnail_url: Annotated[Text, Field(max_length=4096)] | None = None
 
 
-class SlideDataOut(BaseModel):
+class SlideId(TypedDict):
+    # A base of its own so that id comes first on the wire, as the seed sends it.
+    id: str
+
+
+class SlideDataOut(SlideId, SlideText):
     """A saved slide: every ``SlideData`` field, always present (``None`` when unset)."""
 
-    id: str
-    page_num: int
-    type: SlideType
-    title: str
-    content_text: str
-    visual_desc: str
     final_prompt: str | None
     image_url: str | None
     status: Literal["pending", "generating", "done", "error"]
@@ -151,16 +152,8 @@ class OutlineIn(BaseModel):
     template_id: Annotated[str, Field(max_length=64)] | None = None
 
 
-class OutlineSlideOut(BaseModel):
+class OutlineSlideOut(SlideId, SlideFields):
     """A planned slide with a fresh id (``authoring.messages.SlideFields`` plus ``id``)."""
-
-    id: str
-    page_num: int
-    type: SlideType
-    title: str
-    content_text: str
-    visual_desc: str
-    status: Literal["pending"]
 
 
 class OutlineOut(BaseModel):

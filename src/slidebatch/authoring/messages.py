@@ -18,14 +18,20 @@ from typing_extensions import TypedDict
 from slidebatch.core.slide import SlideType
 
 
-class SlideFields(TypedDict):
-    """A planned slide as the outline endpoints send it (the client gives it an id)."""
+class SlideText(TypedDict):
+    """The fields every seed slide has, planned or saved: defined here once, for the stream's
+    slides and the API's answers (``api.seed_schemas.OutlineSlideOut``, ``SlideDataOut``)."""
 
     page_num: int
     type: SlideType  # a StrEnum: json.dumps writes its value
     title: str
     content_text: str
     visual_desc: str
+
+
+class SlideFields(SlideText):
+    """A planned slide as the outline endpoints send it (the client gives it an id)."""
+
     status: Literal["pending"]
 
 

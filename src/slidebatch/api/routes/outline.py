@@ -41,7 +41,7 @@ router = APIRouter(prefix="/outline", tags=["outline"])
 
 
 def _slide_data(slide: OutlineSlide) -> OutlineSlideOut:
-    return OutlineSlideOut(id=str(uuid.uuid4()), **slide_message(slide))
+    return {"id": str(uuid.uuid4()), **slide_message(slide)}
 
 
 async def _template_name(body: OutlineIn, services: Services, scope: str | None) -> str | None:

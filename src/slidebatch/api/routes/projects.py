@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from fastapi import APIRouter
+from pydantic import TypeAdapter
 
 from slidebatch.api.deps import CallerDep, ServicesDep
 from slidebatch.api.schemas import ErrorOut
@@ -21,6 +22,7 @@ from slidebatch.services import Services
 from slidebatch.storage.projects import ProjectRepository
 
 router = APIRouter(prefix="/projects", tags=["projects"])
+_SAVED_SLIDES = TypeAdapter(list[SlideDataOut])
 
 
 def _book(services: Services) -> ProjectBook:
@@ -35,7 +37,7 @@ def _out(project: Project) -> ProjectOut:
         created_at=project.created_at,
         updated_at=project.updated_at,
         template_style_prompt=project.template_style_prompt,
-        slides=[SlideDataOut.model_validate(s) for s in project.slides],
+        slides=_SAVED_SLIDES.validate_python(project.slides),
         thumbnail_url=project.thumbnail_url,
     )
 
