@@ -194,7 +194,9 @@ async def test_a_daily_cap_is_a_quota_that_resets_at_the_providers_midnight(
     assert before < error.reset_at <= before + 86400 + 3600
     assert not error.no_credits
     assert error.retry_after is not None
-    assert error.retry_after > 60, "a daily cap is not the 37 s the answer suggests"
+    # The wait runs to that midnight, not the 37 s the answer suggests. (Asserting "> 60 s"
+    # failed in the minute before each provider's midnight, when the true wait is shorter.)
+    assert error.retry_after == pytest.approx(error.reset_at - before, abs=30)
     assert "daily quota" in str(error)
     assert "resets at" in str(error)
 
