@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from scheduler_helpers import RecordingListener, make_jobs, make_policy, running
 
@@ -329,3 +330,30 @@ async def test_loop_cancellation_cancels_attempts(
     assert provider.in_flight == 0
     assert gate.stats().in_flight == 0
     assert listener.of("ok") == []
+
+
+@dataclass
+class SlowFirstWrite(RecordingListener):
+    """The first 'generating' write takes 0.5 s (queued behind a burst's writes), the rest none."""
+
+    writes: int = 0
+
+    async def on_started(self, job: Job, attempt: int) -> None:
+        self.writes += 1
+        if self.writes == 1:
+            await self.clock.sleep(0.5)
+        await super().on_started(job, attempt)
+
+
+async def test_a_start_is_counted_when_its_request_leaves(clock: FakeClock) -> None:
+    """A slow 'generating' write delays the next window's slot too: no 429 at the edge."""
+    listener = SlowFirstWrite(clock)
+    provider = ScriptedProvider(
+        clock, default_latency=1.0, upstream_limit=1, send_rate_headers=False, count_refused=True
+    )
+    gate = Gate(GateConfig(rate=1, window=60.0, margin=0.0), clock=clock)
+    async with running(provider, gate, listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 2), cap=None)
+        await dispatcher.drain()
+    assert [round(call.started, 3) for call in provider.calls] == [0.5, 60.5]
+    assert provider.count("rate_limited") == 0

@@ -406,3 +406,15 @@ async def test_a_burst_of_edge_429s_is_one_skew_episode_even_at_the_widest_margi
     stats = gate.stats()
     assert stats.margin == 3.0  # 0.5 + 2 * 1.5 reaches the widest, 5% of 60 s
     assert (stats.skew_total, stats.effective_rate) == (3, 3.0)
+
+
+async def test_a_start_counts_from_when_its_request_was_sent() -> None:
+    """A permit whose request left 0.3 s after it was granted frees its slot 0.3 s later."""
+    clock = FakeClock()
+    gate = Gate(GateConfig(rate=1, window=10.0, margin=0.0), clock=clock)
+    permit = await gate.acquire()
+    await clock.sleep(0.3)
+    permit.sent()
+    assert permit.started_at == 0.3
+    permit.success()
+    assert (await gate.acquire()).started_at == 10.3

@@ -118,6 +118,10 @@ class PgPermit:
         self._local_start = gate.clock.now()
         self._done = False
 
+    def sent(self) -> None:
+        """Kept as counted: a fleet worker sends right after its gate round counted the start
+        (``fleet/attempt.py``), and moving the start would cost a round of its own."""
+
     def success(self, rate_limit: RateLimitInfo | None = None) -> None:
         """The upstream answered; ``rate_limit`` holds its X-RateLimit figures."""
         if self._settle():

@@ -197,6 +197,9 @@ class Dispatcher:
             self._queue.finish(job.batch_id)
             self._poke()
             return
+        # Counted from now: the upstream's window counts the request when it arrives, and
+        # under load that write takes long enough to put the next window's burst over its edge.
+        permit.sent()
         try:
             result = await self._call(job.request)
         except ProviderError as error:

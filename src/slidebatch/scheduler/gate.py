@@ -54,6 +54,11 @@ class Permit:
         self.seq = seq  # start order: tells whether a failure predates the last cut
         self._done = False
 
+    def sent(self) -> None:
+        """The request leaves now: its start counts from now (see ``GateCore.sent``)."""
+        if not self._done:
+            self.started_at = self._gate._on_sent(self)
+
     def success(self, rate_limit: RateLimitInfo | None = None) -> None:
         """The request succeeded; ``rate_limit`` holds the upstream's X-RateLimit figures."""
         if self._settle():
@@ -126,6 +131,12 @@ class Gate:
         self._core.park(until, reason)
 
     # --- outcomes (called by Permit) ---
+
+    def _on_sent(self, permit: Permit) -> float:
+        # Only ever later: a waiter's next start can only move later, so nobody is woken.
+        now = self._clock.now()
+        self._core.sent(permit.started_at, now)
+        return now
 
     def _on_success(self, permit: Permit, info: RateLimitInfo) -> None:
         now = self._clock.now()

@@ -68,6 +68,15 @@ class GateCore:
         self.seq += 1
         return self.seq
 
+    def sent(self, started_at: float, now: float) -> None:
+        """The start counted at ``started_at`` left only at ``now`` (a write came between).
+
+        The upstream's window counts a request from its arrival: a start counted earlier
+        than it left would free its slot early, and the next window's burst would meet the
+        upstream's edge by the write's latency (under load, a refusal per request).
+        """
+        self.rate.moved(started_at, now)
+
     def park(self, until: float, reason: str) -> None:
         """No start before ``until`` for ``reason`` (a spent quota, no credits)."""
         self.holds.park(until, reason)

@@ -209,6 +209,19 @@ class RateController:
         with contextlib.suppress(ValueError):
             self._history.remove(at)
 
+    def moved(self, old: float, new: float) -> None:
+        """A start counted at ``old`` was sent at ``new``: count it from ``new``."""
+        if new <= old or old not in self._history:
+            return
+        self.starts.forget(old)
+        self.starts.record(new)
+        self._history.remove(old)
+        bisect.insort(self._history, new)
+        if old in self._probes:
+            self._probes[self._probes.index(old)] = new
+        else:
+            self._last_in_window = max(self._last_in_window, new)
+
     def reconcile(self, now: float, remaining: int | None) -> None:
         """A success said ``remaining`` (X-RateLimit-Remaining): un-count what it never counted.
 

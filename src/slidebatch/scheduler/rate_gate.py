@@ -8,6 +8,9 @@ The contract, in full:
 
 * ``acquire()`` waits until one more request to the credential may start, counts the
   start and hands out a ``GatePermit``;
+* the permit's ``sent()`` says the request leaves now (after the 'generating' write that
+  follows the permit): the start counts from then, since the upstream's window counts the
+  request's arrival, not our permit;
 * the permit's outcome is reported exactly once: ``success`` (with the upstream's
   X-RateLimit figures), ``failure`` (429s and overloads teach the gate), ``release``
   (cancelled mid-request) or ``abandon`` (never sent: the start is un-counted);
@@ -70,6 +73,9 @@ class GateStats:
 
 class GatePermit(Protocol):
     """The right to send one request; its outcome is reported exactly once."""
+
+    def sent(self) -> None:
+        """The request leaves now: its start counts from now rather than from the permit."""
 
     def success(self, rate_limit: RateLimitInfo | None = None) -> None:
         """The upstream answered with an image (its X-RateLimit figures, if any)."""
