@@ -137,10 +137,28 @@ class BenchEnvironment:
         if self._process is not None:
             stop_serve(self._process)
 
+    def server_cpu_seconds(self) -> float | None:
+        """CPU seconds (user + system) the server process has used so far; None where
+        ``/proc`` cannot tell (not Linux) or the server is not running."""
+        if self._process is None:
+            return None
+        return process_cpu_seconds(self._process.pid)
+
     def drain(self) -> None:
         """Wait one window (plus a little) so the next run starts with a fresh window."""
         time.sleep(self.config.scaled(self.config.window) * 1.05 + 0.05)
         self.fake.reset_stats()
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) process ``pid`` has used, from ``/proc/<pid>/stat``."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces; utime and stime are fields 14 and 15.
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def server_env(config: EnvironmentConfig, openrouter_base: str) -> dict[str, str]:

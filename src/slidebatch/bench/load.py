@@ -20,11 +20,12 @@ event-loop lag p99 is read from ``slidebatch_event_loop_lag_seconds`` (a bucket'
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,11 @@ class LoadRow:
     bound: float
     status_ms: tuple[float, ...]  # every status poll's latency
     lag_p99_ms: float | None
+    # The server process's CPU seconds (user + system) during the run, and the machine's
+    # 1-minute load average at its end: a slow run on a busy machine is told apart from a
+    # server that worked more.
+    cpu_seconds: float | None = None
+    load_average: float | None = None
 
     @property
     def ratio(self) -> float:
@@ -68,6 +74,7 @@ class ApiFigures:
     submit_ms: tuple[float, ...]
     list_ms: tuple[float, ...]
     listed: int
+    list_cpu_seconds: float | None = None  # the server's CPU over all the timed lists
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +158,14 @@ def lag_p99_ms(before: dict[float, float], after: dict[float, float]) -> float |
     return None
 
 
+def _spent(before: float | None, after: float | None) -> float | None:
+    return None if before is None or after is None else after - before
+
+
+def _figure(value: float | None, spec: str, unit: str = "") -> str:
+    return "-" if value is None else f"{value:{spec}}{unit}"
+
+
 def _submit_body(slides: int, tag: str) -> dict[str, Any]:
     return deck_body(BatchSpec(slides), tag)
 
@@ -167,6 +182,7 @@ async def _batches_run(
     env.fake.reset_stats()
     count, slides = spec
     before = await lag_buckets(client)
+    cpu_before = env.server_cpu_seconds()
     seen: list[float] = []
     if polls_per_second == 0 and count == 1:
         answer = await client.post("/api/slide/batch/generate", json=_submit_body(slides, name))
@@ -182,16 +198,21 @@ async def _batches_run(
 
         ids = list(await asyncio.gather(*(submit(n) for n in range(count))))
         await _poll(client, ids, polls_per_second, seen)
+    cpu = _spent(cpu_before, env.server_cpu_seconds())
     lag = lag_p99_ms(before, await lag_buckets(client))
     makespan = await _makespan(client, ids)
     latencies = upstream_counts(env.fake.stats()).latencies
     bound = makespan_bound(latencies, rate=RATE, window=WINDOW, cap=IN_FLIGHT_CAP)
     pollers = f"{polls_per_second:g} per second" if polls_per_second else "none"
     database = "PostgreSQL" if env.config.database_url else "SQLite"
-    return LoadRow(name, database, pollers, makespan, bound, tuple(seen), lag)
+    return LoadRow(
+        name, database, pollers, makespan, bound, tuple(seen), lag, cpu, os.getloadavg()[0]
+    )
 
 
-async def _list_figures(client: httpx.AsyncClient, database: str, runs: int) -> ApiFigures:
+async def _list_figures(
+    env: BenchEnvironment, client: httpx.AsyncClient, database: str, runs: int
+) -> ApiFigures:
     listed = (await client.get("/api/slide/batch", params={"limit": 200})).json()["total"]
     while listed < 200:
         more = min(50, 200 - listed)
@@ -200,10 +221,12 @@ async def _list_figures(client: httpx.AsyncClient, database: str, runs: int) -> 
             *(client.post(url, json=_submit_body(1, f"list-{listed + n}")) for n in range(more))
         )
         listed += more
+    cpu_before = env.server_cpu_seconds()
     times = [
         await _timed(client, "GET", "/api/slide/batch", params={"limit": 200}) for _ in range(runs)
     ]
-    return ApiFigures(database, (), tuple(times), listed)
+    cpu = _spent(cpu_before, env.server_cpu_seconds())
+    return ApiFigures(database, (), tuple(times), listed, cpu)
 
 
 async def _scenarios(env: BenchEnvironment, quick: bool) -> tuple[list[LoadRow], ApiFigures]:
@@ -218,8 +241,8 @@ async def _scenarios(env: BenchEnvironment, quick: bool) -> tuple[list[LoadRow],
         name = f"{many[0]} x {many[1]} slides"
         rows.append(await _batches_run(env, client, name, many, 40, submits))
         database = rows[0].database
-        api = await _list_figures(client, database, 10 if quick else 30)
-    return rows, ApiFigures(database, tuple(submits[-many[0] :]), api.list_ms, api.listed)
+        api = await _list_figures(env, client, database, 10 if quick else 30)
+    return rows, replace(api, submit_ms=tuple(submits[-many[0] :]))
 
 
 def run_database(
@@ -236,8 +259,13 @@ def render_table(report: LoadReport) -> str:
         f"fake upstream: {RATE} requests per {WINDOW:g} s window, latency median "
         f"{LATENCY_MEDIAN:g} s (p95 {LATENCY_P95:g} s); in-flight cap {IN_FLIGHT_CAP} binds",
         "",
-        "| run | database | pollers | makespan / bound | status p50 / p99 | loop lag p99 |",
-        "|---|---|---|---|---|---|",
+        "server CPU: the server process's CPU seconds (user + system) during the run, "
+        "PostgreSQL's own processes not included; load: the machine's 1-minute load average "
+        "at the run's end",
+        "",
+        "| run | database | pollers | makespan / bound | status p50 / p99 | loop lag p99 "
+        "| server CPU | load |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in report.rows:
         status = "-"
@@ -246,19 +274,26 @@ def render_table(report: LoadReport) -> str:
         lag = "-" if row.lag_p99_ms is None else f"<= {row.lag_p99_ms:g} ms"
         lines.append(
             f"| {row.run} | {row.database} | {row.pollers} | {row.ratio:.2f} "
-            f"({row.makespan:.1f} s / {row.bound:.1f} s) | {status} | {lag} |"
+            f"({row.makespan:.1f} s / {row.bound:.1f} s) | {status} | {lag} "
+            f"| {_figure(row.cpu_seconds, '.1f', ' s')} | {_figure(row.load_average, '.2f')} |"
         )
     lines += [
         "",
-        "| database | submits at once: p50 / p99 | list of 200: p50 / p99 |",
-        "|---|---|---|",
+        "| database | submits at once: p50 / p99 | list of 200: p50 / p99 | server CPU per list |",
+        "|---|---|---|---|",
     ]
     for api in report.api:
         submit = (
             f"{statistics.median(api.submit_ms):.0f} / {percentile(api.submit_ms, 0.99):.0f} ms"
         )
         listing = f"{statistics.median(api.list_ms):.1f} / {percentile(api.list_ms, 0.99):.1f} ms"
-        lines.append(f"| {api.database} | {submit} ({len(api.submit_ms)}) | {listing} |")
+        per_list = None
+        if api.list_cpu_seconds is not None and api.list_ms:
+            per_list = api.list_cpu_seconds / len(api.list_ms) * 1000
+        lines.append(
+            f"| {api.database} | {submit} ({len(api.submit_ms)}) | {listing} "
+            f"| {_figure(per_list, '.1f', ' ms')} |"
+        )
     return "\n".join(lines)
 
 
