@@ -116,10 +116,6 @@ class Services:
         self.check_max_cost_with(max_cost, images, unit)
         return unit
 
-    async def batch_costs(self, batch_ids: list[str]) -> dict[str, float]:
-        """What each of these batches cost so far (batches with no reported cost left out)."""
-        return await UsageRepository.on(self.database).batch_costs(batch_ids)
-
     def check_max_cost_with(self, max_cost: float, images: int, unit: UnitCost) -> None:
         """``check_max_cost`` with a unit price already known."""
         check_max_cost(max_cost, images, unit)

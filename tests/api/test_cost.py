@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from slidebatch.api.app import create_app
 from slidebatch.config import Settings, load_settings
@@ -90,6 +91,30 @@ def test_status_reports_the_spend_and_the_estimate(client: TestClient) -> None:
     assert all(r["cost"] == PRICE for r in status["results"])
     listed = client.get("/api/slide/batch").json()["items"]
     assert listed[0]["cost"] == pytest.approx(3 * PRICE)
+
+
+def test_the_list_reads_counts_and_spend_in_one_statement(client: TestClient) -> None:
+    """Listing batches reads the slides table once (counts and spend together), however many
+    batches are listed: the costs are no second query over the listed ids."""
+    for n in (1, 2, 3):
+        assert client.post("/api/slide/batch/generate", json=_deck(n)).status_code == 200
+    database = client.app.state.services.database  # type: ignore[attr-defined]
+    seen: list[str] = []
+
+    def record(*args: object) -> None:
+        seen.append(str(args[2]))
+
+    engines = {database.engine.sync_engine, database.read_engine.sync_engine}
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", record)
+    try:
+        listed = client.get("/api/slide/batch").json()["items"]
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", record)
+    assert [item["cost"] for item in listed] == pytest.approx([3 * PRICE, 2 * PRICE, PRICE])
+    assert [item["successful"] for item in listed] == [3, 2, 1]
+    assert len([sql for sql in seen if "slides" in sql]) == 1
 
 
 def test_max_cost_below_the_estimate_is_refused_before_any_work(client: TestClient) -> None:

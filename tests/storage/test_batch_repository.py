@@ -125,10 +125,10 @@ async def test_list_batches_pages_newest_first_per_owner(db: Database) -> None:
     ids = [(await _create(db, 1, owner="a" if i % 2 else "b")).id for i in range(5)]
     page, total = await db.batches.list_batches(owner=None, limit=2, offset=1)
     assert total == 5
-    assert [r.id for r, _ in page] == [ids[3], ids[2]]
+    assert [r.id for r, _, _ in page] == [ids[3], ids[2]]
     mine, mine_total = await db.batches.list_batches(owner="a", limit=10, offset=0)
     assert mine_total == 2
-    assert [r.id for r, _ in mine] == [ids[3], ids[1]]
+    assert [r.id for r, _, _ in mine] == [ids[3], ids[1]]
 
 
 async def test_batch_state_timestamps(db: Database) -> None:

@@ -456,7 +456,7 @@ class BatchStatusOut(BaseModel):
     total_time: float | None
     cancel_requested: bool
     cost: float | None = Field(
-        None, description="USD reported by the provider so far (when results are included)"
+        None, description="USD reported by the provider so far (in status answers and lists)"
     )
     estimated_cost: float | None = Field(
         None, description="USD: cost so far plus the slides not yet done at the unit price"
@@ -496,6 +496,8 @@ class BatchStatusOut(BaseModel):
         if answer.results is not None:
             fields["results"] = [SlideResultOut.of(s) for s in answer.results]
             fields["cost"] = spent(s.spent for s in answer.results)
+        elif answer.cost is not None:
+            fields["cost"] = answer.cost
         return cls.model_validate(fields)
 
 

@@ -153,6 +153,8 @@ class BatchStatus:
     results: tuple[SlideAnswer, ...] | None = None
     version: str | None = None  # the cursor for ``?since=`` (status answers only)
     error: str | None = None  # why it failed without its slides ending (its database lost)
+    # USD of every paid image, where the answer has no results to add it up from (lists).
+    cost: float | None = None
 
     @classmethod
     def of(
@@ -164,6 +166,7 @@ class BatchStatus:
         queue_position: int | None = None,
         slides: Sequence[SlideRecord] | None = None,
         waiting: Progress | None = None,
+        cost: float | None = None,
     ) -> BatchStatus:
         """``batch`` with its slide counts (and its slides, when given)."""
         eta = None if batch.state.is_final else rounded(eta)
@@ -182,6 +185,7 @@ class BatchStatus:
             total_time=rounded(batch.total_time),
             cancel_requested=batch.cancel_requested,
             results=None if slides is None else tuple(SlideAnswer.of(s) for s in slides),
+            cost=cost,
         )
 
     def without_results(self) -> BatchStatus:

@@ -176,21 +176,25 @@ class BatchReader:
         )
 
     async def page(self, *, owner: str | None, limit: int, offset: int) -> BatchPage:
-        """One page of the batch list, newest first, without slides (one query).
+        """One page of the batch list, newest first, without slides, with each batch's spend
+        (one query, and one for the total).
 
         A batch running here has its ETA and what it waits for (the rate limit, a spent
         quota and its reset), as in its status.
         """
         listed, total = await self._repo.list_batches(owner=owner, limit=limit, offset=offset)
-        items = tuple(self._listed(batch, counts) for batch, counts in listed)
+        items = tuple(self._listed(batch, counts, cost) for batch, counts, cost in listed)
         return BatchPage(items, total, limit, offset)
 
-    def _listed(self, batch: BatchRecord, counts: dict[SlideState, int]) -> BatchStatus:
+    def _listed(
+        self, batch: BatchRecord, counts: dict[SlideState, int], cost: float | None
+    ) -> BatchStatus:
         if batch.id not in self._runs:
-            return BatchStatus.of(batch, counts)
+            return BatchStatus.of(batch, counts, cost=cost)
         return BatchStatus.of(
             batch,
             counts,
             eta=self._runs.eta(batch, ()),
             waiting=self._runs.progress(batch.id),
+            cost=cost,
         )

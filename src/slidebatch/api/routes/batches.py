@@ -125,10 +125,7 @@ async def list_batches(
     offset: int = Query(0, ge=0, le=1_000_000),
 ) -> BatchListOut:
     page = await services.engine.read.page(owner=caller.scope, limit=limit, offset=offset)
-    listed = BatchListOut.of(page)
-    costs = await services.batch_costs([item.batch_id for item in listed.items])
-    items = [item.model_copy(update={"cost": costs.get(item.batch_id)}) for item in listed.items]
-    return listed.model_copy(update={"items": items})
+    return BatchListOut.of(page)
 
 
 @router.get(
