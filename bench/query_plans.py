@@ -6,8 +6,9 @@ A fresh PostgreSQL database (127.0.0.1:5432, dropped at the end) gets ``--batche
 batches of 20 slides (with costs, two owners) and is ANALYZEd; then the API is driven
 in-process (local renderer, tiny images) through its endpoints: submits, status polls with
 and without ``since``, the list, active-count, usage, cancel, retry, regenerate, exports,
-delete. Each distinct SQL statement it sent is printed once with ``EXPLAIN`` of it as it was
-first sent, marked ``SEQ`` when the plan scans a big table whole.
+delete; then the latest prices and a queue position are read. Each distinct SQL statement
+sent is printed once with ``EXPLAIN ANALYZE`` of it as first sent (writes rolled back),
+marked ``SEQ`` when the plan scans a big table whole.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from slidebatch.api.app import create_app
 from slidebatch.config import load_settings
 from slidebatch.core.access import Role
 from slidebatch.storage.database import Database
-from slidebatch.storage.keys import KeyRepository
+from slidebatch.storage.keys import KeyRepository, UsageRepository
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 BIG_TABLES = ("batches", "slides", "audit_events")
@@ -126,6 +127,19 @@ def _drive(client: TestClient, headers: dict[str, str]) -> None:
     client.delete(f"/api/slide/batch/{other}", headers=headers)
 
 
+async def _repository_reads(url: str, seen: Any) -> None:
+    """Reads the drive above does not reach with the local renderer (it reports no price,
+    and nothing stays queued): the latest prices and a queue position."""
+    database = await Database.open(f"postgresql+asyncpg://{url}")
+    event.listen(database.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        await UsageRepository.on(database).mean_cost()
+        listed, _ = await database.batches.list_batches(owner=None, limit=1, offset=0)
+        await database.batches.queue_position(listed[0][0].id)
+    finally:
+        await database.close()
+
+
 async def _explain(url: str, statements: dict[str, tuple[Any, ...]]) -> None:
     connection = await asyncpg.connect(f"postgresql://{url}")
     try:
@@ -177,9 +191,10 @@ def main() -> None:
 
         with TestClient(create_app(settings)) as client:
             database: Database = client.app.state.services.database  # type: ignore[attr-defined]
-            for engine in {database.engine, database.read_engine}:
-                event.listen(engine.sync_engine, "before_cursor_execute", seen)
+            # The read engine fires the engine's events too.
+            event.listen(database.engine.sync_engine, "before_cursor_execute", seen)
             _drive(client, {"Authorization": f"Bearer {secret}"})
+        asyncio.run(_repository_reads(url, seen))
         asyncio.run(_explain(url, statements))
 
 

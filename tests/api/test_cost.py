@@ -104,14 +104,12 @@ def test_the_list_reads_counts_and_spend_in_one_statement(client: TestClient) ->
     def record(*args: object) -> None:
         seen.append(str(args[2]))
 
-    engines = {database.engine.sync_engine, database.read_engine.sync_engine}
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", record)
+    # The read engine (when not the engine itself) fires the engine's events too.
+    event.listen(database.engine.sync_engine, "before_cursor_execute", record)
     try:
         listed = client.get("/api/slide/batch").json()["items"]
     finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", record)
+        event.remove(database.engine.sync_engine, "before_cursor_execute", record)
     assert [item["cost"] for item in listed] == pytest.approx([3 * PRICE, 2 * PRICE, PRICE])
     assert [item["successful"] for item in listed] == [3, 2, 1]
     assert len([sql for sql in seen if "slides" in sql]) == 1

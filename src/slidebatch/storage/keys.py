@@ -25,6 +25,7 @@ from slidebatch.core.access import ApiKey, Role
 from slidebatch.core.quota import Quotas
 from slidebatch.errors import InputError, NotFound
 from slidebatch.storage.errors import translated
+from slidebatch.storage.membership import one_of
 from slidebatch.storage.tables import ApiKeyRow, BatchRow, SlideRow
 
 if TYPE_CHECKING:
@@ -225,10 +226,17 @@ class UsageRepository:
     async def spend_since(self, owner: str, since: datetime) -> float:
         """Reported cost (USD) of ``owner``'s slides finished at or after ``since``: every
         paid image of them (``spent``), replaced ones and candidates too."""
+        # ``spent IS NOT NULL`` adds nothing to the sum; it lets the partial index
+        # ix_slides_spent_finished find today's paid slides instead of every slide of
+        # every batch the key ever made.
         query = (
             select(func.coalesce(func.sum(_SLIDES.c.spent), 0.0))
             .select_from(_SLIDES.join(_BATCHES, _SLIDES.c.batch_id == _BATCHES.c.id))
-            .where(_BATCHES.c.owner == owner, _SLIDES.c.finished_at >= since)
+            .where(
+                _BATCHES.c.owner == owner,
+                _SLIDES.c.finished_at >= since,
+                _SLIDES.c.spent.is_not(None),
+            )
         )
         with translated("sum spend"):
             async with self._engine.connect() as connection:
@@ -239,9 +247,13 @@ class UsageRepository:
         that have one."""
         if not batch_ids:
             return {}
+        postgres = self._engine.dialect.name == "postgresql"
         query = (
             select(_SLIDES.c.batch_id, func.sum(_SLIDES.c.spent))
-            .where(_SLIDES.c.batch_id.in_(batch_ids), _SLIDES.c.spent.is_not(None))
+            .where(
+                one_of(_SLIDES.c.batch_id, batch_ids, postgres=postgres),
+                _SLIDES.c.spent.is_not(None),
+            )
             .group_by(_SLIDES.c.batch_id)
         )
         with translated("sum batch costs"):
@@ -251,9 +263,12 @@ class UsageRepository:
 
     async def mean_cost(self, *, last: int = 50) -> float | None:
         """The mean reported cost of the ``last`` images that reported one (any owner)."""
+        # A slide with a cost has a spend (the cost is added to it in the same write), so
+        # ``spent IS NOT NULL`` changes nothing but lets ix_slides_spent_finished give the
+        # newest ones in order: no sort of every priced slide.
         recent = (
             select(_SLIDES.c.cost)
-            .where(_SLIDES.c.cost.is_not(None))
+            .where(_SLIDES.c.spent.is_not(None), _SLIDES.c.cost.is_not(None))
             .order_by(_SLIDES.c.finished_at.desc())
             .limit(last)
             .subquery()

@@ -29,7 +29,6 @@ from sqlalchemy import (
     insert,
     select,
     true,
-    tuple_,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -50,6 +49,7 @@ from slidebatch.storage.candidates import (
 from slidebatch.storage.errors import translated
 from slidebatch.storage.group_commit import GroupCommit
 from slidebatch.storage.looks import insert_look, read_look
+from slidebatch.storage.membership import one_of, slide_pair_in
 from slidebatch.storage.retrying import Sleep, UntilAnswered
 from slidebatch.storage.rows import (
     batch_record,
@@ -301,7 +301,7 @@ class BatchRepository(TableAccess):
             raise NotFound(f"batch {batch_id!r} not found")
         slides = select(_SLIDES).where(_SLIDES.c.batch_id == batch_id)
         if keys is not None:
-            slides = slides.where(_SLIDES.c.key.in_(sorted(keys)))
+            slides = slides.where(one_of(_SLIDES.c.key, sorted(keys), postgres=self._postgres))
         slides = slides.order_by(_SLIDES.c.page_num, _SLIDES.c.key)
         async with self._read("read batch and slides") as connection:
             row = (
@@ -726,7 +726,10 @@ class BatchRepository(TableAccess):
             )
             if not keys:
                 return []
-            chosen = (_SLIDES.c.batch_id == batch_id, _SLIDES.c.key.in_(keys))
+            chosen = (
+                _SLIDES.c.batch_id == batch_id,
+                one_of(_SLIDES.c.key, keys, postgres=self._postgres),
+            )
             await connection.execute(update(_SLIDES).where(*chosen).values(fresh_slide()))
             rows = (
                 await connection.execute(
@@ -772,8 +775,9 @@ class BatchRepository(TableAccess):
 async def _slides_present(connection: AsyncConnection, params: list[dict[str, Any]]) -> list[int]:
     """For each slide write in ``params``: 1 when its slide exists, else 0 (one query)."""
     pairs = [(p["b_batch_id"], p["b_key"]) for p in params]
+    postgres = connection.dialect.name == "postgresql"
     query = select(_SLIDES.c.batch_id, _SLIDES.c.key).where(
-        tuple_(_SLIDES.c.batch_id, _SLIDES.c.key).in_(pairs)
+        slide_pair_in(_SLIDES.c.batch_id, _SLIDES.c.key, pairs, postgres=postgres)
     )
     found = {(row.batch_id, row.key) for row in await connection.execute(query)}
     return [int(pair in found) for pair in pairs]
