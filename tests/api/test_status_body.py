@@ -12,6 +12,7 @@ from slidebatch.api import status_body
 from slidebatch.api.status_body import StatusBodies
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.batch import BatchRecord
+from slidebatch.core.cost import CostSource, UnitCost
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.answers import BatchStatus, SlideAnswer
 
@@ -59,3 +60,62 @@ def test_a_new_version_encodes_only_the_slides_that_changed(
     encoded.clear()
     bodies.encode(_status(second, "e.2"))
     assert encoded == []  # the same version: nothing encoded again
+
+
+def test_the_seeds_finished_only_answer_reuses_the_encoded_slides(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The seed's status (ended slides only) is cut from the cached whole list: a new version
+    encodes the slide that moved, not every ended slide again."""
+    encoded: list[str] = []
+    real = status_body._encode_slide
+
+    def counting(answer: SlideAnswer) -> bytes:
+        encoded.append(answer.slide_id)
+        return real(answer)
+
+    monkeypatch.setattr(status_body, "_encode_slide", counting)
+    bodies = StatusBodies()
+    first = (_answer(1, SlideState.DONE), _answer(2), _answer(3, SlideState.ERROR), _answer(4))
+    body = json.loads(bodies.encode(_status(first, "e.1"), finished_only=True))
+    assert [r["slide_id"] for r in body["results"]] == ["s1", "s3"]
+    encoded.clear()
+    second = (first[0], first[1], first[2], _answer(4, SlideState.DONE))
+    body = json.loads(bodies.encode(_status(second, "e.2"), finished_only=True))
+    assert encoded == ["s4"]
+    assert [r["slide_id"] for r in body["results"]] == ["s1", "s3", "s4"]
+
+
+class _Watched(SlideAnswer):
+    """A slide answer that counts reads of the fields a walk over the slides would read."""
+
+    reads: list[str] = []  # noqa: RUF012 -- one list for the test, cleared by it
+
+    def __getattribute__(self, name: str) -> object:
+        if name in ("spent", "state", "cost"):
+            _Watched.reads.append(name)
+        return super().__getattribute__(name)
+
+
+def test_cost_and_estimate_come_from_the_counts_without_a_walk_over_the_slides() -> None:
+    """A poll's cost and estimate come from the answer's spend and counts: no slide is read
+    (the reader keeps both up to date per changed slide)."""
+    answers = tuple(_Watched(**_fields(_answer(n, SlideState.DONE))) for n in range(1, 4))
+    counts = dict.fromkeys(SlideState, 0) | {SlideState.DONE: 2}
+    status = replace(_status(answers, "e.1"), cost=0.5)
+    status = replace(status, progress=BatchStatus.of(_batch(3), counts).progress)
+    _Watched.reads.clear()
+    fields = status_body._cost_fields(status, UnitCost(0.25, CostSource.MEASURED))
+    assert fields == {"cost": 0.5, "estimated_cost": 0.75}
+    assert _Watched.reads == []
+
+
+def _fields(answer: SlideAnswer) -> dict[str, object]:
+    return {f: getattr(answer, f) for f in SlideAnswer.__dataclass_fields__}
+
+
+def _batch(total: int) -> BatchRecord:
+    return BatchRecord(
+        id="b" * 32, state=BatchState.RUNNING, style_prompt="s", aspect_ratio=AspectRatio(16, 9),
+        requested_workers=None, effective_workers=None, total_slides=total, created_at=T0,
+    )  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,9 +14,12 @@ import pytest
 from sqlalchemy import event
 
 from slidebatch.core.aspect import AspectRatio
+from slidebatch.core.batch import SlideRecord
+from slidebatch.core.cost import spent
 from slidebatch.core.estimate import UpstreamFigures
 from slidebatch.core.slide import BatchRequest, Slide, SlideType
 from slidebatch.core.states import BatchState, SlideState
+from slidebatch.engine import reader as reader_module
 from slidebatch.engine.answers import BatchStatus, SlideAnswer, SlideEvent
 from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
 from slidebatch.engine.events import EventBus
@@ -559,6 +562,32 @@ async def test_a_status_poll_reads_only_the_slides_changed_since_the_last(make_h
     assert status.results == expected
     assert status.results[3].visual_desc == "a harbour"
     assert status.progress.successful == 6
+
+
+async def test_a_poll_after_one_change_counts_no_slide_again(
+    make_harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A poll after one slide changed moves the counts and the spend by that slide alone: no
+    recount over the batch's slides; the answer is the one a full read gives."""
+    h = await make_harness()
+    batch, _ = await h.engine.submit(_request(6))
+    await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    await h.engine.read.status(batch.id)  # the snapshot the next poll builds on
+    await h.engine.regenerate(batch.id, "s4", visual_desc="a harbour")
+    await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    recounts: list[int] = []
+    real = reader_module.state_counts
+
+    def counting(slides: Sequence[SlideRecord]) -> dict[SlideState, int]:
+        recounts.append(len(slides))
+        return real(slides)
+
+    monkeypatch.setattr(reader_module, "state_counts", counting)
+    status = await h.engine.read.status(batch.id)
+    assert recounts == []
+    records = await h.database.batches.get_slides(batch.id)
+    assert status.progress.successful == real(records)[SlideState.DONE] == 6
+    assert status.cost == spent(r.spent for r in records)
 
 
 async def test_admission_reads_the_queue_once_per_pass_not_per_batch(make_harness) -> None:

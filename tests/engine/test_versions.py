@@ -34,3 +34,27 @@ def test_cursors_from_another_process_mean_send_everything() -> None:
     assert Versions().since(cursor) is None
     assert versions.since("garbage") is None
     assert versions.since(None) is None
+
+
+def test_changed_after_answers_like_a_walk_over_every_change() -> None:
+    """Over many changes of a few slides, changed_after(v) is exactly the slides whose latest
+    change is after v, for every v (the log is compacted along the way)."""
+    versions = Versions()
+    latest: dict[int, int] = {}
+    for step in range(1000):
+        key = (step * 7) % 5
+        versions.slide_changed("b", key)
+        latest[key] = versions.current("b")
+    for v in range(versions.current("b") + 1):
+        expected = frozenset(k for k, at in latest.items() if at > v)
+        assert versions.changed_after("b", v) == expected
+
+
+def test_a_batchs_change_log_stays_bounded_by_its_slides() -> None:
+    """1000 changes of 5 slides keep at most a bounded log (latest version per slide, plus
+    slack), not one entry per change."""
+    versions = Versions()
+    for step in range(1000):
+        versions.slide_changed("b", step % 5)
+    log = versions._slides["b"]  # the log itself: its size is the claim
+    assert len(log.entries) <= 2 * 5 + 64

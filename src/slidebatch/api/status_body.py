@@ -10,28 +10,39 @@ because the ETA inside moves with time. An unchanged batch answers 304.
 
 from __future__ import annotations
 
+import operator
 import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
+from itertools import compress
 
 from fastapi import Response
 
 from slidebatch.api.schemas import BatchStatusOut, SlideResultOut
-from slidebatch.core.cost import UnitCost, spent
+from slidebatch.core.cost import UnitCost
 from slidebatch.engine.answers import BatchStatus, SlideAnswer
 
 # Encoded slide lists kept (least recently used dropped first).
 CACHED_BATCHES = 256
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Encoded:
-    """A batch's slide list as encoded at ``version``, slide by slide and whole."""
+    """A batch's slide list as encoded at ``version``, slide by slide and whole (and, once
+    asked, the ended slides alone: the seed's answer)."""
 
     version: str
     answers: tuple[SlideAnswer, ...]
     parts: tuple[bytes, ...]
     body: bytes
+    ended: bytes | None = None
+
+    def finished(self) -> bytes:
+        """The list of the slides that ended, from the parts already encoded."""
+        if self.ended is None:
+            kept = compress(self.parts, (a.state.is_final for a in self.answers))
+            self.ended = b"[" + b",".join(kept) + b"]"
+        return self.ended
 
 
 class StatusBodies:
@@ -42,64 +53,85 @@ class StatusBodies:
         self._results: OrderedDict[str, _Encoded] = OrderedDict()
 
     def response(
-        self, status: BatchStatus, if_none_match: str | None, *, unit: UnitCost | None = None
+        self,
+        status: BatchStatus,
+        if_none_match: str | None,
+        *,
+        unit: UnitCost | None = None,
+        finished_only: bool = False,
     ) -> Response:
         """``status`` as JSON with its ETag, or 304 when the client has this version.
 
         With ``unit``, the answer carries ``cost`` (reported so far) and ``estimated_cost``.
+        ``finished_only``: the seed's answer, listing only the slides that ended.
         """
         etag = _etag(status)
         if if_none_match is not None and _matches(if_none_match, etag):
             return Response(status_code=304, headers={"ETag": etag})
         headers = {"ETag": etag, "Cache-Control": "no-cache"}
-        body = self.encode(status, unit=unit)
+        body = self.encode(status, unit=unit, finished_only=finished_only)
         return Response(body, media_type="application/json", headers=headers)
 
-    def encode(self, status: BatchStatus, *, unit: UnitCost | None = None) -> bytes:
-        """The answer's JSON; the whole slide list comes from the cache when it is whole."""
-        head_model = BatchStatusOut.of(status.without_results())
-        if unit is not None:
-            head_model = head_model.model_copy(update=_cost_fields(status, unit))
-        head = head_model.model_dump_json(exclude={"results"})
+    def encode(
+        self, status: BatchStatus, *, unit: UnitCost | None = None, finished_only: bool = False
+    ) -> bytes:
+        """The answer's JSON; the slide list comes from the cache when it is whole."""
         results = status.results or ()
         whole = len(results) == status.progress.total_slides and status.version is not None
-        body = self._whole(status.batch_id, status.version or "", results) if whole else None
-        if body is None:
-            body = _encode_slides(results)
+        head_model = BatchStatusOut.of(status.without_results())
+        progress = status.progress
+        every_slide = not finished_only or progress.completed_slides == progress.total_slides
+        if unit is not None and every_slide:
+            head_model = head_model.model_copy(update=_cost_fields(status, unit))
+        head = head_model.model_dump_json(exclude={"results"})
+        if not whole:
+            answers = tuple(a for a in results if a.state.is_final) if finished_only else results
+            body = _encode_slides(answers)
+        else:
+            encoded = self._whole(status.batch_id, status.version or "", results)
+            body = encoded.finished() if finished_only else encoded.body
         return head.encode()[:-1] + b',"results":' + body + b"}"
 
-    def _whole(self, batch_id: str, version: str, results: tuple[SlideAnswer, ...]) -> bytes:
+    def _whole(self, batch_id: str, version: str, results: tuple[SlideAnswer, ...]) -> _Encoded:
         """The whole list at ``version``; a new version re-encodes only the slides that moved.
 
         A running batch has a new version at nearly every poll, and encoding 200 slides
-        through pydantic took most of a poll's time.
+        through pydantic took most of a poll's time. The slides that moved are found by
+        identity at C speed (the reader keeps unchanged answers as the same objects), so a
+        poll's Python work is the moved slides, not the batch.
         """
         cached = self._results.get(batch_id)
         if cached is not None and cached.version == version:
             self._results.move_to_end(batch_id)
-            return cached.body
-        before = cached if cached is not None and len(cached.answers) == len(results) else None
-        parts = tuple(
-            before.parts[i]
-            if before is not None and _same(before.answers[i], answer)
-            else _encode_slide(answer)
-            for i, answer in enumerate(results)
-        )
-        body = b"[" + b",".join(parts) + b"]"
-        self._results[batch_id] = _Encoded(version, results, parts, body)
+            return cached
+        if cached is not None and len(cached.answers) == len(results):
+            parts = list(cached.parts)
+            moved = compress(range(len(results)), map(operator.is_not, cached.answers, results))
+            for at in moved:
+                if cached.answers[at] != results[at]:
+                    parts[at] = _encode_slide(results[at])
+        else:
+            parts = [_encode_slide(answer) for answer in results]
+        encoded = _Encoded(version, results, tuple(parts), b"[" + b",".join(parts) + b"]")
+        self._results[batch_id] = encoded
         self._results.move_to_end(batch_id)
         while len(self._results) > self._size:
             self._results.popitem(last=False)
-        return body
+        return encoded
 
 
 def _cost_fields(status: BatchStatus, unit: UnitCost) -> dict[str, float | None]:
-    """``cost`` and ``estimated_cost`` when the answer holds every slide (not a ?since= delta)."""
+    """``cost`` and ``estimated_cost`` when the answer holds every slide (not a ?since= delta).
+
+    From the answer's counts and its ``cost`` (the reader keeps the batch's spend up to date
+    per changed slide): a poll walks no slide for them.
+    """
     results = status.results or ()
-    if len(results) != status.progress.total_slides:
+    progress = status.progress
+    if len(results) != progress.total_slides:
         return {}
-    paid = spent(s.spent for s in results)
-    rest = unit.estimate(sum(1 for s in results if not s.state.is_final))
+    paid = status.cost
+    rest = unit.estimate(progress.total_slides - progress.completed_slides)
     estimate = None if rest is None else round((paid or 0.0) + rest, 6)
     return {"cost": paid, "estimated_cost": estimate}
 
@@ -118,11 +150,6 @@ def _encode_slides(results: tuple[SlideAnswer, ...]) -> bytes:
 
 def _encode_slide(answer: SlideAnswer) -> bytes:
     return SlideResultOut.of(answer).model_dump_json().encode()
-
-
-def _same(before: SlideAnswer, now: SlideAnswer) -> bool:
-    """The same slide answer (the reader keeps unchanged answers as the same objects)."""
-    return before is now or before == now
 
 
 def _matches(if_none_match: str, etag: str) -> bool:

@@ -153,7 +153,7 @@ class BatchStatus:
     results: tuple[SlideAnswer, ...] | None = None
     version: str | None = None  # the cursor for ``?since=`` (status answers only)
     error: str | None = None  # why it failed without its slides ending (its database lost)
-    # USD of every paid image, where the answer has no results to add it up from (lists).
+    # USD of every paid image (None: none reported a cost); set by lists and status polls.
     cost: float | None = None
 
     @classmethod

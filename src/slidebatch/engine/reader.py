@@ -8,6 +8,7 @@ the slides to those changed after a cursor the client got from an earlier answer
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -33,28 +34,58 @@ SNAPSHOTS = 256
 
 @dataclass(frozen=True, slots=True)
 class _Snapshot:
-    """A batch's records as stored at ``version``."""
+    """A batch's records as stored at ``version``, with what a status answer adds up."""
 
     version: int
     batch: BatchRecord
     slides: tuple[SlideRecord, ...]
     counts: dict[SlideState, int]
     answers: tuple[SlideAnswer, ...]
+    positions: dict[int, int]  # slide key -> its place in ``slides`` (page order)
+    spends: tuple[float, ...]  # each slide's spend (0.0 when none was reported)
+    paid: int  # slides with a reported spend
 
     @classmethod
     def of(cls, version: int, batch: BatchRecord, slides: Sequence[SlideRecord]) -> _Snapshot:
         answers = tuple(SlideAnswer.of(s) for s in slides)
-        return cls(version, batch, tuple(slides), state_counts(slides), answers)
+        positions = {s.key: i for i, s in enumerate(slides)}
+        spends = tuple(s.spent or 0.0 for s in slides)
+        paid = sum(1 for s in slides if s.spent is not None)
+        return cls(
+            version, batch, tuple(slides), state_counts(slides), answers, positions, spends, paid
+        )
+
+    def knows(self, keys: frozenset[int]) -> bool:
+        return all(key in self.positions for key in keys)
 
     def merged(self, version: int, batch: BatchRecord, changed: Sequence[SlideRecord]) -> _Snapshot:
-        """This snapshot with ``changed`` slides replaced (unchanged answers are kept as is)."""
-        fresh = {s.key: s for s in changed}
-        slides = tuple(fresh.get(s.key, s) for s in self.slides)
-        answers = tuple(
-            SlideAnswer.of(s) if s.key in fresh else a
-            for s, a in zip(slides, self.answers, strict=True)
+        """This snapshot with ``changed`` slides replaced; counts and spend are moved by the
+        changed slides alone (unchanged answers are kept as the same objects)."""
+        slides, answers, spends = list(self.slides), list(self.answers), list(self.spends)
+        counts, paid = dict(self.counts), self.paid
+        for record in changed:
+            at = self.positions[record.key]
+            before = slides[at]
+            counts[before.state] -= 1
+            counts[record.state] += 1
+            paid += (record.spent is not None) - (before.spent is not None)
+            slides[at], answers[at] = record, SlideAnswer.of(record)
+            spends[at] = record.spent or 0.0
+        return _Snapshot(
+            version,
+            batch,
+            tuple(slides),
+            counts,
+            tuple(answers),
+            self.positions,
+            tuple(spends),
+            paid,
         )
-        return _Snapshot(version, batch, slides, state_counts(slides), answers)
+
+    @property
+    def spent(self) -> float | None:
+        """USD of every paid image of the batch; None when none reported a cost."""
+        return round(math.fsum(self.spends), 6) if self.paid else None
 
 
 class BatchReader:
@@ -96,6 +127,7 @@ class BatchReader:
             answer,
             results=self._changed(snapshot, since),
             version=self._versions.cursor(snapshot.version),
+            cost=snapshot.spent,
         )
 
     def _lost(self, lost: LostBatch, owner: str | None) -> BatchStatus:
@@ -127,7 +159,7 @@ class BatchReader:
         only the changed slides keeps a poll's cost to what moved.
         """
         keys = None if old is None else self._versions.changed_after(batch_id, old.version)
-        if old is None or keys is None:
+        if old is None or keys is None or not old.knows(keys):
             return _Snapshot.of(version, *await self.records(batch_id))
         batch, changed = await self._repo.get_batch_with_slides(batch_id, keys=keys)
         return old.merged(version, batch, changed)
@@ -135,11 +167,9 @@ class BatchReader:
     def _changed(self, snapshot: _Snapshot, since: str | None) -> tuple[SlideAnswer, ...]:
         after = self._versions.since(since)
         keys = None if after is None else self._versions.changed_after(snapshot.batch.id, after)
-        if keys is None:
+        if keys is None or not snapshot.knows(keys):
             return snapshot.answers
-        return tuple(
-            a for s, a in zip(snapshot.slides, snapshot.answers, strict=True) if s.key in keys
-        )
+        return tuple(snapshot.answers[at] for at in sorted(snapshot.positions[k] for k in keys))
 
     async def result(self, batch_id: str) -> BatchResult:
         """The seed's synchronous generate answer."""

@@ -9,9 +9,40 @@ cursor means "send everything".
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import secrets
 from collections.abc import Iterable
+
+# A batch's change log is rewritten (one entry per slide) once it holds this many times
+# as many entries as slides, plus a little: the log stays bounded, the rewrite amortized.
+_LOG_SLACK = 2
+_LOG_MIN = 64
+
+
+class _ChangeLog:
+    """One batch's slide changes: each slide's latest version, and (version, key) in order.
+
+    ``after(v)`` is a binary search and the tail after it: a poll's cost is the slides that
+    moved since its cursor, not the batch's size (a 200-slide batch was a walk over every
+    slide's version at every poll).
+    """
+
+    __slots__ = ("entries", "latest")
+
+    def __init__(self) -> None:
+        self.latest: dict[int, int] = {}
+        self.entries: list[tuple[int, int]] = []  # (version, key), versions ascending
+
+    def add(self, version: int, key: int) -> None:
+        self.latest[key] = version
+        self.entries.append((version, key))
+        if len(self.entries) > _LOG_SLACK * len(self.latest) + _LOG_MIN:
+            self.entries = sorted((at, k) for k, at in self.latest.items())
+
+    def after(self, version: int) -> frozenset[int]:
+        start = bisect.bisect_right(self.entries, (version, float("inf")))
+        return frozenset(key for _, key in self.entries[start:])
 
 
 class Versions:
@@ -22,13 +53,13 @@ class Versions:
         self._counter = itertools.count(1)
         self._batch: dict[str, int] = {}
         self._floor: dict[str, int] = {}  # every slide changed at this version
-        self._slides: dict[str, dict[int, int]] = {}
+        self._slides: dict[str, _ChangeLog] = {}
 
     def slide_changed(self, batch_id: str, key: int) -> None:
         """One slide of ``batch_id`` changed."""
         version = next(self._counter)
         self._batch[batch_id] = version
-        self._slides.setdefault(batch_id, {})[key] = version
+        self._log(batch_id).add(version, key)
 
     def batch_changed(self, batch_id: str, keys: Iterable[int] | None = None) -> None:
         """The batch changed: its own fields, and the slides ``keys`` (None: any slide)."""
@@ -38,9 +69,15 @@ class Versions:
             self._floor[batch_id] = version
             self._slides.pop(batch_id, None)
             return
-        slides = self._slides.setdefault(batch_id, {})
+        log = self._log(batch_id)
         for key in keys:
-            slides[key] = version
+            log.add(version, key)
+
+    def _log(self, batch_id: str) -> _ChangeLog:
+        log = self._slides.get(batch_id)
+        if log is None:
+            log = self._slides[batch_id] = _ChangeLog()
+        return log
 
     def forget(self, batch_id: str) -> None:
         """The batch is gone."""
@@ -68,5 +105,5 @@ class Versions:
         """Keys of the slides changed after ``version``; None means all of them may have."""
         if self._floor.get(batch_id, 0) > version:
             return None
-        slides = self._slides.get(batch_id, {})
-        return frozenset(key for key, at in slides.items() if at > version)
+        log = self._slides.get(batch_id)
+        return frozenset() if log is None else log.after(version)

@@ -155,12 +155,10 @@ async def _status(
 ) -> Response:
     async with services.audited(caller, "batch.read", batch_id):
         status = await services.engine.read.status(batch_id, owner=caller.scope, since=since)
-    if finished and status.results is not None:
-        kept = tuple(r for r in status.results if r.state.is_final)
-        status = replace(status, results=kept)
     bodies: StatusBodies = request.app.state.status_bodies
     unit = await services.unit_cost(recent=True)
-    return bodies.response(status, request.headers.get("if-none-match"), unit=unit)
+    etag = request.headers.get("if-none-match")
+    return bodies.response(status, etag, unit=unit, finished_only=finished)
 
 
 @router.get(
