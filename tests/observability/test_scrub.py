@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -13,7 +14,12 @@ from slidebatch.observability.context import (
     reset_request_id,
     set_request_id,
 )
-from slidebatch.observability.scrub import Scrubber, settings_secrets
+from slidebatch.observability.scrub import (
+    Scrubber,
+    mask_fragments,
+    secret_fragments,
+    settings_secrets,
+)
 
 
 class Color(StrEnum):
@@ -94,3 +100,23 @@ def test_pieces_cases_and_base64_of_a_secret_are_masked(leak: str) -> None:
 def test_short_secrets_are_masked_only_whole() -> None:
     """A secret under 8 characters is masked where it appears whole, nothing more."""
     assert Scrubber(["pa55"]).text("pa55 and pa5") == "**** and pa5"
+
+
+class _CountedFragments(frozenset[str]):
+    """Fragments that count how often they are walked one by one."""
+
+    walks = 0
+
+    def __iter__(self) -> Iterator[str]:
+        type(self).walks += 1
+        return super().__iter__()
+
+
+def test_a_text_without_a_secret_is_cleared_without_a_search_per_fragment() -> None:
+    """A log string with no piece of a secret is cleared by one set test of its windows,
+    not a search for each of the hundred fragments of a key; one with a piece is masked."""
+    secret = "sk-or-v1-0123456789abcdef0123456789"
+    fragments = _CountedFragments(secret_fragments(secret))
+    assert mask_fragments("a" * 32 + " slide_completed", fragments) == "a" * 32 + " slide_completed"
+    assert _CountedFragments.walks == 0
+    assert mask_fragments("key 0123456789ABCDEF here", fragments) == "key **** here"

@@ -20,6 +20,9 @@ from pydantic import SecretStr
 
 MASK = "****"
 FRAGMENT = 8  # the shortest piece of a secret that is masked on its own
+# Up to this length a text's windows are compared with the fragments as a set; longer texts
+# are searched for each fragment (about as fast there, and no list of windows is built).
+_WINDOWS_UP_TO = 512
 
 
 def secret_fragments(secret: str) -> frozenset[str]:
@@ -52,6 +55,13 @@ def mask_fragments(text: str, fragments: frozenset[str]) -> str:
     if not fragments or len(text) < FRAGMENT:
         return text
     lowered = text.lower()
+    if len(text) <= _WINDOWS_UP_TO and fragments.isdisjoint(
+        [lowered[i : i + FRAGMENT] for i in range(len(lowered) - FRAGMENT + 1)]
+    ):
+        # Every log line's strings pass here, nearly all without a secret: one set test
+        # of the text's windows instead of a search per fragment (a 30-character key has
+        # about a hundred); 3 us against 18 us for an id.
+        return text
     spans: list[tuple[int, int]] = []
     for fragment in fragments:
         start = lowered.find(fragment)
