@@ -13,6 +13,7 @@ from slidebatch import __version__
 from slidebatch.api.docs import install_docs
 from slidebatch.api.errors import install_error_handlers
 from slidebatch.api.fallback import install_api_fallback
+from slidebatch.api.list_body import ListBodies
 from slidebatch.api.middleware import (
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
@@ -73,6 +74,7 @@ def create_app(
         openapi_url="/openapi.json",
     )
     app.state.status_bodies = StatusBodies()
+    app.state.list_bodies = ListBodies()
     install_docs(app)
     install_error_handlers(app)
     routers = (config.router, batches.router, candidates.router, single.router, files.router)

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from slidebatch.api.deps import CallerDep, ServicesDep
+from slidebatch.api.list_body import ListBodies
 from slidebatch.api.references import resolve_look
 from slidebatch.api.routes.templates import shelf
 from slidebatch.api.schemas import (
@@ -119,13 +120,15 @@ async def active_count(services: ServicesDep, caller: CallerDep) -> ActiveCountO
 
 @router.get("", response_model=BatchListOut, summary="List batches, newest first")
 async def list_batches(
+    request: Request,
     services: ServicesDep,
     caller: CallerDep,
     limit: int = Query(20, ge=1, le=200),
     offset: int = Query(0, ge=0, le=1_000_000),
-) -> BatchListOut:
+) -> Response:
     page = await services.engine.read.page(owner=caller.scope, limit=limit, offset=offset)
-    return BatchListOut.of(page)
+    bodies: ListBodies = request.app.state.list_bodies
+    return bodies.response(page)
 
 
 @router.get(
