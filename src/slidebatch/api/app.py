@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
@@ -52,8 +53,15 @@ def create_app(
     settings: Settings | None = None,
     *,
     services_factory: ServicesFactory | None = None,
+    freeze_startup: bool = False,
 ) -> FastAPI:
-    """The application; ``services_factory`` lets tests inject a provider or a clock."""
+    """The application; ``services_factory`` lets tests inject a provider or a clock.
+
+    ``freeze_startup`` (``slidebatch serve``): once started, everything built so far leaves
+    the garbage collector's view (``gc.freeze``). A full collection walked the ~160,000
+    objects of the modules, the app and its schemas, 60-80 ms with the event loop stopped,
+    every time the objects made by polls and slides reached its threshold.
+    """
     settings = settings or load_settings()
     factory = services_factory or build_services
 
@@ -62,7 +70,14 @@ def create_app(
         async with factory(settings) as services:
             app.state.services = services
             services.engine.start_cleanup(every=_cleanup_interval(settings))
-            yield
+            if freeze_startup:
+                gc.collect()  # garbage of the start is freed, not frozen for good
+                gc.freeze()
+            try:
+                yield
+            finally:
+                if freeze_startup:
+                    gc.unfreeze()
 
     app = FastAPI(
         title="slidebatch",

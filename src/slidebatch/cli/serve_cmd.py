@@ -83,7 +83,7 @@ def _run(settings: Settings, log_level: str, role: FleetRole | None = None) -> N
     try:
         asyncio.run(check_bind(settings))
         factory = None if role is None else fleet_factory(role)
-        app = create_app(settings, services_factory=factory)
+        app = create_app(settings, services_factory=factory, freeze_startup=True)
     except ConfigError as exc:
         fail(str(exc))
     uvicorn.run(
