@@ -49,11 +49,14 @@ from slidebatch.services import ServerInfo
 MAX_REQUESTED_WORKERS = 1_000_000
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _storable(text: str) -> str:
     """Refuse text no database can store: NUL characters and lone UTF-16 surrogates."""
     if "\x00" in text:
         raise ValueError("text must not contain NUL characters")
-    if any("\ud800" <= char <= "\udfff" for char in text):
+    if _SURROGATE.search(text):
         raise ValueError("text must be valid Unicode (no lone surrogates)")
     return text
 

@@ -7,6 +7,7 @@ content's language, because models draw text better when asked in its language.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from slidebatch.core.aspect import AspectRatio
@@ -20,15 +21,17 @@ class Language(StrEnum):
 
 def detect_language(*texts: str) -> Language:
     """Chinese when CJK ideographs are at least a fifth of the letters, else English."""
+    # Counted by the regex engine and str methods, not a Python loop over every character:
+    # a submit of 20 slides walked about 2,000 characters per slide.
     cjk = letters = 0
     for text in texts:
-        for char in text:
-            if "\u4e00" <= char <= "\u9fff" or "\u3400" <= char <= "\u4dbf":
-                cjk += 1
-                letters += 1
-            elif char.isalpha():
-                letters += 1
+        ideographs = len(_CJK.findall(text))
+        cjk += ideographs
+        letters += ideographs + sum(map(str.isalpha, _CJK.sub("", text)))
     return Language.ZH if letters and cjk * 5 >= letters else Language.EN
+
+
+_CJK = re.compile("[\u4e00-\u9fff\u3400-\u4dbf]")
 
 
 _LAYOUT = {
