@@ -148,7 +148,7 @@ class SlideRow(Base):
     __table_args__ = (
         Index("ix_slides_batch_state", "batch_id", "state"),
         Index("ix_slides_state_lease", "state", "lease_until"),
-        # Paid slides by finish time (revision 0013): a key's spend today and the mean of
+        # Paid slides by finish time (revision 0014): a key's spend today and the mean of
         # the latest prices read the few recent paid slides, not every slide.
         Index(
             "ix_slides_spent_finished",
