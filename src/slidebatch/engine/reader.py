@@ -136,7 +136,8 @@ class BatchReader:
             raise NotFound(f"batch {lost.batch.id} not found")
         known = self._snapshots.get(lost.batch.id)
         slides = None if known is None else known.slides
-        answer = BatchStatus.of(lost.batch, lost.counts, slides=slides)
+        cost = None if known is None else known.spent
+        answer = BatchStatus.of(lost.batch, lost.counts, slides=slides, cost=cost)
         return replace(answer, error=lost.error)
 
     async def _snapshot(self, batch_id: str, owner: str | None) -> _Snapshot:
