@@ -21,7 +21,11 @@ WORKERS = 2
 
 @pytest.fixture
 def upstream() -> Iterator[FakeUpstreamServer]:
-    config = FakeUpstreamConfig(rpm=10_000, latency_median=0.25, latency_p95=0.3)
+    # A second per image: 16 slides on 2 workers take 8 s, so the interrupt after 4 slides
+    # (~2 s) leaves 6 s before the run could end on its own. At 0.25 s the whole deck took
+    # 2 s, and a faster client (PNGs checked without inflating them) finished it before the
+    # interrupt arrived on a loaded machine.
+    config = FakeUpstreamConfig(rpm=10_000, latency_median=1.0, latency_p95=1.2)
     with FakeUpstreamServer(config) as server:
         yield server
 

@@ -92,6 +92,13 @@ def create_app(
     app.state.list_bodies = ListBodies()
     install_docs(app)
     install_error_handlers(app)
+    _install_routes(app)
+    _install_middleware(app, settings)
+    app.mount("/", StaticFiles(directory=static_dir(), html=True), name="web")
+    return app
+
+
+def _install_routes(app: FastAPI) -> None:
     routers = (config.router, batches.router, candidates.router, single.router, files.router)
     for router in routers:
         app.include_router(router, prefix="/api", responses=ERROR_RESPONSES)
@@ -101,6 +108,9 @@ def create_app(
     app.include_router(system.probes)
     app.include_router(assets.router, responses={404: ERROR_RESPONSES[404]})
     install_api_fallback(app)
+
+
+def _install_middleware(app: FastAPI, settings: Settings) -> None:
     if settings.allowed_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -117,8 +127,6 @@ def create_app(
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)
-    app.mount("/", StaticFiles(directory=static_dir(), html=True), name="web")
-    return app
 
 
 def _cleanup_interval(settings: Settings) -> float:
