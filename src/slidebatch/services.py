@@ -58,6 +58,8 @@ from slidebatch.security.quota_guard import QuotaGuard
 from slidebatch.storage.database import Database
 from slidebatch.storage.images import ImageStore
 from slidebatch.storage.keys import KeyRepository, RecentMeanCost, UsageRepository
+from slidebatch.storage.ownership import current_command
+from slidebatch.storage.pg_owner import hold_database
 from slidebatch.storage.reconcile import reconcile_images
 
 # Latency assumed before any answer was measured: the seed's measurements for remote models.
@@ -330,6 +332,11 @@ async def build_services(
                 "a fleet (slidebatch worker, serve --no-worker or --fleet) needs PostgreSQL:"
                 " set DATABASE_URL=postgresql://..."
             )
+        if not database.is_sqlite:  # a fleet shares it, an engine owns it (storage/pg_owner.py)
+            owner = await hold_database(
+                plain_dsn(database.engine.url), fleet=fleet is not None, command=current_command()
+            )
+            stack.push_async_callback(owner.close)
         http = make_http_client(settings)
         stack.push_async_callback(http.aclose)
         provider = provider or build_provider(settings, http, log=log)

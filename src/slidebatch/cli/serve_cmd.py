@@ -79,9 +79,14 @@ def _run(settings: Settings, log_level: str, role: FleetRole | None = None) -> N
     from slidebatch.api.app import create_app
     from slidebatch.errors import ConfigError
     from slidebatch.services import check_bind, fleet_factory
+    from slidebatch.storage.ownership import current_command
+    from slidebatch.storage.pg_owner import check_database
 
     try:
         asyncio.run(check_bind(settings))
+        # PostgreSQL: an engine owns it alone, a fleet shares it (storage/pg_owner.py)
+        url, command = settings.effective_database_url, current_command()
+        asyncio.run(check_database(url, fleet=role is not None, command=command))
         factory = None if role is None else fleet_factory(role)
         app = create_app(settings, services_factory=factory, freeze_startup=True)
     except ConfigError as exc:

@@ -63,11 +63,21 @@ def _run_plain(settings: Settings) -> None:
 
 
 def _run_with_probes(settings: Settings, host: str, port: int, log_level: str) -> None:
+    import asyncio
+
     import uvicorn
 
     from slidebatch.api.app import create_probe_app
+    from slidebatch.errors import ConfigError
     from slidebatch.services import FleetRole, fleet_factory
+    from slidebatch.storage.ownership import current_command
+    from slidebatch.storage.pg_owner import check_database
 
+    try:  # refused here (exit 2), not as a failed lifespan once uvicorn runs
+        url, command = settings.effective_database_url, current_command()
+        asyncio.run(check_database(url, fleet=True, command=command))
+    except ConfigError as exc:
+        fail(str(exc))
     app = create_probe_app(settings, services_factory=fleet_factory(FleetRole(False, True)))
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
 

@@ -5,7 +5,7 @@ its own gate (paying twice, at twice the configured rate). So ``serve`` and ``ge
 take an exclusive ``flock`` on ``<database file>.lock`` before they open anything, and
 write their pid and command into it so that a second process can say who is in the way.
 The kernel drops the lock when the process ends, however it ends (``kill -9`` included),
-so a stale lock file never blocks anyone. PostgreSQL is shared on purpose (a fleet): no lock.
+so a stale lock file never blocks anyone. PostgreSQL has its own lock: ``storage/pg_owner.py``.
 """
 
 from __future__ import annotations
