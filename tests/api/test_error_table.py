@@ -14,6 +14,7 @@ from slidebatch.api.errors import STATUS_BY_ERROR, status_for
 from slidebatch.providers.outbound import DownloadRefused
 from slidebatch.storage import errors as storage_errors
 from slidebatch.storage.ownership import DataDirInUse
+from slidebatch.storage.pg_owner import DatabaseInUse
 
 
 def _classes_in(modules: Iterable[ModuleType]) -> list[type[errors.SlidebatchError]]:
@@ -58,7 +59,11 @@ def test_unnamed_subclasses_fall_back_to_their_base_row() -> None:
 
 # Subclasses that answer exactly as their base does, on purpose: a refused image download is
 # one more permanent upstream failure; a data folder in use is one more configuration error.
-SAME_AS_BASE = {DownloadRefused: errors.PermanentProviderError, DataDirInUse: errors.ConfigError}
+SAME_AS_BASE = {
+    DownloadRefused: errors.PermanentProviderError,
+    DataDirInUse: errors.ConfigError,
+    DatabaseInUse: errors.ConfigError,
+}
 
 
 def _every_error_class() -> set[type[errors.SlidebatchError]]:
