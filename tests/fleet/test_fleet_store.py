@@ -90,7 +90,7 @@ async def test_a_worker_presumed_dead_cannot_overwrite_the_newer_attempt(db: Dat
     assert old is not None
     async with db.engine.begin() as connection:
         await connection.execute(text("UPDATE slides SET lease_until = now() - interval '1 s'"))
-    assert await store.reap() == [(batch_id, 0)]
+    assert (await store.reap(at=AT)).slides == ((batch_id, 0),)
     new = await store.claim("alive", lease=30, at=AT)
     assert new is not None
     assert (old.seq, new.seq) == (1, 2)
@@ -135,7 +135,7 @@ async def test_a_worker_that_stops_cleanly_hands_its_slides_back_at_once(db: Dat
     held = await store.claim("leaving", lease=30, at=AT)
     assert held is not None
     assert await store.claim("other", lease=30, at=AT) is None
-    assert await store.leave("leaving") == 1
+    assert len((await store.leave("leaving", at=AT)).slides) == 1
     again = await store.claim("other", lease=30, at=AT)
     assert again is not None
     assert (again.batch.id, again.slide.key, again.seq) == (batch_id, 0, 2)

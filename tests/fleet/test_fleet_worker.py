@@ -12,6 +12,7 @@ from typing import Any
 
 from slidebatch.core.aspect import ImageSize
 from slidebatch.fleet import worker as worker_module
+from slidebatch.fleet.store import Released
 from slidebatch.fleet.worker import FleetWorker, WorkerConfig
 from slidebatch.testing.clock import FakeClock
 
@@ -38,8 +39,8 @@ class _Store:
     async def heartbeat(self, *_args: object, **_kwargs: object) -> int:
         return self.claimed
 
-    async def leave(self, worker: str) -> int:
-        return 0
+    async def leave(self, worker: str, *, at: datetime) -> Released:
+        return Released(())
 
     async def next_due_in(self) -> float | None:
         return None

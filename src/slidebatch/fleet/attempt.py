@@ -64,6 +64,9 @@ class Attempt:
         slide = claim.slide
         job = Job(claim.batch.id, slide.key, request, slide.attempts - 1, slide.requeues)
         attempt = slide.attempts
+        if not await self._still_wanted(claim, job, permit):
+            return
+        permit.sent()  # the check above took a round trip; the request leaves now
         self._p.log.event("slide_started", batch_id=job.batch_id, details=_where(job, attempt))
         try:
             result = await self._call(request)
@@ -78,6 +81,29 @@ class Attempt:
             permit.success(result.rate_limit)
             self._p.metrics.upstream_request(200, result.latency_s)
             await self._saves.run(self._store(claim, job, result, attempt))
+
+    async def _still_wanted(self, claim: Claim, job: Job, permit: GatePermit) -> bool:
+        """The claim waited for the gate: a batch cancelled or deleted meanwhile sends
+        nothing (the slot goes back to the gate, the slide ends cancelled)."""
+        try:
+            wanted = await self._p.store.still_wanted(claim, at=self._p.wall())
+        except asyncio.CancelledError:
+            permit.abandon()
+            raise
+        except Exception as exc:  # the database is away: send; the result's write decides
+            self._p.log.failure("fleet_claim_check_failed", exc, batch_id=claim.batch.id)
+            return True
+        if wanted.wanted:
+            return True
+        permit.abandon()
+        self._p.log.event(
+            "slide_dropped",
+            batch_id=job.batch_id,
+            details=_where(job, claim.slide.attempts) | {"cancelled": wanted.cancelled},
+        )
+        if wanted.finished is not None:
+            await self.announce_end(wanted.finished)
+        return False
 
     async def _call(self, request: ImageRequest) -> ImageResult:
         """One provider call bounded by ``LLM_TIMEOUT_SECONDS`` on the injected clock."""

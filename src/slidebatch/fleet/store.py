@@ -20,6 +20,9 @@ any number of API and worker processes can share the database:
 - a candidates round (``rounds_left``, written by regenerate): the transaction that stores
   the image keeps it as a candidate and, while rounds are left, puts the slide back to
   pending, so a slide is "done" only after its last round;
+- a cancel: pending slides are cancelled at once; claims given up later (a worker left, its
+  leases expired) or granted by the gate after it (``still_wanted``, just before the send)
+  end cancelled too, and whoever gives up a batch's last claim ends it;
 - the end: whoever stores a batch's last result locks the batch row and moves it to its final
   state with a conditional ``UPDATE``; exactly one process sees the row change.
 
@@ -253,54 +256,74 @@ class FleetStore:
                 )
         return int(result.rowcount)
 
-    async def leave(self, worker: str) -> int:
+    async def leave(self, worker: str, *, at: datetime) -> Released:
         """A worker stops cleanly: the slides it still holds go back to pending at once (the
-        attempt cut short not counted) and its row goes; returns how many slides."""
+        attempt cut short not counted) and its row goes. A slide of a batch being cancelled
+        ends cancelled instead, and such a batch ends (``at``: the wall time)."""
         with translated("leave the fleet"):
             async with self._engine.begin() as connection:
-                rows = (
-                    await connection.execute(
-                        text(
-                            "UPDATE slides SET state = 'pending', started_at = NULL,"
-                            f" attempts = greatest(attempts - 1, 0), {_RELEASED}, due_at = NULL"
-                            " WHERE state = 'generating' AND lease_owner = :w"
-                            " RETURNING batch_id, key"
-                        ),
-                        {"w": worker},
-                    )
-                ).all()
+                released = await _release(connection, "s.lease_owner = :w", {"w": worker}, at=at)
                 await connection.execute(
                     text("DELETE FROM fleet_workers WHERE name = :w"), {"w": worker}
                 )
-                for batch_id in {r.batch_id for r in rows}:
-                    keys = [r.key for r in rows if r.batch_id == batch_id]
-                    await _notify(connection, WORK_CHANNEL, batch_id)
-                    await _notify_event(connection, batch_id, keys)
-        return len(rows)
+        return released
 
-    async def reap(self) -> list[tuple[str, int]]:
-        """Slides whose lease expired go back to pending; returns their (batch, key).
+    async def reap(self, *, at: datetime) -> Released:
+        """Slides whose lease expired go back to pending (a cancelled batch's: cancelled,
+        and the batch ends, ``at`` its wall time).
 
         The attempt cut short is not counted (as after a single process's crash): the
         upstream never refused it, so dead workers cannot use up a slide's retry budget.
         """
         with translated("reap expired leases"):
             async with self._engine.begin() as connection:
-                rows = (
+                return await _release(connection, "s.lease_until < now()", {}, at=at)
+
+    async def still_wanted(self, claim: Claim, *, at: datetime) -> Wanted:
+        """Just before the request leaves: is the claim still ours and its batch neither
+        deleted nor being cancelled? A cancelled batch's slide ends cancelled here (and the
+        batch ends with it when nothing else of it is pending or generating)."""
+        where = {"b": claim.batch.id, "k": claim.slide.key, "seq": claim.seq}
+        with translated("check a claim"):
+            async with self._engine.begin() as connection:
+                found = (
                     await connection.execute(
                         text(
-                            "UPDATE slides SET state = 'pending', started_at = NULL,"
-                            f" attempts = greatest(attempts - 1, 0), {_RELEASED}, due_at = NULL"
-                            " WHERE state = 'generating' AND lease_until < now()"
-                            " RETURNING batch_id, key"
-                        )
+                            "SELECT b.cancel_requested, b.max_cost,"
+                            f" EXISTS (SELECT 1 FROM slides {_FENCE}) AS held"
+                            " FROM batches b WHERE b.id = :b"
+                        ),
+                        where,
                     )
-                ).all()
-                for batch_id in {r.batch_id for r in rows}:
-                    keys = [r.key for r in rows if r.batch_id == batch_id]
-                    await _notify(connection, WORK_CHANNEL, batch_id)
-                    await _notify_event(connection, batch_id, keys)
-        return [(r.batch_id, int(r.key)) for r in rows]
+                ).first()
+                if found is None or not found.held:  # deleted, or the claim was taken over
+                    return Wanted(False)
+                # A batch at its max_cost was stopped by a claim (``_cap_reached``), which
+                # counted this one in flight: it is paid for within the cap, so it goes. (A
+                # user's cancel of a batch with a max_cost looks the same here: its claims
+                # still go, as before.)
+                if not found.cancel_requested or found.max_cost is not None:
+                    return Wanted(True)
+                # Batch row first, as claims and deletes lock (a running batch's is not
+                # locked on this path: claims skip locked batches).
+                await connection.execute(
+                    text("SELECT 1 FROM batches WHERE id = :b FOR UPDATE"), {"b": claim.batch.id}
+                )
+                row = (
+                    await connection.execute(
+                        text(
+                            "UPDATE slides SET state = 'cancelled', finished_at = :at,"
+                            f" attempts = greatest(attempts - 1, 0), {_RELEASED}"
+                            f" {_FENCE} RETURNING key"
+                        ),
+                        where | {"at": at},
+                    )
+                ).first()
+                if row is None:
+                    return Wanted(False)
+                await _notify_event(connection, claim.batch.id, [claim.slide.key])
+                finished = await _finish_locked(connection, claim.batch.id, at)
+        return Wanted(False, cancelled=True, finished=finished)
 
     # --- fenced results --------------------------------------------------------------------
 
@@ -379,37 +402,7 @@ class FleetStore:
         """End the batch if no slide of it is pending or generating; only one caller gets it."""
         with translated("finish a batch"):
             async with self._engine.begin() as connection:
-                batch = (
-                    await connection.execute(
-                        text(
-                            "SELECT state, cancel_requested FROM batches WHERE id = :b FOR UPDATE"
-                        ),
-                        {"b": batch_id},
-                    )
-                ).first()
-                if batch is None or BatchState(batch.state).is_final:
-                    return None
-                counts = await _counts(connection, batch_id)
-                if counts[SlideState.PENDING] or counts[SlideState.GENERATING]:
-                    return None
-                final = final_batch_state(counts, cancelled=bool(batch.cancel_requested))
-                row = (
-                    await connection.execute(
-                        text(
-                            "UPDATE batches SET state = :s, finished_at = :at"
-                            " WHERE id = :b RETURNING *"
-                        ),
-                        {"b": batch_id, "s": str(final), "at": at},
-                    )
-                ).one()
-                slides = (
-                    await connection.execute(
-                        text("SELECT * FROM slides WHERE batch_id = :b ORDER BY page_num, key"),
-                        {"b": batch_id},
-                    )
-                ).all()
-                await _notify_event(connection, batch_id, None, end=True)
-        return Finished(batch_record(row), tuple(slide_record(s) for s in slides), counts)
+                return await _finish_locked(connection, batch_id, at)
 
     async def ended_batches(self) -> list[str]:
         """Running batches with no slide pending or generating: their end was not stored
@@ -452,6 +445,27 @@ class FleetStore:
         ).one()
         age = None if row.beat_age is None else float(row.beat_age)
         return LeaseFigures(int(row.held), int(row.expired), age)
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """Claims given up (a worker left, or leases expired): ``slides`` (batch, key) went back
+    to pending, or ended cancelled when their batch was being cancelled (``cancelled``);
+    ``finished``: the cancelled batches this ended."""
+
+    slides: tuple[tuple[str, int], ...]
+    cancelled: tuple[tuple[str, int], ...] = ()
+    finished: tuple[Finished, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """``still_wanted``'s answer: send (``wanted``) or not; ``cancelled``: the slide ended
+    cancelled here; ``finished``: its batch ended with it."""
+
+    wanted: bool
+    cancelled: bool = False
+    finished: Finished | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -516,6 +530,82 @@ async def _cap_reached(
     paid = sum(c for c in spends if c is not None)
     price = next_price(prices, unit).per_image
     return CostCapped(batch_id, float(max_cost), paid, in_flight, price, len(keys))
+
+
+async def _release(
+    connection: AsyncConnection, which: str, params: dict[str, Any], *, at: datetime
+) -> Released:
+    """Give up the generating slides ``which`` selects (a condition on ``s``): back to
+    pending, or cancelled when their batch is being cancelled; such a batch then ends as a
+    cancel with no claims left ends it. Batch rows are locked before slide rows (the order
+    claims and deletes take), so this never deadlocks with them."""
+    await connection.execute(
+        text(
+            "SELECT b.id FROM batches b WHERE b.cancel_requested AND b.id IN"
+            f" (SELECT s.batch_id FROM slides s WHERE s.state = 'generating' AND {which})"
+            " ORDER BY b.id FOR UPDATE OF b"
+        ),
+        params,
+    )
+    rows = (
+        await connection.execute(
+            text(
+                "UPDATE slides s SET state = CASE WHEN b.cancel_requested THEN 'cancelled'"
+                " ELSE 'pending' END, started_at = CASE WHEN b.cancel_requested"
+                " THEN s.started_at END, finished_at = CASE WHEN b.cancel_requested"
+                " THEN CAST(:at AS timestamptz) END,"
+                f" attempts = greatest(s.attempts - 1, 0), {_RELEASED}, due_at = NULL"
+                f" FROM batches b WHERE b.id = s.batch_id AND s.state = 'generating'"
+                f" AND {which} RETURNING s.batch_id, s.key, s.state"
+            ),
+            params | {"at": at},
+        )
+    ).all()
+    finished: list[Finished] = []
+    for batch_id in sorted({r.batch_id for r in rows}):
+        keys = [int(r.key) for r in rows if r.batch_id == batch_id]
+        await _notify_event(connection, batch_id, keys)
+        if any(r.state == "pending" for r in rows if r.batch_id == batch_id):
+            await _notify(connection, WORK_CHANNEL, batch_id)
+        else:
+            ended = await _finish_locked(connection, batch_id, at)
+            if ended is not None:
+                finished.append(ended)
+    slides = tuple((str(r.batch_id), int(r.key)) for r in rows)
+    cancelled = tuple((str(r.batch_id), int(r.key)) for r in rows if r.state == "cancelled")
+    return Released(slides, cancelled, tuple(finished))
+
+
+async def _finish_locked(
+    connection: AsyncConnection, batch_id: str, at: datetime
+) -> Finished | None:
+    """End the batch if no slide of it is pending or generating (locks its row first)."""
+    batch = (
+        await connection.execute(
+            text("SELECT state, cancel_requested FROM batches WHERE id = :b FOR UPDATE"),
+            {"b": batch_id},
+        )
+    ).first()
+    if batch is None or BatchState(batch.state).is_final:
+        return None
+    counts = await _counts(connection, batch_id)
+    if counts[SlideState.PENDING] or counts[SlideState.GENERATING]:
+        return None
+    final = final_batch_state(counts, cancelled=bool(batch.cancel_requested))
+    row = (
+        await connection.execute(
+            text("UPDATE batches SET state = :s, finished_at = :at WHERE id = :b RETURNING *"),
+            {"b": batch_id, "s": str(final), "at": at},
+        )
+    ).one()
+    slides = (
+        await connection.execute(
+            text("SELECT * FROM slides WHERE batch_id = :b ORDER BY page_num, key"),
+            {"b": batch_id},
+        )
+    ).all()
+    await _notify_event(connection, batch_id, None, end=True)
+    return Finished(batch_record(row), tuple(slide_record(s) for s in slides), counts)
 
 
 _Then = Callable[[AsyncConnection, Row[Any]], Awaitable[bool]]

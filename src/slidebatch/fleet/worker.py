@@ -4,13 +4,16 @@ The loop claims first and then waits for the gate's permit, holding the claim's 
 request leaves the moment the gate counts its start (a claim between the two would make the
 upstream see arrivals later than the starts the gate recorded, and answer 429 at window
 edges). At most ``_AHEAD`` claims per worker wait for a permit at once, so one gate round
-starts several of them. Each attempt runs as its own task.
+starts several of them. Once granted, a claim whose batch was cancelled or deleted meanwhile
+sends nothing (``Attempt.run`` asks ``still_wanted`` first and gives the permit back). Each
+attempt runs as its own task.
 
 Beside the loop, three chores keep the fleet whole:
 - heartbeat, every third of ``FLEET_LEASE_SECONDS``: this worker's leases are extended (and
   its ``fleet_workers`` row touched); a worker that stops beating loses its slides when the
   leases end;
-- reaper: expired leases (a killed worker's) go back to pending; any worker does it;
+- reaper: expired leases (a killed worker's) go back to pending; any worker does it (a
+  cancelled batch's end cancelled instead, and the batch ends, as ``leave`` does);
 - sweeper: admission (queued batches start when a place is free) and ending batches whose
   last result was stored by a worker that died before it could end them.
 """
@@ -120,10 +123,17 @@ class FleetWorker:
             await asyncio.gather(*chores, *self._tasks, return_exceptions=True)
             await self._saves.drain(self.name)
             with contextlib.suppress(Exception):
-                released = await self._p.store.leave(self.name)
+                released = await self._p.store.leave(self.name, at=self._p.wall())
                 self._p.log.event(
-                    "fleet_worker_stop", details={"worker": self.name, "released": released}
+                    "fleet_worker_stop",
+                    details={
+                        "worker": self.name,
+                        "released": len(released.slides),
+                        "cancelled": len(released.cancelled),
+                    },
                 )
+                for finished in released.finished:
+                    await self._attempt.announce_end(finished)
 
     async def _loop(self) -> None:
         ahead = asyncio.Semaphore(_AHEAD)
@@ -259,16 +269,16 @@ class FleetWorker:
         self.health.leases = held
 
     async def _reap(self) -> None:
-        reaped = await self._p.store.reap()
-        if reaped:
-            self._p.fleet_metrics.reaped(len(reaped))
-            batches = sorted({b for b, _ in reaped})
-            self._p.log.event(
-                "fleet_leases_expired",
-                level="warning",
-                details={"worker": self.name, "slides": len(reaped), "batches": batches},
-            )
+        reaped = await self._p.store.reap(at=self._p.wall())
+        if reaped.slides:
+            self._p.fleet_metrics.reaped(len(reaped.slides))
+            batches = sorted({b for b, _ in reaped.slides})
+            details = {"worker": self.name, "slides": len(reaped.slides), "batches": batches}
+            details["cancelled"] = len(reaped.cancelled)
+            self._p.log.event("fleet_leases_expired", level="warning", details=details)
             self._wake.set()
+        for finished in reaped.finished:  # a cancelled batch's last claims expired
+            await self._attempt.announce_end(finished)
 
     async def _sweep(self) -> None:
         wall = self._p.wall()

@@ -1,0 +1,235 @@
+"""A cancel (or delete) on a fleet while workers hold claims, on a real PostgreSQL.
+
+- the claims of a batch being cancelled that are given up (the worker was killed and its
+  leases expired, or it stopped and handed them back) end cancelled, and the batch ends,
+  as a cancel of a batch with no claims does (they used to go back to pending, which no
+  worker takes, and the batch stayed running for ever, holding a place);
+- a claim that waited for the gate sends nothing once its batch is being cancelled or was
+  deleted: the permit is given back and the slide ends cancelled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from slidebatch.core.aspect import AspectRatio
+from slidebatch.core.slide import BatchRequest, Slide, SlideType
+from slidebatch.core.states import BatchState, SlideState
+from slidebatch.fleet.attempt import Attempt, AttemptParts
+from slidebatch.fleet.store import Claim, FleetStore
+from slidebatch.providers.base import ImageRequest
+from slidebatch.storage.database import Database
+from slidebatch.testing.clock import FakeClock
+
+pytestmark = pytest.mark.postgres
+
+AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def db(postgres_url: str) -> AsyncIterator[Database]:
+    database = await Database.open(postgres_url)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def _batch(db: Database, slides: int) -> str:
+    deck = tuple(
+        Slide(f"s{i}", i + 1, SlideType.CONTENT, f"title {i}", f"point {i}", "a chart")
+        for i in range(slides)
+    )
+    record, _ = await db.batches.create_batch(
+        request=BatchRequest(slides=deck, style_prompt="flat"),
+        final_prompts=[f"p{i}" for i in range(slides)],
+        effective_workers=None,
+        owner=None,
+        idempotency_key=None,
+    )
+    return record.id
+
+
+async def _cancel(db: Database, store: FleetStore, batch_id: str) -> None:
+    """What ``FleetEngine.cancel`` does: the batch cannot end while claims are held."""
+    await db.batches.request_cancel(batch_id)
+    await db.batches.cancel_pending(batch_id, at=AT)
+    assert await store.finish_if_done(batch_id, at=AT) is None
+
+
+async def _states(db: Database, batch_id: str) -> list[SlideState]:
+    return [s.state for s in await db.batches.get_slides(batch_id)]
+
+
+async def _claims(store: FleetStore, worker: str, count: int) -> list[Claim]:
+    claims = [await store.claim(worker, lease=30, at=AT) for _ in range(count)]
+    assert all(isinstance(c, Claim) for c in claims)
+    return claims  # type: ignore[return-value]
+
+
+async def test_expired_claims_of_a_cancelled_batch_end_it(db: Database) -> None:
+    """Cancel, then the worker holding two claims is killed: when its leases expire the
+    reaper cancels both slides and ends the batch cancelled, which frees its place (the
+    queued batch is admitted); before, both went back to pending and the batch ran on."""
+    store = FleetStore(db.engine)
+    batch_id = await _batch(db, 3)
+    queued = await _batch(db, 1)
+    assert [b.id for b in await store.admit(1, at=AT)] == [batch_id]
+    await _claims(store, "killed", 2)
+    await _cancel(db, store, batch_id)
+    async with db.engine.begin() as connection:
+        await connection.execute(text("UPDATE slides SET lease_until = now() - interval '1 s'"))
+    reaped = await store.reap(at=AT)
+    assert sorted(reaped.cancelled) == [(batch_id, 0), (batch_id, 1)]
+    assert [f.batch.id for f in reaped.finished] == [batch_id]
+    assert reaped.finished[0].batch.state is BatchState.CANCELLED
+    assert await _states(db, batch_id) == [SlideState.CANCELLED] * 3
+    batch = await db.batches.get_batch(batch_id)
+    assert batch.state is BatchState.CANCELLED
+    assert batch.finished_at == AT
+    assert [b.id for b in await store.admit(1, at=AT)] == [queued]
+    assert await store.reap(at=AT) == type(reaped)(())
+
+
+async def test_a_worker_stopping_hands_back_a_cancelled_batch_as_ended(db: Database) -> None:
+    """SIGTERM: leave() cancels the claims of a batch being cancelled and ends it, while a
+    claim of another batch goes back to pending as before."""
+    store = FleetStore(db.engine)
+    cancelled = await _batch(db, 2)
+    other = await _batch(db, 1)
+    await store.admit(10, at=AT)
+    claims = await _claims(store, "stopping", 3)
+    assert {c.batch.id for c in claims} == {cancelled, other}
+    await _cancel(db, store, cancelled)
+    released = await store.leave("stopping", at=AT)
+    assert len(released.slides) == 3
+    assert sorted(released.cancelled) == [(cancelled, 0), (cancelled, 1)]
+    assert [f.batch.state for f in released.finished] == [BatchState.CANCELLED]
+    assert (await db.batches.get_batch(cancelled)).state is BatchState.CANCELLED
+    assert await _states(db, other) == [SlideState.PENDING]
+    assert (await db.batches.get_batch(other)).state is BatchState.RUNNING
+
+
+async def test_a_claim_still_wanted_only_while_its_batch_runs_on(db: Database) -> None:
+    """still_wanted: yes for a running batch; after a cancel no, the slide is cancelled, and
+    the last one ends the batch; a deleted batch's claim or a claim taken over: no."""
+    store = FleetStore(db.engine)
+    batch_id = await _batch(db, 2)
+    await store.admit(10, at=AT)
+    first, second = await _claims(store, "w", 2)
+    assert (await store.still_wanted(first, at=AT)).wanted
+    await _cancel(db, store, batch_id)
+    answer = await store.still_wanted(first, at=AT)
+    assert (answer.wanted, answer.cancelled, answer.finished) == (False, True, None)
+    answer = await store.still_wanted(second, at=AT)
+    assert (answer.wanted, answer.cancelled) == (False, True)
+    assert answer.finished is not None
+    assert answer.finished.batch.state is BatchState.CANCELLED
+    assert await _states(db, batch_id) == [SlideState.CANCELLED] * 2
+
+    gone = await _batch(db, 1)
+    await store.admit(10, at=AT)
+    (claim,) = await _claims(store, "w", 1)
+    await db.batches.delete_batch(gone)
+    assert not (await store.still_wanted(claim, at=AT)).wanted
+
+    taken = await _batch(db, 1)
+    await store.admit(10, at=AT)
+    (old,) = await _claims(store, "dead", 1)
+    async with db.engine.begin() as connection:
+        await connection.execute(text("UPDATE slides SET lease_until = now() - interval '1 s'"))
+    await store.reap(at=AT)
+    (new,) = await _claims(store, "alive", 1)
+    assert not (await store.still_wanted(old, at=AT)).wanted
+    assert (await store.still_wanted(new, at=AT)).wanted
+    assert taken == new.batch.id
+
+
+class _Provider:
+    name = "counting"
+    credential_id = "counting-test"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def generate(self, request: ImageRequest) -> Any:
+        self.calls += 1
+        raise AssertionError("a request left for a batch nobody wants")
+
+
+class _Permit:
+    def __init__(self) -> None:
+        self.outcomes: list[str] = []
+
+    def sent(self) -> None:
+        self.outcomes.append("sent")
+
+    def abandon(self) -> None:
+        self.outcomes.append("abandon")
+
+    def release(self) -> None:
+        self.outcomes.append("release")
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def event(self, name: str, **_fields: object) -> None:
+        self.events.append(name)
+
+    def failure(self, name: str, *_args: object, **_fields: object) -> None:
+        self.events.append(name)
+
+
+def _attempt(store: FleetStore, provider: _Provider, log: _Log) -> Attempt:
+    unused: Any = None
+    parts = AttemptParts(
+        store=store,
+        provider=provider,  # type: ignore[arg-type]
+        gate=unused,
+        policy=unused,
+        images=unused,
+        log=log,  # type: ignore[arg-type]
+        metrics=unused,
+        fleet_metrics=unused,
+        clock=FakeClock(),
+        wall=lambda: AT,
+        timeout=5.0,
+    )
+    return Attempt(parts)
+
+
+def _request(claim: Claim) -> ImageRequest:
+    return ImageRequest(claim.slide.final_prompt, claim.slide.slide, "flat", AspectRatio(16, 9))
+
+
+@pytest.mark.parametrize("how", ["cancel", "delete"])
+async def test_a_claim_granted_after_its_batch_stopped_sends_nothing(
+    db: Database, how: str
+) -> None:
+    """Claimed ahead of the gate, then the batch is cancelled (or deleted), then the gate
+    grants: no request leaves, the slot goes back (abandon), the slide ends cancelled and
+    the cancelled batch ends (before, every claimed slide was still paid for)."""
+    store = FleetStore(db.engine)
+    batch_id = await _batch(db, 1)
+    await store.admit(10, at=AT)
+    (claim,) = await _claims(store, "w", 1)
+    if how == "cancel":
+        await _cancel(db, store, batch_id)
+    else:
+        await db.batches.delete_batch(batch_id)
+    provider, permit, log = _Provider(), _Permit(), _Log()
+    await _attempt(store, provider, log).run(claim, _request(claim), permit)  # type: ignore[arg-type]
+    assert provider.calls == 0
+    assert permit.outcomes == ["abandon"]
+    assert "slide_dropped" in log.events
+    if how == "cancel":
+        assert await _states(db, batch_id) == [SlideState.CANCELLED]
+        assert (await db.batches.get_batch(batch_id)).state is BatchState.CANCELLED
+        assert "batch_generate_complete" in log.events
