@@ -357,3 +357,24 @@ async def test_a_start_is_counted_when_its_request_leaves(clock: FakeClock) -> N
         await dispatcher.drain()
     assert [round(call.started, 3) for call in provider.calls] == [0.5, 60.5]
     assert provider.count("rate_limited") == 0
+
+
+async def test_hold_lets_the_attempts_in_flight_land_and_starts_no_other(
+    clock: FakeClock, listener: RecordingListener
+) -> None:
+    """hold() (a CLI's first Ctrl-C): the 2 attempts in flight end and are reported (paid
+    for, so recorded); settle() returns once they are; the 8 queued never start."""
+    provider = ScriptedProvider(clock, default_latency=5.0)
+    gate = Gate(GateConfig(max_in_flight=32), clock=clock)
+    async with running(provider, gate, listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 10), cap=2)
+        await clock.sleep(1.0)
+        dispatcher.hold()
+        assert dispatcher.in_flight() == 2
+        await dispatcher.settle()
+        assert (dispatcher.in_flight(), clock.now()) == (0, 5.0)
+        assert len(listener.of("ok")) == 2
+        await clock.sleep(60.0)
+        assert dispatcher.outstanding("b") == 8
+    assert len(listener.of("started")) == 2
+    assert provider.count("cancelled") == 0

@@ -29,7 +29,8 @@ from rich.progress import (
 )
 
 from slidebatch.atomic_file import atomic_write
-from slidebatch.cli.output import EXIT_FAILED, EXIT_OK, EXIT_QUOTA
+from slidebatch.cli.interrupts import Interrupts
+from slidebatch.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_QUOTA
 from slidebatch.cli.resume import Start, Started, start_or_resume
 from slidebatch.config import Settings
 from slidebatch.core.batch import BatchRecord
@@ -58,42 +59,137 @@ async def run_batch(
     *,
     fresh: bool = False,
     max_cost: float | None = None,
+    interrupts: Interrupts | None = None,
 ) -> int:
     """Generate ``request``, write ``out_dir``; the exit code (0: every slide done).
 
     Continues the batch an earlier run of the same deck left in ``out_dir`` unless ``fresh``
-    (``cli/resume.py``); other unfinished batches in the database are left alone.
+    (``cli/resume.py``); other unfinished batches in the database are left alone. Ctrl-C
+    (``interrupts``) ends the run with what is done written out (``cli/interrupts.py``).
     """
     total = len(request.slides)
     console.print(
         f"{total} slides with provider {settings.provider} (state in {settings.data_dir})"
     )
-    with _progress() as progress:
+    interrupted: tuple[dict[str, Any], int] | None = None  # the manifest, abandoned requests
+    with _progress() as progress, interrupts or Interrupts() as stop:
         task = progress.add_task(
             "starting", total=total, detail="opening the database", eta="-", cost=""
         )
         async with build_services(settings, adopt_stored=False) as services:
-            unit = await services.unit_cost()
-            if max_cost is not None:
-                services.check_max_cost_with(max_cost, total, unit)
-            progress.console.print(_estimate_line(total, unit))
-            progress.update(task, description="slides", detail=f"submitting {total} slides")
-            request = replace(request, max_cost=max_cost)
-            started = await start_or_resume(services, request, out_dir, fresh=fresh)
-            batch = started.batch
-            if batch.max_cost is not None:  # given now, or kept from the run it continues
-                services.guard_cost(batch.id, batch.max_cost, unit)
-            _say_start(progress, started)
-            quota = await _watch(services, batch.id, progress, task)
-            if quota is not None:
+            batch = await _submitted(services, request, out_dir, progress, task, fresh, max_cost)
+            watching = asyncio.ensure_future(_until_end(services, batch.id, progress, task))
+            if not await _ended_before(watching, stop.first):
+                abandoned = await _finish_in_flight(services, stop, progress)
+                _, deck = await _deck_so_far(services, batch.id, settings)
+                manifest = await asyncio.to_thread(write_output, deck, out_dir)
+                interrupted = (manifest, abandoned)
+            elif (quota := watching.result()) is not None:
                 # Waiting hours in a terminal helps no one: stop, say when; a re-run resumes.
                 # The slides already paid for are written now, not only after the re-run.
                 _, deck = await _deck_so_far(services, batch.id, settings)
                 await asyncio.to_thread(write_output, deck, out_dir)
                 _quota_stop(quota)
                 return EXIT_QUOTA
-            await services.engine.wait(batch.id)
-            record, deck = await _deck_so_far(services, batch.id, settings)
+            else:
+                record, deck = await _deck_so_far(services, batch.id, settings)
+    if interrupted is not None:
+        _interrupted(*interrupted, out_dir)
+        return EXIT_INTERRUPTED
+    return await _finished(record, deck, out_dir, formats)
+
+
+async def _submitted(
+    services: Services,
+    request: BatchRequest,
+    out_dir: Path,
+    progress: Progress,
+    task: TaskID,
+    fresh: bool,
+    max_cost: float | None,
+) -> BatchRecord:
+    """The batch this run works on, submitted or continued, with its cost guard on."""
+    total = len(request.slides)
+    unit = await services.unit_cost()
+    if max_cost is not None:
+        services.check_max_cost_with(max_cost, total, unit)
+    progress.console.print(_estimate_line(total, unit))
+    progress.update(task, description="slides", detail=f"submitting {total} slides")
+    request = replace(request, max_cost=max_cost)
+    started = await start_or_resume(services, request, out_dir, fresh=fresh)
+    batch = started.batch
+    if batch.max_cost is not None:  # given now, or kept from the run it continues
+        services.guard_cost(batch.id, batch.max_cost, unit)
+    _say_start(progress, started)
+    return batch
+
+
+async def _until_end(
+    services: Services, batch_id: str, progress: Progress, task: TaskID
+) -> QuotaWait | None:
+    """Show progress until the batch is final; the quota wait if the quota ran out first."""
+    quota = await _watch(services, batch_id, progress, task)
+    if quota is None:
+        await services.engine.wait(batch_id)
+    return quota
+
+
+async def _ended_before(work: asyncio.Future[Any], pressed: asyncio.Event) -> bool:
+    """Whether ``work`` ended before the first Ctrl-C; if not, it is cancelled."""
+    press: asyncio.Future[Any] = asyncio.ensure_future(pressed.wait())
+    try:
+        await asyncio.wait({work, press}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        press.cancel()
+    if work.done():
+        return True
+    work.cancel()
+    await asyncio.gather(work, return_exceptions=True)
+    return False
+
+
+async def _finish_in_flight(services: Services, stop: Interrupts, progress: Progress) -> int:
+    """No new request; wait for those in flight (paid for: recorded with their cost) unless
+    Ctrl-C comes again. How many were abandoned in flight (0: every paid image counted)."""
+    engine = services.engine
+    in_flight = engine.hold()
+    if not in_flight:
+        return 0
+    plural = "" if in_flight == 1 else "s"
+    progress.console.print(
+        f"[yellow]finishing {in_flight} request{plural} in flight, Ctrl-C again to abandon them[/]"
+    )
+    settled: asyncio.Future[object] = asyncio.ensure_future(engine.settle())
+    again: asyncio.Future[object] = asyncio.ensure_future(stop.second.wait())
+    try:
+        await asyncio.wait({settled, again}, return_when=asyncio.FIRST_COMPLETED)
+        return 0 if settled.done() else engine.in_flight()
+    finally:
+        settled.cancel()
+        again.cancel()
+
+
+def _interrupted(manifest: dict[str, Any], abandoned: int, out_dir: Path) -> None:
+    done, total = manifest["successful"], manifest["total_slides"]
+    cost = manifest.get("cost")
+    paid = "unknown" if cost is None else f"${cost:.4g}"
+    if abandoned:
+        plural = "" if abandoned == 1 else "s"
+        paid += (
+            f" (may be undercounted by {abandoned} image{plural} abandoned in flight: "
+            "the upstream may bill them)"
+        )
+    console.print(f"cost so far: {paid}; wrote {out_dir / MANIFEST_NAME}")
+    console.print(
+        f"[yellow]Interrupted: {done} of {total} slides done; re-run the same command to "
+        "resume (only missing slides are paid)[/]"
+    )
+
+
+async def _finished(
+    record: BatchRecord, deck: ExportDeck, out_dir: Path, formats: list[str]
+) -> int:
+    """Write the folder and the exports of a batch that ended; the exit code."""
     manifest = await asyncio.to_thread(write_output, deck, out_dir)
     folder_name = await asyncio.to_thread(lambda: out_dir.resolve().name)
     for fmt in formats:

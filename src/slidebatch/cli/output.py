@@ -11,6 +11,7 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # the job ran, but not everything succeeded
 EXIT_USAGE = 2  # bad input or configuration: nothing ran
 EXIT_QUOTA = 3  # the upstream's quota is spent: run again after it resets to resume
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT): what is done is written; a re-run resumes
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 

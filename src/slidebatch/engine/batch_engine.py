@@ -144,6 +144,23 @@ class BatchEngine:
                 self.log.failure("engine_task_failed", exc, task=task.get_name())
         self._tasks.clear()
 
+    def hold(self) -> int:
+        """Start no new request (a CLI's first Ctrl-C); how many are in flight now.
+
+        The ones in flight go on and are recorded as usual (``settle`` waits for them); the
+        slides not started stay pending and resume at the next start.
+        """
+        self.dispatcher.hold()
+        return self.dispatcher.in_flight()
+
+    def in_flight(self) -> int:
+        """Requests started and not yet recorded."""
+        return self.dispatcher.in_flight()
+
+    async def settle(self) -> None:
+        """Wait until every request in flight has come back and been recorded."""
+        await self.dispatcher.settle()
+
     def start_cleanup(self, every: float) -> None:
         """Remove finished batches older than the cleanup age, every ``every`` seconds."""
         self._tasks.append(asyncio.create_task(self._cleanup_loop(every), name="cleanup"))

@@ -3,11 +3,17 @@
 The shape is the one ``slidebatch generate`` writes::
 
     {"batch_id", "title", "style_prompt", "aspect_ratio": "16:9", "created_at": iso,
-     "provider", "total_slides", "successful", "failed", "total_time", "cost" (USD or null),
+     "provider", "total_slides", "successful", "failed", "missing", "total_time",
+     "cost" (USD or null),
      "results": [{"slide_id", "page_num", "type", "title", "content_text", "visual_desc",
                   "file": "01-intro.png" | null, "image_url", "final_prompt",
                   "status": "done" | "error", "error_message", "generation_time",
-                  "attempts", "cost", "spent", "placeholder", "warnings": [str]}]}
+                  "attempts", "cost", "spent", "placeholder", "warnings": [str],
+                  "missing": bool}]}
+
+``missing`` marks a slide the run had not drawn yet when it stopped (Ctrl-C, a spent quota):
+its ``status`` is ``pending`` or ``generating``, it has no file, it counts in the top-level
+``missing`` (not in ``failed``), and re-running the same command draws it.
 
 ``cost`` is what the slide's latest image cost (USD); ``spent`` what all its paid images cost
 (replaced ones and candidates too), and the top-level ``cost`` sums ``spent``.
@@ -29,6 +35,9 @@ from slidebatch.errors import InputError
 from slidebatch.exporters.base import ExportDeck, ExportSlide
 
 MANIFEST_NAME = "manifest.json"
+# A slide in these states has no image because the run stopped before it (Ctrl-C, a spent
+# quota): it is missing, not failed, and a re-run of the same command draws it.
+_NOT_YET = frozenset({"pending", "generating"})
 # A manifest is a small index, never megabytes; refuse to parse something that is not one.
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
@@ -37,6 +46,7 @@ def manifest_dict(deck: ExportDeck, files: Mapping[int, str | None]) -> dict[str
     """The manifest of ``deck``; ``files`` maps a slide's index in ``deck.slides`` to its file."""
     results = [_result(slide, files.get(index)) for index, slide in enumerate(deck.slides)]
     successful = sum(1 for r in results if r["status"] == "done")
+    missing = sum(1 for r in results if r["missing"])
     return {
         "batch_id": deck.batch_id,
         "title": deck.title,
@@ -46,7 +56,8 @@ def manifest_dict(deck: ExportDeck, files: Mapping[int, str | None]) -> dict[str
         "provider": deck.provider,
         "total_slides": len(results),
         "successful": successful,
-        "failed": len(results) - successful,
+        "failed": len(results) - successful - missing,
+        "missing": missing,
         "total_time": deck.total_time,
         "cost": spent(_paid(slide) for slide in deck.slides),
         "results": results,
@@ -80,6 +91,7 @@ def _result(slide: ExportSlide, file: str | None) -> dict[str, Any]:
         "spent": _paid(slide),
         "placeholder": slide.placeholder,
         "warnings": list(slide.warnings),
+        "missing": slide.status in _NOT_YET,
     }
 
 

@@ -101,6 +101,7 @@ class Dispatcher:
         self._changed = asyncio.Event()  # drain(): anything ended
         self._tasks: set[asyncio.Task[None]] = set()
         self._saves = Saves(log, clock, deadline=drain_seconds)  # results in hand, being stored
+        self._held = False  # hold(): no new attempt starts; those in flight go on
 
     # --- the engine's side ---
 
@@ -132,6 +133,26 @@ class Dispatcher:
             running_total=self._queue.running_total(),
         )
 
+    def hold(self) -> None:
+        """Start no new attempt from now on (a CLI's first Ctrl-C); those in flight go on.
+
+        Queued and backing-off jobs stay where they are: their slides stay pending and run
+        at the next start.
+        """
+        self._held = True
+        self._poke()
+
+    def in_flight(self) -> int:
+        """Attempts started and not yet ended (their report included)."""
+        return len(self._tasks)
+
+    async def settle(self) -> None:
+        """Wait until no attempt is in flight: each has come back and its report (the image
+        stored, its cost) has run. With ``hold``, what was paid for is then all recorded."""
+        while self._tasks:
+            self._changed.clear()
+            await self._changed.wait()
+
     async def drain(self) -> None:
         """Wait until nothing is outstanding and every listener call has returned."""
         while self._queue.queued_total() or self._queue.running_total() or self._tasks:
@@ -150,13 +171,16 @@ class Dispatcher:
             while True:
                 self._wake.clear()
                 self._queue.promote(self._clock.now())
+                if self._held:
+                    await self._wake.wait()
+                    continue
                 if not self._queue.has_ready():
                     await self._wait_for_work()
                     continue
                 permit = await self._gate.acquire()
                 self._queue.promote(self._clock.now())
-                job = self._queue.pop()
-                if job is None:  # cancelled while we waited for the gate
+                job = None if self._held else self._queue.pop()
+                if job is None:  # cancelled (or held) while we waited for the gate
                     permit.abandon()
                     continue
                 task = asyncio.create_task(self._attempt(job, permit, listener))
