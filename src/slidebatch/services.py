@@ -24,7 +24,7 @@ from slidebatch.core.audit import AuditOutcome
 from slidebatch.core.cost import UnitCost, check_max_cost, unit_cost
 from slidebatch.core.estimate import UpstreamFigures
 from slidebatch.core.limits import InputLimits, check_batch_request, check_text
-from slidebatch.core.quota import Quotas, day_start
+from slidebatch.core.quota import Quotas
 from slidebatch.core.slide import BatchRequest
 from slidebatch.engine.advisor import ConfigAdvisor
 from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
@@ -167,7 +167,7 @@ class Services:
     async def spend_today(self, caller: Caller) -> dict[str, Any]:
         """The caller's key's spend and slides since the start of its day (local time)."""
         owner = caller.owner
-        since = day_start(datetime.now().astimezone())
+        since = self.quota.today()  # the day the quotas count, on the guard's clock
         usage = UsageRepository.on(self.database)
         spent = await usage.spend_since(owner, since) if owner else None
         slides = await usage.slides_since(owner, since) if owner else None
@@ -349,7 +349,7 @@ async def build_services(
         services = _services(settings, parts, http, engine)
         metrics.add_sampler(lambda m: _sample_gate(m, services))
         if fleet is None:  # a fleet's slides in flight belong to live workers
-            await _reconcile(database, images, log)
+            await _reconcile(database, images, log, (await services.unit_cost()).per_image)
         await engine.start()
         stack.push_async_callback(engine.stop)
         if fleet is not None and fleet.worker:
@@ -567,9 +567,12 @@ def _access(settings: Settings, database: Database) -> _Access:
     )
 
 
-async def _reconcile(database: Database, images: ImageStore, log: PipelineLog) -> None:
-    """Record as done the slides whose paid image reached the disk but not the database."""
-    for item in await reconcile_images(database.batches, images):
+async def _reconcile(
+    database: Database, images: ImageStore, log: PipelineLog, price: float | None
+) -> None:
+    """Record as done the slides whose paid image reached the disk but not the database,
+    at their reported cost, else at ``price`` (an estimate)."""
+    for item in await reconcile_images(database.batches, images, price=price):
         log.event(
             "slide_reconciled",
             batch_id=item.slide.batch_id,
@@ -578,6 +581,8 @@ async def _reconcile(database: Database, images: ImageStore, log: PipelineLog) -
                 "page_num": item.slide.slide.page_num,
                 "image_file": item.image_file,
                 "generation_time": item.generation_time,
+                "cost": item.cost,
+                "cost_estimated": item.estimated,
             },
         )
 

@@ -149,3 +149,49 @@ async def test_the_guard_on_real_storage(tmp_path: Path) -> None:
             await guard.check(Caller(key.id), 3)
     finally:
         await db.close()
+
+
+async def test_the_spend_quota_counts_the_images_paid_today_across_midnight(
+    tmp_path: Path,
+) -> None:
+    """Spend cap 1.0 a day: an image of 1.0 paid at 23:58 fills the day; its slide redrawn at
+    00:01 for 0.3 starts a new day of 0.3, which admits more (before, the new day counted the
+    slide's whole spend, 1.3, because its last image ended that day)."""
+    db = await Database.open(f"sqlite+aiosqlite:///{tmp_path / 'db.sqlite'}")
+    try:
+        keys = KeyRepository.on(db)
+        key, _ = await keys.create(name="alice", quotas=Quotas(max_spend_per_day=1.0))
+        batch, _ = await db.batches.create_batch(
+            request=deck(1),
+            final_prompts=["p"],
+            effective_workers=1,
+            owner=key.id,
+            idempotency_key=None,
+        )
+        midnight = datetime(2026, 11, 4, tzinfo=CST)
+        clock = [midnight - timedelta(minutes=2)]
+        guard = QuotaGuard(db.batches, UsageRepository.on(db), keys=keys, now=lambda: clock[0])
+
+        async def paid(cost: float) -> None:
+            await db.batches.mark_done(
+                batch.id,
+                0,
+                image_file="a.png",
+                generation_time=1.0,
+                cost=cost,
+                placeholder=False,
+                at=clock[0].astimezone(UTC),
+            )
+
+        await paid(1.0)
+        clock[0] = midnight - timedelta(minutes=1)
+        with pytest.raises(QuotaExceeded, match="spend"):
+            await guard.check(Caller(key.id), 1)
+        clock[0] = midnight + timedelta(minutes=1)
+        await paid(0.3)
+        clock[0] = midnight + timedelta(minutes=2)
+        assert guard.today() == midnight
+        assert await UsageRepository.on(db).spend_since(key.id, guard.today()) == 0.3
+        await guard.check(Caller(key.id), 1)
+    finally:
+        await db.close()

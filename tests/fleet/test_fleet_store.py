@@ -160,3 +160,10 @@ async def test_each_paid_image_adds_to_the_slides_spend(db: Database) -> None:
     assert await store.done(first, DoneValues("c.png", 1.0, 9.0, False, (), AT)) is False
     slide = await db.batches.get_slide(batch_id, 0)
     assert (slide.cost, slide.spent) == (0.5, pytest.approx(0.75))
+    # Each paid image is also kept with when it was paid (the daily spend counts those).
+    async with db.engine.connect() as connection:
+        rows = await connection.execute(
+            text("SELECT cost, paid_at FROM slide_payments WHERE batch_id = :b ORDER BY id"),
+            {"b": batch_id},
+        )
+        assert [(r.cost, r.paid_at) for r in rows] == [(0.25, AT), (0.5, AT)]

@@ -51,6 +51,7 @@ TABLES = {
     "project_batches",
     "projects",
     "slide_candidates",
+    "slide_payments",
     "slides",
     "templates",
 }
@@ -165,7 +166,13 @@ async def test_problem_names_a_missing_schema(database_url: str) -> None:
         assert await database.problem() is None
         async with database.engine.begin() as connection:
             await connection.execute(text("DROP TABLE slides"))
-            for referring in ("project_batches", "batch_looks", "batch_references"):
+            referring_tables = (
+                "project_batches",
+                "batch_looks",
+                "batch_references",
+                "slide_payments",
+            )
+            for referring in referring_tables:
                 await connection.execute(text(f"DROP TABLE {referring}"))  # refer to batches
             await connection.execute(text("DROP TABLE slide_candidates"))
             await connection.execute(text("DROP TABLE batches"))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import event, text
@@ -236,3 +236,32 @@ async def test_spend_counts_every_paid_image_of_a_slide_once(db: Database) -> No
     assert (slide.cost, slide.spent) == (None, pytest.approx(0.32))
     assert await usage.spend_since("k1", mine.created_at) == pytest.approx(0.37)
     assert await usage.batch_costs([mine.id]) == {mine.id: pytest.approx(0.37)}
+
+
+async def test_daily_spend_counts_each_image_on_the_day_it_was_paid(db: Database) -> None:
+    """A slide paid at 23:59 and regenerated at 00:01: the new day's spend is the second
+    image only, the day before keeps the first (before: both counted on the new day, the
+    slide's sum at its last finish); the clock is the ``at`` the engine's wall gives."""
+    usage = UsageRepository.on(db)
+    batch, _ = await db.batches.create_batch(
+        request=deck(1), final_prompts=["p"], effective_workers=1, owner="k1", idempotency_key=None
+    )
+    zone = timezone(timedelta(hours=2))  # a server whose local day is not UTC's
+    midnight = datetime(2026, 12, 1, tzinfo=zone)
+    for at, cost in (
+        (midnight - timedelta(minutes=1), 0.25),
+        (midnight + timedelta(minutes=1), 0.5),
+    ):
+        await db.batches.mark_done(
+            batch.id,
+            0,
+            image_file="a.png",
+            generation_time=1.0,
+            cost=cost,
+            placeholder=False,
+            at=at.astimezone(UTC),
+        )
+    assert await usage.spend_since("k1", midnight) == pytest.approx(0.5)
+    assert await usage.spend_since("k1", midnight - timedelta(days=1)) == pytest.approx(0.75)
+    assert await usage.spend_since("k1", midnight + timedelta(minutes=2)) == 0.0
+    assert await usage.spend_since("someone-else", midnight - timedelta(days=1)) == 0.0

@@ -358,6 +358,11 @@ class SlideResultOut(BaseModel):
         description="USD of every paid image of the slide: replaced ones, discarded "
         "candidates and retried paid attempts too (null: none reported a cost)",
     )
+    cost_estimated: bool = Field(
+        False,
+        description="cost is the model's price, not the provider's figure (an image found "
+        "on disk after a restart whose answer was lost)",
+    )
     warnings: list[str] = []  # what the image does not show as asked (cut text, missing glyphs)
 
     @classmethod

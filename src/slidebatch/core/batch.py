@@ -33,6 +33,7 @@ class SlideRecord:
     generation_time: float | None = None  # seconds of the successful attempt
     cost: float | None = None  # USD the latest image cost (the provider's usage.cost)
     spent: float | None = None  # USD of every paid image, replaced ones and candidates too
+    cost_estimated: bool = False  # ``cost`` is the model's price: the provider's was lost
     placeholder: bool = False
     started_at: datetime | None = None
     finished_at: datetime | None = None

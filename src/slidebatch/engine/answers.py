@@ -45,6 +45,7 @@ class SlideAnswer:
     cost: float | None  # USD of the latest image
     warnings: tuple[str, ...] = ()
     spent: float | None = None  # USD of every paid image, replaced ones and candidates too
+    cost_estimated: bool = False  # ``cost`` is the model's price (the provider's was lost)
 
     @property
     def status(self) -> SlideState:
@@ -72,6 +73,7 @@ class SlideAnswer:
             cost=record.cost,
             warnings=record.warnings,
             spent=record.spent,
+            cost_estimated=record.cost_estimated,
         )
 
 

@@ -158,7 +158,9 @@ class SlideRecorder:
     def _write_file(self, job: Job, result: ImageResult) -> str:
         suffix = _SUFFIX_BY_MIME.get(result.mime_type, ".png")
         page = job.request.slide.page_num
-        return self._images.write(job.batch_id, job.slide_key, page, result.data, suffix=suffix)
+        return self._images.write(
+            job.batch_id, job.slide_key, page, result.data, suffix=suffix, cost=result.cost
+        )
 
     def _completed_fields(self, job: Job, result: ImageResult, error: str | None) -> dict[str, Any]:
         return {

@@ -43,6 +43,7 @@ class ExportSlide:
     warnings: tuple[str, ...] = ()
     cost: float | None = None  # USD the provider reported (usage.cost) for the latest image
     spent: float | None = None  # USD of every paid image (replaced ones too); None: as cost
+    cost_estimated: bool = False  # cost is the model's price (the provider's was lost)
 
 
 @dataclass(frozen=True, slots=True)

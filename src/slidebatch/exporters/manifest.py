@@ -9,14 +9,16 @@ The shape is the one ``slidebatch generate`` writes::
                   "file": "01-intro.png" | null, "image_url", "final_prompt",
                   "status": "done" | "error", "error_message", "generation_time",
                   "attempts", "cost", "spent", "placeholder", "warnings": [str],
-                  "missing": bool}]}
+                  "cost_estimated": bool, "missing": bool}]}
 
 ``missing`` marks a slide the run had not drawn yet when it stopped (Ctrl-C, a spent quota):
 its ``status`` is ``pending`` or ``generating``, it has no file, it counts in the top-level
 ``missing`` (not in ``failed``), and re-running the same command draws it.
 
 ``cost`` is what the slide's latest image cost (USD); ``spent`` what all its paid images cost
-(replaced ones and candidates too), and the top-level ``cost`` sums ``spent``.
+(replaced ones and candidates too), and the top-level ``cost`` sums ``spent``;
+``cost_estimated`` says ``cost`` is the model's price (an image found on disk after a crash,
+its answer lost), not the provider's figure.
 
 ``file`` is relative to the manifest's folder. Reading never follows a ``file`` outside it.
 """
@@ -89,6 +91,7 @@ def _result(slide: ExportSlide, file: str | None) -> dict[str, Any]:
         "attempts": slide.attempts,
         "cost": slide.cost,
         "spent": _paid(slide),
+        "cost_estimated": slide.cost_estimated,
         "placeholder": slide.placeholder,
         "warnings": list(slide.warnings),
         "missing": slide.status in _NOT_YET,
@@ -178,6 +181,7 @@ class _ManifestReader:
             warnings=_strings(item.get("warnings")),
             cost=float(item["cost"]) if _is_number(item.get("cost")) else None,
             spent=float(item["spent"]) if _is_number(item.get("spent")) else None,
+            cost_estimated=item.get("cost_estimated") is True,
         )
 
     def text(self, raw: Mapping[str, Any], key: str, where: str) -> str:

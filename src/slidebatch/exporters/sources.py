@@ -59,6 +59,7 @@ def _from_record(record: SlideRecord, root: Path) -> ExportSlide:
         attempts=record.attempts,
         cost=record.cost,
         spent=record.spent,
+        cost_estimated=record.cost_estimated,
         warnings=record.warnings,
     )
 

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from slidebatch.engine.runs import completion_summary
@@ -169,7 +170,11 @@ class Attempt:
         suffix = _SUFFIX_BY_MIME.get(result.mime_type, ".png")
         page = job.request.slide.page_num
         name = await asyncio.to_thread(
-            self._p.images.write, job.batch_id, job.slide_key, page, result.data, suffix=suffix
+            partial(self._p.images.write, suffix=suffix, cost=result.cost),
+            job.batch_id,
+            job.slide_key,
+            page,
+            result.data,
         )
         values = DoneValues(
             name, result.latency_s, result.cost, result.placeholder, result.warnings, self._p.wall()

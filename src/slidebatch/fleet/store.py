@@ -97,6 +97,11 @@ _SLIDES = cast(Table, SlideRow.__table__)
 _UNKNOWN = UnitCost(None, CostSource.UNKNOWN)
 _FENCE = "WHERE batch_id = :b AND key = :k AND attempt_seq = :seq AND state = 'generating'"
 _RELEASED = "lease_owner = NULL, lease_until = NULL"
+# A paid image of a fenced store, kept with when it was paid (the daily spend counts it).
+_PAYMENT = text(
+    "INSERT INTO slide_payments (batch_id, slide_key, cost, paid_at, estimated)"
+    " VALUES (:b, :k, :cost, :at, false)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,7 +350,7 @@ class FleetStore:
         if values.cost is not None:  # every paid image adds to the slide's spend
             sets += ", spent = COALESCE(spent, 0) + :cost"
         return await self._fenced(
-            claim, sets, params, "store a slide's image", then=partial(_keep_round, at=values.at)
+            claim, sets, params, "store a slide's image", then=partial(_after_done, values=values)
         )
 
     async def failed(self, claim: Claim, *, message: str, at: datetime) -> bool:
@@ -609,6 +614,15 @@ async def _finish_locked(
 
 
 _Then = Callable[[AsyncConnection, Row[Any]], Awaitable[bool]]
+
+
+async def _after_done(connection: AsyncConnection, slide: Row[Any], *, values: DoneValues) -> bool:
+    """The image is stored: its payment is kept with when it was paid (the daily spend; a
+    free image pays nothing), then a candidates round goes on (``_keep_round``)."""
+    if values.cost:
+        payment = {"b": str(slide.batch_id), "k": int(slide.key), "cost": values.cost}
+        await connection.execute(_PAYMENT, payment | {"at": values.at})
+    return await _keep_round(connection, slide, at=values.at)
 
 
 async def _keep_round(connection: AsyncConnection, slide: Row[Any], *, at: datetime) -> bool:

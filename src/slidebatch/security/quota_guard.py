@@ -60,6 +60,11 @@ class QuotaGuard:
         self._defaults = defaults or Quotas()
         self._now = now
 
+    def today(self) -> datetime:
+        """When the current day began (the server's local midnight): day quotas count since."""
+        now = self._now()
+        return day_start(now if now.tzinfo is not None else now.astimezone())
+
     async def quotas_of(self, who: _Caller) -> Quotas | None:
         """The quotas that apply to ``who`` (``None``: open mode, nothing applies)."""
         if who.key_id is None:

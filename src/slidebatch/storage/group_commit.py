@@ -23,7 +23,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Update
+from sqlalchemy import Executable, Update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 Writing = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
@@ -47,6 +47,9 @@ class GroupCommit:
     ``variants``: a write carrying the parameter named by a key runs that statement instead
     (one that adds to a column, e.g.); such writes are not idempotent, so rows missing from a
     group are then found with ``present``, never by re-running the group's writes.
+    ``follow``: a write carrying the parameter named by a key also runs that statement, with
+    the same parameters, in the same transaction right after its UPDATE (a ledger row of
+    what the UPDATE added, e.g.); it must itself skip writes whose row does not exist.
     """
 
     def __init__(
@@ -56,9 +59,11 @@ class GroupCommit:
         *,
         present: Present | None = None,
         variants: Mapping[str, Update] | None = None,
+        follow: Mapping[str, Executable] | None = None,
     ):
         self._statement = statement
         self._variants = dict(variants or {})
+        self._follow = dict(follow or {})
         self._writing = writing
         self._present = present
         self._pending: list[_Write] = []
@@ -113,6 +118,7 @@ class GroupCommit:
                 params = [batch[i].params for i in indexes]
                 statement = self._statement_for(names)
                 result = await connection.execute(statement, params)
+                await self._run_follow(connection, names, params)
                 if result.rowcount == len(indexes):
                     for i in indexes:
                         counts[i] = 1
@@ -131,6 +137,13 @@ class GroupCommit:
                     counts[i] = single.rowcount
         return counts
 
+    async def _run_follow(
+        self, connection: AsyncConnection, names: tuple[str, ...], params: list[dict[str, Any]]
+    ) -> None:
+        for name, statement in self._follow.items():
+            if name in names:
+                await connection.execute(statement, params)
+
     def _statement_for(self, names: tuple[str, ...]) -> Update:
         for name, statement in self._variants.items():
             if name in names:
@@ -142,8 +155,9 @@ class GroupCommit:
             return
         try:
             async with self._writing() as connection:
-                statement = self._statement_for(tuple(write.params))
-                result = await connection.execute(statement, write.params)
+                names = tuple(write.params)
+                result = await connection.execute(self._statement_for(names), write.params)
+                await self._run_follow(connection, names, [write.params])
         except Exception as exc:
             with contextlib.suppress(asyncio.InvalidStateError):
                 write.done.set_exception(exc)

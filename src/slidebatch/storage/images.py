@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import re
 import shutil
 from pathlib import Path
@@ -20,6 +21,7 @@ from slidebatch.errors import NotFound
 _BATCH_ID = re.compile(r"^[0-9a-f]{32}$")
 _FILE_NAME = re.compile(r"^p-?\d{3,}-k\d+-[0-9a-f]{12}\.(?:png|jpg|webp)$")
 SUFFIXES = (".png", ".jpg", ".webp")
+_COST_SUFFIX = ".cost"  # beside an image: the USD the provider reported for it
 
 
 class ImageStore:
@@ -35,12 +37,21 @@ class ImageStore:
         return self.root / batch_id
 
     def write(
-        self, batch_id: str, key: int, page_num: int, data: bytes, *, suffix: str = ".png"
+        self,
+        batch_id: str,
+        key: int,
+        page_num: int,
+        data: bytes,
+        *,
+        suffix: str = ".png",
+        cost: float | None = None,
     ) -> str:
         """Store ``data`` atomically and return its file name (relative to the batch folder).
 
         Readers see the old state or the whole new file, never a partial one: the bytes go
-        to a temporary file in the same folder, which is then renamed into place.
+        to a temporary file in the same folder, which is then renamed into place. ``cost``
+        (USD, as the provider reported it) goes beside it first, in ``<name>.cost``: an
+        image found on disk after a crash then still has its price (``reported_cost``).
         """
         if suffix not in SUFFIXES:
             raise ValueError(f"unsupported image suffix {suffix!r}")
@@ -50,6 +61,9 @@ class ImageStore:
         name = f"p{page_num:03d}-k{key}-{digest}{suffix}"
         folder = self.batch_dir(batch_id)
         folder.mkdir(parents=True, exist_ok=True)
+        if cost is not None:  # before the image: an image on disk has its price beside it
+            with atomic_write(folder / f"{name}{_COST_SUFFIX}", temp_prefix=".tmp-") as temp:
+                temp.write(repr(float(cost)).encode("ascii"))
         # No fsync: a killed process loses nothing the OS already has, and SQLite's
         # synchronous=NORMAL makes the same trade for the row pointing at this file.
         with atomic_write(folder / name, temp_prefix=".tmp-") as temp:
@@ -61,6 +75,15 @@ class ImageStore:
         if not _BATCH_ID.fullmatch(batch_id) or not _FILE_NAME.fullmatch(file):
             raise NotFound("image not found")
         return self.root / batch_id / file
+
+    def reported_cost(self, batch_id: str, file: str) -> float | None:
+        """The cost the provider reported for a stored image (``write``), if it was kept."""
+        try:
+            text = (self.path(batch_id, file).parent / f"{file}{_COST_SUFFIX}").read_text("ascii")
+            value = float(text)
+        except (OSError, ValueError, NotFound):
+            return None
+        return value if math.isfinite(value) and value >= 0 else None
 
     def written_since(self, batch_id: str, key: int, since: float) -> tuple[str, float] | None:
         """The newest image of slide ``key`` written at or after ``since`` (epoch seconds),

@@ -26,7 +26,7 @@ from slidebatch.core.quota import Quotas
 from slidebatch.errors import InputError, NotFound
 from slidebatch.storage.errors import translated
 from slidebatch.storage.membership import one_of
-from slidebatch.storage.tables import ApiKeyRow, BatchRow, SlideRow
+from slidebatch.storage.tables import ApiKeyRow, BatchRow, SlidePaymentRow, SlideRow
 
 if TYPE_CHECKING:
     from slidebatch.storage.database import Database
@@ -36,6 +36,7 @@ Writing = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 _KEYS = cast(Table, ApiKeyRow.__table__)
 _BATCHES = cast(Table, BatchRow.__table__)
 _SLIDES = cast(Table, SlideRow.__table__)
+_PAYMENTS = cast(Table, SlidePaymentRow.__table__)
 _SECRET = re.compile(r"^sb_([0-9a-f]{12})_[A-Za-z0-9_-]{43}$")
 MAX_NAME_CHARS = 255
 
@@ -224,19 +225,13 @@ class UsageRepository:
                 return int((await connection.execute(query)).scalar() or 0)
 
     async def spend_since(self, owner: str, since: datetime) -> float:
-        """Reported cost (USD) of ``owner``'s slides finished at or after ``since``: every
-        paid image of them (``spent``), replaced ones and candidates too."""
-        # ``spent IS NOT NULL`` adds nothing to the sum; it lets the partial index
-        # ix_slides_spent_finished find today's paid slides instead of every slide of
-        # every batch the key ever made.
+        """Cost (USD) of the images of ``owner``'s batches paid at or after ``since``: each
+        paid image counts on the day it was paid (replaced ones and candidates too), not on
+        the day its slide last changed."""
         query = (
-            select(func.coalesce(func.sum(_SLIDES.c.spent), 0.0))
-            .select_from(_SLIDES.join(_BATCHES, _SLIDES.c.batch_id == _BATCHES.c.id))
-            .where(
-                _BATCHES.c.owner == owner,
-                _SLIDES.c.finished_at >= since,
-                _SLIDES.c.spent.is_not(None),
-            )
+            select(func.coalesce(func.sum(_PAYMENTS.c.cost), 0.0))
+            .select_from(_PAYMENTS.join(_BATCHES, _PAYMENTS.c.batch_id == _BATCHES.c.id))
+            .where(_BATCHES.c.owner == owner, _PAYMENTS.c.paid_at >= since)
         )
         with translated("sum spend"):
             async with self._engine.connect() as connection:
@@ -268,7 +263,12 @@ class UsageRepository:
         # newest ones in order: no sort of every priced slide.
         recent = (
             select(_SLIDES.c.cost)
-            .where(_SLIDES.c.spent.is_not(None), _SLIDES.c.cost.is_not(None))
+            .where(
+                _SLIDES.c.spent.is_not(None),
+                _SLIDES.c.cost.is_not(None),
+                # An estimate is our own guess at the price: it measures nothing.
+                _SLIDES.c.cost_estimated.is_(False),
+            )
             .order_by(_SLIDES.c.finished_at.desc())
             .limit(last)
             .subquery()

@@ -15,10 +15,13 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
     Float,
     FromClause,
+    Integer,
     Select,
+    String,
     Subquery,
     Table,
     Update,
@@ -60,7 +63,13 @@ from slidebatch.storage.rows import (
 )
 from slidebatch.storage.seed_tables import ProjectBatchRow
 from slidebatch.storage.table_access import TableAccess, Writing, utc_now
-from slidebatch.storage.tables import QUEUE_SEQUENCE, BatchRow, SlideRow
+from slidebatch.storage.tables import (
+    QUEUE_SEQUENCE,
+    BatchRow,
+    SlidePaymentRow,
+    SlideRow,
+    UTCDateTime,
+)
 
 _Where = TypeVar("_Where", Select[Any], Update)
 T = TypeVar("T")
@@ -76,6 +85,22 @@ _SLIDE_UPDATE = update(_SLIDES).where(
 # A paid image that reported its cost: the slide's spend grows by it (``paid``, USD).
 _SLIDE_PAID = _SLIDE_UPDATE.values(
     spent=func.coalesce(_SLIDES.c.spent, 0.0) + bindparam("paid", type_=Float)
+)
+# ... and the payment is kept with when it was paid (the slide's new ``finished_at``), for
+# the daily spend; a slide that does not exist (deleted meanwhile) gets none.
+_PAYMENT = insert(cast(Table, SlidePaymentRow.__table__)).from_select(
+    ["batch_id", "slide_key", "cost", "paid_at", "estimated"],
+    select(
+        bindparam("b_batch_id", type_=String()),
+        bindparam("b_key", type_=Integer()),
+        bindparam("paid", type_=Float()),
+        bindparam("finished_at", type_=UTCDateTime()),
+        bindparam("cost_estimated", type_=Boolean()),
+    ).where(
+        select(_SLIDES.c.key)
+        .where(_SLIDES.c.batch_id == bindparam("b_batch_id"), _SLIDES.c.key == bindparam("b_key"))
+        .exists()
+    ),
 )
 
 
@@ -140,7 +165,11 @@ class BatchRepository(TableAccess):
         self._postgres = engine.dialect.name == "postgresql"
         # Concurrent slide writes share transactions and commits (see group_commit.py).
         self._group_commit = GroupCommit(
-            _SLIDE_UPDATE, writing, present=_slides_present, variants={"paid": _SLIDE_PAID}
+            _SLIDE_UPDATE,
+            writing,
+            present=_slides_present,
+            variants={"paid": _SLIDE_PAID},
+            follow={"paid": _PAYMENT},
         )
 
     async def wait_idle(self) -> None:
@@ -639,10 +668,13 @@ class BatchRepository(TableAccess):
         placeholder: bool,
         at: datetime,
         warnings: tuple[str, ...] = (),
+        estimated: bool = False,
     ) -> None:
         """The slide has its image (``placeholder``: a locally rendered stand-in;
         ``warnings``: what the image does not show as asked). ``cost`` (USD) becomes the
-        slide's latest price and is added to its ``spent`` (every paid image counts)."""
+        slide's latest price and is added to its ``spent`` (every paid image counts), and a
+        payment at ``at`` is kept for the daily spend. ``estimated``: ``cost`` is the
+        model's price, not the provider's figure."""
         paid = {} if cost is None else {"paid": cost}
         await self._update_slide(
             batch_id,
@@ -652,6 +684,7 @@ class BatchRepository(TableAccess):
             image_file=image_file,
             generation_time=generation_time,
             cost=cost,
+            cost_estimated=estimated,
             placeholder=placeholder,
             warnings=encode_warnings(warnings),
             error_message=None,

@@ -95,6 +95,7 @@ def slide_record(row: Row[Any]) -> SlideRecord:
         generation_time=row.generation_time,
         cost=row.cost,
         spent=row.spent,
+        cost_estimated=bool(row.cost_estimated),
         placeholder=bool(row.placeholder),
         started_at=row.started_at,
         finished_at=row.finished_at,

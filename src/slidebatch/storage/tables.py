@@ -129,6 +129,9 @@ class SlideRow(Base):
     # USD of every paid image of the slide, replaced ones and candidates too (revision
     # 0010); NULL when none reported a cost. What the batch, max_cost and quotas count.
     spent: Mapped[float | None] = mapped_column(Float)
+    # The latest image's cost is an estimate, not the provider's figure (revision 0014):
+    # an image reconciled from disk whose answer was lost, priced at the model's price.
+    cost_estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     placeholder: Mapped[bool] = mapped_column(Boolean, default=False)
     warnings: Mapped[str | None] = mapped_column(Text)  # JSON list of strings, NULL when none
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -156,6 +159,29 @@ class SlideRow(Base):
             postgresql_where=text("spent IS NOT NULL"),
             sqlite_where=text("spent IS NOT NULL"),
         ),
+    )
+
+
+class SlidePaymentRow(Base):
+    """One paid image of a slide: what it cost and when it was paid (revision 0014).
+
+    ``slides.spent`` is the sum per slide; these rows say on which day the money went, so a
+    key's daily spend counts the images paid that day, not the slides that ended that day.
+    ``estimated``: priced at the model's price, the provider's figure being lost.
+    """
+
+    __tablename__ = "slide_payments"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(32), ForeignKey("batches.id", ondelete="CASCADE"))
+    slide_key: Mapped[int] = mapped_column(Integer)
+    cost: Mapped[float] = mapped_column(Float)
+    paid_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+    __table_args__ = (
+        Index("ix_slide_payments_paid_at", "paid_at"),
+        Index("ix_slide_payments_batch", "batch_id", "slide_key"),
     )
 
 
