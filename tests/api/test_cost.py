@@ -171,3 +171,17 @@ def test_each_slide_answer_carries_its_spend(client: TestClient) -> None:
         text = "".join(stream.iter_text())
     snapshot = json.loads(next(ln[5:] for ln in text.splitlines() if ln.startswith("data:")))
     assert snapshot["results"][0]["spent"] == pytest.approx(2 * PRICE)
+
+
+def test_the_offline_renderer_costs_zero_everywhere(tmp_path: Path) -> None:
+    """The local renderer is known to be free: 0, not null (null means a price not known),
+    in the estimate, the status (batch and slides, cost and spent) and the batch list."""
+    with TestClient(create_app(_settings(tmp_path))) as client:
+        optimal = client.get("/api/slide/batch/config/optimal", params={"slides_count": 2})
+        assert (optimal.json()["cost_basis"], optimal.json()["estimated_cost"]) == ("free", 0.0)
+        batch_id = client.post("/api/slide/batch/generate", json=_deck(2)).json()["batch_id"]
+        status = client.get(f"/api/slide/batch/{batch_id}").json()
+        listed = client.get("/api/slide/batch").json()["items"]
+    assert status["cost"] == 0.0
+    assert [(r["cost"], r["spent"]) for r in status["results"]] == [(0.0, 0.0)] * 2
+    assert listed[0]["cost"] == 0.0

@@ -205,3 +205,24 @@ def test_a_spent_quota_stops_generate_and_a_rerun_resumes(
     assert manifest["successful"] == manifest["total_slides"] == 5
     assert stats["by_outcome"].get("quota_daily") == 1
     assert stats["by_outcome"].get("ok", 0) == 5  # in-flight attempts landed: none paid twice
+
+
+def test_offline_run_says_it_cost_zero_in_the_summary_and_the_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The offline renderer is free: the summary says $0 and the manifest has cost 0 (batch
+    and each slide), as the API does; null would mean a price not known."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("IMAGE_PROVIDER", "local")
+    monkeypatch.setenv("DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LOG_DIR", str(tmp_path / "logs"))
+    monkeypatch.setenv("LOCAL_RENDER_LONG_SIDE", "320")
+    (tmp_path / "d.json").write_text('{"slides": [{"title": "A"}, {"title": "B"}]}', "utf-8")
+    result = CliRunner().invoke(app, ["generate", "d.json", "--out", "o"])
+    assert result.exit_code == 0, result.output
+    assert "cost: free (offline renderer)" in result.output
+    assert "2/2 slides" in result.output
+    assert ", $0 (completed)" in result.output
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text("utf-8"))
+    assert manifest["cost"] == 0.0
+    assert [(r["cost"], r["spent"]) for r in manifest["results"]] == [(0.0, 0.0)] * 2

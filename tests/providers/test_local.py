@@ -30,15 +30,16 @@ def _request(slide: Slide | None = None) -> ImageRequest:
     return ImageRequest(prompt="p", slide=slide or _slide(), style_prompt=STYLE, aspect_ratio=WIDE)
 
 
-async def test_provider_returns_png_with_size_and_no_cost() -> None:
-    """LocalRenderer keeps the ImageProvider contract and reports the image's size."""
+async def test_provider_returns_png_with_size_and_zero_cost() -> None:
+    """LocalRenderer keeps the ImageProvider contract, reports the image's size, and costs 0
+    (known to be free: not None, which means a price not known)."""
     renderer = LocalRenderer(long_side=640)
     assert isinstance(renderer, ImageProvider)
     assert (renderer.name, renderer.credential_id) == ("local", "local")
     result = await renderer.generate(_request())
     assert (result.width, result.height) == (640, 360)
     assert result.mime_type == "image/png"
-    assert result.cost is None
+    assert result.cost == 0.0
     assert not result.placeholder
     assert result.latency_s >= 0
     assert Image.open(io.BytesIO(result.data)).size == (640, 360)

@@ -265,3 +265,38 @@ async def test_daily_spend_counts_each_image_on_the_day_it_was_paid(db: Database
     assert await usage.spend_since("k1", midnight - timedelta(days=1)) == pytest.approx(0.75)
     assert await usage.spend_since("k1", midnight + timedelta(minutes=2)) == 0.0
     assert await usage.spend_since("someone-else", midnight - timedelta(days=1)) == 0.0
+
+
+async def test_the_measured_price_ignores_free_and_estimated_images(db: Database) -> None:
+    """Images of the offline renderer (cost 0) and estimated costs measure nothing: the mean
+    is of the provider's own figures only (None when there are none)."""
+    usage = UsageRepository.on(db)
+    batch, _ = await db.batches.create_batch(
+        request=deck(3),
+        final_prompts=["p"] * 3,
+        effective_workers=3,
+        owner=None,
+        idempotency_key=None,
+    )
+    for key, cost, estimated in ((0, 0.0, False), (1, 0.5, True)):
+        await db.batches.mark_done(
+            batch.id,
+            key,
+            image_file=f"{key}.png",
+            generation_time=1.0,
+            cost=cost,
+            placeholder=False,
+            at=batch.created_at,
+            estimated=estimated,
+        )
+    assert await usage.mean_cost() is None
+    await db.batches.mark_done(
+        batch.id,
+        2,
+        image_file="2.png",
+        generation_time=1.0,
+        cost=0.134,
+        placeholder=False,
+        at=batch.created_at,
+    )
+    assert await usage.mean_cost() == pytest.approx(0.134)

@@ -264,6 +264,9 @@ def _generate_and_regenerate(page: Page, server: str) -> str:
     batch_id = page.evaluate("() => decodeURIComponent(location.hash.slice(7))")
     assert batch_id
     expect(page.locator(f'.history-item[data-batch-id="{batch_id}"]')).to_contain_text("Completed")
+    # The offline renderer is free, and the page says so as the API does: $0, not nothing.
+    expect(page.locator("#batch-counts")).to_contain_text("$0 spent")
+    expect(page.locator('#slide-grid > li[data-page="1"]')).to_contain_text("$0")
     page.screenshot(path=ARTIFACTS / "web-02-batch-done.png", full_page=True)
 
     # Regenerate slide 2 with a new visual description.

@@ -349,8 +349,8 @@ def _link_or_copy(source: Path, target: Path) -> None:
 def _summary(manifest: dict[str, Any], out_dir: Path, state: BatchState) -> None:
     ok, total = manifest["successful"], manifest["total_slides"]
     colour = "green" if ok == total else "red"
-    cost = manifest.get("cost")
-    paid = f", ${cost:.4g}" if cost is not None else ""
+    cost = manifest.get("cost")  # None: no image had a known price; 0: free (offline)
+    paid = f", ${cost:.4g}" if cost is not None else ", cost unknown"
     console.print(
         f"[{colour}]{ok}/{total} slides[/] in {manifest['total_time'] or 0:.1f}s{paid} "
         f"({state}) -> {out_dir / MANIFEST_NAME}"

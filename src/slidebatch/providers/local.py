@@ -22,7 +22,8 @@ def placeholder_image(
 ) -> ImageResult:
     """A clearly marked stand-in for ``request``'s slide, drawn now (blocking)."""
     drawn = _draw(request, long_side=long_side, placeholder_reason=reason, fonts=fonts)
-    return _result(drawn, latency_s=0.0, placeholder=True)
+    # A stand-in for a failed upstream slide: what its failed attempts cost is not known.
+    return _result(drawn, latency_s=0.0, placeholder=True, cost=None)
 
 
 def _draw(
@@ -42,14 +43,16 @@ def _draw(
     )
 
 
-def _result(drawn: RenderedSlide, *, latency_s: float, placeholder: bool) -> ImageResult:
+def _result(
+    drawn: RenderedSlide, *, latency_s: float, placeholder: bool, cost: float | None
+) -> ImageResult:
     return ImageResult(
         data=drawn.png,
         mime_type="image/png",
         width=drawn.width,
         height=drawn.height,
         latency_s=latency_s,
-        cost=None,
+        cost=cost,
         placeholder=placeholder,
         warnings=drawn.warnings,
     )
@@ -131,8 +134,12 @@ class LocalRenderer:
             placeholder_reason=placeholder_reason,
             fonts=self.fonts(request),
         )
+        placeholder = placeholder_reason is not None
         return _result(
             drawn,
             latency_s=self._clock() - started,
-            placeholder=placeholder_reason is not None,
+            placeholder=placeholder,
+            # Drawn here, so known to be free: 0, not null (null means a price not known).
+            # A stand-in for a failed upstream slide does not know what its attempts cost.
+            cost=None if placeholder else 0.0,
         )

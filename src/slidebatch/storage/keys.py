@@ -263,10 +263,11 @@ class UsageRepository:
         # newest ones in order: no sort of every priced slide.
         recent = (
             select(_SLIDES.c.cost)
+            # An estimate is our own guess at the price, and a free image (the offline
+            # renderer, 0) says nothing about what a paid model costs: neither measures.
             .where(
                 _SLIDES.c.spent.is_not(None),
-                _SLIDES.c.cost.is_not(None),
-                # An estimate is our own guess at the price: it measures nothing.
+                _SLIDES.c.cost > 0,
                 _SLIDES.c.cost_estimated.is_(False),
             )
             .order_by(_SLIDES.c.finished_at.desc())

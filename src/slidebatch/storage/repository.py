@@ -87,7 +87,7 @@ _SLIDE_PAID = _SLIDE_UPDATE.values(
     spent=func.coalesce(_SLIDES.c.spent, 0.0) + bindparam("paid", type_=Float)
 )
 # ... and the payment is kept with when it was paid (the slide's new ``finished_at``), for
-# the daily spend; a slide that does not exist (deleted meanwhile) gets none.
+# the daily spend; a slide that does not exist (deleted meanwhile) gets none, nor a free image.
 _PAYMENT = insert(cast(Table, SlidePaymentRow.__table__)).from_select(
     ["batch_id", "slide_key", "cost", "paid_at", "estimated"],
     select(
@@ -97,9 +97,10 @@ _PAYMENT = insert(cast(Table, SlidePaymentRow.__table__)).from_select(
         bindparam("finished_at", type_=UTCDateTime()),
         bindparam("cost_estimated", type_=Boolean()),
     ).where(
+        bindparam("paid", type_=Float()) > 0,  # a free image (the offline renderer) pays nothing
         select(_SLIDES.c.key)
         .where(_SLIDES.c.batch_id == bindparam("b_batch_id"), _SLIDES.c.key == bindparam("b_key"))
-        .exists()
+        .exists(),
     ),
 )
 

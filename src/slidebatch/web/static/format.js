@@ -84,11 +84,14 @@ export function formatCost(usd) {
   return value < 1 ? `$${value.toPrecision(3).replace(/0+$/, "").replace(/\.$/, "")}` : `$${value.toFixed(2)}`;
 }
 
-/** The spend of the slides in a map or list: the sum of their reported cost, or null. */
+/** The spend of the slides in a map or list: the sum of what each spent (every paid image,
+ * replaced ones too; its latest image's cost where no spent is given), or null when none
+ * has a price. The offline renderer's 0 is a price: "$0 spent". */
 export function spentOf(slides) {
   let total = null;
   for (const slide of slides) {
-    if (slide.cost !== null && slide.cost !== undefined) total = (total || 0) + Number(slide.cost);
+    const paid = slide.spent ?? slide.cost;
+    if (paid !== null && paid !== undefined) total = (total || 0) + Number(paid);
   }
   return total;
 }
