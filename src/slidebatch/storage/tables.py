@@ -129,7 +129,7 @@ class SlideRow(Base):
     # USD of every paid image of the slide, replaced ones and candidates too (revision
     # 0010); NULL when none reported a cost. What the batch, max_cost and quotas count.
     spent: Mapped[float | None] = mapped_column(Float)
-    # The latest image's cost is an estimate, not the provider's figure (revision 0014):
+    # The latest image's cost is an estimate, not the provider's figure (revision 0015):
     # an image reconciled from disk whose answer was lost, priced at the model's price.
     cost_estimated: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     placeholder: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -163,7 +163,7 @@ class SlideRow(Base):
 
 
 class SlidePaymentRow(Base):
-    """One paid image of a slide: what it cost and when it was paid (revision 0014).
+    """One paid image of a slide: what it cost and when it was paid (revision 0015).
 
     ``slides.spent`` is the sum per slide; these rows say on which day the money went, so a
     key's daily spend counts the images paid that day, not the slides that ended that day.
