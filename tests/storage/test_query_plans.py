@@ -12,12 +12,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, update
+from sqlalchemy import event, insert, update
 from storage_helpers import T0, deck
 
 from slidebatch.storage.database import Database
 from slidebatch.storage.keys import UsageRepository
-from slidebatch.storage.tables import SlideRow
+from slidebatch.storage.tables import SlidePaymentRow, SlideRow
 
 
 async def _sent(db: Database, call: Callable[[], Awaitable[object]]) -> list[tuple[str, Any]]:
@@ -57,6 +57,7 @@ async def _history(db: Database, owner: str, *, batches: int = 40) -> None:
         )  # fmt: skip
         ids.append(record.id)
     slides = SlideRow.__table__
+    payments = SlidePaymentRow.__table__
     async with db.engine.begin() as connection:
         for n, batch_id in enumerate(ids):
             at = T0 + timedelta(minutes=5) if n == batches else T0 - timedelta(days=3, minutes=n)
@@ -64,6 +65,13 @@ async def _history(db: Database, owner: str, *, batches: int = 40) -> None:
                 update(slides)
                 .where(slides.c.batch_id == batch_id)
                 .values(state="done", cost=0.1, spent=0.1, finished_at=at)
+            )
+            await connection.execute(
+                insert(payments),
+                [
+                    {"batch_id": batch_id, "slide_key": key, "cost": 0.1, "paid_at": at}
+                    for key in range(1, 21)
+                ],
             )
     async with db.engine.connect() as connection:
         await connection.exec_driver_sql("ANALYZE")
@@ -82,9 +90,9 @@ async def test_latest_prices_come_from_the_paid_slides_index_in_order(db: Databa
     assert "TEMP B-TREE" not in plan, plan
 
 
-async def test_a_keys_spend_today_reads_the_paid_slides_index(postgres_url: str) -> None:
-    """A key's spend since midnight finds the recent paid slides by the partial index, not
-    every slide of every batch the key ever made (PostgreSQL; SQLite starts from the key's
+async def test_a_keys_spend_today_reads_the_payments_index(postgres_url: str) -> None:
+    """A key's spend since midnight finds today's payments by ix_slide_payments_paid_at, not
+    every payment of every batch the key ever made (PostgreSQL; SQLite starts from the key's
     batches, one process's history)."""
     db = await Database.open(postgres_url)
     try:
@@ -99,7 +107,7 @@ async def _spend_today_plan(db: Database) -> None:
     [(statement, parameters)] = await _sent(db, lambda: usage.spend_since("k", T0))
     assert await usage.spend_since("k", T0) == pytest.approx(2.0)
     plan = await _plan(db, statement, parameters)
-    assert "ix_slides_spent_finished" in plan, plan
+    assert "ix_slide_payments_paid_at" in plan, plan
 
 
 async def _slides_read(db: Database, batch_id: str, keys: set[int]) -> tuple[set[int], set[str]]:
