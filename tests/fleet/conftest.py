@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
 import pytest
@@ -51,3 +51,13 @@ def fleet_database() -> Iterator[str]:
             )
         )
         asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}"'))
+
+
+@pytest.fixture
+async def db(postgres_url: str) -> AsyncIterator[Database]:
+    """This module's database, opened for one test."""
+    database = await Database.open(postgres_url)
+    try:
+        yield database
+    finally:
+        await database.close()

@@ -10,15 +10,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import text
+from tests.fleet.fleet_batches import stored_batch
 
 from slidebatch.core.aspect import AspectRatio
-from slidebatch.core.slide import BatchRequest, Slide, SlideType
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.fleet.attempt import Attempt, AttemptParts
 from slidebatch.fleet.store import Claim, FleetStore
@@ -29,30 +28,6 @@ from slidebatch.testing.clock import FakeClock
 pytestmark = pytest.mark.postgres
 
 AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(postgres_url: str) -> AsyncIterator[Database]:
-    database = await Database.open(postgres_url)
-    try:
-        yield database
-    finally:
-        await database.close()
-
-
-async def _batch(db: Database, slides: int) -> str:
-    deck = tuple(
-        Slide(f"s{i}", i + 1, SlideType.CONTENT, f"title {i}", f"point {i}", "a chart")
-        for i in range(slides)
-    )
-    record, _ = await db.batches.create_batch(
-        request=BatchRequest(slides=deck, style_prompt="flat"),
-        final_prompts=[f"p{i}" for i in range(slides)],
-        effective_workers=None,
-        owner=None,
-        idempotency_key=None,
-    )
-    return record.id
 
 
 async def _cancel(db: Database, store: FleetStore, batch_id: str) -> None:
@@ -77,8 +52,8 @@ async def test_expired_claims_of_a_cancelled_batch_end_it(db: Database) -> None:
     reaper cancels both slides and ends the batch cancelled, which frees its place (the
     queued batch is admitted); before, both went back to pending and the batch ran on."""
     store = FleetStore(db.engine)
-    batch_id = await _batch(db, 3)
-    queued = await _batch(db, 1)
+    batch_id = await stored_batch(db, 3)
+    queued = await stored_batch(db, 1)
     assert [b.id for b in await store.admit(1, at=AT)] == [batch_id]
     await _claims(store, "killed", 2)
     await _cancel(db, store, batch_id)
@@ -100,8 +75,8 @@ async def test_a_worker_stopping_hands_back_a_cancelled_batch_as_ended(db: Datab
     """SIGTERM: leave() cancels the claims of a batch being cancelled and ends it, while a
     claim of another batch goes back to pending as before."""
     store = FleetStore(db.engine)
-    cancelled = await _batch(db, 2)
-    other = await _batch(db, 1)
+    cancelled = await stored_batch(db, 2)
+    other = await stored_batch(db, 1)
     await store.admit(10, at=AT)
     claims = await _claims(store, "stopping", 3)
     assert {c.batch.id for c in claims} == {cancelled, other}
@@ -119,7 +94,7 @@ async def test_a_claim_still_wanted_only_while_its_batch_runs_on(db: Database) -
     """still_wanted: yes for a running batch; after a cancel no, the slide is cancelled, and
     the last one ends the batch; a deleted batch's claim or a claim taken over: no."""
     store = FleetStore(db.engine)
-    batch_id = await _batch(db, 2)
+    batch_id = await stored_batch(db, 2)
     await store.admit(10, at=AT)
     first, second = await _claims(store, "w", 2)
     assert (await store.still_wanted(first, at=AT)).wanted
@@ -132,13 +107,13 @@ async def test_a_claim_still_wanted_only_while_its_batch_runs_on(db: Database) -
     assert answer.finished.batch.state is BatchState.CANCELLED
     assert await _states(db, batch_id) == [SlideState.CANCELLED] * 2
 
-    gone = await _batch(db, 1)
+    gone = await stored_batch(db, 1)
     await store.admit(10, at=AT)
     (claim,) = await _claims(store, "w", 1)
     await db.batches.delete_batch(gone)
     assert not (await store.still_wanted(claim, at=AT)).wanted
 
-    taken = await _batch(db, 1)
+    taken = await stored_batch(db, 1)
     await store.admit(10, at=AT)
     (old,) = await _claims(store, "dead", 1)
     async with db.engine.begin() as connection:
@@ -217,7 +192,7 @@ async def test_a_claim_granted_after_its_batch_stopped_sends_nothing(
     grants: no request leaves, the slot goes back (abandon), the slide ends cancelled and
     the cancelled batch ends (before, every claimed slide was still paid for)."""
     store = FleetStore(db.engine)
-    batch_id = await _batch(db, 1)
+    batch_id = await stored_batch(db, 1)
     await store.admit(10, at=AT)
     (claim,) = await _claims(store, "w", 1)
     if how == "cancel":

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
+from tests.fleet.fleet_batches import stored_batch
 
-from slidebatch.core.slide import BatchRequest, Slide, SlideType
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.fleet.store import DoneValues, FleetStore
 from slidebatch.storage.database import Database
@@ -18,34 +17,6 @@ pytestmark = pytest.mark.postgres
 AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
-@pytest.fixture
-async def db(postgres_url: str) -> AsyncIterator[Database]:
-    database = await Database.open(postgres_url)
-    try:
-        yield database
-    finally:
-        await database.close()
-
-
-async def _batch(db: Database, slides: int, workers: int | None) -> str:
-    record, _ = await db.batches.create_batch(
-        request=deck(slides),
-        final_prompts=[f"p{i}" for i in range(slides)],
-        effective_workers=workers,
-        owner=None,
-        idempotency_key=None,
-    )
-    return record.id
-
-
-def deck(count: int) -> BatchRequest:
-    slides = tuple(
-        Slide(f"s{i}", i + 1, SlideType.CONTENT, f"title {i}", f"point {i}", "a chart")
-        for i in range(count)
-    )
-    return BatchRequest(slides=slides, style_prompt="flat")
-
-
 def _done() -> DoneValues:
     return DoneValues("p001-k0-0123456789ab.png", 1.0, None, False, (), AT)
 
@@ -53,8 +24,8 @@ def _done() -> DoneValues:
 async def test_claims_take_turns_between_batches_within_each_cap(db: Database) -> None:
     """Claims rotate over the running batches and never pass a batch's max_workers."""
     store = FleetStore(db.engine)
-    big = await _batch(db, 6, workers=2)
-    small = await _batch(db, 3, workers=None)
+    big = await stored_batch(db, 6, workers=2)
+    small = await stored_batch(db, 3, workers=None)
     assert [b.id for b in await store.admit(10, at=AT)] == [big, small]
     claims = [await store.claim("w1", lease=30, at=AT) for _ in range(5)]
     order = [c.batch.id if c else None for c in claims]
@@ -67,8 +38,8 @@ async def test_claims_take_turns_between_batches_within_each_cap(db: Database) -
 async def test_admission_counts_the_whole_fleet(db: Database) -> None:
     """No more than the maximum run at once; the next starts when one ends."""
     store = FleetStore(db.engine)
-    first = await _batch(db, 1, workers=None)
-    second = await _batch(db, 1, workers=None)
+    first = await stored_batch(db, 1, workers=None)
+    second = await stored_batch(db, 1, workers=None)
     assert [b.id for b in await store.admit(1, at=AT)] == [first]
     assert await store.admit(1, at=AT) == []
     claim = await store.claim("w1", lease=30, at=AT)
@@ -84,7 +55,7 @@ async def test_a_worker_presumed_dead_cannot_overwrite_the_newer_attempt(db: Dat
     """After its lease expired and the slide was claimed again, the old attempt's write is
     refused; the new attempt's is stored; the batch ends exactly once."""
     store = FleetStore(db.engine)
-    batch_id = await _batch(db, 1, workers=None)
+    batch_id = await stored_batch(db, 1, workers=None)
     await store.admit(10, at=AT)
     old = await store.claim("dead", lease=30, at=AT)
     assert old is not None
@@ -110,7 +81,7 @@ async def test_a_retry_waits_without_a_lease_and_a_cancel_ends_it(db: Database) 
     """A slide backing off holds no lease and is not claimable before its due time; once the
     batch is cancelled, a retry ends the slide cancelled and the batch ends."""
     store = FleetStore(db.engine)
-    batch_id = await _batch(db, 2, workers=None)
+    batch_id = await stored_batch(db, 2, workers=None)
     await store.admit(10, at=AT)
     claim = await store.claim("w1", lease=30, at=AT)
     assert claim is not None
@@ -130,7 +101,7 @@ async def test_a_retry_waits_without_a_lease_and_a_cancel_ends_it(db: Database) 
 async def test_a_worker_that_stops_cleanly_hands_its_slides_back_at_once(db: Database) -> None:
     """leave(): the slides it held are pending again (attempt not counted), claimable now."""
     store = FleetStore(db.engine)
-    batch_id = await _batch(db, 1, workers=None)
+    batch_id = await stored_batch(db, 1, workers=None)
     await store.admit(10, at=AT)
     held = await store.claim("leaving", lease=30, at=AT)
     assert held is not None
@@ -147,7 +118,7 @@ async def test_each_paid_image_adds_to_the_slides_spend(db: Database) -> None:
     """A slide done, regenerated and done again: its cost is the latest image's, its spent
     both images'; a write fenced off (a stale attempt) adds nothing."""
     store = FleetStore(db.engine)
-    batch_id = await _batch(db, 1, workers=None)
+    batch_id = await stored_batch(db, 1, workers=None)
     await store.admit(10, at=AT)
     first = await store.claim("w1", lease=30, at=AT)
     assert first is not None
