@@ -41,5 +41,17 @@ commands.register_all(app)
 
 
 def main() -> None:
-    """Entry point of the ``slidebatch`` console script."""
-    app()
+    """Entry point of the ``slidebatch`` console script.
+
+    A database that cannot be opened (``StorageUnavailable`` out of any command that did
+    not report it itself) is one line and exit 2, never a traceback.
+    """
+    from slidebatch.storage.errors import StorageUnavailable
+
+    try:
+        app()
+    except StorageUnavailable as exc:
+        from slidebatch.cli.output import EXIT_USAGE, err_console
+
+        err_console.print(f"[bold red]error:[/] {exc}", markup=True)
+        raise SystemExit(EXIT_USAGE) from None

@@ -33,10 +33,27 @@ def worker(
         fail(str(exc))
     if settings.database_url is None:
         fail("a fleet worker needs PostgreSQL: set DATABASE_URL=postgresql://...")
+    _check_database(settings)
     if port is None:
         _run_plain(settings)
     else:
         _run_with_probes(settings, host, port, log_level)
+
+
+def _check_database(settings: Settings) -> None:
+    """Refuse now (exit 2, one line) a database that cannot be opened or is owned by an
+    engine, instead of a traceback from the services or a failed lifespan under uvicorn."""
+    import asyncio
+
+    from slidebatch.errors import ConfigError
+    from slidebatch.storage.ownership import current_command
+    from slidebatch.storage.pg_owner import check_database
+
+    try:
+        url, command = settings.effective_database_url, current_command()
+        asyncio.run(check_database(url, fleet=True, command=command))
+    except ConfigError as exc:
+        fail(str(exc))
 
 
 def _run_plain(settings: Settings) -> None:
@@ -63,21 +80,12 @@ def _run_plain(settings: Settings) -> None:
 
 
 def _run_with_probes(settings: Settings, host: str, port: int, log_level: str) -> None:
-    import asyncio
 
     import uvicorn
 
     from slidebatch.api.app import create_probe_app
-    from slidebatch.errors import ConfigError
     from slidebatch.services import FleetRole, fleet_factory
-    from slidebatch.storage.ownership import current_command
-    from slidebatch.storage.pg_owner import check_database
 
-    try:  # refused here (exit 2), not as a failed lifespan once uvicorn runs
-        url, command = settings.effective_database_url, current_command()
-        asyncio.run(check_database(url, fleet=True, command=command))
-    except ConfigError as exc:
-        fail(str(exc))
     app = create_probe_app(settings, services_factory=fleet_factory(FleetRole(False, True)))
     uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
 

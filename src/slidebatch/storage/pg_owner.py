@@ -75,6 +75,20 @@ class DatabaseInUse(ConfigError):
         self.holders = holders
 
 
+class DatabaseUnreachable(ConfigError):
+    """The PostgreSQL database of ``DATABASE_URL`` cannot be opened (no server, no such
+    database, refused credentials): nothing can run, so the process stops with one line."""
+
+
+def _connect_failure(dsn: str, exc: BaseException) -> DatabaseUnreachable:
+    where = parse_url(dsn).render_as_string(hide_password=True)
+    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return DatabaseUnreachable(
+        f"cannot open the PostgreSQL database {where}: {first}; check DATABASE_URL"
+        " (the server runs, the database exists, the user may connect)"
+    )
+
+
 def owner_name(*, fleet: bool, command: str) -> str:
     """This process's ``application_name``: kind, pid and command, within PostgreSQL's limit."""
     kind = "fleet" if fleet else "engine"
@@ -86,10 +100,16 @@ async def hold_database(dsn: str, *, fleet: bool, command: str) -> Any:
     """Open the owner connection and take the lock (shared if ``fleet``); raise if held.
 
     Returns the asyncpg connection: the lock lasts until it is closed (or the process ends).
-    Raises ``DatabaseInUse`` at once, without waiting, naming who holds the database.
+    Raises ``DatabaseInUse`` at once, without waiting, naming who holds the database, and
+    ``DatabaseUnreachable`` when the database cannot be opened at all.
     """
     name = owner_name(fleet=fleet, command=command)
-    connection = await asyncpg.connect(dsn, timeout=10, server_settings={"application_name": name})
+    try:
+        connection = await asyncpg.connect(
+            dsn, timeout=10, server_settings={"application_name": name}
+        )
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        raise _connect_failure(dsn, exc) from exc
     try:
         take = "pg_try_advisory_lock_shared" if fleet else "pg_try_advisory_lock"
         if await connection.fetchval(f"SELECT {take}($1::bigint)", OWNER_LOCK_KEY):
