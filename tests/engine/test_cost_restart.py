@@ -52,13 +52,14 @@ class PricedProvider:
         return dataclasses.replace(result, cost=PRICE)
 
 
-def _settings(tmp_path: Path) -> Settings:
+def _settings(tmp_path: Path, *, rpm: int | None = None) -> Settings:
     return load_settings(
         data_dir=tmp_path / "data",
         log_dir=tmp_path / "logs",
         image_provider="local",
         upstream_price_per_image=0.1,
         batch_default_workers=1,
+        upstream_rpm=rpm,
     )
 
 
@@ -79,9 +80,16 @@ async def _interrupted_batch(settings: Settings, *, paid: int, max_cost: float) 
 
 
 @pytest.mark.asyncio
-async def test_a_restarted_server_still_stops_the_batch_at_its_max_cost(tmp_path: Path) -> None:
-    """2 of 8 images paid (0.5), then a restart: the resumed batch stops before passing 1.0."""
-    settings = _settings(tmp_path)
+@pytest.mark.parametrize("rpm", [None, 100])
+async def test_a_restarted_server_still_stops_the_batch_at_its_max_cost(
+    tmp_path: Path, rpm: int | None
+) -> None:
+    """2 of 8 images paid (0.5), then a restart: the resumed batch stops before passing 1.0.
+
+    With the limit configured the gate starts the next slide as soon as the place is free,
+    without the probe's spacing: it must not start while the cancel waits for the database.
+    """
+    settings = _settings(tmp_path, rpm=rpm)
     batch_id = await _interrupted_batch(settings, paid=2, max_cost=1.0)
     second = PricedProvider()
     async with build_services(settings, provider=second) as services:

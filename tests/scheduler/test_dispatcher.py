@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from scheduler_helpers import RecordingListener, make_jobs, make_policy, running
+from scheduler_helpers import RecordingListener, make_job, make_jobs, make_policy, running
 
 from slidebatch.errors import PermanentProviderError, RateLimited, TransientProviderError
 from slidebatch.providers.base import ImageRequest, ImageResult
@@ -378,3 +378,26 @@ async def test_hold_lets_the_attempts_in_flight_land_and_starts_no_other(
         assert dispatcher.outstanding("b") == 8
     assert len(listener.of("started")) == 2
     assert provider.count("cancelled") == 0
+
+
+async def test_hold_batch_starts_nothing_more_of_it_until_its_cancel(
+    clock: FakeClock, listener: RecordingListener
+) -> None:
+    """hold_batch (max_cost reached): the held batch's 2 running finish and none of its queued
+    or later added jobs start, another batch goes on; the cancel then drops them all, and a
+    retry after it runs."""
+    provider = ScriptedProvider(clock, default_latency=5.0)
+    gate = Gate(GateConfig(max_in_flight=32), clock=clock)
+    async with running(provider, gate, listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 6), cap=2)
+        await clock.sleep(1.0)
+        dispatcher.hold_batch("b")
+        dispatcher.add_jobs("b", [make_job("b", 7)], cap=2)  # e.g. slides released by a cover
+        dispatcher.add_jobs("c", make_jobs("c", 2), cap=2)
+        await clock.sleep(60.0)
+        assert dispatcher.outstanding("b") == 5
+        assert len(dispatcher.cancel_batch("b")) == 5
+        dispatcher.add_jobs("b", [make_job("b", 3)], cap=2)  # retried after the cancel
+        await dispatcher.drain()
+    assert [e.slide_key for e in listener.of("started", "b")] == [1, 2, 3]
+    assert [e.slide_key for e in listener.of("ok", "c")] == [1, 2]

@@ -261,6 +261,11 @@ class BatchEngine:
         """Wait until one slide reaches a final state (or its batch ends); returns it then."""
         return await self.watchers.until_slide_final(batch_id, slide_id)
 
+    def stop_starting(self, batch_id: str) -> None:
+        """Start no more slides of ``batch_id`` from now on, before any await (``max_cost``);
+        ``cancel`` then ends it (its running slides finish)."""
+        self.dispatcher.hold_batch(batch_id)
+
     async def cancel(self, batch_id: str, *, owner: str | None = None) -> None:
         """Pending slides never start; running ones finish. Cancelling a final batch is a no-op."""
         async with self.runs.lock:

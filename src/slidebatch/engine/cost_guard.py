@@ -3,8 +3,15 @@
 A watcher beside the engine (not inside it): it follows the batch's slide events, counts
 what was paid (the provider's ``usage.cost`` of every paid image, replaced ones and
 candidates too: each slide's ``spent``) and what is in flight at the unit price, and
-cancels the pending slides as soon as one more image would not fit. Images already in
-flight finish; they were counted when the decision was made.
+cancels the pending slides as soon as one more image would not fit. The dispatcher stops
+starting the batch's slides at the decision itself (``BatchEngine.stop_starting``, no await
+in between); the cancel that follows records it. Images already in flight finish; they were
+counted when the decision was made.
+
+What it cannot see: a slide the dispatcher has taken but whose start is not yet stored and
+published (its ``generating`` event is in transit) is not counted by the decision. With one
+worker that needs the guard to lag a whole image behind; with more, up to the batch's
+workers can be in that gap at once.
 """
 
 from __future__ import annotations
@@ -77,6 +84,9 @@ async def guard_cost(
 
 
 async def _stop(engine: BatchEngine, batch_id: str, watch: CostWatch, log: EventLog) -> None:
+    # At once: the cancel first waits for the runs lock and the database, and a queued slide
+    # started meanwhile would be paid past the cap.
+    engine.stop_starting(batch_id)
     log.event(
         "batch_max_cost_reached",
         batch_id=batch_id,

@@ -116,6 +116,12 @@ class Dispatcher:
         self._poke()
         return dropped
 
+    def hold_batch(self, batch_id: str) -> None:
+        """Start no job of ``batch_id`` from now on (those running finish) until
+        ``cancel_batch`` drops them: synchronous, so nothing starts between a decision to stop
+        the batch and its cancel."""
+        self._queue.hold(batch_id)
+
     def outstanding(self, batch_id: str) -> int:
         """Queued + backing off + running jobs of ``batch_id``."""
         return self._queue.outstanding(batch_id)

@@ -39,10 +39,11 @@ class _Batch:
     backing_off: int = 0
     running: int = 0
     cancelled: bool = False
+    held: bool = False  # hold(): nothing of it starts until its cancel drops what is queued
 
     def ready(self) -> bool:
         below_cap = self.cap is None or self.running < self.cap
-        return below_cap and bool(self.retries or self.fresh)
+        return below_cap and not self.held and bool(self.retries or self.fresh)
 
     def empty(self) -> bool:
         return not (self.fresh or self.retries or self.backing_off or self.running)
@@ -125,8 +126,18 @@ class FairQueue:
         """When the earliest backing-off job becomes ready."""
         return self._backoff[0].due if self._backoff else None
 
+    def hold(self, batch_id: str) -> None:
+        """Start nothing more of ``batch_id``, jobs added later included, until ``cancel``.
+
+        The stop of a batch that must not start another image (``max_cost``) takes effect
+        here at once, while the cancel that drops its jobs still waits for the database.
+        """
+        batch = self._batches.get(batch_id)
+        if batch is not None:
+            batch.held = True
+
     def cancel(self, batch_id: str) -> list[Job]:
-        """Drop the queued and backing-off jobs of ``batch_id`` and return them."""
+        """Drop the queued and backing-off jobs of ``batch_id`` (a hold ends) and return them."""
         batch = self._batches.get(batch_id)
         if batch is None:
             return []
@@ -138,6 +149,7 @@ class FairQueue:
         batch.fresh.clear()
         batch.backing_off = 0
         batch.cancelled = True
+        batch.held = False  # jobs added after the cancel (a retry) run
         self._drop_if_empty(batch_id)
         return sorted(dropped, key=lambda job: job.slide_key)
 
