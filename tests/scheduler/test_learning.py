@@ -11,6 +11,7 @@ from slidebatch.core.bound import makespan_bound
 from slidebatch.errors import RateLimited
 from slidebatch.providers.base import ImageRequest, RateLimitInfo
 from slidebatch.scheduler.gate import Gate, GateConfig
+from slidebatch.scheduler.rate_control import OPENING_BURST
 from slidebatch.testing.clock import FakeClock
 from slidebatch.testing.scripted_provider import ScriptedProvider
 
@@ -65,11 +66,12 @@ async def harsh_run(config: GateConfig, *, slides: int = 50, seed: int = 1) -> R
 
 
 async def test_the_cold_start_probe_spaces_starts_until_the_first_429() -> None:
-    """No limit known: starts are probe_gap apart; the first 429 teaches 20 and the window."""
+    """No limit known: after the opening burst starts are probe_gap apart; the first 429
+    teaches 20 and the window."""
     clock = FakeClock()
     gate = Gate(GateConfig(window=60.0, window_configured=False, probe_gap=PROBE), clock=clock)
     permits = [await gate.acquire() for _ in range(21)]
-    assert [round(p.started_at, 3) for p in permits[:3]] == [0.0, 0.05, 0.1]
+    assert [round(p.started_at, 3) for p in permits[4:7]] == [0.0, 0.05, 0.1]
     refused = permits[-1]
     reset = permits[0].started_at + 15.0 - clock.now()  # the upstream's window is 15 s
     refused.failure(RateLimited("429", limit=20, remaining=0, reset_after=reset))
@@ -79,6 +81,20 @@ async def test_the_cold_start_probe_spaces_starts_until_the_first_429() -> None:
     assert stats.window_learned
     nxt = await gate.acquire()  # the refused start is counted: the second start must leave
     assert nxt.started_at == permits[1].started_at + 15.0 + stats.margin
+
+
+async def test_the_first_five_starts_of_a_window_go_at_once_then_the_probe_spaces() -> None:
+    """No limit known: a window's first OPENING_BURST starts are not spaced, the next are
+    probe_gap apart, and a new window opens with a burst again."""
+    clock = FakeClock()
+    config = GateConfig(window=10.0, window_configured=False, probe_gap=PROBE, margin=0.0)
+    gate = Gate(config, clock=clock)
+    assert OPENING_BURST == 5
+    first = [round((await gate.acquire()).started_at, 3) for _ in range(7)]
+    assert first == [0.0] * 5 + [0.05, 0.1]
+    await clock.sleep(10.2 - clock.now())  # every start of the first window has left it
+    second = [round((await gate.acquire()).started_at, 3) for _ in range(6)]
+    assert second == [10.2] * 5 + [10.25]
 
 
 async def test_the_window_is_learned_from_a_retry_after_when_only_assumed() -> None:

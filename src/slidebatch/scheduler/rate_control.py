@@ -9,9 +9,10 @@ surprise 429's pause is *paced* (one start per window/rate) so that the queue do
 stampede the upstream the moment the pause ends. A 429 that merely teaches an unknown limit
 is no surprise: our window, which counts the refused starts too, already spaces what follows.
 
-Unknown limits (``rate=None``): the gate starts bounded by the in-flight cap and a *probe*
-(starts ``probe_gap`` apart, so that the first 429 comes back before the opening burst
-becomes a storm the upstream counts against us), and learns: an ``X-RateLimit-Limit``
+Unknown limits (``rate=None``): the gate starts bounded by the in-flight cap and, after the
+window's first ``OPENING_BURST`` starts, a *probe* (starts ``probe_gap`` apart, so that the
+first 429 comes back before the opening burst becomes a storm the upstream counts against
+us), and learns: an ``X-RateLimit-Limit``
 figure (on a success or on a 429) becomes the limit; a 429 without figures sets the rate to
 half of what the window holds. An explicit figure beats ``UPSTREAM_RPM`` in both
 directions; AIMD's own growth never passes the setting.
@@ -64,6 +65,10 @@ _MIN_MARGIN = 0.1  # seconds: scheduling and network jitter, which no window sca
 _MAX_DEFAULT_MARGIN = 0.5
 _HISTORY = 1024  # starts remembered to match resets against (several windows' worth)
 _WINDOW_TOLERANCE = 0.02  # a learned window this close to the current one changes nothing
+# While no limit is known, this many starts of a window go at once before the probe spaces
+# the rest: spacing them would delay every batch's first images against any usual limit,
+# and against a limit below it the burst costs at most this many refusals, once.
+OPENING_BURST = 5
 
 
 def default_margin(window: float) -> float:
@@ -149,7 +154,7 @@ class RateController:
         at = self.starts.next_free(now, limit)
         if limit is None:
             last = self.starts.rate.last_start()
-            if self._probe_gap > 0 and last is not None:
+            if self._probe_gap > 0 and last is not None and self._opened(now):
                 at = max(at, last + self._probe_gap)
             return at
         by_window = self.starts.rate.next_free(now, limit)
@@ -164,6 +169,10 @@ class RateController:
         if now < self._paced_until and last is not None:
             at = max(at, last + self.window_seconds / limit)
         return at
+
+    def _opened(self, now: float) -> bool:
+        """The window's opening burst is spent: the probe spaces the starts after it."""
+        return self.starts.rate.count(now) >= OPENING_BURST
 
     def _may_probe_window(self) -> bool:
         """The window is neither learned nor confirmed, and only a 429 would say it."""
