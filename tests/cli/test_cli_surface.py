@@ -244,3 +244,40 @@ def test_two_slides_sharing_page_and_title_keep_two_files(run: CliRunner, tmp_pa
     files = [r["file"] for r in manifest["results"]]
     assert len(set(files)) == 2, files
     assert all((tmp_path / "o" / name).is_file() for name in files)
+
+
+@pytest.mark.parametrize("where", ["checks", "loading the run"])
+def test_ctrl_c_in_the_first_second_leaves_nothing_behind(
+    run: CliRunner, tmp_path: Path, xdg: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """Ctrl-C before the run's own handler is up (while the input is checked, or the engine
+    loads with the data folder held): one clear line, exit 130 as the README says, no --out
+    folder, no data folder made only for its lock file."""
+    import slidebatch.cli.batch_run
+    import slidebatch.cli.preflight
+
+    def pressed(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    if where == "checks":
+        monkeypatch.setattr(slidebatch.cli.preflight, "check_limits", pressed)
+    else:
+        monkeypatch.setattr(slidebatch.cli.batch_run, "run_batch", pressed)
+    result = run.invoke(app, ["generate", str(_deck(tmp_path / "d.json", 2)), "--out", "o"])
+    assert result.exit_code == 130, result.output
+    assert "Interrupted before any slide was started: nothing paid, nothing written." in " ".join(
+        result.output.split()
+    )
+    assert "Aborted" not in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.json"]
+    assert not list(xdg.rglob("*"))
+
+
+def test_the_data_folder_lock_keeps_no_owner_after_a_run(
+    run: CliRunner, tmp_path: Path, xdg: Path
+) -> None:
+    """The lock file of a finished run names no owner (its pid is gone)."""
+    result = run.invoke(app, ["generate", str(_deck(tmp_path / "d.json", 1)), "--out", "o"])
+    assert result.exit_code == 0, result.output
+    (lock,) = (xdg / "slidebatch").glob("*.lock")
+    assert lock.read_text("utf-8") == ""

@@ -8,11 +8,11 @@ an unusable ``--out`` or a deck past a limit exit 2 before anything is rendered.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from slidebatch.cli.output import EXIT_USAGE, fail
+from slidebatch.cli.output import EXIT_INTERRUPTED, EXIT_USAGE, err_console, fail
 from slidebatch.errors import SlidebatchError
 
 if TYPE_CHECKING:  # imported where used, so that `slidebatch --help` stays fast
@@ -72,10 +72,21 @@ def generate(
         settings, request = _checked(
             deck, _style(style, style_file), aspect, workers, data_dir, out_dir
         )
+        formats = [f for f, wanted in (("pptx", pptx), ("pdf", pdf), ("zip", zip_)) if wanted]
+        code = _run(settings, request, out_dir, formats, fresh=fresh, max_cost=max_cost)
     except SlidebatchError as exc:
         fail(str(exc), EXIT_USAGE)
-    formats = [f for f, wanted in (("pptx", pptx), ("pdf", pdf), ("zip", zip_)) if wanted]
-    raise typer.Exit(_run(settings, request, out_dir, formats, fresh=fresh, max_cost=max_cost))
+    except KeyboardInterrupt:
+        _early_interrupt()
+    raise typer.Exit(code)
+
+
+def _early_interrupt() -> NoReturn:
+    """Ctrl-C before the run's own handler is up (checks, imports): nothing was started."""
+    err_console.print(
+        "[yellow]Interrupted before any slide was started: nothing paid, nothing written.[/]"
+    )
+    raise typer.Exit(EXIT_INTERRUPTED)
 
 
 def _run(
@@ -90,8 +101,10 @@ def _run(
     """The run's exit code; a ``SlidebatchError`` on the way exits 1 with its message."""
     import asyncio
 
+    from slidebatch.cli.interrupts import Interrupts
     from slidebatch.storage.ownership import own_data_dir
 
+    stop = Interrupts()
     try:
         # One process per data directory, held until the run ends (storage/ownership.py).
         with own_data_dir(settings.effective_database_url):
@@ -99,10 +112,27 @@ def _run(
             from slidebatch.cli.batch_run import run_batch
 
             return asyncio.run(
-                run_batch(settings, request, out_dir, formats, fresh=fresh, max_cost=max_cost)
+                run_batch(
+                    settings,
+                    request,
+                    out_dir,
+                    formats,
+                    fresh=fresh,
+                    max_cost=max_cost,
+                    interrupts=stop,
+                )
             )
     except SlidebatchError as exc:
         fail(str(exc))
+    except KeyboardInterrupt:
+        if not stop.used:
+            _early_interrupt()
+        # Outside the run's handler once it ended: while its files were being written.
+        err_console.print(
+            f"[yellow]Interrupted while writing {out_dir}; re-run the same command to write it "
+            "again (nothing more is paid).[/]"
+        )
+        return EXIT_INTERRUPTED
 
 
 def _checked(

@@ -20,6 +20,7 @@ class Interrupts:
         self.first = asyncio.Event()
         self.second = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.used = False  # entered: the run got as far as its own Ctrl-C handling
 
     def press(self) -> None:
         """One Ctrl-C (the signal handler; tests call it directly)."""
@@ -29,6 +30,7 @@ class Interrupts:
 
     def __enter__(self) -> Interrupts:
         loop = asyncio.get_running_loop()
+        self.used = True
         try:
             loop.add_signal_handler(signal.SIGINT, self.press)
         except (NotImplementedError, RuntimeError, ValueError):

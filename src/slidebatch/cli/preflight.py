@@ -22,13 +22,16 @@ if TYPE_CHECKING:
 def check_out_dir(path: Path, *, option: str = "--out") -> None:
     """``path`` is, or can become, a folder this user can write files in.
 
-    Creates the folder (and its parents) and writes a probe file into it, which is what
-    the real work will do later: permissions, read-only mounts and full disks all show.
+    Writes a probe file where the real work will write later (the folder, or the nearest
+    existing parent when the folder does not exist yet): permissions, read-only mounts and
+    full disks all show. Creates nothing that stays: the folder is made with the first file
+    written into it, so a run stopped before that leaves no empty folder behind.
     """
     check_folder_shape(path, option=option)
+    # check_folder_shape made sure the nearest existing one is a folder ("." always exists).
+    where = next((p for p in (path, *path.parents) if p.exists()), Path("."))
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        handle, probe = tempfile.mkstemp(prefix=".slidebatch-probe-", dir=path)
+        handle, probe = tempfile.mkstemp(prefix=".slidebatch-probe-", dir=where)
         os.close(handle)
         with contextlib.suppress(OSError):
             os.unlink(probe)

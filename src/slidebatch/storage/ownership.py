@@ -3,7 +3,8 @@
 Two processes on one SQLite database would each resume the other's batches and each run
 its own gate (paying twice, at twice the configured rate). So ``serve`` and ``generate``
 take an exclusive ``flock`` on ``<database file>.lock`` before they open anything, and
-write their pid and command into it so that a second process can say who is in the way.
+write their pid and command into it so that a second process can say who is in the way
+(cleared when they end; a data directory made only to hold the lock is removed again).
 The kernel drops the lock when the process ends, however it ends (``kill -9`` included),
 so a stale lock file never blocks anyone. PostgreSQL has its own lock: ``storage/pg_owner.py``.
 """
@@ -92,6 +93,7 @@ def own_data_dir(database_url: str, *, command: str | None = None) -> Iterator[P
     if path is None:
         yield None
         return
+    created = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # Opened without truncating: the owner's record must survive a refused open.
@@ -102,12 +104,32 @@ def own_data_dir(database_url: str, *, command: str | None = None) -> Iterator[P
             f"the data directory {path.parent} cannot be used ({reason}); "
             "choose another with --data-dir or DATA_DIR"
         ) from None
+    locked = False
     try:
         _lock(handle, path)
+        locked = True
         _write_owner(handle, command or current_command())
         yield path
     finally:
+        if locked:
+            _release(handle, path, created)
         handle.close()  # closing the descriptor releases the flock
+
+
+def _release(handle: IO[str], path: Path, created: list[Path]) -> None:
+    """Leave no owner record behind (the process is gone), and no folder this block made
+    for nothing: a run stopped before it opened its database (Ctrl-C in its first second)
+    leaves the data directory as it found it."""
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.flush()
+        if created and [p.name for p in path.parent.iterdir()] == [path.name]:
+            path.unlink()
+            for folder in created:  # innermost first
+                folder.rmdir()
+    except OSError:
+        pass  # best effort: an empty lock file or folder misleads no one
 
 
 def _lock(handle: IO[str], path: Path) -> None:
