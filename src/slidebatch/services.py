@@ -60,7 +60,7 @@ from slidebatch.storage.images import ImageStore
 from slidebatch.storage.keys import KeyRepository, RecentMeanCost, UsageRepository
 from slidebatch.storage.ownership import current_command
 from slidebatch.storage.pg_owner import hold_database
-from slidebatch.storage.reconcile import reconcile_images
+from slidebatch.storage.reconcile import Reconciled, reconcile_images
 
 # Latency assumed before any answer was measured: the seed's measurements for remote models.
 ASSUMED_LATENCY = {ProviderName.LOCAL: 0.3}
@@ -96,6 +96,8 @@ class Services:
     mean_cost: RecentMeanCost
     guards: set[asyncio.Task[None]] = field(default_factory=set)
     worker: FleetWorker | None = None  # a fleet process with a worker inside
+    # Slides recorded at the start from images an earlier process stored but never recorded.
+    reconciled: tuple[Reconciled, ...] = ()
 
     # --- cost ---
 
@@ -349,7 +351,8 @@ async def build_services(
         services = _services(settings, parts, http, engine)
         metrics.add_sampler(lambda m: _sample_gate(m, services))
         if fleet is None:  # a fleet's slides in flight belong to live workers
-            await _reconcile(database, images, log, (await services.unit_cost()).per_image)
+            price = (await services.unit_cost()).per_image
+            services.reconciled = await _reconcile(database, images, log, price)
         await engine.start()
         stack.push_async_callback(engine.stop)
         if fleet is not None and fleet.worker:
@@ -569,10 +572,11 @@ def _access(settings: Settings, database: Database) -> _Access:
 
 async def _reconcile(
     database: Database, images: ImageStore, log: PipelineLog, price: float | None
-) -> None:
+) -> tuple[Reconciled, ...]:
     """Record as done the slides whose paid image reached the disk but not the database,
-    at their reported cost, else at ``price`` (an estimate)."""
-    for item in await reconcile_images(database.batches, images, price=price):
+    at their reported cost, else at ``price`` (an estimate); those slides."""
+    found = tuple(await reconcile_images(database.batches, images, price=price))
+    for item in found:
         log.event(
             "slide_reconciled",
             batch_id=item.slide.batch_id,
@@ -585,6 +589,7 @@ async def _reconcile(
                 "cost_estimated": item.estimated,
             },
         )
+    return found
 
 
 async def _cancelled(task: asyncio.Task[None]) -> None:

@@ -222,7 +222,7 @@ def test_offline_run_says_it_cost_zero_in_the_summary_and_the_manifest(
     assert result.exit_code == 0, result.output
     assert "cost: free (offline renderer)" in result.output
     assert "2/2 slides" in result.output
-    assert ", $0 (completed)" in result.output
+    assert ", spent $0 (completed)" in result.output
     manifest = json.loads((tmp_path / "o" / "manifest.json").read_text("utf-8"))
     assert manifest["cost"] == 0.0
     assert [(r["cost"], r["spent"]) for r in manifest["results"]] == [(0.0, 0.0)] * 2

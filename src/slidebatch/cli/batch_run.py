@@ -12,43 +12,42 @@ import contextlib
 import json
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
 from slidebatch.atomic_file import atomic_write
+from slidebatch.cli import summary
 from slidebatch.cli.interrupts import Interrupts
 from slidebatch.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_QUOTA
-from slidebatch.cli.resume import Start, Started, start_or_resume
+from slidebatch.cli.progress_bar import Bar, finishing_text, make_progress
+from slidebatch.cli.resume import Plan, Start, Started, plan, start_or_resume
 from slidebatch.config import Settings
 from slidebatch.core.batch import BatchRecord
-from slidebatch.core.cost import CostSource, UnitCost
 from slidebatch.core.slide import BatchRequest
 from slidebatch.core.states import BatchState, SlideState
-from slidebatch.engine.answers import Progress as SlideProgress
-from slidebatch.engine.answers import QuotaWait, SlideAnswer, SlideEvent
+from slidebatch.engine.answers import QuotaWait, SlideEvent
 from slidebatch.exporters.base import ExportDeck
 from slidebatch.exporters.filename import deck_export_name, slide_file_name
 from slidebatch.exporters.files import write_export
 from slidebatch.exporters.manifest import MANIFEST_NAME, manifest_dict
 from slidebatch.exporters.sources import deck_from_records
 from slidebatch.services import Services, build_services
+from slidebatch.storage.reconcile import Reconciled
 
 console = Console(highlight=False)
 # After a spent quota, attempts in flight may land (they are paid for) for this long.
 SETTLE_SECONDS = 60.0
+
+ServicesFactory = Callable[[Settings], AbstractAsyncContextManager[Services]]
+
+
+def _own_services(settings: Settings) -> AbstractAsyncContextManager[Services]:
+    return build_services(settings, adopt_stored=False)
 
 
 async def run_batch(
@@ -60,105 +59,137 @@ async def run_batch(
     fresh: bool = False,
     max_cost: float | None = None,
     interrupts: Interrupts | None = None,
+    services: ServicesFactory = _own_services,
 ) -> int:
     """Generate ``request``, write ``out_dir``; the exit code (0: every slide done).
 
     Continues the batch an earlier run of the same deck left in ``out_dir`` unless ``fresh``
     (``cli/resume.py``); other unfinished batches in the database are left alone. Ctrl-C
     (``interrupts``) ends the run with what is done written out (``cli/interrupts.py``).
+    ``services``: what opens the services (tests give a provider and a clock).
     """
     total = len(request.slides)
     console.print(
         f"{total} slides with provider {settings.provider} (state in {settings.data_dir})"
     )
-    interrupted: tuple[dict[str, Any], int] | None = None  # the manifest, abandoned requests
-    with _progress() as progress, interrupts or Interrupts() as stop:
-        task = progress.add_task(
-            "starting", total=total, detail="opening the database", eta="-", cost=""
-        )
-        async with build_services(settings, adopt_stored=False) as services:
-            batch = await _submitted(services, request, out_dir, progress, task, fresh, max_cost)
-            watching = asyncio.ensure_future(_until_end(services, batch.id, progress, task))
+    with make_progress(console) as progress, interrupts or Interrupts() as stop:
+        bar = Bar(progress, total)
+        async with services(settings) as live:
+            _say_reconciled(bar, live.reconciled)
+            if stop.first.is_set():  # Ctrl-C while the database opened: start nothing
+                bar.say("[yellow]Interrupted before any slide was started: nothing paid.[/]")
+                return EXIT_INTERRUPTED
+            plan, batch = await _submitted(live, request, out_dir, bar, fresh, max_cost)
+            recovered = sum(1 for item in live.reconciled if item.slide.batch_id == batch.id)
+            watching = asyncio.ensure_future(_until_end(live, batch.id, bar))
             if not await _ended_before(watching, stop.first):
-                abandoned = await _finish_in_flight(services, stop, progress)
-                _, deck = await _deck_so_far(services, batch.id, settings)
-                manifest = await asyncio.to_thread(write_output, deck, out_dir)
-                interrupted = (manifest, abandoned)
+                abandoned = await _interrupt(live, stop, bar, watching)
+                record, deck, manifest = await _written(
+                    live, batch.id, out_dir, abandoned, recovered
+                )
+                interrupted = True
             elif (quota := watching.result()) is not None:
                 # Waiting hours in a terminal helps no one: stop, say when; a re-run resumes.
                 # The slides already paid for are written now, not only after the re-run.
-                _, deck = await _deck_so_far(services, batch.id, settings)
-                await asyncio.to_thread(write_output, deck, out_dir)
-                _quota_stop(quota)
+                await _written(live, batch.id, out_dir, 0, recovered)
+                summary.quota_stop(console, quota)
+                summary.no_exports(console, formats, "the upstream's quota is spent")
                 return EXIT_QUOTA
             else:
-                record, deck = await _deck_so_far(services, batch.id, settings)
-    if interrupted is not None:
-        _interrupted(*interrupted, out_dir)
+                record, deck, manifest = await _written(live, batch.id, out_dir, 0, recovered)
+                interrupted = False
+    if interrupted:
+        summary.interrupted(console, manifest, out_dir, formats, plan.spent)
         return EXIT_INTERRUPTED
-    return await _finished(record, deck, out_dir, formats)
+    await _exported(deck, out_dir, formats)
+    summary.summary(console, manifest, out_dir, record.state, plan.spent)
+    return EXIT_OK if record.state is BatchState.COMPLETED else EXIT_FAILED
+
+
+def _say_reconciled(bar: Bar, found: tuple[Reconciled, ...]) -> None:
+    """Images an interrupted run had paid for and stored but not recorded, now recorded."""
+    if not found:
+        return
+    plural = "" if len(found) == 1 else "s"
+    guessed = sum(1 for item in found if item.estimated)
+    unknown = sum(1 for item in found if item.cost is None)
+    how = []
+    if guessed:
+        how.append(f"{guessed} at the model's price (estimated)")
+    if unknown:
+        how.append(f"{unknown} at an unknown cost")
+    bar.say(
+        f"recorded {len(found)} image{plural} an interrupted run left on disk"
+        + (f" ({', '.join(how)})" if how else "")
+        + ": not paid again"
+    )
 
 
 async def _submitted(
     services: Services,
     request: BatchRequest,
     out_dir: Path,
-    progress: Progress,
-    task: TaskID,
+    bar: Bar,
     fresh: bool,
     max_cost: float | None,
-) -> BatchRecord:
+) -> tuple[Plan, BatchRecord]:
     """The batch this run works on, submitted or continued, with its cost guard on."""
     total = len(request.slides)
     unit = await services.unit_cost()
     if max_cost is not None:
         services.check_max_cost_with(max_cost, total, unit)
-    progress.console.print(_estimate_line(total, unit))
-    progress.update(task, description="slides", detail=f"submitting {total} slides")
+    planned = await plan(services, request, out_dir, fresh=fresh)
+    bar.say(summary.estimate_line(planned, total, unit))
+    bar.note(f"submitting {total} slides", description="slides")
     request = replace(request, max_cost=max_cost)
     started = await start_or_resume(services, request, out_dir, fresh=fresh)
     batch = started.batch
     if batch.max_cost is not None:  # given now, or kept from the run it continues
         services.guard_cost(batch.id, batch.max_cost, unit)
-    _say_start(progress, started)
-    return batch
+    _say_start(bar, started)
+    return planned, batch
 
 
-async def _until_end(
-    services: Services, batch_id: str, progress: Progress, task: TaskID
-) -> QuotaWait | None:
+async def _until_end(services: Services, batch_id: str, bar: Bar) -> QuotaWait | None:
     """Show progress until the batch is final; the quota wait if the quota ran out first."""
-    quota = await _watch(services, batch_id, progress, task)
+    quota = await _watch(services, batch_id, bar)
     if quota is None:
         await services.engine.wait(batch_id)
     return quota
 
 
 async def _ended_before(work: asyncio.Future[Any], pressed: asyncio.Event) -> bool:
-    """Whether ``work`` ended before the first Ctrl-C; if not, it is cancelled."""
+    """Whether ``work`` ended before the first Ctrl-C (if not, it goes on)."""
     press: asyncio.Future[Any] = asyncio.ensure_future(pressed.wait())
     try:
         await asyncio.wait({work, press}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         press.cancel()
-    if work.done():
-        return True
-    work.cancel()
-    await asyncio.gather(work, return_exceptions=True)
-    return False
+    return work.done()
 
 
-async def _finish_in_flight(services: Services, stop: Interrupts, progress: Progress) -> int:
+async def _interrupt(
+    services: Services, stop: Interrupts, bar: Bar, watching: asyncio.Future[Any]
+) -> int:
+    """After the first Ctrl-C: the requests in flight land while the bar goes on showing
+    them; how many were abandoned in flight by a second Ctrl-C."""
+    try:
+        return await _finish_in_flight(services, stop, bar)
+    finally:
+        watching.cancel()
+        await asyncio.gather(watching, return_exceptions=True)
+
+
+async def _finish_in_flight(services: Services, stop: Interrupts, bar: Bar) -> int:
     """No new request; wait for those in flight (paid for: recorded with their cost) unless
     Ctrl-C comes again. How many were abandoned in flight (0: every paid image counted)."""
     engine = services.engine
     in_flight = engine.hold()
     if not in_flight:
         return 0
-    plural = "" if in_flight == 1 else "s"
-    progress.console.print(
-        f"[yellow]finishing {in_flight} request{plural} in flight, Ctrl-C again to abandon them[/]"
-    )
+    bar.finishing = True
+    bar.refresh()
+    bar.say(f"[yellow]{finishing_text(in_flight)}[/]")
     settled: asyncio.Future[object] = asyncio.ensure_future(engine.settle())
     again: asyncio.Future[object] = asyncio.ensure_future(stop.second.wait())
     try:
@@ -169,90 +200,57 @@ async def _finish_in_flight(services: Services, stop: Interrupts, progress: Prog
         again.cancel()
 
 
-def _interrupted(manifest: dict[str, Any], abandoned: int, out_dir: Path) -> None:
-    done, total = manifest["successful"], manifest["total_slides"]
-    cost = manifest.get("cost")
-    paid = "unknown" if cost is None else f"${cost:.4g}"
+async def _written(
+    services: Services, batch_id: str, out_dir: Path, abandoned: int, recovered: int
+) -> tuple[BatchRecord, ExportDeck, dict[str, Any]]:
+    """Write the batch's images and manifest as they stand into ``out_dir``.
+
+    ``abandoned`` (images abandoned in flight by a second Ctrl-C) are logged and kept in the
+    manifest; ``recovered``: this batch's images found on disk at the start (``write_output``).
+    """
     if abandoned:
-        plural = "" if abandoned == 1 else "s"
-        paid += (
-            f" (may be undercounted by {abandoned} image{plural} abandoned in flight: "
-            "the upstream may bill them)"
+        services.log.event(
+            "batch_interrupted", batch_id=batch_id, details={"abandoned_in_flight": abandoned}
         )
-    console.print(f"cost so far: {paid}; wrote {out_dir / MANIFEST_NAME}")
-    console.print(
-        f"[yellow]Interrupted: {done} of {total} slides done; re-run the same command to "
-        "resume (only missing slides are paid)[/]"
+    record, deck = await _deck_so_far(services, batch_id, services.settings)
+    manifest = await asyncio.to_thread(
+        write_output, deck, out_dir, abandoned=abandoned, recovered=recovered
     )
+    return record, deck, manifest
 
 
-async def _finished(
-    record: BatchRecord, deck: ExportDeck, out_dir: Path, formats: list[str]
-) -> int:
-    """Write the folder and the exports of a batch that ended; the exit code."""
-    manifest = await asyncio.to_thread(write_output, deck, out_dir)
+async def _exported(deck: ExportDeck, out_dir: Path, formats: list[str]) -> None:
+    """Write the --pptx/--pdf/--zip files of a batch that ended."""
     folder_name = await asyncio.to_thread(lambda: out_dir.resolve().name)
     for fmt in formats:
         name = deck_export_name(deck.title, folder_name, fmt)
         path = await asyncio.to_thread(write_export, deck, fmt, out_dir / name)
         console.print(f"wrote {path}")
-    _summary(manifest, out_dir, record.state)
-    return EXIT_OK if record.state is BatchState.COMPLETED else EXIT_FAILED
 
 
-def _estimate_line(total: int, unit: UnitCost) -> str:
-    estimate = unit.estimate(total)
-    if unit.source is CostSource.FREE:
-        return "cost: free (offline renderer)"
-    if estimate is None:
-        return "cost: unknown (no price yet; set UPSTREAM_PRICE_PER_IMAGE for an estimate)"
-    return f"cost estimate: ${estimate:.4g} ({total} x ${unit.per_image:.4g}, {unit.source})"
-
-
-def _say_start(progress: Progress, started: Started) -> None:
+def _say_start(bar: Bar, started: Started) -> None:
     for batch_id in started.superseded:
-        progress.console.print(f"cancelled unfinished batch {batch_id} of another deck here")
+        bar.say(f"cancelled unfinished batch {batch_id} of another deck here")
     if started.how is not Start.NEW:
-        progress.console.print(
-            f"continuing batch {started.batch.id} ({started.how}); --fresh starts over"
-        )
+        bar.say(f"continuing batch {started.batch.id} ({started.how}); --fresh starts over")
 
 
-def _progress() -> Progress:
-    columns = (
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[detail]}"),
-        TimeElapsedColumn(),
-        TextColumn("ETA {task.fields[eta]}"),
-        TextColumn("{task.fields[cost]}"),
-    )
-    return Progress(*columns, console=console, transient=False)
-
-
-async def _watch(
-    services: Services, batch_id: str, progress: Progress, task: TaskID
-) -> QuotaWait | None:
+async def _watch(services: Services, batch_id: str, bar: Bar) -> QuotaWait | None:
     """Show progress until the batch ends; the quota wait if the upstream's quota ran out."""
     async with services.engine.events.subscribe(batch_id) as stream:
         status = await services.engine.read.status(batch_id)
-        _update(progress, task, status.progress, None)
+        bar.slides(status.results or ())
+        bar.show(status.progress)
         if status.status.is_final:
             return None
         if status.progress.waiting_for_quota is not None:
             return status.progress.waiting_for_quota
         # While the batch waits on the gate no slide changes: refresh the wait once a second.
-        ticker = asyncio.create_task(_tick(services, batch_id, progress, task))
-        costs: dict[str, float] = {}
+        ticker = asyncio.create_task(_tick(services, batch_id, bar))
         try:
             async for event in stream:
                 data = event.data
-                slide = data.slide if isinstance(data, SlideEvent) else None
-                if slide is not None and slide.spent is not None:
-                    costs[slide.slide_id] = slide.spent
-                    progress.update(task, cost=f"${sum(costs.values()):.4g}")
-                _update(progress, task, data.progress, slide)
+                bar.show(data.progress, data.slide if isinstance(data, SlideEvent) else None)
                 if data.progress is not None and data.progress.waiting_for_quota is not None:
                     await _settle(services, batch_id, stream)
                     return data.progress.waiting_for_quota
@@ -275,36 +273,15 @@ async def _settle(services: Services, batch_id: str, stream: AsyncIterator[objec
                 await anext(stream)
 
 
-def _quota_stop(quota: QuotaWait) -> None:
-    when = quota.until.strftime("%Y-%m-%d %H:%M UTC")
-    console.print(
-        f"[yellow]stopped: the upstream's quota is spent until about {when}.[/]\n"
-        f"  {quota.reason}\n"
-        "  Run the same command again after that: finished slides are kept, the rest resumes."
-    )
-
-
-async def _tick(services: Services, batch_id: str, progress: Progress, task: TaskID) -> None:
+async def _tick(services: Services, batch_id: str, bar: Bar) -> None:
     while True:
         await services.clock.sleep(1.0)
+        if bar.finishing:
+            bar.refresh()
+            continue
         status = await services.engine.read.status(batch_id)
         if status.progress.waiting:
-            _update(progress, task, status.progress, None)
-
-
-def _update(
-    progress: Progress, task: TaskID, figures: SlideProgress | None, slide: SlideAnswer | None
-) -> None:
-    detail = f"p{slide.page_num} {slide.state}" if slide else ""
-    if figures is not None and figures.waiting:
-        detail = figures.waiting
-    if slide and slide.error_message and slide.state is not SlideState.DONE:
-        detail += f" ({slide.error_message[:60]})"
-    eta = figures.estimated_remaining_time if figures else None
-    completed = figures.completed_slides if figures else None
-    progress.update(
-        task, completed=completed, detail=detail, eta="-" if eta is None else f"{eta:.0f}s"
-    )
+            bar.show(status.progress)
 
 
 async def _deck_so_far(
@@ -317,8 +294,17 @@ async def _deck_so_far(
     return record, deck
 
 
-def write_output(deck: ExportDeck, out_dir: Path) -> dict[str, Any]:
-    """Slide images as ``NN-<slug>.<png|jpg|webp>`` plus ``manifest.json``; the manifest."""
+def write_output(
+    deck: ExportDeck, out_dir: Path, *, abandoned: int = 0, recovered: int = 0
+) -> dict[str, Any]:
+    """Slide images as ``NN-<slug>.<png|jpg|webp>`` plus ``manifest.json``; the manifest.
+
+    ``abandoned``: requests this run abandoned in flight; the manifest's
+    ``uncounted_images`` adds them to those an earlier manifest of the batch recorded, less
+    the ``recovered`` ones (found on disk at this run's start: now recorded and counted).
+    """
+    before = max(0, _uncounted_before(deck.batch_id, out_dir) - recovered)
+    uncounted = abandoned + before
     out_dir.mkdir(parents=True, exist_ok=True)
     files: dict[int, str | None] = {}
     for index, slide in enumerate(deck.slides):
@@ -330,11 +316,23 @@ def write_output(deck: ExportDeck, out_dir: Path) -> dict[str, Any]:
         name = slide_file_name(index + 1, len(deck.slides), slide.title, suffix)
         _link_or_copy(slide.image_path, out_dir / name)
         files[index] = name
-    manifest = manifest_dict(deck, files)
+    manifest = manifest_dict(deck, files, uncounted=uncounted)
     text = json.dumps(manifest, ensure_ascii=False, indent=2) + "\n"
     with atomic_write(out_dir / MANIFEST_NAME) as handle:
         handle.write(text.encode("utf-8"))
     return manifest
+
+
+def _uncounted_before(batch_id: str, out_dir: Path) -> int:
+    """The images abandoned in flight that the folder's manifest of this batch recorded."""
+    try:
+        earlier = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0
+    if not isinstance(earlier, dict) or earlier.get("batch_id") != batch_id:
+        return 0
+    count = earlier.get("uncounted_images")
+    return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
 
 
 def _link_or_copy(source: Path, target: Path) -> None:
@@ -344,25 +342,3 @@ def _link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:
         shutil.copyfile(source, target)
-
-
-def _summary(manifest: dict[str, Any], out_dir: Path, state: BatchState) -> None:
-    ok, total = manifest["successful"], manifest["total_slides"]
-    colour = "green" if ok == total else "red"
-    cost = manifest.get("cost")  # None: no image had a known price; 0: free (offline)
-    paid = f", ${cost:.4g}" if cost is not None else ", cost unknown"
-    console.print(
-        f"[{colour}]{ok}/{total} slides[/] in {manifest['total_time'] or 0:.1f}s{paid} "
-        f"({state}) -> {out_dir / MANIFEST_NAME}"
-    )
-    for result in manifest["results"]:
-        where = f"p{result['page_num']} {_quoted(result['title'])}"
-        if result["status"] != "done":
-            console.print(f"  [red]{where}: {result['error_message']}[/]")
-        for warning in result.get("warnings") or ():
-            console.print(f"  [yellow]{where}: {warning}[/]")
-
-
-def _quoted(title: str) -> str:
-    """``title`` as the reader wrote it (repr would turn newer emoji into escapes)."""
-    return "'" + escape(title) + "'"

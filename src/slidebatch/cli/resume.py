@@ -17,9 +17,10 @@ from pathlib import Path
 
 from slidebatch.config import Settings
 from slidebatch.core.batch import BatchOrigin, BatchRecord
+from slidebatch.core.cost import spent
 from slidebatch.core.fingerprint import deck_fingerprint
 from slidebatch.core.slide import BatchRequest
-from slidebatch.core.states import BatchState
+from slidebatch.core.states import BatchState, SlideState
 from slidebatch.services import Services, model_name
 
 
@@ -52,6 +53,35 @@ def provider_identity(settings: Settings, provider: str) -> str:
 def origin_of(services: Services, request: BatchRequest, out_dir: Path) -> BatchOrigin:
     provider = provider_identity(services.settings, services.provider.name)
     return BatchOrigin(output_key(out_dir), deck_fingerprint(request, provider=provider))
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a run will do before it does it: the slides it draws (and pays for)."""
+
+    to_draw: int
+    continued: BatchRecord | None = None  # the batch it continues, if any
+    spent: float | None = None  # what that batch paid already (USD; None: nothing known)
+
+
+async def plan(services: Services, request: BatchRequest, out_dir: Path, *, fresh: bool) -> Plan:
+    """The slides a run of ``request`` into ``out_dir`` would draw: all of a new batch; of a
+    continued one those not drawn yet (a batch that ended: those not done)."""
+    match = None if fresh else await _match(services, request, out_dir)
+    if match is None:
+        return Plan(len(request.slides))
+    _, slides = await services.engine.read.records(match.id)
+    if match.state.is_final:
+        to_draw = sum(1 for s in slides if s.state is not SlideState.DONE)
+    else:
+        to_draw = sum(1 for s in slides if not s.state.is_final)
+    return Plan(to_draw, match, spent(s.spent for s in slides))
+
+
+async def _match(services: Services, request: BatchRequest, out_dir: Path) -> BatchRecord | None:
+    origin = origin_of(services, request, out_dir)
+    earlier = await services.database.batches.batches_for_output(origin.output_key)
+    return next((b for b in earlier if b.origin == origin), None)
 
 
 async def start_or_resume(

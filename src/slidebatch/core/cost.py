@@ -119,3 +119,40 @@ def no_room_left(
         return False
     dearest_only = UnitCost(0.0, CostSource.MEASURED)
     return not room_for_next(max_cost, paid, prices, images - 1, dearest_only)
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """What a batch's images cost as far as it is known.
+
+    ``total``: USD reported by the provider plus ``estimated`` (None: no image has a figure);
+    ``estimated``: the part of it that is the model's price (images found on disk after a
+    crash, their answer lost); ``unknown``: images paid whose cost nobody knows. A total
+    with unknown images is a lower bound, and says so.
+    """
+
+    total: float | None
+    estimated: float = 0.0
+    unknown: int = 0
+
+    def text(self) -> str:
+        """``$0.4``, ``$0.05 (estimated)``, ``at least $0.05, 11 costs unknown``, ..."""
+        if self.total is None:
+            return "cost unknown"
+        money = f"${self.total:.4g}"
+        if self.estimated > 0:
+            whole = abs(self.estimated - self.total) < 1e-9
+            money += " (estimated)" if whole else f" (${self.estimated:.4g} of it estimated)"
+        if not self.unknown:
+            return money
+        plural = "" if self.unknown == 1 else "s"
+        return f"at least {money}, {self.unknown} cost{plural} unknown"
+
+
+def spend_of(slides: Iterable[tuple[float | None, bool, bool]]) -> Spend:
+    """The ``Spend`` of slides given as (spent USD or None, estimated, has a paid image)."""
+    rows = list(slides)
+    total = spent(paid for paid, _, _ in rows)
+    estimated = round(sum(paid or 0.0 for paid, guess, _ in rows if guess), 6)
+    unknown = sum(1 for paid, _, drawn in rows if drawn and paid is None)
+    return Spend(total, estimated, unknown)

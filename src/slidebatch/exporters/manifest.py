@@ -4,7 +4,8 @@ The shape is the one ``slidebatch generate`` writes::
 
     {"batch_id", "title", "style_prompt", "aspect_ratio": "16:9", "created_at": iso,
      "provider", "total_slides", "successful", "failed", "missing", "total_time",
-     "cost" (USD or null),
+     "cost" (USD or null), "cost_estimated": bool, "costs_unknown": int,
+     "uncounted_images": int,
      "results": [{"slide_id", "page_num", "type", "title", "content_text", "visual_desc",
                   "file": "01-intro.png" | null, "image_url", "final_prompt",
                   "status": "done" | "error", "error_message", "generation_time",
@@ -12,13 +13,17 @@ The shape is the one ``slidebatch generate`` writes::
                   "cost_estimated": bool, "missing": bool}]}
 
 ``missing`` marks a slide the run had not drawn yet when it stopped (Ctrl-C, a spent quota):
-its ``status`` is ``pending`` or ``generating``, it has no file, it counts in the top-level
-``missing`` (not in ``failed``), and re-running the same command draws it.
+its ``status`` is ``pending`` (also for a request abandoned in flight: nothing is generating
+once the run has ended), it has no file, it counts in the top-level ``missing`` (not in
+``failed``), and re-running the same command draws it.
 
 ``cost`` is what the slide's latest image cost (USD); ``spent`` what all its paid images cost
 (replaced ones and candidates too), and the top-level ``cost`` sums ``spent``;
 ``cost_estimated`` says ``cost`` is the model's price (an image found on disk after a crash,
-its answer lost), not the provider's figure.
+its answer lost), not the provider's figure. At the top level, ``cost_estimated`` says the
+total includes such estimates, ``costs_unknown`` counts the drawn slides whose cost is not
+known (the total is then a lower bound), and ``uncounted_images`` the requests abandoned in
+flight (a second Ctrl-C) that the upstream may have billed and no total includes.
 
 ``file`` is relative to the manifest's folder. Reading never follows a ``file`` outside it.
 """
@@ -32,7 +37,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from slidebatch.core.aspect import AspectRatio
-from slidebatch.core.cost import spent
+from slidebatch.core.cost import Spend, spend_of
 from slidebatch.errors import InputError
 from slidebatch.exporters.base import ExportDeck, ExportSlide
 
@@ -44,11 +49,17 @@ _NOT_YET = frozenset({"pending", "generating"})
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 
-def manifest_dict(deck: ExportDeck, files: Mapping[int, str | None]) -> dict[str, Any]:
-    """The manifest of ``deck``; ``files`` maps a slide's index in ``deck.slides`` to its file."""
+def manifest_dict(
+    deck: ExportDeck, files: Mapping[int, str | None], *, uncounted: int = 0
+) -> dict[str, Any]:
+    """The manifest of ``deck``; ``files`` maps a slide's index in ``deck.slides`` to its file.
+
+    ``uncounted``: requests abandoned in flight that the upstream may have billed.
+    """
     results = [_result(slide, files.get(index)) for index, slide in enumerate(deck.slides)]
     successful = sum(1 for r in results if r["status"] == "done")
     missing = sum(1 for r in results if r["missing"])
+    spend = manifest_spend(results)
     return {
         "batch_id": deck.batch_id,
         "title": deck.title,
@@ -61,9 +72,24 @@ def manifest_dict(deck: ExportDeck, files: Mapping[int, str | None]) -> dict[str
         "failed": len(results) - successful - missing,
         "missing": missing,
         "total_time": deck.total_time,
-        "cost": spent(_paid(slide) for slide in deck.slides),
+        "cost": spend.total,
+        "cost_estimated": spend.estimated > 0,
+        "costs_unknown": spend.unknown,
+        "uncounted_images": uncounted,
         "results": results,
     }
+
+
+def manifest_spend(results: list[dict[str, Any]]) -> Spend:
+    """What the manifest's slides cost as far as known (``core.cost.Spend``)."""
+    return spend_of(
+        (
+            r["spent"],
+            r["cost_estimated"] is True,
+            r["status"] == "done" and not r["placeholder"],
+        )
+        for r in results
+    )
 
 
 def _paid(slide: ExportSlide) -> float | None:
@@ -95,7 +121,7 @@ def _result(slide: ExportSlide, file: str | None) -> dict[str, Any]:
         "placeholder": slide.placeholder,
         "warnings": list(slide.warnings),
         "missing": slide.status in _NOT_YET,
-    }
+    } | ({"status": "pending"} if slide.status in _NOT_YET else {})
 
 
 def read_manifest(directory: Path) -> ExportDeck:
