@@ -91,6 +91,7 @@ def test_status_reports_the_spend_and_the_estimate(client: TestClient) -> None:
     assert all(r["cost"] == PRICE for r in status["results"])
     listed = client.get("/api/slide/batch").json()["items"]
     assert listed[0]["cost"] == pytest.approx(3 * PRICE)
+    assert listed[0]["estimated_cost"] == status["estimated_cost"]  # the list said null
 
 
 def test_the_list_reads_counts_and_spend_in_one_statement(client: TestClient) -> None:

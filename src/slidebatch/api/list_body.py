@@ -13,6 +13,8 @@ from collections import OrderedDict
 from fastapi import Response
 
 from slidebatch.api.schemas import BatchListOut, BatchStatusOut
+from slidebatch.api.status_body import estimated_cost
+from slidebatch.core.cost import UnitCost
 from slidebatch.engine.answers import BatchPage, BatchStatus
 
 # Encoded answers kept (least recently listed dropped first): a few pages of 200.
@@ -24,25 +26,31 @@ class ListBodies:
 
     def __init__(self, size: int = CACHED_ITEMS) -> None:
         self._size = size
-        self._items: OrderedDict[BatchStatus, bytes] = OrderedDict()
+        # Keyed by the answer and the price its estimate was made at.
+        self._items: OrderedDict[tuple[BatchStatus, UnitCost], bytes] = OrderedDict()
         self.encoded = 0  # answers encoded (not found in the cache), for tests and metrics
 
-    def response(self, page: BatchPage) -> Response:
-        """``page`` as the ``BatchListOut`` JSON."""
-        items = b",".join(self._item(answer) for answer in page.items)
+    def response(self, page: BatchPage, unit: UnitCost) -> Response:
+        """``page`` as the ``BatchListOut`` JSON; each item's ``estimated_cost`` at ``unit``,
+        as its status answers it."""
+        items = b",".join(self._item(answer, unit) for answer in page.items)
         head = BatchListOut(items=[], total=page.total, limit=page.limit, offset=page.offset)
         whole = b'"items":[' + items + b"]"
         body = head.model_dump_json().encode().replace(b'"items":[]', whole, 1)
         return Response(body, media_type="application/json")
 
-    def _item(self, answer: BatchStatus) -> bytes:
-        found = self._items.get(answer)
+    def _item(self, answer: BatchStatus, unit: UnitCost) -> bytes:
+        key = (answer, unit)
+        found = self._items.get(key)
         if found is not None:
-            self._items.move_to_end(answer)
+            self._items.move_to_end(key)
             return found
         self.encoded += 1
-        encoded = BatchStatusOut.of(answer).model_dump_json().encode()
-        self._items[answer] = encoded
+        model = BatchStatusOut.of(answer).model_copy(
+            update={"estimated_cost": estimated_cost(answer, unit)}
+        )
+        encoded = model.model_dump_json().encode()
+        self._items[key] = encoded
         while len(self._items) > self._size:
             self._items.popitem(last=False)
         return encoded

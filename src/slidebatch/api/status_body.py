@@ -130,10 +130,15 @@ def _cost_fields(status: BatchStatus, unit: UnitCost) -> dict[str, float | None]
     progress = status.progress
     if len(results) != progress.total_slides:
         return {}
-    paid = status.cost
+    return {"cost": status.cost, "estimated_cost": estimated_cost(status, unit)}
+
+
+def estimated_cost(status: BatchStatus, unit: UnitCost) -> float | None:
+    """What the batch should cost in all: its spend plus the slides not done at ``unit``
+    (from the counts: the status and the list answer the same)."""
+    progress = status.progress
     rest = unit.estimate(progress.total_slides - progress.completed_slides)
-    estimate = None if rest is None else round((paid or 0.0) + rest, 6)
-    return {"cost": paid, "estimated_cost": estimate}
+    return None if rest is None else round((status.cost or 0.0) + rest, 6)
 
 
 def _etag(status: BatchStatus) -> str:

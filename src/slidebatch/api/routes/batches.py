@@ -128,7 +128,7 @@ async def list_batches(
 ) -> Response:
     page = await services.engine.read.page(owner=caller.scope, limit=limit, offset=offset)
     bodies: ListBodies = request.app.state.list_bodies
-    return bodies.response(page)
+    return bodies.response(page, await services.unit_cost(recent=True))
 
 
 @router.get(
