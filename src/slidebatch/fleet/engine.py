@@ -15,6 +15,7 @@ from typing import Any
 
 from slidebatch.core.batch import BatchRecord, SlideRecord
 from slidebatch.core.states import BatchState
+from slidebatch.engine.answers import Progress
 from slidebatch.engine.batch_engine import BatchEngine
 from slidebatch.engine.reader import BatchReader
 from slidebatch.engine.runs import Runs, completion_summary
@@ -38,6 +39,12 @@ class FleetRuns(Runs):
                 batch_id=batch.id,
                 details={"total_slides": batch.total_slides, "fleet": True},
             )
+
+    def progress(self, batch_id: str) -> Progress | None:
+        """Nothing runs here; what every batch of the fleet waits for is the shared gate's
+        park (read from the database by the fleet gate): a spent quota, no credits."""
+        quota = self.quota_wait()
+        return None if quota is None else Progress(0, 0, 0, None, waiting_for_quota=quota)
 
     async def start_locked(self, batch: BatchRecord) -> None:
         """Workers start batches; an API process only admits them."""

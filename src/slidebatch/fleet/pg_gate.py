@@ -457,6 +457,23 @@ class PgGate:
             except StorageUnavailable as exc:
                 self._event("gate_database_unavailable", error=str(exc), retry_in=None)
 
+    async def refresh(self) -> None:
+        """Read the scope's state into the snapshot ``stats()`` answers from (no lock): a
+        process that starts nothing (an API process, an idle worker) has no round to bring
+        it, and would show the fleet's parks, pauses and window as they were at its start."""
+        with translated("reading the fleet gate"):
+            async with self.engine.connect() as connection:
+                stored = await gate_rows.read_state(connection, self.scope)
+        with contextlib.suppress(StateMismatch):  # the next round rebuilds it
+            self._snapshot = decode(stored.state)
+
+    async def _refresh_snapshot(self) -> None:
+        """Keep the snapshot at most a third of a lease old."""
+        while True:
+            await self.clock.sleep(self.lease_seconds / 3)
+            with contextlib.suppress(StorageUnavailable):
+                await self.refresh()
+
     async def _listen(self) -> None:
         """LISTEN for other workers' changes; without it waits still end on time."""
         try:
@@ -487,6 +504,7 @@ class PgGate:
         await self._listen()
         self._tasks.append(asyncio.create_task(self._flush_reports(), name="pg-gate-flush"))
         self._tasks.append(asyncio.create_task(self._renew_leases(), name="pg-gate-renew"))
+        self._tasks.append(asyncio.create_task(self._refresh_snapshot(), name="pg-gate-view"))
 
     async def aclose(self) -> None:
         """Stop renewing and listening; write the reports still queued (best effort).

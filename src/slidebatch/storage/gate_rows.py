@@ -176,3 +176,10 @@ async def renew_leases(connection: AsyncConnection, ids: Collection[int], expire
         update(GatePermitRow).where(GatePermitRow.id.in_(list(ids))).values(expires_at=expires_at)
     )
     return int(result.rowcount)
+
+
+async def read_state(connection: AsyncConnection, scope: str) -> StoredGate:
+    """The scope's row as last committed, without a lock (for figures, never a decision)."""
+    query = text("SELECT config, state FROM gate_scopes WHERE scope = :scope")
+    row = (await connection.execute(query, {"scope": scope})).one()
+    return StoredGate(config=row.config, state=row.state)
