@@ -469,6 +469,14 @@ class BatchStatusOut(BaseModel):
     estimated_cost: float | None = Field(
         None, description="USD: cost so far plus the slides not yet done at the unit price"
     )
+    cost_estimated: bool = Field(
+        False,
+        description="cost includes the model's price for images whose answer was lost "
+        "(found on disk after a crash), not only the provider's figures",
+    )
+    costs_unknown: int = Field(
+        0, description="slides drawn whose cost nobody reported: cost is then a lower bound"
+    )
     results: list[SlideResultOut] | None = None
     version: str | None = Field(
         None, description="Send it back as ?since= to get only the slides changed after it"

@@ -157,6 +157,10 @@ class BatchStatus:
     error: str | None = None  # why it failed without its slides ending (its database lost)
     # USD of every paid image (None: none reported a cost); set by lists and status polls.
     cost: float | None = None
+    # ``cost`` includes the model's price for images whose answer was lost (reconciled from
+    # disk), and how many drawn slides have no price at all (``cost`` is then a lower bound).
+    cost_estimated: bool = False
+    costs_unknown: int = 0
 
     @classmethod
     def of(

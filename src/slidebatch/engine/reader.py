@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from slidebatch.core.batch import BatchRecord, SlideRecord
+from slidebatch.core.cost import Spend
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.answers import (
     ActiveCount,
@@ -44,6 +45,8 @@ class _Snapshot:
     positions: dict[int, int]  # slide key -> its place in ``slides`` (page order)
     spends: tuple[float, ...]  # each slide's spend (0.0 when none was reported)
     paid: int  # slides with a reported spend
+    estimated: int = 0  # slides whose cost is the model's price (``_estimated``)
+    unknown: int = 0  # drawn slides without a price (``_unknown``)
 
     @classmethod
     def of(cls, version: int, batch: BatchRecord, slides: Sequence[SlideRecord]) -> _Snapshot:
@@ -52,7 +55,16 @@ class _Snapshot:
         spends = tuple(s.spent or 0.0 for s in slides)
         paid = sum(1 for s in slides if s.spent is not None)
         return cls(
-            version, batch, tuple(slides), state_counts(slides), answers, positions, spends, paid
+            version,
+            batch,
+            tuple(slides),
+            state_counts(slides),
+            answers,
+            positions,
+            spends,
+            paid,
+            sum(map(_estimated, slides)),
+            sum(map(_unknown, slides)),
         )
 
     def knows(self, keys: frozenset[int]) -> bool:
@@ -63,12 +75,15 @@ class _Snapshot:
         changed slides alone (unchanged answers are kept as the same objects)."""
         slides, answers, spends = list(self.slides), list(self.answers), list(self.spends)
         counts, paid = dict(self.counts), self.paid
+        estimated, unknown = self.estimated, self.unknown
         for record in changed:
             at = self.positions[record.key]
             before = slides[at]
             counts[before.state] -= 1
             counts[record.state] += 1
             paid += (record.spent is not None) - (before.spent is not None)
+            estimated += _estimated(record) - _estimated(before)
+            unknown += _unknown(record) - _unknown(before)
             slides[at], answers[at] = record, SlideAnswer.of(record)
             spends[at] = record.spent or 0.0
         return _Snapshot(
@@ -80,12 +95,22 @@ class _Snapshot:
             self.positions,
             tuple(spends),
             paid,
+            estimated,
+            unknown,
         )
 
     @property
     def spent(self) -> float | None:
         """USD of every paid image of the batch; None when none reported a cost."""
         return round(math.fsum(self.spends), 6) if self.paid else None
+
+
+def _estimated(slide: SlideRecord) -> bool:
+    return slide.cost_estimated and slide.spent is not None
+
+
+def _unknown(slide: SlideRecord) -> bool:
+    return slide.state is SlideState.DONE and not slide.placeholder and slide.spent is None
 
 
 class BatchReader:
@@ -128,6 +153,8 @@ class BatchReader:
             results=self._changed(snapshot, since),
             version=self._versions.cursor(snapshot.version),
             cost=snapshot.spent,
+            cost_estimated=snapshot.estimated > 0,
+            costs_unknown=snapshot.unknown,
         )
 
     def _lost(self, lost: LostBatch, owner: str | None) -> BatchStatus:
@@ -138,6 +165,10 @@ class BatchReader:
         slides = None if known is None else known.slides
         cost = None if known is None else known.spent
         answer = BatchStatus.of(lost.batch, lost.counts, slides=slides, cost=cost)
+        if known is not None:
+            answer = replace(
+                answer, cost_estimated=known.estimated > 0, costs_unknown=known.unknown
+            )
         return replace(answer, error=lost.error)
 
     async def _snapshot(self, batch_id: str, owner: str | None) -> _Snapshot:
@@ -214,18 +245,20 @@ class BatchReader:
         quota and its reset), as in its status.
         """
         listed, total = await self._repo.list_batches(owner=owner, limit=limit, offset=offset)
-        items = tuple(self._listed(batch, counts, cost) for batch, counts, cost in listed)
+        items = tuple(self._listed(batch, counts, spend) for batch, counts, spend in listed)
         return BatchPage(items, total, limit, offset)
 
     def _listed(
-        self, batch: BatchRecord, counts: dict[SlideState, int], cost: float | None
+        self, batch: BatchRecord, counts: dict[SlideState, int], spend: Spend
     ) -> BatchStatus:
         if batch.id not in self._runs:
-            return BatchStatus.of(batch, counts, cost=cost)
-        return BatchStatus.of(
-            batch,
-            counts,
-            eta=self._runs.eta(batch, ()),
-            waiting=self._runs.progress(batch.id),
-            cost=cost,
-        )
+            answer = BatchStatus.of(batch, counts, cost=spend.total)
+        else:
+            answer = BatchStatus.of(
+                batch,
+                counts,
+                eta=self._runs.eta(batch, ()),
+                waiting=self._runs.progress(batch.id),
+                cost=spend.total,
+            )
+        return replace(answer, cost_estimated=spend.estimated > 0, costs_unknown=spend.unknown)

@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from slidebatch.core.batch import BatchOrigin, BatchRecord, SlideRecord
+from slidebatch.core.cost import Spend
 from slidebatch.core.look import Look
 from slidebatch.core.slide import BatchRequest, anchor_key
 from slidebatch.core.states import BatchState, SlideState
@@ -123,16 +124,23 @@ def _tallies(page: Subquery, postgres: bool) -> tuple[FromClause, list[ColumnEle
     mine = _SLIDES.c.batch_id == page.c.id
     counts = [func.count().filter(_SLIDES.c.state == str(state)) for state in _COUNTED]
     spent = func.sum(_SLIDES.c.spent)
-    names = [f"n_{state}" for state in _COUNTED] + ["spent"]
+    # The part of the spend that is the model's price (images reconciled from disk), and the
+    # drawn slides without any price: what a total says it is (core.cost.Spend).
+    estimated = func.sum(_SLIDES.c.spent).filter(_SLIDES.c.cost_estimated.is_(True))
+    unknown = func.count().filter(
+        _SLIDES.c.state == str(SlideState.DONE),
+        _SLIDES.c.spent.is_(None),
+        _SLIDES.c.placeholder.is_(False),
+    )
+    columns = [*counts, spent, estimated, unknown]
+    names = [f"n_{state}" for state in _COUNTED] + ["spent", "estimated", "unknown"]
     if postgres:
-        per_batch = select(
-            *(c.label(n) for c, n in zip([*counts, spent], names, strict=True))
-        ).where(mine)
+        per_batch = select(*(c.label(n) for c, n in zip(columns, names, strict=True))).where(mine)
         lateral = per_batch.lateral("tallies")
         return page.outerjoin(lateral, true()), [lateral.c[n] for n in names]
     scalars: list[ColumnElement[Any]] = [
         select(c).where(mine).correlate(page).scalar_subquery().label(n)
-        for c, n in zip([*counts, spent], names, strict=True)
+        for c, n in zip(columns, names, strict=True)
     ]
     return page, scalars
 
@@ -143,8 +151,10 @@ def _counts_of(row: Any) -> dict[SlideState, int]:
     return counts
 
 
-def _spent_of(row: Any) -> float | None:
-    return None if row.spent is None else round(float(row.spent), 6)
+def _spend_of(row: Any) -> Spend:
+    total = None if row.spent is None else round(float(row.spent), 6)
+    estimated = round(float(row.estimated or 0.0), 6)
+    return Spend(total, estimated, int(row.unknown or 0))
 
 
 class BatchRepository(TableAccess):
@@ -373,9 +383,10 @@ class BatchRepository(TableAccess):
 
     async def list_batches(
         self, *, owner: str | None, limit: int, offset: int
-    ) -> tuple[list[tuple[BatchRecord, dict[SlideState, int], float | None]], int]:
+    ) -> tuple[list[tuple[BatchRecord, dict[SlideState, int], Spend]], int]:
         """One page of batches, newest first, each with its slide counts and its spend (USD of
-        every paid image, None when none reported a cost), and the total.
+        every paid image, None when none reported a cost; the estimated part and the slides
+        without a price), and the total.
 
         One query for the page with its counts and spend (``owner=None``: every owner's
         batches), one for the total.
@@ -399,7 +410,7 @@ class BatchRepository(TableAccess):
         async with self._read("list batches") as connection:
             rows = (await connection.execute(query)).all()
             total = (await connection.execute(count)).scalar_one()
-        return [(batch_record(r), _counts_of(r), _spent_of(r)) for r in rows], int(total)
+        return [(batch_record(r), _counts_of(r), _spend_of(r)) for r in rows], int(total)
 
     async def until_answered(
         self, action: str, call: Callable[[], Awaitable[T]], *, batch_id: str | None = None
