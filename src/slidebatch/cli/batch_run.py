@@ -79,6 +79,7 @@ async def run_batch(
             if stop.first.is_set():  # Ctrl-C while the database opened: start nothing
                 bar.say("[yellow]Interrupted before any slide was started: nothing paid.[/]")
                 return EXIT_INTERRUPTED
+            began = live.clock.now()
             plan, batch = await _submitted(live, request, out_dir, bar, fresh, max_cost)
             recovered = sum(1 for item in live.reconciled if item.slide.batch_id == batch.id)
             watching = asyncio.ensure_future(_until_end(live, batch.id, bar))
@@ -98,11 +99,12 @@ async def run_batch(
             else:
                 record, deck, manifest = await _written(live, batch.id, out_dir, 0, recovered)
                 interrupted = False
+            took = None if plan.continued is None else live.clock.now() - began
     if interrupted:
         summary.interrupted(console, manifest, out_dir, formats, plan.spent)
         return EXIT_INTERRUPTED
     await _exported(deck, out_dir, formats)
-    summary.summary(console, manifest, out_dir, record.state, plan.spent)
+    summary.summary(console, manifest, out_dir, record.state, plan.spent, took)
     return EXIT_OK if record.state is BatchState.COMPLETED else EXIT_FAILED
 
 

@@ -26,10 +26,17 @@ from slidebatch.engine.answers import SlideAnswer
 
 
 def finishing_text(in_flight: int) -> str:
-    """What the run does after the first Ctrl-C, with the number in flight."""
+    """The line printed at the first Ctrl-C, with the number in flight."""
     if in_flight == 1:
         return "finishing 1 in-flight image, Ctrl-C again to abandon it"
     return f"finishing {in_flight} in-flight images, Ctrl-C again to abandon them"
+
+
+def _finishing_detail(in_flight: int) -> str:
+    """The bar's short form of it (the bar shares a line with the count, time and spend)."""
+    if in_flight == 0:
+        return "in-flight images landed, writing what is done"
+    return f"finishing {in_flight} in-flight image{'' if in_flight == 1 else 's'}"
 
 
 def make_progress(console: Console) -> Progress:
@@ -96,7 +103,7 @@ class Bar:
             # The whole deck's ETA no longer applies: only the requests in flight remain,
             # counted from the same events that move the bar.
             left = sum(1 for a in self._slides.values() if a.state is SlideState.GENERATING)
-            detail, eta = finishing_text(left), None
+            detail, eta = _finishing_detail(left), None
         completed = figures.completed_slides if figures else None
         self.progress.update(
             self.task,

@@ -53,12 +53,20 @@ def summary(
     out_dir: Path,
     state: BatchState,
     before: float | None,
+    took: float | None = None,
 ) -> None:
-    """The last lines of a run that ended: slides, time, spend, the failures and warnings."""
+    """The last lines of a run that ended: slides, time, spend, the failures and warnings.
+
+    ``took``: this run's seconds, said beside the batch's when the run continued a batch.
+    """
     ok, total = manifest["successful"], manifest["total_slides"]
     colour = "green" if ok == total else "red"
+    batch_time = manifest["total_time"] or 0.0
+    when = f"{batch_time:.1f}s"
+    if took is not None:
+        when = f"{took:.1f}s this run ({batch_time:.1f}s since the batch started)"
     console.print(
-        f"[{colour}]{ok}/{total} slides[/] in {manifest['total_time'] or 0:.1f}s, "
+        f"[{colour}]{ok}/{total} slides[/] in {when}, "
         f"spent {spend_line(manifest, before)} ({state}) -> {out_dir / MANIFEST_NAME}"
     )
     for result in manifest["results"]:
