@@ -281,3 +281,35 @@ def test_the_data_folder_lock_keeps_no_owner_after_a_run(
     assert result.exit_code == 0, result.output
     (lock,) = (xdg / "slidebatch").glob("*.lock")
     assert lock.read_text("utf-8") == ""
+
+
+def test_ctrl_c_while_the_cli_loads_or_parses_says_so_and_exits_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Ctrl-C before any command runs (modules loading: a traceback; the command line
+    parsed: Typer's silent exit 130) ends with one line and exit 130."""
+    import click
+
+    import slidebatch.cli
+    from slidebatch.__main__ import run
+
+    def loading() -> None:
+        raise KeyboardInterrupt
+
+    def parsing() -> None:  # what Typer does with a Ctrl-C outside the command
+        try:
+            try:
+                raise KeyboardInterrupt
+            except KeyboardInterrupt as exc:
+                raise click.exceptions.Exit(130) from exc
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+
+    for cut in (loading, parsing):
+        where = "main" if cut is loading else "app"
+        monkeypatch.setattr(slidebatch.cli, where, cut)
+        with pytest.raises(SystemExit) as ended:
+            run()
+        assert ended.value.code == 130
+        assert capsys.readouterr().err == "Interrupted before the command started: nothing done.\n"
+        monkeypatch.undo()

@@ -41,10 +41,11 @@ commands.register_all(app)
 
 
 def main() -> None:
-    """Entry point of the ``slidebatch`` console script.
+    """Run the ``slidebatch`` command (entered through ``slidebatch.__main__``).
 
     A database that cannot be opened (``StorageUnavailable`` out of any command that did
-    not report it itself) is one line and exit 2, never a traceback.
+    not report it itself) is one line and exit 2, never a traceback. A Ctrl-C while the
+    command line is parsed, which Typer turns into a silent exit 130, says so.
     """
     from slidebatch.storage.errors import StorageUnavailable
 
@@ -55,3 +56,18 @@ def main() -> None:
 
         err_console.print(f"[bold red]error:[/] {exc}", markup=True)
         raise SystemExit(EXIT_USAGE) from None
+    except SystemExit as exc:
+        if exc.code == 130 and _cut_by_ctrl_c(exc):
+            typer.echo("Interrupted before the command started: nothing done.", err=True)
+        raise
+
+
+def _cut_by_ctrl_c(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from Typer's ``raise Exit(130) from KeyboardInterrupt`` (the
+    commands' own Ctrl-C handling says what it stopped and raises no such chain)."""
+    error: BaseException | None = exc
+    while error is not None:
+        if isinstance(error.__cause__, KeyboardInterrupt):
+            return True
+        error = error.__context__
+    return False
