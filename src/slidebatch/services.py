@@ -430,8 +430,14 @@ async def _start_worker(
     )
     services.metrics.add_sampler(services.worker.sample)
     await services.worker.beat()
-    running = asyncio.create_task(services.worker.run(), name="fleet-worker")
-    stack.push_async_callback(_cancelled, running)
+    worker = services.worker
+    running = asyncio.create_task(worker.run(), name="fleet-worker")
+
+    async def stop() -> None:  # requests in flight finish, bounded by their own timeout
+        await worker.stop(grace=services.settings.llm_timeout_seconds)
+        await _cancelled(running)
+
+    stack.push_async_callback(stop)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from collections import Counter
 from pathlib import Path
@@ -129,3 +130,50 @@ def _wait_for_leases(fleet: Fleet, pid: int) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"worker {pid} never claimed a slide")
+
+
+def test_sigterm_of_a_worker_lets_its_requests_in_flight_finish_and_records_them(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """SIGTERM: the worker claims nothing more, its requests in flight finish and are stored
+    by it, then it exits; the upstream is asked exactly once per slide (nothing it was
+    billed for is asked again), and the other worker does the rest."""
+    with (
+        running_fleet(tmp_path, postgres_url, workers=2, latency=1.5) as fleet,
+        httpx.Client(base_url=fleet.base_url, timeout=30) as client,
+    ):
+        victim = next(iter(fleet.workers))
+        created = client.post(
+            "/api/slide/batch/generate", params={"wait": "false"}, json=deck(12, "t", max_workers=6)
+        )
+        batch_id = created.json()["batch_id"]
+        _wait_for_requests(fleet, victim)
+        process = fleet.workers.pop(victim)
+        process.terminate()
+        # uvicorn (the probes) ends by raising the SIGTERM again once shut down
+        assert process.wait(60) in (0, -signal.SIGTERM)
+        final = _wait_final(fleet, client, batch_id, 60)
+        requests = fleet.fake.stats()["totals"]["requests"]
+        completed = Counter(
+            e["details"]["slide_key"] for e in fleet.pipeline_events("slide_completed")
+        )
+        drained = fleet.pipeline_events("fleet_worker_draining")
+    assert final["status"] == "completed"
+    assert final["successful"] == 12
+    assert requests == 12
+    assert set(completed.values()) == {1}
+    assert drained[0]["details"]["in_flight"] >= 1
+
+
+def _wait_for_requests(fleet: Fleet, pid: int) -> None:
+    """Wait until worker ``pid`` has requests in flight (its gate permits: each one is a
+    request sent, until its outcome is reported)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        rows = fleet.query(
+            "SELECT count(*) AS n FROM gate_permits WHERE holder LIKE $1", f"%:{pid}"
+        )
+        if rows[0]["n"]:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"worker {pid} never sent a request")

@@ -96,6 +96,9 @@ class FleetWorker:
         self._attempt = Attempt(parts, self._saves)
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._sending: set[asyncio.Task[None]] = set()  # attempts whose request left
+        self._claiming: asyncio.Task[None] | None = None
+        self._stopped = asyncio.Event()  # ``stop`` has drained: ``run`` may leave
         self._looks: dict[str, Look] = {}
         self._dry = True  # the last claim found nothing: look before asking the gate
         self.health = LeaseHealth(name, config.lease)
@@ -104,9 +107,10 @@ class FleetWorker:
         )
 
     async def run(self) -> None:
-        """Work until cancelled; attempts in flight are cancelled with it and their slides
-        handed back (``leave``), but an image already received is stored first (its save is
-        drained, within ``DRAIN_SECONDS``, before the leases are released)."""
+        """Work until cancelled (after ``stop``, which lets the requests in flight finish);
+        attempts still running are cancelled with it and their slides handed back
+        (``leave``), but an image already received is stored first (its save is drained,
+        within ``DRAIN_SECONDS``, before the leases are released)."""
         chores = [
             asyncio.create_task(self._listener.run(), name="fleet-listen"),
             asyncio.create_task(self._every(self._config.lease / 3, self.beat), name="beat"),
@@ -116,8 +120,16 @@ class FleetWorker:
         self._p.log.event("fleet_worker_start", details={"worker": self.name})
         try:
             await self.beat()
-            await self._loop()
+            self._claiming = asyncio.create_task(self._loop(), name="fleet-claim")
+            if self._stopped.is_set():  # stopped before it began
+                self._claiming.cancel()
+            await asyncio.wait({self._claiming})
+            if not self._claiming.cancelled():
+                self._claiming.result()  # the loop only ends by an error or a stop
+            await self._stopped.wait()
         finally:
+            if self._claiming is not None:
+                self._claiming.cancel()
             for task in [*chores, *self._tasks]:
                 task.cancel()
             await asyncio.gather(*chores, *self._tasks, return_exceptions=True)
@@ -134,6 +146,26 @@ class FleetWorker:
                 )
                 for finished in released.finished:
                     await self._attempt.announce_end(finished)
+
+    async def stop(self, grace: float) -> None:
+        """Stop as SIGTERM asks: claim nothing more, give back the claims still waiting
+        for the gate, and let the requests in flight finish (the upstream bills them
+        whether or not anyone waits) for at most ``grace`` seconds, so their images and
+        costs are stored. ``run`` then leaves the fleet (what is still running after
+        ``grace`` is cancelled and handed back as before)."""
+        if self._claiming is not None:
+            self._claiming.cancel()
+        for task in self._tasks - self._sending:
+            task.cancel()  # not sent: ``leave`` puts its slide back to pending
+        sending = list(self._sending)
+        self._p.log.event(
+            "fleet_worker_draining",
+            details={"worker": self.name, "in_flight": len(sending), "grace": grace},
+        )
+        if sending:
+            gathered = asyncio.gather(*sending, return_exceptions=True)
+            await first_of(gathered, self._p.clock.sleep(grace))
+        self._stopped.set()
 
     async def _loop(self) -> None:
         ahead = asyncio.Semaphore(_AHEAD)
@@ -171,6 +203,10 @@ class FleetWorker:
             permit = await self._p.gate.acquire()
         finally:
             ahead.release()
+        task = asyncio.current_task()
+        if task is not None:  # a stop lets it finish (within its grace)
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
         await self._attempt.run(claim, request, permit)
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
