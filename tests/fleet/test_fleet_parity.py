@@ -43,16 +43,19 @@ class Seen:
 @dataclass
 class PricedProvider:
     """A different PNG on every call, reporting ``usage.cost`` = PRICE; ``gate`` (when set)
-    holds every call until it is set."""
+    holds every call (of the ``gate_only`` slides) until it is set."""
 
     calls: list[Seen] = field(default_factory=list)
     gate: asyncio.Event | None = None
+    gate_only: set[str] | None = None  # the slide ids ``gate`` holds (None: every one)
+    holding: asyncio.Event = field(default_factory=asyncio.Event)  # a call waits on ``gate``
     name: str = "priced"
     credential_id: str = "priced-fleet-test"
 
     async def generate(self, request: ImageRequest) -> ImageResult:
         self.calls.append(Seen(request.slide.id, request.reference_images))
-        if self.gate is not None:
+        if self.gate is not None and (self.gate_only is None or request.slide.id in self.gate_only):
+            self.holding.set()
             await self.gate.wait()
         out = io.BytesIO()
         Image.new("RGB", (64, 36), (len(self.calls) * 40 % 256, 90, 120)).save(out, "PNG")
@@ -198,3 +201,30 @@ async def test_max_cost_stops_a_fleet_batch_before_it_passes_the_cap(fleet: Flee
     assert await api.engine.retry_failed(batch.id) == 4
     assert await _finished(api, batch.id) is BatchState.CANCELLED
     assert len(fleet.provider.calls) == 4
+
+
+@pytest.mark.parametrize(("max_cost", "fits"), [(1.0, True), (0.9, False)])
+async def test_regenerate_on_a_running_capped_batch_counts_what_is_pending_and_in_flight(
+    fleet: Fleet, max_cost: float, fits: bool
+) -> None:
+    """3 slides at 0.25, one at a time: s1 done, s2 in flight, s3 pending, then s1 is
+    regenerated. Under a 1.0 cap (4 images fit) the batch completes with every slide; under
+    0.9 the regenerate is a Conflict that changes nothing and the batch completes too. It
+    used to be accepted (only the paid image was counted) and the last claim then cancelled
+    a slide at the cap."""
+    api, provider = fleet.api, fleet.provider
+    held = asyncio.Event()
+    provider.gate = held
+    provider.gate_only = {"s2"}
+    batch, _ = await api.engine.submit(_request(3, workers=1, max_cost=max_cost))
+    await asyncio.wait_for(provider.holding.wait(), 30)  # s1 done (one at a time), s2 held
+    if fits:
+        await api.engine.regenerate(batch.id, "s1")
+    else:
+        with pytest.raises(Conflict, match="max_cost"):
+            await api.engine.regenerate(batch.id, "s1")
+    held.set()
+    assert await _finished(api, batch.id) is BatchState.COMPLETED
+    slides = await api.database.batches.get_slides(batch.id)
+    assert [s.state for s in slides] == [SlideState.DONE] * 3
+    assert len(provider.calls) == (4 if fits else 3)

@@ -345,15 +345,21 @@ class BatchEngine:
         return SlideAnswer.of(record)
 
     async def _check_room(self, batch: BatchRecord, slide_id: str, images: int) -> None:
-        """Raise ``Conflict`` before anything changes when ``images`` more would pass the
-        batch's ``max_cost`` (priced at its dearest image so far): a regenerate that cannot
+        """Raise ``Conflict`` before anything changes when ``images`` more, after the
+        slides pending or in flight, would pass the batch's ``max_cost`` (priced at its
+        dearest image so far): a regenerate that cannot
         be paid keeps the slide's image and the batch's state, instead of being reset and
         then cancelled by the cost guard."""
         if batch.max_cost is None:
             return
         slides = await self.repo.get_slides(batch.id)
         spends = [s.spent for s in slides]
-        if no_room_left(batch.max_cost, spends, [s.cost for s in slides], images=images):
+        # The batch's slides still to be paid (in flight, or pending on a running batch)
+        # come first: counting only what was paid let a regenerate in that the cost guard
+        # then stopped at the cap, cancelling a slide the batch had been sized for.
+        unpaid = sum(1 for s in slides if s.state in (SlideState.PENDING, SlideState.GENERATING))
+        prices = [s.cost for s in slides]
+        if no_room_left(batch.max_cost, spends, prices, images=images + unpaid):
             spent = sum(c for c in spends if c is not None)
             raise Conflict(
                 f"regenerating {slide_id!r} ({images} image(s)) would pass the batch's "
