@@ -6,7 +6,7 @@ import asyncio
 import json
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -610,5 +610,78 @@ async def test_admission_reads_the_queue_once_per_pass_not_per_batch(make_harnes
     assert len(queue_reads) <= 3
     for batch_id in ids:
         assert (await h.database.batches.get_batch(batch_id)).state is BatchState.RUNNING
+    assert h.provider.hold is not None
+    h.provider.hold.set()
+
+
+@dataclass
+class StyleRecorder(ScriptedProvider):
+    """A scripted provider that also notes each request's style prompt, in call order."""
+
+    styles: list[str] = field(default_factory=list)
+
+    async def generate(self, request: ImageRequest) -> ImageResult:
+        self.styles.append(request.style_prompt)
+        return await super().generate(request)
+
+
+async def test_admission_starts_queued_batches_in_one_transaction_in_fifo_order(
+    make_harness,
+) -> None:
+    """Five queued batches become running in one write (not one per batch), are announced in
+    the order they were submitted, and their first slides go out in that order."""
+    hold = asyncio.Event()
+    h = await make_harness(StyleRecorder(hold=hold))
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    engine = h.database.engine.sync_engine
+    async with h.engine.runs.lock:  # hold admission until all five are stored
+        ids = []
+        for n in range(5):
+            request = replace(_request(2, workers=1), style_prompt=f"style {n}")
+            ids.append((await h.engine.submit(request, admit_later=True))[0].id)
+        event.listen(engine, "before_cursor_execute", seen)
+    await h.engine.runs.admit()
+    event.remove(engine, "before_cursor_execute", seen)
+    batch_updates = [s for s in statements if s.lstrip().upper().startswith("UPDATE BATCHES")]
+    assert len(batch_updates) == 1
+    started = [
+        e["batch_id"] for e in _log_events(h.log_dir) if e["event"] == "batch_generate_start"
+    ]
+    assert started == ids
+    for _ in range(100):
+        if len(h.provider.styles) == 5:
+            break
+        await asyncio.sleep(0.01)
+    assert h.provider.styles == [f"style {n}" for n in range(5)]
+    records = [await h.database.batches.get_batch(i) for i in ids]
+    assert all(r.state is BatchState.RUNNING and r.started_at is not None for r in records)
+    hold.set()
+    for batch_id in ids:
+        final = await asyncio.wait_for(h.engine.wait(batch_id), 10)
+        assert final.state is BatchState.COMPLETED
+
+
+async def test_starting_batches_keeps_the_first_start_and_skips_a_deleted_batch(
+    make_harness,
+) -> None:
+    """``start_batches``: answers in the order asked, leaves out a batch deleted meanwhile, and
+    keeps ``started_at`` of a batch that ran before (a retried one going back to running)."""
+    h = await make_harness(ScriptedProvider(hold=asyncio.Event()), max_concurrent=1)
+    repo = h.database.batches
+    async with h.engine.runs.lock:
+        ids = [(await h.engine.submit(_request(2), admit_later=True))[0].id for _ in range(3)]
+        first = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+        await repo.start_batches([ids[2]], at=first)
+        await repo.delete_batch(ids[1])
+        later = first + timedelta(hours=1)
+        started = await repo.start_batches([ids[2], ids[1], ids[0]], at=later)
+    assert [batch.id for batch, _, _ in started] == [ids[2], ids[0]]
+    assert [batch.started_at for batch, _, _ in started] == [first, later]
+    assert all(batch.state is BatchState.RUNNING for batch, _, _ in started)
+    assert [[s.key for s in slides] for _, slides, _ in started] == [[0, 1], [0, 1]]
     assert h.provider.hold is not None
     h.provider.hold.set()

@@ -53,10 +53,12 @@ class Looks:
         self._images = images
         self._running: dict[str, _Running] = {}
 
-    async def start(self, batch_id: str, slides: Sequence[SlideRecord]) -> list[SlideRecord]:
-        """Read the batch's look; of its pending ``slides``, those to dispatch now."""
+    async def start(
+        self, batch_id: str, slides: Sequence[SlideRecord], look: Look
+    ) -> list[SlideRecord]:
+        """Keep the batch's ``look`` (as stored); of its pending ``slides``, those to dispatch
+        now."""
         pending = [s for s in slides if s.state is SlideState.PENDING]
-        look = await self._repo.get_look(batch_id)
         running = _Running(look)
         self._running[batch_id] = running
         anchor = next((s for s in slides if s.key == look.anchor_key), None)

@@ -17,6 +17,7 @@ from slidebatch.core.aspect import ImageSize
 from slidebatch.core.batch import BatchRecord, SlideRecord
 from slidebatch.core.cost import no_room_left
 from slidebatch.core.estimate import UpstreamFigures, estimate_seconds
+from slidebatch.core.look import Look
 from slidebatch.core.states import BatchState, SlideState, final_batch_state
 from slidebatch.engine.answers import Progress, QuotaWait, state_counts
 from slidebatch.engine.candidates import CandidateRounds
@@ -153,8 +154,8 @@ class Runs:
                 candidates = [b for b in queued if b.id not in self._running and self.adopts(b.id)]
                 if not candidates:
                     return
-                for batch in candidates[: self._config.max_concurrent - len(self._running)]:
-                    await self.start_locked(batch)
+                room = self._config.max_concurrent - len(self._running)
+                await self._start_many_locked(candidates[:room])
 
     def admit_soon(self) -> None:
         """Admit in the background; one pass pending at a time serves every caller."""
@@ -212,14 +213,43 @@ class Runs:
     # --- changes (the caller holds the lock) ---
 
     async def start_locked(self, batch: BatchRecord) -> None:
-        """Run ``batch``: its pending slides go to the dispatcher."""
-        slides = await self._repo.get_slides(batch.id)
+        """Run ``batch`` (one resumed): its pending slides go to the dispatcher."""
+        slides = await self._capped(batch, await self._repo.get_slides(batch.id))
+        batch = await self._repo.set_batch_state(batch.id, BatchState.RUNNING, at=self._wall())
+        await self._run_started(batch, slides, await self._repo.get_look(batch.id))
+
+    async def _start_many_locked(self, batches: Sequence[BatchRecord]) -> None:
+        """Run queued ``batches`` in their order (the FIFO's): stored as running in one
+        transaction, then each one's pending slides go to the dispatcher in that order.
+
+        A failure while handing one over does not keep the others from running; the first
+        is raised once all were handed over.
+        """
+        started = await self._repo.start_batches([b.id for b in batches], at=self._wall())
+        failure: Exception | None = None
+        for batch, slides, look in started:
+            try:
+                capped = await self._capped(batch, slides)
+                if capped is not slides:
+                    batch = replace(batch, cancel_requested=True)
+                await self._run_started(batch, capped, look)
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure
+
+    async def _capped(self, batch: BatchRecord, slides: list[SlideRecord]) -> list[SlideRecord]:
+        """``slides``, or, when the batch's spend is at its ``max_cost`` already, as they are
+        once its pending ones are cancelled."""
         if batch.max_cost is not None and no_room_left(
             batch.max_cost, (s.spent for s in slides), (s.cost for s in slides)
         ):
-            slides = await self._cancel_at_cap(batch, batch.max_cost, slides)
+            return await self._cancel_at_cap(batch, batch.max_cost, slides)
+        return slides
+
+    async def _run_started(self, batch: BatchRecord, slides: list[SlideRecord], look: Look) -> None:
+        """A batch stored as running: count its slides, announce it, dispatch the pending."""
         pending = [s for s in slides if s.state is SlideState.PENDING]
-        batch = await self._repo.set_batch_state(batch.id, BatchState.RUNNING, at=self._wall())
         counts = Progress.counted(batch.total_slides, state_counts(slides), None)
         self._running[batch.id] = RunningBatch(
             batch,
@@ -236,7 +266,7 @@ class Runs:
         if not pending:
             await self.finish_locked(batch.id)
             return
-        self._dispatch(batch, await self.looks.start(batch.id, slides))
+        self._dispatch(batch, await self.looks.start(batch.id, slides, look))
 
     async def _cancel_at_cap(
         self, batch: BatchRecord, max_cost: float, slides: list[SlideRecord]

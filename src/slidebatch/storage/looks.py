@@ -6,12 +6,14 @@ read when the batch starts running, also after a restart. Deleting the batch del
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, cast
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from slidebatch.core.look import Look, ReferenceImage
+from slidebatch.storage.membership import one_of
 from slidebatch.storage.tables import BatchLookRow, BatchReferenceRow
 
 _LOOKS = cast(Table, BatchLookRow.__table__)
@@ -55,3 +57,38 @@ async def read_look(connection: AsyncConnection, batch_id: str) -> Look:
     references = tuple(ReferenceImage(bytes(r.data), str(r.mime_type)) for r in rows)
     anchor = bool(stored.anchor)
     return Look(references, anchor, stored.anchor_key if anchor else None)
+
+
+async def read_looks(connection: AsyncConnection, batch_ids: Sequence[str]) -> dict[str, Look]:
+    """The looks of ``batch_ids`` (one query, two when any has reference images); a batch
+    without one is left out."""
+    if not batch_ids:
+        return {}
+    postgres = connection.dialect.name == "postgresql"
+    stored = (
+        await connection.execute(
+            select(_LOOKS.c.batch_id, _LOOKS.c.anchor, _LOOKS.c.anchor_key).where(
+                one_of(_LOOKS.c.batch_id, batch_ids, postgres=postgres)
+            )
+        )
+    ).all()
+    if not stored:
+        return {}
+    query = (
+        select(_REFERENCES.c.batch_id, _REFERENCES.c.data, _REFERENCES.c.mime_type)
+        .where(one_of(_REFERENCES.c.batch_id, [r.batch_id for r in stored], postgres=postgres))
+        .order_by(_REFERENCES.c.batch_id, _REFERENCES.c.position)
+    )
+    references: dict[str, list[ReferenceImage]] = {}
+    for row in (await connection.execute(query)).all():
+        references.setdefault(row.batch_id, []).append(
+            ReferenceImage(bytes(row.data), str(row.mime_type))
+        )
+    return {
+        row.batch_id: Look(
+            tuple(references.get(row.batch_id, ())),
+            bool(row.anchor),
+            row.anchor_key if row.anchor else None,
+        )
+        for row in stored
+    }
