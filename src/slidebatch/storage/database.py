@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
 from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.storage.errors import StorageLost, translated
 from slidebatch.storage.identity import FileIdentity, schema_problem
+from slidebatch.storage.idle_ping import ping_when_idle
 from slidebatch.storage.repository import BatchRepository
 from slidebatch.storage.retrying import Sleep
 from slidebatch.storage.urls import parse_url, sqlite_file
@@ -92,6 +93,8 @@ class Database:
         if file is not None:
             event.listen(engine.sync_engine, "do_connect", _OpenOnly(file))
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            ping_when_idle(engine)
         try:
             with translated("opening and migrating the database"):
                 async with engine.begin() as connection:
@@ -170,11 +173,11 @@ def _engine_options(url: URL) -> dict[str, Any]:
         # Every use ends its transaction in a context manager, so the pool's extra
         # rollback on check-in is a wasted thread hop per call.
         return {"pool_size": 5, "max_overflow": 5, "pool_reset_on_return": None}
-    # A dead PostgreSQL must fail a call, not hang it; pre_ping survives server restarts.
+    # A dead PostgreSQL must fail a call, not hang it. Connections idle for a while are
+    # pinged before use (storage/idle_ping.py), not every one at every checkout.
     return {
         "pool_size": 10,
         "max_overflow": 10,
-        "pool_pre_ping": True,
         "pool_timeout": 30,
         "connect_args": {"timeout": 10, "command_timeout": 60},
     }
