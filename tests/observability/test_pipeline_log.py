@@ -218,3 +218,13 @@ def test_an_unwritable_log_dir_never_raises(tmp_path: Path) -> None:
     log = PipelineLog(blocker, now=Wall(datetime(2026, 11, 3, tzinfo=CST)), stderr=stderr)
     log.event("batch_generate_start", batch_id="b1")
     assert "cannot write pipeline log" in stderr.getvalue()
+
+
+def test_a_log_dir_removed_while_running_is_made_again(tmp_path: Path) -> None:
+    """The folder is made at the first line and again at the next line after it was removed."""
+    folder = tmp_path / "logs" / "nested"
+    log = PipelineLog(folder, now=Wall(datetime(2026, 11, 3, tzinfo=CST)))
+    log.event("batch_generate_start", batch_id="b1")
+    shutil.rmtree(tmp_path / "logs")
+    log.event("batch_generate_start", batch_id="b2")
+    assert [r["batch_id"] for r in _lines(folder / "pipeline_20261103.log")] == ["b2"]
