@@ -1,13 +1,14 @@
 """AuditRepository: the ``audit_events`` table, written once per audited operation.
 
-Every status poll is audited, so events that arrive while an insert is being committed wait
-for the next one, which inserts them all in one transaction: a caller still returns only
-after its own row is committed, and forty polls a second cost a few commits, not forty.
+Every status poll is audited, so the rows go through the database's group commit
+(``storage/group_commit.py``): rows that arrive while a flush is being committed wait for the
+next one, which inserts them all in the transaction that also carries the slide writes. A
+caller still returns only after its own row is committed, and forty polls a second cost no
+commit of their own.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from slidebatch.core.audit import AuditAction, AuditEvent, AuditOutcome
 from slidebatch.storage.errors import translated
+from slidebatch.storage.group_commit import GroupCommit
 from slidebatch.storage.tables import AuditEventRow
 
 if TYPE_CHECKING:
@@ -27,6 +29,7 @@ if TYPE_CHECKING:
 Writing = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
 
 _AUDIT = cast(Table, AuditEventRow.__table__)
+_INSERT = insert(_AUDIT)
 # Column widths of the table: longer values are cut rather than failing the audit write.
 _WIDTHS = {
     "key_id": 64,
@@ -42,16 +45,18 @@ MAX_QUERY_LIMIT = 10_000
 class AuditRepository:
     """Audit events, appended and queried newest first."""
 
-    def __init__(self, engine: AsyncEngine, *, writing: Writing) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, writing: Writing, commits: GroupCommit | None = None
+    ) -> None:
+        """``commits``: the group commit the rows ride in (else one of the repository's own)."""
         self._engine = engine
-        self._writing = writing
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._inserter: asyncio.Task[None] | None = None
+        self._commits = commits if commits is not None else GroupCommit(None, writing)
 
     @classmethod
     def on(cls, database: Database) -> AuditRepository:
-        """A repository on an open ``storage.database.Database`` (shares its write lock)."""
-        return cls(database.read_engine, writing=database.writing)
+        """A repository on an open ``storage.database.Database``: its rows share the slide
+        writes' transactions (and so its write lock)."""
+        return cls(database.read_engine, writing=database.writing, commits=database.commits)
 
     async def record(self, event: AuditEvent) -> None:
         """Append ``event``."""
@@ -68,37 +73,8 @@ class AuditRepository:
         for column, width in _WIDTHS.items():
             if isinstance(values[column], str):
                 values[column] = values[column][:width]
-        done = asyncio.get_running_loop().create_future()
-        self._pending.append((values, done))
-        if self._inserter is None or self._inserter.done():
-            self._inserter = asyncio.create_task(self._insert_pending())
-        await done
-
-    async def _insert_pending(self) -> None:
-        batch: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                await self._insert(batch)
-        finally:
-            # Only reached with waiters left if this task was cancelled (loop shutdown).
-            for _, done in batch + self._pending:
-                if not done.done():
-                    done.cancel()
-
-    async def _insert(self, batch: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
-        try:
-            with translated("write audit event"):
-                async with self._writing() as connection:
-                    await connection.execute(insert(_AUDIT), [values for values, _ in batch])
-        except Exception as exc:
-            for _, done in batch:
-                if not done.done():
-                    done.set_exception(exc)
-            return
-        for _, done in batch:
-            if not done.done():
-                done.set_result(None)
+        with translated("write audit event"):
+            await self._commits.append(_INSERT, values)
 
     async def query(
         self,

@@ -69,6 +69,8 @@ class Database:
         self.batches = BatchRepository(
             self.read_engine, writing=self.writing, now=now, sleep=sleep, log=log
         )
+        # Slide writes and audit rows share transactions (storage/group_commit.py).
+        self.commits = self.batches.group_commit
 
     @classmethod
     async def open(

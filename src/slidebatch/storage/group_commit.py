@@ -12,6 +12,10 @@ measured under load (``slidebatch bench --load``) those socket writes were 40% o
 loop's time. asyncpg pipelines an ``executemany`` but reports no row counts, so there one
 ``present`` query after it tells which rows exist (``present`` is asked only when the driver
 gave no count).
+
+Rows that only need inserting (the audit trail: one per status poll) ride in the same
+transactions (``append``): forty polls a second add a few statements to commits that happen
+anyway, instead of a transaction of their own beside each slide flush.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Executable, Update
+from sqlalchemy import Executable, Insert, Update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 Writing = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
@@ -35,6 +39,13 @@ Present = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[list[int]]
 class _Write:
     params: dict[str, Any]
     done: asyncio.Future[int]
+
+
+@dataclass(slots=True)
+class _Row:
+    statement: Insert
+    params: dict[str, Any]
+    done: asyncio.Future[None]
 
 
 class GroupCommit:
@@ -54,7 +65,7 @@ class GroupCommit:
 
     def __init__(
         self,
-        statement: Update,
+        statement: Update | None,
         writing: Writing,
         *,
         present: Present | None = None,
@@ -67,15 +78,29 @@ class GroupCommit:
         self._writing = writing
         self._present = present
         self._pending: list[_Write] = []
+        self._rows: list[_Row] = []
         self._flusher: asyncio.Task[None] | None = None
 
     async def execute(self, params: dict[str, Any]) -> int:
         """Apply one parameter set; returns its rowcount once it is committed."""
+        if self._statement is None:
+            raise TypeError("this group commit only appends rows")
         write = _Write(params, asyncio.get_running_loop().create_future())
         self._pending.append(write)
+        self._start()
+        return await write.done
+
+    async def append(self, statement: Insert, params: dict[str, Any]) -> None:
+        """Insert one row (``statement`` with ``params``) in the next flush's transaction;
+        returns once it is committed. Rows of one statement share one ``executemany``."""
+        row = _Row(statement, params, asyncio.get_running_loop().create_future())
+        self._rows.append(row)
+        self._start()
+        await row.done
+
+    def _start(self) -> None:
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._drain())
-        return await write.done
 
     async def wait_idle(self) -> None:
         """Return once no flush is running (call before disposing of the engine)."""
@@ -85,35 +110,43 @@ class GroupCommit:
 
     async def _drain(self) -> None:
         batch: list[_Write] = []
+        rows: list[_Row] = []
         try:
-            while self._pending:
+            while self._pending or self._rows:
                 batch, self._pending = self._pending, []
-                await self._flush(batch)
+                rows, self._rows = self._rows, []
+                await self._flush(batch, rows)
         finally:
             # Only reached with waiters left if this task was cancelled (loop shutdown).
-            for write in batch + self._pending:
-                if not write.done.done():
-                    write.done.cancel()
+            waiting = [w.done for w in batch + self._pending] + [r.done for r in rows + self._rows]
+            for done in waiting:
+                if not done.done():
+                    done.cancel()
 
-    async def _flush(self, batch: list[_Write]) -> None:
+    async def _flush(self, batch: list[_Write], rows: list[_Row]) -> None:
         try:
-            counts = await self._run_together(batch)
+            counts = await self._run_together(batch, rows)
         except Exception:
             # One bad write (a naive datetime, a lost table) must not fail its neighbours:
-            # run them one by one so each caller gets its own outcome.
+            # run them one by one so each caller gets its own outcome; the rows on their own.
             for write in batch:
                 await self._run_alone(write)
+            await self._insert_alone(rows)
             return
         for write, count in zip(batch, counts, strict=True):
             if not write.done.done():
                 write.done.set_result(count)
+        for row in rows:
+            if not row.done.done():
+                row.done.set_result(None)
 
-    async def _run_together(self, batch: list[_Write]) -> list[int]:
+    async def _run_together(self, batch: list[_Write], rows: list[_Row]) -> list[int]:
         groups: dict[tuple[str, ...], list[int]] = {}
         for index, write in enumerate(batch):
             groups.setdefault(tuple(sorted(write.params)), []).append(index)
         counts = [0] * len(batch)
         async with self._writing() as connection:
+            await _insert_rows(connection, rows)
             for names, indexes in groups.items():
                 params = [batch[i].params for i in indexes]
                 statement = self._statement_for(names)
@@ -148,7 +181,25 @@ class GroupCommit:
         for name, statement in self._variants.items():
             if name in names:
                 return statement
+        if self._statement is None:
+            raise TypeError("this group commit only appends rows")
         return self._statement
+
+    async def _insert_alone(self, rows: list[_Row]) -> None:
+        """The rows of a failed flush in a transaction of their own; a failure fails them all."""
+        if not rows:
+            return
+        try:
+            async with self._writing() as connection:
+                await _insert_rows(connection, rows)
+        except Exception as exc:
+            for row in rows:
+                if not row.done.done():
+                    row.done.set_exception(exc)
+            return
+        for row in rows:
+            if not row.done.done():
+                row.done.set_result(None)
 
     async def _run_alone(self, write: _Write) -> None:
         if write.done.done():
@@ -164,3 +215,12 @@ class GroupCommit:
             return
         with contextlib.suppress(asyncio.InvalidStateError):
             write.done.set_result(result.rowcount)
+
+
+async def _insert_rows(connection: AsyncConnection, rows: list[_Row]) -> None:
+    """Every row, one ``executemany`` per statement, in the order they came."""
+    by_statement: dict[int, tuple[Insert, list[dict[str, Any]]]] = {}
+    for row in rows:
+        by_statement.setdefault(id(row.statement), (row.statement, []))[1].append(row.params)
+    for statement, params in by_statement.values():
+        await connection.execute(statement, params)

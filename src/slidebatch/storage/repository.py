@@ -174,8 +174,9 @@ class BatchRepository(TableAccess):
         # batch) waits out an outage instead of failing; reads for clients answer at once.
         self._durable = UntilAnswered(sleep, log=log)
         self._postgres = engine.dialect.name == "postgresql"
-        # Concurrent slide writes share transactions and commits (see group_commit.py).
-        self._group_commit = GroupCommit(
+        # Concurrent slide writes share transactions and commits (see group_commit.py); so
+        # do the audit rows (``Database.commits``).
+        self.group_commit = GroupCommit(
             _SLIDE_UPDATE,
             writing,
             present=_slides_present,
@@ -185,7 +186,7 @@ class BatchRepository(TableAccess):
 
     async def wait_idle(self) -> None:
         """Wait for slide writes still being committed (``Database.close`` calls this)."""
-        await self._group_commit.wait_idle()
+        await self.group_commit.wait_idle()
 
     # --- batches ------------------------------------------------------------------------
 
@@ -789,7 +790,7 @@ class BatchRepository(TableAccess):
     ) -> None:
         params = {"b_batch_id": batch_id, "b_key": key, **values}
         with translated(action):
-            rowcount = await self._group_commit.execute(params)
+            rowcount = await self.group_commit.execute(params)
         if rowcount == 0:
             raise NotFound(f"slide {key} of batch {batch_id} not found")
 
