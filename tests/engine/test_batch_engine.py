@@ -685,3 +685,61 @@ async def test_starting_batches_keeps_the_first_start_and_skips_a_deleted_batch(
     assert [[s.key for s in slides] for _, slides, _ in started] == [[0, 1], [0, 1]]
     assert h.provider.hold is not None
     h.provider.hold.set()
+
+
+async def test_a_change_of_the_batch_itself_is_read_by_the_next_poll(make_harness) -> None:
+    """After a cancel (the batch's own fields change), the next poll reads the batch's row
+    again: its answer is the stored one, never the snapshot from before."""
+    hold = asyncio.Event()
+    h = await make_harness(ScriptedProvider(hold=hold))
+    batch, _ = await h.engine.submit(_request(4, workers=1))
+    await h.provider.started.wait()
+    await h.engine.read.status(batch.id)  # the snapshot the next poll builds on
+    await h.engine.cancel(batch.id)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    engine = h.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        status = await h.engine.read.status(batch.id)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert any("FROM batches" in s for s in statements)
+    stored = await h.database.batches.get_batch(batch.id)
+    assert stored.cancel_requested
+    assert status.progress.failed == 3  # the three pending slides, cancelled
+    hold.set()
+    final = await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    assert final.state is BatchState.CANCELLED
+    assert (await h.engine.read.status(batch.id)).status == "cancelled"
+
+
+async def test_polls_between_slide_changes_skip_the_batch_row(make_harness) -> None:
+    """Slide changes alone: the next poll reads the changed slides only, and its answer is the
+    one a full read gives."""
+    h = await make_harness()
+    batch, _ = await h.engine.submit(_request(3))
+    await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    await h.engine.read.status(batch.id)
+    # Slides change while the batch's own fields do not (what the recorder does per slide).
+    await h.database.batches.mark_waiting(batch.id, 1, message="again", attempts=1, requeues=0)
+    h.engine.watchers.versions.slide_changed(batch.id, 1)
+    statements: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    engine = h.database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        status = await h.engine.read.status(batch.id)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert not any("FROM batches" in s for s in statements)
+    assert [s for s in statements if "FROM slides" in s]
+    full = tuple(SlideAnswer.of(s) for s in await h.database.batches.get_slides(batch.id))
+    assert status.results == full
+    assert status.results[1].status == "pending"

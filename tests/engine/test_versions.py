@@ -58,3 +58,18 @@ def test_a_batchs_change_log_stays_bounded_by_its_slides() -> None:
         versions.slide_changed("b", step % 5)
     log = versions._slides["b"]  # the log itself: its size is the claim
     assert len(log.entries) <= 2 * 5 + 64
+
+
+def test_slide_changes_leave_the_batch_fields_unchanged() -> None:
+    """Only ``batch_changed`` moves the batch's own fields; slide changes move the version."""
+    versions = Versions()
+    versions.batch_changed("b", ())
+    fields = versions.current("b")
+    versions.slide_changed("b", 1)
+    versions.slide_changed("b", 2)
+    assert not versions.fields_changed_after("b", fields)
+    versions.batch_changed("b", [3])
+    assert versions.fields_changed_after("b", fields)
+    assert not versions.fields_changed_after("never-seen", 0)
+    versions.forget("b")
+    assert versions.fields_changed_after("b", versions.current("b") - 1)

@@ -193,6 +193,9 @@ class BatchReader:
         keys = None if old is None else self._versions.changed_after(batch_id, old.version)
         if old is None or keys is None or not old.knows(keys):
             return _Snapshot.of(version, *await self.records(batch_id))
+        if not self._versions.fields_changed_after(batch_id, old.version):
+            # Only slides moved (the usual poll of a running batch): its row is as read.
+            return old.merged(version, old.batch, await self._repo.slides_by_keys(batch_id, keys))
         batch, changed = await self._repo.get_batch_with_slides(batch_id, keys=keys)
         return old.merged(version, batch, changed)
 

@@ -52,6 +52,7 @@ class Versions:
         self.epoch = secrets.token_hex(4)
         self._counter = itertools.count(1)
         self._batch: dict[str, int] = {}
+        self._fields: dict[str, int] = {}  # the batch's own fields last changed at this version
         self._floor: dict[str, int] = {}  # every slide changed at this version
         self._slides: dict[str, _ChangeLog] = {}
 
@@ -65,6 +66,7 @@ class Versions:
         """The batch changed: its own fields, and the slides ``keys`` (None: any slide)."""
         version = next(self._counter)
         self._batch[batch_id] = version
+        self._fields[batch_id] = version
         if keys is None:
             self._floor[batch_id] = version
             self._slides.pop(batch_id, None)
@@ -100,6 +102,11 @@ class Versions:
         if epoch != self.epoch or not number.isdigit():
             return None
         return int(number)
+
+    def fields_changed_after(self, batch_id: str, version: int) -> bool:
+        """Whether the batch's own fields (not its slides) changed after ``version``: a poll
+        after slide changes alone needs no new read of the batch."""
+        return self._fields.get(batch_id, 0) > version
 
     def changed_after(self, batch_id: str, version: int) -> frozenset[int] | None:
         """Keys of the slides changed after ``version``; None means all of them may have."""

@@ -660,6 +660,22 @@ class BatchRepository(TableAccess):
             rows = (await connection.execute(query)).all()
         return [slide_record(r) for r in rows]
 
+    async def slides_by_keys(self, batch_id: str, keys: Collection[int]) -> list[SlideRecord]:
+        """The slides ``keys`` of the batch by page number (no query for no keys)."""
+        if not keys:
+            return []
+        query = (
+            select(_SLIDES)
+            .where(
+                _SLIDES.c.batch_id == batch_id,
+                one_of(_SLIDES.c.key, sorted(keys), postgres=self._postgres),
+            )
+            .order_by(_SLIDES.c.page_num, _SLIDES.c.key)
+        )
+        async with self._read("read slides") as connection:
+            rows = (await connection.execute(query)).all()
+        return [slide_record(r) for r in rows]
+
     async def get_slide(self, batch_id: str, key: int) -> SlideRecord:
         """One slide, or ``NotFound``."""
         async with self._read("read slide") as connection:
