@@ -14,7 +14,7 @@ from slidebatch.api.errors import STATUS_BY_ERROR, status_for
 from slidebatch.providers.outbound import DownloadRefused
 from slidebatch.storage import errors as storage_errors
 from slidebatch.storage.ownership import DataDirInUse
-from slidebatch.storage.pg_owner import DatabaseInUse
+from slidebatch.storage.pg_owner import DatabaseInUse, DatabaseUnreachable
 
 
 def _classes_in(modules: Iterable[ModuleType]) -> list[type[errors.SlidebatchError]]:
@@ -63,6 +63,7 @@ SAME_AS_BASE = {
     DownloadRefused: errors.PermanentProviderError,
     DataDirInUse: errors.ConfigError,
     DatabaseInUse: errors.ConfigError,
+    DatabaseUnreachable: errors.ConfigError,
 }
 
 
