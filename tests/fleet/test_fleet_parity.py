@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from sqlalchemy import text
 
+from slidebatch.api.schemas import BatchStatusOut
 from slidebatch.config import load_settings
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.look import Look, check_reference
@@ -194,6 +196,15 @@ async def test_max_cost_stops_a_fleet_batch_before_it_passes_the_cap(fleet: Flee
     assert len(fleet.provider.calls) == 4
     assert sum(s.spent or 0.0 for s in slides) == pytest.approx(1.0)
     assert [s.state for s in slides].count(SlideState.CANCELLED) == 4
+    status = await api.engine.read.status(batch.id)
+    assert status.stop_reason == "max_cost"  # not a user's cancel
+    assert BatchStatusOut.of(status).model_dump()["stop_reason"] == "max_cost"
+    async with api.database.engine.connect() as connection:
+        held = await connection.execute(
+            text("SELECT count(*) FROM slides WHERE batch_id = :b AND lease_owner IS NOT NULL"),
+            {"b": batch.id},
+        )
+    assert held.scalar() == 0  # no claim kept
     done = next(s for s in slides if s.state is SlideState.DONE)
     with pytest.raises(Conflict, match="max_cost"):
         await api.engine.regenerate(batch.id, done.slide.id)

@@ -463,6 +463,12 @@ class BatchStatusOut(BaseModel):
     finished_at: str | None
     total_time: float | None
     cancel_requested: bool
+    stop_reason: str | None = Field(
+        None,
+        exclude_if=lambda reason: reason is None,
+        description='present when the batch stopped short on its own: "max_cost" (its cost'
+        " cap was reached; its pending slides were cancelled)",
+    )
     cost: float | None = Field(
         None, description="USD reported by the provider so far (in status answers and lists)"
     )
@@ -509,6 +515,8 @@ class BatchStatusOut(BaseModel):
             fields["version"] = answer.version
         if answer.error is not None:
             fields["error"] = answer.error
+        if answer.stop_reason is not None:
+            fields["stop_reason"] = answer.stop_reason
         if answer.results is not None:
             fields["results"] = [SlideResultOut.of(s) for s in answer.results]
             fields["cost"] = spent(s.spent for s in answer.results)

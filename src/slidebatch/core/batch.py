@@ -72,6 +72,7 @@ class BatchRecord:
     idempotency_key: str | None = None
     origin: BatchOrigin | None = None  # set when `slidebatch generate` made it
     max_cost: float | None = None  # USD cap (revision 0009): a restart guards it again
+    stop_reason: str | None = None  # "max_cost": its cap stopped it (revision 0016)
 
     @property
     def total_time(self) -> float | None:

@@ -153,6 +153,7 @@ class BatchStatus:
     total_time: float | None
     cancel_requested: bool
     results: tuple[SlideAnswer, ...] | None = None
+    stop_reason: str | None = None  # "max_cost": stopped at its cost cap
     version: str | None = None  # the cursor for ``?since=`` (status answers only)
     error: str | None = None  # why it failed without its slides ending (its database lost)
     # USD of every paid image (None: none reported a cost); set by lists and status polls.
@@ -190,6 +191,7 @@ class BatchStatus:
             finished_at=batch.finished_at,
             total_time=rounded(batch.total_time),
             cancel_requested=batch.cancel_requested,
+            stop_reason=batch.stop_reason,
             results=None if slides is None else tuple(SlideAnswer.of(s) for s in slides),
             cost=cost,
         )

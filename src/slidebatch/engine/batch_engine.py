@@ -266,13 +266,18 @@ class BatchEngine:
         ``cancel`` then ends it (its running slides finish)."""
         self.dispatcher.hold_batch(batch_id)
 
-    async def cancel(self, batch_id: str, *, owner: str | None = None) -> None:
-        """Pending slides never start; running ones finish. Cancelling a final batch is a no-op."""
+    async def cancel(
+        self, batch_id: str, *, owner: str | None = None, reason: str | None = None
+    ) -> None:
+        """Pending slides never start; running ones finish. Cancelling a final batch is a no-op.
+
+        ``reason``: kept as the batch's ``stop_reason`` ("max_cost": the cost guard stops it).
+        """
         async with self.runs.lock:
             batch = await self.repo.get_batch(batch_id, owner=owner)
             if batch.state.is_final:
                 return
-            await self.repo.request_cancel(batch_id)
+            await self.repo.request_cancel(batch_id, reason=reason)
             running = self.runs.cancel_locked(batch_id)  # before any await: no job starts
             await self.repo.cancel_pending(batch_id, at=self._wall())
             self.watchers.changed(batch_id)

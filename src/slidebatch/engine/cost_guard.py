@@ -97,4 +97,4 @@ async def _stop(engine: BatchEngine, batch_id: str, watch: CostWatch, log: Event
             "unit_cost": watch.unit.per_image,
         },
     )
-    await engine.cancel(batch_id)
+    await engine.cancel(batch_id, reason="max_cost")

@@ -277,7 +277,7 @@ class Runs:
             batch_id=batch.id,
             details={"max_cost": max_cost, "spent": sum(s.spent or 0.0 for s in slides)},
         )
-        await self._repo.request_cancel(batch.id)
+        await self._repo.request_cancel(batch.id, reason="max_cost")
         await self._repo.cancel_pending(batch.id, at=self._wall())
         return await self._repo.get_slides(batch.id)
 

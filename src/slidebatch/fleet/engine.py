@@ -99,13 +99,15 @@ class FleetEngine(BatchEngine):
         await self.runs.admit()
         return await self.repo.get_batch(batch_id)
 
-    async def cancel(self, batch_id: str, *, owner: str | None = None) -> None:
+    async def cancel(
+        self, batch_id: str, *, owner: str | None = None, reason: str | None = None
+    ) -> None:
         """Pending slides never start; slides being generated finish, then the batch ends."""
         async with self.runs.lock:
             batch = await self.repo.get_batch(batch_id, owner=owner)
             if batch.state.is_final:
                 return
-            await self.repo.request_cancel(batch_id)
+            await self.repo.request_cancel(batch_id, reason=reason)
             dropped = await self.repo.cancel_pending(batch_id, at=self._wall())
             self.log.event(
                 "batch_cancel_requested", batch_id=batch_id, details={"dropped": dropped}

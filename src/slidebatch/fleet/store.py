@@ -516,7 +516,8 @@ async def _cap_reached(
     if room_for_next(max_cost, spends, prices, in_flight, unit):
         return None
     await connection.execute(
-        text("UPDATE batches SET cancel_requested = true WHERE id = :b"), {"b": batch_id}
+        text("UPDATE batches SET cancel_requested = true, stop_reason = 'max_cost' WHERE id = :b"),
+        {"b": batch_id},
     )
     keys = (
         (

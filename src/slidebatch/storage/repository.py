@@ -457,6 +457,7 @@ class BatchRepository(TableAccess):
                 values["started_at"] = at
             if BatchState(current.state).is_final and not state.is_final:
                 values["cancel_requested"] = False
+                values["stop_reason"] = None
                 if state is BatchState.QUEUED:
                     values["queue_seq"] = self._next_queue_seq()
             row = (
@@ -516,11 +517,15 @@ class BatchRepository(TableAccess):
             (rows[i], by_batch.get(i, []), looks.get(i, Look())) for i in batch_ids if i in rows
         ]
 
-    async def request_cancel(self, batch_id: str) -> None:
-        """Record that the batch should stop; the engine reads ``cancel_requested``."""
+    async def request_cancel(self, batch_id: str, *, reason: str | None = None) -> None:
+        """Record that the batch should stop; the engine reads ``cancel_requested``.
+        ``reason``: why, when it is not the user's cancel ("max_cost")."""
+        values: dict[str, Any] = {"cancel_requested": True}
+        if reason is not None:
+            values["stop_reason"] = reason
         async with self._write("request cancel") as connection:
             result = await connection.execute(
-                update(_BATCHES).where(_BATCHES.c.id == batch_id).values(cancel_requested=True)
+                update(_BATCHES).where(_BATCHES.c.id == batch_id).values(values)
             )
         if result.rowcount == 0:
             raise NotFound(f"batch {batch_id} not found")
@@ -529,7 +534,9 @@ class BatchRepository(TableAccess):
         """Forget a cancel request: slides were put back to work (retry, regenerate)."""
         async with self._write("clear cancel") as connection:
             await connection.execute(
-                update(_BATCHES).where(_BATCHES.c.id == batch_id).values(cancel_requested=False)
+                update(_BATCHES)
+                .where(_BATCHES.c.id == batch_id)
+                .values(cancel_requested=False, stop_reason=None)
             )
 
     async def set_max_cost(self, batch_id: str, max_cost: float | None) -> None:

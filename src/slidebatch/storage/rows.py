@@ -70,6 +70,7 @@ def batch_record(row: Row[Any]) -> BatchRecord:
         if row.output_key is None
         else BatchOrigin(row.output_key, row.fingerprint or ""),
         max_cost=row.max_cost,
+        stop_reason=row.stop_reason,
     )
 
 

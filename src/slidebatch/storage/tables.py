@@ -87,6 +87,8 @@ class BatchRow(Base):
     fleet_turn: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # The batch's cost ceiling in USD (revision 0009), so a restarted server keeps it.
     max_cost: Mapped[float | None] = mapped_column(Float)
+    # Why the batch stopped short (revision 0016): "max_cost" when its cap stopped it.
+    stop_reason: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         # NULL owners (auth off) must collide too, which a plain UNIQUE(owner, key) would
