@@ -173,7 +173,7 @@ async def test_ctrl_c_while_the_database_opens_starts_nothing_and_writes_nothing
     assert await task == EXIT_INTERRUPTED
     assert provider.calls == []
     assert not (tmp_path / "out").exists()
-    assert "Interrupted before any slide was started: nothing paid." in run.output()
+    assert "before any slide was started: nothing paid, nothing written." in run.output()
 
 
 async def test_a_second_ctrl_c_is_kept_and_an_image_found_on_disk_is_said(

@@ -23,7 +23,13 @@ from rich.console import Console
 from slidebatch.atomic_file import atomic_write
 from slidebatch.cli import summary
 from slidebatch.cli.interrupts import Interrupts
-from slidebatch.cli.output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_QUOTA
+from slidebatch.cli.output import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_QUOTA,
+    NOT_STARTED,
+)
 from slidebatch.cli.progress_bar import Bar, finishing_text, make_progress
 from slidebatch.cli.resume import Plan, Start, Started, plan, start_or_resume
 from slidebatch.config import Settings
@@ -77,7 +83,7 @@ async def run_batch(
         async with services(settings) as live:
             _say_reconciled(bar, live.reconciled)
             if stop.first.is_set():  # Ctrl-C while the database opened: start nothing
-                bar.say("[yellow]Interrupted before any slide was started: nothing paid.[/]")
+                bar.say(f"[yellow]{NOT_STARTED}[/]")
                 return EXIT_INTERRUPTED
             began = live.clock.now()
             plan, batch = await _submitted(live, request, out_dir, bar, fresh, max_cost)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from slidebatch.cli.output import EXIT_INTERRUPTED, EXIT_USAGE, err_console, fail
+from slidebatch.cli.output import EXIT_INTERRUPTED, EXIT_USAGE, NOT_STARTED, err_console, fail
 from slidebatch.errors import SlidebatchError
 
 if TYPE_CHECKING:  # imported where used, so that `slidebatch --help` stays fast
@@ -83,9 +83,7 @@ def generate(
 
 def _early_interrupt() -> NoReturn:
     """Ctrl-C before the run's own handler is up (checks, imports): nothing was started."""
-    err_console.print(
-        "[yellow]Interrupted before any slide was started: nothing paid, nothing written.[/]"
-    )
+    err_console.print(f"[yellow]{NOT_STARTED}[/]")
     raise typer.Exit(EXIT_INTERRUPTED)
 
 

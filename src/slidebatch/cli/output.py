@@ -12,6 +12,8 @@ EXIT_FAILED = 1  # the job ran, but not everything succeeded
 EXIT_USAGE = 2  # bad input or configuration: nothing ran
 EXIT_QUOTA = 3  # the upstream's quota is spent: run again after it resets to resume
 EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT): what is done is written; a re-run resumes
+# What a run stopped before it submitted anything says (generate).
+NOT_STARTED = "Interrupted before any slide was started: nothing paid, nothing written."
 
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
