@@ -138,3 +138,21 @@ async def test_each_paid_image_adds_to_the_slides_spend(db: Database) -> None:
             {"b": batch_id},
         )
         assert [(r.cost, r.paid_at) for r in rows] == [(0.25, AT), (0.5, AT)]
+
+
+async def test_workers_silent_for_longer_than_asked_are_pruned(db: Database) -> None:
+    """A killed worker's fleet_workers row goes once its heartbeat is old; a live one stays."""
+    store = FleetStore(db.engine)
+    await store.heartbeat("dead", lease=30, host="h", pid=1)
+    await store.heartbeat("live", lease=30, host="h", pid=2)
+    async with db.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "UPDATE fleet_workers SET beat_at = now() - interval '90 seconds'"
+                " WHERE name = 'dead'"
+            )
+        )
+    assert await store.prune_workers(silent_for=60) == ["dead"]
+    async with db.engine.connect() as connection:
+        names = (await connection.execute(text("SELECT name FROM fleet_workers"))).scalars()
+        assert list(names) == ["live"]

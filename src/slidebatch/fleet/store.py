@@ -284,6 +284,20 @@ class FleetStore:
             async with self._engine.begin() as connection:
                 return await _release(connection, "s.lease_until < now()", {}, at=at)
 
+    async def prune_workers(self, *, silent_for: float) -> list[str]:
+        """Forget the workers whose last heartbeat is older than ``silent_for`` seconds (a
+        killed worker never leaves: its row would stay forever); returns their names."""
+        with translated("prune dead workers"):
+            async with self._engine.begin() as connection:
+                rows = await connection.execute(
+                    text(
+                        "DELETE FROM fleet_workers"
+                        " WHERE beat_at < now() - make_interval(secs => :s) RETURNING name"
+                    ),
+                    {"s": silent_for},
+                )
+                return sorted(str(name) for name in rows.scalars())
+
     async def still_wanted(self, claim: Claim, *, at: datetime) -> Wanted:
         """Just before the request leaves: is the claim still ours and its batch neither
         deleted nor being cancelled? A cancelled batch's slide ends cancelled here (and the

@@ -13,7 +13,8 @@ Beside the loop, three chores keep the fleet whole:
   its ``fleet_workers`` row touched); a worker that stops beating loses its slides when the
   leases end;
 - reaper: expired leases (a killed worker's) go back to pending; any worker does it (a
-  cancelled batch's end cancelled instead, and the batch ends, as ``leave`` does);
+  cancelled batch's end cancelled instead, and the batch ends, as ``leave`` does); the
+  ``fleet_workers`` rows of workers silent for two leases are deleted;
 - sweeper: admission (queued batches start when a place is free) and ending batches whose
   last result was stored by a worker that died before it could end them.
 """
@@ -305,6 +306,10 @@ class FleetWorker:
         self.health.leases = held
 
     async def _reap(self) -> None:
+        # Two leases without a beat: its leases have expired, it is gone for good.
+        gone = await self._p.store.prune_workers(silent_for=2 * self._config.lease)
+        if gone:
+            self._p.log.event("fleet_workers_pruned", details={"workers": gone})
         reaped = await self._p.store.reap(at=self._p.wall())
         if reaped.slides:
             self._p.fleet_metrics.reaped(len(reaped.slides))
