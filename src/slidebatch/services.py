@@ -59,7 +59,7 @@ from slidebatch.storage.database import Database
 from slidebatch.storage.images import ImageStore
 from slidebatch.storage.keys import KeyRepository, RecentMeanCost, UsageRepository
 from slidebatch.storage.ownership import current_command
-from slidebatch.storage.pg_owner import hold_database
+from slidebatch.storage.pg_owner import hold_database, watch_owner
 from slidebatch.storage.reconcile import Reconciled, reconcile_images
 
 # Latency assumed before any answer was measured: the seed's measurements for remote models.
@@ -96,6 +96,8 @@ class Services:
     mean_cost: RecentMeanCost
     guards: set[asyncio.Task[None]] = field(default_factory=set)
     worker: FleetWorker | None = None  # a fleet process with a worker inside
+    # Set when the PostgreSQL owner lock's session ended under the process (storage/pg_owner.py)
+    owner_lost: asyncio.Event = field(default_factory=asyncio.Event)
     # Slides recorded at the start from images an earlier process stored but never recorded.
     reconciled: tuple[Reconciled, ...] = ()
 
@@ -338,7 +340,8 @@ async def build_services(
             owner = await hold_database(
                 plain_dsn(database.engine.url), fleet=fleet is not None, command=current_command()
             )
-            stack.push_async_callback(owner.close)
+            lost = asyncio.Event()
+            stack.push_async_callback(watch_owner(owner, lost.set))
         http = make_http_client(settings)
         stack.push_async_callback(http.aclose)
         provider = provider or build_provider(settings, http, log=log)
@@ -349,6 +352,8 @@ async def build_services(
         rng = rng or random.Random()
         engine = _engine(settings, parts, rng, adopt_stored=adopt_stored, fleet=fleet)
         services = _services(settings, parts, http, engine)
+        if not database.is_sqlite:
+            services.owner_lost = lost
         metrics.add_sampler(lambda m: _sample_gate(m, services))
         if fleet is None:  # a fleet's slides in flight belong to live workers
             price = (await services.unit_cost()).per_image
@@ -357,6 +362,9 @@ async def build_services(
         stack.push_async_callback(engine.stop)
         if fleet is not None and fleet.worker:
             await _start_worker(services, parts, _policy(settings, rng), stack)
+        if not database.is_sqlite:
+            watch = asyncio.create_task(_watch_owner(services), name="owner-watch")
+            stack.push_async_callback(_cancelled, watch)
         lag = start_loop_lag(clock, metrics.loop_lag)
         stack.push_async_callback(_cancelled, lag)
         stack.push_async_callback(services.stop_guards)
@@ -416,6 +424,21 @@ async def _open_gate(
     )
     stack.push_async_callback(gate.aclose)
     return gate
+
+
+async def _watch_owner(services: Services) -> None:
+    """The owner lock's session ended (the connection dropped, an admin terminated it):
+    another engine may now take the database and pay slides twice beside this process.
+    Say so, and a worker stops claiming (its requests in flight finish); the commands
+    that own a process exit nonzero on ``owner_lost``."""
+    await services.owner_lost.wait()
+    services.log.event(
+        "database_owner_lost",
+        level="error",
+        details={"worker": services.worker.name if services.worker else None},
+    )
+    if services.worker is not None:
+        await services.worker.stop(grace=services.settings.llm_timeout_seconds)
 
 
 async def _start_worker(

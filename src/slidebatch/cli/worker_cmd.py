@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from slidebatch.cli.output import fail
+from slidebatch.cli.output import EXIT_FAILED, fail
 
 if TYPE_CHECKING:
     from slidebatch.config import Settings
@@ -62,6 +62,7 @@ def _run_plain(settings: Settings) -> None:
     import signal
 
     from slidebatch.errors import ConfigError
+    from slidebatch.scheduler.clock import first_of
     from slidebatch.services import FleetRole, build_services
 
     async def main() -> None:
@@ -69,8 +70,15 @@ def _run_plain(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        async with build_services(settings, fleet=FleetRole(api=False, worker=True)):
-            await stop.wait()
+        async with build_services(settings, fleet=FleetRole(api=False, worker=True)) as services:
+            await first_of(stop.wait(), services.owner_lost.wait())
+            lost = services.owner_lost.is_set()
+        if lost:
+            fail(
+                "the PostgreSQL owner lock was lost (its session ended): stopped claiming and"
+                " exited; restart the worker to take it again",
+                EXIT_FAILED,
+            )
 
     try:
         with contextlib.suppress(KeyboardInterrupt):

@@ -15,6 +15,7 @@ database on the same server is free. The SQLite counterpart is ``storage/ownersh
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -137,3 +138,21 @@ async def check_database(url: str, *, fleet: bool, command: str) -> None:
     dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
     connection = await hold_database(dsn, fleet=fleet, command=command)
     await connection.close(timeout=5)
+
+
+def watch_owner(connection: Any, on_lost: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    """Call ``on_lost`` if the owner connection closes under the process (a dropped
+    connection, ``pg_terminate_backend``): the lock went with its session, and another
+    engine may take the database. Returns the release to run at the process's end (the
+    lock given up on purpose: no ``on_lost``)."""
+
+    def closed(_connection: object) -> None:
+        on_lost()
+
+    connection.add_termination_listener(closed)
+
+    async def release() -> None:
+        connection.remove_termination_listener(closed)
+        await connection.close(timeout=5)
+
+    return release

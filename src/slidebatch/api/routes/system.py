@@ -43,6 +43,9 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     lease = None if worker is None else LeaseOut.of(worker.health, services.clock.now())
     # A worker that cannot store its heartbeat loses its slides to others: not ready.
     ok = database_ok and (lease is None or lease.healthy)
+    if services.owner_lost.is_set():  # another engine may own the database now
+        ok = False
+        problem = "the PostgreSQL owner lock was lost (its session ended): restart this process"
     body = ReadyOut(
         status=("degraded" if held else "ready") if ok else "unavailable",
         database="ok" if database_ok else "unreachable",
