@@ -34,7 +34,7 @@ from slidebatch.engine.figures import GateFigures
 from slidebatch.errors import ConfigError
 from slidebatch.fleet.attempt import AttemptParts
 from slidebatch.fleet.engine import FleetEngine
-from slidebatch.fleet.metrics import FleetMetrics
+from slidebatch.fleet.metrics import FleetMetrics, FleetView
 from slidebatch.fleet.notify import plain_dsn
 from slidebatch.fleet.pg_gate import open_pg_gate
 from slidebatch.fleet.store import FleetStore
@@ -98,6 +98,7 @@ class Services:
     worker: FleetWorker | None = None  # a fleet process with a worker inside
     # Set when the PostgreSQL owner lock's session ended under the process (storage/pg_owner.py)
     owner_lost: asyncio.Event = field(default_factory=asyncio.Event)
+    fleet_view: FleetView | None = None  # the fleet's figures on /metrics (fleet processes)
     # Slides recorded at the start from images an earlier process stored but never recorded.
     reconciled: tuple[Reconciled, ...] = ()
 
@@ -228,6 +229,9 @@ class Services:
 
     async def render_metrics(self) -> tuple[bytes, str]:
         self.metrics.set_batch_states(await self.database.batches.count_active())
+        if self.fleet_view is not None and isinstance(self.engine, FleetEngine):
+            lease = self.settings.fleet_lease_seconds
+            self.fleet_view.set(*await self.engine.store.fleet_figures(lease=lease))
         return self.metrics.render()
 
     async def info(self) -> ServerInfo:
@@ -352,6 +356,8 @@ async def build_services(
         rng = rng or random.Random()
         engine = _engine(settings, parts, rng, adopt_stored=adopt_stored, fleet=fleet)
         services = _services(settings, parts, http, engine)
+        if fleet is not None:
+            services.fleet_view = FleetView(metrics)
         if not database.is_sqlite:
             services.owner_lost = lost
         metrics.add_sampler(lambda m: _sample_gate(m, services))

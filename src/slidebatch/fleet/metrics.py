@@ -2,7 +2,8 @@
 
 Every process of a fleet serves its own ``/metrics``; Prometheus scrapes each one. The
 ``worker`` label (``host:pid:suffix``, as in the ``fleet_workers`` table) tells the series
-of one process from another's; API processes without a worker have none of these series.
+of one process from another's. ``FleetView``'s series (no label) are the fleet as the
+database sees it, the same on every process, API processes without a worker included.
 """
 
 from __future__ import annotations
@@ -56,3 +57,24 @@ class FleetMetrics:
         """The leases held and the heartbeat's age (seconds), refreshed at scrape time."""
         self._leases.set(held)
         self._beat_age.set(max(0.0, beat_age))
+
+
+class FleetView:
+    """The whole fleet's figures read from the database at scrape time (every process)."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        r = metrics.registry
+        self._workers = Gauge(
+            "slidebatch_fleet_workers",
+            "Workers whose heartbeat is younger than a lease (the fleet_workers table)",
+            registry=r,
+        )
+        self._generating = Gauge(
+            "slidebatch_fleet_slides_generating",
+            "Slides claimed by a worker now, fleet-wide",
+            registry=r,
+        )
+
+    def set(self, workers: int, generating: int) -> None:
+        self._workers.set(workers)
+        self._generating.set(generating)

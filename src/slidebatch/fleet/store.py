@@ -448,6 +448,19 @@ class FleetStore:
             async with self._engine.begin() as connection:
                 await _notify_event(connection, batch_id, None, end=True)
 
+    async def fleet_figures(self, *, lease: float) -> tuple[int, int]:
+        """(workers that beat within ``lease`` seconds, slides being generated), fleet-wide."""
+        row = (
+            await self._query(
+                "read fleet figures",
+                "SELECT (SELECT count(*) FROM fleet_workers"
+                "   WHERE beat_at >= now() - make_interval(secs => :lease)) AS workers,"
+                " (SELECT count(*) FROM slides WHERE state = 'generating') AS generating",
+                lease=lease,
+            )
+        ).one()
+        return int(row.workers), int(row.generating)
+
     async def lease_figures(self, worker: str) -> LeaseFigures:
         """This worker's leases now and its last heartbeat's age (for ``/readyz``)."""
         row = (
