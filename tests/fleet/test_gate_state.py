@@ -18,7 +18,7 @@ def _used_core() -> GateCore:
     for at in range(12):
         if not core.full(float(at)) and core.next_start(float(at)) <= at:
             core.start(float(at))
-    core.succeeded(3.0, 1, RateLimitInfo(limit=8, remaining=2, reset_after=7.5))
+    core.succeeded(3.0, 1, 0.0, RateLimitInfo(limit=8, remaining=2, reset_after=7.5))
     core.failed(4.0, 2, 1.0, RateLimited("429", retry_after=2.0))
     core.park(50.0, "quota")
     return core
@@ -71,7 +71,7 @@ def test_a_long_running_scope_keeps_a_small_state() -> None:
         at = max(at + 0.5, core.next_start(at))
         seq = core.start(at)
         if number % 10:
-            core.succeeded(at + 9.0, seq, RateLimitInfo())
+            core.succeeded(at + 9.0, seq, at, RateLimitInfo())
         else:
             core.failed(at + 1.0, seq, at, RateLimited("429", retry_after=1.0))
     text = encode(core)

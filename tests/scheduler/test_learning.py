@@ -5,12 +5,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+import pytest
 from scheduler_helpers import RecordingListener, make_jobs, running
 
 from slidebatch.core.bound import makespan_bound
 from slidebatch.errors import RateLimited
 from slidebatch.providers.base import ImageRequest, RateLimitInfo
 from slidebatch.scheduler.gate import Gate, GateConfig
+from slidebatch.scheduler.gate_core import GateCore
 from slidebatch.scheduler.rate_control import OPENING_BURST
 from slidebatch.testing.clock import FakeClock
 from slidebatch.testing.scripted_provider import ScriptedProvider
@@ -181,3 +183,50 @@ async def test_a_right_window_is_confirmed_by_one_probe_429_and_probing_stops() 
     run = await harsh_run(GateConfig(rate=20, window=60.0, probe_gap=PROBE), slides=120)
     assert run.ok == 120
     assert run.rate_limited == 1, run
+
+
+def _core_with_a_fleets_starts(window: float) -> tuple[GateCore, int]:
+    """Starts as a fleet makes them: 13 in the upstream's window when it wrote its figures
+    (at 68 s), and 3 more by other workers before the answer is read (at 69.9 s)."""
+    core = GateCore(GateConfig(rate=20, window=window, max_in_flight=32), now=0.0)
+    for at in [0.0] * 10 + [10.0, 11.0, 12.0]:
+        core.start(at)
+    answered = core.start(60.5)
+    for _ in range(9):
+        core.start(60.5)
+    for at in (68.5, 69.0, 69.5):
+        core.start(at)
+    return core, answered
+
+
+# Written at 68 s: 13 counted (10, 11, 12 and the ten of 60.5 s), the oldest (10 s) leaves
+# at 70 s; read at 69.9 s.
+_FIGURES_AT_68 = RateLimitInfo(limit=20, remaining=7, reset_after=0.1)
+
+
+def test_starts_made_after_the_upstreams_figures_do_not_shrink_the_window() -> None:
+    """A success's reset read after three later starts keeps the 60 s window (was 9.5 s)."""
+    core, answered = _core_with_a_fleets_starts(60.0)
+    core.succeeded(69.9, answered, 60.5, _FIGURES_AT_68)
+    stats = core.stats(69.9, waiting=0, latencies=[])
+    assert stats.window == 60.0
+    assert stats.window_learned  # one reading of the answer is the window we keep
+
+
+def test_a_wrong_window_moves_to_the_nearest_reading_of_a_success() -> None:
+    """Configured 120 s, the same answer (it fits 9.5, 58, 59 and 60 s): it becomes 60 s."""
+    core, answered = _core_with_a_fleets_starts(120.0)
+    core.succeeded(69.9, answered, 60.5, _FIGURES_AT_68)
+    assert core.stats(69.9, waiting=0, latencies=[]).window == 60.0
+
+
+def test_a_lone_earlier_start_does_not_stretch_the_window() -> None:
+    """A warm-up start, then a burst whose first start reached the upstream 1.5 s after we
+    counted it: the answer fits 61.5 s (the burst) and 146.5 s (the warm-up); the window
+    moves to the nearer, 61.5 s (the longer made every slot wait 85 s more)."""
+    core = GateCore(GateConfig(rate=20, window=60.0, max_in_flight=32), now=0.0)
+    core.start(0.0)
+    burst = [core.start(85.0 + index / 10) for index in range(20)]
+    # Written at 100 s: the burst counted, its first (arrived at 86.5 s) leaves at 146.5 s.
+    core.succeeded(100.0, burst[-1], 86.9, RateLimitInfo(limit=20, remaining=0, reset_after=46.5))
+    assert core.stats(100.0, waiting=0, latencies=[]).window == pytest.approx(61.5)

@@ -27,6 +27,7 @@ class Succeeded:
 
     lease: int
     seq: int
+    started_at: float  # fleet seconds: starts after it are not all in the figures
     info: RateLimitInfo
     at: float
 
@@ -84,8 +85,8 @@ def lease_of(report: Report) -> int | None:
 def apply(core: GateCore, report: Report, now: float) -> None:
     """Teach ``core`` what ``report`` says, at fleet time ``now`` (an answer: when it came)."""
     match report:
-        case Succeeded(seq=seq, info=info, at=at):
-            core.succeeded(min(at, now), seq, info)
+        case Succeeded(seq=seq, started_at=started_at, info=info, at=at):
+            core.succeeded(min(at, now), seq, started_at, info)
         case Failed(seq=seq, started_at=started_at, error=error, at=at):
             core.failed(min(at, now), seq, started_at, error)
         case Released():

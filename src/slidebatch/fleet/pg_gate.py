@@ -128,7 +128,8 @@ class PgPermit:
             self._gate.latency(self._gate.clock.now() - self._local_start)
             info = rate_limit or RateLimitInfo()
             at = self._gate.fleet_now()
-            self._gate.report(gate_reports.Succeeded(self.lease, self.seq, info, at))
+            report = gate_reports.Succeeded(self.lease, self.seq, self.started_at, info, at)
+            self._gate.report(report)
 
     def failure(self, error: ProviderError) -> None:
         """The request failed: frees the slot; 429s and overloads teach the whole fleet."""

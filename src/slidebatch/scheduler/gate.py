@@ -141,7 +141,7 @@ class Gate:
     def _on_success(self, permit: Permit, info: RateLimitInfo) -> None:
         now = self._clock.now()
         self._latencies.append(max(0.0, now - permit.started_at))
-        self._core.succeeded(now, permit.seq, info)
+        self._core.succeeded(now, permit.seq, permit.started_at, info)
         self._changed.set()
 
     def _on_failure(self, permit: Permit, error: ProviderError) -> None:

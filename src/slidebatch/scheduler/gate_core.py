@@ -88,15 +88,22 @@ class GateCore:
 
     # --- outcomes: each frees the slot its start took ---
 
-    def succeeded(self, now: float, seq: int, info: RateLimitInfo) -> None:
-        """The start numbered ``seq`` succeeded with the upstream's figures ``info``."""
+    def succeeded(self, now: float, seq: int, started_at: float, info: RateLimitInfo) -> None:
+        """The start numbered ``seq`` (at ``started_at``) succeeded with the upstream's
+        figures ``info``."""
         self.cap.free()
         self.holds.cleared()
         self.rate.heard(figures=info != RateLimitInfo())
         self.rate.learn(info.limit)
         self.rate.reconcile(now, info.remaining)
         if info.remaining is not None:
-            self.rate.learn_reset(now, info.reset_after, limit=info.limit, remaining=info.remaining)
+            self.rate.learn_reset(
+                now,
+                info.reset_after,
+                limit=info.limit,
+                remaining=info.remaining,
+                sent_at=started_at,
+            )
         if info.remaining == 0 and info.reset_after is not None:
             # The upstream says its window is full: wait for its reset, no cut (no 429 yet).
             self.holds.pause(now, info.reset_after)

@@ -17,13 +17,19 @@ figure (on a success or on a 429) becomes the limit; a 429 without figures sets 
 half of what the window holds. An explicit figure beats ``UPSTREAM_RPM`` in both
 directions; AIMD's own growth never passes the setting.
 
-The window is learned too. The headers do not name it, but a reset does: "the oldest start I
-count leaves my window in ``r`` seconds". Matched against the gate's own start times, the
-start that is the oldest one counted is the latest one such that enough starts follow it
-(``limit - remaining``) and the start before it has already left: its window is ``now + r -
-start``. An upstream that says nothing on success (figures only with 429s) cannot correct a
-window configured too long by itself; while such a window is neither learned nor confirmed,
-the gate probes past its edge (one start a tenth of a window after the last one it allowed,
+The window is learned too. The headers do not name it, but a reset does: "the oldest start
+I count leaves my window in ``r`` seconds". Matched against the gate's own start times, the
+start that is the oldest one counted is one such that the start before it has already left
+and ``limit - remaining`` starts from it on were counted when the upstream wrote its
+figures, some moment between the answered request's send and our reading of the answer: its
+window is ``now + r - start``. Starts made in that time (a fleet's other workers) may or
+may not be counted, so a success can fit several starts, and the window moves to the
+reading nearest it (none, when it is one of them): matched to the latest start that fits, a
+fleet's window fell from 6 s to under 1 s and the next burst was refused. A refusal's count
+is only a floor (some upstreams count refusals), and it names the latest start that fits.
+An upstream that says nothing on success (figures only with 429s) cannot correct a window
+configured too long by itself; while such a window is neither learned nor confirmed, the
+gate probes past its edge (one start a tenth of a window after the last one it allowed,
 then ``probe_gap`` apart) until a 429 names the real window; a right window is confirmed by
 that first 429 and probing stops. ``Retry-After`` is read the same way when no reset came
 and the window was only assumed (a configured window is not overruled by a generic "try
@@ -299,7 +305,10 @@ class RateController:
         if reset is None and not (self._window_configured or self.window_learned):
             reset = error.retry_after
         taught = (
-            self.learn_reset(now, reset, limit=error.limit, remaining=0, refused=True) or taught
+            self.learn_reset(
+                now, reset, limit=error.limit, remaining=0, sent_at=started_at, refused=True
+            )
+            or taught
         )
         if seq <= self._cut_seq:
             return  # started before the last cut: this episode has already been answered
@@ -353,21 +362,39 @@ class RateController:
         *,
         limit: int | None,
         remaining: int | None,
+        sent_at: float,
         refused: bool = False,
     ) -> bool:
         """The upstream's oldest counted start leaves its window in ``reset_after`` seconds.
 
         Matched against our own starts (see the module's docstring) this names the window;
-        say whether it changed ours. ``refused``: the reset came with a 429.
+        say whether it changed ours. ``sent_at``: when the answered request was sent.
+        ``refused``: the reset came with a 429.
         """
         if reset_after is None or reset_after <= 0:
             return False
         known = limit if limit is not None else self.rate.limit if self.rate else None
         needed = max(1, known - (remaining or 0)) if known is not None else 1
-        window = self._window_from(now + reset_after, now, needed)
-        if window is None or window > self._longest_window:
+        exact = known is not None and not refused
+        readings = [
+            window
+            for window in self._readings(now + reset_after, now, needed, sent_at, exact=exact)
+            if window <= self._longest_window
+        ]
+        if not readings:
             return False
-        changed = abs(window - self.window_seconds) > _WINDOW_TOLERANCE * self.window_seconds
+        current = self.window_seconds
+        if refused:
+            # The latest start that fits (the readings before it pass only because a
+            # refusal's count is a floor), unless the window we keep is one of them.
+            confirmed = any(abs(w - current) <= _WINDOW_TOLERANCE * current for w in readings)
+            window = current if confirmed else min(readings)
+        else:
+            # Every reading fits the figures; the one nearest the window we keep moves it
+            # least (a start's arrival lags our count by up to a margin, so the right
+            # reading may be a little off, and a start before it may fit as well).
+            window = min(readings, key=lambda w: abs(math.log(w / current)))
+        changed = abs(window - current) > _WINDOW_TOLERANCE * current
         if changed:
             self._set_window(window)
         self.window_learned = True  # learned, or confirmed: the current window stands
@@ -391,16 +418,45 @@ class RateController:
             margin.widest = max(margin.widest, wide)
             self.starts.set_margin(wide)
 
-    def _window_from(self, leaves_at: float, now: float, needed: int) -> float | None:
-        """The window in which our start leaving at ``leaves_at`` is the oldest counted."""
-        starts = [at for at in self._history if at <= now]
-        for index in range(len(starts) - needed, -1, -1):
+    def _readings(
+        self, leaves_at: float, now: float, needed: int, sent_at: float, *, exact: bool
+    ) -> list[float]:
+        """Every window in which one of our starts is the oldest one counted, leaving at
+        ``leaves_at``, by figures the upstream wrote at some moment ``h`` between the
+        answered request's send (``sent_at``) and ``now``.
+
+        That start was sent no later than the answered request (which the upstream counts
+        at ``h``); the start before it had left the window by ``h``; and ``needed`` starts
+        from it on are counted at ``h`` (``exact``: exactly that many, as a success's
+        remaining says; a refusal's count is only a floor, since some upstreams count
+        refused requests too). Starts made after ``h`` (by a fleet's other workers, or
+        while the answer was on its way) are not counted: matched blindly, they name a
+        later start, hence a window far too short.
+        """
+        starts = sorted(at for at in self._history if at <= now)
+        # A start reaches the upstream up to a margin after we counted it (the jitter the
+        # margin is kept for): the previous start may have left that much later, and the
+        # starts of the last margin before a moment may not be counted yet (but the
+        # answered request is).
+        jitter = self.margin.value
+        readings: list[float] = []
+        for index in range(bisect.bisect_right(starts, sent_at) - 1, -1, -1):
             window = leaves_at - starts[index]
             previous = starts[index - 1] if index > 0 else self._history_lost
-            # The start before it must have left that window already, or it would be older.
-            if previous + window <= now + 1e-6:
-                return window
-        return None
+            earliest = max(sent_at, previous + window - jitter)
+            latest = min(now, leaves_at)
+            if earliest > latest + 1e-6:
+                continue
+            if exact:
+                counted_first = bisect.bisect_right(starts, earliest - jitter) - index
+                counted_first += 1 if sent_at > earliest - jitter else 0
+                counted_last = bisect.bisect_right(starts, latest) - index
+                if not counted_first <= needed <= counted_last:
+                    continue
+            elif bisect.bisect_right(starts, sent_at) - index < needed:
+                continue
+            readings.append(window)
+        return readings
 
     def _set_window(self, window: float) -> None:
         self.window_seconds = window
