@@ -259,3 +259,31 @@ async def test_the_database_clock_keeps_the_window(fleet_database: str) -> None:
     starts.sort()
     assert all(abs(now - at) < 60.0 for at in starts), "fleet seconds are the server's epoch"
     assert all(later - first >= 0.3 for first, later in zip(starts, starts[2:], strict=False))
+
+
+async def test_another_workers_later_starts_do_not_shrink_the_shared_window(
+    fleet_database: str,
+) -> None:
+    """A's answer, whose figures the upstream wrote at 68 s, is read at 69.9 s after B started
+    three more: the fleet's 60 s window stands (matched against every start, it was 9.5 s)."""
+    clock = FakeClock(autojump_threshold=_IDLE)
+    config = GateConfig(rate=20, window=60.0, margin=0.5, max_in_flight=32)
+    async with _workers(fleet_database, config, clock) as (a, b):
+        held = [await a.acquire() for _ in range(10)]
+        for at in (10.0, 11.0, 12.0):
+            await clock.sleep(at - clock.now())
+            held.append(await b.acquire())
+        await clock.sleep(60.5 - clock.now())
+        answered = await a.acquire()
+        held += [await a.acquire() for _ in range(9)]
+        for at in (68.5, 69.0, 69.5):
+            await clock.sleep(at - clock.now())
+            held.append(await b.acquire())
+        await clock.sleep(69.9 - clock.now())
+        # Written at 68 s: 13 counted (10, 11, 12 s and ten at 60.5 s); 10 s leaves at 70 s.
+        answered.success(RateLimitInfo(limit=20, remaining=7, reset_after=70.0 - clock.now()))
+        await a.flush()
+        held.append(await b.acquire())  # a round of B's: it reads the fleet's state
+        assert b.stats().window == 60.0
+        for permit in held:
+            permit.success()
