@@ -342,9 +342,13 @@ class PgGate:
         # may have expired already, and must not free a slot twice).
         core.cap.in_flight = leases.live + len(ending)
         before = _moment(core, now)
+        limits = _limits(core)
         for report in reports:
             gate_reports.apply(core, report, now)
         core.cap.in_flight = leases.live
+        if _limits(core) != limits:
+            window, rate, margin = _limits(core)
+            self._event("gate_limits_changed", window=window, rate=rate, margin=margin, was=limits)
         moved = _moment(core, now) < before or config_changed
         lead = self._timing.lead(core.rate.window_seconds)
         starts, wait_until, grantable = _starts(core, now, want, lead, leases.soonest_expiry)
@@ -529,8 +533,18 @@ class PgGate:
 
     def _event(self, name: str, **details: object) -> None:
         if self._log is not None:
-            level = "info" if name == "gate_config_changed" else "warning"
+            level = "info" if name in _INFO_EVENTS else "warning"
             self._log.event(name, level=level, details={"scope": self.scope, **details})
+
+
+_INFO_EVENTS = frozenset({"gate_config_changed", "gate_limits_changed"})
+
+
+def _limits(core: GateCore) -> tuple[float, float | None, float]:
+    """What the fleet's answers teach: the window, the effective rate and the margin."""
+    rate = core.rate
+    effective = rate.rate.value if rate.rate is not None else None
+    return (round(rate.window_seconds, 3), effective, round(rate.margin.value, 3))
 
 
 def _starts(
