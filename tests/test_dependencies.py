@@ -50,3 +50,24 @@ def test_runtime_modules_import_only_declared_dependencies() -> None:
     runtime = [p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).parts[0] not in TEST_ONLY]
     missing = _undeclared(runtime, _names(project["dependencies"]))
     assert not missing, f"imported but not declared: {sorted(missing)}"
+
+
+def test_the_server_runs_on_uvloop_and_httptools() -> None:
+    """uvicorn's automatic choice (what ``slidebatch serve`` uses) finds libuv's event loop and
+    the C HTTP parser installed: both are dependencies, not extras."""
+    import uvicorn
+    import uvloop
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        """An ASGI app that is never called."""
+
+    config = uvicorn.Config(app)
+    config.load()
+    assert config.http_protocol_class.__name__ == "HttpToolsProtocol"
+    factory = config.get_loop_factory()
+    assert factory is not None
+    loop = factory()
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
