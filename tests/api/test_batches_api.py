@@ -412,3 +412,23 @@ def test_waiting_for_quota_is_left_out_while_nothing_waits(client: TestClient) -
     with client.stream("GET", f"/api/slide/batch/{batch_id}/events") as stream:
         text = "".join(stream.iter_text())
     assert "waiting_for_quota" not in text
+
+
+def test_a_status_poll_runs_no_dependency_in_the_thread_pool(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every dependency of a status poll is async: FastAPI hops to its thread pool for none."""
+    import fastapi.dependencies.utils as dependency_utils
+
+    batch_id = _run(client, 1)["batch_id"]
+    hops: list[object] = []
+    real = dependency_utils.run_in_threadpool
+
+    async def counting(call: object, *args: object, **kwargs: object) -> object:
+        hops.append(call)
+        return await real(call, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(dependency_utils, "run_in_threadpool", counting)
+    assert client.get(f"/api/slide/batch/{batch_id}").status_code == 200
+    assert client.post("/api/slide/batch/status", json={"batch_id": batch_id}).status_code == 200
+    assert hops == []
