@@ -335,17 +335,7 @@ async def build_services(
         log = PipelineLog(settings.log_dir, secrets=settings_secrets(settings))
         database = await Database.open(settings.effective_database_url, sleep=clock.sleep, log=log)
         stack.push_async_callback(database.close)
-        if fleet is not None and database.is_sqlite:
-            raise ConfigError(
-                "a fleet (slidebatch worker, serve --no-worker or --fleet) needs PostgreSQL:"
-                " set DATABASE_URL=postgresql://..."
-            )
-        if not database.is_sqlite:  # a fleet shares it, an engine owns it (storage/pg_owner.py)
-            owner = await hold_database(
-                plain_dsn(database.engine.url), fleet=fleet is not None, command=current_command()
-            )
-            lost = asyncio.Event()
-            stack.push_async_callback(watch_owner(owner, lost.set))
+        lost = await _own_database(database, fleet, stack)
         http = make_http_client(settings)
         stack.push_async_callback(http.aclose)
         provider = provider or build_provider(settings, http, log=log)
@@ -356,10 +346,8 @@ async def build_services(
         rng = rng or random.Random()
         engine = _engine(settings, parts, rng, adopt_stored=adopt_stored, fleet=fleet)
         services = _services(settings, parts, http, engine)
-        if fleet is not None:
-            services.fleet_view = FleetView(metrics)
-        if not database.is_sqlite:
-            services.owner_lost = lost
+        services.owner_lost = lost
+        services.fleet_view = None if fleet is None else FleetView(metrics)
         metrics.add_sampler(lambda m: _sample_gate(m, services))
         if fleet is None:  # a fleet's slides in flight belong to live workers
             price = (await services.unit_cost()).per_image
@@ -430,6 +418,26 @@ async def _open_gate(
     )
     stack.push_async_callback(gate.aclose)
     return gate
+
+
+async def _own_database(
+    database: Database, fleet: FleetRole | None, stack: AsyncExitStack
+) -> asyncio.Event:
+    """On PostgreSQL, take the owner lock (a fleet shares it, an engine owns it:
+    ``storage/pg_owner.py``) until ``stack`` unwinds. The event is set if the lock's
+    session ends under the process (never on SQLite, owned by ``storage/ownership.py``)."""
+    lost = asyncio.Event()
+    if fleet is not None and database.is_sqlite:
+        raise ConfigError(
+            "a fleet (slidebatch worker, serve --no-worker or --fleet) needs PostgreSQL:"
+            " set DATABASE_URL=postgresql://..."
+        )
+    if not database.is_sqlite:
+        owner = await hold_database(
+            plain_dsn(database.engine.url), fleet=fleet is not None, command=current_command()
+        )
+        stack.push_async_callback(watch_owner(owner, lost.set))
+    return lost
 
 
 async def _watch_owner(services: Services) -> None:
