@@ -120,12 +120,8 @@ class Services:
     async def check_max_cost(self, max_cost: float, images: int) -> UnitCost:
         """Refuse a batch estimated above ``max_cost``; the unit price used."""
         unit = await self.unit_cost()
-        self.check_max_cost_with(max_cost, images, unit)
-        return unit
-
-    def check_max_cost_with(self, max_cost: float, images: int, unit: UnitCost) -> None:
-        """``check_max_cost`` with a unit price already known."""
         check_max_cost(max_cost, images, unit)
+        return unit
 
     def guard_cost(self, batch_id: str, max_cost: float, unit: UnitCost) -> None:
         """Stop ``batch_id`` starting images once one more would pass ``max_cost``.

@@ -68,11 +68,11 @@ def test_estimate_then_spend_in_summary_and_manifest(
 def test_max_cost_below_the_estimate_pays_nothing(
     run: CliRunner, tmp_path: Path, upstream: FakeUpstreamServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """--max-cost under the estimate: exit 2 naming max_cost; the upstream got no request."""
+    """--max-cost under the estimate: exit 2 naming --max-cost; the upstream got no request."""
     monkeypatch.setenv("UPSTREAM_PRICE_PER_IMAGE", "0.2")
     result = run.invoke(app, ["generate", _deck(tmp_path, 3), "--max-cost", "0.3"])
     assert result.exit_code == 2, result.output
-    assert "max_cost" in result.output
+    assert "above --max-cost $0.3; raise --max-cost" in " ".join(result.output.split())
     assert _paid(upstream) == 0
 
 

@@ -23,6 +23,7 @@ from slidebatch.cli.interrupts import Interrupts
 from slidebatch.cli.output import EXIT_INTERRUPTED, EXIT_OK
 from slidebatch.config import Settings, load_settings
 from slidebatch.core.slide import BatchRequest, Slide, SlideType
+from slidebatch.errors import LimitExceeded
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.services import Services, build_services
 from slidebatch.storage.images import ImageStore
@@ -59,9 +60,20 @@ class HeldProvider:
 class Run:
     """One ``run_batch`` of a deck into ``root/out`` with its own bar and console."""
 
-    def __init__(self, root: Path, provider: HeldProvider, slides: int, workers: int) -> None:
+    def __init__(
+        self,
+        root: Path,
+        provider: HeldProvider,
+        slides: int,
+        workers: int,
+        *,
+        unit_price: float | None = None,
+        max_cost: float | None = None,
+    ) -> None:
         self.root = root
         self.provider = provider
+        self.unit_price = unit_price  # the measured price the run sees (None: the stored mean)
+        self.max_cost = max_cost
         self.deck = BatchRequest(
             tuple(Slide(f"s{i}", i, SlideType.CONTENT, f"Slide {i}") for i in range(1, slides + 1)),
             "navy",
@@ -86,6 +98,8 @@ class Run:
             async with build_services(
                 settings, provider=self.provider, clock=clock, adopt_stored=False
             ) as services:
+                if self.unit_price is not None:
+                    _measured_at(services, self.unit_price)
                 yield services
 
         return open_services
@@ -107,6 +121,7 @@ class Run:
                 self.deck,
                 self.root / "out",
                 formats or [],
+                max_cost=self.max_cost,
                 interrupts=self.stop,
                 services=self.services(),
             )
@@ -122,6 +137,17 @@ class Run:
 
     def manifest(self) -> dict[str, Any]:
         return dict(json.loads((self.root / "out" / "manifest.json").read_text("utf-8")))
+
+
+def _measured_at(services: Services, price: float) -> None:
+    """The mean of the recent images' usage.cost reads ``price`` (the model's price moved
+    since the batch's images were paid)."""
+
+    async def mean() -> float:
+        return price
+
+    services.mean_cost.value = mean  # type: ignore[method-assign]
+    services.mean_cost.fresh = mean  # type: ignore[method-assign]
 
 
 async def _until(condition: Callable[[], bool], run: asyncio.Task[int] | None = None) -> None:
@@ -237,3 +263,57 @@ async def test_a_resumed_run_estimates_only_the_missing_slides_and_names_both_sp
     assert "4/4 slides in 0.0s this run (" in output
     assert "s since the batch started)" in output
     assert again.bar()["cost"] == f"spent ${4 * PRICE:.4g}"
+
+
+async def _interrupted_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, slides: int, done: int, cost: float
+) -> None:
+    """A first run of ``slides`` slides paid ``cost`` per image, stopped by Ctrl-C with
+    ``done`` slides drawn."""
+    first = Run(tmp_path, HeldProvider(cost), slides=slides, workers=1)
+    task = await first.start(monkeypatch)
+    for n in range(done):
+        await _until(lambda n=n: len(first.provider.calls) == n + 1, task)  # type: ignore[misc]
+        if n == done - 1:
+            first.stop.press()
+        first.provider.calls[n].set()
+    assert await task == EXIT_INTERRUPTED
+    assert first.manifest()["successful"] == done
+
+
+async def test_max_cost_on_a_resumed_run_counts_what_the_batch_paid(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """4 of 7 slides paid $0.10 each ($0.40), 3 left at $0.05: --max-cost 0.5 is refused
+    before any request, naming the cap and the figures ($0.55 in all); the whole deck at
+    $0.05 ($0.35) is what it compared before, and let the run start."""
+    await _interrupted_after(tmp_path, monkeypatch, slides=7, done=4, cost=0.10)
+    again = Run(
+        tmp_path, HeldProvider(PRICE, hold=False), slides=7, workers=1,
+        unit_price=PRICE, max_cost=0.5,
+    )  # fmt: skip
+    with pytest.raises(LimitExceeded) as refused:
+        await (await again.start(monkeypatch))
+    assert str(refused.value) == (
+        "the batch paid $0.4 already and its 3 slides not done are estimated at $0.15 "
+        "(3 x $0.05, measured): $0.55 in all, above --max-cost $0.5; raise --max-cost to "
+        "finish the deck"
+    )
+    assert again.provider.calls == []
+
+
+async def test_max_cost_on_a_resumed_run_that_fits_runs_to_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """8 of 11 slides paid $0.02 each ($0.16), 3 left at $0.05: $0.31 fits --max-cost 0.5
+    and the run draws the 3 (the whole deck at $0.05, $0.55, was refused before)."""
+    await _interrupted_after(tmp_path, monkeypatch, slides=11, done=8, cost=0.02)
+    again = Run(
+        tmp_path, HeldProvider(PRICE, hold=False), slides=11, workers=1,
+        unit_price=PRICE, max_cost=0.5,
+    )  # fmt: skip
+    assert await (await again.start(monkeypatch)) == EXIT_OK
+    assert len(again.provider.calls) == 3
+    manifest = again.manifest()
+    assert manifest["successful"] == 11
+    assert manifest["cost"] == pytest.approx(8 * 0.02 + 3 * PRICE)

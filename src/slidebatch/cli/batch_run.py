@@ -34,6 +34,7 @@ from slidebatch.cli.progress_bar import Bar, finishing_text, make_progress
 from slidebatch.cli.resume import Plan, Start, Started, plan, start_or_resume
 from slidebatch.config import Settings
 from slidebatch.core.batch import BatchRecord
+from slidebatch.core.cost import check_max_cost
 from slidebatch.core.slide import BatchRequest
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.answers import QuotaWait, SlideEvent
@@ -144,9 +145,11 @@ async def _submitted(
     """The batch this run works on, submitted or continued, with its cost guard on."""
     total = len(request.slides)
     unit = await services.unit_cost()
-    if max_cost is not None:
-        services.check_max_cost_with(max_cost, total, unit)
     planned = await plan(services, request, out_dir, fresh=fresh)
+    if max_cost is not None:
+        # A continued batch: what it paid plus the slides it still draws, not the whole deck
+        # at today's price (its images may have cost more or less than that).
+        check_max_cost(max_cost, planned.to_draw, unit, spent=planned.spent, name="--max-cost")
     bar.say(summary.estimate_line(planned, total, unit))
     bar.note(f"submitting {total} slides", description="slides")
     request = replace(request, max_cost=max_cost)

@@ -52,16 +52,48 @@ def spent(costs: Iterable[float | None]) -> float | None:
     return round(sum(known), 6) if known else None
 
 
-def check_max_cost(max_cost: float, images: int, unit: UnitCost) -> None:
-    """Refuse (``LimitExceeded``) a batch whose estimate is above ``max_cost``."""
-    estimate = unit.estimate(images)
-    if estimate is not None and estimate > max_cost:
+def check_max_cost(
+    max_cost: float,
+    images: int,
+    unit: UnitCost,
+    *,
+    spent: float | None = None,
+    name: str = "max_cost",
+) -> None:
+    """Refuse (``LimitExceeded``) a batch whose estimate is above ``max_cost``.
+
+    ``spent``: what a continued batch paid already (USD); its ``images`` still to draw are
+    counted on top of it, not the whole deck at today's price. ``name``: the cap as the
+    caller gave it (``--max-cost`` on the command line).
+    """
+    if images <= 0:
+        return  # nothing more to pay
+    paid = spent or 0.0
+    rest = unit.estimate(images)
+    if rest is None and paid <= max_cost:
+        return  # no price to estimate with; the cost guard watches the reported costs
+    if rest is not None and paid + rest <= max_cost + 1e-9:
+        return
+    if spent is None and rest is not None:
         raise LimitExceeded(
             f"{images} images at ${unit.per_image:g} each ({unit.source}) are estimated at "
-            f"${estimate:g}, above max_cost ${max_cost:g}; raise max_cost or send fewer slides",
+            f"${rest:g}, above {name} ${max_cost:g}; raise {name} or send fewer slides",
             limit_name="max_cost",
             limit=max_cost,
         )
+    if rest is None:
+        what = f"the batch paid ${paid:g} already"
+    else:
+        what = (
+            f"the batch paid ${paid:g} already and its {images} slides not done are "
+            f"estimated at ${rest:g} ({images} x ${unit.per_image:g}, {unit.source}): "
+            f"${round(paid + rest, 6):g} in all"
+        )
+    raise LimitExceeded(
+        f"{what}, above {name} ${max_cost:g}; raise {name} to finish the deck",
+        limit_name="max_cost",
+        limit=max_cost,
+    )
 
 
 def next_image_fits(max_cost: float, spent_so_far: float, in_flight: int, unit: UnitCost) -> bool:
