@@ -6,6 +6,7 @@ browser test is the only proof that the page works.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import httpx
 import pytest
 from pptx import Presentation
 
+from slidebatch.core.cost import Spend
 from slidebatch.testing.fake_behaviour import FakeUpstreamConfig
 from slidebatch.testing.fake_upstream import FakeUpstreamServer
 from slidebatch.testing.serve_process import free_port, start_serve, stop_serve
@@ -265,7 +267,7 @@ def _generate_and_regenerate(page: Page, server: str) -> str:
     assert batch_id
     expect(page.locator(f'.history-item[data-batch-id="{batch_id}"]')).to_contain_text("Completed")
     # The offline renderer is free, and the page says so as the API does: $0, not nothing.
-    expect(page.locator("#batch-counts")).to_contain_text("$0 spent")
+    expect(page.locator("#batch-counts")).to_contain_text("spent $0")
     expect(page.locator('#slide-grid > li[data-page="1"]')).to_contain_text("$0")
     page.screenshot(path=ARTIFACTS / "web-02-batch-done.png", full_page=True)
 
@@ -434,7 +436,8 @@ def test_candidates_are_shown_and_one_is_picked(server: str) -> None:
 def test_cost_shows_in_the_estimate_cards_header_and_history(
     priced_server: str, tmp_path: Path
 ) -> None:
-    """With a priced model: the estimate, each card, the batch header and the history show it."""
+    """With a priced model: the estimate, each card, the batch header and the history show it,
+    in the CLI's words when a cost is estimated or unknown."""
     from playwright.sync_api import expect, sync_playwright
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -451,27 +454,88 @@ def test_cost_shows_in_the_estimate_cards_header_and_history(
             expect(page.locator("#deck-summary")).to_contain_text("3 slides")
             page.get_by_label("Style prompt").fill("navy and gold")
             expect(page.locator("#estimate")).to_contain_text(
-                "Cost: about $0.6 ($0.2 per image, configured price)."
+                "Cost estimate: $0.6 (3 x $0.2, configured)."
             )
             page.get_by_role("button", name="Generate slides").click()
             page.wait_for_function(ALL_CARDS_SHOW_IMAGES, arg=3)
             for card in page.locator("#slide-grid > li").all():
                 expect(card).to_contain_text("$0.134")
-            expect(page.locator("#batch-counts")).to_contain_text("$0.402 spent")
+            expect(page.locator("#batch-counts")).to_contain_text("spent $0.402")
             batch_id = page.evaluate("() => decodeURIComponent(location.hash.slice(7))")
             history = page.locator(f'.history-item[data-batch-id="{batch_id}"]')
             expect(history).to_contain_text("Completed")
             expect(history).to_contain_text("$0.402")
             # The next estimate is priced from what the model reported.
             expect(page.locator("#estimate")).to_contain_text(
-                "Cost: about $0.402 ($0.134 per image, measured usage.cost)."
+                "Cost estimate: $0.402 (3 x $0.134, measured)."
             )
             page.screenshot(path=ARTIFACTS / "web-05-cost.png", full_page=True)
+            _estimated_and_unknown_costs(page, priced_server, batch_id)
+            page.screenshot(path=ARTIFACTS / "web-06-cost-estimated.png", full_page=True)
+            assert page.evaluate(SPEND_TEXT, [list(c) for c in SPENDS]) == [
+                Spend(*case).text() for case in SPENDS
+            ]
         except Exception:
             page.screenshot(path=ARTIFACTS / "web-failure-cost.png", full_page=True)
             raise
         finally:
             browser.close()
+
+
+# (total, estimated part, costs unknown): the page words each as the CLI does.
+SPENDS = [
+    (None, 0.0, 0),
+    (None, 0.0, 3),
+    (0.0, 0.0, 0),
+    (0.4, 0.0, 0),
+    (0.05, 0.05, 0),
+    (0.15, 0.05, 0),
+    (0.05, 0.0, 1),
+    (0.05, 0.05, 11),
+]
+SPEND_TEXT = """async (cases) => {
+  const { spendText } = await import('/format.js');
+  return cases.map(([total, estimated, unknown]) => spendText(total, estimated, unknown));
+}"""
+
+
+def _estimated_and_unknown_costs(page: Page, server: str, batch_id: str) -> None:
+    """The batch as the API answers it when slide 1's image was found on disk (priced at the
+    model's price, estimated) and slide 2's price was never reported: cards, header and
+    history say so."""
+    from playwright.sync_api import expect
+
+    status = httpx.get(f"{server}/api/slide/batch/{batch_id}", timeout=10).json()
+    first, second = sorted(status["results"], key=lambda r: r["page_num"])[:2]
+    first["cost_estimated"] = True
+    second["cost"] = second["spent"] = None
+    known = round(2 * REPORTED_PRICE, 6)
+    status.update(cost=known, cost_estimated=True, costs_unknown=1)
+    snapshot = f"event: snapshot\ndata: {json.dumps(status)}\n\n"
+
+    def stream(route: Route) -> None:
+        route.fulfill(status=200, content_type="text/event-stream", body=snapshot)
+
+    def listed(route: Route) -> None:
+        response = route.fetch()
+        body = response.json()
+        for item in body["items"]:
+            if item["batch_id"] == batch_id:
+                item.update(cost=known, cost_estimated=True, costs_unknown=1)
+        route.fulfill(response=response, json=body)
+
+    page.route(lambda url: urlsplit(url).path.endswith(f"/{batch_id}/events"), stream)
+    page.route(lambda url: urlsplit(url).path == "/api/slide/batch", listed)
+    page.reload()
+    cards = page.locator("#slide-grid > li")
+    expect(cards).to_have_count(3)
+    expect(page.locator('#slide-grid > li[data-page="1"]')).to_contain_text("$0.134 (estimated)")
+    expect(page.locator('#slide-grid > li[data-page="2"]')).to_contain_text("cost unknown")
+    expect(page.locator("#batch-counts")).to_contain_text(
+        "spent at least $0.268 ($0.134 of it estimated), 1 cost unknown"
+    )
+    history = page.locator(f'.history-item[data-batch-id="{batch_id}"]')
+    expect(history).to_contain_text("at least $0.268 (estimated), 1 cost unknown")
 
 
 ARABIC_DECK = "# مراجعة الربع الثالث\n\nنتائج الفريق\n\n---\n\n# أهداف المنتج\n\n- إطلاق API جديد\n"

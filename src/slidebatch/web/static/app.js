@@ -15,6 +15,8 @@ import {
   formatTimestamp,
   isRatio,
   randomKey,
+  slideCostText,
+  spendText,
   statusLabel,
 } from "./format.js";
 
@@ -300,14 +302,14 @@ async function loadEstimate(count) {
 }
 
 function costEstimateText(data) {
+  // The CLI's estimate line (cli/summary.estimate_line), as a sentence.
   if (data.cost_basis === "free") return "Cost: free (offline renderer).";
   if (data.estimated_cost === null || data.estimated_cost === undefined) {
-    return "Cost: unknown until the provider reports a price (or UPSTREAM_PRICE_PER_IMAGE is set).";
+    return "Cost: unknown (no price yet; set UPSTREAM_PRICE_PER_IMAGE for an estimate).";
   }
-  const basis = data.cost_basis === "measured" ? "measured usage.cost" : "configured price";
   return (
-    `Cost: about ${formatCost(data.estimated_cost)} ` +
-    `(${formatCost(data.cost_per_image)} per image, ${basis}).`
+    `Cost estimate: ${formatCost(data.estimated_cost)} ` +
+    `(${data.slides_count} x ${formatCost(data.cost_per_image)}, ${data.cost_basis}).`
   );
 }
 
@@ -495,7 +497,7 @@ function historyItem(batch) {
     "span",
     [
       `${done}/${batch.total_slides ?? "?"} slides`,
-      formatCost(batch.cost),
+      historyCost(batch),
       formatTimestamp(batch.created_at),
     ]
       .filter(Boolean)
@@ -506,6 +508,13 @@ function historyItem(batch) {
   button.addEventListener("click", () => openBatch(batch.batch_id, true));
   li.append(button);
   return li;
+}
+
+/** A listed batch's cost: the list says only whether it holds an estimate, not how much. */
+function historyCost(batch) {
+  const unknown = batch.costs_unknown ?? 0;
+  if ((batch.cost === null || batch.cost === undefined) && !unknown) return ""; // nothing drawn
+  return spendText(batch.cost, batch.cost_estimated === true, unknown);
 }
 
 function markCurrentHistory() {
@@ -587,7 +596,8 @@ function fillDialog(slide, withText) {
   const bits = [statusLabel(slide.state)];
   if (slide.state === "done" && slide.generation_time != null) bits.push(formatSeconds(slide.generation_time));
   if (slide.attempts) bits.push(`${slide.attempts} attempt${slide.attempts === 1 ? "" : "s"}`);
-  if (slide.cost !== null && slide.cost !== undefined) bits.push(formatCost(slide.cost));
+  const cost = slideCostText(slide);
+  if (cost) bits.push(cost);
   ui.dialogState.textContent = bits.join(" · ");
   ui.dialogState.dataset.status = slide.state;
   ui.dialogError.hidden = !slide.error_message || slide.state === "done";

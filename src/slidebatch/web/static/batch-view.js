@@ -9,9 +9,10 @@ import {
   ACTIVE_SLIDE_STATES,
   FINAL_BATCH_STATES,
   cssRatio,
-  formatCost,
   formatSeconds,
-  spentOf,
+  slideCostText,
+  spendOf,
+  spendText,
   statusLabel,
 } from "./format.js";
 
@@ -208,8 +209,9 @@ export class BatchView {
     const parts = [`${done} of ${total} done`];
     if (failed) parts.push(`${failed} failed`);
     if (b.max_workers) parts.push(`${b.max_workers} workers`);
-    const spent = spentOf(this.slides.values());
-    if (spent !== null) parts.push(`${formatCost(spent)} spent`);
+    const spend = spendOf(this.slides.values());
+    if (spend.total !== null) parts.push(`spent ${spendText(spend.total, spend.estimated, spend.unknown)}`);
+    else if (spend.unknown) parts.push("cost unknown");
     this.el.counts.textContent = parts.join(" · ");
     const progress = Math.max(0, Math.min(1, Number(b.progress) || 0));
     this.el.progress.value = Math.round(progress * 1000) / 10;
@@ -263,7 +265,8 @@ export class BatchView {
       bits.push(formatSeconds(slide.generation_time));
     }
     if (slide.attempts > 1) bits.push(`${slide.attempts} attempts`);
-    if (slide.cost !== null && slide.cost !== undefined) bits.push(formatCost(slide.cost));
+    const cost = slideCostText(slide);
+    if (cost) bits.push(cost);
     timing.textContent = bits.join(" · ");
     placeholder.hidden = !slide.placeholder;
     error.hidden = !slide.error_message || slide.state === "done";

@@ -84,14 +84,54 @@ export function formatCost(usd) {
   return value < 1 ? `$${value.toPrecision(3).replace(/0+$/, "").replace(/\.$/, "")}` : `$${value.toFixed(2)}`;
 }
 
-/** The spend of the slides in a map or list: the sum of what each spent (every paid image,
- * replaced ones too; its latest image's cost where no spent is given), or null when none
- * has a price. The offline renderer's 0 is a price: "$0 spent". */
-export function spentOf(slides) {
+/**
+ * What images cost, in the CLI's words (core.cost.Spend.text): "$0.4", "$0.05 (estimated)",
+ * "$0.15 ($0.05 of it estimated)", "at least $0.05, 2 costs unknown", "cost unknown".
+ *
+ * `total`: USD as far as known (null: no image has a figure); `estimated`: the USD of it that
+ * is the model's price (images found on disk after a crash, their answer lost), or `true`
+ * when only that it holds an estimate is known (a listed batch's cost_estimated): then the
+ * total reads "(estimated)"; `unknown`: images drawn whose price nobody reported (the total
+ * is then a lower bound). The offline renderer's 0 is a price: "$0".
+ */
+export function spendText(total, estimated = 0, unknown = 0) {
+  if (total === null || total === undefined) return "cost unknown";
+  let money = formatCost(total);
+  if (estimated === true) {
+    money += " (estimated)";
+  } else if (Number(estimated) > 0) {
+    const whole = Math.abs(Number(estimated) - Number(total)) < 1e-9;
+    money += whole ? " (estimated)" : ` (${formatCost(estimated)} of it estimated)`;
+  }
+  if (!unknown) return money;
+  return `at least ${money}, ${unknown} cost${unknown === 1 ? "" : "s"} unknown`;
+}
+
+/** The spend of the slides in a map or list, as `spendText` takes it: the sum of what each
+ * spent (every paid image, replaced ones too; its latest image's cost where no spent is
+ * given; null when none has a price), the part of it that is estimated, and the slides drawn
+ * (done, not a placeholder) without a price. As the CLI's bar and summary count them. */
+export function spendOf(slides) {
   let total = null;
+  let estimated = 0;
+  let unknown = 0;
   for (const slide of slides) {
     const paid = slide.spent ?? slide.cost;
-    if (paid !== null && paid !== undefined) total = (total || 0) + Number(paid);
+    if (paid !== null && paid !== undefined) {
+      total = (total || 0) + Number(paid);
+      if (slide.cost_estimated) estimated += Number(paid);
+    } else if (slide.state === "done" && !slide.placeholder) {
+      unknown += 1;
+    }
   }
-  return total;
+  return { total, estimated, unknown };
+}
+
+/** A slide's own price for its card and dialog: its latest image's cost ("(estimated)" when
+ * that is the model's price), "cost unknown" for a drawn image without one, else "". */
+export function slideCostText(slide) {
+  if (slide.cost !== null && slide.cost !== undefined) {
+    return spendText(slide.cost, slide.cost_estimated ? Number(slide.cost) : 0);
+  }
+  return slide.state === "done" && !slide.placeholder ? "cost unknown" : "";
 }
