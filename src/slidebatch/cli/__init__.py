@@ -6,6 +6,8 @@ import typer
 
 from slidebatch import __version__
 from slidebatch.cli import commands
+from slidebatch.cli.group import Group
+from slidebatch.errors import SlidebatchError
 
 app = typer.Typer(
     name="slidebatch",
@@ -15,6 +17,7 @@ app = typer.Typer(
     add_completion=False,
     # Plain help text: rich markup mode imports a Markdown parser (~0.2 s) for every --help.
     rich_markup_mode=None,
+    cls=Group,
 )
 
 
@@ -47,11 +50,14 @@ def main() -> None:
     not report it itself) is one line and exit 2, never a traceback. A Ctrl-C while the
     command line is parsed, which Typer turns into a silent exit 130, says so.
     """
-    from slidebatch.storage.errors import StorageUnavailable
-
     try:
         app()
-    except StorageUnavailable as exc:
+    except SlidebatchError as exc:
+        # Imported only here: storage's errors load SQLAlchemy, which `--help` never needs.
+        from slidebatch.storage.errors import StorageUnavailable
+
+        if not isinstance(exc, StorageUnavailable):
+            raise
         from slidebatch.cli.output import EXIT_USAGE, err_console
 
         err_console.print(f"[bold red]error:[/] {exc}", markup=True)

@@ -6,9 +6,10 @@ import json
 
 import typer
 
+from slidebatch.cli.group import Group
 from slidebatch.cli.output import fail
 
-config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True, cls=Group)
 
 
 @config_app.command("show")

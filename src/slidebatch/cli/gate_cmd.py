@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
+from slidebatch.cli.group import Group
 from slidebatch.cli.output import EXIT_FAILED, err_console, fail
 from slidebatch.errors import SlidebatchError
 
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
 _T = TypeVar("_T")
 
 gate_app = typer.Typer(
-    help="Show or clear a fleet gate's holds (quota parks, pauses).", no_args_is_help=True
+    help="Show or clear a fleet gate's holds (quota parks, pauses).",
+    no_args_is_help=True,
+    cls=Group,
 )
 
 

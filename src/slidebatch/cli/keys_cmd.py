@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
+from slidebatch.cli.group import Group
 from slidebatch.cli.output import EXIT_FAILED, err_console, fail
 from slidebatch.core.access import ApiKey, Role
 from slidebatch.core.audit import AuditAction, AuditOutcome
@@ -27,7 +28,7 @@ if TYPE_CHECKING:  # imported where used: `slidebatch --help` loads no database 
 CLI_CLIENT = "cli"
 _T = TypeVar("_T")
 
-keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True, cls=Group)
 
 
 def _run(work: Callable[[Settings, KeyRepository, AuditLog], Awaitable[_T]]) -> _T:
