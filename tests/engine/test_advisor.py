@@ -88,3 +88,36 @@ def test_optimal_honours_the_gates_in_flight_cap() -> None:
     answer = ConfigAdvisor(load_settings(), local, in_flight_cap=4).optimal(50)
     assert answer.max_possible_workers == 4
     assert answer.recommended_workers <= 4
+
+
+def test_validate_and_optimal_state_a_learned_limit_alike() -> None:
+    """Once the gate learned 20 per 3.04379 s, both answers say 20 per 3.04 s, learned."""
+    learned = UpstreamFigures(rate=20, window=3.04379, latency=9.0, measured=True, learned=True)
+    settings = load_settings(llm_api_key="sk-test-key-123456")
+    advisor = ConfigAdvisor(settings, learned)
+    check = advisor.validate()
+    current = check.current_config
+    assert (current.effective_rate, current.effective_window_seconds) == (20, 3.04)
+    assert current.rate_learned is True
+    assert current.upstream_rate_window_seconds == 60.0  # the setting, shown as it is
+    rpm_advice = [a for a in check.recommendations if a.startswith("UPSTREAM_RPM")]
+    assert rpm_advice
+    assert "learned the limit" in rpm_advice[0]
+    assert "20 per 3.04 s" in rpm_advice[0]
+    notes = " ".join(advisor.optimal(50).performance_notes)
+    assert "20 per 3.04 s, learned from the upstream" in notes
+    assert "3.04379" not in notes + str(check)
+
+
+def test_optimal_honours_the_requests_max_workers() -> None:
+    """max_workers=2 caps the recommendation and the estimate; 50 is clamped to 20, as a batch."""
+    advisor = ConfigAdvisor(load_settings(), MEASURED)
+    auto = advisor.optimal(50)
+    capped = advisor.optimal(50, max_workers=2)
+    assert (capped.recommended_workers, capped.max_workers) == (2, 2)
+    assert capped.estimated_time_seconds > auto.estimated_time_seconds
+    assert any(n.startswith("max_workers=2 holds") for n in capped.performance_notes)
+    clamped = advisor.optimal(50, max_workers=50)
+    assert (clamped.max_workers, clamped.recommended_workers) == (20, auto.recommended_workers)
+    assert any("clamped to 20" in n for n in clamped.performance_notes)
+    assert auto.max_workers is None

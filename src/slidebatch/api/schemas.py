@@ -180,11 +180,7 @@ class BatchGenerateIn(BaseModel):
     @field_validator("max_workers")
     @classmethod
     def _positive(cls, value: int | str | None) -> int | str | None:
-        if isinstance(value, int) and value < 1:
-            raise ValueError("max_workers must be a positive integer or 'auto'")
-        if isinstance(value, int):
-            return min(value, MAX_REQUESTED_WORKERS)  # clamped to BATCH_MAX_WORKERS later
-        return value
+        return workers_cap(value)
 
     def to_request(self) -> BatchRequest:
         """The domain request; ``InputError`` for anything the domain rejects."""
@@ -202,8 +198,34 @@ class BatchIdIn(BaseModel):
     batch_id: BatchIdText
 
 
+def workers_cap(value: int | str | None) -> int | str | None:
+    """A request's ``max_workers``: a positive integer (clamped to BATCH_MAX_WORKERS later),
+    ``"auto"`` or absent."""
+    if isinstance(value, int) and value < 1:
+        raise ValueError("max_workers must be a positive integer or 'auto'")
+    if isinstance(value, int):
+        return min(value, MAX_REQUESTED_WORKERS)
+    return value
+
+
 class SlidesCountIn(BaseModel):
+    """``config/optimal``: a deck's size, and the batch request's ``max_workers`` if it has one."""
+
     slides_count: Annotated[int, Field(ge=1, le=100_000)]
+    max_workers: int | Literal["auto"] | None = Field(
+        None,
+        description="The batch's cap, as in a batch request (clamped to BATCH_MAX_WORKERS); "
+        "absent or 'auto': the recommendation is the scheduler's own",
+    )
+
+    @field_validator("max_workers")
+    @classmethod
+    def _positive(cls, value: int | str | None) -> int | str | None:
+        return workers_cap(value)
+
+    @property
+    def workers(self) -> int | None:
+        return self.max_workers if isinstance(self.max_workers, int) else None
 
 
 class RegenerateIn(BaseModel):
@@ -612,6 +634,9 @@ class ConfigOptimalOut(BaseModel):
     max_possible_workers: int
     performance_notes: list[str]
     basis: str
+    max_workers: int | None = Field(
+        None, description="The request's max_workers as a batch would get it; null: auto"
+    )
     estimated_cost: float | None = Field(None, description="USD; null when the price is unknown")
     cost_per_image: float | None = None
     cost_basis: str = Field("unknown", description="free, measured, configured or unknown")

@@ -22,6 +22,7 @@ class UpstreamFigures:
     measured: bool = False  # latency from real answers, not an assumption
     next_start_in: float = 0.0  # seconds until the gate lets the next request start
     hold: str | None = None  # why it waits: "rate_limit", "quota" (parked) or "blocked"
+    learned: bool = False  # the rate or the window came from the upstream's answers
 
 
 def estimate_seconds(slides: int, figures: UpstreamFigures, workers: int | None) -> float:

@@ -7,7 +7,9 @@ rate x latency), and every answer says which basis it used.
 Both answers draw on one figure, ``useful_workers``: the most workers any batch the server
 accepts (up to BATCH_MAX_SLIDES) can keep busy, bursts included. validate calls
 BATCH_MAX_WORKERS too high only above it, and optimal never recommends more, so the two
-endpoints cannot contradict each other. Both also respect the gate's in-flight cap.
+endpoints cannot contradict each other. Both also respect the gate's in-flight cap, and
+both state the rate limit through one reading of the gate's figures (``rate_reading``):
+the rate and window the gate uses, learned or configured, rounded for display.
 """
 
 from __future__ import annotations
@@ -25,6 +27,34 @@ from slidebatch.core.estimate import (
 
 # OpenRouter's published limit for free models; used to flag impossible configurations.
 OPENROUTER_FREE_RPM = 20
+# A learned window is a measurement (3.04379 s); answers show it to this many decimals.
+WINDOW_DECIMALS = 2
+
+
+@dataclass(frozen=True, slots=True)
+class RateReading:
+    """The rate limit the gate applies now, as both endpoints state it."""
+
+    rate: int | None  # requests per window; None: no limit known
+    window_seconds: float  # rounded to WINDOW_DECIMALS
+    learned: bool  # from the upstream's answers, not UPSTREAM_RPM / the window setting
+
+    @property
+    def text(self) -> str:
+        """``20 per 3.04 s, learned from the upstream``; ``no rate limit known``."""
+        if self.rate is None:
+            return "no rate limit known"
+        source = "learned from the upstream" if self.learned else "configured"
+        return f"{self.rate} per {self.window_seconds:g} s, {source}"
+
+
+def rate_reading(figures: UpstreamFigures) -> RateReading:
+    """The gate's rate and window from ``figures``: the one reading validate and optimal use."""
+    return RateReading(
+        rate=figures.rate,
+        window_seconds=round(figures.window, WINDOW_DECIMALS),
+        learned=figures.learned,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +74,9 @@ class CurrentConfig:
     upstream_rpd: int | None
     upstream_max_in_flight: int
     effective_rate: int | None
+    # The window the gate applies effective_rate over: the setting, or what it learned.
+    effective_window_seconds: float
+    rate_learned: bool  # effective_rate / effective_window_seconds came from the upstream
     measured_latency_seconds: float | None
 
 
@@ -68,6 +101,7 @@ class ConfigAdvice:
     max_possible_workers: int
     performance_notes: tuple[str, ...]
     basis: str
+    max_workers: int | None = None  # the request's cap as a batch would get it; None: auto
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,8 +127,16 @@ class ConfigAdvisor:
         issues: list[str] = []
         advice: list[str] = []
         provider = s.provider
+        reading = rate_reading(self.figures)
         if provider is ProviderName.LOCAL:
             advice.append("No API key is set: slides are drawn by the offline local renderer.")
+        elif s.upstream_rpm is None and reading.learned and reading.rate is not None:
+            advice.append(
+                "UPSTREAM_RPM is not set: the gate learned the limit from the upstream's "
+                f"answers ({reading.rate} per {reading.window_seconds:g} s); set UPSTREAM_RPM "
+                "and UPSTREAM_RATE_WINDOW_SECONDS to the provider's published limit so that "
+                "a restart starts there instead of learning it again."
+            )
         elif s.upstream_rpm is None:
             advice.append(
                 "UPSTREAM_RPM is not set: the limit is learned from X-RateLimit headers and 429s; "
@@ -134,29 +176,20 @@ class ConfigAdvisor:
             )
         return ConfigCheck(not issues, tuple(issues), tuple(advice), self._current())
 
-    def optimal(self, slides_count: int) -> ConfigAdvice:
-        """Recommended workers and the time ``slides_count`` slides should take."""
-        s = self.settings
-        saturate = workers_to_saturate(self.figures)
+    def optimal(self, slides_count: int, max_workers: int | None = None) -> ConfigAdvice:
+        """Recommended workers and the time ``slides_count`` slides should take.
+
+        ``max_workers`` is the batch request's cap, honoured as a batch would be: clamped to
+        what a batch may have, and the estimate is for at most that many in flight.
+        """
         cap = self.max_workers
-        recommended = self._fewest_workers_for_best_time(slides_count, cap)
+        allowed = min(max_workers, cap) if max_workers is not None else cap
+        recommended = self._fewest_workers_for_best_time(slides_count, allowed)
         seconds = estimate_seconds(slides_count, self.figures, recommended)
         basis = "measured" if self.figures.measured else "configured"
-        notes = [self._basis_note(basis)]
-        if self.figures.rate:
-            rounds = math.ceil(slides_count / self.figures.rate)
-            notes.append(
-                f"The rate limit ({self.figures.rate} per {self.figures.window:g} s) binds: "
-                f"{slides_count} slides need {rounds} window(s); more workers do not help."
-                if rounds > 1
-                else f"{slides_count} slides fit in one rate window of {self.figures.rate}."
-            )
-        if saturate is not None and saturate > cap:
-            notes.append(
-                f"{saturate} workers would keep the rate limit busy, above the {cap} a batch "
-                f"may have (BATCH_MAX_WORKERS={s.batch_max_workers}, "
-                f"in-flight cap {self.in_flight_cap or s.upstream_max_in_flight})."
-            )
+        notes = [self._basis_note(basis), *self._rate_notes(slides_count, cap)]
+        if max_workers is not None:
+            notes.extend(self._asked_notes(slides_count, max_workers, cap, seconds))
         notes.append("Leave max_workers out (auto) and the scheduler does this for you.")
         return ConfigAdvice(
             slides_count=slides_count,
@@ -166,7 +199,44 @@ class ConfigAdvisor:
             max_possible_workers=cap,
             performance_notes=tuple(notes),
             basis=basis,
+            max_workers=allowed if max_workers is not None else None,
         )
+
+    def _rate_notes(self, slides_count: int, cap: int) -> list[str]:
+        """What the rate limit means for ``slides_count`` slides, and whether ``cap`` binds."""
+        s = self.settings
+        notes = []
+        reading = rate_reading(self.figures)
+        if reading.rate:
+            rounds = math.ceil(slides_count / reading.rate)
+            notes.append(
+                f"The rate limit ({reading.text}) binds: "
+                f"{slides_count} slides need {rounds} window(s); more workers do not help."
+                if rounds > 1
+                else f"{slides_count} slides fit in one rate window ({reading.text})."
+            )
+        saturate = workers_to_saturate(self.figures)
+        if saturate is not None and saturate > cap:
+            notes.append(
+                f"{saturate} workers would keep the rate limit busy, above the {cap} a batch "
+                f"may have (BATCH_MAX_WORKERS={s.batch_max_workers}, "
+                f"in-flight cap {self.in_flight_cap or s.upstream_max_in_flight})."
+            )
+        return notes
+
+    def _asked_notes(self, slides_count: int, asked: int, cap: int, seconds: float) -> list[str]:
+        """What the request's ``max_workers`` does: clamped, or slower than automatic."""
+        if asked > cap:
+            return [f"max_workers={asked} is clamped to {cap}, the most a batch may have."]
+        best = self._fewest_workers_for_best_time(slides_count, cap)
+        fastest = estimate_seconds(slides_count, self.figures, best)
+        if fastest >= seconds:
+            return []
+        return [
+            f"max_workers={asked} holds this batch to {asked} request(s) at once: about "
+            f"{format_duration(seconds)}, where {best} would take about "
+            f"{format_duration(fastest)}."
+        ]
 
     def _fewest_workers_for_best_time(self, slides: int, cap: int) -> int:
         """The smallest cap that is as fast as no cap at all (up to ``cap``).
@@ -188,6 +258,7 @@ class ConfigAdvisor:
 
     def _current(self) -> CurrentConfig:
         s = self.settings
+        reading = rate_reading(self.figures)
         return CurrentConfig(
             batch_default_workers=s.batch_default_workers,
             batch_max_workers=s.batch_max_workers,
@@ -201,7 +272,9 @@ class ConfigAdvisor:
             upstream_rate_window_seconds=s.upstream_rate_window_seconds,
             upstream_rpd=s.upstream_rpd,
             upstream_max_in_flight=s.upstream_max_in_flight,
-            effective_rate=self.figures.rate,
+            effective_rate=reading.rate,
+            effective_window_seconds=reading.window_seconds,
+            rate_learned=reading.learned,
             measured_latency_seconds=round(self.figures.latency, 3)
             if self.figures.measured
             else None,

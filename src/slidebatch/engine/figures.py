@@ -32,6 +32,7 @@ class GateFigures:
             measured=measured,
             next_start_in=self._next_start_in(stats),
             hold=_hold(stats),
+            learned=stats.learned_limit is not None or stats.window_learned,
         )
 
     def _next_start_in(self, stats: GateStats) -> float:

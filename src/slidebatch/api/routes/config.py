@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query
 
 from slidebatch.api.deps import CallerDep, ServicesDep
 from slidebatch.api.schemas import ConfigOptimalOut, ConfigValidateOut, SlidesCountIn
+from slidebatch.core.limits import check_slide_count
 from slidebatch.services import Services
 
 router = APIRouter(prefix="/slide/batch/config", tags=["config"])
@@ -20,7 +21,7 @@ async def validate(services: ServicesDep, caller: CallerDep) -> ConfigValidateOu
 async def optimal_post(
     body: SlidesCountIn, services: ServicesDep, caller: CallerDep
 ) -> ConfigOptimalOut:
-    return await _optimal(services, body.slides_count)
+    return await _optimal(services, body)
 
 
 @router.get("/optimal", response_model=ConfigOptimalOut, summary="Recommended workers and time")
@@ -28,12 +29,21 @@ async def optimal_get(
     services: ServicesDep,
     caller: CallerDep,
     slides_count: int = Query(..., ge=1, le=100_000),
+    max_workers: str | None = Query(
+        None,
+        pattern=r"^(auto|[1-9][0-9]{0,5})$",
+        description="The batch's cap, as in a batch request; absent or 'auto': automatic",
+    ),
 ) -> ConfigOptimalOut:
-    return await _optimal(services, slides_count)
+    body = SlidesCountIn.model_validate({"slides_count": slides_count, "max_workers": max_workers})
+    return await _optimal(services, body)
 
 
-async def _optimal(services: Services, slides_count: int) -> ConfigOptimalOut:
-    answer = ConfigOptimalOut.of(services.advisor().optimal(slides_count))
+async def _optimal(services: Services, asked: SlidesCountIn) -> ConfigOptimalOut:
+    """The advice for ``asked``; a deck the server would refuse is refused here too (422)."""
+    slides_count = asked.slides_count
+    check_slide_count(slides_count, services.limits)
+    answer = ConfigOptimalOut.of(services.advisor().optimal(slides_count, asked.workers))
     unit = await services.unit_cost()
     return answer.model_copy(
         update={
