@@ -226,13 +226,23 @@ def _compose(page: Page, server: str, tmp_path: Path) -> None:
 
     # A .md upload leaves the format on Auto-detect: a JSON deck pasted next is read as JSON.
     markdown = tmp_path / "talk.md"
-    markdown.write_text("# First\n\nbody\n\n---\n\n# Second\n", encoding="utf-8")
+    front = "---\ntitle: Four\naspect_ratio: '4:3'\n---\n\n"
+    markdown.write_text(front + "# First\n\nbody\n\n---\n\n# Second\n", encoding="utf-8")
     page.locator("#deck-file").set_input_files(str(markdown))
     expect(page.locator("#deck-summary")).to_contain_text("2 slides (Markdown")
     expect(page.locator("#deck-format")).to_have_value("auto")
+    expect(page.get_by_label("Deck title")).to_have_value("Four")
+    expect(page.get_by_label("Aspect ratio")).to_have_value("4:3")
     page.locator("#deck-text").fill('{"slides": [{"title": "Pasted in JSON"}]}')
     expect(page.locator("#deck-summary")).to_contain_text("1 slide (JSON")
     expect(page.locator("#deck-summary")).to_contain_text("Pasted in JSON")
+    # The previous deck's front matter does not carry over; a title typed by hand does.
+    expect(page.get_by_label("Deck title")).to_have_value("")
+    expect(page.get_by_label("Aspect ratio")).to_have_value("16:9")
+    page.get_by_label("Deck title").fill("Typed by hand")
+    page.locator("#deck-text").fill('{"title": "Deck", "slides": [{"title": "Pasted in JSON"}]}')
+    expect(page.locator("#deck-summary")).to_contain_text("1 slide (JSON")
+    expect(page.get_by_label("Deck title")).to_have_value("Typed by hand")
     # A format forced against the text: the error says what to change.
     page.locator("#deck-format").select_option("markdown")
     expect(page.locator("#deck-summary")).to_contain_text(

@@ -67,6 +67,9 @@ const HISTORY_PAGE = 20;
 const state = {
   // Which compose fields the user typed into: a parsed deck fills only the untouched ones.
   touched: { title: false, style: false, aspect: false, workers: false },
+  // Which untouched fields hold a parsed deck's value: the next deck replaces or clears them
+  // (a JSON deck without a title pasted after `title: Four` must not run as "Four").
+  fromDeck: { title: false, style: false, aspect: false, workers: false },
   deckCache: { key: null, parsed: null },
   parseSeq: 0,
   parseTimer: null,
@@ -236,17 +239,33 @@ function renderDeckSummary(parsed, format) {
   ui.deckSummary.replaceChildren(head, list);
 }
 
+/** Fill the fields the user did not type into from the deck; a field an earlier deck filled
+ * and this one says nothing about goes back to its default. */
 function applyDeckDefaults(parsed) {
-  if (!state.touched.title && parsed.title) ui.title.value = parsed.title;
-  if (!state.touched.style && parsed.style_prompt) ui.style.value = parsed.style_prompt;
-  if (!state.touched.aspect && parsed.aspect_ratio) setAspect(String(parsed.aspect_ratio));
-  // null means the deck says nothing about workers: keep the form's choice.
-  if (!state.touched.workers && parsed.max_workers === "auto") ui.workersAuto.checked = true;
-  else if (!state.touched.workers && Number.isInteger(parsed.max_workers)) {
-    ui.workersFixed.checked = true;
-    ui.workersCount.value = String(parsed.max_workers);
-  }
+  const workers = parsed.max_workers === "auto" || Number.isInteger(parsed.max_workers);
+  fillFromDeck("title", parsed.title, (value) => (ui.title.value = value ?? ""));
+  fillFromDeck("style", parsed.style_prompt, (value) => (ui.style.value = value ?? ""));
+  fillFromDeck("aspect", parsed.aspect_ratio, (value) => setAspect(String(value ?? defaultAspect())));
+  fillFromDeck("workers", workers ? parsed.max_workers : null, (value) => {
+    const fixed = Number.isInteger(value);
+    ui.workersFixed.checked = fixed;
+    ui.workersAuto.checked = !fixed;
+    if (fixed) ui.workersCount.value = String(value);
+  });
   syncWorkers();
+}
+
+function fillFromDeck(field, value, set) {
+  if (state.touched[field]) return;
+  const given = value !== null && value !== undefined && value !== "";
+  if (given) set(value);
+  else if (state.fromDeck[field]) set(null);
+  state.fromDeck[field] = given;
+}
+
+function defaultAspect() {
+  const option = [...ui.aspect.options].find((o) => o.defaultSelected);
+  return option ? option.value : "16:9";
 }
 
 function setAspect(ratio) {
@@ -318,10 +337,9 @@ function loadDeckText(text, format) {
   // The selector stays on Auto-detect: the hint is for this text, not for what comes next.
   ui.deckFormat.value = "auto";
   state.formatHint = format === "auto" ? null : { text, format };
-  // A whole new deck: let its own title, style and ratio fill the form.
+  // A whole new deck: its own title, style and ratio fill the form; what it does not say
+  // keeps what the user typed, and a value from the deck before is cleared.
   state.touched.title = state.touched.style = state.touched.aspect = state.touched.workers = false;
-  ui.title.value = "";
-  ui.style.value = "";
   parseDeck().catch(() => {});
 }
 
@@ -341,24 +359,31 @@ ui.deckFile.addEventListener("change", async () => {
   loadDeckText(await file.text(), format);
   ui.deckFile.value = "";
 });
-ui.title.addEventListener("input", () => (state.touched.title = true));
-ui.style.addEventListener("input", () => (state.touched.style = true));
+
+/** The user set ``field``: no deck changes it until a new deck is loaded whole. */
+function typedByHand(field) {
+  state.touched[field] = true;
+  state.fromDeck[field] = false;
+}
+
+ui.title.addEventListener("input", () => typedByHand("title"));
+ui.style.addEventListener("input", () => typedByHand("style"));
 ui.aspect.addEventListener("change", () => {
-  state.touched.aspect = true;
+  typedByHand("aspect");
   syncAspect();
   if (ui.aspect.value === "custom") ui.customRatio.focus();
 });
-ui.customRatio.addEventListener("input", () => (state.touched.aspect = true));
+ui.customRatio.addEventListener("input", () => typedByHand("aspect"));
 ui.workersAuto.addEventListener("change", () => {
-  state.touched.workers = true;
+  typedByHand("workers");
   syncWorkers();
 });
 ui.workersFixed.addEventListener("change", () => {
-  state.touched.workers = true;
+  typedByHand("workers");
   syncWorkers();
   ui.workersCount.focus();
 });
-ui.workersCount.addEventListener("input", () => (state.touched.workers = true));
+ui.workersCount.addEventListener("input", () => typedByHand("workers"));
 
 // ---- submit ---------------------------------------------------------------------------
 
