@@ -283,6 +283,20 @@ def test_a_batch_on_a_parked_gate_says_what_it_waits_for(client: TestClient) -> 
     assert status["waiting"].startswith("waiting for the upstream quota to reset, next start in")
     assert 3500 < status["next_start_in"] <= 3600
     assert status["estimated_remaining_time"] > 3500
+    assert status["waiting_for"] == "quota"
+    # Each pending slide says so too; its state stays in the seed's vocabulary.
+    for result in status["results"]:
+        assert result["state"] == result["status"] == "pending"
+        assert result["waiting_for"] == "quota"
+        assert 3500 < result["next_start_in"] <= 3600
+
+
+def test_a_slide_that_does_not_wait_has_no_waiting_fields(client: TestClient) -> None:
+    """A done slide answers without waiting_for / next_start_in (left out, not null)."""
+    batch = client.post("/api/slide/batch/generate", json=_deck(1)).json()
+    status = client.get(f"/api/slide/batch/{batch['batch_id']}").json()
+    assert "waiting_for" not in status["results"][0]
+    assert "next_start_in" not in status["results"][0]
 
 
 def test_too_many_slides_is_a_4xx_naming_the_limit(tmp_path: Path) -> None:

@@ -52,6 +52,7 @@ def test_with_the_queue_known_the_eta_counts_the_wait_the_queue_and_the_window()
     fields = batch.progress(100.0, figures, QueueShare(queued=30, ahead=10))
     assert fields.waiting == "waiting for the rate limit, next start in 12 s"
     assert fields.next_start_in == 12.0
+    assert fields.waiting_for == "rate_limit"
 
 
 def test_the_eta_does_not_jump_when_a_window_burst_lands() -> None:

@@ -386,6 +386,19 @@ class SlideResultOut(BaseModel):
         "on disk after a restart whose answer was lost)",
     )
     warnings: list[str] = []  # what the image does not show as asked (cut text, missing glyphs)
+    waiting_for: Literal["rate_limit", "quota", "blocked"] | None = Field(
+        None,
+        exclude_if=lambda wait: wait is None,
+        description="present while the slide is pending and its batch waits on the upstream: "
+        "for the rate limit, for a spent quota to reset, or for a credential the upstream "
+        "blocked (state stays pending, as the seed names it)",
+    )
+    next_start_in: float | None = Field(
+        None,
+        exclude_if=lambda seconds: seconds is None,
+        description="with waiting_for: seconds until the gate's next start, the earliest "
+        "this slide can start",
+    )
 
     @classmethod
     def of(cls, answer: SlideAnswer) -> SlideResultOut:
@@ -456,6 +469,7 @@ def _progress_fields(progress: Progress) -> dict[str, object]:
         "estimated_remaining_time": progress.estimated_remaining_time,
         "waiting": progress.waiting,
         "next_start_in": progress.next_start_in,
+        "waiting_for": progress.waiting_for,
         "waiting_for_quota": None
         if wait is None
         else {"until": wait.until.isoformat(), "reason": wait.reason},
@@ -473,6 +487,9 @@ class BatchStatusOut(BaseModel):
     estimated_remaining_time: float | None
     waiting: str | None = None  # "waiting for the rate limit, next start in 12 s"
     next_start_in: float | None = None  # seconds until the gate's next start, when waiting
+    waiting_for: str | None = Field(
+        None, description='with waiting: "rate_limit", "quota" or "blocked"'
+    )
     # Only while the upstream's quota is spent (a daily cap, no credits): when it resets.
     waiting_for_quota: QuotaWaitOut | None = _QUOTA_WAIT
     queue_position: int | None
@@ -560,6 +577,7 @@ class SlideEventOut(BaseModel):
     estimated_remaining_time: float | None = None
     waiting: str | None = None
     next_start_in: float | None = None
+    waiting_for: str | None = None
     waiting_for_quota: QuotaWaitOut | None = _QUOTA_WAIT
 
     @classmethod

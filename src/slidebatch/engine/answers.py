@@ -46,6 +46,11 @@ class SlideAnswer:
     warnings: tuple[str, ...] = ()
     spent: float | None = None  # USD of every paid image, replaced ones and candidates too
     cost_estimated: bool = False  # ``cost`` is the model's price (the provider's was lost)
+    # A pending slide of a batch that waits on the gate: what for ("rate_limit", "quota" or
+    # "blocked") and the seconds until the gate's next start (the earliest it can start).
+    # ``state`` stays in the seed's vocabulary (pending), so a seed client reads it as ever.
+    waiting_for: str | None = None
+    next_start_in: float | None = None
 
     @property
     def status(self) -> SlideState:
@@ -77,6 +82,20 @@ class SlideAnswer:
         )
 
 
+def waiting_slides(
+    answers: Sequence[SlideAnswer], progress: Progress | None
+) -> tuple[SlideAnswer, ...]:
+    """``answers`` with the gate's wait on each pending slide, while its batch waits on it."""
+    if progress is None or progress.waiting_for is None:
+        return tuple(answers)
+    return tuple(
+        replace(a, waiting_for=progress.waiting_for, next_start_in=progress.next_start_in)
+        if a.state is SlideState.PENDING
+        else a
+        for a in answers
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class QuotaWait:
     """The upstream's quota is spent: nothing starts before ``until`` (UTC), for ``reason``."""
@@ -96,6 +115,7 @@ class Progress:
     # "waiting for the rate limit, next start in 12 s" while the batch waits on the gate.
     waiting: str | None = None
     next_start_in: float | None = None
+    waiting_for: str | None = None  # while ``waiting``: "rate_limit", "quota" or "blocked"
     # Set while the credential's quota is spent (a daily cap, no credits): when it resets.
     waiting_for_quota: QuotaWait | None = None
 
@@ -123,6 +143,7 @@ def _waiting(progress: Progress, running: Progress | None) -> Progress:
         progress,
         waiting=running.waiting,
         next_start_in=running.next_start_in,
+        waiting_for=running.waiting_for,
         waiting_for_quota=running.waiting_for_quota,
     )
 

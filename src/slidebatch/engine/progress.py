@@ -85,6 +85,7 @@ class RunningBatch:
             self.eta(now, figures, queue),
             waiting=waiting,
             next_start_in=round(figures.next_start_in, 1) if waiting else None,
+            waiting_for=(figures.hold or "rate_limit") if waiting else None,
         )
 
 

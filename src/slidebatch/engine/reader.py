@@ -23,6 +23,7 @@ from slidebatch.engine.answers import (
     BatchStatus,
     SlideAnswer,
     state_counts,
+    waiting_slides,
 )
 from slidebatch.engine.runs import LostBatch, Runs
 from slidebatch.engine.versions import Versions
@@ -150,7 +151,7 @@ class BatchReader:
         )
         return replace(
             answer,
-            results=self._changed(snapshot, since),
+            results=waiting_slides(self._changed(snapshot, since), answer.progress),
             version=self._versions.cursor(snapshot.version),
             cost=snapshot.spent,
             cost_estimated=snapshot.estimated > 0,

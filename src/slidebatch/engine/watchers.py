@@ -19,7 +19,13 @@ from functools import partial
 
 from slidebatch.core.batch import BatchRecord, SlideRecord
 from slidebatch.core.states import SlideState
-from slidebatch.engine.answers import BatchStatus, Progress, SlideAnswer, SlideEvent
+from slidebatch.engine.answers import (
+    BatchStatus,
+    Progress,
+    SlideAnswer,
+    SlideEvent,
+    waiting_slides,
+)
 from slidebatch.engine.events import EventBus
 from slidebatch.engine.versions import Versions
 from slidebatch.errors import NotFound
@@ -87,7 +93,8 @@ class Watchers:
             record = await self._repo.until_answered(
                 "read slide", lambda: self._repo.get_slide(batch_id, key), batch_id=batch_id
             )
-            event = SlideEvent(batch_id, SlideAnswer.of(record), progress)
+            answer = waiting_slides([SlideAnswer.of(record)], progress)[0]
+            event = SlideEvent(batch_id, answer, progress)
             publish = partial(self.events.publish, batch_id, event)
         except NotFound:
             pass
