@@ -578,3 +578,76 @@ def test_arabic_deck_reads_right_to_left_on_the_page(server: str) -> None:
             assert heading.evaluate("(el) => el.matches(':dir(rtl)')")
         finally:
             browser.close()
+
+
+@pytest.fixture
+def gated_server(tmp_path: Path) -> Iterator[str]:
+    """`slidebatch serve` on a fake OpenRouter allowing one start per 10 minutes: the gate
+    (and the X-RateLimit figures it learns) hold every start after the first."""
+    _require_chromium()
+    config = FakeUpstreamConfig(rpm=1, window_seconds=600.0, latency_median=0.05)
+    with (
+        FakeUpstreamServer(config) as upstream,
+        _serve(
+            tmp_path,
+            IMAGE_PROVIDER="openrouter",
+            LLM_API_KEY="sk-test-browser-gate",
+            LLM_API_BASE=upstream.openrouter_base,
+            UPSTREAM_RPM="1",
+            UPSTREAM_RATE_WINDOW_SECONDS="600",
+        ) as url,
+    ):
+        yield url
+
+
+WAIT_SECONDS = re.compile(r"waiting for the rate limit, next start in (\d+) s")
+
+
+def _seconds_said(text: str) -> int:
+    found = WAIT_SECONDS.search(text)
+    assert found is not None, text
+    return int(found.group(1))
+
+
+def test_waiting_counts_down_and_a_regenerated_card_keeps_its_image(gated_server: str) -> None:
+    """While the rate limit holds the next start, the batch line counts down between server
+    updates (page clock), and a regenerated slide shows its old image and what it waits for."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1366, "height": 900})
+            page.set_default_timeout(WAIT_MS)
+            expect.set_options(timeout=WAIT_MS)
+            page.goto(gated_server)
+            page.locator("#deck-text").fill('{"slides": [{"title": "One"}, {"title": "Two"}]}')
+            expect(page.locator("#deck-summary")).to_contain_text("2 slides")
+            page.get_by_label("Style prompt").fill("navy and gold")
+            # From here the page's timers run only when the test says (no sleeping).
+            page.clock.install()
+            page.clock.pause_at(1_900_000_000_000)
+            page.get_by_role("button", name="Generate slides").click()
+            first = page.locator('#slide-grid > li[data-page="1"]')
+            expect(first).to_have_attribute("data-state", "done")
+            eta = page.locator("#batch-eta")
+            expect(eta).to_contain_text("waiting for the rate limit, next start in")
+            said = _seconds_said(eta.inner_text())
+            page.clock.run_for(5000)  # no server update in between: the page counts itself
+            assert _seconds_said(eta.inner_text()) == said - 5
+
+            first.get_by_role("button", name="Edit & regenerate").click()
+            dialog = page.get_by_role("dialog")
+            dialog.get_by_role("button", name="Regenerate this slide").click()
+            page.keyboard.press("Escape")
+            expect(first).to_have_attribute("data-state", "pending")
+            image = first.locator(".thumb img")
+            expect(image).to_be_visible()
+            expect(first.locator(".thumb")).to_have_class(re.compile("has-image"))
+            note = first.locator(".thumb-empty")
+            expect(note).to_contain_text("waiting for the rate limit, next start in")
+            before = _seconds_said(note.inner_text())
+            page.clock.run_for(3000)
+            assert _seconds_said(note.inner_text()) == before - 3
+        finally:
+            browser.close()

@@ -16,6 +16,16 @@ import {
   statusLabel,
 } from "./format.js";
 
+// What a batch or a pending slide waits for (the server's ``waiting_for``), in its words.
+const WAIT_WORDS = {
+  rate_limit: "waiting for the rate limit, next start in",
+  quota: "waiting for the upstream quota to reset, next start in",
+  blocked: "the upstream asks for a long wait (credential blocked), next try in",
+};
+
+// Between server updates the countdowns tick locally once a second.
+const TICK_MS = 1000;
+
 const LIVE_LABELS = {
   connecting: "Connecting…",
   live: "● Live",
@@ -33,6 +43,10 @@ export class BatchView {
     this.slides = new Map();
     this.cards = new Map();
     this.live = null;
+    // When the server's last countdown figures (next_start_in, remaining time) arrived, on
+    // performance.now()'s clock: the page counts them down from there until the next update.
+    this.figuresAt = performance.now();
+    this.ticker = null;
     this.el = {
       section: byId("batch-view"),
       heading: byId("batch-heading"),
@@ -84,6 +98,7 @@ export class BatchView {
     this.el.section.hidden = false;
     if (initial) this.applySnapshot(initial);
     else this.render();
+    this.startTicking();
     this.live = new LiveBatch(this.api, batchId, {
       onSnapshot: (data) => this.applySnapshot(data),
       onSlide: (data) => this.applySlideEvent(data),
@@ -102,9 +117,42 @@ export class BatchView {
     return this.slides.get(slideId) || null;
   }
 
+  /** Count the batch's and the waiting cards' figures down locally, once a second. */
+  startTicking() {
+    if (this.ticker !== null) return;
+    this.ticker = window.setInterval(() => this.tick(), TICK_MS);
+  }
+
+  tick() {
+    if (!this.batch || FINAL_BATCH_STATES.has(this.batch.status)) return;
+    this.el.eta.textContent = etaText(this.batch, this.shownProgress(), this.left());
+    for (const slide of this.slides.values()) {
+      if (slide.state === "pending") this.renderCard(slide);
+    }
+  }
+
+  /** ``seconds`` as the server said them, less the time since it said them. */
+  left() {
+    const elapsed = (performance.now() - this.figuresAt) / 1000;
+    return (seconds) => Math.max(0, Number(seconds) - elapsed);
+  }
+
+  shownProgress() {
+    return Math.max(0, Math.min(1, Number(this.batch.progress) || 0));
+  }
+
+  /** What a pending slide waits for: its own figures, else its batch's. */
+  waitText(slide) {
+    const kind = slide.waiting_for || this.batch.waiting_for;
+    const seconds = slide.waiting_for ? slide.next_start_in : this.batch.next_start_in;
+    if (!kind || seconds === null || seconds === undefined) return null;
+    return `${WAIT_WORDS[kind] || WAIT_WORDS.rate_limit} ${Math.ceil(this.left()(seconds))} s`;
+  }
+
   applySnapshot(status) {
     if (!status || status.batch_id !== this.batchId) return;
-    this.batch = { ...this.batch, ...status };
+    this.figuresAt = performance.now();
+    this.batch = { ...this.batch, waiting_for: null, next_start_in: null, ...status };
     for (const result of status.results || []) this.putSlide(result);
     this.render();
     this.finishIfDone();
@@ -125,6 +173,10 @@ export class BatchView {
     for (const key of keys) {
       if (key in data) update[key] = data[key];
     }
+    if ("estimated_remaining_time" in data) {
+      this.figuresAt = performance.now();
+      update.waiting_for = data.waiting_for ?? null;
+    }
     this.batch = { ...this.batch, ...update };
     if (this.batch.status === "queued" || FINAL_BATCH_STATES.has(this.batch.status)) {
       // A slide moving again means the batch is running (also after a regenerate).
@@ -137,6 +189,7 @@ export class BatchView {
 
   applyBatchEvent(data) {
     if (!data || data.batch_id !== this.batchId) return;
+    this.figuresAt = performance.now();
     this.batch = { ...this.batch, ...data };
     if (FINAL_BATCH_STATES.has(data.status)) this.batch.estimated_remaining_time = null;
     this.render();
@@ -146,7 +199,8 @@ export class BatchView {
   /** Merge a SlideResult (from an event or an action's answer) and redraw its card. */
   putSlide(result) {
     const previous = this.slides.get(result.slide_id) || {};
-    const slide = { ...previous, ...result };
+    // The waiting fields are present only while the slide waits: an answer without them ends it.
+    const slide = { ...previous, waiting_for: null, next_start_in: null, ...result };
     slide.state = result.state || result.status || previous.state || "pending";
     this.slides.set(slide.slide_id, slide);
     this.renderCard(slide);
@@ -213,10 +267,10 @@ export class BatchView {
     if (spend.total !== null) parts.push(`spent ${spendText(spend.total, spend.estimated, spend.unknown)}`);
     else if (spend.unknown) parts.push("cost unknown");
     this.el.counts.textContent = parts.join(" · ");
-    const progress = Math.max(0, Math.min(1, Number(b.progress) || 0));
+    const progress = this.shownProgress();
     this.el.progress.value = Math.round(progress * 1000) / 10;
     this.el.progress.textContent = `${Math.round(progress * 100)}%`;
-    this.el.eta.textContent = etaText(b, progress);
+    this.el.eta.textContent = etaText(b, progress, this.left());
     this.renderActions();
   }
 
@@ -275,16 +329,22 @@ export class BatchView {
       "aria-label",
       `Slide ${slide.page_num ?? ""}: ${slide.title || ""}. ${statusLabel(slide.state)}. Open details`,
     );
-    const src = slide.image_url ? imageSrc(this.api, slide) : "";
+    const busy = ACTIVE_SLIDE_STATES.has(slide.state);
+    let src = slide.image_url ? imageSrc(this.api, slide) : "";
     if (src && thumb.img.dataset.src !== src) {
       thumb.img.dataset.src = src;
       thumb.img.src = src;
       thumb.img.alt = `Slide ${slide.page_num ?? ""}: ${slide.title || ""}`;
     }
+    // A slide being made again keeps showing its old image (dimmed) until the new one comes.
+    if (!src && busy) src = thumb.img.dataset.src || "";
+    const wait = slide.state === "pending" ? this.waitText(slide) : null;
     thumb.img.hidden = !src;
-    thumb.empty.hidden = Boolean(src);
-    thumb.empty.textContent = slide.state === "error" ? "No image" : `${statusLabel(slide.state)}…`;
-    thumb.button.classList.toggle("busy", ACTIVE_SLIDE_STATES.has(slide.state));
+    thumb.empty.hidden = Boolean(src) && !busy;
+    thumb.empty.textContent =
+      slide.state === "error" ? "No image" : wait || `${statusLabel(slide.state)}…`;
+    thumb.button.classList.toggle("busy", busy);
+    thumb.button.classList.toggle("has-image", Boolean(src));
   }
 }
 
@@ -347,7 +407,7 @@ function insertByPage(grid, node, pageNum) {
   grid.append(node);
 }
 
-function etaText(batch, progress) {
+function etaText(batch, progress, left) {
   if (FINAL_BATCH_STATES.has(batch.status)) {
     return batch.total_time ? `Finished in ${formatSeconds(batch.total_time)}` : "";
   }
@@ -360,9 +420,13 @@ function etaText(batch, progress) {
     const when = new Date(quota.until).toLocaleString();
     return `${Math.round(progress * 100)}% · waiting for the upstream's quota until ${when}`;
   }
-  const waiting = batch.waiting ? ` · ${batch.waiting}` : "";
+  let waiting = batch.waiting ? ` · ${batch.waiting}` : "";
+  if (batch.waiting && batch.waiting_for && Number.isFinite(batch.next_start_in)) {
+    const words = WAIT_WORDS[batch.waiting_for] || WAIT_WORDS.rate_limit;
+    waiting = ` · ${words} ${Math.ceil(left(batch.next_start_in))} s`;
+  }
   if (eta !== null && eta !== undefined && Number.isFinite(eta)) {
-    return `${Math.round(progress * 100)}%${waiting} · about ${formatSeconds(eta)} left`;
+    return `${Math.round(progress * 100)}%${waiting} · about ${formatSeconds(left(eta))} left`;
   }
   return `${Math.round(progress * 100)}%${waiting}`;
 }
