@@ -28,7 +28,7 @@ from slidebatch.core.quota import Quotas
 from slidebatch.core.slide import BatchRequest
 from slidebatch.engine.advisor import ConfigAdvisor
 from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
-from slidebatch.engine.cost_guard import guard_cost
+from slidebatch.engine.cost_guard import gate_cost, guard_cost
 from slidebatch.engine.events import EventBus
 from slidebatch.engine.figures import GateFigures
 from slidebatch.errors import ConfigError
@@ -131,8 +131,10 @@ class Services:
         """
         if isinstance(self.engine, FleetEngine):
             return
+        # Gated before the task runs: nothing of it starts until the guard has read it.
+        watch = gate_cost(self.engine, batch_id, max_cost, unit)
         task = asyncio.create_task(
-            guard_cost(self.engine, batch_id, max_cost, unit, self.log),
+            guard_cost(self.engine, batch_id, watch, self.log),
             name=f"cost-guard-{batch_id}",
         )
         self.guards.add(task)

@@ -186,3 +186,45 @@ def test_the_offline_renderer_costs_zero_everywhere(tmp_path: Path) -> None:
     assert status["cost"] == 0.0
     assert [(r["cost"], r["spent"]) for r in status["results"]] == [(0.0, 0.0)] * 2
     assert listed[0]["cost"] == 0.0
+
+
+def test_max_cost_with_no_price_known_lets_the_first_image_price_the_rest(
+    tmp_path: Path,
+) -> None:
+    """No price configured or measured, a 0.01 cap, images at 0.25: the first image starts
+    alone, its cost is above the cap, the other is cancelled; the batch ends ``cancelled``
+    with ``stop_reason`` max_cost (before: both drawn, ``completed`` with that reason)."""
+    settings = _settings(tmp_path, batch_default_workers=4)
+    with _client(settings, PricedProvider(delay=0.02)) as client:
+        answer = client.post("/api/slide/batch/generate", json=_deck(2, max_cost=0.01))
+        assert answer.status_code in (200, 202), answer.text
+        batch_id = answer.json()["batch_id"]
+        status = _final(client, batch_id)
+    assert status["status"] == "cancelled"
+    assert status["stop_reason"] == "max_cost"
+    assert status["successful"] == 1
+    assert status["cost"] == pytest.approx(PRICE)
+
+
+def test_max_cost_prices_in_flight_images_at_what_the_upstream_charged(tmp_path: Path) -> None:
+    """Configured 0.05, charged 0.25, a 1.0 cap and 12 slides on 12 workers: the first image
+    alone, then as many as fit at 0.25 (3): 4 paid, 1.0, never past the cap (before: all 12
+    started at once at the configured price, 3.0 spent)."""
+    settings = _settings(tmp_path, upstream_price_per_image=0.05, batch_default_workers=12)
+    with _client(settings, PricedProvider(delay=0.02)) as client:
+        answer = client.post("/api/slide/batch/generate", json=_deck(12, max_cost=1.0))
+        assert answer.status_code in (200, 202), answer.text
+        status = _final(client, answer.json()["batch_id"])
+    assert status["cost"] <= 1.0 + 1e-9
+    assert status["successful"] == 4
+    assert status["status"] == "cancelled"
+    assert status["stop_reason"] == "max_cost"
+
+
+def _final(client: TestClient, batch_id: str) -> dict[str, object]:
+    """The batch's status once it is final (the test client runs the app's loop meanwhile)."""
+    for _ in range(2000):
+        status = client.get(f"/api/slide/batch/{batch_id}").json()
+        if status["status"] in ("completed", "completed_with_errors", "failed", "cancelled"):
+            return status
+    raise AssertionError(f"batch {batch_id} did not end: {status}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator, Callable
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,12 +73,19 @@ class Fleet:
 
 @pytest.fixture
 async def fleet(tmp_path: Path, postgres_url: str) -> AsyncIterator[Fleet]:
+    async with _fleet(tmp_path, postgres_url, PRICE) as started:
+        yield started
+
+
+@asynccontextmanager
+async def _fleet(tmp_path: Path, postgres_url: str, price: float | None) -> AsyncIterator[Fleet]:
+    """An API process and a worker process on ``postgres_url``, ``price`` configured."""
     settings = load_settings(
         data_dir=tmp_path / "data",
         log_dir=tmp_path / "logs",
         database_url=postgres_url,
         fleet_poll_seconds=0.1,
-        upstream_price_per_image=PRICE,
+        upstream_price_per_image=price,
     )
     provider = PricedProvider()
     async with AsyncExitStack() as stack:
@@ -239,3 +246,19 @@ async def test_regenerate_on_a_running_capped_batch_counts_what_is_pending_and_i
     slides = await api.database.batches.get_slides(batch.id)
     assert [s.state for s in slides] == [SlideState.DONE] * 3
     assert len(provider.calls) == (4 if fits else 3)
+
+
+async def test_a_fleet_prices_in_flight_images_at_what_the_first_one_cost(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Configured at 0.05 but charged 0.25, 8 slides 8 at a time under a 1.0 cap: the first
+    claim's image goes alone, its cost prices the rest (3 more fit): 4 paid, 1.0 (it used to
+    claim all 8 at the configured price: 2.0)."""
+    async with _fleet(tmp_path, postgres_url, 0.05) as fleet:
+        api = fleet.api
+        batch, _ = await api.engine.submit(_request(8, workers=8, max_cost=1.0))
+        assert await _finished(api, batch.id) is BatchState.CANCELLED
+        slides = await api.database.batches.get_slides(batch.id)
+        assert len(fleet.provider.calls) == 4
+        assert sum(s.spent or 0.0 for s in slides) == pytest.approx(1.0)
+        assert (await api.engine.read.status(batch.id)).stop_reason == "max_cost"

@@ -7,6 +7,7 @@ The price per image is, in order: nothing for the offline renderer; the mean of 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -115,6 +116,37 @@ def next_price(prices: Iterable[float | None], unit: UnitCost) -> UnitCost:
     return UnitCost(max(max(known), unit.per_image or 0.0), unit.source)
 
 
+def images_in_flight_allowed(
+    max_cost: float,
+    spends: Iterable[float | None],
+    prices: Iterable[float | None],
+    unit: UnitCost,
+) -> int | None:
+    """How many images of a batch may be in flight at once under ``max_cost`` (the ones in
+    flight now included); None: no limit (free images).
+
+    The rule (docs/cost.md): once one of the batch's images reported its cost, every image
+    in flight and the next are priced at the dearest of the batch's reported costs and the
+    ``unit`` price (so a configured price below what the upstream charges is overridden by
+    what it charged), and as many fit as ``max_cost`` minus what was paid allows. Before
+    that, when ``unit`` is not measured (configured or unknown), one image alone is let
+    start (the probe) and its reported cost decides the rest: the cap is then passed by at
+    most that one image when its price was unknown, and never by more than the images in
+    flight at a decision made at a measured price (times what they cost above it).
+    """
+    paid = sum(c for c in spends if c is not None)
+    known = [p for p in prices if p is not None]
+    if unit.source is CostSource.FREE and not known:
+        return None
+    if not known and unit.source is not CostSource.MEASURED:
+        # The probe: one image alone, if its price (when configured) fits at all.
+        return 1 if paid + (unit.per_image or 0.0) <= max_cost + 1e-9 else 0
+    price = max([*known, unit.per_image or 0.0])
+    if price <= 0:
+        return None
+    return max(0, math.floor((max_cost - paid) / price + 1e-9))
+
+
 def room_for_next(
     max_cost: float,
     spends: Iterable[float | None],
@@ -122,13 +154,29 @@ def room_for_next(
     in_flight: int,
     unit: UnitCost,
 ) -> bool:
-    """Whether a batch may start one more image under ``max_cost``: what its slides paid in
-    all (``spends``), its ``in_flight`` images and the next one counted at ``next_price``.
+    """Whether a batch may start one more image under ``max_cost`` with ``in_flight``
+    images running (``images_in_flight_allowed``).
 
     The one decision of the cost guard (``engine/cost_guard.py``) and a fleet's claims.
     """
-    paid = sum(c for c in spends if c is not None)
-    return next_image_fits(max_cost, paid, in_flight, next_price(prices, unit))
+    allowed = images_in_flight_allowed(max_cost, spends, prices, unit)
+    return allowed is None or in_flight < allowed
+
+
+def cap_reached(
+    max_cost: float,
+    spends: Iterable[float | None],
+    prices: Iterable[float | None],
+    in_flight: int,
+    unit: UnitCost,
+) -> bool:
+    """Whether the batch must stop: no more image may start now, and none in flight can
+    change that (it is not waiting for the probe's cost to price the rest)."""
+    known = [p for p in prices if p is not None]
+    if room_for_next(max_cost, spends, known, in_flight, unit):
+        return False
+    probing = not known and unit.source in (CostSource.CONFIGURED, CostSource.UNKNOWN)
+    return not (probing and in_flight > 0)
 
 
 def no_room_left(

@@ -41,6 +41,7 @@ from slidebatch.observability.metrics import Metrics
 from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.scheduler.clock import Clock
 from slidebatch.scheduler.dispatcher import Dispatcher, JobListener
+from slidebatch.scheduler.fair_queue import StartGate
 from slidebatch.storage.images import ImageStore
 from slidebatch.storage.repository import BatchRepository
 
@@ -265,6 +266,15 @@ class BatchEngine:
         """Start no more slides of ``batch_id`` from now on, before any await (``max_cost``);
         ``cancel`` then ends it (its running slides finish)."""
         self.dispatcher.hold_batch(batch_id)
+
+    def gate_starts(self, batch_id: str, gate: StartGate | None) -> None:
+        """Start a slide of ``batch_id`` only when ``gate(running)`` allows it (None: no
+        gate); synchronous (``max_cost``: the images its cap lets be in flight)."""
+        self.dispatcher.gate_batch(batch_id, gate)
+
+    def starts_changed(self) -> None:
+        """A gate's answer may have changed: the dispatcher looks again."""
+        self.dispatcher.poke()
 
     async def cancel(
         self, batch_id: str, *, owner: str | None = None, reason: str | None = None

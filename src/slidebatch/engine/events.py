@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 
 from slidebatch.engine.answers import BatchStatus, SlideEvent
@@ -43,16 +43,33 @@ class EventBus:
         self._queue_size = queue_size
         self._ids = itertools.count(1)
         self.last_id = 0  # the id of the newest event published (0: none yet)
+        self._taps: dict[str, list[Callable[[SlideEvent | BatchStatus], None]]] = {}
 
     def publish(self, batch_id: str, data: SlideEvent | BatchStatus) -> BatchEvent:
         event = BatchEvent(next(self._ids), batch_id, data)
         self.last_id = event.id
+        for tap in list(self._taps.get(batch_id, ())):
+            tap(data)
         for queue in list(self._subscribers.get(batch_id, ())):
             try:
                 queue.put_nowait(event)
             except asyncio.QueueFull:
                 self._drop(batch_id, queue)
         return event
+
+    @contextmanager
+    def tap(self, batch_id: str, tap: Callable[[SlideEvent | BatchStatus], None]) -> Iterator[None]:
+        """Call ``tap`` with each event of ``batch_id`` as it is published (synchronously,
+        before any subscriber reads it), while inside: the cost guard's gate."""
+        self._taps.setdefault(batch_id, []).append(tap)
+        try:
+            yield
+        finally:
+            taps = self._taps.get(batch_id, [])
+            if tap in taps:
+                taps.remove(tap)
+            if not taps:
+                self._taps.pop(batch_id, None)
 
     def close(self, batch_id: str) -> None:
         """End every stream of ``batch_id`` (the batch finished or was deleted)."""

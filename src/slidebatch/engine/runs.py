@@ -399,6 +399,10 @@ class Runs:
 
     def _dispatch(self, batch: BatchRecord, slides: Sequence[SlideRecord]) -> None:
         jobs = [self._job(batch, s) for s in slides]
+        if batch.max_cost is not None:
+            # One image at a time unless its cost guard gates it already (one may not come:
+            # a regenerate of a finished batch).
+            self._dispatcher.gate_batch(batch.id, _one_at_a_time, unless_set=True)
         self._dispatcher.add_jobs(batch.id, jobs, cap=batch.effective_workers)
 
     def _job(self, batch: BatchRecord, record: SlideRecord) -> Job:
@@ -428,3 +432,9 @@ def completion_summary(batch: BatchRecord, slides: Sequence[SlideRecord]) -> dic
         "cost": round(sum(s.spent or 0.0 for s in slides), 6),
         "placeholders": sum(1 for s in slides if s.placeholder),
     }
+
+
+def _one_at_a_time(running: int) -> bool:
+    """The gate of a batch with a ``max_cost`` and no cost guard yet: each image's cost is
+    stored before the next starts."""
+    return running < 1

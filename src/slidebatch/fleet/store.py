@@ -44,7 +44,7 @@ from sqlalchemy import Result, Row, Table, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from slidebatch.core.batch import BatchRecord, SlideRecord
-from slidebatch.core.cost import CostSource, UnitCost, next_price, room_for_next
+from slidebatch.core.cost import CostSource, UnitCost, cap_reached, next_price, room_for_next
 from slidebatch.core.states import BatchState, SlideState, final_batch_state
 from slidebatch.storage.candidates import add_candidate
 from slidebatch.storage.errors import translated
@@ -62,6 +62,11 @@ _HELD = """EXISTS (SELECT 1 FROM batch_looks l JOIN slides a
                      ON a.batch_id = l.batch_id AND a.key = l.anchor_key
                    WHERE l.batch_id = s.batch_id AND l.anchor_key <> s.key
                      AND a.state IN ('pending', 'generating'))"""
+# A capped batch whose first image's cost is awaited (core.cost.images_in_flight_allowed):
+# no image of it reported a cost, the price is not measured (:probe) and one is in flight.
+_PROBING = """(CAST(:probe AS boolean) AND b.max_cost IS NOT NULL
+    AND NOT EXISTS (SELECT 1 FROM slides c WHERE c.batch_id = b.id AND c.cost IS NOT NULL)
+    AND EXISTS (SELECT 1 FROM slides f WHERE f.batch_id = b.id AND f.state = 'generating'))"""
 _PICK_BATCH = text(
     f"""
     SELECT b.id FROM batches b
@@ -70,6 +75,7 @@ _PICK_BATCH = text(
                   AND (s.due_at IS NULL OR s.due_at <= now()) AND NOT {_HELD})
       AND (b.effective_workers IS NULL OR b.effective_workers >
            (SELECT count(*) FROM slides g WHERE g.batch_id = b.id AND g.state = 'generating'))
+      AND NOT {_PROBING}
     ORDER BY b.fleet_turn, b.queue_seq
     LIMIT 1
     FOR UPDATE OF b SKIP LOCKED
@@ -192,7 +198,8 @@ class FleetStore:
     async def claimable(self) -> bool:
         """Whether some running batch has a slide a claim would take now (no lock taken)."""
         query = _PICK_BATCH.text.replace("FOR UPDATE OF b SKIP LOCKED", "")
-        return (await self._query("look for work", query)).first() is not None
+        # A hint: a batch waiting for its probe's cost counts (the claim itself decides).
+        return (await self._query("look for work", query, probe=False)).first() is not None
 
     async def next_due_in(self) -> float | None:
         """Seconds until the earliest slide backing off becomes claimable (None: none waits)."""
@@ -217,12 +224,15 @@ class FleetStore:
         """
         with translated("claim a slide"):
             async with self._engine.begin() as connection:
-                batch_id = (await connection.execute(_PICK_BATCH)).scalar()
+                probe = unit.source in (CostSource.CONFIGURED, CostSource.UNKNOWN)
+                batch_id = (await connection.execute(_PICK_BATCH, {"probe": probe})).scalar()
                 if batch_id is None:
                     return None
                 capped = await _cap_reached(connection, batch_id, unit, at)
-                if capped is not None:
+                if isinstance(capped, CostCapped):
                     return capped
+                if capped is _WAIT:
+                    return None
                 key = (await connection.execute(_PICK_SLIDE, {"b": batch_id})).scalar()
                 if key is None:  # the batch's last claimable slide went meanwhile
                     return None
@@ -521,9 +531,12 @@ class LeaseFigures:
     beat_age: float | None
 
 
+_WAIT = object()  # _cap_reached: nothing may start yet, but the cap is not reached
+
+
 async def _cap_reached(
     connection: AsyncConnection, batch_id: str, unit: UnitCost, at: datetime
-) -> CostCapped | None:
+) -> CostCapped | object | None:
     """Cancel the batch's pending slides if one more image would pass its ``max_cost``
     (``core/cost.room_for_next``, the cost guard's decision); the caller locked the batch."""
     max_cost = (
@@ -542,6 +555,8 @@ async def _cap_reached(
     spends, prices = [s.spent for s in slides], [s.cost for s in slides]
     if room_for_next(max_cost, spends, prices, in_flight, unit):
         return None
+    if not cap_reached(max_cost, spends, prices, in_flight, unit):
+        return _WAIT  # the probe's cost is awaited: no claim, no cancel
     await connection.execute(
         text("UPDATE batches SET cancel_requested = true, stop_reason = 'max_cost' WHERE id = :b"),
         {"b": batch_id},

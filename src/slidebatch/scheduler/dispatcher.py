@@ -35,7 +35,7 @@ from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.providers.base import ImageProvider, ImageRequest, ImageResult
 from slidebatch.scheduler.clock import Clock, first_of
 from slidebatch.scheduler.deadline import call_provider
-from slidebatch.scheduler.fair_queue import BatchQueueStats, FairQueue
+from slidebatch.scheduler.fair_queue import BatchQueueStats, FairQueue, StartGate
 from slidebatch.scheduler.job import Job
 from slidebatch.scheduler.rate_gate import GatePermit, GateStats, RateGate
 from slidebatch.scheduler.retry import RetryPolicy
@@ -121,6 +121,20 @@ class Dispatcher:
         ``cancel_batch`` drops them: synchronous, so nothing starts between a decision to stop
         the batch and its cancel."""
         self._queue.hold(batch_id)
+
+    def gate_batch(
+        self, batch_id: str, gate: StartGate | None, *, unless_set: bool = False
+    ) -> None:
+        """Start a job of ``batch_id`` only when ``gate(running)`` allows it (None: remove
+        the gate); synchronous, like ``hold_batch``. A gated batch's paid job keeps its slot
+        until its success is recorded, so the gate counts it until its cost is known
+        (``max_cost``). ``unless_set``: keep a gate already set."""
+        self._queue.gate(batch_id, gate, unless_set=unless_set)
+        self._poke()
+
+    def poke(self) -> None:
+        """Look again at what may start (a gate's answer changed)."""
+        self._poke()
 
     def outstanding(self, batch_id: str) -> int:
         """Queued + backing off + running jobs of ``batch_id``."""
@@ -240,11 +254,19 @@ class Dispatcher:
             raise
         else:
             permit.success(result.rate_limit)
-            self._queue.finish(job.batch_id)
-            self._poke()
+            # A gated batch (max_cost) counts the image as running until its cost is stored.
+            held = self._queue.gated(job.batch_id)
+            if not held:
+                self._queue.finish(job.batch_id)
+                self._poke()
             # Paid for: the report (the image stored) is a save, not cancelled with the attempt.
             hook = listener.on_succeeded(job, result, attempt)
-            await self._saves.run(self._safely(job, "on_succeeded", hook))
+            try:
+                await self._saves.run(self._safely(job, "on_succeeded", hook))
+            finally:
+                if held:
+                    self._queue.finish(job.batch_id)
+                    self._poke()
 
     async def _after_failure(
         self, job: Job, error: ProviderError, attempt: int, listener: JobListener

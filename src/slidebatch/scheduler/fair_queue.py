@@ -14,10 +14,13 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from slidebatch.scheduler.job import Job
+
+# Whether a batch may start one more job with this many of its jobs running.
+StartGate = Callable[[int], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +44,10 @@ class _Batch:
     cancelled: bool = False
     held: bool = False  # hold(): nothing of it starts until its cancel drops what is queued
 
-    def ready(self) -> bool:
+    def ready(self, gate: StartGate | None = None) -> bool:
         below_cap = self.cap is None or self.running < self.cap
-        return below_cap and not self.held and bool(self.retries or self.fresh)
+        waiting = not self.held and bool(self.retries or self.fresh)
+        return below_cap and waiting and (gate is None or gate(self.running))
 
     def empty(self) -> bool:
         return not (self.fresh or self.retries or self.backing_off or self.running)
@@ -64,6 +68,9 @@ class FairQueue:
         self._order: deque[str] = deque()
         self._backoff: list[_Waiting] = []
         self._seq = itertools.count()
+        # gate(): whether a batch may start one more with so many running (``max_cost``),
+        # kept while the batch comes and goes from memory, until removed.
+        self._gates: dict[str, StartGate] = {}
 
     def add(self, batch_id: str, jobs: Sequence[Job], *, cap: int | None) -> None:
         """Queue ``jobs`` for ``batch_id`` (new or known; the latest cap applies)."""
@@ -81,7 +88,7 @@ class FairQueue:
 
     def has_ready(self) -> bool:
         """Whether ``pop`` would return a job now."""
-        return any(batch.ready() for batch in self._batches.values())
+        return any(batch.ready(self._gates.get(b)) for b, batch in self._batches.items())
 
     def pop(self) -> Job | None:
         """The next job in rotation, counted as running; ``None`` if no batch may start one."""
@@ -89,7 +96,7 @@ class FairQueue:
             batch_id = self._order[0]
             self._order.rotate(-1)
             batch = self._batches[batch_id]
-            if batch.ready():
+            if batch.ready(self._gates.get(batch_id)):
                 batch.running += 1
                 return batch.retries.popleft() if batch.retries else batch.fresh.popleft()
         return None
@@ -135,6 +142,21 @@ class FairQueue:
         batch = self._batches.get(batch_id)
         if batch is not None:
             batch.held = True
+
+    def gate(self, batch_id: str, gate: StartGate | None, *, unless_set: bool = False) -> None:
+        """Start a job of ``batch_id`` only when ``gate(running)`` says so (None: remove it),
+        set before its jobs are added or after: what its ``max_cost`` lets be in flight
+        (``engine/cost_guard.py``). ``unless_set``: keep a gate already set."""
+        if unless_set and batch_id in self._gates:
+            return
+        if gate is None:
+            self._gates.pop(batch_id, None)
+        else:
+            self._gates[batch_id] = gate
+
+    def gated(self, batch_id: str) -> bool:
+        """Whether ``batch_id`` has a gate (its paid jobs hold their slot until recorded)."""
+        return batch_id in self._gates
 
     def cancel(self, batch_id: str) -> list[Job]:
         """Drop the queued and backing-off jobs of ``batch_id`` (a hold ends) and return them."""
