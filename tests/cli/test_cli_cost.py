@@ -101,3 +101,29 @@ def test_max_cost_stops_a_run_before_passing_it(
     )
     assert raised.exit_code == 0, raised.output
     assert _paid(upstream) == 8
+
+
+def test_max_cost_with_no_price_known_pays_for_one_image_first(
+    run: CliRunner, tmp_path: Path, upstream: FakeUpstreamServer
+) -> None:
+    """No price configured or measured, 12 slides under 0.01: the first image alone (0.134),
+    then the rest cancelled (it used to draw all 12: $1.608, exit 0)."""
+    result = run.invoke(app, ["generate", _deck(tmp_path, 12), "--max-cost", "0.01", "--out", "o"])
+    assert result.exit_code == 1, result.output
+    assert "price unknown: the first image's cost will set it" in " ".join(result.output.split())
+    assert _paid(upstream) == 1
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text("utf-8"))
+    assert manifest["cost"] == pytest.approx(PRICE)
+
+
+def test_max_cost_prices_the_rest_at_what_the_first_image_cost(
+    run: CliRunner, tmp_path: Path, upstream: FakeUpstreamServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Configured 0.05, billed 0.134, 12 slides under 0.7 on auto workers: 5 paid (0.67),
+    never past the cap (all 12 used to be sent at once: $1.608)."""
+    monkeypatch.setenv("UPSTREAM_PRICE_PER_IMAGE", "0.05")
+    result = run.invoke(app, ["generate", _deck(tmp_path, 12), "--max-cost", "0.7", "--out", "o"])
+    assert result.exit_code == 1, result.output
+    assert _paid(upstream) == 5
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text("utf-8"))
+    assert manifest["cost"] == pytest.approx(5 * PRICE)

@@ -150,7 +150,7 @@ async def _submitted(
         # A continued batch: what it paid plus the slides it still draws, not the whole deck
         # at today's price (its images may have cost more or less than that).
         check_max_cost(max_cost, planned.to_draw, unit, spent=planned.spent, name="--max-cost")
-    bar.say(summary.estimate_line(planned, total, unit))
+    bar.say(summary.estimate_line(planned, total, unit, max_cost))
     bar.note(f"submitting {total} slides", description="slides")
     request = replace(request, max_cost=max_cost)
     started = await start_or_resume(services, request, out_dir, fresh=fresh)

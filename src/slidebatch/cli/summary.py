@@ -20,8 +20,9 @@ from slidebatch.engine.answers import QuotaWait
 from slidebatch.exporters.manifest import MANIFEST_NAME, manifest_spend
 
 
-def estimate_line(plan: Plan, total: int, unit: UnitCost) -> str:
-    """The estimate of what this run will pay: only the slides it draws."""
+def estimate_line(plan: Plan, total: int, unit: UnitCost, max_cost: float | None = None) -> str:
+    """The estimate of what this run will pay: only the slides it draws. Under a
+    ``max_cost`` with no price known, that the first image's cost sets it."""
     to_draw = plan.to_draw
     if unit.source is CostSource.FREE:
         return "cost: free (offline renderer)"
@@ -29,7 +30,12 @@ def estimate_line(plan: Plan, total: int, unit: UnitCost) -> str:
         return "cost estimate: $0 (every slide is done already)"
     which = f"{to_draw} x" if plan.continued is None else f"{to_draw} of {total} slides not done x"
     estimate = unit.estimate(to_draw)
-    if estimate is None:
+    if estimate is None and max_cost is not None:
+        line = (
+            f"cost: unknown; price unknown: the first image's cost will set it "
+            f"(it goes alone, then as many as --max-cost ${max_cost:g} leaves room for)"
+        )
+    elif estimate is None:
         line = "cost: unknown (no price yet; set UPSTREAM_PRICE_PER_IMAGE for an estimate)"
     else:
         line = f"cost estimate: ${estimate:.4g} ({which} ${unit.per_image:.4g}, {unit.source})"
@@ -45,6 +51,19 @@ def spend_line(manifest: dict[str, Any], before: float | None) -> str:
     if before and spend.total is not None:
         text += f" (this run ${max(0.0, spend.total - before):.4g})"
     return text
+
+
+def undercount(manifest: dict[str, Any]) -> str:
+    """What the manifest's ``uncounted_images`` (requests abandoned in flight by this run or
+    an earlier one of the batch) add to its spend; nothing for the free offline renderer."""
+    abandoned = manifest.get("uncounted_images") or 0
+    if not abandoned or manifest.get("provider") == "local":
+        return ""
+    plural = "" if abandoned == 1 else "s"
+    return (
+        f" (may be undercounted by {abandoned} image{plural} abandoned in flight: "
+        "the upstream may bill them)"
+    )
 
 
 def summary(
@@ -67,7 +86,8 @@ def summary(
         when = f"{took:.1f}s this run ({batch_time:.1f}s since the batch started)"
     console.print(
         f"[{colour}]{ok}/{total} slides[/] in {when}, "
-        f"spent {spend_line(manifest, before)} ({state}) -> {out_dir / MANIFEST_NAME}"
+        f"spent {spend_line(manifest, before)}{undercount(manifest)} ({state}) -> "
+        f"{out_dir / MANIFEST_NAME}"
     )
     for result in manifest["results"]:
         where = f"p{result['page_num']} {_quoted(result['title'])}"
@@ -86,14 +106,7 @@ def interrupted(
 ) -> None:
     """The last lines of a run stopped by Ctrl-C."""
     done, total = manifest["successful"], manifest["total_slides"]
-    paid = spend_line(manifest, before)
-    abandoned = manifest.get("uncounted_images") or 0
-    if abandoned:
-        plural = "" if abandoned == 1 else "s"
-        paid += (
-            f" (may be undercounted by {abandoned} image{plural} abandoned in flight: "
-            "the upstream may bill them)"
-        )
+    paid = spend_line(manifest, before) + undercount(manifest)
     console.print(f"spent so far: {paid}; wrote {out_dir / MANIFEST_NAME}")
     no_exports(console, formats, "the run was interrupted")
     console.print(

@@ -81,8 +81,9 @@ def manifest_dict(
 
 
 def manifest_spend(results: list[dict[str, Any]]) -> Spend:
-    """What the manifest's slides cost as far as known (``core.cost.Spend``)."""
-    return spend_of(
+    """What the manifest's slides cost as far as known (``core.cost.Spend``); $0 when no
+    image was drawn or paid (an interrupted run with nothing done paid nothing it knows of)."""
+    spend = spend_of(
         (
             r["spent"],
             r["cost_estimated"] is True,
@@ -90,6 +91,9 @@ def manifest_spend(results: list[dict[str, Any]]) -> Spend:
         )
         for r in results
     )
+    if spend.total is None and not spend.unknown:
+        return Spend(0.0)
+    return spend
 
 
 def _paid(slide: ExportSlide) -> float | None:
