@@ -125,7 +125,7 @@ def images_in_flight_allowed(
     """How many images of a batch may be in flight at once under ``max_cost`` (the ones in
     flight now included); None: no limit (free images).
 
-    The rule (docs/cost.md): once one of the batch's images reported its cost, every image
+    The rule (README, max_cost): once one of the batch's images reported its cost, every image
     in flight and the next are priced at the dearest of the batch's reported costs and the
     ``unit`` price (so a configured price below what the upstream charges is overridden by
     what it charged), and as many fit as ``max_cost`` minus what was paid allows. Before

@@ -18,7 +18,7 @@ When no more image may start and none in flight can change that, it cancels the 
 slides (``stop_reason`` max_cost; the dispatcher holds them first, ``stop_starting``, no
 await in between). With nothing pending it cancels nothing: the batch ends as its slides do.
 
-The bound (docs/cost.md): the spend passes ``max_cost`` by at most what the images in flight
+The bound (README, max_cost): the spend passes ``max_cost`` by at most what the images in flight
 at a decision cost above the price they were counted at: with no price known, the probe's
 whole cost; later, the in-flight images times how much dearer they came back than the dearest
 seen before.
