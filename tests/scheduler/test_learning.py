@@ -121,14 +121,17 @@ async def test_a_configured_window_is_not_overruled_by_a_bare_retry_after() -> N
 
 
 async def test_success_figures_correct_a_window_configured_ten_times_too_long() -> None:
-    """Configured 600 s, the upstream resets after 60 s: its explicit word wins."""
+    """Configured 600 s, the upstream resets after 60 s: two answers naming it win."""
     clock = FakeClock()
     gate = Gate(GateConfig(rate=20, window=600.0), clock=clock)
     permits = [await gate.acquire() for _ in range(20)]
     await clock.sleep(9.0)
     permits[0].success(RateLimitInfo(limit=20, remaining=0, reset_after=51.0))
+    assert gate.stats().window == 600.0  # one answer alone may be a mismatch
+    await clock.sleep(1.0)
+    permits[1].success(RateLimitInfo(limit=20, remaining=0, reset_after=50.0))
     assert gate.stats().window == 60.0
-    for permit in permits[1:]:
+    for permit in permits[2:]:
         permit.success()
     nxt = await gate.acquire()
     assert nxt.started_at == 60.0 + gate.stats().margin
@@ -185,10 +188,11 @@ async def test_a_right_window_is_confirmed_by_one_probe_429_and_probing_stops() 
     assert run.rate_limited == 1, run
 
 
-def _core_with_a_fleets_starts(window: float) -> tuple[GateCore, int]:
+def _core_with_a_fleets_starts(window: float, *, configured: bool = True) -> tuple[GateCore, int]:
     """Starts as a fleet makes them: 13 in the upstream's window when it wrote its figures
     (at 68 s), and 3 more by other workers before the answer is read (at 69.9 s)."""
-    core = GateCore(GateConfig(rate=20, window=window, max_in_flight=32), now=0.0)
+    config = GateConfig(rate=20, window=window, max_in_flight=32, window_configured=configured)
+    core = GateCore(config, now=0.0)
     for at in [0.0] * 10 + [10.0, 11.0, 12.0]:
         core.start(at)
     answered = core.start(60.5)
@@ -213,20 +217,96 @@ def test_starts_made_after_the_upstreams_figures_do_not_shrink_the_window() -> N
     assert stats.window_learned  # one reading of the answer is the window we keep
 
 
-def test_a_wrong_window_moves_to_the_nearest_reading_of_a_success() -> None:
-    """Configured 120 s, the same answer (it fits 9.5, 58, 59 and 60 s): it becomes 60 s."""
-    core, answered = _core_with_a_fleets_starts(120.0)
+def test_an_assumed_window_moves_to_the_nearest_reading_of_a_success() -> None:
+    """Assumed 120 s, the same answer (it fits 9.5, 58, 59 and 60 s): it becomes 60 s."""
+    core, answered = _core_with_a_fleets_starts(120.0, configured=False)
     core.succeeded(69.9, answered, 60.5, _FIGURES_AT_68)
     assert core.stats(69.9, waiting=0, latencies=[]).window == 60.0
 
 
-def test_a_lone_earlier_start_does_not_stretch_the_window() -> None:
+def test_a_success_that_fits_several_starts_leaves_a_configured_window() -> None:
+    """Configured 120 s, the same answer names no one window: the setting stands."""
+    core, answered = _core_with_a_fleets_starts(120.0)
+    core.succeeded(69.9, answered, 60.5, _FIGURES_AT_68)
+    assert core.stats(69.9, waiting=0, latencies=[]).window == 120.0
+
+
+@pytest.mark.parametrize(("configured", "window"), [(True, 60.0), (False, 61.5)])
+def test_a_lone_earlier_start_does_not_stretch_the_window(configured: bool, window: float) -> None:
     """A warm-up start, then a burst whose first start reached the upstream 1.5 s after we
-    counted it: the answer fits 61.5 s (the burst) and 146.5 s (the warm-up); the window
-    moves to the nearer, 61.5 s (the longer made every slot wait 85 s more)."""
-    core = GateCore(GateConfig(rate=20, window=60.0, max_in_flight=32), now=0.0)
+    counted it: the answer fits 61.5 s (the burst) and 146.5 s (the warm-up). An assumed
+    window moves to the nearer, 61.5 s (the longer made every slot wait 85 s more); a
+    configured one stays (a longer reading is the arrival's delay)."""
+    config = GateConfig(rate=20, window=60.0, max_in_flight=32, window_configured=configured)
+    core = GateCore(config, now=0.0)
     core.start(0.0)
     burst = [core.start(85.0 + index / 10) for index in range(20)]
     # Written at 100 s: the burst counted, its first (arrived at 86.5 s) leaves at 146.5 s.
     core.succeeded(100.0, burst[-1], 86.9, RateLimitInfo(limit=20, remaining=0, reset_after=46.5))
-    assert core.stats(100.0, waiting=0, latencies=[]).window == pytest.approx(61.5)
+    assert core.stats(100.0, waiting=0, latencies=[]).window == pytest.approx(window)
+
+
+def _burst_core(window: float, *, rate: int = 20) -> tuple[GateCore, list[int]]:
+    """A configured gate whose first window opened with a burst of ``rate`` at 0 s."""
+    core = GateCore(GateConfig(rate=rate, window=window, max_in_flight=32), now=0.0)
+    return core, [core.start(0.0) for _ in range(rate)]
+
+
+def test_a_success_read_late_does_not_stretch_a_configured_window() -> None:
+    """6 s configured (bench --fleet at 0.1): figures written at 0.9 s and read at 1.5 s
+    name 6.6 s alone; the window stays 6 s, confirmed (it moved to 6.6 s, costing 10%)."""
+    core, burst = _burst_core(6.0)
+    core.succeeded(1.5, burst[0], 0.0, RateLimitInfo(limit=20, remaining=0, reset_after=5.1))
+    stats = core.stats(1.5, waiting=0, latencies=[])
+    assert stats.window == 6.0
+    assert stats.window_learned
+
+
+def test_one_success_alone_does_not_shorten_a_configured_window() -> None:
+    """A start at 0 s, one at 2.8 s that another worker then abandons (never sent), 18 at
+    2.85 s and one at 3.2 s: its answer, read before the abandon is applied, names 3.2 s
+    alone (the 2.8 s start in the 0 s one's place); the next fits 6 s, and the window
+    never left it (it fell to 3.2 s and the next burst was refused)."""
+    core = GateCore(GateConfig(rate=20, window=6.0, max_in_flight=32), now=0.0)
+    core.start(0.0)
+    core.start(2.8)
+    burst = [core.start(2.85) for _ in range(18)]
+    answered = core.start(3.2)
+    # Written at 3.5 s: 0 s, the 18 and 3.2 s counted; 0 s leaves at 6 s.
+    core.succeeded(3.6, answered, 3.2, RateLimitInfo(limit=20, remaining=0, reset_after=2.4))
+    assert core.stats(3.6, waiting=0, latencies=[]).window == 6.0
+    core.abandoned(2.8)
+    core.succeeded(3.7, burst[0], 2.85, RateLimitInfo(limit=20, remaining=0, reset_after=2.3))
+    stats = core.stats(3.7, waiting=0, latencies=[])
+    assert stats.window == 6.0
+    assert stats.window_learned
+
+
+def test_two_successes_naming_a_shorter_window_shorten_a_configured_one() -> None:
+    """Configured 12 s, the upstream's is 6 s: the first answer alone moves nothing, the
+    second names 6 s too and the window becomes the longer of the two."""
+    core, burst = _burst_core(12.0)
+    core.succeeded(1.0, burst[0], 0.0, RateLimitInfo(limit=20, remaining=0, reset_after=5.0))
+    assert core.stats(1.0, waiting=0, latencies=[]).window == 12.0
+    core.succeeded(2.0, burst[1], 0.0, RateLimitInfo(limit=20, remaining=0, reset_after=4.1))
+    assert core.stats(2.0, waiting=0, latencies=[]).window == pytest.approx(6.1)
+
+
+def test_a_new_window_keeps_the_margin_edge_429s_widened() -> None:
+    """A skew 429 widens a 12 s window's margin to 0.32 s; when answers then name a 6 s
+    window, the margin stays at that window's widest, 0.3 s (it fell back to 0.1 s and the
+    next window's edge drew the same 429s)."""
+    core = GateCore(GateConfig(rate=5, window=12.0, max_in_flight=32), now=0.0)
+    for _ in range(5):
+        core.start(0.0)
+    at = core.next_start(12.0)
+    later = [core.start(at) for _ in range(5)]
+    core.failed(at + 0.03, later[0], at, RateLimited("429", retry_after=0.1))
+    assert core.stats(at + 0.03, waiting=0, latencies=[]).margin == pytest.approx(0.32)
+    for number, seq in enumerate(later[1:3]):
+        read = at + 0.9 + number / 10
+        info = RateLimitInfo(limit=5, remaining=0, reset_after=at + 6.0 - read)
+        core.succeeded(read, seq, at, info)
+    stats = core.stats(at + 1.1, waiting=0, latencies=[])
+    assert stats.window == pytest.approx(6.0)
+    assert stats.margin == pytest.approx(0.3)

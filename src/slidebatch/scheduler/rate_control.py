@@ -23,10 +23,17 @@ start that is the oldest one counted is one such that the start before it has al
 and ``limit - remaining`` starts from it on were counted when the upstream wrote its
 figures, some moment between the answered request's send and our reading of the answer: its
 window is ``now + r - start``. Starts made in that time (a fleet's other workers) may or
-may not be counted, so a success can fit several starts, and the window moves to the
-reading nearest it (none, when it is one of them): matched to the latest start that fits, a
-fleet's window fell from 6 s to under 1 s and the next burst was refused. A refusal's count
-is only a floor (some upstreams count refusals), and it names the latest start that fits.
+may not be counted, so a success can fit several starts, and an assumed window moves to
+the reading nearest it (none, when it is one of them): matched to the latest start that
+fits, a fleet's window fell from 6 s to under 1 s and the next burst was refused. A
+configured window is the operator's word and a success's reset only an inference: every
+right reading runs long by our start's way to the upstream and the answer's way back
+(0.1-0.6 s under load: a fleet's window wandered from 6.0 to 6.6 s), so a success never
+lengthens it (an upstream whose window is longer says so by "0 remaining" or a 429's reset),
+and it shortens only when two answers in a row each name one shorter window alone (one
+answer fitting a single wrong start once set a fleet's 6 s window to 3.2 s, and the next
+burst was refused). A refusal's count is only a floor (some upstreams count refusals), and
+it names the latest start that fits, whatever was configured.
 An upstream that says nothing on success (figures only with 429s) cannot correct a window
 configured too long by itself; while such a window is neither learned nor confirmed, the
 gate probes past its edge (one start a tenth of a window after the last one it allowed,
@@ -34,8 +41,8 @@ then ``probe_gap`` apart) until a 429 names the real window; a right window is c
 that first 429 and probing stops. ``Retry-After`` is read the same way when no reset came
 and the window was only assumed (a configured window is not overruled by a generic "try
 again later"). A learned window replaces the configured or assumed one when it differs by
-more than 2%; a window longer than the pause cap is never learned (that is a block, not a
-window).
+more than 2% (the margin a skew 429 widened is kept: the jitter it answers stays); a window
+longer than the pause cap is never learned (that is a block, not a window).
 
 Clock skew is not congestion. A 429 that comes while our window is at the known rate and
 asks for only a moment (``Retry-After`` at most 5% of the window) means the upstream's
@@ -132,6 +139,9 @@ class RateController:
         self._last_in_window = -math.inf  # the latest start our window allowed (not a probe)
         self._probes: deque[float] = deque(maxlen=64)  # starts made past our window's edge
         self._refused: deque[float] = deque(maxlen=_HISTORY)  # starts answered with a 429
+        # A shorter window one success named alone (a second answer must name one too
+        # before a configured window shortens).
+        self._shorter: float | None = None
         margin = default_margin(config.window) if config.margin is None else config.margin
         self.margin = SkewMargin(margin, window=config.window)
         self.starts = StartWindows(
@@ -389,6 +399,11 @@ class RateController:
             # refusal's count is a floor), unless the window we keep is one of them.
             confirmed = any(abs(w - current) <= _WINDOW_TOLERANCE * current for w in readings)
             window = current if confirmed else min(readings)
+        elif self._window_configured:
+            named = self._named_by_a_success(readings)
+            if named is None:
+                return False
+            window = named
         else:
             # Every reading fits the figures; the one nearest the window we keep moves it
             # least (a start's arrival lags our count by up to a margin, so the right
@@ -401,6 +416,37 @@ class RateController:
         if refused:
             self._keep_wide_of_a_strict_edge()
         return changed
+
+    def _named_by_a_success(self, readings: list[float]) -> float | None:
+        """The window a success's ``readings`` move a configured window to (``None``: it
+        stays; see the module's docstring).
+
+        A reading of the right start is never shorter than the upstream's window: our start
+        reached it after we counted it, and the answer was read after its figures were
+        written, so every reading runs long by those delays (0.1-0.6 s under load). A longer
+        reading is that delay, not a longer window (one really longer says so itself: a
+        "0 remaining" pauses until its reset, a 429's reset names it), so it only confirms.
+        A shorter one is either the upstream's real window or a later start matched in the
+        right one's place (a start the upstream had not counted yet, a refusal it did not
+        count): the window shortens only when the answer names one window alone and the
+        next answer that does not fit the window names a shorter one alone too (to the
+        longer of the two). The right window is named by every answer; a mismatch rarely
+        twice in a row.
+        """
+        current = self.window_seconds
+        floor = current * (1 - _WINDOW_TOLERANCE)
+        if any(window >= floor for window in readings):
+            self._shorter = None
+            self.window_learned = True  # the window we keep fits the figures
+            return None
+        if len(readings) > 1:
+            return None  # several starts fit: the answer names no window
+        named, first = readings[0], self._shorter
+        if first is None:
+            self._shorter = named
+            return None
+        self._shorter = None
+        return max(first, named)
 
     def _keep_wide_of_a_strict_edge(self) -> None:
         """An upstream that refused at its edge gets the wider margin from the start.
@@ -459,11 +505,16 @@ class RateController:
         return readings
 
     def _set_window(self, window: float) -> None:
-        self.window_seconds = window
-        self.window_learned = True
         margin = self.margin
         if not self._margin_configured:
-            margin.value = default_margin(window)
+            # A margin widened by edge 429s (or a strict edge) was earned against the
+            # upstream's jitter, which a new window does not change: it is kept (within
+            # the new window's share). Reset to the default, it drew the same 429s again.
+            widened = margin.value > default_margin(self.window_seconds) + 1e-9
+            kept = min(margin.value, window * SKEW_SHARE) if widened else 0.0
+            margin.value = max(default_margin(window), kept)
+        self.window_seconds = window
+        self.window_learned = True
         margin.widest = max(margin.value, window * SKEW_SHARE)
         self.starts.seconds = window
         self.starts.set_margin(margin.value)
