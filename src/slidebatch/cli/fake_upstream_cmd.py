@@ -53,6 +53,24 @@ def fake_upstream(
     refusal_reason: str = typer.Option(
         "", help="The reason a 'refused' fault gives (IMAGE_SAFETY, SPII, moderation_blocked...)."
     ),
+    count_rejected: bool = typer.Option(
+        False, help="Count refused (429) requests against the window, as harsh upstreams do."
+    ),
+    limit_headers: str = typer.Option(
+        "always", help="When to send the rate-limit figures: always, on_429 or never."
+    ),
+    reset_style: str = typer.Option(
+        "",
+        help="Reset format: seconds, epoch_s, epoch_ms, duration or http_date (http_date also "
+        "dates Retry-After). Default: each shape's own (OpenRouter epoch_ms, OpenAI duration).",
+    ),
+    retry_after: bool = typer.Option(True, help="Send Retry-After with 429 answers."),
+    malformed_limit_headers: str = typer.Option(
+        "", help="Hostile rate-limit figures: garbage, negative or past_reset."
+    ),
+    strip_limit_headers: bool = typer.Option(
+        False, help="Act as a relay that drops every rate-limit header (bodies pass)."
+    ),
 ) -> None:
     """Serve OpenRouter-, Gemini- and OpenAI-shaped endpoints with limits, latency and faults."""
     # Imported here: the CLI starts fast and the app is only built when this command runs.
@@ -74,6 +92,12 @@ def fake_upstream(
             dialect=Dialect(dialect),
             image_format=ImageFormat(image_format),
             refusal_reason=refusal_reason or None,
+            count_rejected=count_rejected,
+            limit_headers=limit_headers,  # type: ignore[arg-type]  # checked by the config
+            reset_style=reset_style or None,  # type: ignore[arg-type]
+            retry_after=retry_after,
+            malformed_limit_headers=malformed_limit_headers or None,  # type: ignore[arg-type]
+            strip_limit_headers=strip_limit_headers,
         )
     except ValueError as exc:  # also an unknown fault name or a rate that is not a number
         fail(f"invalid fake-upstream option: {exc}")

@@ -14,7 +14,9 @@ from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, get_args
+
+from slidebatch.testing.fake_limits import Malformed, ResetStyle
 
 # z-score of the 95th percentile of a standard normal: p95 = median * exp(1.645 * sigma).
 _Z95 = 1.6448536269514722
@@ -81,8 +83,14 @@ class FakeUpstreamConfig:
     ``time_scale`` multiplies the window, every latency and every Retry-After: 0.05 makes a
     60 s window pass in 3 wall seconds. ``rpm`` counts accepted requests per window, like
     OpenRouter; ``count_rejected`` also counts the rejected ones (a harsher upstream).
-    ``limit_headers="on_429"`` sends the X-RateLimit-* figures only with 429 answers (as some
-    providers do), and ``retry_after=False`` leaves ``Retry-After`` out of them.
+    ``limit_headers="on_429"`` sends the rate-limit figures only with 429 answers (as some
+    providers do), ``"never"`` not at all, and ``retry_after=False`` leaves ``Retry-After`` out.
+    Each shape words them in its provider's dialect (``fake_limits``); ``reset_style`` overrides
+    the reset's format (``None``: the provider's own, epoch ms for OpenRouter, a duration for
+    OpenAI; ``"http_date"`` also makes ``Retry-After`` an HTTP date). ``malformed_limit_headers``
+    sends garbage, negative figures or a reset already past; ``strip_limit_headers`` is a relay
+    that drops every rate-limit header, ``Retry-After`` included (error bodies pass unchanged).
+    ``fault_rates`` keys may be ``Fault``s or their names (``"503"``); others are refused.
     """
 
     rpm: int | None = 20
@@ -98,15 +106,21 @@ class FakeUpstreamConfig:
     overload_retry_after: float = 5.0
     hang_wall_seconds: float = 3600.0
     count_rejected: bool = False
-    reset_style: Literal["seconds", "epoch_ms"] = "seconds"
-    limit_headers: Literal["always", "on_429"] = "always"
+    reset_style: ResetStyle | None = None
+    limit_headers: Literal["always", "on_429", "never"] = "always"
     retry_after: bool = True
+    malformed_limit_headers: Malformed | None = None
+    strip_limit_headers: bool = False
     cost_per_image: float = 0.134
     dialect: Dialect = Dialect.IMAGES
     image_format: ImageFormat = ImageFormat.PNG
     refusal_reason: str | None = None  # None: each shape's usual refusal
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "fault_rates", _fault_keys(self.fault_rates))
+        _check_choice("reset_style", self.reset_style, RESET_STYLES)
+        _check_choice("limit_headers", self.limit_headers, ("always", "on_429", "never"))
+        _check_choice("malformed_limit_headers", self.malformed_limit_headers, MALFORMED)
         if self.time_scale <= 0 or self.window_seconds <= 0:
             raise ValueError("time_scale and window_seconds must be positive")
         if self.latency_median < 0 or self.latency_p95 < self.latency_median:
@@ -120,6 +134,31 @@ class FakeUpstreamConfig:
         shown["fault_rates"] = {str(k): v for k, v in self.fault_rates.items()}
         shown["expected_api_key"] = "****" if self.expected_api_key else None
         return shown
+
+
+RESET_STYLES: tuple[str, ...] = get_args(ResetStyle)
+MALFORMED: tuple[str, ...] = get_args(Malformed)
+
+
+def _fault_keys(rates: Mapping[Any, float]) -> dict[Fault, float]:
+    """``fault_rates`` keyed by ``Fault``: a name such as ``"503"`` is coerced, junk refused.
+
+    The fault plan matches faults by identity, so a string key left as is injected nothing.
+    """
+    coerced: dict[Fault, float] = {}
+    for key, rate in rates.items():
+        try:
+            fault = Fault(key)
+        except ValueError:
+            known = ", ".join(f.value for f in Fault)
+            raise ValueError(f"unknown fault {key!r} in fault_rates (known: {known})") from None
+        coerced[fault] = coerced.get(fault, 0.0) + rate
+    return coerced
+
+
+def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> None:
+    if value is not None and value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
 
 
 class SlidingWindow:

@@ -1,9 +1,9 @@
 """The fake upstream every test and benchmark runs against (there is no internet here).
 
 OpenRouter-, Gemini- and OpenAI-shaped endpoints on one Starlette app, with a sliding-window
-rate limit answered by 429 + ``Retry-After`` + ``X-RateLimit-*``, seeded lognormal latency, a
-``time_scale`` that shrinks every duration, seeded or scripted faults, real PNG answers and a
-``/stats`` record of every request. Use it in-process::
+rate limit answered by 429 in each provider's rate-limit dialect (``fake_limits``), seeded
+lognormal latency, a ``time_scale`` that shrinks every duration, seeded or scripted faults,
+real PNG answers and a ``/stats`` record of every request. Use it in-process::
 
     app = create_fake_upstream(FakeUpstreamConfig(rpm=None, latency_median=0))
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app))
@@ -46,6 +46,15 @@ from slidebatch.testing.fake_behaviour import (
 )
 from slidebatch.testing.fake_chat import chat_answer, completion, sse_chunks
 from slidebatch.testing.fake_images import ImagePainter, huge_png
+from slidebatch.testing.fake_limits import (
+    DEFAULT_RESET_STYLE,
+    Figures,
+    HeaderDialect,
+    ResetStyle,
+    limit_headers,
+    retry_after_header,
+    retry_delay,
+)
 from slidebatch.testing.fake_shapes import (
     Ask,
     GeminiShape,
@@ -158,11 +167,11 @@ class FakeUpstream:
         if fault is Fault.HANG:
             await self._hang(request)
             hung = JSONResponse(shape.error(504, "gateway timeout"), 504, headers)
-            return self._with_limits(hung), "hang"
+            return self._with_limits(hung, shape), "hang"
         answer = self._build(shape, ask, fault, headers)
         spent = self._clock.now() - now
         await self._clock.sleep(latency * self.config.time_scale - spent)
-        return self._with_limits(answer), str(fault) if fault is not None else "ok"
+        return self._with_limits(answer, shape), str(fault) if fault is not None else "ok"
 
     def _refused_before_work(
         self, shape: Shape, now: float, fault: Fault | None
@@ -175,14 +184,14 @@ class FakeUpstream:
         )
         return JSONResponse(canned.body, canned.status, canned.headers), str(fault)
 
-    def _with_limits(self, response: Response) -> Response:
-        """Add the X-RateLimit-* figures as they stand when the answer is sent.
+    def _with_limits(self, response: Response, shape: Shape) -> Response:
+        """Add the rate-limit figures as they stand when the answer is sent.
 
         Computed at admission they would be one latency stale on arrival: a relative reset
         would then overshoot the real one by the whole latency.
         """
-        if self.config.limit_headers == "always":
-            response.headers.update(self._limit_headers(self._clock.now()))
+        if self.config.limit_headers == "always" and not self.config.strip_limit_headers:
+            response.headers.update(self._limit_headers(shape, self._clock.now()))
         return response
 
     def _admit(self, now: float) -> float:
@@ -198,27 +207,44 @@ class FakeUpstream:
         wait = self._rpm.reset_after(now) if self._rpm is not None else 0.0
         return wait if wait > 0 else self.config.window_seconds * self.config.time_scale
 
-    def _limit_headers(self, now: float) -> dict[str, str]:
-        if self._rpm is None:
+    def _limit_headers(self, shape: Shape, now: float) -> dict[str, str]:
+        """The window's figures in ``shape``'s dialect (``fake_limits``)."""
+        if self._rpm is None or self.config.limit_headers == "never":
             return {}
-        reset = self._rpm.reset_after(now)
-        if self.config.reset_style == "epoch_ms":
-            reset_text = str(round((self._wall() + reset) * 1000))
-        else:
-            reset_text = f"{reset:.3f}"
-        return {
-            "X-RateLimit-Limit": str(self._rpm.limit),
-            "X-RateLimit-Remaining": str(self._rpm.remaining(now)),
-            "X-RateLimit-Reset": reset_text,
-        }
+        figures = Figures(self._rpm.limit, self._rpm.remaining(now), self._rpm.reset_after(now))
+        return limit_headers(
+            _header_dialect(shape),
+            figures,
+            style=self._reset_style(shape),
+            wall=self._wall(),
+            malformed=self.config.malformed_limit_headers,
+        )
+
+    def _reset_style(self, shape: Shape) -> ResetStyle:
+        return self.config.reset_style or DEFAULT_RESET_STYLE.get(shape.name, "seconds")
 
     def _rate_limited(self, shape: Shape, now: float, wait: float) -> Response:
-        limits = self._limit_headers(now)
-        headers = {**limits, "Retry-After": f"{wait:.3f}"} if self.config.retry_after else limits
+        config = self.config
+        limits = self._limit_headers(shape, now)
         body = shape.rate_limited(wait)
+        if isinstance(shape, GeminiShape):
+            # Gemini's only word on the wait is RetryInfo.retryDelay in the body.
+            detail = body["error"]["details"][0]
+            detail["retryDelay"] = retry_delay(wait, config.malformed_limit_headers)
+            return JSONResponse(body, status_code=429)
         if isinstance(shape, OpenRouterShape) and limits:
             # OpenRouter copies its rate-limit headers into the error body as well.
             body["error"].setdefault("metadata", {})["headers"] = limits
+        headers = dict(limits)
+        if config.retry_after:
+            headers["Retry-After"] = retry_after_header(
+                wait,
+                style=self._reset_style(shape),
+                wall=self._wall(),
+                malformed=config.malformed_limit_headers,
+            )
+        if config.strip_limit_headers:
+            headers = {}  # a relay dropped them; the body's copy got through
         return JSONResponse(body, status_code=429, headers=headers)
 
     async def _hang(self, request: Request) -> None:
@@ -238,7 +264,9 @@ class FakeUpstream:
         if fault is Fault.ERROR_503:
             retry = f"{self.config.overload_retry_after * self.config.time_scale:.3f}"
             body = shape.error(503, "The model is overloaded. Please try again later.")
-            return JSONResponse(body, 503, {**headers, "Retry-After": retry})
+            if not self.config.strip_limit_headers:
+                headers = {**headers, "Retry-After": retry}
+            return JSONResponse(body, 503, headers)
         if fault is Fault.MALFORMED:
             return Response(_MALFORMED, 200, headers, media_type="application/json")
         if fault is Fault.ERROR_IN_200:
@@ -284,6 +312,12 @@ def _chat_response(ask: Ask, request_id: str, headers: dict[str, str]) -> Respon
         chunks = sse_chunks(text, request_id, ask.model)
         return StreamingResponse(chunks, 200, headers, media_type="text/event-stream")
     return JSONResponse(completion(text, request_id, ask.model), 200, headers)
+
+
+def _header_dialect(shape: Shape) -> HeaderDialect:
+    if isinstance(shape, GeminiShape):
+        return "gemini"
+    return "openai" if isinstance(shape, OpenAIShape) else "openrouter"
 
 
 def _wrong_size(width: int, height: int) -> tuple[int, int]:
