@@ -191,3 +191,25 @@ async def test_a_string_fault_key_really_injects() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://fake") as client:
         answer = await client.post(CHAT, json=BODIES[CHAT])
     assert answer.status_code == 503
+
+
+def test_fake_upstream_command_exposes_the_limit_knobs() -> None:
+    """--help lists the rate-limit options; a bad --reset-style stops with one clear line."""
+    from typer.testing import CliRunner
+
+    from slidebatch.cli import app
+
+    runner = CliRunner()
+    shown = runner.invoke(app, ["fake-upstream", "--help"], env={"COLUMNS": "200"}).output
+    for option in (
+        "--count-rejected",
+        "--limit-headers",
+        "--reset-style",
+        "--no-retry-after",
+        "--malformed-limit-headers",
+        "--strip-limit-headers",
+    ):
+        assert option in shown
+    bad = runner.invoke(app, ["fake-upstream", "--reset-style", "fortnights", "--port", "0"])
+    assert bad.exit_code == 2
+    assert "reset_style must be one of" in bad.output
