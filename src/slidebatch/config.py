@@ -126,6 +126,10 @@ class Settings(BaseSettings):
         None  # the seed's saved images, served at /assets; DATA_DIR/assets
     )
     database_url: str | None = None  # default: SQLite in DATA_DIR
+    # PostgreSQL connections each process keeps open and never exceeds (no overflow: an
+    # overflow connection is reopened under load and prepares every statement again).
+    # A fleet of N processes needs N x (this + 2) under the server's max_connections.
+    database_pool_size: Annotated[int, Field(ge=2, le=500)] = 20
     # --- a fleet on PostgreSQL (``slidebatch worker``, ``serve --no-worker``) ---
     fleet_lease_seconds: Annotated[float, Field(ge=3, le=3600)] = (
         30.0  # a dead worker's slides wait this long

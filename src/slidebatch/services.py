@@ -331,7 +331,12 @@ async def build_services(
     async with AsyncExitStack() as stack:
         settings.log_dir.mkdir(parents=True, exist_ok=True)
         log = PipelineLog(settings.log_dir, secrets=settings_secrets(settings))
-        database = await Database.open(settings.effective_database_url, sleep=clock.sleep, log=log)
+        database = await Database.open(
+            settings.effective_database_url,
+            sleep=clock.sleep,
+            log=log,
+            pool_size=settings.database_pool_size,
+        )
         stack.push_async_callback(database.close)
         lost = await _own_database(database, fleet, stack)
         http = make_http_client(settings)
@@ -652,7 +657,9 @@ def _sample_gate(metrics: Metrics, services: Services) -> None:
 
 async def check_bind(settings: Settings) -> None:
     """Refuse (``ConfigError``) to serve a non-loopback address without API keys."""
-    database = await Database.open(settings.effective_database_url)
+    database = await Database.open(
+        settings.effective_database_url, pool_size=settings.database_pool_size
+    )
     try:
         keys_exist = await KeyRepository.on(database).any_exist()
     finally:

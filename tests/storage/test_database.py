@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from alembic.config import Config
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from pydantic import ValidationError
+from sqlalchemy import event, inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from storage_helpers import deck
 
+from slidebatch.config import Settings
 from slidebatch.errors import ConfigError
 from slidebatch.storage.database import MIGRATIONS_DIR, Database
 from slidebatch.storage.errors import StorageUnavailable
@@ -201,3 +204,40 @@ async def test_postgres_reads_open_no_transaction(postgres_url: str) -> None:
         assert [s.key for s in await db.batches.get_slides(batch.id)] == [0, 1]
     finally:
         await db.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_pool_keeps_its_connections_under_a_burst(postgres_url: str) -> None:
+    """A burst of 3 x pool size concurrent queries runs on at most pool-size backends, and
+    a second burst opens no new connection (none is closed and reopened as overflow)."""
+    db = await Database.open(postgres_url, pool_size=4)
+    connects = 0
+
+    def count(*_args: object) -> None:
+        nonlocal connects
+        connects += 1
+
+    event.listen(db.engine.sync_engine, "connect", count)
+
+    async def backend_pid() -> int:
+        async with db.read_engine.connect() as connection:
+            return int((await connection.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+    try:
+        first = set(await asyncio.gather(*(backend_pid() for _ in range(12))))
+        warmed = connects
+        second = set(await asyncio.gather(*(backend_pid() for _ in range(12))))
+        assert len(first | second) <= 4
+        assert connects == warmed <= 4
+        assert db.engine.pool.size() == 4
+        assert db.engine.pool.overflow() <= 0
+    finally:
+        await db.close()
+
+
+def test_pool_size_is_a_setting() -> None:
+    """DATABASE_POOL_SIZE sizes the PostgreSQL pool; 20 unless set."""
+    assert Settings().database_pool_size == 20
+    assert Settings(database_pool_size=8).database_pool_size == 8
+    with pytest.raises(ValidationError, match="database_pool_size"):
+        Settings(database_pool_size=0)
