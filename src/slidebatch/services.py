@@ -447,7 +447,8 @@ async def _watch_owner(services: Services) -> None:
     """The owner lock's session ended (the connection dropped, an admin terminated it):
     another engine may now take the database and pay slides twice beside this process.
     Say so, and a worker stops claiming (its requests in flight finish); the commands
-    that own a process exit nonzero on ``owner_lost``."""
+    that own a process (``worker``, ``serve`` in every mode: ``cli/server.py``) then shut
+    down and exit ``EXIT_OWNER_LOST`` for their supervisor to restart them."""
     await services.owner_lost.wait()
     services.log.event(
         "database_owner_lost",

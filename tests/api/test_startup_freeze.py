@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 
 from slidebatch.api import app as app_module
 from slidebatch.cli import serve_cmd
+from slidebatch.cli.server import Server
 from slidebatch.config import Settings, load_settings
 
 
@@ -40,6 +41,6 @@ def test_serve_builds_its_app_frozen(tmp_path: Path, monkeypatch: pytest.MonkeyP
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(app_module, "create_app", recording)
-    monkeypatch.setattr("uvicorn.run", lambda *args, **kwargs: None)
+    monkeypatch.setattr(Server, "run", lambda *args, **kwargs: None)
     serve_cmd._run(_settings(tmp_path), "warning")
     assert asked == [True]

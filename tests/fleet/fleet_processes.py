@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -103,6 +104,19 @@ class Fleet:
                 await connection.close()
 
         return asyncio.run(run())
+
+    def wait_for_requests(self, pid: int) -> None:
+        """Wait until worker ``pid`` has requests in flight (its gate permits: each one is a
+        request sent, until its outcome is reported)."""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            rows = self.query(
+                "SELECT count(*) AS n FROM gate_permits WHERE holder LIKE $1", f"%:{pid}"
+            )
+            if rows[0]["n"]:
+                return
+            time.sleep(0.05)  # a real subprocess: no clock to inject
+        raise AssertionError(f"worker {pid} never sent a request")
 
 
 @contextmanager

@@ -147,7 +147,7 @@ def test_sigterm_of_a_worker_lets_its_requests_in_flight_finish_and_records_them
             "/api/slide/batch/generate", params={"wait": "false"}, json=deck(12, "t", max_workers=6)
         )
         batch_id = created.json()["batch_id"]
-        _wait_for_requests(fleet, victim)
+        fleet.wait_for_requests(victim)
         process = fleet.workers.pop(victim)
         process.terminate()
         # uvicorn (the probes) ends by raising the SIGTERM again once shut down
@@ -163,17 +163,3 @@ def test_sigterm_of_a_worker_lets_its_requests_in_flight_finish_and_records_them
     assert requests == 12
     assert set(completed.values()) == {1}
     assert drained[0]["details"]["in_flight"] >= 1
-
-
-def _wait_for_requests(fleet: Fleet, pid: int) -> None:
-    """Wait until worker ``pid`` has requests in flight (its gate permits: each one is a
-    request sent, until its outcome is reported)."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        rows = fleet.query(
-            "SELECT count(*) AS n FROM gate_permits WHERE holder LIKE $1", f"%:{pid}"
-        )
-        if rows[0]["n"]:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"worker {pid} never sent a request")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -54,8 +56,12 @@ def create_app(
     *,
     services_factory: ServicesFactory | None = None,
     freeze_startup: bool = False,
+    on_owner_lost: Callable[[], None] | None = None,
 ) -> FastAPI:
     """The application; ``services_factory`` lets tests inject a provider or a clock.
+
+    ``on_owner_lost`` is called once if the PostgreSQL owner lock's session ends under the
+    process (``Services.owner_lost``): the CLI stops uvicorn then (``cli/server.py``).
 
     ``freeze_startup`` (``slidebatch serve``): once started, everything built so far leaves
     the garbage collector's view (``gc.freeze``). A full collection walked the ~160,000
@@ -67,7 +73,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with factory(settings) as services:
+        async with factory(settings) as services, _owner_lost_hook(on_owner_lost, services):
             app.state.services = services
             services.engine.start_cleanup(every=_cleanup_interval(settings))
             if freeze_startup:
@@ -129,17 +135,48 @@ def _install_middleware(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(RequestIdMiddleware)
 
 
+@asynccontextmanager
+async def _owner_lost_hook(
+    on_owner_lost: Callable[[], None] | None, services: Services
+) -> AsyncIterator[None]:
+    """Call ``on_owner_lost`` when the services' owner lock is lost, while in this block."""
+    if on_owner_lost is None:
+        yield
+        return
+
+    async def watch() -> None:
+        await services.owner_lost.wait()
+        on_owner_lost()
+
+    task = asyncio.create_task(watch(), name="owner-lost-hook")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def _cleanup_interval(settings: Settings) -> float:
     # Often enough that nothing outlives its age by much; never busier than once a minute.
     return max(60.0, min(3600.0, settings.batch_cleanup_hours * 3600 / 24))
 
 
-def create_probe_app(settings: Settings, *, services_factory: ServicesFactory) -> FastAPI:
-    """A fleet worker's own HTTP surface: ``/healthz``, ``/readyz`` and ``/metrics`` only."""
+def create_probe_app(
+    settings: Settings,
+    *,
+    services_factory: ServicesFactory,
+    on_owner_lost: Callable[[], None] | None = None,
+) -> FastAPI:
+    """A fleet worker's own HTTP surface: ``/healthz``, ``/readyz`` and ``/metrics`` only
+    (``on_owner_lost`` as in ``create_app``)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with services_factory(settings) as services:
+        async with (
+            services_factory(settings) as services,
+            _owner_lost_hook(on_owner_lost, services),
+        ):
             app.state.services = services
             yield
 

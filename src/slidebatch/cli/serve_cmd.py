@@ -71,27 +71,33 @@ def _role(*, no_worker: bool, fleet: bool) -> FleetRole | None:
 
 
 def _run(settings: Settings, log_level: str, role: FleetRole | None = None) -> None:
-    """Check the bind, build the app and serve until stopped."""
+    """Check the bind, build the app and serve until stopped (on PostgreSQL, or until its
+    owner lock is lost: then exit ``EXIT_OWNER_LOST``, ``cli/server.py``)."""
     import asyncio
 
-    import uvicorn
-
     from slidebatch.api.app import create_app
+    from slidebatch.cli.server import Server
     from slidebatch.errors import ConfigError
     from slidebatch.services import check_bind, fleet_factory
     from slidebatch.storage.ownership import current_command
     from slidebatch.storage.pg_owner import check_database
 
+    server = Server()
     try:
         asyncio.run(check_bind(settings))
         # PostgreSQL: an engine owns it alone, a fleet shares it (storage/pg_owner.py)
         url, command = settings.effective_database_url, current_command()
         asyncio.run(check_database(url, fleet=role is not None, command=command))
         factory = None if role is None else fleet_factory(role)
-        app = create_app(settings, services_factory=factory, freeze_startup=True)
+        app = create_app(
+            settings,
+            services_factory=factory,
+            freeze_startup=True,
+            on_owner_lost=server.owner_lost,
+        )
     except ConfigError as exc:
         fail(str(exc))
-    uvicorn.run(
+    server.run(
         app,
         host=settings.server_host,
         port=settings.server_port,

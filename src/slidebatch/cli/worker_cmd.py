@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from slidebatch.cli.output import EXIT_FAILED, fail
+from slidebatch.cli.output import EXIT_OWNER_LOST, OWNER_LOST, fail
 
 if TYPE_CHECKING:
     from slidebatch.config import Settings
@@ -74,11 +74,7 @@ def _run_plain(settings: Settings) -> None:
             await first_of(stop.wait(), services.owner_lost.wait())
             lost = services.owner_lost.is_set()
         if lost:
-            fail(
-                "the PostgreSQL owner lock was lost (its session ended): stopped claiming and"
-                " exited; restart the worker to take it again",
-                EXIT_FAILED,
-            )
+            fail(OWNER_LOST, EXIT_OWNER_LOST)
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
@@ -88,14 +84,17 @@ def _run_plain(settings: Settings) -> None:
 
 
 def _run_with_probes(settings: Settings, host: str, port: int, log_level: str) -> None:
-
-    import uvicorn
-
     from slidebatch.api.app import create_probe_app
+    from slidebatch.cli.server import Server
     from slidebatch.services import FleetRole, fleet_factory
 
-    app = create_probe_app(settings, services_factory=fleet_factory(FleetRole(False, True)))
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
+    server = Server()  # a lost owner lock: shut down as on SIGTERM, exit EXIT_OWNER_LOST
+    app = create_probe_app(
+        settings,
+        services_factory=fleet_factory(FleetRole(False, True)),
+        on_owner_lost=server.owner_lost,
+    )
+    server.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
 
 
 def register(app: typer.Typer) -> None:

@@ -100,6 +100,7 @@ class FleetWorker:
         self._sending: set[asyncio.Task[None]] = set()  # attempts whose request left
         self._claiming: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()  # ``stop`` has drained: ``run`` may leave
+        self._draining: asyncio.Task[None] | None = None  # ``stop``'s drain, once
         self._looks: dict[str, Look] = {}
         self._dry = True  # the last claim found nothing: look before asking the gate
         self.health = LeaseHealth(name, config.lease)
@@ -153,7 +154,16 @@ class FleetWorker:
         for the gate, and let the requests in flight finish (the upstream bills them
         whether or not anyone waits) for at most ``grace`` seconds, so their images and
         costs are stored. ``run`` then leaves the fleet (what is still running after
-        ``grace`` is cancelled and handed back as before)."""
+        ``grace`` is cancelled and handed back as before).
+
+        A second call waits for the same drain. The drain is a task of its own: a caller
+        cancelled while it waits (the owner watch, cancelled at shutdown while the worker
+        drains after a lost owner lock) does not cancel the requests in flight."""
+        if self._draining is None:
+            self._draining = asyncio.create_task(self._drain(grace), name="fleet-drain")
+        await asyncio.shield(self._draining)
+
+    async def _drain(self, grace: float) -> None:
         if self._claiming is not None:
             self._claiming.cancel()
         for task in self._tasks - self._sending:

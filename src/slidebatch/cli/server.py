@@ -1,0 +1,51 @@
+"""uvicorn for ``serve`` and ``worker --port``: stopped by a signal, or by a lost owner lock.
+
+On PostgreSQL every process holds the owner lock (``storage/pg_owner.py``). When its session
+ends under the process, another engine may take the database and pay slides twice beside it,
+and nothing in the process can take the lock back safely; so the process shuts down as
+SIGTERM shuts it down (no new connections, the requests in flight finish, the lifespan lets
+the worker's requests in flight finish and store) and exits ``EXIT_OWNER_LOST``, for its
+supervisor (systemd's ``Restart=``) to start it again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import TYPE_CHECKING, Any
+
+from slidebatch.cli.output import EXIT_OWNER_LOST, OWNER_LOST, fail
+
+if TYPE_CHECKING:
+    import uvicorn
+    from fastapi import FastAPI
+
+# uvicorn's exit code when the lifespan fails to start (what ``uvicorn.run`` exits with)
+_STARTUP_FAILURE = 3
+
+
+class Server:
+    """One uvicorn server; ``owner_lost`` (the app's hook) stops it like SIGTERM does."""
+
+    def __init__(self) -> None:
+        self._server: uvicorn.Server | None = None
+        self.lost = False
+
+    def owner_lost(self) -> None:
+        """The lifespan's services saw the owner lock's session end: shut down, then fail."""
+        self.lost = True
+        if self._server is not None:
+            self._server.should_exit = True  # what uvicorn's SIGTERM handler does
+
+    def run(self, app: FastAPI, **options: Any) -> None:
+        """Serve ``app`` until stopped; exit ``EXIT_OWNER_LOST`` if the lock was lost."""
+        import uvicorn
+
+        self._server = uvicorn.Server(uvicorn.Config(app, **options))
+        # A SIGTERM or SIGINT is raised again once it has shut down (as under uvicorn.run)
+        with contextlib.suppress(KeyboardInterrupt):
+            self._server.run()
+        if self.lost:
+            fail(OWNER_LOST, EXIT_OWNER_LOST)
+        if not self._server.started:
+            sys.exit(_STARTUP_FAILURE)
