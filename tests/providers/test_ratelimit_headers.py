@@ -56,7 +56,12 @@ def test_durations_with_units_parse(value: object, expected: float | None) -> No
         ("7.5", 7.5),  # plain seconds
         ("Sun, 15 Jun 2025 15:07:00 GMT", 20.0),  # HTTP date (NOW is 15:06:40 GMT)
         ("2025-06-15T15:07:10Z", 30.0),  # ISO 8601
-        (str(int((NOW - 5) * 1000)), 0.0),  # already past
+        (str(int((NOW - 5) * 1000)), None),  # already past: no usable timing
+        (str(int(NOW - 5)), None),
+        ("-5", None),  # seen from an OpenAI-dialect relay: as unknown as "soon"
+        ("0", None),
+        ("0s", None),
+        ("Sun, 15 Jun 2025 15:06:00 GMT", None),
         ("soon", None),
         ("inf", None),
     ],

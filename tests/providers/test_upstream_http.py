@@ -25,9 +25,10 @@ NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z
         ("2", 2.0),
         ("1.25", 1.25),
         (" 0.5 ", 0.5),
-        ("-3", 0.0),
+        ("-3", None),  # no usable wait: the gate's own back-off applies
+        ("0", None),
         ("Thu, 01 Jan 2026 00:00:30 GMT", 30.0),
-        ("Wed, 31 Dec 2025 23:59:00 GMT", 0.0),
+        ("Wed, 31 Dec 2025 23:59:00 GMT", None),
         ("soon", None),
         ("", None),
         (None, None),
@@ -48,7 +49,7 @@ def test_retry_after_reads_seconds_fractions_and_http_dates(
         (str(int(NOW + 40)), 40.0),  # epoch seconds
         ("7.5", 7.5),  # seconds from now
         ("3s", 3.0),
-        (str(int((NOW - 5) * 1000)), 0.0),  # already past
+        (str(int((NOW - 5) * 1000)), None),  # already past: no usable timing
         ("x", None),
         (None, None),
     ],

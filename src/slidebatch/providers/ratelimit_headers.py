@@ -10,7 +10,12 @@
 
 A reset's unit is told by its shape and magnitude: an epoch time in milliseconds (>= 1e12),
 an epoch time in seconds (>= 1e9), a duration (``6m0s``, ``1.5s``, ``12ms``), plain seconds,
-an HTTP date or an ISO 8601 time. Every result is seconds from now (0 when already past).
+an HTTP date or an ISO 8601 time. Every result is seconds from now, and ``None`` when the
+figure gives no usable timing: unreadable, or zero, negative or already past. A reset "now"
+or in the past on a 429 contradicts the refusal itself (a clock behind, a proxy's bug), and
+read as "go now" it let every refused request be resent at once (an OpenAI-dialect 429 with
+``x-ratelimit-reset-requests: -5`` drew 39 refusals in 51 requests); unknown, the gate's own
+window and back-off apply.
 
 No library was used: ``email.utils`` reads HTTP dates and ``datetime`` ISO times; the Go
 duration grammar is one regular expression. pytimeparse reads neither ``12ms`` nor
@@ -69,7 +74,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         seconds = float(value)
     except ValueError:
         return _date_in(value, now)
-    return max(0.0, seconds) if math.isfinite(seconds) else None
+    return _ahead(seconds)
 
 
 def parse_reset(value: str | None, *, now: float | None = None) -> float | None:
@@ -81,15 +86,13 @@ def parse_reset(value: str | None, *, now: float | None = None) -> float | None:
         number = float(text)
     except ValueError:
         duration = parse_duration(text)
-        return max(0.0, duration) if duration is not None else _date_in(text, now)
-    if not math.isfinite(number):
-        return None
+        return _ahead(duration) if duration is not None else _date_in(text, now)
     wall = time.time() if now is None else now
     if number >= _EPOCH_MS_FLOOR:
-        return max(0.0, number / 1000.0 - wall)
+        return _ahead(number / 1000.0 - wall)
     if number >= _EPOCH_S_FLOOR:
-        return max(0.0, number - wall)
-    return max(0.0, number)
+        return _ahead(number - wall)
+    return _ahead(number)
 
 
 def rate_limit_from_headers(
@@ -148,7 +151,12 @@ def _date_in(text: str, now: float | None) -> float | None:
     if when.tzinfo is None:
         return None
     wall = time.time() if now is None else now
-    return max(0.0, when.timestamp() - wall)
+    return _ahead(when.timestamp() - wall)
+
+
+def _ahead(seconds: float) -> float | None:
+    """``seconds`` from now if that is a usable wait: finite and in the future."""
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
 
 
 def _parse_int(value: str | None) -> int | None:

@@ -92,7 +92,7 @@ class GateCore:
         """The start numbered ``seq`` (at ``started_at``) succeeded with the upstream's
         figures ``info``."""
         self.cap.free()
-        self.holds.cleared()
+        self.holds.cleared(started_at)
         self.rate.heard(figures=info != RateLimitInfo())
         self.rate.learn(info.limit)
         self.rate.reconcile(now, info.remaining)
@@ -115,7 +115,7 @@ class GateCore:
         in_use = self.cap.in_flight
         self.cap.free()
         if isinstance(error, RateLimited):
-            hint = self.rate.pause_for(error)
+            hint = self.rate.pause_for(error, now)
             self.holds.pause(now, hint)
             self.rate.rate_limited(
                 seq,

@@ -280,12 +280,21 @@ class RateController:
 
     # --- outcomes ---
 
-    def pause_for(self, error: RateLimited) -> float:
-        """How long a 429 asks us to hold every start."""
+    def pause_for(self, error: RateLimited, now: float) -> float:
+        """How long a 429 asks us to hold every start.
+
+        A wait of zero or less is no timing at all (a 429 that says "go now" contradicts
+        itself): like a 429 with none, it holds for the window's spacing, never for nothing,
+        or every refused request would be resent at once. The spacing is at the limit the
+        429 names, else the one we keep, else what the window let through: a whole assumed
+        window (the limit taken as 1) was a minute of nothing after the opening burst.
+        """
         hint = error.retry_after if error.retry_after is not None else error.reset_after
-        if hint is None:
-            limit = self.rate.limit if self.rate is not None else 1
-            hint = self.window_seconds / limit
+        if hint is None or hint <= 0:
+            limit = error.limit if error.limit is not None and error.limit > 0 else None
+            if limit is None:
+                limit = self.rate.limit if self.rate is not None else self.starts.rate.count(now)
+            hint = self.window_seconds / max(1, limit)
         return hint
 
     def rate_limited(

@@ -5,7 +5,9 @@ Each slide id may have a script of steps (``Succeed``, ``Fail``, ``Hang``) consu
 attempt; when it runs out, attempts succeed after ``default_latency``. An optional upstream
 window (``limit`` per ``window`` seconds, counted on arrival like a real upstream) answers
 429s with ``Retry-After`` and X-RateLimit figures, and sends the figures with successes.
-It records every call so tests can assert on start times and concurrency.
+``refusal_headers`` makes its 429s carry raw headers instead (a dialect, or junk), read by
+the providers' own parser as a real answer's would be. It records every call so tests can
+assert on start times and concurrency.
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+import httpx
+
 from slidebatch.errors import ProviderError, RateLimited
 from slidebatch.providers.base import ImageRequest, ImageResult, RateLimitInfo
+from slidebatch.providers.faults import error_for_response
+from slidebatch.providers.http import UpstreamResponse, parse_rate_limit
 from slidebatch.scheduler.clock import Clock
 
 _PNG_1X1 = bytes.fromhex(
@@ -45,6 +51,8 @@ class Hang:
 
 
 Step = Succeed | Fail | Hang
+# The headers of a 429, given the upstream's limit and its true wait in seconds.
+RefusalHeaders = Callable[[int, float], Mapping[str, str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +104,7 @@ class ScriptedProvider:
         upstream_window: float = 60.0,
         send_rate_headers: bool = True,
         count_refused: bool = False,
+        refusal_headers: RefusalHeaders | None = None,
         credential_id: str = "scripted",
     ) -> None:
         self._clock = clock
@@ -107,6 +116,7 @@ class ScriptedProvider:
             else None
         )
         self._send_headers = send_rate_headers
+        self._refusal_headers = refusal_headers
         self._credential_id = credential_id
         self.calls: list[Call] = []
         self.in_flight = 0
@@ -152,7 +162,8 @@ class ScriptedProvider:
         if self._upstream is not None:
             admitted = self._upstream.admit(started)
             if isinstance(admitted, RateLimited):
-                raise admitted  # refused at the door: the slide's script is not consumed
+                # Refused at the door: the slide's script is not consumed.
+                raise self._refusal(admitted)
             figures = admitted
         steps = self._script.get(request.slide.id)
         step = steps.popleft() if steps else Succeed(self._latency(request))
@@ -170,6 +181,21 @@ class ScriptedProvider:
             latency_s=self._clock.now() - started,
             rate_limit=self._headers(figures),
         )
+
+    def _refusal(self, refused: RateLimited) -> ProviderError:
+        """The 429 as the test's headers say it, read like a real answer."""
+        if self._refusal_headers is None or self._upstream is None:
+            return refused
+        wait = refused.retry_after if refused.retry_after is not None else 0.0
+        headers = httpx.Headers(self._refusal_headers(self._upstream.limit, wait))
+        response = UpstreamResponse(
+            status=429,
+            headers=headers,
+            body=b'{"error": {"message": "rate limit exceeded", "type": "requests"}}',
+            rate_limit=parse_rate_limit(headers),
+            request_id=None,
+        )
+        return error_for_response(response, secret=None)
 
     def _headers(self, figures: tuple[int, float] | None) -> RateLimitInfo:
         # Like X-RateLimit-Reset: an absolute time, read as "seconds from now" on arrival.
