@@ -86,7 +86,18 @@ def test_a_parked_or_blocked_gate_is_named_for_what_it_is() -> None:
     """Parked: the quota; blocked: a wait beyond the pause cap."""
     quota = replace(FIGURES, next_start_in=3600.0, hold="quota")
     assert waiting_text(quota) == "waiting for the upstream quota to reset, next start in 3600 s"
-    blocked = replace(FIGURES, next_start_in=900.0, hold="blocked")
-    text = waiting_text(blocked)
-    assert text is not None
-    assert "blocked" in text
+    blocked = replace(FIGURES, next_start_in=881.0, hold="blocked", blocked_for=86_381.0)
+    assert waiting_text(blocked) == (
+        "the upstream asked to wait 86381 s, longer than the pause cap: "
+        "credential blocked, next try in 881 s"
+    )
+
+
+def test_a_rate_limit_wait_is_never_said_longer_than_the_window() -> None:
+    """A full 30 s window plus our 0.3 s margin reads "30 s", not "31 s"."""
+    edge = replace(FIGURES, window=30.0, next_start_in=30.3, hold="rate_limit")
+    assert waiting_text(edge) == "waiting for the rate limit, next start in 30 s"
+    soon = replace(FIGURES, window=30.0, next_start_in=12.2, hold="rate_limit")
+    assert waiting_text(soon) == "waiting for the rate limit, next start in 13 s"
+    asked = replace(FIGURES, window=30.0, next_start_in=120.0, hold="rate_limit")
+    assert waiting_text(asked) == "waiting for the rate limit, next start in 120 s"

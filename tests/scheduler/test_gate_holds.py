@@ -50,6 +50,25 @@ async def test_a_huge_retry_after_pauses_for_the_cap_and_reports_blocked() -> No
     assert not gate.stats().blocked
 
 
+async def test_a_success_sent_before_the_long_ask_does_not_clear_the_block() -> None:
+    """Retry-After 86400 s: a request already in flight that then succeeds shows no change
+    of mind, so the credential stays blocked; one started after the ask clears it."""
+    clock = FakeClock()
+    gate = Gate(GateConfig(max_pause=900.0), clock=clock)
+    in_flight = await gate.acquire()
+    refused = await gate.acquire()
+    await clock.sleep(1.0)
+    refused.failure(RateLimited("429", retry_after=86_400.0))
+    await clock.sleep(18.0)
+    in_flight.success()
+    stats = gate.stats()
+    assert stats.blocked_until == 86_401.0
+    assert stats.next_start == 901.0
+    later = await gate.acquire()
+    later.success()
+    assert not gate.stats().blocked
+
+
 async def test_a_far_reset_with_nothing_remaining_is_capped_too() -> None:
     """A success saying remaining 0 until a far reset pauses for the cap and reports blocked."""
     clock = FakeClock()

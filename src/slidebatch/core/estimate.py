@@ -23,6 +23,7 @@ class UpstreamFigures:
     next_start_in: float = 0.0  # seconds until the gate lets the next request start
     hold: str | None = None  # why it waits: "rate_limit", "quota" (parked) or "blocked"
     learned: bool = False  # the rate or the window came from the upstream's answers
+    blocked_for: float | None = None  # blocked: the seconds the upstream still asks to wait
 
 
 def estimate_seconds(slides: int, figures: UpstreamFigures, workers: int | None) -> float:

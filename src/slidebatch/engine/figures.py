@@ -33,12 +33,17 @@ class GateFigures:
             next_start_in=self._next_start_in(stats),
             hold=_hold(stats),
             learned=stats.learned_limit is not None or stats.window_learned,
+            blocked_for=self._in(stats.blocked_until),
         )
 
     def _next_start_in(self, stats: GateStats) -> float:
-        if self.clock is None or stats.next_start is None:
-            return 0.0
-        return max(0.0, stats.next_start - self.clock.now())
+        return self._in(stats.next_start) or 0.0
+
+    def _in(self, at: float | None) -> float | None:
+        """Seconds from now until ``at`` (None without a clock or an instant)."""
+        if self.clock is None or at is None:
+            return None
+        return max(0.0, at - self.clock.now())
 
 
 def _hold(stats: GateStats) -> str | None:

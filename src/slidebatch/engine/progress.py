@@ -94,8 +94,21 @@ def waiting_text(figures: UpstreamFigures) -> str | None:
     if figures.next_start_in < _SAY_WAIT_FROM:
         return None
     seconds = math.ceil(figures.next_start_in)
+    window = figures.window
+    if figures.hold not in ("quota", "blocked") and window < figures.next_start_in <= window * 1.05:
+        # Our window's edge lies a margin (at most 5% of it) past the upstream's, kept
+        # against jitter: a full 30 s window read "next start in 31 s". The margin is ours;
+        # say the window. (A longer pause the upstream asked for is said as it is.)
+        seconds = max(1, math.floor(window))
     if figures.hold == "quota":
         return f"waiting for the upstream quota to reset, next start in {seconds} s"
     if figures.hold == "blocked":
-        return f"the upstream asks for a long wait (credential blocked), next try in {seconds} s"
+        # README: a wait over UPSTREAM_MAX_PAUSE_SECONDS pauses for the cap and reports the
+        # credential blocked. Say both: what the upstream asked, and what we do instead.
+        asked = (
+            f"to wait {math.ceil(figures.blocked_for)} s, longer than the pause cap"
+            if figures.blocked_for
+            else "for a wait longer than the pause cap"
+        )
+        return f"the upstream asked {asked}: credential blocked, next try in {seconds} s"
     return f"waiting for the rate limit, next start in {seconds} s"
