@@ -166,4 +166,5 @@ def _parse_int(value: str | None) -> int | None:
         number = float(value.strip())
     except ValueError:
         return None
-    return max(0, int(number)) if math.isfinite(number) else None
+    # A count below zero is as unreadable as junk (read as 0, a limit of "-1" was a limit).
+    return int(number) if math.isfinite(number) and number >= 0 else None
