@@ -20,7 +20,7 @@ import {
 const WAIT_WORDS = {
   rate_limit: "waiting for the rate limit, next start in",
   quota: "waiting for the upstream quota to reset, next start in",
-  blocked: "the upstream asks for a long wait (credential blocked), next try in",
+  blocked: "the upstream asked for a wait longer than the pause cap: credential blocked, next try in",
 };
 
 // Between server updates the countdowns tick locally once a second.
