@@ -82,6 +82,7 @@ async def run_batch(
     with make_progress(console) as progress, interrupts or Interrupts() as stop:
         bar = Bar(progress, total)
         async with services(settings) as live:
+            bar.use_clock(live.clock.now)
             _say_reconciled(bar, live.reconciled)
             if stop.first.is_set():  # Ctrl-C while the database opened: start nothing
                 bar.say(f"[yellow]{NOT_STARTED}[/]")

@@ -3,11 +3,16 @@
 The spend column is the batch's (every slide's ``spent``, earlier runs of a resumed batch
 included), the figure the summary and ``manifest.json`` end with. After the first Ctrl-C
 the bar keeps moving while the requests in flight land, and says how many are left.
+
+When the console is not a terminal (piped, CI) rich draws no live bar, so a long wait on the
+rate limit would print nothing at all: the bar then also prints plain lines, one per slide
+that ends and one per change of what the batch waits for, repeated every
+``PLAIN_WAIT_EVERY`` seconds of the run's clock while the wait lasts (no spinner, no redraw).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from rich.console import Console
 from rich.progress import (
@@ -23,6 +28,9 @@ from slidebatch.core.cost import spend_of
 from slidebatch.core.states import SlideState
 from slidebatch.engine.answers import Progress as SlideProgress
 from slidebatch.engine.answers import SlideAnswer
+
+# Seconds of the run's clock between two plain lines about the same wait.
+PLAIN_WAIT_EVERY = 30.0
 
 
 def finishing_text(in_flight: int) -> str:
@@ -55,8 +63,14 @@ def make_progress(console: Console) -> Progress:
 class Bar:
     """One task of a rich ``Progress``, fed with the batch's answers."""
 
-    def __init__(self, progress: Progress, total: int) -> None:
+    def __init__(self, progress: Progress, total: int, *, plain: bool | None = None) -> None:
         self.progress = progress
+        self.total = total
+        # Plain lines beside the bar when nobody sees it redrawn (see the module's docstring).
+        self.plain = not progress.console.is_terminal if plain is None else plain
+        self._now: Callable[[], float] | None = None
+        self._wait_said: tuple[str | None, float] | None = None  # (what for, when)
+        self._ends_said: set[tuple[str, SlideState]] = set()
         self.task: TaskID = progress.add_task(
             "starting", total=total, detail="opening the database", eta="-", cost=""
         )
@@ -68,6 +82,10 @@ class Bar:
     def say(self, text: str) -> None:
         """A line above the bar."""
         self.progress.console.print(text)
+
+    def use_clock(self, now: Callable[[], float]) -> None:
+        """The run's clock, once the services are up: it spaces repeated plain wait lines."""
+        self._now = now
 
     def note(self, detail: str, description: str | None = None) -> None:
         self.progress.update(self.task, description=description, detail=detail)
@@ -91,6 +109,8 @@ class Bar:
         if slide and slide.error_message and slide.state is not SlideState.DONE:
             detail += f" ({slide.error_message[:60]})"
         self._draw(detail)
+        if self.plain and not self.finishing:
+            self._plain_lines(slide)
 
     def refresh(self) -> None:
         """Draw again with what is known (the number in flight moves without an event)."""
@@ -111,6 +131,30 @@ class Bar:
             detail=detail,
             eta="-" if eta is None else f"{eta:.0f}s",
         )
+
+    def _plain_lines(self, slide: SlideAnswer | None) -> None:
+        figures = self._figures
+        done = f"{figures.completed_slides if figures else 0}/{self.total}"
+        if slide is not None and slide.state.is_final:
+            key = (slide.slide_id, slide.state)
+            if key not in self._ends_said:
+                self._ends_said.add(key)
+                why = f" ({slide.error_message[:60]})" if slide.error_message else ""
+                self._plain(f"{done} slides: p{slide.page_num} {slide.state}{why}")
+        waiting = figures.waiting if figures else None
+        if waiting is None:
+            self._wait_said = None
+            return
+        now = self._now() if self._now is not None else None
+        what = figures.waiting_for if figures else None
+        said = self._wait_said
+        repeat = said is not None and now is not None and now - said[1] >= PLAIN_WAIT_EVERY
+        if said is None or said[0] != what or repeat:
+            self._wait_said = (what, now if now is not None else 0.0)
+            self._plain(f"{done} slides: {waiting}")
+
+    def _plain(self, line: str) -> None:
+        self.progress.console.print(line, markup=False, highlight=False)
 
     def _show_spend(self) -> None:
         spend = spend_of(
