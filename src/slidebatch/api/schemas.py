@@ -212,7 +212,7 @@ class SlidesCountIn(BaseModel):
     """``config/optimal``: a deck's size, and the batch request's ``max_workers`` if it has one."""
 
     slides_count: Annotated[int, Field(ge=1, le=100_000)]
-    max_workers: int | Literal["auto"] | None = Field(
+    max_workers: Annotated[int, Field(ge=1)] | Literal["auto"] | None = Field(
         None,
         description="The batch's cap, as in a batch request (clamped to BATCH_MAX_WORKERS); "
         "absent or 'auto': the recommendation is the scheduler's own",
