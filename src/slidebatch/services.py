@@ -221,6 +221,11 @@ class Services:
         """What the gate knows now: effective rate, and latency measured or assumed."""
         return self.engine.runs.figures()
 
+    @property
+    def rate_scope_key(self) -> str:
+        """The scope the gate counts in (provider, credential digest, model): never a key."""
+        return rate_scope(self.settings, self.provider).key
+
     def advisor(self) -> ConfigAdvisor:
         cap = self.gate.stats().in_flight_cap
         return ConfigAdvisor(self.settings, self.figures(), in_flight_cap=cap)

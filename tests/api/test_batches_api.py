@@ -259,6 +259,14 @@ def test_openapi_and_health(client: TestClient) -> None:
     assert client.get("/readyz").json()["database"] == "ok"
 
 
+def test_readyz_names_the_scope_its_gate_figures_are_for(client: TestClient) -> None:
+    """/readyz's gate figures carry the rate scope key they were counted in."""
+    services = client.app.state.services  # type: ignore[attr-defined]
+    gate = client.get("/readyz").json()["gate"]
+    assert gate["scope"] == services.rate_scope_key
+    assert gate["scope"].startswith(services.provider.name)
+
+
 def test_readyz_says_degraded_while_the_credential_is_parked(client: TestClient) -> None:
     """A parked (or blocked) gate: /readyz answers 200 with status degraded and the reason."""
     assert client.get("/readyz").json()["status"] == "ready"

@@ -757,6 +757,9 @@ class InfoOut(BaseModel):
 
 
 class GateOut(BaseModel):
+    # The rate scope the figures are for (provider, credential digest, model; Gemini project):
+    # one credential's limits differ by model, so a figure without its scope is ambiguous.
+    scope: str | None = None
     effective_rate: float | None
     window_seconds: float
     in_flight: int
@@ -770,8 +773,9 @@ class GateOut(BaseModel):
     window_learned: bool = False  # the window came from (or was confirmed by) a reset
 
     @classmethod
-    def of(cls, stats: GateStats) -> GateOut:
+    def of(cls, stats: GateStats, scope: str | None = None) -> GateOut:
         return cls(
+            scope=scope,
             effective_rate=stats.effective_rate,
             window_seconds=stats.window,
             in_flight=stats.in_flight,

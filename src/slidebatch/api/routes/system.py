@@ -36,7 +36,7 @@ async def healthz() -> dict[str, str]:
 async def readyz(services: ServicesDep) -> JSONResponse:
     problem = await services.database.problem()
     database_ok = problem is None
-    gate = GateOut.of(services.gate.stats())
+    gate = GateOut.of(services.gate.stats(), services.rate_scope_key)
     # A blocked or parked credential: the process is fine, its upstream will not take work.
     held = bool(gate.blocked or gate.parked)
     worker = services.worker
