@@ -3,6 +3,7 @@ PostgreSQL; one ``FakeClock`` is the worker's clock and the fleet's)."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -36,10 +37,15 @@ class _SlowGate(PgGate):
     rounds = 0
     slow_grants: list[float]  # seconds each of the next rounds that start something take
     fake_clock: FakeClock  # the gate's clock: a round's latency moves it
+    stall_flush: asyncio.Event | None = None  # a round that starts nothing waits for it...
+    flush_stalled: asyncio.Event | None = None  # ...once it has taken the queued reports
 
     async def _decide(
         self, connection: AsyncConnection, reports: list[gate_reports.Report], *, want: int
     ) -> _Round:
+        if want == 0 and self.stall_flush is not None and self.flush_stalled is not None:
+            self.flush_stalled.set()  # as if its lock or its connection were slow to come
+            await self.stall_flush.wait()
         self.fake_clock.advance(self.before_round)
         decided = await super()._decide(connection, reports, want=want)
         self.rounds += 1
@@ -189,3 +195,33 @@ async def test_an_answer_is_applied_at_the_time_it_came(fleet_database: str) -> 
         assert third.started_at == pytest.approx(10.1)
         assert gate.stats().window == 10.0
         third.success()
+
+
+async def test_a_waiters_round_decides_with_the_reports_a_stalled_flush_took(
+    fleet_database: str,
+) -> None:
+    """One start per 10 s: the first, planned at 0, leaves 1 s late and is reported as sent
+    then; the background flush takes that report and stalls. A waiter's round of the same
+    process at 10.5 s decides with it: the next start is at 11.1 s, a window after the
+    first left (at 10.5 s the upstream would see two starts 9.5 s apart)."""
+    clock = FakeClock(autojump_threshold=_IDLE)
+    config = GateConfig(rate=1, window=10.0, margin=0.1)
+    async with _gate(fleet_database, config, clock) as gate:
+        gate.slow_grants = [1.0]
+        gate.stall_flush, gate.flush_stalled = asyncio.Event(), asyncio.Event()
+        late = await gate.acquire()  # counted at 0, left at 1 s: a Sent report is queued
+        assert (late.started_at, clock.now()) == (1.0, 1.0)
+        await asyncio.wait_for(gate.flush_stalled.wait(), timeout=UNTIL_HUNG)
+        clock.advance(9.5)
+        waiter = asyncio.ensure_future(gate.acquire())
+        # Real time for the waiter's round to run (without taking turns it decides now),
+        # shorter than the idle time after which virtual time would jump ahead of it.
+        await asyncio.sleep(_IDLE / 3)
+        gate.stall_flush.set()
+        permit = await asyncio.wait_for(waiter, timeout=UNTIL_HUNG)
+        assert permit.started_at == pytest.approx(11.1)
+        late.success()
+        permit.success()
+
+
+UNTIL_HUNG = 120.0  # real seconds only a hung gate waits
