@@ -175,6 +175,27 @@ async def test_a_permit_handed_out_late_holds_its_slot_from_when_it_left(
     assert counted == handed
 
 
+async def test_a_request_sent_after_a_check_holds_its_slot_from_when_it_left(
+    fleet_database: str,
+) -> None:
+    """A permit handed out on time whose request leaves 1 s later (the claim's check in
+    between): the window counts it from when it left, so the next start in its slot comes
+    at 11.1 s, not 10.1 s (0.9 s before the upstream frees it)."""
+    clock = FakeClock(autojump_threshold=_IDLE)
+    config = GateConfig(rate=2, window=10.0, margin=0.1)
+    async with _gate(fleet_database, config, clock) as gate:
+        first = await gate.acquire()
+        second = await gate.acquire()
+        await clock.sleep(1.0)  # the claim's check
+        first.sent()
+        second.sent()
+        first.success()
+        second.success()
+        third = await gate.acquire()
+        assert third.started_at == pytest.approx(11.1)
+        third.success()
+
+
 async def test_an_answer_is_applied_at_the_time_it_came(fleet_database: str) -> None:
     """ "None remaining, the window resets in 9 s", answered at 1 s and written by a round
     2 s later, pauses the fleet until 10 s and confirms the 10 s window: the next start is

@@ -119,8 +119,13 @@ class PgPermit:
         self._done = False
 
     def sent(self) -> None:
-        """Kept as counted: a fleet worker sends right after its gate round counted the start
-        (``fleet/attempt.py``), and moving the start would cost a round of its own."""
+        """The request leaves now: a check between the handout and the send (the claim's
+        ``still_wanted``, a database round trip of 0.05-0.5 s under load) made it late, so
+        it is counted again from now, as a permit handed out late is (``count_when_sent``:
+        within a share of the margin it is left to the margin, no report). Kept as handed
+        out, the slot freed that much early and the next window's start on it met the
+        upstream's edge."""
+        self._gate.count_when_sent(self)
 
     def success(self, rate_limit: RateLimitInfo | None = None) -> None:
         """The upstream answered; ``rate_limit`` holds its X-RateLimit figures."""
@@ -238,10 +243,10 @@ class PgGate:
             permit.abandon()  # never sent
             raise
         permit.sent_now()
-        self._count_when_sent(permit)
+        self.count_when_sent(permit)
         return permit
 
-    def _count_when_sent(self, permit: PgPermit) -> None:
+    def count_when_sent(self, permit: PgPermit) -> None:
         """A permit handed out late (a round slower than its lead, a busy event loop) is
         counted in the window when it leaves, so the slot it holds frees one window after
         the upstream saw it, not after the instant the round had planned. Lateness within
