@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from slidebatch.cli.output import fail
@@ -12,6 +14,48 @@ from slidebatch.testing.fake_behaviour import (
     Fault,
     ImageFormat,
 )
+
+# Options with long help, declared here so the command's signature stays short.
+FaultRates = Annotated[
+    list[str],
+    typer.Option(
+        help="KIND=RATE (e.g. 503=0.05, hang=0.01), or a bare RATE spread over 5xx/malformed."
+    ),
+]
+DialectOption = Annotated[
+    str,
+    typer.Option(
+        help="Where chat answers put the image: images, content_parts, markdown; "
+        "thought_drafts makes Gemini send a thought draft first."
+    ),
+]
+RefusalReason = Annotated[
+    str,
+    typer.Option(
+        help="The reason a 'refused' fault gives (IMAGE_SAFETY, SPII, moderation_blocked...)."
+    ),
+]
+CountRejected = Annotated[
+    bool,
+    typer.Option(help="Count refused (429) requests against the window, as harsh upstreams do."),
+]
+LimitHeaders = Annotated[
+    str, typer.Option(help="When to send the rate-limit figures: always, on_429 or never.")
+]
+ResetStyleOption = Annotated[
+    str,
+    typer.Option(
+        help="Reset format: seconds, epoch_s, epoch_ms, duration or http_date (http_date also "
+        "dates Retry-After). Default: each shape's own (OpenRouter epoch_ms, OpenAI duration)."
+    ),
+]
+RetryAfter = Annotated[bool, typer.Option(help="Send Retry-After with 429 answers.")]
+MalformedOption = Annotated[
+    str, typer.Option(help="Hostile rate-limit figures: garbage, negative or past_reset.")
+]
+StripOption = Annotated[
+    bool, typer.Option(help="Act as a relay that drops every rate-limit header (bodies pass).")
+]
 
 
 def parse_fault_rates(items: list[str]) -> dict[Fault, float]:
@@ -38,39 +82,19 @@ def fake_upstream(
     latency_p95: float = typer.Option(20.0, help="95th percentile latency, upstream seconds."),
     time_scale: float = typer.Option(1.0, help="Wall seconds per upstream second."),
     seed: int = typer.Option(1, help="Seed for latency and faults."),
-    fault_rate: list[str] = typer.Option(
-        [], help="KIND=RATE (e.g. 503=0.05, hang=0.01), or a bare RATE spread over 5xx/malformed."
-    ),
+    fault_rate: FaultRates = [],  # noqa: B006  # typer reads the default, never mutates it
     api_key: str = typer.Option(
         "", envvar="FAKE_UPSTREAM_API_KEY", help="Answer 401 unless this key is sent."
     ),
-    dialect: str = typer.Option(
-        "images",
-        help="Where chat answers put the image: images, content_parts, markdown; "
-        "thought_drafts makes Gemini send a thought draft first.",
-    ),
+    dialect: DialectOption = "images",
     image_format: str = typer.Option("png", help="Image bytes sent: png, jpeg or webp."),
-    refusal_reason: str = typer.Option(
-        "", help="The reason a 'refused' fault gives (IMAGE_SAFETY, SPII, moderation_blocked...)."
-    ),
-    count_rejected: bool = typer.Option(
-        False, help="Count refused (429) requests against the window, as harsh upstreams do."
-    ),
-    limit_headers: str = typer.Option(
-        "always", help="When to send the rate-limit figures: always, on_429 or never."
-    ),
-    reset_style: str = typer.Option(
-        "",
-        help="Reset format: seconds, epoch_s, epoch_ms, duration or http_date (http_date also "
-        "dates Retry-After). Default: each shape's own (OpenRouter epoch_ms, OpenAI duration).",
-    ),
-    retry_after: bool = typer.Option(True, help="Send Retry-After with 429 answers."),
-    malformed_limit_headers: str = typer.Option(
-        "", help="Hostile rate-limit figures: garbage, negative or past_reset."
-    ),
-    strip_limit_headers: bool = typer.Option(
-        False, help="Act as a relay that drops every rate-limit header (bodies pass)."
-    ),
+    refusal_reason: RefusalReason = "",
+    count_rejected: CountRejected = False,
+    limit_headers: LimitHeaders = "always",
+    reset_style: ResetStyleOption = "",
+    retry_after: RetryAfter = True,
+    malformed_limit_headers: MalformedOption = "",
+    strip_limit_headers: StripOption = False,
 ) -> None:
     """Serve OpenRouter-, Gemini- and OpenAI-shaped endpoints with limits, latency and faults."""
     # Imported here: the CLI starts fast and the app is only built when this command runs.
