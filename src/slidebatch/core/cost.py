@@ -138,7 +138,7 @@ def images_in_flight_allowed(
     known = [p for p in prices if p is not None]
     if unit.source is CostSource.FREE and not known:
         return None
-    if not known and unit.source is not CostSource.MEASURED:
+    if _probing(known, unit):
         # The probe: one image alone, if its price (when configured) fits at all.
         return 1 if paid + (unit.per_image or 0.0) <= max_cost + 1e-9 else 0
     price = max([*known, unit.per_image or 0.0])
@@ -175,8 +175,13 @@ def cap_reached(
     known = [p for p in prices if p is not None]
     if room_for_next(max_cost, spends, known, in_flight, unit):
         return False
-    probing = not known and unit.source in (CostSource.CONFIGURED, CostSource.UNKNOWN)
-    return not (probing and in_flight > 0)
+    return not (_probing(known, unit) and in_flight > 0)
+
+
+def _probing(known: list[float], unit: UnitCost) -> bool:
+    """Whether a capped batch is still in its probe: none of its images reported a cost and
+    the unit price is only configured or unknown (``images_in_flight_allowed``)."""
+    return not known and unit.source in (CostSource.CONFIGURED, CostSource.UNKNOWN)
 
 
 def no_room_left(
