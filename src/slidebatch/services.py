@@ -527,6 +527,7 @@ def _engine(
         clock=parts.clock,
         attempt_timeout=settings.llm_timeout_seconds,
         log=parts.log,
+        observe=parts.metrics.attempt_phase,
     )
     assumed = ASSUMED_LATENCY.get(settings.provider, ASSUMED_REMOTE_LATENCY)
     placeholder = settings.slide_placeholder_on_failure

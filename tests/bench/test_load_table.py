@@ -6,6 +6,8 @@ import os
 
 from slidebatch.bench.environment import process_cpu_seconds
 from slidebatch.bench.load import ApiFigures, LoadReport, LoadRow, render_table
+from slidebatch.bench.slots import PhaseTotals, phase_totals, slot_account
+from slidebatch.observability.metrics import Metrics
 
 
 def test_process_cpu_seconds_reads_the_processes_own_clock() -> None:
@@ -37,3 +39,51 @@ def test_table_shows_cpu_seconds_and_load_per_run() -> None:
     assert "| 12.3 s | 3.50 |" in table
     assert "| - | - |" in table  # no figure: not a zero
     assert "| 25.0 ms |" in table  # 50 ms of CPU over two lists
+
+
+def test_phase_totals_read_what_the_server_exposes() -> None:
+    """The phases the server observes come back from its /metrics body, sums and counts."""
+    metrics = Metrics()
+    metrics.attempt_phase("starting", 0.25)
+    metrics.attempt_phase("starting", 0.5)
+    metrics.attempt_phase("upstream", 2.0)
+    before = phase_totals("")
+    totals = phase_totals(metrics.render()[0].decode()).minus(before)
+    assert totals.seconds == {"starting": 0.75, "upstream": 2.0, "reporting": 0.0}
+    assert totals.counts == {"starting": 2, "upstream": 1, "reporting": 0}
+
+
+def test_slot_account_splits_the_gap_to_the_bound() -> None:
+    """cap x makespan = the drawn work + the in-order schedule's idle + starting + fake +
+    transit + idle: with blind, the parts add up to the gap, each in seconds of makespan."""
+    phases = PhaseTotals(
+        {"starting": 0.4, "upstream": 7.0, "reporting": 0.2},
+        {"starting": 4, "upstream": 4, "reporting": 4},
+    )
+    # Four requests of 1.5 s drawn; the fake took 1.6 s each from arrival to answer.
+    rows = [{"latency_drawn": 1.5, "arrival": i, "end": i + 1.6} for i in range(4)]
+    account = slot_account(phases, rows, cap=2, makespan=4.0, bound=3.0, bound_in_order=3.2)
+    assert account.work == 6.0
+    assert round(account.fake, 9) == 0.4
+    assert round(account.transit, 9) == 0.6
+    assert account.starting == 0.4
+    parts = account.starting + account.fake + account.transit + account.idle
+    assert round(account.blind, 9) == 0.2
+    gap = account.blind + account.seconds_of_makespan(parts)
+    assert round(gap, 9) == account.makespan - account.bound
+    assert round(account.per_attempt_ms(account.starting)) == 100
+
+
+def test_table_shows_where_the_slots_time_went() -> None:
+    """A run with its account gets a row in the second table, blind part first."""
+    account = slot_account(
+        PhaseTotals({"starting": 0.4, "upstream": 7.0}, {"upstream": 4}),
+        [{"latency_drawn": 1.5, "arrival": 0.0, "end": 1.6}] * 4,
+        cap=2,
+        makespan=4.0,
+        bound=3.0,
+        bound_in_order=3.3,
+    )
+    row = LoadRow("1 x 4 slides", "SQLite", "none", 4.0, 3.0, (), None, slots=account)
+    table = render_table(LoadReport((row,), ()))
+    assert "| 1 x 4 slides | SQLite | 1.00 s | 0.30 s (1.10) | 0.20 s (100 ms) |" in table

@@ -15,6 +15,7 @@ from slidebatch.errors import ProviderError
 from slidebatch.providers.base import ImageProvider, ImageRequest, ImageResult
 from slidebatch.scheduler.dispatcher import Dispatcher, Job
 from slidebatch.scheduler.gate import Gate
+from slidebatch.scheduler.phases import PhaseObserver, ignore_phase
 from slidebatch.scheduler.retry import RetryPolicy
 from slidebatch.testing.clock import FakeClock
 from slidebatch.testing.memory_log import MemoryLog
@@ -93,11 +94,18 @@ async def running(
     clock: FakeClock,
     policy: RetryPolicy | None = None,
     attempt_timeout: float = 120.0,
+    observe: PhaseObserver = ignore_phase,
 ) -> AsyncIterator[Dispatcher]:
     """A dispatcher whose loop runs for the duration of the block."""
     policy = policy or make_policy()
     dispatcher = Dispatcher(
-        provider, gate, policy, clock=clock, attempt_timeout=attempt_timeout, log=MemoryLog()
+        provider,
+        gate,
+        policy,
+        clock=clock,
+        attempt_timeout=attempt_timeout,
+        log=MemoryLog(),
+        observe=observe,
     )
     loop = asyncio.create_task(dispatcher.run(listener))
     try:

@@ -33,8 +33,16 @@ from typing import Any
 import httpx
 
 from slidebatch.bench.environment import IN_FLIGHT_CAP, BenchEnvironment, EnvironmentConfig
-from slidebatch.bench.figures import upstream_counts
+from slidebatch.bench.figures import makespan_in_order, upstream_counts
 from slidebatch.bench.scenarios import BatchSpec, deck_body
+from slidebatch.bench.slots import (
+    ACCOUNT_HEADER,
+    PhaseTotals,
+    SlotAccount,
+    phase_totals,
+    render_account,
+    slot_account,
+)
 from slidebatch.core.bound import makespan_bound
 
 RATE = 600
@@ -60,6 +68,7 @@ class LoadRow:
     # server that worked more.
     cpu_seconds: float | None = None
     load_average: float | None = None
+    slots: SlotAccount | None = None  # where the slots' time went (``bench/slots.py``)
 
     @property
     def ratio(self) -> float:
@@ -136,6 +145,10 @@ async def _makespan(client: httpx.AsyncClient, ids: Sequence[str]) -> float:
     return (finished - created).total_seconds()
 
 
+async def _phases(client: httpx.AsyncClient) -> PhaseTotals:
+    return phase_totals((await client.get("/metrics")).text)
+
+
 async def lag_buckets(client: httpx.AsyncClient) -> dict[float, float]:
     text = (await client.get("/metrics")).text
     buckets: dict[float, float] = {}
@@ -182,6 +195,7 @@ async def _batches_run(
     env.fake.reset_stats()
     count, slides = spec
     before = await lag_buckets(client)
+    phases_before = await _phases(client)
     cpu_before = env.server_cpu_seconds()
     seen: list[float] = []
     if polls_per_second == 0 and count == 1:
@@ -200,13 +214,33 @@ async def _batches_run(
         await _poll(client, ids, polls_per_second, seen)
     cpu = _spent(cpu_before, env.server_cpu_seconds())
     lag = lag_p99_ms(before, await lag_buckets(client))
+    phases = (await _phases(client)).minus(phases_before)
     makespan = await _makespan(client, ids)
-    latencies = upstream_counts(env.fake.stats()).latencies
+    stats = env.fake.stats()
+    latencies = upstream_counts(stats).latencies
     bound = makespan_bound(latencies, rate=RATE, window=WINDOW, cap=IN_FLIGHT_CAP)
+    in_order = makespan_in_order(latencies, rate=RATE, window=WINDOW, cap=IN_FLIGHT_CAP)
+    slots = slot_account(
+        phases,
+        stats["requests"],
+        cap=IN_FLIGHT_CAP,
+        makespan=makespan,
+        bound=bound,
+        bound_in_order=in_order,
+    )
     pollers = f"{polls_per_second:g} per second" if polls_per_second else "none"
     database = "PostgreSQL" if env.config.database_url else "SQLite"
     return LoadRow(
-        name, database, pollers, makespan, bound, tuple(seen), lag, cpu, os.getloadavg()[0]
+        name,
+        database,
+        pollers,
+        makespan,
+        bound,
+        tuple(seen),
+        lag,
+        cpu,
+        os.getloadavg()[0],
+        slots=slots,
     )
 
 
@@ -277,6 +311,12 @@ def render_table(report: LoadReport) -> str:
             f"({row.makespan:.1f} s / {row.bound:.1f} s) | {status} | {lag} "
             f"| {_figure(row.cpu_seconds, '.1f', ' s')} | {_figure(row.load_average, '.2f')} |"
         )
+    lines += ["", ACCOUNT_HEADER]
+    lines += [
+        render_account(row.run, row.database, row.slots)
+        for row in report.rows
+        if row.slots is not None
+    ]
     lines += [
         "",
         "| database | submits at once: p50 / p99 | list of 200: p50 / p99 | server CPU per list |",

@@ -24,6 +24,8 @@ from prometheus_client import (
 LATENCY_BUCKETS = (0.1, 0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60, 90, 120, 180)
 # Event-loop lag: a healthy loop answers within a few ms; 20 ms is the service's goal.
 LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+# An attempt's phases (``scheduler/phases.py``): a write of a few ms up to an upstream's minutes.
+PHASE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 BATCH_STATES = ("queued", "running", "completed", "completed_with_errors", "failed", "cancelled")
 
 Sampler = Callable[["Metrics"], None]
@@ -34,6 +36,16 @@ def _loop_lag_histogram(registry: CollectorRegistry) -> Histogram:
         "slidebatch_event_loop_lag_seconds",
         "How late the event loop wakes a sleeping task (sampled every 50 ms)",
         buckets=LOOP_LAG_BUCKETS,
+        registry=registry,
+    )
+
+
+def _phase_histogram(registry: CollectorRegistry) -> Histogram:
+    return Histogram(
+        "slidebatch_attempt_phase_seconds",
+        "Each attempt's phases: starting (slot held, request not sent), upstream, reporting",
+        ["phase"],
+        buckets=PHASE_BUCKETS,
         registry=registry,
     )
 
@@ -99,6 +111,7 @@ class Metrics:
             "slidebatch_cost_usd", "Upstream cost reported by the provider, in USD", registry=r
         )
         self.event_loop_lag_seconds = _loop_lag_histogram(r)
+        self.attempt_phase_seconds = _phase_histogram(r)
         self._samplers: list[Sampler] = []
 
     # --- one-line calls for the engine and the API ---
@@ -118,6 +131,10 @@ class Metrics:
     def loop_lag(self, seconds: float) -> None:
         """One sample of the event loop's lag."""
         self.event_loop_lag_seconds.observe(seconds)
+
+    def attempt_phase(self, phase: str, seconds: float) -> None:
+        """One attempt spent ``seconds`` in ``phase`` (``scheduler.phases.AttemptPhase``)."""
+        self.attempt_phase_seconds.labels(phase=str(phase)).observe(max(0.0, seconds))
 
     def retry(self, reason: str) -> None:
         """An attempt will be retried (``rate_limited``, ``transient``, ``timeout``...)."""

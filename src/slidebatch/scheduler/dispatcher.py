@@ -37,6 +37,7 @@ from slidebatch.scheduler.clock import Clock, first_of
 from slidebatch.scheduler.deadline import call_provider
 from slidebatch.scheduler.fair_queue import BatchQueueStats, FairQueue, StartGate
 from slidebatch.scheduler.job import Job
+from slidebatch.scheduler.phases import AttemptPhase, PhaseObserver, ignore_phase
 from slidebatch.scheduler.rate_gate import GatePermit, GateStats, RateGate
 from slidebatch.scheduler.retry import RetryPolicy
 from slidebatch.scheduler.saves import DRAIN_SECONDS, Saves
@@ -89,8 +90,10 @@ class Dispatcher:
         attempt_timeout: float,
         log: EventLog,
         drain_seconds: float = DRAIN_SECONDS,
+        observe: PhaseObserver = ignore_phase,
     ) -> None:
         self._provider = provider
+        self._observe = observe  # each attempt's phases (``phases.py``), for /metrics
         self._gate = gate
         self._policy = policy
         self._log = log
@@ -198,12 +201,13 @@ class Dispatcher:
                     await self._wait_for_work()
                     continue
                 permit = await self._gate.acquire()
-                self._queue.promote(self._clock.now())
+                acquired = self._clock.now()
+                self._queue.promote(acquired)
                 job = None if self._held else self._queue.pop()
                 if job is None:  # cancelled (or held) while we waited for the gate
                     permit.abandon()
                     continue
-                task = asyncio.create_task(self._attempt(job, permit, listener))
+                task = asyncio.create_task(self._attempt(job, permit, listener, acquired))
                 self._tasks.add(task)
                 task.add_done_callback(self._task_done)
         finally:
@@ -230,7 +234,18 @@ class Dispatcher:
 
     # --- one attempt ---
 
-    async def _attempt(self, job: Job, permit: GatePermit, listener: JobListener) -> None:
+    def _phase(self, phase: AttemptPhase, since: float) -> float:
+        """Tell the observer ``phase`` lasted from ``since`` until now; return now."""
+        now = self._clock.now()
+        try:
+            self._observe(phase, now - since)
+        except Exception as exc:  # a figure must never cost a slide
+            self._log.failure("scheduler_observer_failed", exc, phase=str(phase))
+        return now
+
+    async def _attempt(
+        self, job: Job, permit: GatePermit, listener: JobListener, acquired: float
+    ) -> None:
         attempt = job.attempts + 1
         # 'generating' is stored before the request leaves: a crash after the upstream was
         # paid must find the slide generating (and its image on disk) on restart.
@@ -244,15 +259,18 @@ class Dispatcher:
         # Counted from now: the upstream's window counts the request when it arrives, and
         # under load that write takes long enough to put the next window's burst over its edge.
         permit.sent()
+        sent = self._phase(AttemptPhase.STARTING, acquired)
         try:
             result = await self._call(job.request)
         except ProviderError as error:
+            self._phase(AttemptPhase.UPSTREAM, sent)
             permit.failure(error)
             await self._after_failure(job, error, attempt, listener)
         except asyncio.CancelledError:
             permit.release()
             raise
         else:
+            answered = self._phase(AttemptPhase.UPSTREAM, sent)
             permit.success(result.rate_limit)
             # A gated batch (max_cost) counts the image as running until its cost is stored.
             held = self._queue.gated(job.batch_id)
@@ -263,6 +281,7 @@ class Dispatcher:
             hook = listener.on_succeeded(job, result, attempt)
             try:
                 await self._saves.run(self._safely(job, "on_succeeded", hook))
+                self._phase(AttemptPhase.REPORTING, answered)
             finally:
                 if held:
                     self._queue.finish(job.batch_id)
