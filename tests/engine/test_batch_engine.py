@@ -92,13 +92,14 @@ async def make_harness(tmp_path: Path, database_url: str) -> AsyncIterator[Calla
         provider: ScriptedProvider | None = None,
         *,
         max_concurrent: int = 10,
+        max_in_flight: int = 8,
         placeholder: bool = False,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> Harness:
         provider = provider or ScriptedProvider()
         database = await Database.open(database_url)
         clock = SystemClock()
-        gate = Gate(GateConfig(rate=None, max_in_flight=8), clock=clock)
+        gate = Gate(GateConfig(rate=None, max_in_flight=max_in_flight), clock=clock)
         policy = RetryPolicy(
             max_attempts=3, max_requeues=5, base=0.001, cap=0.002, rng=random.Random(1)
         )
@@ -246,6 +247,29 @@ async def test_cancel_stops_pending_slides(make_harness) -> None:
     assert len(h.provider.calls) == 1
     counts = await h.database.batches.slide_counts(batch.id)
     assert counts.get(SlideState.CANCELLED) == 5
+
+
+async def test_cancel_drops_slides_started_ahead_unsent(make_harness) -> None:
+    """Slides stored 'generating' ahead of a free slot when their batch is cancelled are
+    never sent: they end cancelled with that attempt unpaid, and none stays generating."""
+    hold = asyncio.Event()
+    h = await make_harness(ScriptedProvider(hold=hold), max_in_flight=2)
+    batch, _ = await h.engine.submit(_request(5))
+    repo = h.database.batches
+    for _ in range(1000):  # until two are sent and two more started ahead of a slot
+        if (await repo.slide_counts(batch.id)).get(SlideState.GENERATING, 0) == 4:
+            break
+        await asyncio.sleep(0.01)
+    await h.engine.cancel(batch.id)
+    hold.set()
+    record = await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    assert record.state is BatchState.CANCELLED
+    assert len(h.provider.calls) == 2
+    slides = await repo.get_slides(batch.id)
+    assert sorted(s.state for s in slides) == [SlideState.CANCELLED] * 3 + [SlideState.DONE] * 2
+    assert [s.attempts for s in slides if s.state is SlideState.CANCELLED] == [0, 0, 0]
+    events = [e["event"] for e in _log_events(h.log_dir) if e.get("batch_id") == batch.id]
+    assert events.count("slide_dropped") == 2
 
 
 async def test_restart_resumes_without_generating_finished_slides_again(make_harness) -> None:

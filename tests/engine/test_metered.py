@@ -33,6 +33,9 @@ class Recorder:
     async def on_failed(self, job: Job, error: object, attempt: int) -> None:
         self.calls.append("failed")
 
+    async def on_dropped(self, job: Job, attempt: int) -> None:
+        self.calls.append("dropped")
+
 
 def _sample(metrics: Metrics, name: str, **labels: str) -> float:
     value = metrics.registry.get_sample_value(name, labels)
@@ -40,15 +43,17 @@ def _sample(metrics: Metrics, name: str, **labels: str) -> float:
 
 
 async def test_outcomes_are_counted_and_forwarded() -> None:
-    """Successes, retries and failures reach the inner listener and the counters."""
+    """Successes, retries, failures and drops reach the inner listener and the counters."""
     inner, metrics = Recorder(), Metrics()
     listener = MeteredListener(inner, metrics, "fake")
     await listener.on_started(JOB, 1)
     await listener.on_retry(JOB, RateLimited("slow down"), 1.0, 1)
     await listener.on_succeeded(JOB, ImageResult(b"", "image/png", 1, 1, 0.5, cost=0.1), 2)
     await listener.on_failed(JOB, PermanentProviderError("no"), 1)
-    assert inner.calls == ["started", "retry", "succeeded", "failed"]
+    await listener.on_dropped(JOB, 1)
+    assert inner.calls == ["started", "retry", "succeeded", "failed", "dropped"]
     assert _sample(metrics, "slidebatch_slides_total", outcome="done", provider="fake") == 1
+    assert _sample(metrics, "slidebatch_slides_total", outcome="cancelled", provider="fake") == 1
     assert _sample(metrics, "slidebatch_slides_total", outcome="error", provider="fake") == 1
     assert _sample(metrics, "slidebatch_retries_total", reason="rate_limited") == 1
     assert _sample(metrics, "slidebatch_upstream_requests_total", status="429") == 1

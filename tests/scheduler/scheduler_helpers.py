@@ -69,12 +69,15 @@ class RecordingListener:
             Event("failed", job.batch_id, job.slide_key, attempt, self.clock.now(), error)
         )
 
+    async def on_dropped(self, job: Job, attempt: int) -> None:
+        self.events.append(Event("dropped", job.batch_id, job.slide_key, attempt, self.clock.now()))
+
     def of(self, kind: str, batch_id: str | None = None) -> list[Event]:
         return [e for e in self.events if e.kind == kind and batch_id in (None, e.batch_id)]
 
     def finished_at(self, batch_id: str) -> float:
         """When the batch's last final event came."""
-        final = {"ok", "failed"}
+        final = {"ok", "failed", "dropped"}
         return max(e.at for e in self.events if e.batch_id == batch_id and e.kind in final)
 
 

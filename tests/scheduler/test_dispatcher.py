@@ -401,3 +401,78 @@ async def test_hold_batch_starts_nothing_more_of_it_until_its_cancel(
         await dispatcher.drain()
     assert [e.slide_key for e in listener.of("started", "b")] == [1, 2, 3]
     assert [e.slide_key for e in listener.of("ok", "c")] == [1, 2]
+
+
+class WritingListener(RecordingListener):
+    """Stores 'generating' in 0.25 s (on the fake clock), as a database write takes time."""
+
+    async def on_started(self, job: Job, attempt: int) -> None:
+        await self.clock.sleep(0.25)
+        await super().on_started(job, attempt)
+
+
+async def test_a_slot_that_frees_sends_a_job_started_ahead_at_once(clock: FakeClock) -> None:
+    """With every slot busy, the next jobs' 'generating' is stored ahead: when a slot frees
+    their requests leave at once, not one write later, and each is stored before it leaves."""
+    listener = WritingListener(clock)
+    provider = ScriptedProvider(clock, default_latency=2.0)
+    gate = Gate(GateConfig(max_in_flight=2), clock=clock)
+    async with running(provider, gate, listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 4), cap=None)
+        await dispatcher.drain()
+    assert [call.started for call in provider.calls] == [0.25, 0.25, 2.25, 2.25]
+    stored = {event.slide_key: event.at for event in listener.of("started")}
+    assert stored[3] <= 0.5
+    assert stored[4] <= 0.5
+    assert provider.max_in_flight == 2
+
+
+async def test_a_window_starts_nothing_ahead(clock: FakeClock) -> None:
+    """While the rate window (not the in-flight cap) holds the next start, no slide is stored
+    'generating' long before its request: each start is stored right before it leaves."""
+    listener = WritingListener(clock)
+    provider = ScriptedProvider(clock, default_latency=1.0, upstream_limit=2)
+    gate = Gate(GateConfig(rate=2, window=10.0, max_in_flight=2), clock=clock)
+    async with running(provider, gate, listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 6), cap=None)
+        await dispatcher.drain()
+    stored = {event.slide_key: event.at for event in listener.of("started")}
+    sent = {int(call.slide_id.split("/")[1]): call.started for call in provider.calls}
+    assert provider.count("rate_limited") == 0
+    assert all(sent[key] - stored[key] <= 0.25 for key in sent)
+
+
+async def test_a_start_ahead_of_a_cancelled_batch_is_dropped_unsent(clock: FakeClock) -> None:
+    """A batch cancelled while its next job waited, started ahead, for a slot: nothing is
+    sent for it, its start is given back, and on_dropped is its final report."""
+    listener = WritingListener(clock)
+    provider = ScriptedProvider(clock, default_latency=2.0)
+    gate = Gate(GateConfig(max_in_flight=1), clock=clock)
+    async with running(provider, gate, listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("a", make_jobs("a", 3), cap=None)
+        await clock.sleep(1.0)
+        dropped = dispatcher.cancel_batch("a")
+        await dispatcher.drain()
+        stats = gate.stats()
+    assert [call.slide_id for call in provider.calls] == ["a/1"]
+    assert [job.slide_key for job in dropped] == [3]
+    assert [(e.slide_key, e.attempt) for e in listener.of("dropped")] == [(2, 1)]
+    assert (stats.requests_total, stats.in_flight) == (1, 0)
+    assert dispatcher.outstanding("a") == 0
+
+
+async def test_a_start_ahead_of_a_held_batch_is_dropped_unsent(clock: FakeClock) -> None:
+    """hold_batch (max_cost) stops a job started ahead as it stops a queued one."""
+    listener = WritingListener(clock)
+    provider = ScriptedProvider(clock, default_latency=2.0)
+    gate = Gate(GateConfig(max_in_flight=1), clock=clock)
+    async with running(provider, gate, listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("a", make_jobs("a", 3), cap=None)
+        await clock.sleep(1.0)
+        dispatcher.hold_batch("a")
+        await clock.sleep(5.0)
+        dropped = dispatcher.cancel_batch("a")
+        await dispatcher.drain()
+    assert [call.slide_id for call in provider.calls] == ["a/1"]
+    assert [e.slide_key for e in listener.of("dropped")] == [2]
+    assert [job.slide_key for job in dropped] == [3]

@@ -27,7 +27,8 @@ class SlowRecorder(RecordingListener):
 
 async def test_phases_are_the_write_the_upstream_and_the_report(clock: FakeClock) -> None:
     """starting = the 'generating' write, upstream = the provider's latency, reporting = the
-    success's report; one of each per successful attempt."""
+    success's report; one of each per successful attempt. The third slide, started ahead
+    while both slots were busy, holds its slot for no write."""
     seen: list[tuple[AttemptPhase, float]] = []
     provider = ScriptedProvider(clock, default_latency=2.0)
     listener = SlowRecorder(clock)
@@ -37,7 +38,7 @@ async def test_phases_are_the_write_the_upstream_and_the_report(clock: FakeClock
         dispatcher.add_jobs("b", make_jobs("b", 3), cap=None)
         await dispatcher.drain()
     by_phase = {phase: [s for p, s in seen if p is phase] for phase in AttemptPhase}
-    assert by_phase[AttemptPhase.STARTING] == [0.25] * 3
+    assert by_phase[AttemptPhase.STARTING] == [0.25, 0.25, 0.0]
     assert by_phase[AttemptPhase.UPSTREAM] == [2.0] * 3
     assert by_phase[AttemptPhase.REPORTING] == [0.5] * 3
 

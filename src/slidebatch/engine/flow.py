@@ -47,6 +47,10 @@ class SlideFlow:
         async with self._losing(job):
             await self._final(job, await self._recorder.failed(job, error, attempt))
 
+    async def on_dropped(self, job: Job, attempt: int) -> None:
+        async with self._losing(job):
+            await self._final(job, await self._recorder.dropped(job, attempt))
+
     @asynccontextmanager
     async def _losing(self, job: Job, *, refuse: bool = False) -> AsyncIterator[None]:
         """A report that finds the database lost fails its batch; a start (``refuse``) is

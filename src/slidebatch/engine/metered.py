@@ -38,3 +38,7 @@ class MeteredListener:
         self._metrics.upstream_request(error.status or error.kind)
         self._metrics.slide_finished(self._failed_outcome, self._provider)
         await self._inner.on_failed(job, error, attempt)
+
+    async def on_dropped(self, job: Job, attempt: int) -> None:
+        self._metrics.slide_finished("cancelled", self._provider)
+        await self._inner.on_dropped(job, attempt)

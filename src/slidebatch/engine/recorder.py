@@ -33,6 +33,7 @@ class SlideOutcome(StrEnum):
 
     DONE = "done"  # an image (or a marked placeholder) is stored
     FAILED = "failed"  # failed for good, or its image could not be stored
+    CANCELLED = "cancelled"  # started ahead, never sent: its batch was cancelled first
     GONE = "gone"  # the batch was deleted while the attempt ran
 
 
@@ -62,6 +63,18 @@ class SlideRecorder:
             job.batch_id, job.slide_key, attempt=attempt, at=self._wall()
         )
         self._log.event("slide_started", batch_id=job.batch_id, details=_where(job, attempt))
+
+    async def dropped(self, job: Job, attempt: int) -> SlideOutcome:
+        """Attempt ``attempt`` was stored as started but never sent (its batch was cancelled
+        while it waited for a slot): the slide ends cancelled, that attempt unpaid."""
+        try:
+            await self._repo.mark_dropped(
+                job.batch_id, job.slide_key, attempts=attempt - 1, at=self._wall()
+            )
+        except NotFound:
+            return SlideOutcome.GONE
+        self._log.event("slide_dropped", batch_id=job.batch_id, details=_where(job, attempt))
+        return SlideOutcome.CANCELLED
 
     async def waiting(self, again: Job, error: ProviderError, delay: float, attempt: int) -> None:
         """Attempt ``attempt`` failed; ``again`` (budgets charged) runs after ``delay`` s."""

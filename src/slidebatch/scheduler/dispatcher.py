@@ -7,6 +7,17 @@ through ``RetryPolicy.after``: a retry waits in the fair queue's backoff heap (n
 anything else is reported as failed. Nothing a provider or a listener raises can stop the
 loop.
 
+Starting ahead: 'generating' must be stored before a request leaves (a crash after the
+upstream was paid must find the slide generating), and when the in-flight cap binds, a
+permit that waited for that write wasted its slot for as long (tens of ms per slide under
+load). So while every slot is busy and nothing but the cap holds the next start, up to
+``start_ahead`` jobs are picked in rotation ahead of their permit and their 'generating'
+stored; a permit goes to the first of them and the request leaves at once. One whose batch
+was cancelled or held meanwhile sends nothing: the start is un-counted and ``on_dropped``
+is its final report. A window, a pause or a park starts nothing ahead (the slides would
+show 'generating' long before their requests); one that comes after leaves the few
+started ahead waiting in 'generating'.
+
 Deadline: ``attempt_timeout`` (``LLM_TIMEOUT_SECONDS``) bounds each attempt here, on the
 injected clock, and only here; when it fires the attempt is a ``TransientProviderError``
 (overload) like any other, so the user always sees the same message for a slow upstream.
@@ -19,16 +30,18 @@ job. A 429 costs a requeue, not a paid attempt (``RetryPolicy.after``).
 
 Listener order, per job: ``on_started`` for each attempt, then either ``on_retry`` (called
 before the job can be dispatched again, so the engine sees events in order) or one final
-``on_succeeded`` / ``on_failed``. When a final hook runs, ``outstanding(batch_id)`` no longer
+``on_succeeded`` / ``on_failed`` (``on_dropped`` for a start ahead never sent). When a
+final hook runs, ``outstanding(batch_id)`` no longer
 counts that job, so the engine may close the batch when it reaches zero.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections import deque
+from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from slidebatch.errors import ProviderError, QuotaExhausted
 from slidebatch.observability.pipeline_log import EventLog
@@ -44,6 +57,10 @@ from slidebatch.scheduler.saves import DRAIN_SECONDS, Saves
 
 # Quota answers this close to the current park's end extend it silently: the same news.
 _SAME_PARK_S = 60.0
+# Jobs started ahead (their 'generating' stored) waiting for a slot at most: at 32 slots of
+# half a second a slot frees every ~15 ms, and under load the write takes a few of those.
+START_AHEAD = 4
+_NOW_S = 0.001  # a next start this close is now
 
 __all__ = ["Dispatcher", "DispatcherStats", "Job", "JobListener"]
 
@@ -65,6 +82,11 @@ class JobListener(Protocol):
         """Attempt ``attempt`` failed; ``job`` (its budgets charged) runs again after ``delay``."""
 
     async def on_failed(self, job: Job, error: ProviderError, attempt: int) -> None: ...
+
+    async def on_dropped(self, job: Job, attempt: int) -> None:
+        """Attempt ``attempt`` was started ahead (``on_started`` ran) but its batch was
+        cancelled or held before it could be sent: nothing was sent or paid; this is the
+        job's final report."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +113,7 @@ class Dispatcher:
         log: EventLog,
         drain_seconds: float = DRAIN_SECONDS,
         observe: PhaseObserver = ignore_phase,
+        start_ahead: int = START_AHEAD,
     ) -> None:
         self._provider = provider
         self._observe = observe  # each attempt's phases (``phases.py``), for /metrics
@@ -105,6 +128,9 @@ class Dispatcher:
         self._tasks: set[asyncio.Task[None]] = set()
         self._saves = Saves(log, clock, deadline=drain_seconds)  # results in hand, being stored
         self._held = False  # hold(): no new attempt starts; those in flight go on
+        self._ahead = start_ahead
+        self._ready: deque[tuple[Job, int]] = deque()  # started ahead: (job, attempt)
+        self._preparing = 0  # started ahead, 'generating' being stored
 
     # --- the engine's side ---
 
@@ -197,25 +223,63 @@ class Dispatcher:
                 if self._held:
                     await self._wake.wait()
                     continue
-                if not self._queue.has_ready():
+                if not self._ready and not self._queue.has_ready():
                     await self._wait_for_work()
                     continue
                 permit = await self._gate.acquire()
                 acquired = self._clock.now()
                 self._queue.promote(acquired)
-                job = None if self._held else self._queue.pop()
-                if job is None:  # cancelled (or held) while we waited for the gate
-                    permit.abandon()
-                    continue
-                task = asyncio.create_task(self._attempt(job, permit, listener, acquired))
-                self._tasks.add(task)
-                task.add_done_callback(self._task_done)
+                self._start(permit, listener, acquired)
+                self._start_ahead(listener)
         finally:
             tasks = list(self._tasks)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._saves.drain("dispatcher")
+
+    def _start(self, permit: GatePermit, listener: JobListener, acquired: float) -> None:
+        """Give ``permit`` to the first job started ahead, else to the next in rotation."""
+        if self._held:  # held while we waited for the gate
+            permit.abandon()
+            return
+        if self._ready:
+            ahead, attempt = self._ready.popleft()
+            self._spawn(self._send_ahead(ahead, attempt, permit, listener, acquired))
+            return
+        job = self._queue.pop()
+        if job is None:  # cancelled while we waited for the gate
+            permit.abandon()
+            return
+        self._spawn(self._attempt(job, permit, listener, acquired))
+
+    def _start_ahead(self, listener: JobListener) -> None:
+        """Store 'generating' for the next jobs while every slot is busy, so that a slot
+        that frees sends at once instead of waiting for that write.
+
+        Only while the gate would start one now but for its in-flight cap: a window, a
+        pause or a park would leave the slides 'generating' long before their requests,
+        and with a slot free the next permit comes at once anyway.
+        """
+        if self._held or len(self._ready) + self._preparing >= self._ahead:
+            return
+        stats = self._gate.stats()
+        if stats.in_flight < stats.in_flight_cap:
+            return  # the next permit comes at once (or the window holds it): nothing to hide
+        if stats.next_start is not None and stats.next_start > self._clock.now() + _NOW_S:
+            return
+        # Never more ahead than in flight: a cap of one frees one slot at a time.
+        while len(self._ready) + self._preparing < min(self._ahead, stats.in_flight_cap):
+            job = self._queue.pop()
+            if job is None:
+                return
+            self._preparing += 1
+            self._spawn(self._prepare(job, listener))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
 
     async def _wait_for_work(self) -> None:
         due = self._queue.next_due()
@@ -243,6 +307,32 @@ class Dispatcher:
             self._log.failure("scheduler_observer_failed", exc, phase=str(phase))
         return now
 
+    async def _prepare(self, job: Job, listener: JobListener) -> None:
+        """A job started ahead: 'generating' is stored, then it waits for a permit."""
+        attempt = job.attempts + 1
+        try:
+            await self._safely(job, "on_started", listener.on_started(job, attempt))
+        except StartRefused:
+            self._queue.finish(job.batch_id)
+        else:
+            self._ready.append((job, attempt))
+        finally:
+            self._preparing -= 1
+            self._poke()
+
+    async def _send_ahead(
+        self, job: Job, attempt: int, permit: GatePermit, listener: JobListener, acquired: float
+    ) -> None:
+        """Send a job started ahead, unless its batch was cancelled or held while it waited:
+        then nothing is sent, the start is un-counted and the slide is dropped."""
+        if self._queue.cancelled(job.batch_id) or self._queue.held(job.batch_id):
+            permit.abandon()
+            self._queue.finish(job.batch_id)
+            self._poke()
+            await self._safely(job, "on_dropped", listener.on_dropped(job, attempt))
+            return
+        await self._send(job, attempt, permit, listener, acquired)
+
     async def _attempt(
         self, job: Job, permit: GatePermit, listener: JobListener, acquired: float
     ) -> None:
@@ -256,6 +346,12 @@ class Dispatcher:
             self._queue.finish(job.batch_id)
             self._poke()
             return
+        await self._send(job, attempt, permit, listener, acquired)
+
+    async def _send(
+        self, job: Job, attempt: int, permit: GatePermit, listener: JobListener, acquired: float
+    ) -> None:
+        """The request of a started attempt leaves now; its outcome is reported."""
         # Counted from now: the upstream's window counts the request when it arrives, and
         # under load that write takes long enough to put the next window's burst over its edge.
         permit.sent()

@@ -175,6 +175,11 @@ class FairQueue:
         self._drop_if_empty(batch_id)
         return sorted(dropped, key=lambda job: job.slide_key)
 
+    def held(self, batch_id: str) -> bool:
+        """Whether ``batch_id`` is held (``hold``) and not cancelled yet."""
+        batch = self._batches.get(batch_id)
+        return batch is not None and batch.held
+
     def cancelled(self, batch_id: str) -> bool:
         """Whether ``batch_id`` was cancelled and still has running jobs."""
         batch = self._batches.get(batch_id)

@@ -800,6 +800,18 @@ class BatchRepository(TableAccess):
             finished_at=at,
         )
 
+    async def mark_dropped(self, batch_id: str, key: int, *, attempts: int, at: datetime) -> None:
+        """A slide marked generating whose request was never sent (its batch was cancelled
+        first) ends cancelled; ``attempts`` is its paid attempts (that start not counted)."""
+        await self._update_slide(
+            batch_id,
+            key,
+            "mark slide cancelled",
+            state=str(SlideState.CANCELLED),
+            attempts=attempts,
+            finished_at=at,
+        )
+
     async def _update_slide(self, batch_id: str, key: int, action: str, **values: Any) -> None:
         """One slide's state change; an outage is waited out (the image may be paid for)."""
         await self._durable(
