@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from slidebatch.core.batch import BatchOrigin, BatchRecord, SlideRecord
 from slidebatch.core.cost import Spend
 from slidebatch.core.look import Look
-from slidebatch.core.slide import BatchRequest, anchor_key
+from slidebatch.core.slide import BatchRequest
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.errors import Conflict, InputError, NotFound
 from slidebatch.observability.pipeline_log import EventLog
@@ -52,17 +52,18 @@ from slidebatch.storage.candidates import (
 )
 from slidebatch.storage.errors import translated
 from slidebatch.storage.group_commit import GroupCommit
-from slidebatch.storage.looks import insert_look, read_look, read_looks
+from slidebatch.storage.looks import read_look, read_looks
 from slidebatch.storage.membership import one_of, slide_pair_in
+from slidebatch.storage.new_batches import insert_batches, new_batch
 from slidebatch.storage.retrying import Sleep, UntilAnswered
 from slidebatch.storage.rows import (
     batch_record,
     encode_warnings,
     fresh_slide,
     slide_record,
-    slide_values,
 )
 from slidebatch.storage.seed_tables import ProjectBatchRow
+from slidebatch.storage.shared_writes import SharedWrites
 from slidebatch.storage.table_access import TableAccess, Writing, utc_now
 from slidebatch.storage.tables import (
     QUEUE_SEQUENCE,
@@ -176,6 +177,8 @@ class BatchRepository(TableAccess):
         self._postgres = engine.dialect.name == "postgresql"
         # Concurrent slide writes share transactions and commits (see group_commit.py); so
         # do the audit rows (``Database.commits``).
+        # Submits that arrive together are stored in one transaction (shared_writes.py).
+        self._creates = SharedWrites(writing, insert_batches)
         self.group_commit = GroupCommit(
             _SLIDE_UPDATE,
             writing,
@@ -185,7 +188,9 @@ class BatchRepository(TableAccess):
         )
 
     async def wait_idle(self) -> None:
-        """Wait for slide writes still being committed (``Database.close`` calls this)."""
+        """Wait for batch and slide writes still being committed (``Database.close`` calls
+        this)."""
+        await self._creates.wait_idle()
         await self.group_commit.wait_idle()
 
     # --- batches ------------------------------------------------------------------------
@@ -214,23 +219,20 @@ class BatchRepository(TableAccess):
             existing = await self._repeat(owner, idempotency_key, request_fingerprint)
             if existing is not None:
                 return existing, False
-        batch_id = uuid.uuid4().hex
-        values = self._batch_values(batch_id, request, effective_workers, owner, idempotency_key)
-        values["fingerprint"] = origin.fingerprint if origin else request_fingerprint
-        values["output_key"] = origin.output_key if origin else None
-        slides = [
-            slide_values(batch_id, key, s, p)
-            for key, (s, p) in enumerate(zip(request.slides, final_prompts, strict=True))
-        ]
+        batch = new_batch(
+            uuid.uuid4().hex,
+            request,
+            final_prompts,
+            effective_workers=effective_workers,
+            owner=owner,
+            idempotency_key=idempotency_key,
+            created_at=self._now(),
+            origin=origin,
+            request_fingerprint=request_fingerprint,
+        )
         try:
-            async with self._write("create batch") as connection:
-                row = (
-                    await connection.execute(insert(_BATCHES).values(values).returning(*_BATCHES.c))
-                ).one()
-                if slides:
-                    await connection.execute(insert(_SLIDES), slides)
-                anchor = anchor_key(enumerate(request.slides))
-                await insert_look(connection, batch_id, request.look, anchor_key=anchor)
+            with translated("create batch"):
+                await self._creates.write(batch)
         except Conflict:
             # The race: another request with the same key committed between our check and
             # our insert. Its batch is the answer; anything else is a real failure.
@@ -240,33 +242,7 @@ class BatchRepository(TableAccess):
             if existing is None:
                 raise
             return existing, False
-        return batch_record(row), True
-
-    def _batch_values(
-        self,
-        batch_id: str,
-        request: BatchRequest,
-        effective_workers: int | None,
-        owner: str | None,
-        idempotency_key: str | None,
-    ) -> dict[str, Any]:
-        """The new batch's row, queued, taking the next place in the queue."""
-        return {
-            "id": batch_id,
-            "owner": owner,
-            "idempotency_key": idempotency_key,
-            "state": str(BatchState.QUEUED),
-            "style_prompt": request.style_prompt,
-            "aspect_ratio": str(request.aspect_ratio),
-            "title": request.deck_title,
-            "requested_workers": request.max_workers,
-            "effective_workers": effective_workers,
-            "total_slides": len(request.slides),
-            "created_at": self._now(),
-            "cancel_requested": False,
-            "queue_seq": self._next_queue_seq(),
-            "max_cost": request.max_cost,
-        }
+        return batch.record, True
 
     async def _repeat(
         self, owner: str | None, key: str, fingerprint: str | None
