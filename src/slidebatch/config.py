@@ -142,6 +142,12 @@ class Settings(BaseSettings):
     # --- server ---
     server_host: str = "127.0.0.1"
     server_port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    # An idle kept-alive connection is closed after this many seconds (uvicorn's
+    # timeout_keep_alive). Longer than clients keep theirs (httpx's pool 5 s, a proxy's
+    # 60 s), so the client gives up an idle connection first. At uvicorn's 5 s, the same as
+    # httpx's, a busy server reset connections a client had just sent a request on (uvloop
+    # runs due timers before it reads the sockets): httpx ReadError on a burst of submits.
+    server_keep_alive_seconds: Annotated[int, Field(ge=1, le=3600)] = 75
 
     # --- limits and security (BATCH_MAX_SLIDES above is the slides-per-batch limit) ---
     max_title_chars: Positive = 300

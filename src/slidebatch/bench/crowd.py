@@ -70,7 +70,7 @@ class CrowdTally:
 async def _get(client: httpx.AsyncClient, url: str, tally: CrowdTally) -> httpx.Response:
     """GET ``url``, sent again once when the server had closed the kept-alive connection.
 
-    A browser does the same: the server may close an idle connection (uvicorn after 5 s)
+    A browser does the same: the server may close an idle connection (SERVER_KEEP_ALIVE_SECONDS)
     just as the client reuses it, and nothing was processed. Each resend is counted.
     """
     try:

@@ -104,6 +104,7 @@ def _run(settings: Settings, log_level: str, role: FleetRole | None = None) -> N
         log_level=log_level,
         proxy_headers=False,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=settings.server_keep_alive_seconds,
     )
 
 

@@ -94,7 +94,14 @@ def _run_with_probes(settings: Settings, host: str, port: int, log_level: str) -
         services_factory=fleet_factory(FleetRole(False, True)),
         on_owner_lost=server.owner_lost,
     )
-    server.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
+    server.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        timeout_graceful_shutdown=10,
+        timeout_keep_alive=settings.server_keep_alive_seconds,
+    )
 
 
 def register(app: typer.Typer) -> None:
