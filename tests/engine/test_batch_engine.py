@@ -767,3 +767,28 @@ async def test_polls_between_slide_changes_skip_the_batch_row(make_harness) -> N
     full = tuple(SlideAnswer.of(s) for s in await h.database.batches.get_slides(batch.id))
     assert status.results == full
     assert status.results[1].status == "pending"
+
+
+async def test_the_list_reuses_a_finished_batchs_answer_and_follows_any_change(
+    make_harness,
+) -> None:
+    """Listed twice unchanged, a finished batch's answer is the same value (made once); after
+    a retry of its failed slide the list shows it running again, then completed."""
+
+    def fail(page: int, n: int) -> Exception | None:
+        return PermanentProviderError("refused") if page == 2 and n == 1 else None
+
+    h = await make_harness(ScriptedProvider(fail=fail))
+    batch, _ = await h.engine.submit(_request(2, workers=1))
+    await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    (first,) = (await h.engine.read.page(owner=None, limit=10, offset=0)).items
+    (again,) = (await h.engine.read.page(owner=None, limit=10, offset=0)).items
+    assert again is first
+    assert (first.status, first.progress.failed) == (BatchState.COMPLETED_WITH_ERRORS, 1)
+    await h.engine.retry_failed(batch.id)
+    (retried,) = (await h.engine.read.page(owner=None, limit=10, offset=0)).items
+    assert retried.status in (BatchState.RUNNING, BatchState.COMPLETED)
+    assert retried.progress.failed == 0
+    await asyncio.wait_for(h.engine.wait(batch.id), 10)
+    (done,) = (await h.engine.read.page(owner=None, limit=10, offset=0)).items
+    assert (done.status, done.progress.successful) == (BatchState.COMPLETED, 2)

@@ -131,6 +131,25 @@ async def test_list_batches_pages_newest_first_per_owner(db: Database) -> None:
     assert [r.id for r, _, _ in mine] == [ids[3], ids[1]]
 
 
+async def test_a_listed_batch_is_converted_again_only_when_its_row_changed(db: Database) -> None:
+    """Listing twice gives the same value for an unchanged batch and a new one, with the new
+    counts and spend, for a batch whose slide finished in between."""
+    still = (await _create(db, 2)).id
+    moved = (await _create(db, 2)).id
+    first, _ = await db.batches.list_batches(owner=None, limit=10, offset=0)
+    await db.batches.mark_done(
+        moved, 1, image_file="i.png", generation_time=1.0, cost=0.25, placeholder=False, at=AT
+    )
+    again, _ = await db.batches.list_batches(owner=None, limit=10, offset=0)
+    before, after = dict((b.batch.id, b) for b in first), dict((b.batch.id, b) for b in again)
+    assert after[still] is before[still]
+    assert after[moved] is not before[moved]
+    assert after[moved].counts[SlideState.DONE] == 1
+    assert after[moved].spend.total == 0.25
+    mine, _ = await db.batches.list_batches(owner="nobody", limit=10, offset=0)
+    assert mine == []
+
+
 async def test_batch_state_timestamps(db: Database) -> None:
     """started_at is set once; finished_at is set by a final state and cleared on re-run."""
     batch_id = (await _create(db)).id

@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from slidebatch.core.batch import BatchRecord, SlideRecord
-from slidebatch.core.cost import Spend
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.answers import (
     ActiveCount,
@@ -28,10 +27,12 @@ from slidebatch.engine.answers import (
 from slidebatch.engine.runs import LostBatch, Runs
 from slidebatch.engine.versions import Versions
 from slidebatch.errors import NotFound
-from slidebatch.storage.repository import BatchRepository
+from slidebatch.storage.repository import BatchRepository, ListedBatch
 
 # Snapshots kept (least recently asked dropped first): far more than run at once.
 SNAPSHOTS = 256
+# Answers of listed batches kept (least recently listed dropped first): several pages of 200.
+LISTED = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +126,8 @@ class BatchReader:
         self._versions = versions
         self._max_concurrent = max_concurrent
         self._snapshots: OrderedDict[str, _Snapshot] = OrderedDict()
+        # By the id of a ListedBatch, which each entry keeps (so the id is not reused).
+        self._listed_answers: OrderedDict[int, tuple[ListedBatch, BatchStatus]] = OrderedDict()
 
     async def status(
         self, batch_id: str, *, owner: str | None = None, since: str | None = None
@@ -249,15 +252,15 @@ class BatchReader:
         quota and its reset), as in its status.
         """
         listed, total = await self._repo.list_batches(owner=owner, limit=limit, offset=offset)
-        items = tuple(self._listed(batch, counts, spend) for batch, counts, spend in listed)
+        items = tuple(self._listed(one) for one in listed)
         return BatchPage(items, total, limit, offset)
 
-    def _listed(
-        self, batch: BatchRecord, counts: dict[SlideState, int], spend: Spend
-    ) -> BatchStatus:
-        if batch.id not in self._runs:
-            answer = BatchStatus.of(batch, counts, cost=spend.total)
-        else:
+    def _listed(self, listed: ListedBatch) -> BatchStatus:
+        """The answer of a listed batch. One not running here is a value of its row alone,
+        and the repository gives the same ``ListedBatch`` for an unchanged row: its answer
+        is made once, not at every list."""
+        batch, counts, spend = listed
+        if batch.id in self._runs:
             answer = BatchStatus.of(
                 batch,
                 counts,
@@ -265,4 +268,17 @@ class BatchReader:
                 waiting=self._runs.progress(batch.id),
                 cost=spend.total,
             )
-        return replace(answer, cost_estimated=spend.estimated > 0, costs_unknown=spend.unknown)
+            return replace(answer, cost_estimated=spend.estimated > 0, costs_unknown=spend.unknown)
+        kept = self._listed_answers.get(id(listed))
+        if kept is not None and kept[0] is listed:
+            self._listed_answers.move_to_end(id(listed))
+            return kept[1]
+        answer = replace(
+            BatchStatus.of(batch, counts, cost=spend.total),
+            cost_estimated=spend.estimated > 0,
+            costs_unknown=spend.unknown,
+        )
+        self._listed_answers[id(listed)] = (listed, answer)
+        while len(self._listed_answers) > LISTED:
+            self._listed_answers.popitem(last=False)
+        return answer

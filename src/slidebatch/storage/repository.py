@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
-from typing import Any, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import (
     Boolean,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Float,
     FromClause,
     Integer,
+    Row,
     Select,
     String,
     Subquery,
@@ -146,6 +148,46 @@ def _tallies(page: Subquery, postgres: bool) -> tuple[FromClause, list[ColumnEle
     return page, scalars
 
 
+# List rows kept converted (least recently listed dropped first): several pages of 200.
+LISTED_ROWS = 4096
+
+
+class ListedBatch(NamedTuple):
+    """A batch as the list shows it: the record, its slides per state, its spend.
+
+    The same object for a row listed again unchanged (``BatchRepository.list_batches``):
+    read it, never change its ``counts``.
+    """
+
+    batch: BatchRecord
+    counts: dict[SlideState, int]
+    spend: Spend
+
+
+def _list_queries(postgres: bool, *, mine: bool) -> tuple[Select[Any], Select[Any]]:
+    """The list's page query (each batch with its counts and spend, newest first) and its
+    total query; ``limit`` and ``offset`` are bound at execution, and with ``mine`` the
+    ``owner`` whose batches only are listed."""
+    where = [_BATCHES.c.owner == bindparam("owner", type_=String())] if mine else []
+    newest_first = (_BATCHES.c.created_at.desc(), _BATCHES.c.queue_seq.desc())
+    page = (
+        select(_BATCHES)
+        .where(*where)
+        .order_by(*newest_first)
+        .limit(bindparam("limit", type_=Integer()))
+        .offset(bindparam("offset", type_=Integer()))
+        .subquery("page")
+    )
+    joined, tallies = _tallies(page, postgres)
+    query = (
+        select(page, *tallies)
+        .select_from(joined)
+        .order_by(page.c.created_at.desc(), page.c.queue_seq.desc())
+    )
+    count = select(func.count()).select_from(_BATCHES).where(*where)
+    return query, count
+
+
 def _counts_of(row: Any) -> dict[SlideState, int]:
     counts = dict.fromkeys(SlideState, 0)
     counts.update({state: int(getattr(row, f"n_{state}") or 0) for state in _COUNTED})
@@ -175,10 +217,15 @@ class BatchRepository(TableAccess):
         # batch) waits out an outage instead of failing; reads for clients answer at once.
         self._durable = UntilAnswered(sleep, log=log)
         self._postgres = engine.dialect.name == "postgresql"
-        # Concurrent slide writes share transactions and commits (see group_commit.py); so
-        # do the audit rows (``Database.commits``).
+        self._listed_rows: OrderedDict[Row[Any], ListedBatch] = OrderedDict()
+        # Built once (every owner's, one owner's): building them was a tenth of a list's CPU.
+        self._list_queries = {
+            mine: _list_queries(self._postgres, mine=mine) for mine in (False, True)
+        }
         # Submits that arrive together are stored in one transaction (shared_writes.py).
         self._creates = SharedWrites(writing, insert_batches)
+        # Concurrent slide writes share transactions and commits (see group_commit.py); so
+        # do the audit rows (``Database.commits``).
         self.group_commit = GroupCommit(
             _SLIDE_UPDATE,
             writing,
@@ -360,34 +407,37 @@ class BatchRepository(TableAccess):
 
     async def list_batches(
         self, *, owner: str | None, limit: int, offset: int
-    ) -> tuple[list[tuple[BatchRecord, dict[SlideState, int], Spend]], int]:
+    ) -> tuple[list[ListedBatch], int]:
         """One page of batches, newest first, each with its slide counts and its spend (USD of
         every paid image, None when none reported a cost; the estimated part and the slides
         without a price), and the total.
 
         One query for the page with its counts and spend (``owner=None``: every owner's
-        batches), one for the total.
+        batches), one for the total. A row listed before unchanged (a finished batch's, at
+        every list) gives the same ``ListedBatch`` object as then, not a new one.
         """
-        where = [] if owner is None else [_BATCHES.c.owner == owner]
-        page = (
-            select(_BATCHES)
-            .where(*where)
-            .order_by(_BATCHES.c.created_at.desc(), _BATCHES.c.queue_seq.desc())
-            .limit(limit)
-            .offset(offset)
-            .subquery("page")
-        )
-        joined, tallies = _tallies(page, self._postgres)
-        query = (
-            select(page, *tallies)
-            .select_from(joined)
-            .order_by(page.c.created_at.desc(), page.c.queue_seq.desc())
-        )
-        count = select(func.count()).select_from(_BATCHES).where(*where)
+        query, count = self._list_queries[owner is not None]
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if owner is not None:
+            params["owner"] = owner
         async with self._read("list batches") as connection:
-            rows = (await connection.execute(query)).all()
-            total = (await connection.execute(count)).scalar_one()
-        return [(batch_record(r), _counts_of(r), _spend_of(r)) for r in rows], int(total)
+            rows = (await connection.execute(query, params)).all()
+            total = (await connection.execute(count, params)).scalar_one()
+        return [self._listed(r) for r in rows], int(total)
+
+    def _listed(self, row: Row[Any]) -> ListedBatch:
+        """A list row as values, converted once per distinct row (a batch's row changes with
+        any of its columns and counts): building 200 records at every list of 200 was most
+        of its CPU."""
+        found = self._listed_rows.get(row)
+        if found is None:
+            found = ListedBatch(batch_record(row), _counts_of(row), _spend_of(row))
+            self._listed_rows[row] = found
+            while len(self._listed_rows) > LISTED_ROWS:
+                self._listed_rows.popitem(last=False)
+        else:
+            self._listed_rows.move_to_end(row)
+        return found
 
     async def until_answered(
         self, action: str, call: Callable[[], Awaitable[T]], *, batch_id: str | None = None
