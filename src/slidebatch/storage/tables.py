@@ -151,7 +151,16 @@ class SlideRow(Base):
     rounds_left: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (
-        Index("ix_slides_batch_state", "batch_id", "state"),
+        # A batch's slides by state; the list's tallies (counts, spend) read it alone
+        # (revision 0017: the tallied columns after the key).
+        Index(
+            "ix_slides_batch_state",
+            "batch_id",
+            "state",
+            "spent",
+            "cost_estimated",
+            "placeholder",
+        ),
         Index("ix_slides_state_lease", "state", "lease_until"),
         # Paid slides by finish time (revision 0014): a key's spend today and the mean of
         # the latest prices read the few recent paid slides, not every slide.
