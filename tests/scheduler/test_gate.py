@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from slidebatch.errors import RateLimited, TransientProviderError
 from slidebatch.providers.base import RateLimitInfo
 from slidebatch.scheduler.gate import Gate, GateConfig, GateRegistry, Permit
@@ -362,15 +364,34 @@ async def test_skew_429s_of_one_burst_widen_the_margin_once() -> None:
     assert (stats.margin, stats.skew_total, stats.effective_rate) == (0.75, 3, 3.0)
 
 
-async def test_skew_429s_cut_once_the_margin_is_at_its_widest() -> None:
-    """With the margin at 5% of the window, a further edge 429 is a surprise and cuts."""
+async def test_a_skew_429_at_the_widest_margin_pauses_without_a_cut() -> None:
+    """With the margin at 5% of the window, an edge 429 asking for a moment while the window
+    is full of our own starts is still jitter: a pause for the moment, no cut."""
     clock = FakeClock()
     gate = Gate(GateConfig(rate=2, window=60.0, margin=3.0), clock=clock)  # already 5% of 60 s
     succeed(await take(gate, 2))
     edge = await gate.acquire()
+    assert edge.started_at == 63.0
     edge.failure(RateLimited("429", retry_after=0.1, limit=2, remaining=0))
     stats = gate.stats()
-    assert (stats.effective_rate, stats.skew_total, stats.margin) == (1.0, 0, 3.0)
+    assert (stats.effective_rate, stats.skew_total, stats.margin) == (2.0, 1, 3.0)
+    assert stats.paused_until == pytest.approx(63.1)
+    # A later episode at the widest margin is jitter too: the rate stays.
+    succeed(await take(gate, 1))
+    again = await gate.acquire()
+    again.failure(RateLimited("429", retry_after=0.1, limit=2, remaining=0))
+    assert (gate.stats().effective_rate, gate.stats().skew_total) == (2.0, 2)
+
+
+async def test_a_short_429_at_the_widest_margin_below_our_rate_cuts() -> None:
+    """At the widest margin, a quick 429 while our window holds fewer than our rate is no
+    jitter of ours: someone else shares the limit, and the rate is cut."""
+    clock = FakeClock()
+    gate = Gate(GateConfig(rate=4, window=60.0, margin=3.0), clock=clock)
+    first, second = await take(gate, 2)
+    second.failure(RateLimited("429", retry_after=0.1, limit=4, remaining=0))
+    first.success()
+    assert (gate.stats().effective_rate, gate.stats().skew_total) == (2.0, 0)
 
 
 async def test_a_short_429_below_our_rate_is_still_a_surprise() -> None:

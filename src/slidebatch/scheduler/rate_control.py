@@ -50,9 +50,10 @@ window is a little behind ours: the request reached it just before its oldest st
 (network and event-loop jitter between our start time and its arrival time). The gate pauses
 for that moment and widens its margin (once per episode, up to 5% of the window) so that the
 next windows keep clear of the edge. Cutting the rate for it would cost whole windows: at 20
-per window a halved rate needs ten clean saturated windows to come back. Only when the
-margin was already at its widest before the refused start was made does such a 429 count as
-a surprise (the other refusals of the burst that widened it are the same episode). The
+per window a halved rate needs ten clean saturated windows to come back. With the margin at
+its widest such a 429 is still jitter, not a lower limit: it pauses for the moment and cuts
+nothing (a lower limit shows itself otherwise: the upstream names it, or refuses while our
+window is not full of our own starts, or asks for more than a moment). The
 refused start stays counted, as every refused start does: some upstreams count refusals
 against their window, and one that does not loses only the moment the skew asked for (the
 refused start sits at the window's edge, so it leaves our window just after the next one
@@ -102,14 +103,6 @@ class SkewMargin:
         self.widest = max(margin, window * SKEW_SHARE)
         self.skew_total = 0
         self._seq = 0  # permits up to this start number predate the last widening
-
-    @property
-    def at_widest(self) -> bool:
-        return self.value >= self.widest
-
-    def same_episode(self, seq: int) -> bool:
-        """The start numbered ``seq`` predates the last widening (one burst, one episode)."""
-        return 0 < seq <= self._seq
 
     def widen(self, seq: int, early_by: float, *, last_seq: int) -> bool:
         """Widen for a 429 ``early_by`` seconds early, once per episode; say if it moved."""
@@ -314,7 +307,7 @@ class RateController:
         horizon = now - self.starts.rate.keep
         self._refused = deque((at for at in self._refused if at > horizon), maxlen=_HISTORY)
         self._refused.append(started_at)
-        if self._is_skew(error, hint, now, seq):
+        if self._is_skew(error, hint, now):
             self.margin.skew_total += 1
             if self.margin.widen(seq, hint, last_seq=last_seq):
                 self.starts.set_margin(self.margin.value)
@@ -532,12 +525,14 @@ class RateController:
     def _pace_after(self, paused_until: float) -> None:
         self._paced_until = max(self._paced_until, paused_until + self.window_seconds)
 
-    def _is_skew(self, error: RateLimited, hint: float, now: float, seq: int) -> bool:
-        """A 429 at our known full rate that asks for a moment only: windows misaligned."""
+    def _is_skew(self, error: RateLimited, hint: float, now: float) -> bool:
+        """A 429 at our known full rate that asks for a moment only: windows misaligned.
+
+        Whatever the margin: at its widest too, the upstream's window full of our own starts
+        says the jitter outgrew the margin's cap, not that the limit is lower (a lower limit
+        is named, or refuses with our window not full, or asks for more than a moment)."""
         rate = self.rate
         if rate is None or error.retry_after is None:
-            return False
-        if self.margin.at_widest and not self.margin.same_episode(seq):
             return False
         if error.limit is not None and error.limit < rate.limit:
             return False  # the upstream names a lower limit: that is a lesson, not skew
