@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from fleet_gates import open_held_gate
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -26,8 +27,8 @@ from slidebatch.testing.clock import FakeClock
 
 pytestmark = pytest.mark.postgres
 
-# Real seconds the loop must stay idle before virtual time jumps: DB round trips are real
-# (a jump during one only makes a start later, never breaks the window).
+# Real seconds the loop must stay idle before virtual time jumps. The gates' rounds with the
+# database hold the clock (``HeldGate``): time never jumps under one, however slow.
 _IDLE = 0.1
 
 
@@ -53,7 +54,7 @@ async def _workers(
         for index in range(count):
             engine = create_async_engine(url, pool_size=3)
             engines.append(engine)
-            gate = await open_pg_gate(
+            gate = await open_held_gate(
                 engine,
                 scope,
                 config,
@@ -84,27 +85,31 @@ async def _run(
 
 
 async def test_two_workers_never_exceed_the_rate_together(fleet_database: str) -> None:
-    """Two workers, three tasks each, 30 starts at 5 per 10 s: never 6 in any window."""
+    """Two workers, three tasks each, 30 starts at 5 per 10 s: never 6 in any window, and
+    none later than the window allows (the rounds hold the clock: no load moves it)."""
     clock = FakeClock(autojump_threshold=_IDLE)
     config = GateConfig(rate=5, window=10.0)
+    left = [30]  # starts still to make: each task asks again until none is left
 
-    async def work(permit: PgPermit) -> None:
-        await clock.sleep(1.5)
-        permit.success()
+    async def run(gate: PgGate, starts: list[float]) -> None:
+        while left[0] > 0:
+            left[0] -= 1
+            permit = await gate.acquire()
+            starts.append(permit.started_at)
+            await clock.sleep(1.5)
+            permit.success()
 
     async with _workers(fleet_database, config, clock) as gates:
         per_gate: list[list[float]] = [[], []]
-        await asyncio.gather(
-            *(_run(gate, per_gate[i], 5, work) for i, gate in enumerate(gates) for _ in range(3))
-        )
+        tasks = [run(gate, per_gate[i]) for _ in range(3) for i, gate in enumerate(gates)]
+        await asyncio.gather(*tasks)
     starts = sorted(per_gate[0] + per_gate[1])
     assert len(starts) == 30
     assert all(per_gate), "both workers started requests"
     # At most 5 in any window of 10 s: the 6th start after any start is a window later.
     assert all(later - first >= 10.0 for first, later in zip(starts, starts[5:], strict=False))
-    # And no window lost: one gate starts the 26th at 5 windows (plus margins). Virtual time
-    # may jump while a round waits on the database, so only a whole lost window fails.
-    assert starts[-1] < 6 * 10.1
+    # And no time lost: five starts each window and its margin, the last five at 50.5 s.
+    assert starts == [10.1 * (i // 5) for i in range(30)]
 
 
 async def test_a_429_seen_by_one_worker_pauses_the_other(fleet_database: str) -> None:

@@ -10,11 +10,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from fleet_gates import HeldGate
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from slidebatch.fleet import gate_reports
-from slidebatch.fleet.pg_gate import PgGate, _Round
+from slidebatch.fleet.pg_gate import _Round
 from slidebatch.providers.base import RateLimitInfo
 from slidebatch.scheduler.gate_config import GateConfig
 from slidebatch.testing.clock import FakeClock
@@ -22,13 +23,12 @@ from slidebatch.testing.clock import FakeClock
 pytestmark = pytest.mark.postgres
 
 # Real seconds of an idle loop before virtual time jumps to the next sleeper. The rounds'
-# own latency is not slept but added to the clock (``_SlowGate``), so only the gate's waits
-# are jumped over; the bound is a little longer than the other fleet tests' so that a round
-# trip to the database stalled by a loaded machine is not taken for an idle loop.
+# own latency is not slept but added to the clock (``_SlowGate``), and a round with the
+# database holds the clock (``HeldGate``), so only the gate's waits are jumped over.
 _IDLE = 0.25
 
 
-class _SlowGate(PgGate):
+class _SlowGate(HeldGate):
     """A gate whose every round takes ``slow`` seconds between the lock and the commit, as
     under a loaded database: the clock is read at the lock, the permits leave after."""
 
@@ -45,7 +45,11 @@ class _SlowGate(PgGate):
     ) -> _Round:
         if want == 0 and self.stall_flush is not None and self.flush_stalled is not None:
             self.flush_stalled.set()  # as if its lock or its connection were slow to come
-            await self.stall_flush.wait()
+            self.fake_clock.release()  # stalled: time may pass meanwhile (the round's hold)
+            try:
+                await self.stall_flush.wait()
+            finally:
+                self.fake_clock.hold()
         self.fake_clock.advance(self.before_round)
         decided = await super()._decide(connection, reports, want=want)
         self.rounds += 1

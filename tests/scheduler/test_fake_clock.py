@@ -58,3 +58,15 @@ async def test_cancelled_sleeper_does_not_hold_time() -> None:
     await clock.sleep(3.0)
     assert clock.now() == 3.0
     assert clock.pending_sleepers() == 0
+
+
+async def test_time_stands_still_while_held() -> None:
+    """A hold (work the loop cannot see, like a database round trip) keeps time from jumping
+    however long it lasts in real time; released, the sleeper wakes at its deadline."""
+    clock = FakeClock(autojump_threshold=0.01)
+    sleeper = asyncio.ensure_future(clock.sleep(5.0))
+    with clock.holding():
+        await asyncio.sleep(0.1)  # real time, ten thresholds of an idle loop
+        assert (clock.now(), sleeper.done()) == (0.0, False)
+    await asyncio.wait_for(sleeper, timeout=10.0)
+    assert clock.now() == 5.0

@@ -11,6 +11,11 @@ also waits on threads or sockets (aiosqlite, httpx on loopback) should pass
 ``autojump_threshold`` > 0: the clock then only jumps after the loop stayed idle that many
 real seconds, so a thread that is still working is not overtaken by virtual time.
 
+Work the loop cannot see at all, however long it takes in real time (a round trip to a
+database whose answer decides what the sleepers do next), is announced with ``hold()`` /
+``release()`` (or ``with clock.holding():``): while held, time does not jump, so a test's
+virtual times do not depend on how loaded the machine is.
+
 Use one autojumping clock per event loop at a time: two clocks with live sleepers would
 each see the other's jump task as "work" and neither would ever jump. A clock whose
 sleepers are all gone stops its jump task, so clocks used one after another are fine.
@@ -19,8 +24,10 @@ sleepers are all gone stops its jump task, so clocks used one after another are 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 _IDLE_ROUNDS = 3  # consecutive empty-ready-queue observations before a jump
@@ -46,6 +53,9 @@ class FakeClock:
         self._sleepers: list[_Sleeper] = []
         self._seq = 0
         self._jumper: asyncio.Task[None] | None = None
+        self._holds = 0
+        self._released = asyncio.Event()  # no hold left: the jumper may look again
+        self._released.set()
 
     def now(self) -> float:
         """Virtual seconds."""
@@ -70,6 +80,28 @@ class FakeClock:
             raise ValueError("time only moves forward")
         self._now += seconds
         self._wake_due()
+
+    def hold(self) -> None:
+        """Work the loop cannot see is under way: no autojump until ``release()``."""
+        self._holds += 1
+        self._released.clear()
+
+    def release(self) -> None:
+        """One ``hold`` is over (time may jump again once none is left and the loop idles)."""
+        if self._holds <= 0:
+            raise RuntimeError("release() without hold()")
+        self._holds -= 1
+        if self._holds == 0:
+            self._released.set()
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """``hold()`` for the block's duration."""
+        self.hold()
+        try:
+            yield
+        finally:
+            self.release()
 
     def pending_sleepers(self) -> int:
         """How many tasks are waiting on this clock (for assertions)."""
@@ -98,6 +130,9 @@ class FakeClock:
         # Runs only while someone sleeps on the clock; sleep() restarts it when needed.
         while True:
             await self._until_idle()
+            if self._holds:
+                await self._released.wait()
+                continue  # quiet again before a jump: the held work's answer may wake someone
             deadline = self._next_deadline()
             if deadline is None:
                 return
