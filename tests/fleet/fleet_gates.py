@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from slidebatch.fleet.pg_gate import PgGate, _Round
+from slidebatch.fleet.pg_gate import PgGate, PgPermit, _Round
 from slidebatch.scheduler.clock import Clock
 from slidebatch.scheduler.gate_config import GateConfig
 from slidebatch.testing.clock import FakeClock
@@ -20,12 +20,12 @@ class HeldGate(PgGate):
     late. Held, time stands still until the round has decided and committed.
     """
 
-    async def _round(self, *, want: int) -> _Round:
+    async def _round(self, *, want: int, leaving: PgPermit | None = None) -> _Round:
         clock = self.clock
         if not isinstance(clock, FakeClock):
-            return await super()._round(want=want)
+            return await super()._round(want=want, leaving=leaving)
         with clock.holding():
-            return await super()._round(want=want)
+            return await super()._round(want=want, leaving=leaving)
 
 
 async def open_held_gate(

@@ -14,6 +14,7 @@ from fleet_gates import HeldGate
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from slidebatch.errors import RateLimited
 from slidebatch.fleet import gate_reports
 from slidebatch.fleet.pg_gate import _Round
 from slidebatch.providers.base import RateLimitInfo
@@ -39,11 +40,23 @@ class _SlowGate(HeldGate):
     fake_clock: FakeClock  # the gate's clock: a round's latency moves it
     stall_flush: asyncio.Event | None = None  # a round that starts nothing waits for it...
     flush_stalled: asyncio.Event | None = None  # ...once it has taken the queued reports
+    hold_heard: asyncio.Event | None = None  # set when another worker's hold NOTIFY comes
+
+    def _hold_notified(self, connection: object, pid: int, channel: str, payload: str) -> None:
+        super()._hold_notified(connection, pid, channel, payload)
+        if self.hold_heard is not None:
+            self.hold_heard.set()
 
     async def _decide(
-        self, connection: AsyncConnection, reports: list[gate_reports.Report], *, want: int
+        self,
+        connection: AsyncConnection,
+        reports: list[gate_reports.Report],
+        *,
+        want: int,
+        **more: Any,
     ) -> _Round:
-        if want == 0 and self.stall_flush is not None and self.flush_stalled is not None:
+        flush = want == 0 and more.get("leaving") is None  # the background flush's round
+        if flush and self.stall_flush is not None and self.flush_stalled is not None:
             self.flush_stalled.set()  # as if its lock or its connection were slow to come
             self.fake_clock.release()  # stalled: time may pass meanwhile (the round's hold)
             try:
@@ -51,7 +64,7 @@ class _SlowGate(HeldGate):
             finally:
                 self.fake_clock.hold()
         self.fake_clock.advance(self.before_round)
-        decided = await super()._decide(connection, reports, want=want)
+        decided = await super()._decide(connection, reports, want=want, **more)
         self.rounds += 1
         extra = self.slow_grants.pop(0) if decided.permits and self.slow_grants else 0.0
         self.fake_clock.advance(self.slow + extra)
@@ -225,17 +238,19 @@ async def test_an_answer_is_applied_at_the_time_it_came(fleet_database: str) -> 
 async def test_a_waiters_round_decides_with_the_reports_a_stalled_flush_took(
     fleet_database: str,
 ) -> None:
-    """One start per 10 s: the first, planned at 0, leaves 1 s late and is reported as sent
-    then; the background flush takes that report and stalls. A waiter's round of the same
-    process at 10.5 s decides with it: the next start is at 11.1 s, a window after the
-    first left (at 10.5 s the upstream would see two starts 9.5 s apart)."""
+    """One start per 10 s: the first, counted at 0, leaves 1 s late and is reported as sent
+    then (``sent()``, queued); the background flush takes that report and stalls. A
+    waiter's round of the same process at 10.5 s decides with it: the next start is at
+    11.1 s, a window after the first left (at 10.5 s the upstream would see two starts
+    9.5 s apart)."""
     clock = FakeClock(autojump_threshold=_IDLE)
     config = GateConfig(rate=1, window=10.0, margin=0.1)
     async with _gate(fleet_database, config, clock) as gate:
-        gate.slow_grants = [1.0]
         gate.stall_flush, gate.flush_stalled = asyncio.Event(), asyncio.Event()
-        late = await gate.acquire()  # counted at 0, left at 1 s: a Sent report is queued
-        assert (late.started_at, clock.now()) == (1.0, 1.0)
+        late = await gate.acquire()
+        clock.advance(1.0)
+        late.sent()  # left at 1 s: a Sent report is queued
+        assert late.started_at == 1.0
         await asyncio.wait_for(gate.flush_stalled.wait(), timeout=UNTIL_HUNG)
         clock.advance(9.5)
         waiter = asyncio.ensure_future(gate.acquire())
@@ -247,6 +262,98 @@ async def test_a_waiters_round_decides_with_the_reports_a_stalled_flush_took(
         assert permit.started_at == pytest.approx(11.1)
         late.success()
         permit.success()
+
+
+async def test_a_late_start_is_in_the_database_before_its_request_leaves(
+    fleet_database: str,
+) -> None:
+    """One start per 10 s. Worker A's round takes 1 s, longer than its lead: its permit,
+    counted at 0, is handed out at 1 s, and A's background flush stalls. The start is
+    counted again from 1 s under the row lock before the permit is handed out, so worker
+    B's start in that slot comes at 11.1 s; from a report still queued in A, B took the
+    slot at 10.1 s, 9.1 s after A's request at the upstream."""
+    clock = FakeClock(autojump_threshold=_IDLE)
+    config = GateConfig(rate=1, window=10.0, margin=0.1)
+    scope = f"test-{secrets.token_hex(4)}"
+    async with (
+        _gate(fleet_database, config, clock, scope=scope) as a,
+        _gate(fleet_database, config, clock, scope=scope) as b,
+    ):
+        a.slow_grants = [1.0]
+        a.stall_flush, a.flush_stalled = asyncio.Event(), asyncio.Event()
+        late = await a.acquire()
+        try:
+            permit = await b.acquire()
+        finally:
+            a.stall_flush.set()
+        assert late.started_at == 1.0
+        assert permit.started_at == pytest.approx(11.1)
+        late.success()
+        permit.success()
+
+
+async def test_a_request_checked_late_is_in_the_database_before_it_leaves(
+    fleet_database: str,
+) -> None:
+    """Worker A's permit of 0 s leaves after a 1 s check (``confirm``) while A's background
+    flush stalls: its start is written as 1 s before it leaves, so worker B's start in that
+    slot comes at 11.1 s (from a report still queued in A: at 10.1 s)."""
+    clock = FakeClock(autojump_threshold=_IDLE)
+    config = GateConfig(rate=1, window=10.0, margin=0.1)
+    scope = f"test-{secrets.token_hex(4)}"
+    async with (
+        _gate(fleet_database, config, clock, scope=scope) as a,
+        _gate(fleet_database, config, clock, scope=scope) as b,
+    ):
+        first = await a.acquire()
+        a.stall_flush, a.flush_stalled = asyncio.Event(), asyncio.Event()
+        await clock.sleep(1.0)  # the claim's check
+        try:
+            await asyncio.wait_for(first.confirm(), timeout=UNTIL_HUNG)
+            second = await b.acquire()
+        finally:
+            a.stall_flush.set()
+        assert first.started_at == 1.0
+        assert second.started_at == pytest.approx(11.1)
+        first.success()
+        second.success()
+
+
+async def test_a_429_of_this_worker_holds_a_permit_not_yet_sent(fleet_database: str) -> None:
+    """Two permits at 0; the first's request is refused at 1 s (wait 30 s) before the
+    second's leaves: the second's start is given back and granted again at 31 s."""
+    clock = FakeClock(autojump_threshold=_IDLE)
+    config = GateConfig(rate=10, window=60.0)
+    async with _gate(fleet_database, config, clock) as gate:
+        first, second = await asyncio.gather(gate.acquire(), gate.acquire())
+        await clock.sleep(1.0)
+        first.failure(RateLimited("429", retry_after=30.0))
+        await second.confirm()
+        assert second.started_at == pytest.approx(31.0)
+        assert gate.stats().requests_total == 2  # the given-back start is not counted
+        second.success()
+
+
+async def test_a_429_of_another_worker_holds_a_permit_not_yet_sent(fleet_database: str) -> None:
+    """Worker A's request is refused at 1 s (wait 30 s) and written; worker B hears of it
+    (``NOTIFY``) before its permit of 0 s leaves: B's start is decided again, at 31 s."""
+    clock = FakeClock(autojump_threshold=_IDLE)
+    config = GateConfig(rate=10, window=60.0)
+    scope = f"test-{secrets.token_hex(4)}"
+    async with (
+        _gate(fleet_database, config, clock, scope=scope) as a,
+        _gate(fleet_database, config, clock, scope=scope) as b,
+    ):
+        refused, waiting = await asyncio.gather(a.acquire(), b.acquire())
+        await clock.sleep(1.0)
+        b.hold_heard = asyncio.Event()
+        refused.failure(RateLimited("429", retry_after=30.0))
+        await a.flush()
+        # The NOTIFY's way to B (real time, a moment).
+        await asyncio.wait_for(b.hold_heard.wait(), timeout=UNTIL_HUNG)
+        await waiting.confirm()
+        assert waiting.started_at == pytest.approx(31.0)
+        waiting.success()
 
 
 UNTIL_HUNG = 120.0  # real seconds only a hung gate waits

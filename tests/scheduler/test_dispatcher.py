@@ -359,6 +359,35 @@ async def test_a_start_is_counted_when_its_request_leaves(clock: FakeClock) -> N
     assert provider.count("rate_limited") == 0
 
 
+class SlowSecondWrite(RecordingListener):
+    """The second attempt's 'generating' write takes 0.5 s."""
+
+    writes = 0
+
+    async def on_started(self, job: Job, attempt: int) -> None:
+        self.writes += 1
+        if self.writes == 2:
+            await self.clock.sleep(0.5)
+        await super().on_started(job, attempt)
+
+
+async def test_a_429_during_the_generating_write_holds_the_request(clock: FakeClock) -> None:
+    """Slide 1 is refused 0.2 s in (wait 30 s) while slide 2's 'generating' write runs: slide
+    2's request does not leave into the pause; its start is decided again, at 30.2 s."""
+    listener = SlowSecondWrite(clock)
+    script = {"b/1": [Fail(RateLimited("429", retry_after=30.0), latency=0.2)]}
+    provider = ScriptedProvider(clock, default_latency=1.0, script=script)
+    gate = Gate(GateConfig(rate=10, window=60.0), clock=clock)
+    async with running(provider, gate, listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 2), cap=None)
+        await dispatcher.drain()
+    first, second = provider.calls[:2]
+    assert (first.slide_id, first.started) == ("b/1", 0.0)
+    assert (second.slide_id, round(second.started, 3)) == ("b/2", 30.2)
+    assert provider.count("rate_limited") == 1
+    assert len(listener.of("ok")) == 2
+
+
 async def test_hold_lets_the_attempts_in_flight_land_and_starts_no_other(
     clock: FakeClock, listener: RecordingListener
 ) -> None:

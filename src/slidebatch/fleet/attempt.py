@@ -67,7 +67,9 @@ class Attempt:
         attempt = slide.attempts
         if not await self._still_wanted(claim, job, permit):
             return
-        permit.sent()  # the check above took a round trip; the request leaves now
+        # The check above took a round trip: the start counts from now (written before the
+        # request leaves when that made it late), and a 429 heard of meanwhile holds it.
+        await permit.confirm()
         self._p.log.event("slide_started", batch_id=job.batch_id, details=_where(job, attempt))
         try:
             result = await self._call(request)

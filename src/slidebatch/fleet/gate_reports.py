@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from slidebatch.errors import ProviderError
+from slidebatch.errors import ProviderError, RateLimited, TransientProviderError
 from slidebatch.providers.base import RateLimitInfo
 from slidebatch.scheduler.gate_core import GateCore
 
@@ -80,6 +80,20 @@ Report = Succeeded | Failed | Released | Abandoned | Parked | Sent
 def lease_of(report: Report) -> int | None:
     """The lease a report ends (``None`` for a park or a late send)."""
     return None if isinstance(report, Parked | Sent) else report.lease
+
+
+def may_hold(report: Report) -> bool:
+    """Whether ``report`` may hold every start (a 429's pause, an overload's wait, a park):
+    permits handed out before it are checked again before their requests leave."""
+    if isinstance(report, Parked):
+        return True
+    if not isinstance(report, Failed):
+        return False
+    error = report.error
+    if isinstance(error, RateLimited):
+        return True
+    overload = isinstance(error, TransientProviderError) and error.overload
+    return overload and error.retry_after is not None
 
 
 def apply(core: GateCore, report: Report, now: float) -> None:

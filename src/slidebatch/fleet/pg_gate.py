@@ -23,9 +23,15 @@ state of the scope, in the database:
   slowest recent round) before the next slot frees, and the permit is handed out at that
   instant. (A start recorded at the lock but sent after the commit reached the upstream
   later by a different amount each time, and the upstream answered 429 at window edges.)
-  A permit handed out late all the same (a round slower than the lead, a busy event
-  loop) is counted again at the moment it left (``gate_reports.Sent``), so its slot frees
-  one window after the upstream saw it.
+  A permit that would leave late all the same (a round slower than the lead, a busy
+  event loop, the claim's check before ``confirm``) is counted again from the instant it
+  leaves by a round of its own, under the row lock, *before* it leaves (``_clear``): from
+  a report written after the send, another worker deciding in between took its slot as
+  first counted, and both met the upstream in one slot.
+* **A hold stops what has not left.** A permit handed out, but whose request has not left
+  (the 'generating' write, the claim's check), is cleared again by ``confirm`` once a hold
+  was heard of (this process's 429 or park, or another worker's: ``NOTIFY
+  slidebatch_gate_hold``): held, its start is given back and decided again.
 * **In flight = live leases.** Each start inserts a row in ``gate_permits`` that expires
   ``lease_seconds`` later; the holder renews its leases every third of that while the
   requests run and deletes each when its outcome is reported. Expired leases do not count
@@ -103,29 +109,41 @@ class _Round:
     wait_until: float | None  # fleet seconds; None: only a change can help
     lead: float  # begin the next round this long before ``wait_until`` (a start, not a lease)
     moved: bool  # the reports freed a slot of a full cap or brought the next start nearer
+    # The instant the leaving permit's start is counted from (the round's ``now``); None:
+    # a pause or park holds every start, or no permit was leaving.
+    left_at: float | None = None
 
 
 class PgPermit:
     """The right to send one request through the fleet gate; report its outcome once."""
 
-    __slots__ = ("_done", "_gate", "_local_start", "lease", "seq", "started_at")
+    __slots__ = ("_done", "_gate", "_local_start", "lease", "seq", "started_at", "told")
 
-    def __init__(self, gate: PgGate, lease: int, seq: int, started_at: float) -> None:
+    def __init__(self, gate: PgGate, lease: int, seq: int, started_at: float, told: int) -> None:
         self._gate = gate
         self.lease = lease
         self.seq = seq
         self.started_at = started_at  # fleet seconds
+        self.told = told  # the gate's count of holds heard of when the round began
         self._local_start = gate.clock.now()
         self._done = False
 
     def sent(self) -> None:
-        """The request leaves now: a check between the handout and the send (the claim's
-        ``still_wanted``, a database round trip of 0.05-0.5 s under load) made it late, so
-        it is counted again from now, as a permit handed out late is (``count_when_sent``:
-        within a share of the margin it is left to the margin, no report). Kept as handed
-        out, the slot freed that much early and the next window's start on it met the
-        upstream's edge."""
+        """The request leaves now, checked by nothing (``confirm`` is the checked way): late
+        beyond a share of the margin, it is counted again from now by a queued report
+        (``count_when_sent``). Kept as handed out, the slot freed that much early and the
+        next window's start on it met the upstream's edge."""
         self._gate.count_when_sent(self)
+
+    async def confirm(self) -> None:
+        """The request leaves when this returns (``GatePermit.confirm``, ``PgGate.confirm``)."""
+        if self._done:
+            return
+        try:
+            await self._gate.confirm(self)
+        except BaseException:
+            self.abandon()  # never sent
+            raise
 
     def success(self, rate_limit: RateLimitInfo | None = None) -> None:
         """The upstream answered; ``rate_limit`` holds its X-RateLimit figures."""
@@ -156,6 +174,11 @@ class PgPermit:
     def sent_now(self) -> None:
         """Handed out: the request leaves now (its latency counts from here)."""
         self._local_start = self._gate.clock.now()
+
+    def adopt(self, other: PgPermit) -> None:
+        """Hold ``other``'s start instead (this one was given back and decided again)."""
+        self.lease, self.seq, self.started_at = other.lease, other.seq, other.started_at
+        self.told, self._local_start, self._done = other.told, other._local_start, False
 
     def _settle(self) -> bool:
         first = not self._done
@@ -203,6 +226,7 @@ class PgGate:
         self._reported = asyncio.Event()  # reports wait for the flusher
         self._holding = asyncio.Event()  # leases to renew
         self._waiting = 0
+        self._holds_told = 0  # reports and NOTIFYs of holds heard of (``confirm`` checks)
         self._latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         self._tasks: list[asyncio.Task[None]] = []
         self._listener: AsyncConnection | None = None
@@ -216,7 +240,37 @@ class PgGate:
         window allowing), so an opening burst costs one transaction, not one each. A
         start may be granted for an instant a little ahead (the round began a lead before
         the slot frees): the permit is handed out at that instant, when its start counts.
+        A permit that would be handed out late, or after a hold was heard of, is first
+        cleared under the row lock (``_clear``).
         """
+        while True:
+            permit = await self._granted()
+            try:
+                await self._sleep_until(permit.started_at - self._timing.offset)
+                cleared = await self._clear(permit)
+            except BaseException:
+                permit.abandon()  # never sent
+                raise
+            if cleared:
+                permit.sent_now()
+                return permit
+
+    async def confirm(self, permit: PgPermit) -> None:
+        """The request of ``permit`` leaves when this returns.
+
+        A start that would leave late (a check between the handout and the send: the
+        claim's ``still_wanted``), or after a hold was heard of (this process's 429 or park,
+        or another worker's, by ``NOTIFY``), is cleared under the row lock first: counted
+        from that instant, before the request leaves, so that no worker decides on its slot
+        as counted earlier; or, when a pause or park now holds every start, given back and
+        decided again (``acquire``), so that the pacing after a pause binds it too.
+        """
+        if not await self._clear(permit):
+            permit.adopt(await self.acquire())
+        permit.sent_now()
+
+    async def _granted(self) -> PgPermit:
+        """The next permit a round grants this process (its instant may lie a lead ahead)."""
         self._waiting += 1
         try:
             async with self._lock:
@@ -224,33 +278,59 @@ class PgGate:
                     await asyncio.sleep(0)  # let the tasks woken with us queue: one round
                 while not self._ready:
                     self._changed.clear()  # before the round: a NOTIFY during it counts
+                    told = self._holds_told  # a hold heard of during the round is checked
                     decided = await self._round_retrying(want=self._waiting)
                     for granted in decided.permits:
                         self._held.add(granted.lease)
-                        self._ready.append(PgPermit(self, granted.lease, granted.seq, granted.at))
+                        permit = PgPermit(self, granted.lease, granted.seq, granted.at, told)
+                        self._ready.append(permit)
                     if decided.permits:
                         self._holding.set()
                     else:
                         await self._wait(decided)
-                permit = self._ready.popleft()
+                return self._ready.popleft()
         finally:
             self._waiting -= 1
             while len(self._ready) > self._waiting:  # their waiters were cancelled
                 self._ready.pop().abandon()
+
+    async def _clear(self, permit: PgPermit) -> bool:
+        """Whether ``permit``'s request may leave now; False: a pause or park came since its
+        round, and its start was given back (``abandon``).
+
+        On time and with no hold heard of since its round, it leaves as counted (within a
+        share of the margin: ``count_when_sent``). Otherwise one round applies the reports
+        queued and, under the row lock, counts its start from the round's instant, or finds
+        it held. (Counted again only by a queued report, a late start's slot stayed free in
+        the database until that report was written, and another worker's next start could
+        take it at the upstream's edge.) Without the database it leaves, its lateness queued.
+        """
+        if permit.told == self._holds_told and not self._late(permit):
+            return True
+        told = self._holds_told
         try:
-            await self._sleep_until(permit.started_at - self._timing.offset)
-        except BaseException:
-            permit.abandon()  # never sent
-            raise
-        permit.sent_now()
-        self.count_when_sent(permit)
-        return permit
+            decided = await self._round(want=0, leaving=permit)
+        except StorageUnavailable as exc:
+            self._event("gate_database_unavailable", error=str(exc), retry_in=None)
+            self.count_when_sent(permit)  # written when the database is back
+            return True
+        if decided.moved:
+            self._changed.set()  # the reports it wrote brought a waiter's start nearer
+        if decided.left_at is None:
+            permit.abandon()
+            return False
+        permit.started_at, permit.told = decided.left_at, told
+        self.count_when_sent(permit)  # the commit, when it took more than a share of the margin
+        return True
+
+    def _late(self, permit: PgPermit) -> bool:
+        return self.fleet_now() - permit.started_at > self._snapshot.rate.margin.value * LATE_SHARE
 
     def count_when_sent(self, permit: PgPermit) -> None:
-        """A permit handed out late (a round slower than its lead, a busy event loop) is
-        counted in the window when it leaves, so the slot it holds frees one window after
-        the upstream saw it, not after the instant the round had planned. Lateness within
-        a share of the margin is left to the margin (no round for it)."""
+        """A permit leaving later than its start counts (``sent``, a commit after ``_clear``)
+        is counted in the window from now by a queued report, so the slot it holds frees
+        one window after the upstream saw it, not after the instant first counted. Lateness
+        within a share of the margin is left to the margin (no report for it)."""
         late = self.fleet_now() - permit.started_at
         if late > self._snapshot.rate.margin.value * LATE_SHARE:
             at = permit.started_at + late
@@ -291,6 +371,8 @@ class PgGate:
         lease = gate_reports.lease_of(report)
         if lease is not None:
             self._held.discard(lease)
+        if gate_reports.may_hold(report):
+            self._holds_told += 1
         self._reports.append(report)
         self._reported.set()
 
@@ -315,7 +397,7 @@ class PgGate:
                 await self.clock.sleep(delay)
                 delay = min(_RETRY_MOST, delay * 2)
 
-    async def _round(self, *, want: int) -> _Round:
+    async def _round(self, *, want: int, leaving: PgPermit | None = None) -> _Round:
         """One locked transaction: apply the queued reports, then start if allowed.
 
         A process's rounds take turns: a round that took the queued reports (the flusher's)
@@ -330,7 +412,9 @@ class PgGate:
             try:
                 with translated("deciding at the fleet gate"):
                     async with self.engine.begin() as connection:
-                        decided = await self._decide(connection, reports, want=want)
+                        decided = await self._decide(
+                            connection, reports, want=want, leaving=leaving
+                        )
             except BaseException:
                 self._reports[:0] = reports  # not written: the next round writes them
                 raise
@@ -339,7 +423,12 @@ class PgGate:
         return decided
 
     async def _decide(
-        self, connection: AsyncConnection, reports: list[Report], *, want: int
+        self,
+        connection: AsyncConnection,
+        reports: list[Report],
+        *,
+        want: int,
+        leaving: PgPermit | None = None,
     ) -> _Round:
         scope = self.scope
         stored = await gate_rows.lock_state(connection, scope)
@@ -357,9 +446,12 @@ class PgGate:
         core.cap.in_flight = leases.live + len(ending)
         before = _moment(core, now)
         limits = _limits(core)
+        held_until = max(now, core.holds.until())
         for report in reports:
             gate_reports.apply(core, report, now)
         core.cap.in_flight = leases.live
+        held = core.holds.until() > held_until + EPSILON  # a new hold: say so to the fleet
+        left_at = _leave(core, leaving.started_at, now) if leaving is not None else None
         if _limits(core) != limits:
             window, rate, margin = _limits(core)
             self._event("gate_limits_changed", window=window, rate=rate, margin=margin, was=limits)
@@ -376,6 +468,7 @@ class PgGate:
             state=encode(core),
             config=self._config_text if config_changed else None,
             notify=moved,
+            hold=held,
         )
         return _Round(
             now=now,
@@ -384,6 +477,7 @@ class PgGate:
             wait_until=wait_until,
             lead=lead if grantable else 0.0,
             moved=moved,
+            left_at=left_at,
         )
 
     def _load(self, stored: gate_rows.StoredGate, now: float) -> tuple[GateCore, bool]:
@@ -501,6 +595,7 @@ class PgGate:
                 raw = await connection.get_raw_connection()
                 driver: Any = raw.driver_connection  # the asyncpg connection
                 await driver.add_listener(gate_rows.CHANNEL, self._notified)
+                await driver.add_listener(gate_rows.HOLD_CHANNEL, self._hold_notified)
         except StorageUnavailable as exc:
             self._event("gate_listen_failed", error=str(exc))
             return
@@ -509,6 +604,10 @@ class PgGate:
     def _notified(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
         if payload == self.scope:
             self._changed.set()
+
+    def _hold_notified(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload == self.scope:
+            self._holds_told += 1  # permits not yet sent are cleared again (``_clear``)
 
     async def _open(self) -> None:
         """Create the scope's row if needed, then start listening, flushing and renewing."""
@@ -542,6 +641,7 @@ class PgGate:
                 raw = await self._listener.get_raw_connection()
                 driver: Any = raw.driver_connection
                 await driver.remove_listener(gate_rows.CHANNEL, self._notified)
+                await driver.remove_listener(gate_rows.HOLD_CHANNEL, self._hold_notified)
             await self._listener.close()
             self._listener = None
 
@@ -559,6 +659,16 @@ def _limits(core: GateCore) -> tuple[float, float | None, float]:
     rate = core.rate
     effective = rate.rate.value if rate.rate is not None else None
     return (round(rate.window_seconds, 3), effective, round(rate.margin.value, 3))
+
+
+def _leave(core: GateCore, counted: float, now: float) -> float | None:
+    """A permit's request leaves after this round: its start counted at ``counted`` counts
+    from ``now`` (returned), unless a pause or park now holds every start (``None``)."""
+    if core.holds.until() > now + EPSILON:
+        return None
+    if now > counted:
+        core.sent_late(counted, now)
+    return max(now, counted)
 
 
 def _starts(

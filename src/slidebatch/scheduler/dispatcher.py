@@ -354,7 +354,8 @@ class Dispatcher:
         """The request of a started attempt leaves now; its outcome is reported."""
         # Counted from now: the upstream's window counts the request when it arrives, and
         # under load that write takes long enough to put the next window's burst over its edge.
-        permit.sent()
+        # A 429 that came during it (another attempt's) holds this one rather than meet it.
+        await permit.confirm()
         sent = self._phase(AttemptPhase.STARTING, acquired)
         try:
             result = await self._call(job.request)

@@ -59,6 +59,16 @@ class Permit:
         if not self._done:
             self.started_at = self._gate._on_sent(self)
 
+    async def confirm(self) -> None:
+        """The request leaves when this returns (see ``rate_gate.GatePermit.confirm``)."""
+        if self._done:
+            return
+        try:
+            await self._gate._on_confirm(self)
+        except BaseException:
+            self.abandon()  # never sent
+            raise
+
     def success(self, rate_limit: RateLimitInfo | None = None) -> None:
         """The request succeeded; ``rate_limit`` holds the upstream's X-RateLimit figures."""
         if self._settle():
@@ -137,6 +147,19 @@ class Gate:
         now = self._clock.now()
         self._core.sent(permit.started_at, now)
         return now
+
+    async def _on_confirm(self, permit: Permit) -> None:
+        """Count ``permit`` from now, unless a pause or park came since it was handed out
+        (the holds allowed its start then): its start is then given back and decided again,
+        behind the waiters already queued, so that the pacing after a pause and a cut rate
+        bind it as they bind every other start."""
+        if self._core.holds.until() <= self._clock.now() + EPSILON:
+            permit.started_at = self._on_sent(permit)
+            return
+        permit.abandon()
+        again = await self.acquire()
+        permit.started_at, permit.seq = again.started_at, again.seq
+        permit._done = False
 
     def _on_success(self, permit: Permit, info: RateLimitInfo) -> None:
         now = self._clock.now()

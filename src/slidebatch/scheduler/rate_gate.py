@@ -8,9 +8,11 @@ The contract, in full:
 
 * ``acquire()`` waits until one more request to the credential may start, counts the
   start and hands out a ``GatePermit``;
-* the permit's ``sent()`` says the request leaves now (after the 'generating' write that
-  follows the permit): the start counts from then, since the upstream's window counts the
-  request's arrival, not our permit;
+* the permit's ``confirm()`` is awaited right before the request leaves (after the
+  'generating' write that follows the permit): a pause or park that came meanwhile (another
+  request's 429) holds it, its start given back and decided again as by ``acquire``; then
+  the start counts from now, since the upstream's window counts the request's arrival, not
+  our permit. ``sent()`` is its synchronous half: count from now, check nothing;
 * the permit's outcome is reported exactly once: ``success`` (with the upstream's
   X-RateLimit figures), ``failure`` (429s and overloads teach the gate), ``release``
   (cancelled mid-request) or ``abandon`` (never sent: the start is un-counted);
@@ -76,6 +78,12 @@ class GatePermit(Protocol):
 
     def sent(self) -> None:
         """The request leaves now: its start counts from now rather than from the permit."""
+
+    async def confirm(self) -> None:
+        """The request leaves when this returns: a pause or park that came since the permit
+        was handed out holds it (its start is given back and decided again, as ``acquire``
+        decides), and its start counts from then (as ``sent``). Cancelled while held:
+        nothing was sent, and the start is given back (as ``abandon``)."""
 
     def success(self, rate_limit: RateLimitInfo | None = None) -> None:
         """The upstream answered with an image (its X-RateLimit figures, if any)."""

@@ -19,6 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from slidebatch.storage.tables import GatePermitRow, GateScopeRow
 
 CHANNEL = "slidebatch_gate"  # LISTEN/NOTIFY channel; the payload is the scope
+# A round's reports held every start (a 429's pause, a park): permits handed out and not
+# yet sent are checked again before their requests leave. Payload: the scope.
+HOLD_CHANNEL = "slidebatch_gate_hold"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +134,12 @@ async def write_round(
     state: str,
     config: str | None = None,
     notify: bool = False,
+    hold: bool = False,
 ) -> list[Granted]:
     """Insert a lease per ``(start number, instant)`` of ``starts``, write the scope's state
     (and its config, when it changed; ``updated_at`` is ``now``) and, with ``notify``, tell
-    every listening worker that the scope's gate changed (sent at commit): one statement.
-    Returns the starts made, in start order."""
+    every listening worker that the scope's gate changed, with ``hold`` that it holds every
+    start (both sent at commit): one statement. Returns the starts made, in start order."""
     statement = text(
         """
         WITH saved AS (
@@ -143,7 +147,9 @@ async def write_round(
                 config = coalesce(CAST(:config AS text), config)
             WHERE scope = :scope
             RETURNING CASE WHEN CAST(:notify AS boolean)
-                THEN pg_notify(:channel, :scope) END AS told
+                THEN pg_notify(:channel, :scope) END AS told,
+                CASE WHEN CAST(:hold AS boolean)
+                THEN pg_notify(:hold_channel, :scope) END AS held
         )
         INSERT INTO gate_permits (scope, seq, holder, started_at, expires_at)
         SELECT :scope, s.seq, :holder, s.at, :until
@@ -158,6 +164,8 @@ async def write_round(
         "config": config,
         "notify": notify,
         "channel": CHANNEL,
+        "hold": hold,
+        "hold_channel": HOLD_CHANNEL,
         "holder": holder,
         "until": expires_at,
         "seqs": [seq for seq, _ in starts],
