@@ -18,6 +18,12 @@ from slidebatch.providers.remote import RemoteProvider
 # Image downloads (OpenRouter http(s) URLs) share the pool with the upstream requests.
 _DOWNLOAD_HEADROOM = 8
 _CONNECT_TIMEOUT_S = 10.0
+# An idle connection is dropped after this, before a server with the common 5 s keep-alive
+# (uvicorn, Node.js: relays and proxies) closes it. At the same 5 s (httpx's default) the
+# two raced: a busy server's timer closed a connection a request had just been sent on,
+# which failed with a ReadError after the gate had counted its start (a slot lost for a
+# window, and a retry).
+KEEPALIVE_EXPIRY_S = 4.0
 
 
 def make_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -29,6 +35,7 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
         limits=httpx.Limits(
             max_connections=in_flight + _DOWNLOAD_HEADROOM,
             max_keepalive_connections=in_flight + _DOWNLOAD_HEADROOM,
+            keepalive_expiry=KEEPALIVE_EXPIRY_S,
         ),
         # Redirects are followed only for image downloads, explicitly, never with the key.
         follow_redirects=False,
