@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -36,12 +37,24 @@ class MemoryStore:
 
     def __init__(self, *, broken: bool = False) -> None:
         self.events: list[AuditEvent] = []
+        self.queued: list[AuditEvent] = []  # the events given to ``queue`` (written behind)
         self.broken = broken
 
     async def record(self, event: AuditEvent) -> None:
         if self.broken:
             raise RuntimeError("database is gone")
         self.events.append(event)
+
+    async def queue(self, event: AuditEvent) -> asyncio.Future[None]:
+        """Queued events are kept at once; the future fails later when ``broken``."""
+        self.queued.append(event)
+        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if self.broken:
+            stored.set_exception(RuntimeError("database is gone"))
+        else:
+            self.events.append(event)
+            stored.set_result(None)
+        return stored
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
@@ -202,6 +215,7 @@ async def test_the_database_keeps_events_for_querying(database_url: str, tmp_pat
             outcome=AuditOutcome.NOT_FOUND,
             detail={"why": "gone"},
         )
+        await db.commits.wait_idle()  # reads are written behind
         repo = AuditRepository.on(db)
         everything = await repo.query(limit=10)
         assert [e.target for e in everything] == ["b1", "b2", "b1"]  # newest first
@@ -217,3 +231,31 @@ async def test_the_database_keeps_events_for_querying(database_url: str, tmp_pat
         assert len(await repo.query(limit=1)) == 1
     finally:
         await db.close()
+
+
+async def test_a_read_is_written_behind_and_a_mutation_waits(tmp_path: Path) -> None:
+    """batch.read goes to the store's queue (write-behind); every other action to ``record``."""
+    store = MemoryStore()
+    audit = AuditLog(tmp_path, store, now=Wall(datetime(2026, 11, 3, tzinfo=CST)))
+    await audit.record(AuditAction.BATCH_READ, principal=ALICE, target="b1")
+    await audit.record(AuditAction.BATCH_CANCEL, principal=ALICE, target="b1")
+    assert [e.action for e in store.queued] == [AuditAction.BATCH_READ]
+    assert [e.action for e in store.events] == [AuditAction.BATCH_READ, AuditAction.BATCH_CANCEL]
+
+
+async def test_a_read_row_that_fails_later_is_one_pipeline_event(tmp_path: Path) -> None:
+    """A row written behind whose commit fails is told as ``audit_store_failed``, not lost
+    silently; the read itself already had its answer and its file line."""
+    log = MemoryLog()
+    audit = AuditLog(
+        tmp_path, MemoryStore(broken=True), now=Wall(datetime(2026, 11, 3, tzinfo=CST)), log=log
+    )
+    await audit.record(AuditAction.BATCH_READ, principal=ALICE, target="b1")
+    await asyncio.sleep(0)  # the commit's outcome is heard on the next turn of the loop
+    [told] = log.events
+    assert (told.name, told.fields["action"], told.fields["error"]) == (
+        "audit_store_failed",
+        "batch.read",
+        "database is gone",
+    )
+    assert _lines(tmp_path / "audit_20261103.log")[0]["action"] == "batch.read"

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.exc import StatementError
 from tests.storage.storage_helpers import deck
 
 from slidebatch.core.audit import AuditAction, AuditEvent, AuditOutcome
@@ -14,6 +15,7 @@ from slidebatch.core.states import SlideState
 from slidebatch.storage.audit import AuditRepository
 from slidebatch.storage.database import Database
 from slidebatch.storage.errors import StorageUnavailable
+from slidebatch.storage.group_commit import GroupCommit
 
 AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
@@ -98,5 +100,75 @@ async def test_a_repository_of_its_own_commits_its_rows(tmp_path: object, rows: 
         audit = AuditRepository(database.read_engine, writing=database.writing)
         await asyncio.gather(*(audit.record(_event(f"t{n}")) for n in range(rows)))
         assert len(await audit.query()) == rows
+    finally:
+        await database.close()
+
+
+async def test_a_row_behind_returns_before_its_commit_and_is_committed_next(
+    database_url: str,
+) -> None:
+    """``append_behind`` returns before its row is committed; the row is committed in a
+    later flush, in order after the rows that came before it."""
+    database = await Database.open(database_url)
+    try:
+        _, audit = await _stored(database)
+        first = asyncio.ensure_future(audit.record(_event("waited")))
+        await asyncio.sleep(0)  # its flush has started
+        stored = await audit.queue(_event("behind"))
+        assert not stored.done()
+        await stored
+        await first
+        assert [e.target for e in await audit.query()] == ["behind", "waited"]  # newest first
+    finally:
+        await database.close()
+
+
+async def test_rows_behind_past_the_limit_wait_for_room(tmp_path: object) -> None:
+    """With ``behind_limit`` rows queued and uncommitted, the next caller waits until a flush
+    ends; every row is committed, none dropped."""
+    database = await Database.open(f"sqlite+aiosqlite:///{tmp_path}/data/a.db")
+    try:
+        commits = GroupCommit(None, database.writing, behind_limit=2)
+        audit = AuditRepository(database.read_engine, writing=database.writing, commits=commits)
+        queued = [await audit.queue(_event(f"t{n}")) for n in range(2)]
+        third = asyncio.ensure_future(audit.queue(_event("t2")))
+        await asyncio.sleep(0)
+        assert not third.done()  # no room until the first flush ends
+        await asyncio.gather(*queued)
+        await (await third)
+        assert sorted(e.target for e in await audit.query()) == ["t0", "t1", "t2"]
+    finally:
+        await database.close()
+
+
+async def test_closing_the_database_commits_the_rows_behind(tmp_path: object) -> None:
+    """Rows queued behind are committed before the database closes (a clean shutdown)."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/data/a.db"
+    database = await Database.open(url)
+    try:
+        audit = AuditRepository.on(database)
+        for n in range(3):
+            await audit.queue(_event(f"t{n}"))
+    finally:
+        await database.close()
+    database = await Database.open(url)
+    try:
+        assert len(await AuditRepository.on(database).query()) == 3
+    finally:
+        await database.close()
+
+
+async def test_a_row_behind_that_fails_fails_its_future(tmp_path: object) -> None:
+    """A row the database refuses fails the future ``append_behind`` gave back; the room it
+    held is given back."""
+    database = await Database.open(f"sqlite+aiosqlite:///{tmp_path}/data/a.db")
+    try:
+        commits = GroupCommit(None, database.writing, behind_limit=1)
+        audit = AuditRepository(database.read_engine, writing=database.writing, commits=commits)
+        bad = await audit.queue(_event("bad", at=datetime(2026, 11, 30, 12, 0)))
+        with pytest.raises(StatementError, match="naive datetime"):
+            await bad
+        await (await audit.queue(_event("good")))
+        assert [e.target for e in await audit.query()] == ["good"]
     finally:
         await database.close()

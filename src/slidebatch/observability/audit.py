@@ -5,14 +5,26 @@ A line is ``{"time", "key_id", "client", "action", "target", "outcome", "request
 Recording never fails the operation it describes: the operation has already happened, so a
 broken audit store is reported as the pipeline event ``audit_store_failed`` and the file
 still gets the line (and the other way round).
+
+Reads (``WRITTEN_BEHIND``: ``batch.read``, one per status poll or stream) are written behind:
+the line is in the file before the answer leaves, the row is queued for the database's next
+group commit (``storage/group_commit.py``) and the answer does not wait for that commit.
+Mutations (create, cancel, retry, delete, export, ...) still return only once their row is
+committed. The trade-off: a crash (``kill -9``, power loss) can lose the database rows of
+the reads answered in the last moments before it (those queued since the last commit, at
+most ``group_commit.BEHIND_LIMIT``); the file keeps their lines, and no mutation's row is
+ever lost that way. A row that cannot be stored is reported as ``audit_store_failed``, as
+for any other; none is dropped silently.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
@@ -25,11 +37,18 @@ from slidebatch.observability.scrub import Scrubber
 from slidebatch.storage.audit import AuditRepository
 from slidebatch.storage.database import Database
 
+# Actions whose database row is written behind (see the module's docstring): reads only.
+WRITTEN_BEHIND = frozenset({AuditAction.BATCH_READ})
+
 
 class AuditStore(Protocol):
     """Where audit events are kept for querying (``storage.audit.AuditRepository``)."""
 
-    async def record(self, event: AuditEvent) -> None: ...
+    async def record(self, event: AuditEvent) -> None:
+        """Store ``event``; returns once it is stored."""
+
+    async def queue(self, event: AuditEvent) -> asyncio.Future[None]:
+        """Queue ``event`` to be stored soon; returns the future of its storing."""
 
 
 @dataclass(slots=True)
@@ -95,11 +114,25 @@ class AuditLog:
         self._file.write(event.as_line(), at=event.at)
         if self._store is not None:
             try:
-                await self._store.record(event)
+                if event.action in WRITTEN_BEHIND:
+                    stored = await self._store.queue(event)
+                    stored.add_done_callback(partial(self._stored, event.action))
+                else:
+                    await self._store.record(event)
             except Exception as exc:  # the operation happened; losing its row must not undo it
-                if self._log is not None:
-                    self._log.failure("audit_store_failed", exc, action=str(action))
+                self._failed(event.action, exc)
         return event
+
+    def _stored(self, action: AuditAction, stored: asyncio.Future[None]) -> None:
+        """A row written behind was committed, or could not be (reported, never silent)."""
+        if stored.cancelled():
+            self._failed(action, asyncio.CancelledError("the loop stopped before its commit"))
+        elif (exc := stored.exception()) is not None:
+            self._failed(action, exc)
+
+    def _failed(self, action: AuditAction, exc: BaseException) -> None:
+        if self._log is not None:
+            self._log.failure("audit_store_failed", exc, action=str(action))
 
     @asynccontextmanager
     async def operation(

@@ -2,13 +2,15 @@
 
 Every status poll is audited, so the rows go through the database's group commit
 (``storage/group_commit.py``): rows that arrive while a flush is being committed wait for the
-next one, which inserts them all in the transaction that also carries the slide writes. A
-caller still returns only after its own row is committed, and forty polls a second cost no
-commit of their own.
+next one, which inserts them all in the transaction that also carries the slide writes, so
+forty polls a second cost no commit of their own. ``record`` returns once its row is
+committed; ``queue`` (write-behind, for reads) returns once the row is queued for the next
+flush, and hands back the commit's outcome to look at later.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -59,22 +61,15 @@ class AuditRepository:
         return cls(database.read_engine, writing=database.writing, commits=database.commits)
 
     async def record(self, event: AuditEvent) -> None:
-        """Append ``event``."""
-        values: dict[str, Any] = {
-            "at": event.at,
-            "key_id": event.key_id,
-            "client": event.client,
-            "action": str(event.action),
-            "target": event.target,
-            "outcome": str(event.outcome),
-            "request_id": event.request_id,
-            "detail": json.dumps(event.detail, ensure_ascii=False) if event.detail else None,
-        }
-        for column, width in _WIDTHS.items():
-            if isinstance(values[column], str):
-                values[column] = values[column][:width]
+        """Append ``event``; returns once it is committed."""
         with translated("write audit event"):
-            await self._commits.append(_INSERT, values)
+            await self._commits.append(_INSERT, _values(event))
+
+    async def queue(self, event: AuditEvent) -> asyncio.Future[None]:
+        """Queue ``event`` for the next commit (write-behind); returns once it is queued
+        (waiting while the queue is full), with the future of its commit: it fails with the
+        database's error (untranslated) when the row could not be stored."""
+        return await self._commits.append_behind(_INSERT, _values(event))
 
     async def query(
         self,
@@ -96,6 +91,24 @@ class AuditRepository:
             async with self._engine.connect() as connection:
                 rows = (await connection.execute(statement)).all()
         return [_event(row) for row in rows]
+
+
+def _values(event: AuditEvent) -> dict[str, Any]:
+    """``event`` as the table's columns, strings cut to the columns' widths."""
+    values: dict[str, Any] = {
+        "at": event.at,
+        "key_id": event.key_id,
+        "client": event.client,
+        "action": str(event.action),
+        "target": event.target,
+        "outcome": str(event.outcome),
+        "request_id": event.request_id,
+        "detail": json.dumps(event.detail, ensure_ascii=False) if event.detail else None,
+    }
+    for column, width in _WIDTHS.items():
+        if isinstance(values[column], str):
+            values[column] = values[column][:width]
+    return values
 
 
 def _event(row: Row[Any]) -> AuditEvent:

@@ -16,6 +16,15 @@ gave no count).
 Rows that only need inserting (the audit trail: one per status poll) ride in the same
 transactions (``append``): forty polls a second add a few statements to commits that happen
 anyway, instead of a transaction of their own beside each slide flush.
+
+A row may also be written behind (``append_behind``): queued for the next flush, its caller
+goes on at once instead of waiting for the flush in progress and then its own (behind the
+slide writes, that wait was most of a status poll's time under load). The queue keeps the
+order rows came in and is bounded (``BEHIND_LIMIT``): when it is full the caller waits for
+room, so a database that cannot keep up slows the callers rather than dropping rows or
+growing without end. A row behind is committed by the next flush, and ``wait_idle`` (the
+database's close) waits for it; what a crash can lose is the rows queued since the last
+commit, never more than ``BEHIND_LIMIT`` and in practice one flush's worth (milliseconds).
 """
 
 from __future__ import annotations
@@ -31,6 +40,8 @@ from sqlalchemy import Executable, Insert, Update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 Writing = Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+# Rows written behind and not yet committed, at most (``append_behind`` waits for room).
+BEHIND_LIMIT = 1000
 # Given the parameter sets just applied in this transaction: 1 for each row that exists, else 0.
 Present = Callable[[AsyncConnection, list[dict[str, Any]]], Awaitable[list[int]]]
 
@@ -71,6 +82,7 @@ class GroupCommit:
         present: Present | None = None,
         variants: Mapping[str, Update] | None = None,
         follow: Mapping[str, Executable] | None = None,
+        behind_limit: int = BEHIND_LIMIT,
     ):
         self._statement = statement
         self._variants = dict(variants or {})
@@ -80,6 +92,8 @@ class GroupCommit:
         self._pending: list[_Write] = []
         self._rows: list[_Row] = []
         self._flusher: asyncio.Task[None] | None = None
+        # One slot per row written behind, given back when its flush ends (FIFO waiters).
+        self._room = asyncio.Semaphore(behind_limit)
 
     async def execute(self, params: dict[str, Any]) -> int:
         """Apply one parameter set; returns its rowcount once it is committed."""
@@ -97,6 +111,20 @@ class GroupCommit:
         self._rows.append(row)
         self._start()
         await row.done
+
+    async def append_behind(
+        self, statement: Insert, params: dict[str, Any]
+    ) -> asyncio.Future[None]:
+        """Queue one row for the next flush and return once it is queued, without waiting for
+        its commit: the future returned holds the commit's outcome (an exception when the row
+        could not be stored; cancelled when the loop shut down first). Waits while
+        ``behind_limit`` rows are queued already. Rows keep their order with ``append``'s."""
+        await self._room.acquire()
+        row = _Row(statement, params, asyncio.get_running_loop().create_future())
+        row.done.add_done_callback(lambda _: self._room.release())
+        self._rows.append(row)
+        self._start()
+        return row.done
 
     def _start(self) -> None:
         if self._flusher is None or self._flusher.done():
