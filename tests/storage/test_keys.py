@@ -199,7 +199,48 @@ async def test_recent_mean_cost_is_asked_again_only_when_old(db: Database) -> No
     clock[0] += MEAN_COST_MAX_AGE / 2
     assert await mean.value() == pytest.approx(0.20)  # fresh() was asked half an age ago
     clock[0] += MEAN_COST_MAX_AGE / 2
+    assert await mean.value() == pytest.approx(0.20)  # old: answered at once, asked anew
+    await mean.settled()
     assert await mean.value() == pytest.approx(0.30)
+
+
+class _Prices:
+    """A ``UsageRepository`` stand-in whose ``mean_cost`` answers when the test says."""
+
+    def __init__(self) -> None:
+        self.asked: list[asyncio.Future[float | None]] = []
+
+    async def mean_cost(self) -> float | None:
+        self.asked.append(asyncio.get_running_loop().create_future())
+        return await self.asked[-1]
+
+    async def question(self, number: int) -> asyncio.Future[float | None]:
+        """The ``number``-th question (1-based), once it was asked (a few turns of the loop)."""
+        for _ in range(10):
+            if len(self.asked) >= number:
+                return self.asked[number - 1]
+            await asyncio.sleep(0)
+        raise AssertionError(f"question {number} was never asked")
+
+
+async def test_an_old_mean_cost_is_answered_at_once_while_a_new_one_is_asked() -> None:
+    """Only the first question is waited for; later a poll gets the last price at once while
+    one question runs in the background, and a failed one leaves the last price."""
+    clock = [0.0]
+    prices = _Prices()
+    mean = RecentMeanCost(prices, lambda: clock[0])  # type: ignore[arg-type]
+    first = asyncio.ensure_future(mean.value())
+    (await prices.question(1)).set_result(0.1)
+    assert await first == pytest.approx(0.1)
+    clock[0] += MEAN_COST_MAX_AGE
+    assert [await mean.value(), await mean.value()] == [pytest.approx(0.1)] * 2
+    (await prices.question(2)).set_exception(RuntimeError("database is gone"))
+    await mean.settled()
+    assert len(prices.asked) == 2  # one question for both polls
+    assert await mean.value() == pytest.approx(0.1)  # the last price; asked again
+    (await prices.question(3)).set_result(0.3)
+    await mean.settled()
+    assert await mean.value() == pytest.approx(0.3)
 
 
 async def test_spend_counts_every_paid_image_of_a_slide_once(db: Database) -> None:

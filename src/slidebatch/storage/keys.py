@@ -287,6 +287,10 @@ class RecentMeanCost:
     Every status answer carries a cost estimate, and the mean is a sort over the slides with
     a cost: under 40 polls per second that query was a tenth of the event loop's time
     (``slidebatch bench --load``). A price that is two seconds old is as good an estimate.
+    Once a price is known, no poll waits for the query either: an old one is answered while
+    the next is asked in the background (the poll that came as it aged waited for a query
+    behind the slide writes: a status p99 of 110 ms against 0.05 ms otherwise). A question
+    that fails leaves the last price in place, and the next poll asks again.
     """
 
     def __init__(self, usage: UsageRepository, monotonic: Callable[[], float]) -> None:
@@ -296,13 +300,23 @@ class RecentMeanCost:
         self._asking: asyncio.Future[float | None] | None = None
 
     async def value(self) -> float | None:
-        """The mean reported cost of the last images (None: none reported one)."""
-        if self._known is not None and self._monotonic() - self._known[0] < MEAN_COST_MAX_AGE:
-            return self._known[1]
+        """The mean reported cost of the last images (None: none reported one); once one was
+        known, at once (an old answer while a new one is asked)."""
+        known = self._known
+        if known is not None and self._monotonic() - known[0] < MEAN_COST_MAX_AGE:
+            return known[1]
         # One question at a time: the polls arriving meanwhile share its answer.
         if self._asking is None or self._asking.done():
             self._asking = asyncio.ensure_future(self._ask())
+            self._asking.add_done_callback(_heard)
+        if known is not None:
+            return known[1]
         return await asyncio.shield(self._asking)
+
+    async def settled(self) -> None:
+        """Return once the question being asked, if any, has its answer (or failed)."""
+        if self._asking is not None:
+            await asyncio.wait([self._asking])
 
     async def fresh(self) -> float | None:
         """The mean asked now (and remembered for the next ``value``)."""
@@ -313,6 +327,13 @@ class RecentMeanCost:
         value = await self._usage.mean_cost()
         self._known = (asked_at, value)
         return value
+
+
+def _heard(asking: asyncio.Future[float | None]) -> None:
+    """A question asked in the background failed or not: its error is taken here (the last
+    price stays, the next poll asks again) so that it is never reported as unretrieved."""
+    if not asking.cancelled():
+        asking.exception()
 
 
 def _key(row: Row[Any]) -> ApiKey:
