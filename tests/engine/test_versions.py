@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
+from slidebatch.core.slide_change import SlideChange
+from slidebatch.core.states import SlideState
 from slidebatch.engine.versions import Versions
 
 
@@ -73,3 +77,54 @@ def test_slide_changes_leave_the_batch_fields_unchanged() -> None:
     assert not versions.fields_changed_after("never-seen", 0)
     versions.forget("b")
     assert versions.fields_changed_after("b", versions.current("b") - 1)
+
+
+def _stored(begun: int) -> SlideChange:
+    return SlideChange(MappingProxyType({"state": SlideState.GENERATING}), begun=begun)
+
+
+def test_changes_after_a_version_are_what_each_slide_stored_in_order() -> None:
+    """changes_after(v) lists each slide's stored changes after v in order; a change that
+    came without what it stored makes its slide unknown (None)."""
+    versions = Versions()
+    versions.slide_changed("b", 1, _stored(1))
+    held = versions.current("b")
+    versions.slide_changed("b", 1, _stored(2))
+    versions.slide_changed("b", 2, _stored(3))
+    versions.slide_changed("b", 1, _stored(4))
+    versions.batch_changed("b", [3])  # a reset: nothing stored is known
+    versions.slide_changed("b", 3, _stored(5))
+    after = versions.changes_after("b", held)
+    assert after is not None
+    assert {key: None if c is None else [x.begun for x in c] for key, c in after.items()} == {
+        1: [2, 4],
+        2: [3],
+        3: None,
+    }
+    assert versions.changes_after("b", versions.current("b")) == {}
+    assert versions.changes_after("never-seen", 0) == {}
+
+
+def test_changes_are_kept_only_after_the_version_the_reader_holds() -> None:
+    """settled(v) drops the changes up to v; asking from before v then answers None (read
+    the database), as after a change of every slide."""
+    versions = Versions()
+    versions.slide_changed("b", 1, _stored(1))
+    old = versions.current("b")
+    versions.slide_changed("b", 1, _stored(2))
+    held = versions.current("b")
+    versions.slide_changed("b", 2, _stored(3))
+    versions.settled("b", held)
+    assert versions.changes_after("b", old) is None
+    assert list((versions.changes_after("b", held) or {}).keys()) == [2]
+    versions.batch_changed("b")
+    assert versions.changes_after("b", held) is None
+
+
+def test_changes_nobody_reads_stay_bounded() -> None:
+    """A batch nobody polls keeps a bounded number of changes; an old version then reads."""
+    versions = Versions()
+    for step in range(1000):
+        versions.slide_changed("b", step % 5, _stored(step + 1))
+    assert len(versions._kept["b"].entries) <= 2 * 5 + 64  # the size is the claim
+    assert versions.changes_after("b", 0) is None

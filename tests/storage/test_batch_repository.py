@@ -11,6 +11,7 @@ from storage_helpers import T0, deck
 
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.batch import BatchRecord
+from slidebatch.core.slide_change import SlideChange
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.errors import Conflict, InputError, NotFound
 from slidebatch.storage.database import Database
@@ -435,7 +436,7 @@ async def test_concurrent_slide_writes_each_get_their_own_outcome(db: Database) 
     writes.append(repo.mark_generating(batch_id, 77, attempt=1, at=AT))
     writes.append(repo.mark_error(batch_id, 5, message="x", at=datetime(2025, 1, 1)))
     outcomes = await asyncio.gather(*writes, return_exceptions=True)
-    assert outcomes[:30] == [None] * 30
+    assert all(isinstance(outcome, SlideChange) for outcome in outcomes[:30])
     assert isinstance(outcomes[30], NotFound)
     assert isinstance(outcomes[31], ValueError)
     counts = await repo.slide_counts(batch_id)

@@ -11,6 +11,7 @@ from sqlalchemy.exc import StatementError
 from tests.storage.storage_helpers import deck
 
 from slidebatch.core.audit import AuditAction, AuditEvent, AuditOutcome
+from slidebatch.core.slide_change import SlideChange
 from slidebatch.core.states import SlideState
 from slidebatch.storage.audit import AuditRepository
 from slidebatch.storage.database import Database
@@ -72,7 +73,7 @@ async def test_a_bad_audit_row_fails_alone(database_url: str) -> None:
             audit.record(_event("bad", at=datetime(2026, 11, 30, 12, 0))),
             return_exceptions=True,
         )
-        assert outcomes[0] is None
+        assert isinstance(outcomes[0], SlideChange)
         assert isinstance(outcomes[1], StorageUnavailable | ValueError)
         assert (await database.batches.get_slide(batch_id, 0)).state is SlideState.GENERATING
         await audit.record(_event("good"))

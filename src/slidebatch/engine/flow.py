@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from slidebatch.engine.recorder import SlideOutcome, SlideRecorder
+from slidebatch.core.slide_change import SlideChange
+from slidebatch.engine.recorder import Recorded, SlideOutcome, SlideRecorder
 from slidebatch.engine.runs import Runs
 from slidebatch.engine.watchers import Watchers
 from slidebatch.errors import ProviderError
@@ -31,13 +32,11 @@ class SlideFlow:
 
     async def on_started(self, job: Job, attempt: int) -> None:
         async with self._losing(job, refuse=True):
-            await self._recorder.started(job, attempt)
-            await self._publish(job)
+            await self._publish(job, await self._recorder.started(job, attempt))
 
     async def on_retry(self, job: Job, error: ProviderError, delay: float, attempt: int) -> None:
         async with self._losing(job):
-            await self._recorder.waiting(job, error, delay, attempt)
-            await self._publish(job)
+            await self._publish(job, await self._recorder.waiting(job, error, delay, attempt))
 
     async def on_succeeded(self, job: Job, result: ImageResult, attempt: int) -> None:
         async with self._losing(job):
@@ -63,18 +62,19 @@ class SlideFlow:
                 raise StartRefused(str(error)) from error
             raise
 
-    async def _final(self, job: Job, outcome: SlideOutcome) -> None:
-        if outcome is SlideOutcome.GONE:
+    async def _final(self, job: Job, recorded: Recorded) -> None:
+        if recorded.outcome is SlideOutcome.GONE:
             return
-        self._runs.count(job.batch_id, ok=outcome is SlideOutcome.DONE)
+        self._runs.count(job.batch_id, ok=recorded.outcome is SlideOutcome.DONE)
         await self._runs.round_ended(job.batch_id, job.slide_key)  # before anyone hears
-        await self._publish(job)
+        await self._publish(job, recorded.change)
         await self._runs.slide_ended(job.batch_id, job.slide_key)
         await self._runs.finish_if_done(job.batch_id)
 
-    async def _publish(self, job: Job) -> None:
+    async def _publish(self, job: Job, change: SlideChange | None) -> None:
         # Progress as of this change, taken before awaiting, and only for watchers: the
         # figures (gate stats, an estimate) cost more than the slide's own bookkeeping.
+        # ``change`` (what was stored) lets a status poll update its answer without a read.
         watched = self._watchers.watched(job.batch_id)
         progress = self._runs.progress(job.batch_id) if watched else None
-        await self._watchers.slide(job.batch_id, job.slide_key, progress)
+        await self._watchers.slide(job.batch_id, job.slide_key, progress, change)

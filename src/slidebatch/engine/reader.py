@@ -4,16 +4,24 @@ Each operation reads the batch once; live figures (ETA) come from the running ba
 Status answers are built from a snapshot of the batch's records kept per version
 (``Versions``): while nothing changed, a poll costs no query at all, and ``since`` narrows
 the slides to those changed after a cursor the client got from an earlier answer.
+
+A batch this process runs changes by its own writes, which come with what they stored
+(``SlideChange``): a poll applies them to its snapshot's records instead of reading the
+changed slides, so a poll of a live batch does no query either. A slide changed without one
+(a retry's reset, another process of a fleet) is read, as is a slide whose read may already
+hold a change (a write that began before that read ended): a spend added twice would be
+wrong, so only a new read knows.
 """
 
 from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from slidebatch.core.batch import BatchRecord, SlideRecord
+from slidebatch.core.slide_change import applied_all
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.answers import (
     ActiveCount,
@@ -49,9 +57,14 @@ class _Snapshot:
     paid: int  # slides with a reported spend
     estimated: int = 0  # slides whose cost is the model's price (``_estimated``)
     unknown: int = 0  # drawn slides without a price (``_unknown``)
+    # Slides as read from the database, by key: the repository's ``writes_begun`` when the
+    # read ended (a change that began at or before it may be in the record already).
+    read_at: Mapping[int, int] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, version: int, batch: BatchRecord, slides: Sequence[SlideRecord]) -> _Snapshot:
+    def of(
+        cls, version: int, batch: BatchRecord, slides: Sequence[SlideRecord], read_at: int
+    ) -> _Snapshot:
         answers = tuple(SlideAnswer.of(s) for s in slides)
         positions = {s.key: i for i, s in enumerate(slides)}
         spends = tuple(s.spent or 0.0 for s in slides)
@@ -67,18 +80,33 @@ class _Snapshot:
             paid,
             sum(map(_estimated, slides)),
             sum(map(_unknown, slides)),
+            dict.fromkeys(positions, read_at),
         )
 
     def knows(self, keys: frozenset[int]) -> bool:
         return all(key in self.positions for key in keys)
 
-    def merged(self, version: int, batch: BatchRecord, changed: Sequence[SlideRecord]) -> _Snapshot:
+    def merged(
+        self,
+        version: int,
+        batch: BatchRecord,
+        changed: Sequence[SlideRecord],
+        read: Collection[int] = (),
+        read_at: int = 0,
+    ) -> _Snapshot:
         """This snapshot with ``changed`` slides replaced; counts and spend are moved by the
-        changed slides alone (unchanged answers are kept as the same objects)."""
+        changed slides alone (unchanged answers are kept as the same objects). ``read``: the
+        keys of ``changed`` read from the database, at ``read_at`` (the others were brought
+        up to date from what their writes stored)."""
         slides, answers, spends = list(self.slides), list(self.answers), list(self.spends)
         counts, paid = dict(self.counts), self.paid
         estimated, unknown = self.estimated, self.unknown
+        reads = dict(self.read_at)
         for record in changed:
+            if record.key in read:
+                reads[record.key] = read_at
+            else:
+                reads.pop(record.key, None)
             at = self.positions[record.key]
             before = slides[at]
             counts[before.state] -= 1
@@ -99,6 +127,7 @@ class _Snapshot:
             paid,
             estimated,
             unknown,
+            reads,
         )
 
     @property
@@ -179,11 +208,16 @@ class BatchReader:
         version = self._versions.current(batch_id)  # before reading: a change meanwhile wins
         snapshot = self._snapshots.get(batch_id)
         if snapshot is None or snapshot.version != version:
-            snapshot = await self._fresh(batch_id, snapshot, version)
-            self._snapshots[batch_id] = snapshot
+            fresh = await self._fresh(batch_id, snapshot, version)
+            kept = self._snapshots.get(batch_id)
+            if kept is None or kept.version <= fresh.version:  # a slower poll keeps no older
+                self._snapshots[batch_id] = fresh
+                self._versions.settled(batch_id, fresh.version)
+            snapshot = fresh
             while len(self._snapshots) > SNAPSHOTS:
                 self._snapshots.popitem(last=False)
-        self._snapshots.move_to_end(batch_id)
+        if batch_id in self._snapshots:
+            self._snapshots.move_to_end(batch_id)
         if owner is not None and snapshot.batch.owner != owner:
             raise NotFound(f"batch {batch_id} not found")
         return snapshot
@@ -191,17 +225,39 @@ class BatchReader:
     async def _fresh(self, batch_id: str, old: _Snapshot | None, version: int) -> _Snapshot:
         """The snapshot at ``version``: from ``old`` and the slides changed since, if it can.
 
-        A running 200-slide batch changes several times per poll; reading and converting
-        only the changed slides keeps a poll's cost to what moved.
+        A running 200-slide batch changes several times per poll; only the changed slides
+        are touched, and those this engine changed itself are brought up to date from what
+        their writes stored, without a read.
         """
         keys = None if old is None else self._versions.changed_after(batch_id, old.version)
         if old is None or keys is None or not old.knows(keys):
-            return _Snapshot.of(version, *await self.records(batch_id))
+            batch, slides = await self.records(batch_id)
+            return _Snapshot.of(version, batch, slides, self._repo.writes_begun)
+        patched, unread = self._patched(batch_id, old, keys)
         if not self._versions.fields_changed_after(batch_id, old.version):
             # Only slides moved (the usual poll of a running batch): its row is as read.
-            return old.merged(version, old.batch, await self._repo.slides_by_keys(batch_id, keys))
-        batch, changed = await self._repo.get_batch_with_slides(batch_id, keys=keys)
-        return old.merged(version, batch, changed)
+            batch, read = old.batch, await self._repo.slides_by_keys(batch_id, unread)
+        else:
+            batch, read = await self._repo.get_batch_with_slides(batch_id, keys=unread)
+        read_at = self._repo.writes_begun
+        return old.merged(version, batch, patched + read, unread, read_at)
+
+    def _patched(
+        self, batch_id: str, old: _Snapshot, keys: frozenset[int]
+    ) -> tuple[list[SlideRecord], frozenset[int]]:
+        """The slides ``keys`` brought up to date from their stored changes, and the keys of
+        those that must be read instead (a change not known, or maybe in the record already)."""
+        changes = self._versions.changes_after(batch_id, old.version)
+        patched: list[SlideRecord] = []
+        unread: set[int] = set()
+        for key in keys:
+            found = None if changes is None else changes.get(key)
+            read_at = old.read_at.get(key, 0)
+            if found is None or any(change.begun <= read_at for change in found):
+                unread.add(key)
+            else:
+                patched.append(applied_all(old.slides[old.positions[key]], found))
+        return patched, frozenset(unread)
 
     def _changed(self, snapshot: _Snapshot, since: str | None) -> tuple[SlideAnswer, ...]:
         after = self._versions.since(since)

@@ -1,19 +1,22 @@
 """Persisting each attempt: the slide's new state is stored, then logged; the outcome returned.
 
 The recorder neither counts nor publishes nor ends batches: it returns what storing came to
-(``SlideOutcome``) and the engine's flow acts on it. A final outcome is returned even when
-storing fails (``FAILED``), so no batch is left waiting for a slide that will never report;
-``GONE`` means the batch was deleted meanwhile and there is nothing left to tell.
+(``SlideOutcome``, with the ``SlideChange`` stored) and the engine's flow acts on it. A final
+outcome is returned even when storing fails (``FAILED``), so no batch is left waiting for a
+slide that will never report; ``GONE`` means the batch was deleted meanwhile and there is
+nothing left to tell.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from slidebatch.core.slide_change import SlideChange
 from slidebatch.errors import NotFound, ProviderError
 from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.providers.base import ImageRequest, ImageResult
@@ -37,6 +40,14 @@ class SlideOutcome(StrEnum):
     GONE = "gone"  # the batch was deleted while the attempt ran
 
 
+@dataclass(frozen=True, slots=True)
+class Recorded:
+    """A final outcome and the change stored with it (None: nothing was stored)."""
+
+    outcome: SlideOutcome
+    change: SlideChange | None = None
+
+
 class SlideRecorder:
     """Stores and logs each attempt's outcome; returns final outcomes to the engine."""
 
@@ -57,28 +68,31 @@ class SlideRecorder:
         self._wall = wall
         self._placeholder = placeholder
 
-    async def started(self, job: Job, attempt: int) -> None:
+    async def started(self, job: Job, attempt: int) -> SlideChange:
         """Attempt ``attempt`` (paid attempts, 1-based) is on its way."""
-        await self._repo.mark_generating(
+        change = await self._repo.mark_generating(
             job.batch_id, job.slide_key, attempt=attempt, at=self._wall()
         )
         self._log.event("slide_started", batch_id=job.batch_id, details=_where(job, attempt))
+        return change
 
-    async def dropped(self, job: Job, attempt: int) -> SlideOutcome:
+    async def dropped(self, job: Job, attempt: int) -> Recorded:
         """Attempt ``attempt`` was stored as started but never sent (its batch was cancelled
         while it waited for a slot): the slide ends cancelled, that attempt unpaid."""
         try:
-            await self._repo.mark_dropped(
+            change = await self._repo.mark_dropped(
                 job.batch_id, job.slide_key, attempts=attempt - 1, at=self._wall()
             )
         except NotFound:
-            return SlideOutcome.GONE
+            return Recorded(SlideOutcome.GONE)
         self._log.event("slide_dropped", batch_id=job.batch_id, details=_where(job, attempt))
-        return SlideOutcome.CANCELLED
+        return Recorded(SlideOutcome.CANCELLED, change)
 
-    async def waiting(self, again: Job, error: ProviderError, delay: float, attempt: int) -> None:
+    async def waiting(
+        self, again: Job, error: ProviderError, delay: float, attempt: int
+    ) -> SlideChange:
         """Attempt ``attempt`` failed; ``again`` (budgets charged) runs after ``delay`` s."""
-        await self._repo.mark_waiting(
+        change = await self._repo.mark_waiting(
             again.batch_id,
             again.slide_key,
             message=str(error),
@@ -91,12 +105,13 @@ class SlideRecorder:
             batch_id=again.batch_id,
             details=_where(again, attempt) | _error_fields(error) | {"retry_in": round(delay, 3)},
         )
+        return change
 
-    async def succeeded(self, job: Job, result: ImageResult, attempt: int) -> SlideOutcome:
+    async def succeeded(self, job: Job, result: ImageResult, attempt: int) -> Recorded:
         """Store the image; the slide is done."""
         return await self._store_image(job, result, attempt)
 
-    async def failed(self, job: Job, error: ProviderError, attempt: int) -> SlideOutcome:
+    async def failed(self, job: Job, error: ProviderError, attempt: int) -> Recorded:
         """The slide failed for good: store a marked placeholder (if enabled) or the error."""
         if self._placeholder is not None:
             return await self._degrade(job, error, attempt, self._placeholder)
@@ -104,7 +119,7 @@ class SlideRecorder:
 
     async def _degrade(
         self, job: Job, error: ProviderError, attempt: int, draw: PlaceholderRenderer
-    ) -> SlideOutcome:
+    ) -> Recorded:
         """Store a locally drawn, clearly marked stand-in instead of failing the slide."""
         stand_in = await asyncio.to_thread(draw, job.request, str(error))
         self._log.event(
@@ -115,15 +130,14 @@ class SlideRecorder:
         )
         return await self._store_image(job, stand_in, attempt, error=str(error))
 
-    async def _fail(
-        self, job: Job, message: str, attempt: int, fields: dict[str, Any]
-    ) -> SlideOutcome:
+    async def _fail(self, job: Job, message: str, attempt: int, fields: dict[str, Any]) -> Recorded:
+        change = None
         try:
-            await self._repo.mark_error(
+            change = await self._repo.mark_error(
                 job.batch_id, job.slide_key, message=message, at=self._wall()
             )
         except NotFound:
-            return SlideOutcome.GONE
+            return Recorded(SlideOutcome.GONE)
         except StorageLost:
             raise  # the batch fails (``Runs.storage_lost``): nothing more can be stored
         except Exception as exc:  # the batch still ends: the slide counts as failed
@@ -134,15 +148,15 @@ class SlideRecorder:
             batch_id=job.batch_id,
             details=_where(job, attempt, key="attempts") | fields,
         )
-        return SlideOutcome.FAILED
+        return Recorded(SlideOutcome.FAILED, change)
 
     async def _store_image(
         self, job: Job, result: ImageResult, attempt: int, *, error: str | None = None
-    ) -> SlideOutcome:
+    ) -> Recorded:
         try:
             image_file = await asyncio.to_thread(self._write_file, job, result)
             try:
-                await self._repo.mark_done(
+                change = await self._repo.mark_done(
                     job.batch_id,
                     job.slide_key,
                     image_file=image_file,
@@ -155,7 +169,7 @@ class SlideRecorder:
             except NotFound:
                 # Deleted while this attempt ran: leave no orphan file behind.
                 await asyncio.to_thread(self._unlink, job.batch_id, image_file)
-                return SlideOutcome.GONE
+                return Recorded(SlideOutcome.GONE)
         except StorageLost:
             raise
         except Exception as exc:
@@ -166,7 +180,7 @@ class SlideRecorder:
             batch_id=job.batch_id,
             details=self._completed_fields(job, result, error) | _where(job, attempt, "attempts"),
         )
-        return SlideOutcome.DONE
+        return Recorded(SlideOutcome.DONE, change)
 
     def _write_file(self, job: Job, result: ImageResult) -> str:
         suffix = _SUFFIX_BY_MIME.get(result.mime_type, ".png")

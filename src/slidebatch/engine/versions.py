@@ -5,6 +5,13 @@ process-wide counter. A status answer built at version ``v`` stays right until t
 version moves past ``v``; a client that saw ``v`` asks ``?since=<cursor>`` and gets only the
 slides changed after it. A cursor carries the process's epoch: after a restart every old
 cursor means "send everything".
+
+A slide change this engine stored itself comes with what it stored (``SlideChange``). Those
+are kept after the version the status reader holds (``settled``), so a poll of a batch
+running here brings its answer up to date from memory (``changes_after``) instead of reading
+the changed slides. A change that came without it (a retry's reset, another process of a
+fleet) leaves its slide to be read from the database, as does a batch nobody polled for long
+(its kept changes are dropped past a bound, and ``changes_after`` says so).
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ import bisect
 import itertools
 import secrets
 from collections.abc import Iterable
+
+from slidebatch.core.slide_change import SlideChange
 
 # A batch's change log is rewritten (one entry per slide) once it holds this many times
 # as many entries as slides, plus a little: the log stays bounded, the rewrite amortized.
@@ -45,6 +54,22 @@ class _ChangeLog:
         return frozenset(key for _, key in self.entries[start:])
 
 
+class _Kept:
+    """One batch's changes after ``floor``: (version, key, what was stored or None), in order."""
+
+    __slots__ = ("entries", "floor")
+
+    def __init__(self, floor: int = 0) -> None:
+        self.entries: list[tuple[int, int, SlideChange | None]] = []
+        self.floor = floor  # changes at or before this version are no longer kept
+
+    def settle(self, version: int) -> None:
+        """Drop the changes at or before ``version``."""
+        start = bisect.bisect_right(self.entries, version, key=lambda entry: entry[0])
+        del self.entries[:start]
+        self.floor = max(self.floor, version)
+
+
 class Versions:
     """The version of each batch and of each of its slides (this process's changes)."""
 
@@ -55,12 +80,25 @@ class Versions:
         self._fields: dict[str, int] = {}  # the batch's own fields last changed at this version
         self._floor: dict[str, int] = {}  # every slide changed at this version
         self._slides: dict[str, _ChangeLog] = {}
+        self._kept: dict[str, _Kept] = {}
 
-    def slide_changed(self, batch_id: str, key: int) -> None:
-        """One slide of ``batch_id`` changed."""
+    def slide_changed(self, batch_id: str, key: int, change: SlideChange | None = None) -> None:
+        """One slide of ``batch_id`` changed (``change``: what was stored, when known)."""
         version = next(self._counter)
         self._batch[batch_id] = version
-        self._log(batch_id).add(version, key)
+        log = self._log(batch_id)
+        log.add(version, key)
+        self._keep(batch_id, version, key, change, len(log.latest))
+
+    def _keep(
+        self, batch_id: str, version: int, key: int, change: SlideChange | None, slides: int
+    ) -> None:
+        kept = self._kept.get(batch_id)
+        if kept is None:
+            kept = self._kept[batch_id] = _Kept()
+        kept.entries.append((version, key, change))
+        if len(kept.entries) > _LOG_SLACK * slides + _LOG_MIN:
+            kept.settle(version)  # nobody reads them: the next poll reads from the database
 
     def batch_changed(self, batch_id: str, keys: Iterable[int] | None = None) -> None:
         """The batch changed: its own fields, and the slides ``keys`` (None: any slide)."""
@@ -70,10 +108,12 @@ class Versions:
         if keys is None:
             self._floor[batch_id] = version
             self._slides.pop(batch_id, None)
+            self._kept[batch_id] = _Kept(version)
             return
         log = self._log(batch_id)
         for key in keys:
             log.add(version, key)
+            self._keep(batch_id, version, key, None, len(log.latest))
 
     def _log(self, batch_id: str) -> _ChangeLog:
         log = self._slides.get(batch_id)
@@ -85,6 +125,7 @@ class Versions:
         """The batch is gone."""
         self.batch_changed(batch_id)  # answers built before this are stale
         self._slides.pop(batch_id, None)
+        self._kept.pop(batch_id, None)
 
     def current(self, batch_id: str) -> int:
         """The batch's version now (0: unchanged since this process started)."""
@@ -114,3 +155,26 @@ class Versions:
             return None
         log = self._slides.get(batch_id)
         return frozenset() if log is None else log.after(version)
+
+    def changes_after(
+        self, batch_id: str, version: int
+    ) -> dict[int, tuple[SlideChange, ...] | None] | None:
+        """What each slide changed after ``version`` stored, in order, by key: None for a
+        slide with a change stored without it; None for all when they are no longer kept."""
+        kept = self._kept.get(batch_id)
+        if kept is None:
+            return {} if self._floor.get(batch_id, 0) <= version else None
+        if kept.floor > version:
+            return None
+        found: dict[int, tuple[SlideChange, ...] | None] = {}
+        start = bisect.bisect_right(kept.entries, version, key=lambda entry: entry[0])
+        for _, key, change in kept.entries[start:]:
+            known = found.get(key, ())
+            found[key] = None if known is None or change is None else (*known, change)
+        return found
+
+    def settled(self, batch_id: str, version: int) -> None:
+        """The status reader holds the batch at ``version``: older changes need not be kept."""
+        kept = self._kept.get(batch_id)
+        if kept is not None:
+            kept.settle(version)

@@ -18,6 +18,7 @@ from dataclasses import replace
 from functools import partial
 
 from slidebatch.core.batch import BatchRecord, SlideRecord
+from slidebatch.core.slide_change import SlideChange
 from slidebatch.core.states import SlideState
 from slidebatch.engine.answers import (
     BatchStatus,
@@ -76,13 +77,20 @@ class Watchers:
         """Whether anyone listens to ``batch_id``'s events now."""
         return self.events.subscriber_count(batch_id) > 0
 
-    async def slide(self, batch_id: str, key: int, progress: Progress | None) -> None:
-        """Tell watchers about the slide as it is stored now (``progress`` as of the change).
+    async def slide(
+        self,
+        batch_id: str,
+        key: int,
+        progress: Progress | None,
+        change: SlideChange | None = None,
+    ) -> None:
+        """Tell watchers about the slide as it is stored now (``progress`` as of the change;
+        ``change``: what was stored, when known, for status answers built without a read).
 
         The event is published after every event of the batch reported before it (at once
         when their reads are done, else by the last of them to finish); returns once read.
         """
-        self.versions.slide_changed(batch_id, key)
+        self.versions.slide_changed(batch_id, key, change)
         if not self.events.subscriber_count(batch_id):
             return
         turns = self._turns.setdefault(batch_id, _Turns())

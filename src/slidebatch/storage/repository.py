@@ -13,6 +13,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, NamedTuple, TypeVar, cast
 
 from sqlalchemy import (
@@ -42,6 +43,7 @@ from slidebatch.core.batch import BatchOrigin, BatchRecord, SlideRecord
 from slidebatch.core.cost import Spend
 from slidebatch.core.look import Look
 from slidebatch.core.slide import BatchRequest
+from slidebatch.core.slide_change import SlideChange
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.errors import Conflict, InputError, NotFound
 from slidebatch.observability.pipeline_log import EventLog
@@ -60,9 +62,10 @@ from slidebatch.storage.new_batches import insert_batches, new_batch
 from slidebatch.storage.retrying import Sleep, UntilAnswered
 from slidebatch.storage.rows import (
     batch_record,
-    encode_warnings,
     fresh_slide,
+    slide_columns,
     slide_record,
+    stored_fields,
 )
 from slidebatch.storage.seed_tables import ProjectBatchRow
 from slidebatch.storage.shared_writes import SharedWrites
@@ -224,6 +227,7 @@ class BatchRepository(TableAccess):
         }
         # Submits that arrive together are stored in one transaction (shared_writes.py).
         self._creates = SharedWrites(writing, insert_batches)
+        self._writes_begun = 0  # see ``writes_begun``
         # Concurrent slide writes share transactions and commits (see group_commit.py); so
         # do the audit rows (``Database.commits``).
         self.group_commit = GroupCommit(
@@ -754,13 +758,15 @@ class BatchRepository(TableAccess):
         counts.update({SlideState(state): int(n) for state, n in rows})
         return counts
 
-    async def mark_generating(self, batch_id: str, key: int, *, attempt: int, at: datetime) -> None:
+    async def mark_generating(
+        self, batch_id: str, key: int, *, attempt: int, at: datetime
+    ) -> SlideChange:
         """An attempt (``attempt`` counts paid attempts, 1-based) started at ``at``."""
-        await self._update_slide(
+        return await self._update_slide(
             batch_id,
             key,
             "mark slide generating",
-            state=str(SlideState.GENERATING),
+            state=SlideState.GENERATING,
             attempts=attempt,
             started_at=at,
             finished_at=None,
@@ -778,78 +784,95 @@ class BatchRepository(TableAccess):
         at: datetime,
         warnings: tuple[str, ...] = (),
         estimated: bool = False,
-    ) -> None:
+    ) -> SlideChange:
         """The slide has its image (``placeholder``: a locally rendered stand-in;
         ``warnings``: what the image does not show as asked). ``cost`` (USD) becomes the
         slide's latest price and is added to its ``spent`` (every paid image counts), and a
         payment at ``at`` is kept for the daily spend. ``estimated``: ``cost`` is the
         model's price, not the provider's figure."""
-        paid = {} if cost is None else {"paid": cost}
-        await self._update_slide(
+        return await self._update_slide(
             batch_id,
             key,
             "mark slide done",
-            state=str(SlideState.DONE),
+            paid=cost,
+            state=SlideState.DONE,
             image_file=image_file,
             generation_time=generation_time,
             cost=cost,
             cost_estimated=estimated,
             placeholder=placeholder,
-            warnings=encode_warnings(warnings),
+            warnings=warnings,
             error_message=None,
             finished_at=at,
-            **paid,
         )
 
     async def mark_waiting(
         self, batch_id: str, key: int, *, message: str, attempts: int, requeues: int
-    ) -> None:
+    ) -> SlideChange:
         """Back to pending during a backoff; the last error is kept as a note."""
-        await self._update_slide(
+        return await self._update_slide(
             batch_id,
             key,
             "mark slide waiting",
-            state=str(SlideState.PENDING),
+            state=SlideState.PENDING,
             error_message=message,
             attempts=attempts,
             requeues=requeues,
         )
 
-    async def mark_error(self, batch_id: str, key: int, *, message: str, at: datetime) -> None:
+    async def mark_error(
+        self, batch_id: str, key: int, *, message: str, at: datetime
+    ) -> SlideChange:
         """The slide failed for good."""
-        await self._update_slide(
+        return await self._update_slide(
             batch_id,
             key,
             "mark slide failed",
-            state=str(SlideState.ERROR),
+            state=SlideState.ERROR,
             error_message=message,
             finished_at=at,
         )
 
-    async def mark_dropped(self, batch_id: str, key: int, *, attempts: int, at: datetime) -> None:
+    async def mark_dropped(
+        self, batch_id: str, key: int, *, attempts: int, at: datetime
+    ) -> SlideChange:
         """A slide marked generating whose request was never sent (its batch was cancelled
         first) ends cancelled; ``attempts`` is its paid attempts (that start not counted)."""
-        await self._update_slide(
+        return await self._update_slide(
             batch_id,
             key,
             "mark slide cancelled",
-            state=str(SlideState.CANCELLED),
+            state=SlideState.CANCELLED,
             attempts=attempts,
             finished_at=at,
         )
 
-    async def _update_slide(self, batch_id: str, key: int, action: str, **values: Any) -> None:
-        """One slide's state change; an outage is waited out (the image may be paid for)."""
+    @property
+    def writes_begun(self) -> int:
+        """How many slide state writes (``mark_*``) have begun so far in this process; a
+        read that ends at ``n`` cannot hold a write whose ``SlideChange.begun`` is above it."""
+        return self._writes_begun
+
+    async def _update_slide(
+        self, batch_id: str, key: int, action: str, *, paid: float | None = None, **fields: Any
+    ) -> SlideChange:
+        """One slide's state change (``fields`` by ``SlideRecord`` name); an outage is waited
+        out (the image may be paid for). Returns what it changed, as stored."""
+        self._writes_begun += 1
+        begun = self._writes_begun
+        params = {"b_batch_id": batch_id, "b_key": key, **slide_columns(fields)}
+        if paid is not None:
+            params["paid"] = paid
         await self._durable(
             action,
-            lambda: self._update_slide_once(batch_id, key, action, values),
+            lambda: self._update_slide_once(batch_id, key, action, params),
             batch_id=batch_id,
         )
+        return SlideChange(MappingProxyType(stored_fields(fields)), paid, begun)
 
     async def _update_slide_once(
-        self, batch_id: str, key: int, action: str, values: dict[str, Any]
+        self, batch_id: str, key: int, action: str, params: dict[str, Any]
     ) -> None:
-        params = {"b_batch_id": batch_id, "b_key": key, **values}
         with translated(action):
             rowcount = await self.group_commit.execute(params)
         if rowcount == 0:

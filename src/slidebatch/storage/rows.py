@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Row
@@ -102,6 +104,29 @@ def slide_record(row: Row[Any]) -> SlideRecord:
         finished_at=row.finished_at,
         warnings=decode_warnings(row.warnings),
     )
+
+
+def slide_columns(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``SlideRecord`` fields as ``slides`` column values (the state's name, warnings as JSON)."""
+    columns = dict(fields)
+    if "state" in columns:
+        columns["state"] = str(columns["state"])
+    if "warnings" in columns:
+        columns["warnings"] = encode_warnings(columns["warnings"])
+    return columns
+
+
+def stored_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """``SlideRecord`` fields as a read would return them once stored: times in UTC
+    (``UTCDateTime``), warnings as the tuple they decode to."""
+    stored: dict[str, Any] = {}
+    for name, value in fields.items():
+        if isinstance(value, datetime):
+            value = value.astimezone(UTC)
+        elif name == "warnings":
+            value = decode_warnings(encode_warnings(tuple(value)))
+        stored[name] = value
+    return stored
 
 
 def encode_warnings(warnings: tuple[str, ...]) -> str | None:
