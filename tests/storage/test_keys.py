@@ -15,6 +15,7 @@ from slidebatch.storage.database import Database
 from slidebatch.storage.keys import (
     MEAN_COST_MAX_AGE,
     NO_KEYS_RECHECK_SECONDS,
+    NO_KEYS_REFRESH_SECONDS,
     KeyRepository,
     RecentMeanCost,
     UsageRepository,
@@ -154,6 +155,20 @@ async def test_no_keys_is_remembered_briefly_and_rechecked(db: Database) -> None
         assert len(queries) == 1  # once a key exists, never asked again
     finally:
         event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+
+
+async def test_no_keys_is_asked_again_ahead_of_its_expiry(db: Database) -> None:
+    """Past the refresh age, a request is answered at once while the table is asked in the
+    background: a key made elsewhere is then seen without any request having waited."""
+    clock = [100.0]
+    keys = KeyRepository(db.engine, writing=db.writing, monotonic=lambda: clock[0])
+    assert not await keys.any_exist()
+    await KeyRepository.on(db).create(name="elsewhere")  # as another process would
+    clock[0] += NO_KEYS_REFRESH_SECONDS
+    assert not await keys.any_exist()  # believed still: answered at once, asked anew
+    assert keys._asking is not None  # the question in the background is the claim
+    await keys._asking
+    assert await keys.any_exist()
 
 
 async def test_recent_mean_cost_is_asked_again_only_when_old(db: Database) -> None:
