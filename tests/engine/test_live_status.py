@@ -76,16 +76,18 @@ async def _as_stored(h: Harness, batch_id: str, status: BatchStatus) -> None:
     assert status.cost == spent(r.spent for r in records)
 
 
-async def test_polls_of_a_running_batch_read_nothing(make_harness) -> None:  # noqa: F811
-    """Once a poll holds the batch, the next polls of it while it runs (slides done, slides
-    started) send no statement, and answer as a full read; at its end only the batch row
-    is read."""
+async def test_polls_of_a_batch_running_here_read_nothing(make_harness) -> None:  # noqa: F811
+    """From its start to its end, polls of a batch running here (slides started, slides done,
+    the batch's end) send no statement, and answer as a full read does."""
     provider = SteppedProvider()
     h = await make_harness(provider)
     batch, _ = await h.engine.submit(_request(3, workers=1))
-    await provider.called(1)
-    await h.engine.read.status(batch.id)  # the snapshot the next polls build on
+    await provider.called(1)  # its start is stored and published before the call
     async with h.engine.events.subscribe(batch.id) as stream:
+        with _statements(h) as seen:
+            status = await h.engine.read.status(batch.id)
+        assert seen == []
+        await _as_stored(h, batch.id, status)
         for step in (1, 2):
             provider.calls[step - 1].set()
             await provider.called(step + 1)
@@ -101,9 +103,13 @@ async def test_polls_of_a_running_batch_read_nothing(make_harness) -> None:  # n
     assert (await asyncio.wait_for(h.engine.wait(batch.id), 10)).state is BatchState.COMPLETED
     with _statements(h) as seen:
         status = await h.engine.read.status(batch.id)
-    assert not [s for s in seen if "FROM slides" in s]
+    assert seen == []
     assert status.status == "completed"
+    assert status.results is not None
+    assert status.results[2].state is SlideState.DONE
     await _as_stored(h, batch.id, status)
+    stored = await h.database.batches.get_batch(batch.id)
+    assert (status.created_at, status.finished_at) == (stored.created_at, stored.finished_at)
 
 
 async def test_a_write_that_a_read_may_hold_is_read_again_not_added_twice(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from types import MappingProxyType
 
+from slidebatch.core.aspect import AspectRatio
+from slidebatch.core.batch import BatchRecord
 from slidebatch.core.slide_change import SlideChange
-from slidebatch.core.states import SlideState
+from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.versions import Versions
 
 
@@ -128,3 +131,36 @@ def test_changes_nobody_reads_stay_bounded() -> None:
         versions.slide_changed("b", step % 5, _stored(step + 1))
     assert len(versions._kept["b"].entries) <= 2 * 5 + 64  # the size is the claim
     assert versions.changes_after("b", 0) is None
+
+
+def _row(state: BatchState = BatchState.RUNNING) -> BatchRecord:
+    return BatchRecord(
+        id="b", state=state, style_prompt="s", aspect_ratio=AspectRatio(16, 9),
+        requested_workers=None, effective_workers=None, total_slides=0,
+        created_at=datetime(2026, 3, 2, tzinfo=UTC),
+    )  # fmt: skip
+
+
+def test_a_start_and_an_end_say_what_they_stored_until_something_else_changes() -> None:
+    """started() keeps the batch as it started (until a poll moves past it) and its row;
+    a change of the row that does not say what it stored forgets the row; ended() keeps
+    the final row and drops the start."""
+    versions = Versions()
+    versions.started(_row(), (), read_at=7)
+    start = versions.start("b")
+    assert start is not None
+    assert (start.version, start.read_at) == (versions.current("b"), 7)
+    assert versions.stored_batch("b") == _row()
+    versions.slide_changed("b", 0, _stored(8))
+    assert versions.stored_batch("b") == _row()  # a slide's change leaves the row as it is
+    versions.batch_changed("b", ())
+    assert versions.stored_batch("b") is None
+    assert versions.start("b") is start
+    versions.settled("b", start.version)
+    assert versions.start("b") is None
+    versions.started(_row(), (), read_at=9)
+    versions.ended(_row(BatchState.COMPLETED))
+    assert versions.start("b") is None
+    assert versions.stored_batch("b") == _row(BatchState.COMPLETED)
+    versions.forget("b")
+    assert versions.stored_batch("b") is None

@@ -227,20 +227,32 @@ class BatchReader:
 
         A running 200-slide batch changes several times per poll; only the changed slides
         are touched, and those this engine changed itself are brought up to date from what
-        their writes stored, without a read.
+        their writes stored, without a read. A batch that started here starts from its
+        records as they started; a change of its row that said what it stored needs no read.
         """
+        old = self._started(batch_id, old)
         keys = None if old is None else self._versions.changed_after(batch_id, old.version)
         if old is None or keys is None or not old.knows(keys):
             batch, slides = await self.records(batch_id)
             return _Snapshot.of(version, batch, slides, self._repo.writes_begun)
         patched, unread = self._patched(batch_id, old, keys)
-        if not self._versions.fields_changed_after(batch_id, old.version):
-            # Only slides moved (the usual poll of a running batch): its row is as read.
-            batch, read = old.batch, await self._repo.slides_by_keys(batch_id, unread)
-        else:
+        stored: BatchRecord | None = old.batch
+        if self._versions.fields_changed_after(batch_id, old.version):
+            stored = self._versions.stored_batch(batch_id)
+        if stored is None:
             batch, read = await self._repo.get_batch_with_slides(batch_id, keys=unread)
+        else:
+            # Only slides moved (the usual poll of a running batch), or the row is known.
+            batch, read = stored, await self._repo.slides_by_keys(batch_id, unread)
         read_at = self._repo.writes_begun
         return old.merged(version, batch, patched + read, unread, read_at)
+
+    def _started(self, batch_id: str, old: _Snapshot | None) -> _Snapshot | None:
+        """``old``, or the batch as it started here when that is newer."""
+        start = self._versions.start(batch_id)
+        if start is None or (old is not None and old.version >= start.version):
+            return old
+        return _Snapshot.of(start.version, start.batch, start.slides, start.read_at)
 
     def _patched(
         self, batch_id: str, old: _Snapshot, keys: frozenset[int]

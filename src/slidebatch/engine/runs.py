@@ -230,8 +230,8 @@ class Runs:
         for batch, slides, look in started:
             try:
                 capped = await self._capped(batch, slides)
-                if capped is not slides:
-                    batch = replace(batch, cancel_requested=True)
+                if capped is not slides:  # cancelled at its cap: the row changed too
+                    batch = await self._repo.get_batch(batch.id)
                 await self._run_started(batch, capped, look)
             except Exception as exc:
                 failure = failure or exc
@@ -262,7 +262,7 @@ class Runs:
         self._log.event(
             "batch_generate_start", batch_id=batch.id, details=self._start_fields(batch, pending)
         )
-        self._watchers.changed(batch.id, ())
+        self._watchers.started(batch, slides)
         if not pending:
             await self.finish_locked(batch.id)
             return

@@ -12,6 +12,10 @@ running here brings its answer up to date from memory (``changes_after``) instea
 the changed slides. A change that came without it (a retry's reset, another process of a
 fleet) leaves its slide to be read from the database, as does a batch nobody polled for long
 (its kept changes are dropped past a bound, and ``changes_after`` says so).
+
+A change of the batch's own fields may come with the batch as stored (its start, its end:
+``stored_batch``), and a batch's start with every slide as stored (``start``): the first
+poll of a batch that started here, and the poll after its end, read nothing either.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from __future__ import annotations
 import bisect
 import itertools
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
+from slidebatch.core.batch import BatchRecord, SlideRecord
 from slidebatch.core.slide_change import SlideChange
 
 # A batch's change log is rewritten (one entry per slide) once it holds this many times
@@ -70,6 +76,17 @@ class _Kept:
         self.floor = max(self.floor, version)
 
 
+@dataclass(frozen=True, slots=True)
+class Start:
+    """A batch as stored when it started running here, at ``version``: its row and every
+    slide, read when the repository's ``writes_begun`` was ``read_at``."""
+
+    version: int
+    batch: BatchRecord
+    slides: tuple[SlideRecord, ...]
+    read_at: int
+
+
 class Versions:
     """The version of each batch and of each of its slides (this process's changes)."""
 
@@ -81,6 +98,9 @@ class Versions:
         self._floor: dict[str, int] = {}  # every slide changed at this version
         self._slides: dict[str, _ChangeLog] = {}
         self._kept: dict[str, _Kept] = {}
+        # The batch row as stored by its latest change of fields, when that change said.
+        self._rows: dict[str, tuple[int, BatchRecord]] = {}
+        self._starts: dict[str, Start] = {}
 
     def slide_changed(self, batch_id: str, key: int, change: SlideChange | None = None) -> None:
         """One slide of ``batch_id`` changed (``change``: what was stored, when known)."""
@@ -100,15 +120,23 @@ class Versions:
         if len(kept.entries) > _LOG_SLACK * slides + _LOG_MIN:
             kept.settle(version)  # nobody reads them: the next poll reads from the database
 
-    def batch_changed(self, batch_id: str, keys: Iterable[int] | None = None) -> None:
-        """The batch changed: its own fields, and the slides ``keys`` (None: any slide)."""
+    def batch_changed(
+        self, batch_id: str, keys: Iterable[int] | None = None, *, stored: BatchRecord | None = None
+    ) -> None:
+        """The batch changed: its own fields, and the slides ``keys`` (None: any slide).
+        ``stored``: the batch row as this change stored it, when known."""
         version = next(self._counter)
         self._batch[batch_id] = version
         self._fields[batch_id] = version
+        if stored is None:
+            self._rows.pop(batch_id, None)
+        else:
+            self._rows[batch_id] = (version, stored)
         if keys is None:
             self._floor[batch_id] = version
             self._slides.pop(batch_id, None)
             self._kept[batch_id] = _Kept(version)
+            self._starts.pop(batch_id, None)
             return
         log = self._log(batch_id)
         for key in keys:
@@ -121,11 +149,28 @@ class Versions:
             log = self._slides[batch_id] = _ChangeLog()
         return log
 
+    def started(self, batch: BatchRecord, slides: Sequence[SlideRecord], *, read_at: int) -> None:
+        """The batch started running here, stored as ``batch`` with ``slides`` (every one,
+        read when the repository's ``writes_begun`` was ``read_at``)."""
+        self.batch_changed(batch.id, (), stored=batch)
+        version = self._batch[batch.id]
+        self._starts[batch.id] = Start(version, batch, tuple(slides), read_at)
+
+    def start(self, batch_id: str) -> Start | None:
+        """The batch as it started here, while no poll has moved past it."""
+        return self._starts.get(batch_id)
+
+    def stored_batch(self, batch_id: str) -> BatchRecord | None:
+        """The batch row as stored by its latest change of fields, when that change said."""
+        found = self._rows.get(batch_id)
+        return None if found is None else found[1]
+
     def forget(self, batch_id: str) -> None:
         """The batch is gone."""
         self.batch_changed(batch_id)  # answers built before this are stale
         self._slides.pop(batch_id, None)
         self._kept.pop(batch_id, None)
+        self._rows.pop(batch_id, None)
 
     def current(self, batch_id: str) -> int:
         """The batch's version now (0: unchanged since this process started)."""
@@ -178,3 +223,11 @@ class Versions:
         kept = self._kept.get(batch_id)
         if kept is not None:
             kept.settle(version)
+        start = self._starts.get(batch_id)
+        if start is not None and start.version <= version:
+            del self._starts[batch_id]
+
+    def ended(self, batch: BatchRecord) -> None:
+        """The batch reached a final state, stored as ``batch``; its start is not needed."""
+        self.batch_changed(batch.id, (), stored=batch)
+        self._starts.pop(batch.id, None)

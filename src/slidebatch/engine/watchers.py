@@ -13,7 +13,7 @@ slide's read was slower than the third's) and the batch's end is always the last
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from functools import partial
 
@@ -120,6 +120,11 @@ class Watchers:
         """The batch's own fields changed, and the slides ``keys`` (None: maybe any slide)."""
         self.versions.batch_changed(batch_id, keys)
 
+    def started(self, batch: BatchRecord, slides: Sequence[SlideRecord]) -> None:
+        """The batch started running here, stored as ``batch`` with every one of ``slides``
+        (read just now: status answers start from them without a read)."""
+        self.versions.started(batch, slides, read_at=self._repo.writes_begun)
+
     def ended(
         self, batch: BatchRecord, counts: dict[SlideState, int], *, error: str | None = None
     ) -> None:
@@ -128,10 +133,13 @@ class Watchers:
         ``error``: it failed for want of its database, so ``batch`` is not stored; waiters
         are answered with it.
         """
-        self.versions.batch_changed(batch.id, ())  # each slide reported its own change
-        status = replace(BatchStatus.of(batch, counts), error=error)
-        if error is not None:
+        # Each slide reported its own change; ``batch`` is the stored row unless ``error``.
+        if error is None:
+            self.versions.ended(batch)
+        else:
+            self.versions.batch_changed(batch.id, ())
             self._unstored[batch.id] = batch
+        status = replace(BatchStatus.of(batch, counts), error=error)
         turns = self._turns.get(batch.id)
         if turns is None:
             self._end(batch.id, status)
