@@ -174,12 +174,9 @@ class BatchReader:
         position = None
         if batch.state is BatchState.QUEUED:
             position = await self._repo.queue_position(batch_id)
+        eta, waiting = self._runs.outlook(batch, snapshot.slides)
         answer = BatchStatus.of(
-            batch,
-            snapshot.counts,
-            eta=self._runs.eta(batch, snapshot.slides),
-            queue_position=position,
-            waiting=self._runs.progress(batch_id),
+            batch, snapshot.counts, eta=eta, queue_position=position, waiting=waiting
         )
         return replace(
             answer,
@@ -329,13 +326,8 @@ class BatchReader:
         is made once, not at every list."""
         batch, counts, spend = listed
         if batch.id in self._runs:
-            answer = BatchStatus.of(
-                batch,
-                counts,
-                eta=self._runs.eta(batch, ()),
-                waiting=self._runs.progress(batch.id),
-                cost=spend.total,
-            )
+            eta, waiting = self._runs.outlook(batch, ())
+            answer = BatchStatus.of(batch, counts, eta=eta, waiting=waiting, cost=spend.total)
             return replace(answer, cost_estimated=spend.estimated > 0, costs_unknown=spend.unknown)
         kept = self._listed_answers.get(id(listed))
         if kept is not None and kept[0] is listed:

@@ -27,8 +27,9 @@ from slidebatch.engine.watchers import Watchers
 from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.providers.base import ImageRequest
 from slidebatch.scheduler.clock import Clock
-from slidebatch.scheduler.dispatcher import Dispatcher
+from slidebatch.scheduler.dispatcher import Dispatcher, DispatcherStats
 from slidebatch.scheduler.job import Job
+from slidebatch.scheduler.rate_gate import GateStats
 from slidebatch.storage.errors import StorageLost
 from slidebatch.storage.images import ImageStore
 from slidebatch.storage.repository import BatchRepository
@@ -108,12 +109,27 @@ class Runs:
         running = self._running.get(batch_id)
         if running is None:
             return None
-        progress = running.progress(self._clock.now(), self.figures(), self._queue_share(batch_id))
-        return replace(progress, waiting_for_quota=self.quota_wait())
+        stats = self._dispatcher.stats()  # once: every batch's queue and the gate
+        share = self._queue_share(batch_id, stats)
+        progress = running.progress(self._clock.now(), self.figures(), share)
+        return replace(progress, waiting_for_quota=self._quota_wait(stats.gate))
+
+    def outlook(
+        self, batch: BatchRecord, slides: Sequence[SlideRecord]
+    ) -> tuple[float | None, Progress | None]:
+        """``batch``'s remaining time and its running figures (``progress``) at once: a
+        running batch's remaining time is in its figures (one look at the queue and the
+        gate per status answer, not one for each)."""
+        progress = self.progress(batch.id)
+        if progress is not None and batch.id in self._running:
+            return (None if batch.state.is_final else progress.estimated_remaining_time), progress
+        return self.eta(batch, slides), progress
 
     def quota_wait(self) -> QuotaWait | None:
         """The credential's park (a spent quota) as a UTC instant and its reason, if parked."""
-        gate = self._dispatcher.stats().gate
+        return self._quota_wait(self._dispatcher.stats().gate)
+
+    def _quota_wait(self, gate: GateStats) -> QuotaWait | None:
         if gate.parked_until is None:
             return None
         left = max(0.0, gate.parked_until - self._clock.now())
@@ -136,9 +152,10 @@ class Runs:
         if running is not None:
             running.count(ok=ok)
 
-    def _queue_share(self, batch_id: str) -> QueueShare:
+    def _queue_share(self, batch_id: str, stats: DispatcherStats | None = None) -> QueueShare:
         """This batch's unstarted slides and the other batches' among them (round robin)."""
-        shares = {b.batch_id: b.queued + b.backing_off for b in self._dispatcher.stats().batches}
+        stats = stats or self._dispatcher.stats()
+        shares = {b.batch_id: b.queued + b.backing_off for b in stats.batches}
         ours = shares.pop(batch_id, 0)
         return QueueShare(ours, sum(min(theirs, ours) for theirs in shares.values()))
 
