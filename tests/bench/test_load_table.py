@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 
 from slidebatch.bench.environment import process_cpu_seconds
-from slidebatch.bench.load import ApiFigures, LoadReport, LoadRow, render_table
+from slidebatch.bench.load import (
+    POLLER_RATE,
+    ApiFigures,
+    LoadReport,
+    LoadRow,
+    pollers,
+    render_table,
+)
 from slidebatch.bench.slots import PhaseTotals, phase_totals, slot_account
 from slidebatch.observability.metrics import Metrics
 
@@ -87,3 +94,22 @@ def test_table_shows_where_the_slots_time_went() -> None:
     row = LoadRow("1 x 4 slides", "SQLite", "none", 4.0, 3.0, (), None, slots=account)
     table = render_table(LoadReport((row,), ()))
     assert "| 1 x 4 slides | SQLite | 1.00 s | 0.30 s (1.10) | 0.20 s (100 ms) |" in table
+
+
+def test_a_fast_poll_rate_on_one_batch_is_several_pollers() -> None:
+    """40 polls a second on one 200-slide batch are ten pollers at 4 a second (as ten
+    browser tabs), not one client asking every 25 ms; 30 batches at 40 keep one each."""
+    assert pollers(["big"], 40) == ["big"] * 10
+    assert pollers(["big"], 4) == ["big"]
+    many = [f"b{n}" for n in range(30)]
+    assert pollers(many, 40) == many
+    assert all(40 / len(pollers(ids, 40)) <= POLLER_RATE for ids in (["big"], many))
+
+
+def test_the_table_has_a_200_slide_batch_polled_40_times_a_second() -> None:
+    """The row the issue's goal is about: its p99 over all its polls, and how many."""
+    polls = tuple(float(n) for n in range(1, 151))
+    row = LoadRow("1 x 200 slides", "SQLite", "40 per second", 4.0, 3.5, polls, 10.0)
+    table = render_table(LoadReport((row,), ()))
+    assert "| 1 x 200 slides | SQLite | 40 per second |" in table
+    assert "75.5 / 148.0 ms (150 polls)" in table  # p99 of 150 polls: the 148th, not the slowest
