@@ -47,6 +47,7 @@ from slidebatch.bench.slots import (
     slot_account,
 )
 from slidebatch.core.bound import makespan_bound
+from slidebatch.providers.registry import KEEPALIVE_EXPIRY_S
 
 RATE = 600
 WINDOW = 3.0
@@ -283,7 +284,11 @@ async def _list_figures(
 async def _scenarios(env: BenchEnvironment, quick: bool) -> tuple[list[LoadRow], ApiFigures]:
     big, many = (50, (10, 10)) if quick else (200, (30, 20))
     submits: list[float] = []
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    # Idle connections go before the server's 5 s keep-alive closes one under a poll (an
+    # httpx.ReadError that ended a loaded run), as the upstream client's do.
+    limits = httpx.Limits(
+        max_connections=200, max_keepalive_connections=200, keepalive_expiry=KEEPALIVE_EXPIRY_S
+    )
     async with httpx.AsyncClient(base_url=env.base_url, timeout=300, limits=limits) as client:
         rows = [await _batches_run(env, client, f"1 x {big} slides", (1, big), 0, submits)]
         await asyncio.sleep(WINDOW * 1.05)
