@@ -1,4 +1,5 @@
-"""Fixtures of the fleet tests: one migrated PostgreSQL database per test module."""
+"""Fixtures of the fleet tests: one migrated PostgreSQL database per test module, and an
+API process's and a worker's services side by side in this process."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import asyncio
 import os
 import secrets
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
+from fleet_services import StartFleet, services_side_by_side
 
 from slidebatch.storage.database import Database
 
@@ -61,3 +64,10 @@ async def db(postgres_url: str) -> AsyncIterator[Database]:
         yield database
     finally:
         await database.close()
+
+
+@pytest.fixture
+async def api_and_worker_services(tmp_path: Path, postgres_url: str) -> AsyncIterator[StartFleet]:
+    """``api, worker = await start(provider)`` (``fleet_services.services_side_by_side``)."""
+    async with services_side_by_side(tmp_path, postgres_url) as start:
+        yield start

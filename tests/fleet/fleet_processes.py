@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 
 from slidebatch.testing.fake_behaviour import FakeUpstreamConfig
 from slidebatch.testing.fake_upstream import FakeUpstreamServer
@@ -26,6 +27,36 @@ from slidebatch.testing.serve_process import free_port, start_serve, stop_serve
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 API_KEY = "sk-fleet-test-dummy"
+FINAL = {"completed", "completed_with_errors", "failed", "cancelled"}
+
+
+def process_env(root: Path, database_url: str) -> dict[str, str]:
+    """The environment of a ``slidebatch`` process on ``database_url`` with its data and log
+    folders under ``root``: no API key of this machine's, this checkout's sources first."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    return env | {
+        "PYTHONPATH": os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]),
+        "DATABASE_URL": database_url,
+        "DATA_DIR": str(root / "data"),
+        "LOG_DIR": str(root / "logs"),
+    }
+
+
+def asyncpg_dsn(url: str) -> str:
+    """``url`` (SQLAlchemy's asyncpg form) as asyncpg itself takes it."""
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+def wait_final(client: httpx.Client, batch_id: str, within: float) -> dict[str, Any]:
+    """Poll the API until the batch is final, at most ``within`` seconds (a real subprocess:
+    no clock to inject)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        status = client.get(f"/api/slide/batch/{batch_id}").json()
+        if status["status"] in FINAL:
+            return dict(status)
+        time.sleep(0.1)
+    raise AssertionError(f"batch {batch_id} not final within {within} s")
 
 
 @dataclass
@@ -45,13 +76,9 @@ class Fleet:
         return f"http://127.0.0.1:{self.api_port}"
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+        env = process_env(self.root, self.database_url)
         env.pop("UPSTREAM_RPM", None)
         return env | {
-            "PYTHONPATH": os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]),
-            "DATABASE_URL": self.database_url,
-            "DATA_DIR": str(self.root / "data"),
-            "LOG_DIR": str(self.root / "logs"),
             "IMAGE_PROVIDER": "openrouter",
             "LLM_API_BASE": self.fake.openrouter_base,
             "LLM_API_KEY": API_KEY,
@@ -96,8 +123,7 @@ class Fleet:
         """Rows of ``sql`` on the fleet's database (asyncpg, its own short connection)."""
 
         async def run() -> list[Any]:
-            dsn = self.database_url.replace("postgresql+asyncpg://", "postgresql://")
-            connection = await asyncpg.connect(dsn, timeout=5)
+            connection = await asyncpg.connect(asyncpg_dsn(self.database_url), timeout=5)
             try:
                 return list(await connection.fetch(sql, *args))
             finally:

@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
+from fleet_services import StartFleet
 
 from slidebatch.config import load_settings
 from slidebatch.core.aspect import AspectRatio
@@ -42,34 +43,16 @@ async def test_an_api_process_without_a_worker_shows_the_fleet_on_its_metrics(
 
 
 async def test_an_api_process_reads_the_shared_gate_for_its_figures(
-    tmp_path: Path, postgres_url: str
+    api_and_worker_services: StartFleet,
 ) -> None:
     """The gate figures of an API process (its /readyz, its estimates) follow the starts the
     worker made through the shared gate; they stayed as of the API process's start."""
-    settings = load_settings(
-        data_dir=tmp_path / "data",
-        log_dir=tmp_path / "logs",
-        database_url=postgres_url,
-        fleet_lease_seconds=3,
-        fleet_poll_seconds=0.1,
-    )
-    async with AsyncExitStack() as stack:
-        # One upstream for both (one scope), as a fleet's shared settings give.
-        api = await stack.enter_async_context(
-            build_services(
-                settings, provider=ScriptedProvider(SystemClock()), fleet=FleetRole(api=True)
-            )
-        )
-        worker_provider = ScriptedProvider(SystemClock(), default_latency=0.01)
-        await stack.enter_async_context(
-            build_services(
-                settings, provider=worker_provider, fleet=FleetRole(api=False, worker=True)
-            )
-        )
-        slides = tuple(Slide(f"s{i}", i, SlideType.CONTENT, "T", "p", "") for i in (1, 2, 3))
-        batch, _ = await api.engine.submit(BatchRequest(slides, "flat", AspectRatio(16, 9), 3))
-        await asyncio.wait_for(api.engine.wait(batch.id), 30)
-        await asyncio.wait_for(_until_requests(api, 3), 30)  # a third of a lease at most
+    worker_provider = ScriptedProvider(SystemClock(), default_latency=0.01)
+    api, _worker = await api_and_worker_services(worker_provider)
+    slides = tuple(Slide(f"s{i}", i, SlideType.CONTENT, "T", "p", "") for i in (1, 2, 3))
+    batch, _ = await api.engine.submit(BatchRequest(slides, "flat", AspectRatio(16, 9), 3))
+    await asyncio.wait_for(api.engine.wait(batch.id), 30)
+    await asyncio.wait_for(_until_requests(api, 3), 30)  # a third of a lease at most
 
 
 async def _until_requests(api: Services, total: int) -> None:

@@ -10,22 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fleet_processes import Fleet, deck, running_fleet
+from fleet_processes import Fleet, deck, running_fleet, wait_final
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-FINAL = {"completed", "completed_with_errors", "failed", "cancelled"}
-
-
-def _wait_final(fleet: Fleet, client: httpx.Client, batch_id: str, deadline_s: float) -> dict:
-    """Poll the API process until the batch is final (a real subprocess: no clock to inject)."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        status = client.get(f"/api/slide/batch/{batch_id}").json()
-        if status["status"] in FINAL:
-            return dict(status)
-        time.sleep(0.1)
-    raise AssertionError(f"batch {batch_id} not final within {deadline_s} s")
 
 
 def _sse_events(client: httpx.Client, batch_id: str) -> list[tuple[str, dict]]:
@@ -55,7 +42,7 @@ def test_api_process_and_two_workers_run_a_batch_with_events(
         assert created.status_code == 202, created.text
         batch_id = created.json()["batch_id"]
         events = _sse_events(client, batch_id)
-        final = _wait_final(fleet, client, batch_id, 60)
+        final = wait_final(client, batch_id, 60)
         done_events = {
             data["slide"]["slide_id"]
             for name, data in events
@@ -94,7 +81,7 @@ def test_kill_9_of_a_worker_mid_batch_loses_nothing_and_records_nothing_twice(
         _wait_for_leases(fleet, victim)
         fleet.kill_worker(victim)
         held = _leases(fleet, victim)  # what it held when it died (reaped only after the lease)
-        final = _wait_final(fleet, client, batch_id, lease + 30)
+        final = wait_final(client, batch_id, lease + 30)
         rows = fleet.query(
             "SELECT state, attempt_seq, image_file FROM slides WHERE batch_id = $1", batch_id
         )
@@ -152,7 +139,7 @@ def test_sigterm_of_a_worker_lets_its_requests_in_flight_finish_and_records_them
         process.terminate()
         # uvicorn (the probes) ends by raising the SIGTERM again once shut down
         assert process.wait(60) in (0, -signal.SIGTERM)
-        final = _wait_final(fleet, client, batch_id, 60)
+        final = wait_final(client, batch_id, 60)
         requests = fleet.fake.stats()["totals"]["requests"]
         completed = Counter(
             e["details"]["slide_key"] for e in fleet.pipeline_events("slide_completed")

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
+from fleet_processes import process_env
+from fleet_services import StartFleet
 
-from slidebatch.config import load_settings
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.slide import BatchRequest, Slide, SlideType
 from slidebatch.core.states import BatchState
@@ -28,41 +26,21 @@ from slidebatch.fleet.gate_admin import clear_holds, list_holds
 from slidebatch.fleet.pg_gate import open_pg_gate
 from slidebatch.scheduler.clock import SystemClock
 from slidebatch.scheduler.gate_config import GateConfig
-from slidebatch.services import FleetRole, Services, build_services
+from slidebatch.services import Services
 from slidebatch.testing.scripted_provider import Fail, ScriptedProvider
 
 pytestmark = pytest.mark.postgres
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 NO_CREDITS = QuotaExhausted("402: insufficient credits", reset_at=None, no_credits=True, status=402)
 
 
 @pytest.fixture
-async def api_and_worker(
-    tmp_path: Path, postgres_url: str
-) -> AsyncIterator[tuple[Services, Services]]:
+async def api_and_worker(api_and_worker_services: StartFleet) -> tuple[Services, Services]:
     """An API process without a worker, and a worker whose upstream says 402 once for s1."""
-    settings = load_settings(
-        data_dir=tmp_path / "data",
-        log_dir=tmp_path / "logs",
-        database_url=postgres_url,
-        fleet_poll_seconds=0.1,
-        fleet_lease_seconds=3,
+    provider = ScriptedProvider(
+        SystemClock(), default_latency=0.05, script={"s1": [Fail(NO_CREDITS)]}
     )
-    async with AsyncExitStack() as stack:
-        # The same upstream as the worker (one scope), as a fleet's shared settings give.
-        api = await stack.enter_async_context(
-            build_services(
-                settings, provider=ScriptedProvider(SystemClock()), fleet=FleetRole(api=True)
-            )
-        )
-        provider = ScriptedProvider(
-            SystemClock(), default_latency=0.05, script={"s1": [Fail(NO_CREDITS)]}
-        )
-        worker = await stack.enter_async_context(
-            build_services(settings, provider=provider, fleet=FleetRole(api=False, worker=True))
-        )
-        yield api, worker
+    return await api_and_worker_services(provider)
 
 
 async def _until_waiting_for_quota(api: Services, batch_id: str) -> BatchStatus:
@@ -95,16 +73,9 @@ async def test_an_api_process_shows_the_park_and_gate_clear_lets_the_batch_finis
 
 
 def _cli(postgres_url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env |= {
-        "PYTHONPATH": os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]),
-        "DATABASE_URL": postgres_url,
-        "DATA_DIR": str(tmp_path / "data"),
-        "LOG_DIR": str(tmp_path / "logs"),
-    }
     return subprocess.run(
         [sys.executable, "-m", "slidebatch", "gate", *args],
-        env=env,
+        env=process_env(tmp_path, postgres_url),
         capture_output=True,
         text=True,
         timeout=120,

@@ -9,7 +9,6 @@ twice beside it. Every kind of process must stop (as SIGTERM stops it) and exit
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -19,30 +18,18 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
-from fleet_processes import deck, running_fleet
+from fleet_processes import asyncpg_dsn, deck, process_env, running_fleet, wait_final
 
 from slidebatch.cli.output import EXIT_OWNER_LOST
 from slidebatch.testing.serve_process import free_port, start_serve
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-SRC = Path(__file__).resolve().parents[2] / "src"
 WAIT = 60.0  # bound on a process's start and on its exit (polled, never slept through)
 
 
 def _env(root: Path, url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    return env | {
-        "PYTHONPATH": os.pathsep.join([str(SRC), env.get("PYTHONPATH", "")]),
-        "DATABASE_URL": url,
-        "DATA_DIR": str(root / "data"),
-        "LOG_DIR": str(root / "logs"),
-        "IMAGE_PROVIDER": "local",
-    }
-
-
-def _dsn(url: str) -> str:
-    return url.replace("postgresql+asyncpg://", "postgresql://")
+    return process_env(root, url) | {"IMAGE_PROVIDER": "local"}
 
 
 async def _owner_sessions(dsn: str, pid: int) -> list[int]:
@@ -113,7 +100,7 @@ def test_a_process_whose_owner_session_is_terminated_exits_with_owner_lost(
     out = tmp_path / "process.out"
     process = _start(args, http, tmp_path, postgres_url, out)
     try:
-        _terminate_owner(_dsn(postgres_url), process, out)
+        _terminate_owner(asyncpg_dsn(postgres_url), process, out)
         code = process.wait(WAIT)
     finally:
         if process.poll() is None:
@@ -143,11 +130,11 @@ def test_a_worker_that_lost_its_owner_lock_lets_its_requests_in_flight_finish(
         batch_id = created.json()["batch_id"]
         fleet.wait_for_requests(victim)
         process = fleet.workers.pop(victim)
-        sessions = asyncio.run(_owner_sessions(_dsn(postgres_url), victim))
+        sessions = asyncio.run(_owner_sessions(asyncpg_dsn(postgres_url), victim))
         assert len(sessions) == 1
-        asyncio.run(_terminate(_dsn(postgres_url), sessions[0]))
+        asyncio.run(_terminate(asyncpg_dsn(postgres_url), sessions[0]))
         assert process.wait(WAIT) == EXIT_OWNER_LOST
-        final = _wait_final(client, batch_id)
+        final = wait_final(client, batch_id, WAIT)
         requests = fleet.fake.stats()["totals"]["requests"]
         completed = Counter(
             e["details"]["slide_key"] for e in fleet.pipeline_events("slide_completed")
@@ -159,13 +146,3 @@ def test_a_worker_that_lost_its_owner_lock_lets_its_requests_in_flight_finish(
     assert set(completed.values()) == {1}
     assert len(drained) == 1  # one drain: the shutdown waited for the owner watch's
     assert drained[0]["details"]["in_flight"] >= 1
-
-
-def _wait_final(client: httpx.Client, batch_id: str) -> dict[str, object]:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        status = client.get(f"/api/slide/batch/{batch_id}").json()
-        if status["status"] in {"completed", "completed_with_errors", "failed", "cancelled"}:
-            return dict(status)
-        time.sleep(0.1)  # a real subprocess: no clock to inject
-    raise AssertionError(f"batch {batch_id} not final within {WAIT} s")
