@@ -5,7 +5,8 @@
   as a cancel of a batch with no claims does (they used to go back to pending, which no
   worker takes, and the batch stayed running for ever, holding a place);
 - a claim that waited for the gate sends nothing once its batch is being cancelled or was
-  deleted: the permit is given back and the slide ends cancelled.
+  deleted: the permit is given back and the slide ends cancelled; so does one whose
+  permit's confirm waited out a pause during which the batch was cancelled.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tests.fleet.fleet_batches import stored_batch
 
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.states import BatchState, SlideState
-from slidebatch.fleet.attempt import Attempt, AttemptParts
+from slidebatch.fleet.attempt import RECHECK_AFTER_S, Attempt, AttemptParts
 from slidebatch.fleet.store import Claim, FleetStore
 from slidebatch.providers.base import ImageRequest
 from slidebatch.storage.database import Database
@@ -162,7 +163,9 @@ class _Log:
         self.events.append(name)
 
 
-def _attempt(store: FleetStore, provider: _Provider, log: _Log) -> Attempt:
+def _attempt(
+    store: FleetStore, provider: _Provider, log: _Log, clock: FakeClock | None = None
+) -> Attempt:
     unused: Any = None
     parts = AttemptParts(
         store=store,
@@ -173,7 +176,7 @@ def _attempt(store: FleetStore, provider: _Provider, log: _Log) -> Attempt:
         log=log,  # type: ignore[arg-type]
         metrics=unused,
         fleet_metrics=unused,
-        clock=FakeClock(),
+        clock=clock or FakeClock(),
         wall=lambda: AT,
         timeout=5.0,
     )
@@ -208,3 +211,59 @@ async def test_a_claim_granted_after_its_batch_stopped_sends_nothing(
         assert await _states(db, batch_id) == [SlideState.CANCELLED]
         assert (await db.batches.get_batch(batch_id)).state is BatchState.CANCELLED
         assert "batch_generate_complete" in log.events
+
+
+class _Left(BaseException):
+    """The request left (raised by ``_SentProvider`` to end the attempt there)."""
+
+
+class _SentProvider(_Provider):
+    async def generate(self, request: ImageRequest) -> Any:
+        self.calls += 1
+        raise _Left
+
+
+class _PausedPermit(_Permit):
+    """A permit whose confirm waits out a pause (``seconds`` on ``clock``) while ``during``
+    runs: another worker's 429 held every start, and the user cancelled meanwhile."""
+
+    def __init__(self, clock: FakeClock, seconds: float, during: Any) -> None:
+        super().__init__()
+        self._clock, self._seconds, self._during = clock, seconds, during
+
+    async def confirm(self) -> None:
+        self.outcomes.append("confirm")
+        self._clock.advance(self._seconds)
+        during, self._during = self._during, None
+        if during is not None:
+            await during()
+
+
+@pytest.mark.parametrize(("paused", "sent"), [(30.0, False), (RECHECK_AFTER_S, True)])
+async def test_a_cancel_during_a_long_confirm_sends_nothing(
+    db: Database, paused: float, sent: bool
+) -> None:
+    """The claim was wanted, then its permit's confirm waited out a 30 s pause during which
+    the batch was cancelled: the database is asked again, nothing is sent, the slot goes
+    back and the slide ends cancelled (before, the request left and was paid for). A
+    confirm that returned within RECHECK_AFTER_S is not checked again: it is sent."""
+    store = FleetStore(db.engine)
+    batch_id = await stored_batch(db, 1)
+    await store.admit(10, at=AT)
+    (claim,) = await _claims(store, "w", 1)
+    clock = FakeClock()
+    provider, log = (_SentProvider() if sent else _Provider()), _Log()
+    permit = _PausedPermit(clock, paused, lambda: _cancel(db, store, batch_id))
+    attempt = _attempt(store, provider, log, clock)
+    if sent:
+        with pytest.raises(_Left):
+            await attempt.run(claim, _request(claim), permit)  # type: ignore[arg-type]
+        assert provider.calls == 1
+        assert permit.outcomes == ["confirm"]
+        return
+    await attempt.run(claim, _request(claim), permit)  # type: ignore[arg-type]
+    assert provider.calls == 0
+    assert permit.outcomes == ["confirm", "abandon"]
+    assert "slide_dropped" in log.events
+    assert await _states(db, batch_id) == [SlideState.CANCELLED]
+    assert (await db.batches.get_batch(batch_id)).state is BatchState.CANCELLED

@@ -32,6 +32,10 @@ from slidebatch.storage.images import ImageStore
 
 PlaceholderRenderer = Callable[[ImageRequest, str], ImageResult]
 _SUFFIX_BY_MIME = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+# A confirm that waited longer than this (a pause or park came before the request left)
+# asks the database again whether the batch still wants the slide: a user's cancel takes
+# effect within about this long, and a confirm that returns at once costs no round trip.
+RECHECK_AFTER_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +69,8 @@ class Attempt:
         slide = claim.slide
         job = Job(claim.batch.id, slide.key, request, slide.attempts - 1, slide.requeues)
         attempt = slide.attempts
-        if not await self._still_wanted(claim, job, permit):
+        if not await self._leaves(claim, job, permit):
             return
-        # The check above took a round trip: the start counts from now (written before the
-        # request leaves when that made it late), and a 429 heard of meanwhile holds it.
-        await permit.confirm()
         self._p.log.event("slide_started", batch_id=job.batch_id, details=_where(job, attempt))
         try:
             result = await self._call(request)
@@ -84,6 +85,20 @@ class Attempt:
             permit.success(result.rate_limit)
             self._p.metrics.upstream_request(200, result.latency_s)
             await self._saves.run(self._store(claim, job, result, attempt))
+
+    async def _leaves(self, claim: Claim, job: Job, permit: GatePermit) -> bool:
+        """Whether the request leaves now: the claim is still wanted, and the permit is
+        confirmed (``GatePermit.confirm``) no longer than ``RECHECK_AFTER_S`` after that was
+        known. The check takes a round trip, so the start counts from the confirm (written
+        before the request leaves when that made it late), and a 429 heard of meanwhile
+        holds it; when the confirm waited out such a pause, the batch may have been
+        cancelled or deleted during it, so it is asked again."""
+        while await self._still_wanted(claim, job, permit):
+            asked = self._p.clock.now()
+            await permit.confirm()
+            if self._p.clock.now() - asked <= RECHECK_AFTER_S:
+                return True
+        return False
 
     async def _still_wanted(self, claim: Claim, job: Job, permit: GatePermit) -> bool:
         """The claim waited for the gate: a batch cancelled or deleted meanwhile sends
