@@ -21,6 +21,7 @@ import pytest
 from fleet_processes import asyncpg_dsn, deck, process_env, running_fleet, wait_final
 
 from slidebatch.cli.output import EXIT_OWNER_LOST
+from slidebatch.storage.pg_owner import OWNER_LOCK_KEY
 from slidebatch.testing.serve_process import free_port, start_serve
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -33,11 +34,18 @@ def _env(root: Path, url: str) -> dict[str, str]:
 
 
 async def _owner_sessions(dsn: str, pid: int) -> list[int]:
+    """The sessions of process ``pid`` that hold the owner lock (named by application_name
+    from the connect on, but holding the lock only once it was taken: a session killed in
+    between fails the process's start, which is not what these tests are about)."""
     connection = await asyncpg.connect(dsn, timeout=5)
     try:
         rows = await connection.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE application_name LIKE $1",
+            "SELECT a.pid FROM pg_stat_activity a JOIN pg_locks l ON l.pid = a.pid"
+            " WHERE a.application_name LIKE $1 AND l.locktype = 'advisory' AND l.granted"
+            " AND l.classid = $2::bigint::oid AND l.objid = $3::bigint::oid",
             f"slidebatch % pid {pid} (%",  # a fleet process or an engine
+            OWNER_LOCK_KEY >> 32,
+            OWNER_LOCK_KEY & 0xFFFFFFFF,
         )
         return [int(r["pid"]) for r in rows]
     finally:

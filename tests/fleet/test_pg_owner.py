@@ -7,6 +7,7 @@ coexist; the lock is free again once its holder's session ends, however it ends.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from slidebatch.storage.pg_owner import (
     check_database,
     hold_database,
     owner_name,
+    watch_owner,
 )
 
 pytestmark = pytest.mark.postgres
@@ -127,3 +129,19 @@ async def test_sqlite_is_not_checked_here_and_names_fit_postgresql() -> None:
     assert len(name) <= 63
     assert name.startswith("slidebatch engine pid ")
     assert name.endswith("...)")
+
+
+async def test_an_owner_connection_lost_before_it_is_watched_is_still_reported(
+    fleet_database: str,
+) -> None:
+    """watch_owner on a connection whose session already ended (terminated between the
+    lock and the watch): the loss is reported on the next loop turn, since asyncpg's
+    termination listener only hears of closes after it was added."""
+    owner = await _hold(fleet_database, fleet=True, command="worker")
+    owner.terminate()
+    assert owner.is_closed()
+    lost = asyncio.Event()
+    release = watch_owner(owner, lost.set)
+    assert not lost.is_set()  # told from the loop, like the listener
+    await asyncio.wait_for(lost.wait(), timeout=5)
+    await release()

@@ -14,6 +14,7 @@ database on the same server is free. The SQLite counterpart is ``storage/ownersh
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -150,6 +151,8 @@ def watch_owner(connection: Any, on_lost: Callable[[], None]) -> Callable[[], Aw
         on_lost()
 
     connection.add_termination_listener(closed)
+    if connection.is_closed():  # lost before the listener was added: it will never fire
+        asyncio.get_running_loop().call_soon(on_lost)
 
     async def release() -> None:
         connection.remove_termination_listener(closed)
