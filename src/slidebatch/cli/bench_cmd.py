@@ -66,7 +66,7 @@ def bench(
     if not 0 < time_scale <= 1:
         fail("--time-scale must be in (0, 1]")
     if fleet:
-        _fleet(fleet, time_scale, repeat, quick=quick, kill=kill, workdir=workdir)
+        _fleet(fleet, time_scale, repeat, quick=quick, kill=kill, workdir=workdir, as_json=as_json)
         return
     if load:
         _load(workdir, database, quick=quick)
@@ -139,11 +139,19 @@ def _load(workdir: Path | None, databases: list[str], *, quick: bool) -> None:
 
 
 def _fleet(
-    workers: int, time_scale: float, repeat: int, *, quick: bool, kill: bool, workdir: Path | None
+    workers: int,
+    time_scale: float,
+    repeat: int,
+    *,
+    quick: bool,
+    kill: bool,
+    workdir: Path | None,
+    as_json: bool,
 ) -> None:
     import tempfile
 
     from slidebatch.bench.fleet import run_fleet_bench
+    from slidebatch.bench.fleet_table import render_fleet
 
     with tempfile.TemporaryDirectory(prefix="slidebatch-fleet-") as scratch:
         report = run_fleet_bench(
@@ -155,7 +163,7 @@ def _fleet(
             root=workdir or Path(scratch),
             say=_progress,
         )
-    typer.echo(json.dumps(report.as_json(), indent=2))
+    typer.echo(json.dumps(report.as_json(), indent=2) if as_json else render_fleet(report))
 
 
 def _crowd(workdir: Path | None, *, quick: bool) -> None:
