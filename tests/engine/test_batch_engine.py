@@ -272,6 +272,42 @@ async def test_cancel_drops_slides_started_ahead_unsent(make_harness) -> None:
     assert events.count("slide_dropped") == 2
 
 
+async def test_hold_returns_slides_started_ahead_to_pending_and_a_restart_sends_them_once(
+    make_harness,
+) -> None:
+    """hold() (a CLI's first Ctrl-C) while two slides wait 'generating' for a slot: they are
+    stored pending again with no attempt counted, a status poll says so, nothing is sent for
+    them; the restart sends each of the three unsent slides once."""
+    hold = asyncio.Event()
+    first = await make_harness(ScriptedProvider(hold=hold), max_in_flight=2)
+    batch, _ = await first.engine.submit(_request(5))
+    repo = first.database.batches
+    for _ in range(1000):  # until two are sent and two more started ahead of a slot
+        if (await repo.slide_counts(batch.id)).get(SlideState.GENERATING, 0) == 4:
+            break
+        await asyncio.sleep(0.01)
+    await first.engine.read.status(batch.id)  # the snapshot the next poll builds on
+    first.engine.hold()
+    hold.set()
+    await asyncio.wait_for(first.engine.settle(), 10)
+    slides = await repo.get_slides(batch.id)
+    assert sorted(s.state for s in slides) == [SlideState.DONE] * 2 + [SlideState.PENDING] * 3
+    assert [s.attempts for s in slides if s.state is SlideState.PENDING] == [0, 0, 0]
+    assert all(s.started_at is None for s in slides if s.state is SlideState.PENDING)
+    status = await first.engine.read.status(batch.id)
+    assert status.results is not None
+    assert [a.state for a in status.results].count(SlideState.PENDING) == 3
+    assert sorted(first.provider.calls) == [1, 2]
+    events = [e["event"] for e in _log_events(first.log_dir) if e.get("batch_id") == batch.id]
+    assert events.count("slide_returned") == 2
+    await first.engine.stop()
+    second = await make_harness()
+    record = await asyncio.wait_for(second.engine.wait(batch.id), 10)
+    assert record.state is BatchState.COMPLETED
+    assert sorted(second.provider.calls) == [3, 4, 5]
+    assert [s.attempts for s in await repo.get_slides(batch.id)] == [1] * 5
+
+
 async def test_restart_resumes_without_generating_finished_slides_again(make_harness) -> None:
     """An interrupted batch resumes on the next start; done slides are not paid for twice."""
     hold = asyncio.Event()

@@ -36,6 +36,9 @@ class Recorder:
     async def on_dropped(self, job: Job, attempt: int) -> None:
         self.calls.append("dropped")
 
+    async def on_returned(self, job: Job, attempt: int) -> None:
+        self.calls.append("returned")
+
 
 def _sample(metrics: Metrics, name: str, **labels: str) -> float:
     value = metrics.registry.get_sample_value(name, labels)
@@ -51,7 +54,8 @@ async def test_outcomes_are_counted_and_forwarded() -> None:
     await listener.on_succeeded(JOB, ImageResult(b"", "image/png", 1, 1, 0.5, cost=0.1), 2)
     await listener.on_failed(JOB, PermanentProviderError("no"), 1)
     await listener.on_dropped(JOB, 1)
-    assert inner.calls == ["started", "retry", "succeeded", "failed", "dropped"]
+    await listener.on_returned(JOB, 1)
+    assert inner.calls == ["started", "retry", "succeeded", "failed", "dropped", "returned"]
     assert _sample(metrics, "slidebatch_slides_total", outcome="done", provider="fake") == 1
     assert _sample(metrics, "slidebatch_slides_total", outcome="cancelled", provider="fake") == 1
     assert _sample(metrics, "slidebatch_slides_total", outcome="error", provider="fake") == 1

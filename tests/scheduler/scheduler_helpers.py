@@ -72,6 +72,11 @@ class RecordingListener:
     async def on_dropped(self, job: Job, attempt: int) -> None:
         self.events.append(Event("dropped", job.batch_id, job.slide_key, attempt, self.clock.now()))
 
+    async def on_returned(self, job: Job, attempt: int) -> None:
+        self.events.append(
+            Event("returned", job.batch_id, job.slide_key, attempt, self.clock.now())
+        )
+
     def of(self, kind: str, batch_id: str | None = None) -> list[Event]:
         return [e for e in self.events if e.kind == kind and batch_id in (None, e.batch_id)]
 

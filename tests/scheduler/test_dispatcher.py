@@ -454,6 +454,7 @@ async def test_a_slot_that_frees_sends_a_job_started_ahead_at_once(clock: FakeCl
     assert stored[3] <= 0.5
     assert stored[4] <= 0.5
     assert provider.max_in_flight == 2
+    assert not listener.of("returned")  # a slot about to free is no reason to give them back
 
 
 async def test_a_window_starts_nothing_ahead(clock: FakeClock) -> None:

@@ -217,6 +217,22 @@ async def test_count_active_counts_queued_and_running(db: Database) -> None:
     assert {a2, b2} == {b.id for b in await repo.queued_batches()}
 
 
+async def test_a_start_never_sent_returns_the_slide_to_pending_unpaid(db: Database) -> None:
+    """mark_returned: a slide stored 'generating' for attempt 2 but never sent is pending
+    again with one paid attempt, no start time, its requeues and last error kept."""
+    batch_id = (await _create(db)).id
+    repo = db.batches
+    await repo.mark_generating(batch_id, 1, attempt=1, at=AT)
+    await repo.mark_waiting(batch_id, 1, message="503 busy", attempts=1, requeues=2)
+    await repo.mark_generating(batch_id, 1, attempt=2, at=AT + timedelta(seconds=3))
+    await repo.mark_returned(batch_id, 1, attempts=1)
+    slide = await repo.get_slide(batch_id, 1)
+    assert (slide.state, slide.attempts, slide.requeues) == (SlideState.PENDING, 1, 2)
+    assert (slide.started_at, slide.error_message) == (None, "503 busy")
+    with pytest.raises(NotFound):
+        await repo.mark_returned(batch_id, 99, attempts=0)
+
+
 async def test_slide_lifecycle_to_done(db: Database) -> None:
     """generating then done records attempts, times, file, cost and clears the last error."""
     batch_id = (await _create(db)).id

@@ -33,8 +33,9 @@ async def _follows(db: Database, batch_id: str, before: SlideRecord, change: Sli
 
 
 async def test_every_slide_write_returns_what_it_stored(db: Database) -> None:
-    """generating, waiting, done (paid twice: the spend adds up), failed and dropped: each
-    change applied to the record before it is the record read after it, field for field."""
+    """generating, waiting, done (paid twice: the spend adds up), failed, returned (pending
+    again, unsent) and dropped: each change applied to the record before it is the record
+    read after it, field for field."""
     batch_id = await _batch(db)
     repo = db.batches
     writes: list[tuple[int, Callable[[], Awaitable[SlideChange]]]] = [
@@ -68,6 +69,8 @@ async def test_every_slide_write_returns_what_it_stored(db: Database) -> None:
             ),
         ),
         (1, lambda: repo.mark_error(batch_id, 1, message="gave up", at=AT)),
+        (1, lambda: repo.mark_generating(batch_id, 1, attempt=2, at=AT)),
+        (1, lambda: repo.mark_returned(batch_id, 1, attempts=1)),
         (1, lambda: repo.mark_generating(batch_id, 1, attempt=2, at=AT)),
         (1, lambda: repo.mark_dropped(batch_id, 1, attempts=1, at=AT + timedelta(seconds=2))),
     ]

@@ -50,6 +50,12 @@ class SlideFlow:
         async with self._losing(job):
             await self._final(job, await self._recorder.dropped(job, attempt))
 
+    async def on_returned(self, job: Job, attempt: int) -> None:
+        async with self._losing(job):
+            change = await self._recorder.returned(job, attempt)
+            if change is not None:  # the batch was deleted meanwhile: nobody to tell
+                await self._publish(job, change)
+
     @asynccontextmanager
     async def _losing(self, job: Job, *, refuse: bool = False) -> AsyncIterator[None]:
         """A report that finds the database lost fails its batch; a start (``refuse``) is

@@ -42,3 +42,7 @@ class MeteredListener:
     async def on_dropped(self, job: Job, attempt: int) -> None:
         self._metrics.slide_finished("cancelled", self._provider)
         await self._inner.on_dropped(job, attempt)
+
+    async def on_returned(self, job: Job, attempt: int) -> None:
+        # Not an outcome (the slide starts again later): nothing to count.
+        await self._inner.on_returned(job, attempt)

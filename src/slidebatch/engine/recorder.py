@@ -88,6 +88,19 @@ class SlideRecorder:
         self._log.event("slide_dropped", batch_id=job.batch_id, details=_where(job, attempt))
         return Recorded(SlideOutcome.CANCELLED, change)
 
+    async def returned(self, job: Job, attempt: int) -> SlideChange | None:
+        """Attempt ``attempt`` was stored as started but not sent, and will not be soon (the
+        dispatcher held, the upstream paused or parked): the slide is pending again, that
+        attempt unpaid and not counted. None: the batch was deleted meanwhile."""
+        try:
+            change = await self._repo.mark_returned(
+                job.batch_id, job.slide_key, attempts=attempt - 1
+            )
+        except NotFound:
+            return None
+        self._log.event("slide_returned", batch_id=job.batch_id, details=_where(job, attempt))
+        return change
+
     async def waiting(
         self, again: Job, error: ProviderError, delay: float, attempt: int
     ) -> SlideChange:

@@ -15,8 +15,12 @@ load). So while every slot is busy and nothing but the cap holds the next start,
 stored; a permit goes to the first of them and the request leaves at once. One whose batch
 was cancelled or held meanwhile sends nothing: the start is un-counted and ``on_dropped``
 is its final report. A window, a pause or a park starts nothing ahead (the slides would
-show 'generating' long before their requests); one that comes after leaves the few
-started ahead waiting in 'generating'.
+show 'generating' long before their requests). When their send stops being imminent (the
+dispatcher is held, or a pause, a park or the window puts the gate's next start more than
+``RETURN_AHEAD_S`` away), the jobs started ahead are given back: ``on_returned`` stores
+each slide pending again, its attempt not counted (nothing was sent or paid), and the job
+goes back to the front of its batch, to start (``on_started`` again, same attempt) when
+the gate reopens; a batch cancelled or held meanwhile drops it instead.
 
 Deadline: ``attempt_timeout`` (``LLM_TIMEOUT_SECONDS``) bounds each attempt here, on the
 injected clock, and only here; when it fires the attempt is a ``TransientProviderError``
@@ -30,9 +34,10 @@ job. A 429 costs a requeue, not a paid attempt (``RetryPolicy.after``).
 
 Listener order, per job: ``on_started`` for each attempt, then either ``on_retry`` (called
 before the job can be dispatched again, so the engine sees events in order) or one final
-``on_succeeded`` / ``on_failed`` (``on_dropped`` for a start ahead never sent). When a
-final hook runs, ``outstanding(batch_id)`` no longer
-counts that job, so the engine may close the batch when it reaches zero.
+``on_succeeded`` / ``on_failed`` (``on_dropped`` for a start ahead never sent). A start
+ahead given back reports ``on_returned`` and later starts again. When a final hook runs,
+``outstanding(batch_id)`` no longer counts that job, so the engine may close the batch when
+it reaches zero.
 """
 
 from __future__ import annotations
@@ -61,8 +66,15 @@ _SAME_PARK_S = 60.0
 # half a second a slot frees every ~15 ms, and under load the write takes a few of those.
 START_AHEAD = 4
 _NOW_S = 0.001  # a next start this close is now
+# Jobs started ahead are given back (pending again) when the gate's next start is further
+# off than this. Starting ahead hides one 'generating' write (tens of ms, a few hundred
+# under load); a second's wait is several such writes, so storing it again when the gate
+# reopens hides as much, while a slide shown 'generating' seconds to hours (a pause, a park)
+# with nothing sent tells the user something false. Shorter waits (a slot or the window
+# about to free) keep them: a return and a restart would be two writes to hide one.
+RETURN_AHEAD_S = 1.0
 
-__all__ = ["Dispatcher", "DispatcherStats", "Job", "JobListener"]
+__all__ = ["RETURN_AHEAD_S", "Dispatcher", "DispatcherStats", "Job", "JobListener"]
 
 
 class StartRefused(Exception):
@@ -87,6 +99,12 @@ class JobListener(Protocol):
         """Attempt ``attempt`` was started ahead (``on_started`` ran) but its batch was
         cancelled or held before it could be sent: nothing was sent or paid; this is the
         job's final report."""
+
+    async def on_returned(self, job: Job, attempt: int) -> None:
+        """Attempt ``attempt`` was started ahead (``on_started`` ran) but will not be sent
+        soon (the dispatcher is held, or the gate paused or parked): nothing was sent or
+        paid, the slide is pending again with ``attempt`` not counted. Not final: the job
+        is queued again and its next start reports ``on_started`` with the same attempt."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +149,7 @@ class Dispatcher:
         self._ahead = start_ahead
         self._ready: deque[tuple[Job, int]] = deque()  # started ahead: (job, attempt)
         self._preparing = 0  # started ahead, 'generating' being stored
+        self._listener: JobListener | None = None  # run()'s, for hold()'s give-back
 
     # --- the engine's side ---
 
@@ -186,9 +205,11 @@ class Dispatcher:
         """Start no new attempt from now on (a CLI's first Ctrl-C); those in flight go on.
 
         Queued and backing-off jobs stay where they are: their slides stay pending and run
-        at the next start.
+        at the next start. Jobs started ahead are given back (``on_returned``: their slides
+        pending again, unpaid); ``settle`` waits for those writes too.
         """
         self._held = True
+        self._check_ahead()
         self._poke()
 
     def in_flight(self) -> int:
@@ -216,6 +237,7 @@ class Dispatcher:
         An attempt whose image has come back is stored all the same: the success report runs
         as a save (``scheduler/saves.py``) that the stop waits for, within its deadline.
         """
+        self._listener = listener
         try:
             while True:
                 self._wake.clear()
@@ -230,6 +252,7 @@ class Dispatcher:
                 acquired = self._clock.now()
                 self._queue.promote(acquired)
                 self._start(permit, listener, acquired)
+                self._check_ahead()  # that start may have filled the window
                 self._start_ahead(listener)
         finally:
             tasks = list(self._tasks)
@@ -276,6 +299,23 @@ class Dispatcher:
             self._preparing += 1
             self._spawn(self._prepare(job, listener))
 
+    def _check_ahead(self) -> None:
+        """Give back the jobs started ahead when their send is not imminent: the dispatcher
+        is held, or the gate's next start (a pause, a park, the window) is more than
+        ``RETURN_AHEAD_S`` away. Called where that can change: a hold, a start, an outcome,
+        a job becoming ready."""
+        if not self._ready or self._listener is None:
+            return
+        if self._held or self._start_is_far(self._gate.stats()):
+            returned = list(self._ready)
+            self._ready.clear()
+            self._spawn(self._give_back(returned, self._listener))
+
+    def _start_is_far(self, stats: GateStats) -> bool:
+        times = (stats.next_start, stats.paused_until, stats.parked_until)
+        known = [at for at in times if at is not None]
+        return bool(known) and max(known) > self._clock.now() + RETURN_AHEAD_S
+
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
         self._tasks.add(task)
@@ -316,20 +356,48 @@ class Dispatcher:
             self._queue.finish(job.batch_id)
         else:
             self._ready.append((job, attempt))
+            self._check_ahead()  # held, paused or parked while 'generating' was stored
         finally:
             self._preparing -= 1
             self._poke()
+
+    async def _give_back(self, returned: list[tuple[Job, int]], listener: JobListener) -> None:
+        """Jobs started ahead whose send is not imminent: each slide is stored pending
+        again (``on_returned``), then the jobs go back to the front of their batches in the
+        order they were started. One whose batch was cancelled or held sends nothing, as in
+        ``_send_ahead``: ``on_dropped`` is its final report."""
+        returning = [(job, attempt) for job, attempt in returned if self._wanted(job)]
+        await asyncio.gather(
+            *(
+                self._safely(job, "on_returned", listener.on_returned(job, attempt))
+                for job, attempt in returning
+            )
+        )
+        back = [job for job, _ in returning if self._wanted(job)]
+        self._queue.put_back(back)
+        self._poke()
+        for job, attempt in returned:
+            if not any(job is kept for kept in back):
+                await self._drop(job, attempt, listener)
+
+    def _wanted(self, job: Job) -> bool:
+        """Whether ``job``'s batch may still start it (neither cancelled nor held)."""
+        return not (self._queue.cancelled(job.batch_id) or self._queue.held(job.batch_id))
+
+    async def _drop(self, job: Job, attempt: int, listener: JobListener) -> None:
+        """A job started ahead of a batch cancelled or held: nothing is sent; final report."""
+        self._queue.finish(job.batch_id)
+        self._poke()
+        await self._safely(job, "on_dropped", listener.on_dropped(job, attempt))
 
     async def _send_ahead(
         self, job: Job, attempt: int, permit: GatePermit, listener: JobListener, acquired: float
     ) -> None:
         """Send a job started ahead, unless its batch was cancelled or held while it waited:
         then nothing is sent, the start is un-counted and the slide is dropped."""
-        if self._queue.cancelled(job.batch_id) or self._queue.held(job.batch_id):
+        if not self._wanted(job):
             permit.abandon()
-            self._queue.finish(job.batch_id)
-            self._poke()
-            await self._safely(job, "on_dropped", listener.on_dropped(job, attempt))
+            await self._drop(job, attempt, listener)
             return
         await self._send(job, attempt, permit, listener, acquired)
 
@@ -369,6 +437,7 @@ class Dispatcher:
         else:
             answered = self._phase(AttemptPhase.UPSTREAM, sent)
             permit.success(result.rate_limit)
+            self._check_ahead()  # the upstream's figures may have paused the gate
             # A gated batch (max_cost) counts the image as running until its cost is stored.
             held = self._queue.gated(job.batch_id)
             if not held:
@@ -390,6 +459,7 @@ class Dispatcher:
         retry = self._policy.after(job, error)
         if isinstance(error, QuotaExhausted) and retry.next is not None:
             self._park(error, retry.delay)
+        self._check_ahead()  # a 429's pause or a park: those started ahead go back
         if retry.next is not None and not self._queue.cancelled(job.batch_id):
             # Told before the job can run again, so the engine never sees events out of order.
             hook = listener.on_retry(retry.next, error, retry.delay, attempt)

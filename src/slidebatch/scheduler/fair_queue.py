@@ -107,6 +107,14 @@ class FairQueue:
         batch.running -= 1
         self._drop_if_empty(batch_id)
 
+    def put_back(self, jobs: Sequence[Job]) -> None:
+        """Running jobs that never left (started ahead, given back) go to the front of their
+        batches, in this order, ahead of retries and fresh jobs; their slots are free."""
+        for job in reversed(jobs):
+            batch = self._batches[job.batch_id]
+            batch.running -= 1
+            batch.retries.appendleft(job)
+
     def finish_and_defer(self, job: Job, due: float) -> bool:
         """A running job failed and waits (holding no slot) until ``due`` to run again.
 

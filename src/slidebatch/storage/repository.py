@@ -847,6 +847,19 @@ class BatchRepository(TableAccess):
             finished_at=at,
         )
 
+    async def mark_returned(self, batch_id: str, key: int, *, attempts: int) -> SlideChange:
+        """A slide marked generating whose request was not sent and will not be soon (the
+        process is stopping, or the upstream paused or parked) is pending again;
+        ``attempts`` is its paid attempts (that start not counted), and no start is kept."""
+        return await self._update_slide(
+            batch_id,
+            key,
+            "mark slide pending again",
+            state=SlideState.PENDING,
+            attempts=attempts,
+            started_at=None,
+        )
+
     @property
     def writes_begun(self) -> int:
         """How many slide state writes (``mark_*``) have begun so far in this process; a
