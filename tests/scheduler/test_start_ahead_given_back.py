@@ -146,3 +146,35 @@ async def test_a_job_held_while_being_started_ahead_is_given_back(clock: FakeClo
         await dispatcher.settle()
     assert [(e.slide_key, e.at) for e in listener.of("returned")] == [(3, 0.25), (4, 0.25)]
     assert sorted(_sent(provider)) == ["b/1", "b/2"]
+
+
+class SlowSecondWrite(RecordingListener):
+    """Stores slide 2's 'generating' in 2 s (on the fake clock), the others at once."""
+
+    async def on_started(self, job: Job, attempt: int) -> None:
+        if job.slide_key == 2:
+            await self.clock.sleep(2.0)
+        await super().on_started(job, attempt)
+
+
+async def test_a_cancel_while_a_confirm_waits_out_a_pause_sends_nothing(
+    clock: FakeClock,
+) -> None:
+    """Slide 2's permit was handed out at 0 and its 'generating' write takes until 2 s;
+    slide 1's 429 at 1 s pauses the gate for 30 s, so its confirm waits out the pause; the
+    batch is cancelled at 10 s. When the pause ends nothing is sent for slide 2: the start
+    is given back and the slide dropped (before, it was sent and paid for)."""
+    listener = SlowSecondWrite(clock)
+    script = {"b/1": [Fail(RateLimited("429", retry_after=30.0), latency=1.0)]}
+    provider = ScriptedProvider(clock, default_latency=2.0, script=script)
+    gate = Gate(GateConfig(max_in_flight=2), clock=clock)
+    async with running(provider, gate, listener, clock=clock) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 2), cap=None)
+        await clock.sleep(10.0)
+        dispatcher.cancel_batch("b")
+        await dispatcher.drain()
+        stats = gate.stats()
+    assert [call.slide_id for call in provider.calls] == ["b/1"]
+    assert [(e.slide_key, e.attempt) for e in listener.of("dropped")] == [(2, 1)]
+    assert stats.in_flight == 0
+    assert dispatcher.outstanding("b") == 0

@@ -422,8 +422,13 @@ class Dispatcher:
         """The request of a started attempt leaves now; its outcome is reported."""
         # Counted from now: the upstream's window counts the request when it arrives, and
         # under load that write takes long enough to put the next window's burst over its edge.
-        # A 429 that came during it (another attempt's) holds this one rather than meet it.
+        # A 429 that came during it (another attempt's) holds this one rather than meet it;
+        # a batch cancelled or held while it waited out that pause sends nothing.
         await permit.confirm()
+        if not self._wanted(job):
+            permit.abandon()
+            await self._drop(job, attempt, listener)
+            return
         sent = self._phase(AttemptPhase.STARTING, acquired)
         try:
             result = await self._call(job.request)
