@@ -423,6 +423,7 @@ async def _open_gate(
         clock=clock,
         lease_seconds=settings.fleet_lease_seconds,
         log=log,
+        sets_config=fleet.worker,  # an API process sends nothing: it follows the workers'
     )
     stack.push_async_callback(gate.aclose)
     return gate

@@ -292,3 +292,64 @@ async def test_another_workers_later_starts_do_not_shrink_the_shared_window(
         assert b.stats().window == 60.0
         for permit in held:
             permit.success()
+
+
+class _Events:
+    """The gate's log: each event's name and details."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, dict[str, Any]]] = []
+
+    def event(self, name: str, *, level: str = "info", details: dict[str, Any]) -> None:
+        self.seen.append((name, details))
+
+    def named(self, name: str) -> list[dict[str, Any]]:
+        return [details for seen, details in self.seen if seen == name]
+
+
+async def test_processes_started_with_other_settings_follow_the_last_opened_one(
+    fleet_database: str,
+) -> None:
+    """Worker A opens with 20 per 60 s, worker B later with 40 per 30 s, then an API
+    process with 99 (it sends nothing): B's settings are the fleet's from B's opening on;
+    A follows them, warning once with the difference, and none of them writes its own
+    again, however many rounds run (before, A and B rewrote the scope's config at each
+    other's every round: 700 gate_config_changed lines and 56 429s in one batch)."""
+    clock = FakeClock(autojump_threshold=_IDLE)
+    scope = _scope()
+    engine = create_async_engine(fleet_database, pool_size=6)
+    logs = {name: _Events() for name in ("a", "b", "api")}
+
+    async def opened(name: str, rate: int, window: float, *, sends: bool = True) -> PgGate:
+        return await open_pg_gate(
+            engine,
+            scope,
+            GateConfig(rate=rate, window=window),
+            clock=clock,
+            fleet_clock=clock,
+            log=logs[name],  # type: ignore[arg-type]
+            sets_config=sends,
+        )
+
+    a = await opened("a", 20, 60.0)
+    b = await opened("b", 40, 30.0)
+    api = await opened("api", 99, 60.0, sends=False)
+    try:
+        for gate in (a, b, a, b, a):
+            permit = await gate.acquire()
+            permit.success()
+            await gate.flush()
+        for gate in (a, b, api):
+            assert (gate.stats().configured_rate, gate.stats().window) == (40, 30.0)
+        assert len(logs["b"].named("gate_config_changed")) == 1  # its opening
+        assert not logs["a"].named("gate_config_changed")
+        assert not logs["api"].named("gate_config_changed")
+        (warning,) = logs["a"].named("gate_config_differs")
+        assert warning["differs"]["rate"] == {"here": 20, "fleet": 40}
+        assert warning["differs"]["window"] == {"here": 60.0, "fleet": 30.0}
+        assert len(logs["api"].named("gate_config_differs")) == 1
+        assert not logs["b"].named("gate_config_differs")
+    finally:
+        for gate in (a, b, api):
+            await gate.aclose()
+        await engine.dispose()

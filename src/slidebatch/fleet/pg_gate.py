@@ -70,6 +70,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import json
 import os
 import socket
 from collections import deque
@@ -203,6 +204,7 @@ class PgGate:
         lease_seconds: float,
         holder: str,
         log: EventLog | None,
+        sets_config: bool = True,
     ) -> None:
         if lease_seconds <= 0:
             raise ValueError("lease_seconds must be positive")
@@ -215,6 +217,10 @@ class PgGate:
         self._fleet_clock = fleet_clock
         self._log = log
         self._config_text = config_text(config)
+        # Whether the next round writes this process's config over a different one: only
+        # the round that opens the gate, and only for a process that sends (``_load``).
+        self._claims_config = sets_config
+        self._told_config: str | None = None  # the fleet's config last warned about
         self._snapshot = GateCore(config, now=clock.now())
         self._timing = GateTiming()  # the offset to the fleet's clock, the rounds' lead
         self._reports: list[Report] = []
@@ -481,8 +487,15 @@ class PgGate:
         )
 
     def _load(self, stored: gate_rows.StoredGate, now: float) -> tuple[GateCore, bool]:
-        """The stored core; rebuilt from this worker's config if that changed or it is
-        unreadable (the starts kept when they can be read). Says whether it was rebuilt."""
+        """The stored core, or one rebuilt from this process's config (the starts kept when
+        they can be read); says whether it was rebuilt.
+
+        The process that opened the gate last sets the fleet's config: its opening round
+        rebuilds a core stored with a different one. Every later round follows the stored
+        config, whatever this process was started with (warned once per config: the
+        processes were started with different settings), so two processes never rewrite
+        each other's limits round after round. An unreadable core is rebuilt from ours.
+        """
         try:
             old: GateCore | None = decode(stored.state)
         except StateMismatch as exc:
@@ -490,11 +503,31 @@ class PgGate:
             old = None
         if old is not None and stored.config == self._config_text:
             return old, False
+        if old is not None and not self._claims_config:
+            self._differs(stored.config)
+            return old, False
         core = GateCore(self.config, now=now)
         if old is not None:
             self._event("gate_config_changed", scope_config=self._config_text)
             core.adopt(old)
         return core, True
+
+    def _differs(self, fleet_config: str) -> None:
+        """Warn, once per config, that the fleet's gate runs on settings this process was
+        not started with (its own are not used until it opens the gate again)."""
+        if fleet_config == self._told_config:
+            return
+        self._told_config = fleet_config
+        ours, theirs = json.loads(self._config_text), json.loads(fleet_config)
+        self._event(
+            "gate_config_differs",
+            differs={
+                k: {"here": ours.get(k), "fleet": theirs.get(k)}
+                for k in sorted(set(ours) | set(theirs))
+                if ours.get(k) != theirs.get(k)
+            },
+            followed="fleet",
+        )
 
     async def _fleet_now(self, connection: AsyncConnection) -> float:
         if self._fleet_clock is not None:
@@ -618,7 +651,8 @@ class PgGate:
                 await gate_rows.create_state(
                     connection, self.scope, config=self._config_text, state=fresh, now=now
                 )
-        await self._round(want=0)  # adopts a changed config; takes the snapshot
+        await self._round(want=0)  # sets a changed config (a sender's); takes the snapshot
+        self._claims_config = False  # from now on the stored config is followed
         await self._listen()
         self._tasks.append(asyncio.create_task(self._flush_reports(), name="pg-gate-flush"))
         self._tasks.append(asyncio.create_task(self._renew_leases(), name="pg-gate-renew"))
@@ -708,14 +742,18 @@ async def open_pg_gate(
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
     holder: str | None = None,
     log: EventLog | None = None,
+    sets_config: bool = True,
 ) -> PgGate:
     """Open the fleet gate of ``scope`` (``RateScope.key``) on a PostgreSQL ``engine``.
 
     ``engine``: an async SQLAlchemy engine on asyncpg whose database is migrated (revision
     0007 or later; ``Database.open`` does that, and ``Database.engine`` is the one to pass).
-    ``config``: this worker's ``GateConfig``; the fleet should share one: when a worker
-    opens with a different one, the state is rebuilt from it (the starts already made
-    are kept; what was learned is not) and the other workers follow it.
+    ``config``: this worker's ``GateConfig``; the fleet should share one. The process that
+    opens the gate last sets it: opened with a different one, the state is rebuilt from it
+    (the starts already made are kept; what was learned is not) and the other processes
+    follow it, each warning once (``gate_config_differs``) that its own settings are not
+    used. ``sets_config=False`` (a process that sends nothing, ``serve --no-worker``):
+    the stored config is followed from the start and never replaced.
     ``clock``: the worker's clock, the one ``park(until)`` and ``stats()`` use and the gate
     sleeps on (default: the monotonic ``SystemClock``). ``fleet_clock``: the clock the
     fleet agrees on; ``None`` (production) is the database server's clock; tests pass
@@ -735,6 +773,7 @@ async def open_pg_gate(
         lease_seconds=lease_seconds,
         holder=holder or f"{socket.gethostname()}:{os.getpid()}",
         log=log,
+        sets_config=sets_config,
     )
     await gate._open()
     return gate
