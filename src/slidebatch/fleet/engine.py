@@ -11,12 +11,15 @@ so a client sees the same events whichever process it talks to.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from slidebatch.core.batch import BatchRecord, SlideRecord
-from slidebatch.core.states import BatchState
+from slidebatch.core.estimate import estimate_seconds
+from slidebatch.core.states import BatchState, SlideState
 from slidebatch.engine.answers import Progress
 from slidebatch.engine.batch_engine import BatchEngine
+from slidebatch.engine.progress import waiting_text
 from slidebatch.engine.reader import BatchReader
 from slidebatch.engine.runs import Runs, completion_summary
 from slidebatch.fleet.notify import Listener
@@ -45,6 +48,34 @@ class FleetRuns(Runs):
         park (read from the database by the fleet gate): a spent quota, no credits."""
         quota = self.quota_wait()
         return None if quota is None else Progress(0, 0, 0, None, waiting_for_quota=quota)
+
+    def outlook(
+        self, batch: BatchRecord, slides: Sequence[SlideRecord]
+    ) -> tuple[float | None, Progress | None]:
+        """A running batch's remaining time and what it waits for, from its stored slides
+        and the shared gate as this process last read it (``PgGate.stats``: its snapshot,
+        at most a third of a lease old): with slides not yet started, the gate's next start
+        when it is a second or more away, as a single process says it (``waiting_text``),
+        and on each pending slide."""
+        if batch.state is not BatchState.RUNNING:
+            return super().outlook(batch, slides)
+        figures = self.figures()
+        unstarted = sum(1 for s in slides if s.state is SlideState.PENDING)
+        unfinished = sum(1 for s in slides if not s.state.is_final)
+        waiting = waiting_text(figures) if unstarted else None
+        ahead = figures.next_start_in if unstarted else 0.0
+        eta = round(ahead + estimate_seconds(unfinished, figures, batch.effective_workers), 1)
+        progress = Progress(
+            batch.total_slides,
+            0,
+            0,
+            eta,
+            waiting=waiting,
+            next_start_in=round(figures.next_start_in, 1) if waiting else None,
+            waiting_for=(figures.hold or "rate_limit") if waiting else None,
+            waiting_for_quota=self.quota_wait(),
+        )
+        return eta, progress
 
     async def start_locked(self, batch: BatchRecord) -> None:
         """Workers start batches; an API process only admits them."""
