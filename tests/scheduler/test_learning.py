@@ -310,3 +310,26 @@ def test_a_new_window_keeps_the_margin_edge_429s_widened() -> None:
     stats = core.stats(at + 1.1, waiting=0, latencies=[])
     assert stats.window == pytest.approx(6.0)
     assert stats.margin == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("configured", [True, False])
+async def test_a_429_whose_figures_leave_room_teaches_no_window(configured: bool) -> None:
+    """20 per 6 s: two full windows of starts, a pause, 4 more starts, then a 429 saying 16
+    remaining, the oldest counted start leaving in 2 s (a refusal on another limit, or a
+    relay's random one). Its count is not a full window of ours, so its reset names no
+    request window: ours stays 6 s. Before, it was read as a window holding 20 of our starts
+    and matched a start two windows back (33-57 s in a newcomer's fleet, whose batches then
+    took twice as long)."""
+    clock = FakeClock()
+    gate = Gate(GateConfig(rate=20, window=6.0, window_configured=configured), clock=clock)
+    for _ in range(40):
+        (await gate.acquire()).success()
+    await clock.sleep(7.0)
+    recent = []
+    for _ in range(4):
+        recent.append(await gate.acquire())
+        await clock.sleep(1.0)
+    for permit in recent[:3]:
+        permit.success()
+    recent[3].failure(RateLimited("429", limit=20, remaining=16, reset_after=2.0))
+    assert gate.stats().window == 6.0

@@ -33,7 +33,10 @@ lengthens it (an upstream whose window is longer says so by "0 remaining" or a 4
 and it shortens only when two answers in a row each name one shorter window alone (one
 answer fitting a single wrong start once set a fleet's 6 s window to 3.2 s, and the next
 burst was refused). A refusal's count is only a floor (some upstreams count refusals), and
-it names the latest start that fits, whatever was configured.
+it names the latest start that fits, whatever was configured; a refusal whose own figures
+leave room (``X-RateLimit-Remaining`` above 0: another limit refused it, or a relay) names
+no window at all (matched as a full window of our starts, such a reset named a start
+windows back, and a 6 s window became 33-57 s).
 An upstream that says nothing on success (figures only with 429s) cannot correct a window
 configured too long by itself; while such a window is neither learned nor confirmed, the
 gate probes past its edge (one start a tenth of a window after the last one it allowed,
@@ -313,15 +316,18 @@ class RateController:
                 self.starts.set_margin(self.margin.value)
             return
         taught = self.learn(error.limit)
-        reset = error.reset_after
-        if reset is None and not (self._window_configured or self.window_learned):
-            reset = error.retry_after
-        taught = (
-            self.learn_reset(
-                now, reset, limit=error.limit, remaining=0, sent_at=started_at, refused=True
+        if error.remaining is None or error.remaining <= 0:
+            # A refusal with room left by its own figures was not the request window's
+            # (another limit, a relay's): its reset names no window of our starts.
+            reset = error.reset_after
+            if reset is None and not (self._window_configured or self.window_learned):
+                reset = error.retry_after
+            taught = (
+                self.learn_reset(
+                    now, reset, limit=error.limit, remaining=0, sent_at=started_at, refused=True
+                )
+                or taught
             )
-            or taught
-        )
         if seq <= self._cut_seq:
             return  # started before the last cut: this episode has already been answered
         if started_at in self._probes:
