@@ -116,7 +116,8 @@ async def test_a_worker_that_stops_cleanly_hands_its_slides_back_at_once(db: Dat
 
 async def test_each_paid_image_adds_to_the_slides_spend(db: Database) -> None:
     """A slide done, regenerated and done again: its cost is the latest image's, its spent
-    both images'; a write fenced off (a stale attempt) adds nothing."""
+    every paid image's, the one of an attempt fenced off too (presumed dead, its slide
+    claimed again: the upstream billed it); a result written twice adds once."""
     store = FleetStore(db.engine)
     batch_id = await stored_batch(db, 1, workers=None)
     await store.admit(10, at=AT)
@@ -128,16 +129,41 @@ async def test_each_paid_image_adds_to_the_slides_spend(db: Database) -> None:
     second = await store.claim("w1", lease=30, at=AT)
     assert second is not None
     assert await store.done(second, DoneValues("b.png", 1.0, 0.5, False, (), AT))
-    assert await store.done(first, DoneValues("c.png", 1.0, 9.0, False, (), AT)) is False
+    assert await store.done(second, DoneValues("b.png", 1.0, 0.5, False, (), AT)) is False
+    assert await store.done(first, DoneValues("c.png", 1.0, 2.0, False, (), AT)) is False
     slide = await db.batches.get_slide(batch_id, 0)
-    assert (slide.cost, slide.spent) == (0.5, pytest.approx(0.75))
+    assert (slide.cost, slide.spent) == (0.5, pytest.approx(2.75))
     # Each paid image is also kept with when it was paid (the daily spend counts those).
     async with db.engine.connect() as connection:
         rows = await connection.execute(
             text("SELECT cost, paid_at FROM slide_payments WHERE batch_id = :b ORDER BY id"),
             {"b": batch_id},
         )
-        assert [(r.cost, r.paid_at) for r in rows] == [(0.25, AT), (0.5, AT)]
+        assert [(r.cost, r.paid_at) for r in rows] == [(0.25, AT), (0.5, AT), (2.0, AT)]
+
+
+async def test_an_image_fenced_off_by_a_reap_is_counted_and_a_deleted_batch_pays_nothing(
+    db: Database,
+) -> None:
+    """The worker was presumed dead and its slide reaped (pending again, not yet claimed):
+    its image, paid, adds to the slide's spend; a result for a deleted batch adds nothing."""
+    store = FleetStore(db.engine)
+    batch_id = await stored_batch(db, 1, workers=None)
+    await store.admit(10, at=AT)
+    stale = await store.claim("dead", lease=30, at=AT)
+    assert stale is not None
+    async with db.engine.begin() as connection:
+        await connection.execute(text("UPDATE slides SET lease_until = now() - interval '1 s'"))
+    await store.reap(at=AT)
+    assert await store.done(stale, DoneValues("late.png", 1.0, 0.25, False, (), AT)) is False
+    slide = await db.batches.get_slide(batch_id, 0)
+    assert (slide.state, slide.spent, slide.image_file) == (SlideState.PENDING, 0.25, None)
+    await db.batches.delete_batch(batch_id)
+    assert await store.done(stale, DoneValues("late.png", 1.0, 0.25, False, (), AT)) is False
+    async with db.engine.connect() as connection:
+        query = text("SELECT count(*) FROM slide_payments WHERE batch_id = :b")
+        paid = (await connection.execute(query, {"b": batch_id})).scalar()
+    assert paid == 0  # the batch's payments went with it (ON DELETE CASCADE); none added
 
 
 async def test_workers_silent_for_longer_than_asked_are_pruned(db: Database) -> None:

@@ -373,9 +373,35 @@ class FleetStore:
         )
         if values.cost is not None:  # every paid image adds to the slide's spend
             sets += ", spent = COALESCE(spent, 0) + :cost"
-        return await self._fenced(
+        stored = await self._fenced(
             claim, sets, params, "store a slide's image", then=partial(_after_done, values=values)
         )
+        if not stored and values.cost:
+            await self._paid_anyway(claim, values)
+        return stored
+
+    async def _paid_anyway(self, claim: Claim, values: DoneValues) -> None:
+        """An image paid for but fenced off (this worker was presumed dead: the slide was
+        reaped, or claimed again): it is not the slide's image, but the upstream billed it,
+        so it adds to the slide's spend and the payments (the batch's cost, the daily spend,
+        a key's quota and ``max_cost`` see it). Nothing when the batch was deleted, and
+        nothing for a write of a result already stored (this attempt's row says done: a
+        retried commit), which was counted then."""
+        where = {"b": claim.batch.id, "k": claim.slide.key}
+        with translated("count a fenced image's cost"):
+            async with self._engine.begin() as connection:
+                found = await connection.execute(
+                    text(
+                        "UPDATE slides SET spent = COALESCE(spent, 0) + :cost"
+                        " WHERE batch_id = :b AND key = :k"
+                        " AND NOT (attempt_seq = :seq AND state = 'done')"
+                    ),
+                    where | {"cost": values.cost, "seq": claim.seq},
+                )
+                if found.rowcount:
+                    await connection.execute(
+                        _PAYMENT, where | {"cost": values.cost, "at": values.at}
+                    )
 
     async def failed(self, claim: Claim, *, message: str, at: datetime) -> bool:
         """The slide failed for good (a candidates round ends the rounds); False if fenced."""
