@@ -262,6 +262,25 @@ async def _batches_run(
     )
 
 
+async def until_settled(client: httpx.AsyncClient, every: float = 0.25) -> None:
+    """Until none of the newest 200 batches is queued or running.
+
+    The list's filler batches are waited for: timed while they ran, the lists measured the
+    dispatch beside them, and the server was stopped with their requests in flight at the
+    fake upstream (which uvicorn then cancelled with a traceback after its 1 s grace).
+    """
+    while True:
+        page = (await client.get("/api/slide/batch", params={"limit": 200})).json()
+        if not unsettled(page["items"]):
+            return
+        await asyncio.sleep(every)
+
+
+def unsettled(items: Sequence[dict[str, Any]]) -> int:
+    """How many of the listed batches are still queued or running."""
+    return sum(1 for item in items if item["status"] in ("queued", "running"))
+
+
 async def _list_figures(
     env: BenchEnvironment, client: httpx.AsyncClient, database: str, runs: int
 ) -> ApiFigures:
@@ -273,6 +292,7 @@ async def _list_figures(
             *(client.post(url, json=_submit_body(1, f"list-{listed + n}")) for n in range(more))
         )
         listed += more
+    await until_settled(client)
     cpu_before = env.server_cpu_seconds()
     times = [
         await _timed(client, "GET", "/api/slide/batch", params={"limit": 200}) for _ in range(runs)
