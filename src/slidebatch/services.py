@@ -355,6 +355,7 @@ async def build_services(
         engine = _engine(settings, parts, rng, adopt_stored=adopt_stored, fleet=fleet)
         services = _services(settings, parts, http, engine)
         services.owner_lost = lost
+        stack.callback(_close_logs, services)  # after the engine's stop (LIFO)
         services.fleet_view = None if fleet is None else FleetView(metrics)
         metrics.add_sampler(lambda m: _sample_gate(m, services))
         if fleet is None:  # a fleet's slides in flight belong to live workers
@@ -373,6 +374,12 @@ async def build_services(
         await services.guard_stored()
         yield services
         await asyncio.sleep(0)
+
+
+def _close_logs(services: Services) -> None:
+    """Close the audit and pipeline logs' open files (a later line would open them again)."""
+    services.audit_log.close()
+    services.log.close()
 
 
 def _services(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 
 from slidebatch.bench.environment import process_cpu_seconds
@@ -10,6 +11,7 @@ from slidebatch.bench.load import (
     ApiFigures,
     LoadReport,
     LoadRow,
+    first_polls,
     pollers,
     render_table,
 )
@@ -113,3 +115,14 @@ def test_the_table_has_a_200_slide_batch_polled_40_times_a_second() -> None:
     table = render_table(LoadReport((row,), ()))
     assert "| 1 x 200 slides | SQLite | 40 per second |" in table
     assert "75.5 / 148.0 ms (150 polls)" in table  # p99 of 150 polls: the 148th, not the slowest
+
+
+def test_pollers_first_ask_spread_over_one_period() -> None:
+    """30 pollers at 4/3 a second each start 25 ms apart, not all at once; ten on one batch
+    at 4 a second start 25 ms apart too (as before)."""
+    thirty = first_polls(30, 40 / 30)
+    assert thirty[0] == 0.0
+    assert max(thirty) < 0.75
+    assert all(abs(b - a - 0.025) < 1e-9 for a, b in itertools.pairwise(thirty))
+    ten = first_polls(10, 4.0)
+    assert all(abs(b - a - 0.025) < 1e-9 for a, b in itertools.pairwise(ten))

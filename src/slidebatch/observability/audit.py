@@ -82,6 +82,10 @@ class AuditLog:
         """The file holding the audit lines of ``moment``'s local date."""
         return self._file.path_for(moment)
 
+    def close(self) -> None:
+        """Close the day's file (the lifespan's shutdown); a later line opens it again."""
+        self._file.close()
+
     async def record(
         self,
         action: AuditAction | str,

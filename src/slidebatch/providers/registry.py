@@ -13,6 +13,7 @@ from slidebatch.providers.gemini import GeminiProvider
 from slidebatch.providers.openai_images import OpenAIImagesProvider
 from slidebatch.providers.openrouter import OpenRouterProvider
 from slidebatch.providers.outbound import OutboundPolicy
+from slidebatch.providers.pool_backend import install_on_client
 from slidebatch.providers.remote import RemoteProvider
 
 # Image downloads (OpenRouter http(s) URLs) share the pool with the upstream requests.
@@ -30,7 +31,7 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
     """The shared upstream client: a pool that fits the in-flight cap, timeouts from settings."""
     in_flight = settings.upstream_max_in_flight
     timeout = settings.llm_timeout_seconds
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         timeout=httpx.Timeout(timeout, connect=min(timeout, _CONNECT_TIMEOUT_S)),
         limits=httpx.Limits(
             max_connections=in_flight + _DOWNLOAD_HEADROOM,
@@ -40,6 +41,8 @@ def make_http_client(settings: Settings) -> httpx.AsyncClient:
         # Redirects are followed only for image downloads, explicitly, never with the key.
         follow_redirects=False,
     )
+    install_on_client(client)  # the pool's idle check off the event loop's hot path
+    return client
 
 
 def build_provider(
