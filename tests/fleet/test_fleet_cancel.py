@@ -267,3 +267,35 @@ async def test_a_cancel_during_a_long_confirm_sends_nothing(
     assert "slide_dropped" in log.events
     assert await _states(db, batch_id) == [SlideState.CANCELLED]
     assert (await db.batches.get_batch(batch_id)).state is BatchState.CANCELLED
+
+
+async def test_give_back_is_fenced_on_the_worker_and_the_attempt(db: Database) -> None:
+    """give_back: the claim's slide goes back to pending with the attempt not counted; a
+    claim whose slide was claimed again meanwhile (its lease expired, another worker took
+    it: the attempt moved on), or a give-back in another worker's name, changes nothing; a
+    batch being cancelled: the slide ends cancelled and the batch ends."""
+    store = FleetStore(db.engine)
+    batch_id = await stored_batch(db, 1)
+    await store.admit(10, at=AT)
+    (old,) = await _claims(store, "dead", 1)
+    async with db.engine.begin() as connection:
+        await connection.execute(text("UPDATE slides SET lease_until = now() - interval '1 s'"))
+    await store.reap(at=AT)
+    (new,) = await _claims(store, "alive", 1)
+    assert new.seq == old.seq + 1
+    assert await store.give_back(old, "dead", at=AT) == type(await store.reap(at=AT))(())
+    assert await store.give_back(new, "dead", at=AT) == type(await store.reap(at=AT))(())
+    (slide,) = await db.batches.get_slides(batch_id)
+    assert (slide.state, slide.attempts) == (SlideState.GENERATING, 1)
+    returned = await store.give_back(new, "alive", at=AT)
+    assert (returned.slides, returned.cancelled) == (((batch_id, 0),), ())
+    (slide,) = await db.batches.get_slides(batch_id)
+    assert (slide.state, slide.attempts) == (SlideState.PENDING, 0)
+    assert await store.give_back(new, "alive", at=AT) == type(returned)(())  # once only
+
+    (again,) = await _claims(store, "alive", 1)
+    await _cancel(db, store, batch_id)
+    dropped = await store.give_back(again, "alive", at=AT)
+    assert dropped.cancelled == ((batch_id, 0),)
+    assert [f.batch.state for f in dropped.finished] == [BatchState.CANCELLED]
+    assert await _states(db, batch_id) == [SlideState.CANCELLED]

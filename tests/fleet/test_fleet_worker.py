@@ -14,6 +14,7 @@ from slidebatch.core.aspect import ImageSize
 from slidebatch.fleet import worker as worker_module
 from slidebatch.fleet.store import Released
 from slidebatch.fleet.worker import FleetWorker, WorkerConfig
+from slidebatch.scheduler.rate_gate import GateStats
 from slidebatch.testing.clock import FakeClock
 
 
@@ -56,6 +57,9 @@ class _Gate:
         self.most_waiting = 0
         self.open = asyncio.Event()
 
+    def stats(self) -> GateStats:
+        return gate_stats()  # no pause, no park, no next start known: claims wait
+
     async def acquire(self) -> str:
         self.claimed_at_acquire.append(self.store.claimed)
         self.waiting += 1
@@ -63,6 +67,36 @@ class _Gate:
         await self.open.wait()
         self.waiting -= 1
         return "permit"
+
+
+def gate_stats(
+    *,
+    next_start: float | None = None,
+    paused_until: float | None = None,
+    parked_until: float | None = None,
+) -> GateStats:
+    """A gate's figures with only the times a worker looks at set."""
+    return GateStats(
+        configured_rate=None,
+        effective_rate=None,
+        learned_limit=None,
+        window=60.0,
+        per_day=None,
+        starts_in_window=0,
+        starts_today=0,
+        in_flight=0,
+        in_flight_cap=4,
+        max_in_flight=4,
+        waiting=0,
+        paused_until=paused_until,
+        requests_total=0,
+        rate_limited_total=0,
+        overload_total=0,
+        latency_p50=None,
+        latency_p95=None,
+        parked_until=parked_until,
+        next_start=next_start,
+    )
 
 
 class _Listener:

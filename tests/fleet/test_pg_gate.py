@@ -353,3 +353,25 @@ async def test_processes_started_with_other_settings_follow_the_last_opened_one(
         for gate in (a, b, api):
             await gate.aclose()
         await engine.dispose()
+
+
+async def test_a_cancelled_wait_leaves_no_start_behind(fleet_database: str) -> None:
+    """A worker gives a claim back by cancelling its ``acquire`` (its start went far): a
+    waiter cancelled while the cap is full leaves no slot or lease behind; once the held
+    request ends, the next acquire gets the slot at once."""
+    clock = FakeClock(autojump=False)
+    config = GateConfig(rate=100, window=60.0, max_in_flight=1)
+    async with _workers(fleet_database, config, clock, count=1, lease_seconds=600.0) as (a,):
+        held = await a.acquire()
+        waiter = asyncio.ensure_future(a.acquire())
+        await _settle()  # its round found the cap full; it sleeps until a change
+        assert not waiter.done()
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+        held.success()
+        await a.flush()
+        permit = await asyncio.wait_for(a.acquire(), timeout=UNTIL_HUNG)
+        assert clock.now() == 0.0
+        permit.success()
+        await a.flush()
+        assert a.stats().in_flight == 0

@@ -21,8 +21,9 @@ any number of API and worker processes can share the database:
   the image keeps it as a candidate and, while rounds are left, puts the slide back to
   pending, so a slide is "done" only after its last round;
 - a cancel: pending slides are cancelled at once; claims given up later (a worker left, its
-  leases expired) or granted by the gate after it (``still_wanted``, just before the send)
-  end cancelled too, and whoever gives up a batch's last claim ends it;
+  leases expired, it gave back a claim whose start was far) or granted by the gate after it
+  (``still_wanted``, just before the send) end cancelled too, and whoever gives up a
+  batch's last claim ends it;
 - the end: whoever stores a batch's last result locks the batch row and moves it to its final
   state with a conditional ``UPDATE``; exactly one process sees the row change.
 
@@ -283,6 +284,21 @@ class FleetStore:
                 )
         return released
 
+    async def give_back(self, claim: Claim, worker: str, *, at: datetime) -> Released:
+        """Put one claim of ``worker`` back to pending before anything was sent (its start
+        is far: a pause, a park, a full window), the attempt not counted, as ``leave`` does
+        (a batch being cancelled: the slide ends cancelled, and the batch may end, ``at``
+        its wall time).
+
+        Fenced on ``worker`` and the claim's attempt number: a slide claimed again
+        meanwhile (the lease expired and was reaped) is left alone and ``slides`` is empty.
+        """
+        which = "s.batch_id = :b AND s.key = :k AND s.attempt_seq = :seq AND s.lease_owner = :w"
+        params = {"b": claim.batch.id, "k": claim.slide.key, "seq": claim.seq, "w": worker}
+        with translated("give a claim back"):
+            async with self._engine.begin() as connection:
+                return await _release(connection, which, params, at=at)
+
     async def reap(self, *, at: datetime) -> Released:
         """Slides whose lease expired go back to pending (a cancelled batch's: cancelled,
         and the batch ends, ``at`` its wall time).
@@ -517,9 +533,9 @@ class FleetStore:
 
 @dataclass(frozen=True, slots=True)
 class Released:
-    """Claims given up (a worker left, or leases expired): ``slides`` (batch, key) went back
-    to pending, or ended cancelled when their batch was being cancelled (``cancelled``);
-    ``finished``: the cancelled batches this ended."""
+    """Claims given up (a worker left, leases expired, a claim given back): ``slides``
+    (batch, key) went back to pending, or ended cancelled when their batch was being
+    cancelled (``cancelled``); ``finished``: the cancelled batches this ended."""
 
     slides: tuple[tuple[str, int], ...]
     cancelled: tuple[tuple[str, int], ...] = ()

@@ -4,9 +4,17 @@ The loop claims first and then waits for the gate's permit, holding the claim's 
 request leaves the moment the gate counts its start (a claim between the two would make the
 upstream see arrivals later than the starts the gate recorded, and answer 429 at window
 edges). At most ``_AHEAD`` claims per worker wait for a permit at once, so one gate round
-starts several of them. Once granted, a claim whose batch was cancelled or deleted meanwhile
-sends nothing (``Attempt.run`` asks ``still_wanted`` first and gives the permit back). Each
-attempt runs as its own task.
+starts several of them. A claim whose start is far (the gate's ``stats()`` puts its next
+start, a 429 pause or a quota park more than ``RETURN_AHEAD_S`` away, the dispatcher's
+threshold) stops waiting: its ``acquire`` is cancelled (a permit handed out meanwhile is
+abandoned) and the claim is given back (``FleetStore.give_back``: pending again, the
+attempt not counted, nothing sent), logged ``slide_returned``; the check runs when the
+wait begins and then every ``RETURN_AHEAD_S`` of the clock. While the gate's next start is
+far the loop claims nothing (it waits until the start is near, or a wake-up, and reads the
+fleet gate's state again first: a ``gate clear`` ends a park early), so the same slides are
+not claimed and given back in a loop. Once granted, a claim whose batch was
+cancelled or deleted meanwhile sends nothing (``Attempt.run`` asks ``still_wanted`` first
+and gives the permit back). Each attempt runs as its own task.
 
 Beside the loop, three chores keep the fleet whole:
 - heartbeat, every third of ``FLEET_LEASE_SECONDS``: this worker's leases are extended (and
@@ -36,14 +44,24 @@ from slidebatch.core.look import Look
 from slidebatch.engine.looks import cover_image
 from slidebatch.fleet.attempt import Attempt, AttemptParts
 from slidebatch.fleet.notify import Listener
+from slidebatch.fleet.pg_gate import PgGate
 from slidebatch.fleet.store import WORK_CHANNEL, Claim, CostCapped, LeaseFigures
 from slidebatch.providers.base import ImageRequest
 from slidebatch.scheduler.clock import first_of
+from slidebatch.scheduler.dispatcher import RETURN_AHEAD_S
+from slidebatch.scheduler.rate_gate import GatePermit
 from slidebatch.scheduler.saves import Saves
+from slidebatch.storage.errors import StorageUnavailable
 from slidebatch.storage.repository import BatchRepository
 
 _UNKNOWN = UnitCost(None, CostSource.UNKNOWN)
 _AHEAD = 4  # claimed slides waiting for a gate permit at once in one worker
+
+
+def _abandon_granted(acquiring: asyncio.Future[GatePermit]) -> None:
+    """An ``acquire`` cancelled too late, with a permit: give its start back."""
+    if not acquiring.cancelled() and acquiring.exception() is None:
+        acquiring.result().abandon()
 
 
 def worker_name() -> str:
@@ -182,12 +200,20 @@ class FleetWorker:
         ahead = asyncio.Semaphore(_AHEAD)
         while True:
             self._wake.clear()
+            far = await self._start_far_read_again()
+            if far is not None:  # claimed now, it would only be given back
+                delay = far - RETURN_AHEAD_S - self._p.clock.now()
+                await first_of(self._wake.wait(), self._p.clock.sleep(delay))
+                continue
             if self._dry and not await self._safe_claimable():
                 idle = await self._idle()  # before the wait's coroutine exists
                 await first_of(self._wake.wait(), self._p.clock.sleep(idle))
                 continue
             self._dry = False
             await ahead.acquire()
+            if self._start_far() is not None:  # went far while every slot was taken
+                ahead.release()
+                continue
             try:
                 claim = await self._safe_claim()
             except BaseException:
@@ -208,17 +234,98 @@ class FleetWorker:
         """Wait for the gate holding ``claim`` (the request is built first), then send it.
 
         Cancelled while waiting (the worker stops): ``leave`` returns the slide to pending.
+        Its start far (``_permit``): given back, nothing sent.
         """
         try:
             request = await self._request(claim)
-            permit = await self._p.gate.acquire()
+            permit = await self._permit(claim)
         finally:
             ahead.release()
+        if permit is None:
+            return
         task = asyncio.current_task()
         if task is not None:  # a stop lets it finish (within its grace)
             self._sending.add(task)
             task.add_done_callback(self._sending.discard)
         await self._attempt.run(claim, request, permit)
+
+    async def _permit(self, claim: Claim) -> GatePermit | None:
+        """The gate's permit for ``claim``; None: its start was far, the claim was given
+        back. A give-back that fails (the database away) keeps waiting and tries again a
+        ``RETURN_AHEAD_S`` later."""
+        patient = False
+        while True:
+            acquiring = await self._acquire_unless_far(patient)
+            if acquiring is not None and not acquiring.cancelled():
+                return acquiring.result()
+            if await self._give_back(claim):
+                return None
+            patient = True
+
+    async def _acquire_unless_far(self, patient: bool) -> asyncio.Task[GatePermit] | None:
+        """Wait for a permit while the gate's start is near, checking every
+        ``RETURN_AHEAD_S`` (at once unless ``patient``). Returns the finished ``acquire``
+        (cancelled: the start went far), or None if it was far before the wait began."""
+        if not patient and self._start_far() is not None:
+            return None
+        acquiring = asyncio.ensure_future(self._p.gate.acquire())
+        try:
+            while not acquiring.done():
+                ticking = asyncio.ensure_future(self._p.clock.sleep(RETURN_AHEAD_S))
+                try:
+                    await asyncio.wait({acquiring, ticking}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    ticking.cancel()
+                if not acquiring.done() and self._start_far() is not None:
+                    acquiring.cancel()  # a permit handed out meanwhile is abandoned
+                    await asyncio.wait({acquiring})
+        except BaseException:
+            acquiring.cancel()
+            acquiring.add_done_callback(_abandon_granted)
+            raise
+        return acquiring
+
+    def _start_far(self) -> float | None:
+        """When the gate's next start, pause or park ends (clock time), if more than
+        ``RETURN_AHEAD_S`` from now; None: near (or nothing known)."""
+        stats = self._p.gate.stats()
+        times = (stats.next_start, stats.paused_until, stats.parked_until)
+        latest = max((at for at in times if at is not None), default=None)
+        if latest is None or latest <= self._p.clock.now() + RETURN_AHEAD_S:
+            return None
+        return latest
+
+    async def _start_far_read_again(self) -> float | None:
+        """``_start_far``, with the fleet gate's figures read again from the database when
+        they say far: a ``gate clear`` lifts a park there (and wakes the workers), but a
+        gate's snapshot shows it only after its next round, which a loop that claims
+        nothing never makes."""
+        if self._start_far() is None:
+            return None
+        if isinstance(self._p.gate, PgGate):
+            # The database away: the snapshot as it is (the gate refreshes it on its own).
+            with contextlib.suppress(StorageUnavailable):
+                await self._p.gate.refresh()
+        return self._start_far()
+
+    async def _give_back(self, claim: Claim) -> bool:
+        """Put ``claim`` back to pending, its attempt not counted (nothing was sent); the
+        store announces it (NOTIFY, as ``leave``). False: the database could not be asked."""
+        try:
+            released = await self._p.store.give_back(claim, self.name, at=self._p.wall())
+        except Exception as exc:
+            self._p.log.failure("fleet_give_back_failed", exc, batch_id=claim.batch.id)
+            return False
+        where = {"slide_key": claim.slide.key, "page_num": claim.slide.slide.page_num}
+        details = where | {"attempt": claim.slide.attempts, "worker": self.name}
+        if released.cancelled:
+            dropped = details | {"cancelled": True}  # its batch is being cancelled
+            self._p.log.event("slide_dropped", batch_id=claim.batch.id, details=dropped)
+        elif released.slides:
+            self._p.log.event("slide_returned", batch_id=claim.batch.id, details=details)
+        for finished in released.finished:
+            await self._attempt.announce_end(finished)
+        return True
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

@@ -1,0 +1,212 @@
+"""Claims waiting for the gate while its next start is far are given back, on PostgreSQL.
+
+A worker claims up to ``_AHEAD`` slides before their permits. When the gate says its next
+start, a 429 pause or a quota park is more than ``RETURN_AHEAD_S`` away, the claims stop
+waiting: each goes back to pending with its attempt not counted (nothing was sent), and the
+worker claims nothing until the start is near. A short wait keeps them. The gate is a
+stand-in (its ``stats()`` and its opening are the test's); the store is the real one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+from tests.fleet.fleet_batches import stored_batch
+from tests.fleet.test_fleet_worker import gate_stats
+
+from slidebatch.core.aspect import ImageSize
+from slidebatch.fleet import worker as worker_module
+from slidebatch.fleet.store import Claim, FleetStore, Released
+from slidebatch.fleet.worker import FleetWorker, WorkerConfig
+from slidebatch.scheduler.dispatcher import RETURN_AHEAD_S
+from slidebatch.scheduler.rate_gate import GateStats
+from slidebatch.storage.database import Database
+from slidebatch.testing.clock import FakeClock
+
+pytestmark = pytest.mark.postgres
+
+AT = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+_AHEAD = worker_module._AHEAD
+
+
+class _Store(FleetStore):
+    """The real store, counting claims and give-backs."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db.engine)
+        self.claims = 0
+        self.given_back: list[Released] = []
+
+    async def claim(self, *args: Any, **kwargs: Any) -> Any:
+        claim = await super().claim(*args, **kwargs)
+        self.claims += claim is not None
+        return claim
+
+    async def give_back(self, claim: Claim, worker: str, *, at: datetime) -> Released:
+        released = await super().give_back(claim, worker, at=at)
+        self.given_back.append(released)
+        return released
+
+
+class _Gate:
+    """Grants once ``open``; ``stats()`` says what ``figures(now)`` returns."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        self.clock = clock
+        self.open = asyncio.Event()
+        self.figures = lambda now: gate_stats()
+
+    async def acquire(self) -> str:
+        await self.open.wait()
+        return "permit"
+
+    def stats(self) -> GateStats:
+        return self.figures(self.clock.now())
+
+
+class _Parts:
+    def __init__(self, store: _Store, gate: _Gate, clock: FakeClock) -> None:
+        self.store, self.gate, self.clock = store, gate, clock
+        self.log = _Log()
+        self.fleet_metrics = _Metrics()
+
+    def wall(self) -> datetime:
+        return AT
+
+
+class _Log:
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    def event(self, name: str, **_fields: object) -> None:
+        self.events.append(name)
+
+    def failure(self, name: str, *_args: object, **_fields: object) -> None:
+        self.events.append(name)
+
+
+class _Metrics:
+    def claimed(self) -> None:
+        pass
+
+
+class _Listener:
+    async def run(self) -> None:
+        await asyncio.Event().wait()
+
+
+def _worker(parts: _Parts, sent: list[tuple[int, int]]) -> FleetWorker:
+    """A worker whose attempt records the (slide key, attempt) it sends, then fails it."""
+    config = WorkerConfig(lease=30.0, poll=1.0, max_concurrent=4, image_size=ImageSize.K1)
+    worker = FleetWorker(
+        name="w",
+        parts=parts,  # type: ignore[arg-type]
+        repo=None,  # type: ignore[arg-type]
+        config=config,
+        dsn="postgresql://unused",
+    )
+    worker._listener = _Listener()  # type: ignore[assignment]
+
+    async def request(claim: Any) -> object:
+        return ("request", claim)
+
+    async def run(claim: Claim, request: object, permit: object) -> None:
+        sent.append((claim.slide.key, claim.slide.attempts))
+        await parts.store.failed(claim, message="sent", at=AT)
+
+    worker._request = request  # type: ignore[method-assign]
+    worker._attempt.run = run  # type: ignore[method-assign,assignment]
+    return worker
+
+
+async def _rows(db: Database, batch_id: str) -> list[tuple[str, int]]:
+    async with db.engine.connect() as connection:
+        rows = await connection.execute(
+            text("SELECT state, attempts FROM slides WHERE batch_id = :b ORDER BY key"),
+            {"b": batch_id},
+        )
+        return [(str(r.state), int(r.attempts)) for r in rows]
+
+
+async def _until(check: Any, *, turns: int = 500) -> None:
+    """Let the loop run (the database's answers take real time) until ``check()`` holds."""
+    for _ in range(turns):
+        if await check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never came")
+
+
+async def _states(db: Database, batch_id: str, state: str, count: int) -> bool:
+    return sum(s == state for s, _ in await _rows(db, batch_id)) == count
+
+
+@pytest.mark.parametrize("hold", ["park", "pause"])
+async def test_claims_waiting_through_a_park_or_pause_go_back_and_are_sent_once(
+    db: Database, hold: str
+) -> None:
+    """Four claims wait for a closed gate; a park (an hour) or a 429 pause (30 s) comes:
+    within a tick they are pending again with attempts 0, nothing was sent, and no slide is
+    claimed again while it lasts; after it every slide is sent once, as attempt 1."""
+    store, clock = _Store(db), FakeClock(autojump=False)
+    gate = _Gate(clock)
+    batch_id = await stored_batch(db, 6)
+    await store.admit(10, at=AT)
+    sent: list[tuple[int, int]] = []
+    worker = _worker(_Parts(store, gate, clock), sent)
+    task = asyncio.create_task(worker.run())
+    try:
+        await _until(lambda: _states(db, batch_id, "generating", _AHEAD))
+        until = clock.now() + (3600.0 if hold == "park" else 30.0)
+        field = "parked_until" if hold == "park" else "paused_until"
+        gate.figures = lambda now: gate_stats(**{field: until})
+        clock.advance(RETURN_AHEAD_S)  # the waiting claims look at the gate again
+        await _until(lambda: _states(db, batch_id, "pending", 6))
+        assert await _rows(db, batch_id) == [("pending", 0)] * 6
+        assert [len(r.slides) for r in store.given_back] == [1] * _AHEAD
+        assert "slide_returned" in worker._p.log.events  # type: ignore[attr-defined]
+        for _ in range(5):  # a few more ticks, and wake-ups (the give-backs' NOTIFY)
+            worker._wake.set()
+            clock.advance(RETURN_AHEAD_S)
+            await asyncio.sleep(0.05)
+        assert store.claims == _AHEAD  # nothing claimed again while held
+        assert sent == []
+        clock.advance(until - clock.now())
+        gate.figures = lambda now: gate_stats()
+        gate.open.set()
+        await _until(lambda: _states(db, batch_id, "error", 6))
+        assert sorted(sent) == [(key, 1) for key in range(6)]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_short_wait_keeps_the_claims(db: Database) -> None:
+    """The gate's next start stays half a second away (a slot about to free): the claims
+    keep waiting, none is given back, and each slide is sent once when it opens."""
+    store, clock = _Store(db), FakeClock(autojump=False)
+    gate = _Gate(clock)
+    gate.figures = lambda now: gate_stats(next_start=now + RETURN_AHEAD_S / 2)
+    batch_id = await stored_batch(db, 5)
+    await store.admit(10, at=AT)
+    sent: list[tuple[int, int]] = []
+    worker = _worker(_Parts(store, gate, clock), sent)
+    task = asyncio.create_task(worker.run())
+    try:
+        await _until(lambda: _states(db, batch_id, "generating", _AHEAD))
+        for _ in range(5):
+            clock.advance(RETURN_AHEAD_S)
+            await asyncio.sleep(0.05)
+        assert store.given_back == []
+        assert await _states(db, batch_id, "generating", _AHEAD)
+        gate.open.set()
+        await _until(lambda: _states(db, batch_id, "error", 5))
+        assert sorted(sent) == [(key, 1) for key in range(5)]
+        assert store.claims == 5
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
