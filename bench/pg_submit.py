@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import secrets
 import statistics
 import tempfile
@@ -31,10 +32,11 @@ from slidebatch.core.audit import AuditAction, AuditEvent, AuditOutcome
 from slidebatch.core.slide import BatchRequest, Slide, SlideType
 from slidebatch.storage.audit import AuditRepository
 from slidebatch.storage.database import Database
-from slidebatch.storage.new_batches import insert_batches, new_batch
+from slidebatch.storage.new_batches import NewBatch, insert_batches, new_batch
 
 ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 BATCHES, SLIDES = 30, 20
+REPEATS = 5  # crowds and single transactions per run (per database opened)
 Run = Callable[[str], Awaitable[dict[str, float]]]
 
 
@@ -85,7 +87,24 @@ async def _timed(make: Callable[[], Awaitable[None]]) -> float:
 
 
 async def _parts(db: Database) -> dict[str, float]:
-    news = [
+    """Medians of ``REPEATS`` single transactions (30 new batches each)."""
+    empty = [await _timed(functools.partial(_empty, db)) for _ in range(REPEATS)]
+    rows = [await _timed(functools.partial(_all_rows, db, _news())) for _ in range(REPEATS)]
+    return {"empty tx": statistics.median(empty), "30x20 tx": statistics.median(rows)}
+
+
+async def _empty(db: Database) -> None:
+    async with db.writing():
+        pass
+
+
+async def _all_rows(db: Database, news: list[NewBatch]) -> None:
+    async with db.writing() as connection:
+        await insert_batches(connection, news)
+
+
+def _news() -> list[NewBatch]:
+    return [
         new_batch(
             secrets.token_hex(16),
             _request(n),
@@ -97,16 +116,6 @@ async def _parts(db: Database) -> dict[str, float]:
         )
         for n in range(BATCHES)
     ]
-
-    async def empty() -> None:
-        async with db.writing():
-            pass
-
-    async def all_rows() -> None:
-        async with db.writing() as connection:
-            await insert_batches(connection, news)
-
-    return {"empty tx": await _timed(empty), "30x20 tx": await _timed(all_rows)}
 
 
 async def _post(client: httpx.AsyncClient, n: int) -> float:
@@ -148,7 +157,8 @@ async def _one_run(url: str) -> dict[str, float]:
     db = await Database.open(url)
     try:
         await _crowd(db)  # warm: connections, prepared statements
-        p50, p99, wall = await _crowd(db)
+        crowds = [await _crowd(db) for _ in range(REPEATS)]
+        p50, p99, wall = (statistics.median(c[n] for c in crowds) for n in range(3))
         return {"p50": p50, "p99": p99, "wall": wall} | await _parts(db)
     finally:
         await db.close()
