@@ -1,18 +1,30 @@
 """New batches as rows: built in Python, inserted many at once (``BatchRepository.create_batch``).
 
 Submits that arrive together are stored in one transaction (``shared_writes.py``): one
-``executemany`` for their batch rows, one for all their slides. A new batch's record is
-known from what is inserted (every other column starts empty), so nothing is read back.
+``executemany`` for their batch rows, one statement for all their slides. A new batch's
+record is known from what is inserted (every other column starts empty), so nothing is read
+back.
+
+On PostgreSQL the slides go in as one ``INSERT ... SELECT FROM unnest(...)``, a column per
+array: an ``executemany`` of 600 slide rows (30 submits of 20) is a bind and an execute per
+row through SQLAlchemy and asyncpg. The 30 batches' transaction took a median 13.7 ms with it
+and 10.4 ms with the arrays, of which ~9 ms is the server's own (the slides' indexes and
+foreign key, by EXPLAIN ANALYZE), the same either way. The statement is prepared once per
+connection like any other, one whatever the number of rows. Columns left out take their
+server defaults (``attempt_seq``, ``rounds_left``, ``cost_estimated``: 0, 0, false, as
+SQLAlchemy's Python defaults would have).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import Table, TextClause, func, insert, select, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from slidebatch.core.batch import BatchOrigin, BatchRecord
@@ -116,8 +128,31 @@ async def insert_batches(connection: AsyncConnection, batches: Sequence[NewBatch
         last = int((await connection.execute(_LAST_QUEUE_SEQ)).scalar_one())
         rows = [row | {"queue_seq": last + n} for n, row in enumerate(rows, start=1)]
         await connection.execute(_INSERT_BATCHES, rows)
-    slides = [slide for b in batches for slide in b.slides]
-    if slides:
-        await connection.execute(_INSERT_SLIDES, slides)
+    await insert_slides(connection, [slide for b in batches for slide in b.slides])
     for batch in batches:
         await insert_look(connection, batch.record.id, batch.look, anchor_key=batch.anchor_key)
+
+
+async def insert_slides(connection: AsyncConnection, slides: Sequence[dict[str, Any]]) -> None:
+    """Insert new slides' rows (``slide_values``, all with the same keys): one statement on
+    PostgreSQL, an ``executemany`` on SQLite."""
+    if not slides:
+        return
+    if connection.dialect.name != "postgresql":
+        await connection.execute(_INSERT_SLIDES, list(slides))
+        return
+    columns = tuple(slides[0])
+    arrays = {column: [slide[column] for slide in slides] for column in columns}
+    await connection.execute(_unnest_insert(columns), arrays)
+
+
+@functools.cache
+def _unnest_insert(columns: tuple[str, ...]) -> TextClause:
+    """``INSERT INTO slides (columns) SELECT * FROM unnest(:column::type[], ...)``: one row
+    per array position. Built once per set of columns (there is one)."""
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    arrays = ", ".join(
+        f"CAST(:{name} AS {_SLIDES.c[name].type.compile(dialect=dialect)}[])" for name in columns
+    )
+    names = ", ".join(dialect.identifier_preparer.quote(name) for name in columns)
+    return text(f"INSERT INTO slides ({names}) SELECT * FROM unnest({arrays})")
