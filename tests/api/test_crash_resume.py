@@ -107,3 +107,47 @@ def _kill_and_resume(tmp_path: Path, env: dict[str, str], upstream: FakeUpstream
     # (max_workers=2) when the process died: nothing finished was generated again.
     paid = upstream.stats()["totals"]["accepted"]
     assert 30 <= paid <= 32
+
+
+def test_sigterm_mid_batch_lets_the_requests_in_flight_finish_and_stores_them(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM while 3 requests are in flight (max_workers=3, 1.5 s each): the server starts
+    no request after the signal, the 3 finish and are stored, and it exits; a restart then
+    pays for the other slides only, so the upstream is asked exactly once per slide (before,
+    the shutdown cancelled the requests in flight: billed, then paid again at the restart)."""
+    config = FakeUpstreamConfig(rpm=None, latency_median=1.5, latency_p95=1.6, latency_max=1.7)
+    with FakeUpstreamServer(config) as upstream:
+        env = {
+            "IMAGE_PROVIDER": "openrouter",
+            "LLM_API_KEY": "sk-test-sigterm",
+            "LLM_API_BASE": upstream.openrouter_base,
+        }
+        first = ServerProcess(tmp_path, env).start()
+        slides = [{"title": f"Slide {i}", "content_text": f"point {i}"} for i in range(1, 9)]
+        try:
+            accepted = httpx.post(
+                f"{first.base_url}/api/slide/batch/generate?wait=false",
+                json={"slides": slides, "style_prompt": "navy", "max_workers": 3},
+                timeout=10,
+            )
+            assert accepted.status_code == 202, accepted.text
+            batch_id = accepted.json()["batch_id"]
+            _wait_for(lambda: upstream.stats()["totals"]["requests"] >= 3, 30)
+        finally:
+            first.stop()  # SIGTERM, then waits for the exit
+        sent_before_exit = upstream.stats()["totals"]["requests"]
+        stored = _done_in_database(tmp_path / "data")
+        assert len(stored) == sent_before_exit  # every request sent was finished and stored
+        assert 3 <= sent_before_exit < 8
+        second = ServerProcess(tmp_path, env, port=first.port).start()
+        try:
+
+            def done() -> bool:
+                status = httpx.get(f"{second.base_url}/api/slide/batch/{batch_id}", timeout=5)
+                return bool(status.json()["status"] == "completed")
+
+            _wait_for(done, 60)
+        finally:
+            second.stop()
+        assert upstream.stats()["totals"]["requests"] == 8

@@ -39,6 +39,7 @@ from slidebatch.api.routes import (
 from slidebatch.api.schemas import ERROR_RESPONSES
 from slidebatch.api.status_body import StatusBodies
 from slidebatch.config import Settings, load_settings
+from slidebatch.scheduler.clock import first_of
 from slidebatch.services import Services, build_services
 from slidebatch.web import static_dir
 
@@ -51,12 +52,26 @@ under `/api/slide/batch/*`; errors are always JSON `{"detail": ...}`.
 """
 
 
+async def _let_requests_finish(services: Services) -> None:
+    """Stop as SIGTERM asks: no new upstream request (the CLI's server held the engine when
+    the signal came, ``cli/server.py``), and the requests in flight finish within
+    ``LLM_TIMEOUT_SECONDS`` (their own bound) and are stored, as a fleet worker's do. The
+    upstream bills them whether or not anyone waits: cancelled by the engine's stop, they
+    were paid for and then paid again at the restart. What is still in flight after that
+    is cancelled by the stop, its slide pending again."""
+    engine = services.engine
+    engine.hold()
+    grace = services.settings.llm_timeout_seconds
+    await first_of(engine.settle(), services.clock.sleep(grace))
+
+
 def create_app(
     settings: Settings | None = None,
     *,
     services_factory: ServicesFactory | None = None,
     freeze_startup: bool = False,
     on_owner_lost: Callable[[], None] | None = None,
+    drain_on_shutdown: bool = False,
 ) -> FastAPI:
     """The application; ``services_factory`` lets tests inject a provider or a clock.
 
@@ -67,6 +82,10 @@ def create_app(
     the garbage collector's view (``gc.freeze``). A full collection walked the ~160,000
     objects of the modules, the app and its schemas, 60-80 ms with the event loop stopped,
     every time the objects made by polls and slides reached its threshold.
+
+    ``drain_on_shutdown`` (``slidebatch serve``): at shutdown the engine starts no request
+    and those in flight finish and are stored (``_let_requests_finish``) before the
+    services close.
     """
     settings = settings or load_settings()
     factory = services_factory or build_services
@@ -82,6 +101,8 @@ def create_app(
             try:
                 yield
             finally:
+                if drain_on_shutdown:
+                    await _let_requests_finish(services)
                 if freeze_startup:
                     gc.unfreeze()
 

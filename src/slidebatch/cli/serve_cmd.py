@@ -94,6 +94,7 @@ def _run(settings: Settings, log_level: str, role: FleetRole | None = None) -> N
             services_factory=factory,
             freeze_startup=True,
             on_owner_lost=server.owner_lost,
+            drain_on_shutdown=True,
         )
     except ConfigError as exc:
         fail(str(exc))

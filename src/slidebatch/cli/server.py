@@ -10,8 +10,10 @@ supervisor (systemd's ``Restart=``) to start it again.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sys
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from slidebatch.cli.output import EXIT_OWNER_LOST, OWNER_LOST, fail
@@ -38,10 +40,28 @@ class Server:
             self._server.should_exit = True  # what uvicorn's SIGTERM handler does
 
     def run(self, app: FastAPI, **options: Any) -> None:
-        """Serve ``app`` until stopped; exit ``EXIT_OWNER_LOST`` if the lock was lost."""
+        """Serve ``app`` until stopped; exit ``EXIT_OWNER_LOST`` if the lock was lost.
+
+        A SIGTERM or SIGINT holds the app's engine at once (no new upstream request), then
+        uvicorn shuts down as usual: the connections drain (seconds), then the lifespan lets
+        the requests in flight finish. Held only at the lifespan's end, the engine went on
+        starting requests while the connections drained (14 in one bench run), and the
+        lifespan then cancelled them: billed, and paid again at the restart.
+        """
         import uvicorn
 
-        self._server = uvicorn.Server(uvicorn.Config(app, **options))
+        def hold_engine() -> None:
+            services = getattr(app.state, "services", None)
+            if services is not None:
+                services.engine.hold()
+
+        class HoldingServer(uvicorn.Server):
+            def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+                with contextlib.suppress(RuntimeError):  # no loop running yet: nothing to hold
+                    asyncio.get_running_loop().call_soon_threadsafe(hold_engine)
+                super().handle_exit(sig, frame)
+
+        self._server = HoldingServer(uvicorn.Config(app, **options))
         # A SIGTERM or SIGINT is raised again once it has shut down (as under uvicorn.run)
         with contextlib.suppress(KeyboardInterrupt):
             self._server.run()
