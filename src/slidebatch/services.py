@@ -59,7 +59,7 @@ from slidebatch.storage.database import Database
 from slidebatch.storage.images import ImageStore
 from slidebatch.storage.keys import KeyRepository, RecentMeanCost, UsageRepository
 from slidebatch.storage.ownership import current_command
-from slidebatch.storage.pg_owner import hold_database, watch_owner
+from slidebatch.storage.pg_owner import hold_database, require_postgresql, watch_owner
 from slidebatch.storage.reconcile import Reconciled, reconcile_images
 
 # Latency assumed before any answer was measured: the seed's measurements for remote models.
@@ -436,11 +436,8 @@ async def _own_database(
     ``storage/pg_owner.py``) until ``stack`` unwinds. The event is set if the lock's
     session ends under the process (never on SQLite, owned by ``storage/ownership.py``)."""
     lost = asyncio.Event()
-    if fleet is not None and database.is_sqlite:
-        raise ConfigError(
-            "a fleet (slidebatch worker, serve --no-worker or --fleet) needs PostgreSQL:"
-            " set DATABASE_URL=postgresql://..."
-        )
+    if fleet is not None:
+        require_postgresql(str(database.engine.url))
     if not database.is_sqlite:
         owner = await hold_database(
             plain_dsn(database.engine.url), fleet=fleet is not None, command=current_command()

@@ -31,8 +31,6 @@ def worker(
         settings = load_settings()
     except ConfigError as exc:
         fail(str(exc))
-    if settings.database_url is None:
-        fail("a fleet worker needs PostgreSQL: set DATABASE_URL=postgresql://...")
     _check_database(settings)
     if port is None:
         _run_plain(settings)
@@ -41,8 +39,8 @@ def worker(
 
 
 def _check_database(settings: Settings) -> None:
-    """Refuse now (exit 2, one line) a database that cannot be opened or is owned by an
-    engine, instead of a traceback from the services or a failed lifespan under uvicorn."""
+    """Refuse now (exit 2, one line) a database that is not PostgreSQL, cannot be opened
+    or is owned by an engine, instead of a traceback from the services or a failed lifespan under uvicorn."""
     import asyncio
 
     from slidebatch.errors import ConfigError
