@@ -31,7 +31,6 @@ from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
 from slidebatch.engine.cost_guard import gate_cost, guard_cost
 from slidebatch.engine.events import EventBus
 from slidebatch.engine.figures import GateFigures
-from slidebatch.errors import ConfigError
 from slidebatch.fleet.attempt import AttemptParts
 from slidebatch.fleet.engine import FleetEngine
 from slidebatch.fleet.metrics import FleetMetrics, FleetView

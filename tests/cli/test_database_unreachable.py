@@ -66,7 +66,8 @@ def test_an_unreachable_database_is_one_line_and_exit_2(
     assert "Traceback" not in done.stderr
     assert ("does not exist" in lines[0]) if url == MISSING_DB else ("5432" not in lines[0])
     assert lines[0].startswith("error: cannot open the PostgreSQL database postgresql")
-    assert "postgres:***@127.0.0.1" in lines[0] and "secret" not in lines[0]
+    assert "postgres:***@127.0.0.1" in lines[0]
+    assert "secret" not in lines[0]
     assert lines[0].endswith(
         "check DATABASE_URL (the server runs, the database exists, the user may connect)"
     )

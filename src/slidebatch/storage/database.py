@@ -31,9 +31,9 @@ from sqlalchemy.ext.asyncio import (
 
 from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.storage.errors import StorageLost, translated
-from slidebatch.storage.pg_owner import unreachable
 from slidebatch.storage.identity import FileIdentity, schema_problem
 from slidebatch.storage.idle_ping import ping_when_idle
+from slidebatch.storage.pg_owner import unreachable
 from slidebatch.storage.repository import BatchRepository
 from slidebatch.storage.retrying import Sleep
 from slidebatch.storage.urls import parse_url, sqlite_file
@@ -113,9 +113,12 @@ class Database:
             ping_when_idle(engine)
         try:
             connection = await _connect(engine, parsed)
-            with translated("migrating the database"):
-                async with connection, connection.begin():
-                    await connection.run_sync(_upgrade_to_head)
+            try:
+                with translated("migrating the database"):
+                    async with connection.begin():
+                        await connection.run_sync(_upgrade_to_head)
+            finally:
+                await connection.close()
         except BaseException:
             await engine.dispose()
             raise
