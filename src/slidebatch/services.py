@@ -36,7 +36,7 @@ from slidebatch.fleet.engine import FleetEngine
 from slidebatch.fleet.metrics import FleetMetrics, FleetView
 from slidebatch.fleet.notify import plain_dsn
 from slidebatch.fleet.pg_gate import open_pg_gate
-from slidebatch.fleet.store import FleetStore
+from slidebatch.fleet.store import FleetHealth, FleetStore
 from slidebatch.fleet.worker import FleetWorker, WorkerConfig, worker_name
 from slidebatch.observability.audit import AuditLog
 from slidebatch.observability.loop_lag import start_loop_lag
@@ -235,6 +235,15 @@ class Services:
             lease = self.settings.fleet_lease_seconds
             self.fleet_view.set(*await self.engine.store.fleet_figures(lease=lease))
         return self.metrics.render()
+
+    async def fleet_health(self) -> FleetHealth | None:
+        """The fleet's workers and open work (``/readyz``), ``None`` outside a fleet. A
+        worker is alive while its heartbeat is younger than two leases (when a silent
+        worker's row is pruned)."""
+        if self.fleet_view is None or not isinstance(self.engine, FleetEngine):
+            return None
+        alive = 2 * self.settings.fleet_lease_seconds
+        return await self.engine.store.fleet_health(alive_within=alive)
 
     async def info(self) -> ServerInfo:
         """What the web page needs to know about this server."""
