@@ -31,13 +31,12 @@ from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
 from slidebatch.engine.cost_guard import gate_cost, guard_cost
 from slidebatch.engine.events import EventBus
 from slidebatch.engine.figures import GateFigures
-from slidebatch.errors import ConfigError
 from slidebatch.fleet.attempt import AttemptParts
 from slidebatch.fleet.engine import FleetEngine
 from slidebatch.fleet.metrics import FleetMetrics, FleetView
 from slidebatch.fleet.notify import plain_dsn
 from slidebatch.fleet.pg_gate import open_pg_gate
-from slidebatch.fleet.store import FleetStore
+from slidebatch.fleet.store import FleetHealth, FleetStore
 from slidebatch.fleet.worker import FleetWorker, WorkerConfig, worker_name
 from slidebatch.observability.audit import AuditLog
 from slidebatch.observability.loop_lag import start_loop_lag
@@ -59,7 +58,7 @@ from slidebatch.storage.database import Database
 from slidebatch.storage.images import ImageStore
 from slidebatch.storage.keys import KeyRepository, RecentMeanCost, UsageRepository
 from slidebatch.storage.ownership import current_command
-from slidebatch.storage.pg_owner import hold_database, watch_owner
+from slidebatch.storage.pg_owner import hold_database, require_postgresql, watch_owner
 from slidebatch.storage.reconcile import Reconciled, reconcile_images
 
 # Latency assumed before any answer was measured: the seed's measurements for remote models.
@@ -236,6 +235,15 @@ class Services:
             lease = self.settings.fleet_lease_seconds
             self.fleet_view.set(*await self.engine.store.fleet_figures(lease=lease))
         return self.metrics.render()
+
+    async def fleet_health(self) -> FleetHealth | None:
+        """The fleet's workers and open work (``/readyz``), ``None`` outside a fleet. A
+        worker is alive while its heartbeat is younger than two leases (when a silent
+        worker's row is pruned)."""
+        if self.fleet_view is None or not isinstance(self.engine, FleetEngine):
+            return None
+        alive = 2 * self.settings.fleet_lease_seconds
+        return await self.engine.store.fleet_health(alive_within=alive)
 
     async def info(self) -> ServerInfo:
         """What the web page needs to know about this server."""
@@ -443,11 +451,8 @@ async def _own_database(
     ``storage/pg_owner.py``) until ``stack`` unwinds. The event is set if the lock's
     session ends under the process (never on SQLite, owned by ``storage/ownership.py``)."""
     lost = asyncio.Event()
-    if fleet is not None and database.is_sqlite:
-        raise ConfigError(
-            "a fleet (slidebatch worker, serve --no-worker or --fleet) needs PostgreSQL:"
-            " set DATABASE_URL=postgresql://..."
-        )
+    if fleet is not None:
+        require_postgresql(str(database.engine.url))
     if not database.is_sqlite:
         owner = await hold_database(
             plain_dsn(database.engine.url), fleet=fleet is not None, command=current_command()

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from slidebatch.fleet.metrics import FleetView
 from slidebatch.observability.metrics import Metrics
 
 RULES_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
@@ -47,8 +48,11 @@ def test_the_rule_unit_tests_pass() -> None:
 
 
 def test_the_rules_use_only_metrics_we_export() -> None:
-    """Every slidebatch_* name in the rules is one Metrics exposes (no typo ever alerts)."""
-    body, _ = Metrics().render()
+    """Every slidebatch_* name in the rules is one Metrics exposes, with the fleet's view
+    of a fleet process (no typo ever alerts)."""
+    metrics = Metrics()
+    FleetView(metrics)
+    body, _ = metrics.render()
     exported = body.decode()
     rules = (RULES_DIR / "alerts.yml").read_text(encoding="utf-8")
     names = set(re.findall(r"\bslidebatch_[a-z_]+", rules))

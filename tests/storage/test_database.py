@@ -17,6 +17,7 @@ from slidebatch.config import Settings
 from slidebatch.errors import ConfigError
 from slidebatch.storage.database import MIGRATIONS_DIR, Database
 from slidebatch.storage.errors import StorageUnavailable
+from slidebatch.storage.pg_owner import DatabaseUnreachable
 from slidebatch.storage.urls import async_url, parse_url
 
 
@@ -133,11 +134,18 @@ async def test_sqlite_file_folder_is_created_with_wal_and_foreign_keys(tmp_path:
         await db.close()
 
 
-async def test_unreachable_postgres_is_storage_unavailable() -> None:
-    """A database that cannot be reached fails open with StorageUnavailable, no password."""
-    with pytest.raises(StorageUnavailable) as info:
+async def test_unreachable_postgres_is_database_unreachable() -> None:
+    """A PostgreSQL database that cannot be opened fails open with DatabaseUnreachable (a
+    ConfigError: every command says the same line, exit 2), the URL shown without password."""
+    with pytest.raises(DatabaseUnreachable) as info:
         await Database.open("postgresql://u:secret@127.0.0.1:1/none")
     assert "secret" not in str(info.value)
+    assert str(info.value).startswith(
+        "cannot open the PostgreSQL database postgresql+asyncpg://u:***@127.0.0.1:1/none: "
+    )
+    assert str(info.value).endswith(
+        "; check DATABASE_URL (the server runs, the database exists, the user may connect)"
+    )
 
 
 async def test_lost_tables_become_storage_unavailable(database_url: str) -> None:

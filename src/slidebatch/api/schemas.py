@@ -40,6 +40,7 @@ from slidebatch.engine.answers import (
 )
 from slidebatch.engine.candidates import MAX_CANDIDATES
 from slidebatch.errors import InputError
+from slidebatch.fleet.store import FleetHealth
 from slidebatch.fleet.worker import LeaseHealth
 from slidebatch.scheduler.rate_gate import GateStats
 from slidebatch.services import ServerInfo
@@ -813,6 +814,34 @@ class LeaseOut(BaseModel):
         )
 
 
+class FleetWorkersOut(BaseModel):
+    """The fleet as the database sees it (``/readyz`` of every fleet process)."""
+
+    alive: int = Field(description="workers whose heartbeat is younger than alive_within_seconds")
+    alive_within_seconds: float = Field(description="two leases (FLEET_LEASE_SECONDS x 2)")
+    batches_open: int = Field(description="batches queued or running: work for the workers")
+    slides_generating: int = Field(description="slides claimed by a worker now")
+    slides_overdue: int = Field(description="claimed slides whose lease has ended")
+    problem: str | None = Field(None, description="why the fleet makes the status degraded")
+
+    @classmethod
+    def of(cls, health: FleetHealth) -> FleetWorkersOut:
+        problem = None
+        if health.stalled:
+            problem = (
+                f"no fleet worker alive (no heartbeat within {health.alive_within:g} s) while"
+                f" {health.batches_open} batches wait: start `slidebatch worker`"
+            )
+        return cls(
+            alive=health.workers_alive,
+            alive_within_seconds=health.alive_within,
+            batches_open=health.batches_open,
+            slides_generating=health.slides_generating,
+            slides_overdue=health.slides_overdue,
+            problem=problem,
+        )
+
+
 class ReadyOut(BaseModel):
     status: Literal["ready", "degraded", "unavailable"]
     database: Literal["ok", "unreachable"]
@@ -820,6 +849,9 @@ class ReadyOut(BaseModel):
     provider: str
     gate: GateOut
     fleet: LeaseOut | None = Field(None, description="a fleet worker's leases (null: none here)")
+    fleet_workers: FleetWorkersOut | None = Field(
+        None, description="the fleet's workers and open work (null: not a fleet process)"
+    )
 
 
 class UsageOut(BaseModel):

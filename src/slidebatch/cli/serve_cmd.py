@@ -84,10 +84,12 @@ def _run(settings: Settings, log_level: str, role: FleetRole | None = None) -> N
 
     server = Server()
     try:
-        asyncio.run(check_bind(settings))
-        # PostgreSQL: an engine owns it alone, a fleet shares it (storage/pg_owner.py)
+        # Before anything opens the database: a fleet role needs PostgreSQL, which must
+        # open; an engine owns it alone, a fleet shares it (storage/pg_owner.py). Refused
+        # here, it is one line and exit 2, not a failed lifespan under uvicorn.
         url, command = settings.effective_database_url, current_command()
         asyncio.run(check_database(url, fleet=role is not None, command=command))
+        asyncio.run(check_bind(settings))
         factory = None if role is None else fleet_factory(role)
         app = create_app(
             settings,

@@ -31,8 +31,6 @@ def worker(
         settings = load_settings()
     except ConfigError as exc:
         fail(str(exc))
-    if settings.database_url is None:
-        fail("a fleet worker needs PostgreSQL: set DATABASE_URL=postgresql://...")
     _check_database(settings)
     if port is None:
         _run_plain(settings)
@@ -41,8 +39,9 @@ def worker(
 
 
 def _check_database(settings: Settings) -> None:
-    """Refuse now (exit 2, one line) a database that cannot be opened or is owned by an
-    engine, instead of a traceback from the services or a failed lifespan under uvicorn."""
+    """Refuse now (exit 2, one line) a database that is not PostgreSQL, cannot be opened
+    or is owned by an engine, instead of a traceback from the services or a failed
+    lifespan under uvicorn."""
     import asyncio
 
     from slidebatch.errors import ConfigError
@@ -61,16 +60,19 @@ def _run_plain(settings: Settings) -> None:
     import contextlib
     import signal
 
+    from slidebatch.cli.worker_lines import announced
     from slidebatch.errors import ConfigError
     from slidebatch.scheduler.clock import first_of
-    from slidebatch.services import FleetRole, build_services
+    from slidebatch.services import FleetRole, fleet_factory
+
+    factory = announced(fleet_factory(FleetRole(api=False, worker=True)), None)
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        async with build_services(settings, fleet=FleetRole(api=False, worker=True)) as services:
+        async with factory(settings) as services:
             await first_of(stop.wait(), services.owner_lost.wait())
             lost = services.owner_lost.is_set()
         if lost:
@@ -86,12 +88,16 @@ def _run_plain(settings: Settings) -> None:
 def _run_with_probes(settings: Settings, host: str, port: int, log_level: str) -> None:
     from slidebatch.api.app import create_probe_app
     from slidebatch.cli.server import Server
+    from slidebatch.cli.worker_lines import announced
     from slidebatch.services import FleetRole, fleet_factory
 
-    server = Server()  # a lost owner lock: shut down as on SIGTERM, exit EXIT_OWNER_LOST
+    # A lost owner lock: shut down as on SIGTERM, exit EXIT_OWNER_LOST. A SIGTERM or
+    # SIGINT drains and exits 0, as without --port (not by the signal raised again).
+    server = Server(signal_exits_zero=True)
+    metrics = f"http://{host}:{port}/metrics"
     app = create_probe_app(
         settings,
-        services_factory=fleet_factory(FleetRole(False, True)),
+        services_factory=announced(fleet_factory(FleetRole(False, True)), metrics),
         on_owner_lost=server.owner_lost,
     )
     server.run(

@@ -513,6 +513,26 @@ class FleetStore:
         ).one()
         return int(row.workers), int(row.generating)
 
+    async def fleet_health(self, *, alive_within: float) -> FleetHealth:
+        """The fleet as ``/readyz`` shows it: workers whose heartbeat is younger than
+        ``alive_within`` seconds, batches queued or running, slides claimed and, of those,
+        slides whose lease has ended (nobody renewed it)."""
+        row = (
+            await self._query(
+                "read fleet health",
+                "SELECT (SELECT count(*) FROM fleet_workers"
+                "   WHERE beat_at >= now() - make_interval(secs => :alive)) AS workers,"
+                " (SELECT count(*) FROM batches WHERE state IN ('queued', 'running')) AS open,"
+                " (SELECT count(*) FROM slides WHERE state = 'generating') AS generating,"
+                " (SELECT count(*) FROM slides WHERE state = 'generating'"
+                "   AND lease_until < now()) AS overdue",
+                alive=alive_within,
+            )
+        ).one()
+        return FleetHealth(
+            alive_within, int(row.workers), int(row.open), int(row.generating), int(row.overdue)
+        )
+
     async def lease_figures(self, worker: str) -> LeaseFigures:
         """This worker's leases now and its last heartbeat's age (for ``/readyz``)."""
         row = (
@@ -529,6 +549,23 @@ class FleetStore:
         ).one()
         age = None if row.beat_age is None else float(row.beat_age)
         return LeaseFigures(int(row.held), int(row.expired), age)
+
+
+@dataclass(frozen=True, slots=True)
+class FleetHealth:
+    """Fleet-wide figures for ``/readyz`` (``FleetStore.fleet_health``); ``alive_within``:
+    the heartbeat age (seconds) under which a worker counts as alive."""
+
+    alive_within: float
+    workers_alive: int
+    batches_open: int  # queued or running: work that needs a worker
+    slides_generating: int
+    slides_overdue: int  # generating, lease ended: their worker is gone
+
+    @property
+    def stalled(self) -> bool:
+        """Work waits and no worker is alive to do it."""
+        return self.batches_open > 0 and self.workers_alive == 0
 
 
 @dataclass(frozen=True, slots=True)

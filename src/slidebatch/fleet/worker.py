@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import secrets
 import socket
@@ -67,6 +68,17 @@ def _abandon_granted(acquiring: asyncio.Future[GatePermit]) -> None:
 def worker_name() -> str:
     """``host:pid:random``: unique in the fleet, readable in logs and metrics."""
     return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(2)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Drained:
+    """How a stopped worker ended, for ``slidebatch worker``'s last line: ``in_flight``
+    requests were out at ``stop``, ``finished`` of them ended within the grace;
+    ``released``: slides handed back to pending (or ended cancelled) by ``leave``."""
+
+    in_flight: int = 0
+    finished: int = 0
+    released: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +131,7 @@ class FleetWorker:
         self._claiming: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()  # ``stop`` has drained: ``run`` may leave
         self._draining: asyncio.Task[None] | None = None  # ``stop``'s drain, once
+        self.drained = Drained()  # filled by ``stop`` and ``run``'s end
         self._looks: dict[str, Look] = {}
         self._dry = True  # the last claim found nothing: look before asking the gate
         self.health = LeaseHealth(name, config.lease)
@@ -156,6 +169,8 @@ class FleetWorker:
             await self._saves.drain(self.name)
             with contextlib.suppress(Exception):
                 released = await self._p.store.leave(self.name, at=self._p.wall())
+                gone = len(released.slides) + len(released.cancelled)
+                self.drained = dataclasses.replace(self.drained, released=gone)
                 self._p.log.event(
                     "fleet_worker_stop",
                     details={
@@ -194,6 +209,8 @@ class FleetWorker:
         if sending:
             gathered = asyncio.gather(*sending, return_exceptions=True)
             await first_of(gathered, self._p.clock.sleep(grace))
+        finished = sum(1 for task in sending if task.done())
+        self.drained = Drained(in_flight=len(sending), finished=finished)
         self._stopped.set()
 
     async def _loop(self) -> None:

@@ -20,6 +20,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -32,6 +33,7 @@ from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.storage.errors import StorageLost, translated
 from slidebatch.storage.identity import FileIdentity, schema_problem
 from slidebatch.storage.idle_ping import ping_when_idle
+from slidebatch.storage.pg_owner import unreachable
 from slidebatch.storage.repository import BatchRepository
 from slidebatch.storage.retrying import Sleep
 from slidebatch.storage.urls import parse_url, sqlite_file
@@ -97,8 +99,9 @@ class Database:
         ``sleep`` paces the retries of the engine's state writes during an outage; ``log``
         hears each of them (``storage_retry``).
 
-        ``ConfigError`` for a URL slidebatch cannot use, ``StorageUnavailable`` when the
-        database cannot be reached or migrated.
+        ``ConfigError`` for a URL slidebatch cannot use (``DatabaseUnreachable``, one
+        message for every command, when a PostgreSQL database cannot be opened),
+        ``StorageUnavailable`` when the database cannot be reached (SQLite) or migrated.
         """
         parsed = parse_url(url)
         file = _sqlite_identity(parsed)
@@ -109,9 +112,13 @@ class Database:
         else:
             ping_when_idle(engine)
         try:
-            with translated("opening and migrating the database"):
-                async with engine.begin() as connection:
-                    await connection.run_sync(_upgrade_to_head)
+            connection = await _connect(engine, parsed)
+            try:
+                with translated("migrating the database"):
+                    async with connection.begin():
+                        await connection.run_sync(_upgrade_to_head)
+            finally:
+                await connection.close()
         except BaseException:
             await engine.dispose()
             raise
@@ -179,6 +186,19 @@ def read_engine(engine: AsyncEngine) -> AsyncEngine:
     if engine.dialect.name != "postgresql":
         return engine
     return engine.execution_options(isolation_level="AUTOCOMMIT")
+
+
+async def _connect(engine: AsyncEngine, url: URL) -> AsyncConnection:
+    """The first connection of ``engine``. A PostgreSQL database that cannot be opened (no
+    server, no such database, a refused user) raises ``DatabaseUnreachable``: the message
+    every command says (``storage/pg_owner.py``), whoever opens the database first."""
+    with translated("opening the database"):
+        if url.drivername.startswith("sqlite"):
+            return await engine.connect()
+        try:
+            return await engine.connect()
+        except (DBAPIError, OSError) as exc:
+            raise unreachable(url.render_as_string(hide_password=False), exc) from exc
 
 
 def _engine_options(url: URL, pool_size: int) -> dict[str, Any]:

@@ -82,9 +82,28 @@ class DatabaseUnreachable(ConfigError):
     database, refused credentials): nothing can run, so the process stops with one line."""
 
 
-def _connect_failure(dsn: str, exc: BaseException) -> DatabaseUnreachable:
-    where = parse_url(dsn).render_as_string(hide_password=True)
-    first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+FLEET_NEEDS_POSTGRESQL = (
+    "a fleet (slidebatch worker, serve --no-worker or --fleet) needs PostgreSQL:"
+    " set DATABASE_URL=postgresql://..."
+)
+
+
+def require_postgresql(url: str) -> None:
+    """Raise ``ConfigError`` (``FLEET_NEEDS_POSTGRESQL``) unless ``url`` is PostgreSQL: the
+    one check of every fleet role (an unset or empty ``DATABASE_URL`` means SQLite)."""
+    if not parse_url(url).drivername.startswith("postgresql"):
+        raise ConfigError(FLEET_NEEDS_POSTGRESQL)
+
+
+def unreachable(url: str, exc: BaseException) -> DatabaseUnreachable:
+    """The one message for a PostgreSQL database that cannot be opened (``url`` shown
+    without its password; ``exc`` the driver's error, or SQLAlchemy's around it: its
+    innermost cause gives the reason, e.g. ``database "x" does not exist``)."""
+    where = parse_url(url).render_as_string(hide_password=True)
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    first = (str(root).strip().splitlines() or [type(root).__name__])[0]
     return DatabaseUnreachable(
         f"cannot open the PostgreSQL database {where}: {first}; check DATABASE_URL"
         " (the server runs, the database exists, the user may connect)"
@@ -111,7 +130,7 @@ async def hold_database(dsn: str, *, fleet: bool, command: str) -> Any:
             dsn, timeout=10, server_settings={"application_name": name}
         )
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        raise _connect_failure(dsn, exc) from exc
+        raise unreachable(dsn, exc) from exc
     try:
         take = "pg_try_advisory_lock_shared" if fleet else "pg_try_advisory_lock"
         if await connection.fetchval(f"SELECT {take}($1::bigint)", OWNER_LOCK_KEY):
@@ -128,11 +147,15 @@ async def hold_database(dsn: str, *, fleet: bool, command: str) -> Any:
 
 
 async def check_database(url: str, *, fleet: bool, command: str) -> None:
-    """Raise ``DatabaseInUse`` now if this process could not own ``url`` (PostgreSQL only).
+    """Raise ``DatabaseInUse`` now if this process could not own ``url`` (PostgreSQL only),
+    ``DatabaseUnreachable`` if it cannot be opened, and ``ConfigError`` for a ``fleet``
+    process on anything but PostgreSQL (``require_postgresql``).
 
     For a server, whose lifespan (``build_services``) takes the lock for good only once
     uvicorn runs: refused here, it exits 2 with the message instead of a lifespan failure.
     """
+    if fleet:
+        require_postgresql(url)
     parsed = parse_url(url)
     if not parsed.drivername.startswith("postgresql"):
         return

@@ -10,6 +10,7 @@ from slidebatch.api.schemas import (
     ERROR_RESPONSES,
     DeckParseIn,
     DeckParseOut,
+    FleetWorkersOut,
     GateOut,
     InfoOut,
     LeaseOut,
@@ -17,6 +18,8 @@ from slidebatch.api.schemas import (
     UsageOut,
 )
 from slidebatch.core.deck import parse_deck
+from slidebatch.services import Services
+from slidebatch.storage.errors import StorageUnavailable
 
 router = APIRouter(tags=["system"])
 probes = APIRouter(tags=["system"])  # also served by a fleet worker without the API
@@ -41,6 +44,11 @@ async def readyz(services: ServicesDep) -> JSONResponse:
     held = bool(gate.blocked or gate.parked)
     worker = services.worker
     lease = None if worker is None else LeaseOut.of(worker.health, services.clock.now())
+    fleet = await _fleet_workers(services) if database_ok else None
+    # No worker alive while batches wait: this process still serves (status, events,
+    # cancel; another API process could do no better), so degraded and 200, like a held
+    # gate; the fleet_workers field and an alert say what is missing.
+    held = held or bool(fleet and fleet.problem)
     # A worker that cannot store its heartbeat loses its slides to others: not ready.
     ok = database_ok and (lease is None or lease.healthy)
     if services.owner_lost.is_set():  # another engine may own the database now
@@ -53,8 +61,19 @@ async def readyz(services: ServicesDep) -> JSONResponse:
         provider=services.provider.name,
         gate=gate,
         fleet=lease,
+        fleet_workers=fleet,
     )
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
+
+
+async def _fleet_workers(services: Services) -> FleetWorkersOut | None:
+    """The fleet's workers and open work (null outside a fleet, or if it cannot be read:
+    the database check above says why)."""
+    try:
+        health = await services.fleet_health()
+    except StorageUnavailable:
+        return None
+    return None if health is None else FleetWorkersOut.of(health)
 
 
 @probes.get("/metrics", summary="Prometheus metrics", response_class=Response)
