@@ -368,6 +368,19 @@ def test_status_carries_an_etag_and_answers_304_while_unchanged(client: TestClie
     other = client.get(f"/api/slide/batch/{batch_id}", headers={"If-None-Match": 'W/"x-0"'})
     assert other.status_code == 200
     assert other.json() == first.json()
+    # The seed's POST is never answered 304 (RFC 9110: GET and HEAD only).
+    posted = client.post(
+        "/api/slide/batch/status", json={"batch_id": batch_id}, headers={"If-None-Match": etag}
+    )
+    assert posted.status_code == 200
+    assert posted.json()["batch_id"] == batch_id
+    # A cursor whose digits are not ASCII reads as no cursor (it was a 500).
+    odd = client.get(
+        f"/api/slide/batch/{batch_id}",
+        params={"since": f"{first.json()['version'].partition('.')[0]}.\u2460"},
+    )
+    assert odd.status_code == 200
+    assert len(odd.json()["results"]) == 3
 
 
 def test_since_returns_only_the_slides_changed_after_that_version(client: TestClient) -> None:

@@ -119,3 +119,25 @@ def _batch(total: int) -> BatchRecord:
         id="b" * 32, state=BatchState.RUNNING, style_prompt="s", aspect_ratio=AspectRatio(16, 9),
         requested_workers=None, effective_workers=None, total_slides=total, created_at=T0,
     )  # fmt: skip
+
+
+def test_a_new_image_price_changes_the_etag_and_a_delta_carries_the_estimate() -> None:
+    """A measured price replacing the configured one moves every unfinished batch's
+    estimated_cost with no new version: the ETag changes with it (a 304 hid the new
+    estimate). A ?since= delta (one slide of three) carries the same cost and estimate
+    as the whole answer, whose ETag it shares (it said null)."""
+    answers = tuple(_answer(n) for n in range(1, 4))
+    status = replace(_status(answers, "e.1"), cost=0.0)
+    configured, measured = (
+        UnitCost(0.05, CostSource.CONFIGURED),
+        UnitCost(0.134, CostSource.MEASURED),
+    )
+    bodies = StatusBodies()
+    first = bodies.response(status, None, unit=configured)
+    etag = first.headers["etag"]
+    assert bodies.response(status, etag, unit=configured).status_code == 304
+    moved = bodies.response(status, etag, unit=measured)
+    assert moved.status_code == 200
+    assert json.loads(moved.body)["estimated_cost"] == pytest.approx(0.402)
+    delta = replace(status, results=answers[:1])
+    assert json.loads(bodies.encode(delta, unit=measured))["estimated_cost"] == pytest.approx(0.402)

@@ -41,6 +41,9 @@ def test_cursors_from_another_process_mean_send_everything() -> None:
     assert Versions().since(cursor) is None
     assert versions.since("garbage") is None
     assert versions.since(None) is None
+    epoch = cursor.partition(".")[0]
+    for digits in ("\u2460", "\u00b2", "-1", " 7"):  # digits to str.isdigit, not to int()
+        assert versions.since(f"{epoch}.{digits}") is None
 
 
 def test_changed_after_answers_like_a_walk_over_every_change() -> None:

@@ -65,7 +65,7 @@ class StatusBodies:
         With ``unit``, the answer carries ``cost`` (reported so far) and ``estimated_cost``.
         ``finished_only``: the seed's answer, listing only the slides that ended.
         """
-        etag = _etag(status)
+        etag = _etag(status, unit)
         if if_none_match is not None and _matches(if_none_match, etag):
             return Response(status_code=304, headers={"ETag": etag})
         headers = {"ETag": etag, "Cache-Control": "no-cache"}
@@ -121,15 +121,12 @@ class StatusBodies:
 
 
 def _cost_fields(status: BatchStatus, unit: UnitCost) -> dict[str, float | None]:
-    """``cost`` and ``estimated_cost`` when the answer holds every slide (not a ?since= delta).
+    """``cost`` and ``estimated_cost``, in a ?since= delta too (the same figures as the
+    whole answer, which shares its ETag).
 
     From the answer's counts and its ``cost`` (the reader keeps the batch's spend up to date
     per changed slide): a poll walks no slide for them.
     """
-    results = status.results or ()
-    progress = status.progress
-    if len(results) != progress.total_slides:
-        return {}
     return {"cost": status.cost, "estimated_cost": estimated_cost(status, unit)}
 
 
@@ -141,11 +138,14 @@ def estimated_cost(status: BatchStatus, unit: UnitCost) -> float | None:
     return None if rest is None else round((status.cost or 0.0) + rest, 6)
 
 
-def _etag(status: BatchStatus) -> str:
-    """The version, plus what moves without one: the queue position and a gate wait."""
+def _etag(status: BatchStatus, unit: UnitCost | None) -> str:
+    """The version, plus what moves without one: the queue position, a gate wait and the
+    image price ``estimated_cost`` is counted at (a measured price replaces a configured
+    one for every unfinished batch at once)."""
     progress = status.progress
     quota = progress.waiting_for_quota
-    moving = f"{status.queue_position}|{progress.waiting}|{quota}"
+    price = None if unit is None else unit.per_image
+    moving = f"{status.queue_position}|{progress.waiting}|{quota}|{price}"
     return f'W/"{status.version}-{zlib.crc32(moving.encode()):08x}"'
 
 

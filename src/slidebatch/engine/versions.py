@@ -185,7 +185,8 @@ class Versions:
         if not cursor:
             return None
         epoch, _, number = cursor.partition(".")
-        if epoch != self.epoch or not number.isdigit():
+        # ASCII digits only: str.isdigit() also passes '①' or '²', which int() refuses.
+        if epoch != self.epoch or not (number.isascii() and number.isdigit()):
             return None
         return int(number)
 

@@ -109,7 +109,8 @@ async def _with_look(
 async def status_by_body(
     body: BatchIdIn, request: Request, services: ServicesDep, caller: CallerDep
 ) -> Response:
-    # The seed listed finished slides only; GET /slide/batch/{id} lists every slide.
+    # The seed listed finished slides only; GET /slide/batch/{id} lists every slide. A POST
+    # is never answered 304 (RFC 9110 defines it for GET and HEAD): no If-None-Match here.
     return await _status(body.batch_id, request, services, caller, since=None, finished=True)
 
 
@@ -143,8 +144,13 @@ async def status_by_path(
     services: ServicesDep,
     caller: CallerDep,
     since: str | None = Query(None, max_length=64, description="a 'version' from an answer"),
+    if_none_match: str | None = Header(
+        None, max_length=1024, description="an ETag of an earlier answer: 304 if unchanged"
+    ),
 ) -> Response:
-    return await _status(batch_id, request, services, caller, since=since)
+    return await _status(
+        batch_id, request, services, caller, since=since, if_none_match=if_none_match
+    )
 
 
 async def _status(
@@ -155,13 +161,13 @@ async def _status(
     *,
     since: str | None,
     finished: bool = False,
+    if_none_match: str | None = None,
 ) -> Response:
     async with services.audited(caller, "batch.read", batch_id):
         status = await services.engine.read.status(batch_id, owner=caller.scope, since=since)
     bodies: StatusBodies = request.app.state.status_bodies
     unit = await services.unit_cost(recent=True)
-    etag = request.headers.get("if-none-match")
-    return bodies.response(status, etag, unit=unit, finished_only=finished)
+    return bodies.response(status, if_none_match, unit=unit, finished_only=finished)
 
 
 @router.get(
