@@ -178,3 +178,29 @@ async def test_a_cancel_while_a_confirm_waits_out_a_pause_sends_nothing(
     assert [(e.slide_key, e.attempt) for e in listener.of("dropped")] == [(2, 1)]
     assert stats.in_flight == 0
     assert dispatcher.outstanding("b") == 0
+
+
+async def test_a_permit_whose_confirm_meets_a_park_is_given_back(clock: FakeClock) -> None:
+    """Slide 2's permit was handed out at 0 and its 'generating' write takes until 2 s;
+    slide 1's spent quota at 1 s parks the credential for 900 s. Slide 2 goes back to pending
+    at 2 s (not held 'generating' in its confirm until the park ends: a CLI run waiting for
+    the requests in flight waited on it), nothing is sent during the park, and after it each
+    slide is sent once more at most, none paid twice."""
+    listener = SlowSecondWrite(clock)
+    empty = QuotaExhausted("no credits", reset_at=None, no_credits=True)
+    provider = ScriptedProvider(
+        clock, default_latency=2.0, script={"b/1": [Fail(empty, latency=1.0)]}
+    )
+    policy = RetryPolicy(1, 0, 2.0, 60.0, random.Random(7), quota_recheck=900.0)
+    gate = Gate(GateConfig(max_in_flight=2), clock=clock)
+    async with running(provider, gate, listener, clock=clock, policy=policy) as dispatcher:
+        dispatcher.add_jobs("b", make_jobs("b", 2), cap=None)
+        await clock.sleep(10.0)
+        assert [(e.slide_key, e.attempt, e.at) for e in listener.of("returned")] == [(2, 1, 2.0)]
+        assert dispatcher.in_flight() == 0  # nothing waits 'generating' on the park
+        await dispatcher.drain()
+    assert _sent(provider) == {"b/1": 2, "b/2": 1}
+    assert all(not 1.0 < call.started < 901.0 for call in provider.calls)
+    assert len(listener.of("ok")) == 2
+    assert not listener.of("dropped")
+    assert not listener.of("failed")

@@ -316,6 +316,11 @@ class Dispatcher:
         known = [at for at in times if at is not None]
         return bool(known) and max(known) > self._clock.now() + RETURN_AHEAD_S
 
+    def _parked_far(self) -> bool:
+        """Whether a park (a spent quota) keeps every start more than ``RETURN_AHEAD_S`` away."""
+        parked = self._gate.stats().parked_until
+        return parked is not None and parked > self._clock.now() + RETURN_AHEAD_S
+
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
         self._tasks.add(task)
@@ -424,6 +429,13 @@ class Dispatcher:
         # under load that write takes long enough to put the next window's burst over its edge.
         # A 429 that came during it (another attempt's) holds this one rather than meet it;
         # a batch cancelled or held while it waited out that pause sends nothing.
+        if self._parked_far():
+            # A park came since the permit: ``confirm`` would hold the request until the quota
+            # resets (hours) with its slide shown 'generating'. Give it back (pending, unpaid)
+            # like a start ahead; a pause (capped, seconds) is waited out in ``confirm``.
+            permit.abandon()
+            await self._give_back([(job, attempt)], listener)
+            return
         await permit.confirm()
         if not self._wanted(job):
             permit.abandon()
