@@ -274,15 +274,28 @@ async def _watch(services: Services, batch_id: str, bar: Bar) -> QuotaWait | Non
 
 
 async def _settle(services: Services, batch_id: str, stream: AsyncIterator[object]) -> None:
-    """Let the attempts already in flight land (they are paid for), for up to a minute."""
-    with contextlib.suppress(TimeoutError, StopAsyncIteration):
-        async with asyncio.timeout(SETTLE_SECONDS):
+    """Let the attempts already in flight land (they are paid for), for up to a minute of
+    the services' clock."""
+
+    async def landed() -> None:
+        with contextlib.suppress(StopAsyncIteration):
             while True:
                 status = await services.engine.read.status(batch_id)
                 states = [slide.state for slide in status.results or ()]
                 if SlideState.GENERATING not in states:
                     return
                 await anext(stream)
+
+    landing = asyncio.ensure_future(landed())
+    timer = asyncio.ensure_future(services.clock.sleep(SETTLE_SECONDS))
+    try:
+        await asyncio.wait({landing, timer}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (landing, timer):
+            task.cancel()
+        await asyncio.gather(landing, timer, return_exceptions=True)
+    if landing.done() and not landing.cancelled():
+        landing.result()  # a failure reading the status is the caller's, as before
 
 
 async def _tick(services: Services, batch_id: str, bar: Bar) -> None:
