@@ -50,7 +50,7 @@ from slidebatch.fleet.store import WORK_CHANNEL, Claim, CostCapped, LeaseFigures
 from slidebatch.providers.base import ImageRequest
 from slidebatch.scheduler.clock import first_of
 from slidebatch.scheduler.dispatcher import RETURN_AHEAD_S
-from slidebatch.scheduler.rate_gate import GatePermit
+from slidebatch.scheduler.rate_gate import GatePermit, far_start
 from slidebatch.scheduler.saves import Saves
 from slidebatch.storage.errors import StorageUnavailable
 from slidebatch.storage.repository import BatchRepository
@@ -305,12 +305,7 @@ class FleetWorker:
     def _start_far(self) -> float | None:
         """When the gate's next start, pause or park ends (clock time), if more than
         ``RETURN_AHEAD_S`` from now; None: near (or nothing known)."""
-        stats = self._p.gate.stats()
-        times = (stats.next_start, stats.paused_until, stats.parked_until)
-        latest = max((at for at in times if at is not None), default=None)
-        if latest is None or latest <= self._p.clock.now() + RETURN_AHEAD_S:
-            return None
-        return latest
+        return far_start(self._p.gate.stats(), self._p.clock.now(), within=RETURN_AHEAD_S)
 
     async def _start_far_read_again(self) -> float | None:
         """``_start_far``, with the fleet gate's figures read again from the database when

@@ -56,7 +56,7 @@ from slidebatch.scheduler.deadline import call_provider
 from slidebatch.scheduler.fair_queue import BatchQueueStats, FairQueue, StartGate
 from slidebatch.scheduler.job import Job
 from slidebatch.scheduler.phases import AttemptPhase, PhaseObserver, ignore_phase
-from slidebatch.scheduler.rate_gate import GatePermit, GateStats, RateGate
+from slidebatch.scheduler.rate_gate import GatePermit, GateStats, RateGate, far_start
 from slidebatch.scheduler.retry import RetryPolicy
 from slidebatch.scheduler.saves import DRAIN_SECONDS, Saves
 
@@ -306,15 +306,11 @@ class Dispatcher:
         a job becoming ready."""
         if not self._ready or self._listener is None:
             return
-        if self._held or self._start_is_far(self._gate.stats()):
+        far = far_start(self._gate.stats(), self._clock.now(), within=RETURN_AHEAD_S)
+        if self._held or far is not None:
             returned = list(self._ready)
             self._ready.clear()
             self._spawn(self._give_back(returned, self._listener))
-
-    def _start_is_far(self, stats: GateStats) -> bool:
-        times = (stats.next_start, stats.paused_until, stats.parked_until)
-        known = [at for at in times if at is not None]
-        return bool(known) and max(known) > self._clock.now() + RETURN_AHEAD_S
 
     def _parked_far(self) -> bool:
         """Whether a park (a spent quota) keeps every start more than ``RETURN_AHEAD_S`` away."""

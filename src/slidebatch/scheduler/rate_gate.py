@@ -73,6 +73,16 @@ class GateStats:
         return self.blocked_until is not None
 
 
+def far_start(stats: GateStats, now: float, *, within: float) -> float | None:
+    """When the gate's next start, pause or park ends (``stats``' clock), if that is more
+    than ``within`` seconds after ``now``; None when it is near or nothing holds a start.
+    Jobs started ahead (the dispatcher) and claims waiting for a permit (a fleet worker)
+    go back to pending when it is far."""
+    times = (stats.next_start, stats.paused_until, stats.parked_until)
+    latest = max((at for at in times if at is not None), default=None)
+    return latest if latest is not None and latest > now + within else None
+
+
 class GatePermit(Protocol):
     """The right to send one request; its outcome is reported exactly once."""
 
