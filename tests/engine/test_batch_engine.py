@@ -23,6 +23,7 @@ from slidebatch.engine import reader as reader_module
 from slidebatch.engine.answers import BatchStatus, SlideAnswer, SlideEvent
 from slidebatch.engine.batch_engine import BatchEngine, EngineLimits
 from slidebatch.engine.events import EventBus
+from slidebatch.engine.runs import ADMIT_QUIET_S, ADMIT_WAIT_MAX_S
 from slidebatch.errors import (
     Conflict,
     NotFound,
@@ -34,12 +35,13 @@ from slidebatch.errors import (
 from slidebatch.observability.pipeline_log import PipelineLog
 from slidebatch.providers.base import ImageRequest, ImageResult
 from slidebatch.render import render_slide
-from slidebatch.scheduler.clock import SystemClock
+from slidebatch.scheduler.clock import Clock, SystemClock
 from slidebatch.scheduler.dispatcher import Dispatcher
 from slidebatch.scheduler.gate import Gate, GateConfig
 from slidebatch.scheduler.retry import RetryPolicy
 from slidebatch.storage.database import Database
 from slidebatch.storage.images import ImageStore
+from slidebatch.testing.clock import FakeClock
 
 PNG = render_slide(Slide("x", 1, SlideType.CONTENT, "x"), "", AspectRatio(16, 9), long_side=64)
 STAND_IN = ImageResult(PNG, "image/png", 64, 36, latency_s=0.0, placeholder=True)
@@ -95,10 +97,11 @@ async def make_harness(tmp_path: Path, database_url: str) -> AsyncIterator[Calla
         max_in_flight: int = 8,
         placeholder: bool = False,
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        clock: Clock | None = None,
     ) -> Harness:
         provider = provider or ScriptedProvider()
         database = await Database.open(database_url)
-        clock = SystemClock()
+        clock = clock or SystemClock()
         gate = Gate(GateConfig(rate=None, max_in_flight=max_in_flight), clock=clock)
         policy = RetryPolicy(
             max_attempts=3, max_requeues=5, base=0.001, cap=0.002, rng=random.Random(1)
@@ -670,6 +673,63 @@ async def test_admission_reads_the_queue_once_per_pass_not_per_batch(make_harnes
     assert len(queue_reads) <= 3
     for batch_id in ids:
         assert (await h.database.batches.get_batch(batch_id)).state is BatchState.RUNNING
+    assert h.provider.hold is not None
+    h.provider.hold.set()
+
+
+async def _turns(n: int = 10) -> None:
+    """Let every task that can run without I/O or the clock take its turns."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
+
+async def test_background_admission_waits_until_the_submits_are_answered(
+    make_harness, monkeypatch
+) -> None:
+    """Batches stored with ``admit_later`` start once no submit is being answered and none
+    was for ``ADMIT_QUIET_S``: a burst is answered before its dispatch takes the CPU."""
+    clock = FakeClock(autojump=False)
+    h = await make_harness(clock=clock)
+    passes: list[float] = []
+
+    async def admit() -> None:
+        passes.append(clock.now())
+
+    monkeypatch.setattr(h.engine.runs, "admit", admit)
+    with h.engine.answering():
+        await h.engine.submit(_request(2), admit_later=True)
+        with h.engine.answering():  # a second submit answered meanwhile
+            await h.engine.submit(_request(2), admit_later=True)
+            clock.advance(ADMIT_WAIT_MAX_S / 2)
+            await _turns()
+        clock.advance(ADMIT_QUIET_S * 2)  # one answer still being built
+        await _turns()
+        assert passes == []
+    clock.advance(ADMIT_QUIET_S / 2)
+    await _turns()
+    assert passes == []
+    clock.advance(ADMIT_QUIET_S)
+    await _turns()
+    assert passes == [pytest.approx(ADMIT_WAIT_MAX_S / 2 + ADMIT_QUIET_S * 3.5)]
+
+
+async def test_background_admission_waits_at_most_its_limit_and_admits_for_real(
+    make_harness,
+) -> None:
+    """A stream of submits never holds admission longer than ``ADMIT_WAIT_MAX_S``."""
+    clock = FakeClock(autojump=False)
+    h = await make_harness(ScriptedProvider(hold=asyncio.Event()), clock=clock)
+    with h.engine.answering():
+        batch, _ = await h.engine.submit(_request(2), admit_later=True)
+        clock.advance(ADMIT_WAIT_MAX_S * 0.9)
+        await _turns()
+        assert (await h.database.batches.get_batch(batch.id)).state is BatchState.QUEUED
+        clock.advance(ADMIT_WAIT_MAX_S * 0.2)  # past the limit, still answering
+        for _ in range(200):
+            if (await h.database.batches.get_batch(batch.id)).state is BatchState.RUNNING:
+                break
+            await asyncio.sleep(0.005)
+        assert (await h.database.batches.get_batch(batch.id)).state is BatchState.RUNNING
     assert h.provider.hold is not None
     h.provider.hold.set()
 

@@ -15,6 +15,7 @@ outcome), ``Watchers`` (events and waiters) and ``BatchReader`` (``engine.read``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -213,6 +214,11 @@ class BatchEngine:
             else:
                 await self.runs.admit()
         return batch, created
+
+    def answering(self) -> contextlib.AbstractContextManager[None]:
+        """Wrap the answer to a submit with ``admit_later``: the batches it and its
+        neighbours stored start once they are answered (``Runs.admit_soon``)."""
+        return self.runs.answering()
 
     async def resume(self, batch_id: str) -> BatchRecord:
         """Run a stored unfinished batch in this engine (a CLI re-run continuing its batch).

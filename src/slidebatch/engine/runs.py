@@ -8,7 +8,8 @@ batches run and which slides are pending: they hold ``lock`` so they never inter
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -33,6 +34,12 @@ from slidebatch.scheduler.rate_gate import GateStats
 from slidebatch.storage.errors import StorageLost
 from slidebatch.storage.images import ImageStore
 from slidebatch.storage.repository import BatchRepository
+
+# Background admission (``Runs.admit_soon``) waits while submits are being answered and
+# this long after the last, at most ADMIT_WAIT_MAX_S after the first call: a burst of
+# submits is answered before its batches start (seconds of the engine's clock).
+ADMIT_QUIET_S = 0.01
+ADMIT_WAIT_MAX_S = 0.25
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +93,9 @@ class Runs:
         self.lost: dict[str, LostBatch] = {}  # failed when the database was lost under them
         self._own: set[str] = set()
         self._admitting: asyncio.Task[None] | None = None
+        self._admit_asked = 0.0  # when admit_soon was last called (the clock's seconds)
+        self._admit_calls = 0
+        self._answering = 0  # submits being answered (``answering``)
         self.lock = asyncio.Lock()
 
     def __contains__(self, batch_id: object) -> bool:
@@ -175,9 +185,46 @@ class Runs:
                 await self._start_many_locked(candidates[:room])
 
     def admit_soon(self) -> None:
-        """Admit in the background; one pass pending at a time serves every caller."""
+        """Admit in the background, once the submits arriving with this one are answered.
+
+        The pass waits while a submit is being answered (``answering``) and until none was
+        for ``ADMIT_QUIET_S``, but never longer than ``ADMIT_WAIT_MAX_S`` after the first
+        call it serves. Started at once, the dispatch of the first batches stored took the
+        CPU from the submits still being answered. A call that comes during a pass makes
+        another pass after it, so no batch stored meanwhile waits for the next submit or
+        finish to be admitted.
+        """
+        self._admit_asked = self._clock.now()
+        self._admit_calls += 1
         if self._admitting is None or self._admitting.done():
-            self._admitting = asyncio.create_task(self._admit_logged(), name="admit")
+            first = self._admit_asked
+            self._admitting = asyncio.create_task(self._admit_when_quiet(first), name="admit")
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """Hold background admission (``admit_soon``) while the block answers a submit."""
+        self._answering += 1
+        try:
+            yield
+        finally:
+            self._answering -= 1
+            self._admit_asked = self._clock.now()
+
+    async def _admit_when_quiet(self, first: float) -> None:
+        """Admission passes, the first once quiet (``admit_soon``) counting from ``first``."""
+        while True:
+            now = self._clock.now()
+            last = first + ADMIT_WAIT_MAX_S
+            if self._answering == 0:
+                last = min(last, self._admit_asked + ADMIT_QUIET_S)
+            if now < last:
+                await self._clock.sleep(min(last - now, ADMIT_QUIET_S))
+                continue
+            calls = self._admit_calls
+            await self._admit_logged()
+            if self._admit_calls == calls:
+                return
+            first = self._clock.now()
 
     async def stop_admitting(self) -> None:
         """Cancel a background admission (the engine stops)."""

@@ -29,6 +29,7 @@ from slidebatch.api.schemas import (
 )
 from slidebatch.api.status_body import StatusBodies
 from slidebatch.core.access import Caller
+from slidebatch.core.batch import BatchRecord
 from slidebatch.core.look import Look, check_references
 from slidebatch.core.slide import BatchRequest
 from slidebatch.services import Services
@@ -52,6 +53,24 @@ async def generate(
     wait: bool = Query(True, description="wait for the batch to finish (seed behaviour)"),
     idempotency_key: str | None = Header(None, max_length=_IDEMPOTENCY_KEY_MAX),
 ) -> BatchGenerateOut | JSONResponse:
+    with services.engine.answering():
+        batch = await _create(body, http_request, services, caller, idempotency_key, wait)
+    if not wait:
+        return JSONResponse(BatchAcceptedOut.of(batch).model_dump(), status_code=202)
+    # Shielded: a client that hangs up does not stop its batch (the engine owns it anyway).
+    await asyncio.shield(services.engine.wait_unless_parked(batch.id))
+    return BatchGenerateOut.of(await services.engine.read.result(batch.id))
+
+
+async def _create(
+    body: BatchGenerateIn,
+    http_request: Request,
+    services: Services,
+    caller: Caller,
+    idempotency_key: str | None,
+    wait: bool,
+) -> BatchRecord:
+    """The batch ``body`` asks for, stored (or the one its ``idempotency_key`` made), audited."""
     request = await _with_look(body, body.to_request(), http_request, services, caller)
     async with services.audited(caller, "batch.create", "-") as audit:
         services.check_request(request)
@@ -68,11 +87,7 @@ async def generate(
             services.guard_cost(batch.id, body.max_cost, unit)
         audit.target = batch.id
         audit.detail = f"slides={batch.total_slides} created={created}"
-    if not wait:
-        return JSONResponse(BatchAcceptedOut.of(batch).model_dump(), status_code=202)
-    # Shielded: a client that hangs up does not stop its batch (the engine owns it anyway).
-    await asyncio.shield(services.engine.wait_unless_parked(batch.id))
-    return BatchGenerateOut.of(await services.engine.read.result(batch.id))
+    return batch
 
 
 async def _with_look(
