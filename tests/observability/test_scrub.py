@@ -7,6 +7,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from slidebatch.config import load_settings
 from slidebatch.observability.context import (
@@ -16,6 +18,7 @@ from slidebatch.observability.context import (
 )
 from slidebatch.observability.scrub import (
     Scrubber,
+    fragment_probes,
     mask_fragments,
     secret_fragments,
     settings_secrets,
@@ -120,3 +123,28 @@ def test_a_text_without_a_secret_is_cleared_without_a_search_per_fragment() -> N
     assert mask_fragments("a" * 32 + " slide_completed", fragments) == "a" * 32 + " slide_completed"
     assert _CountedFragments.walks == 0
     assert mask_fragments("key 0123456789ABCDEF here", fragments) == "key **** here"
+
+
+_KEY = "sk-or-v1-0123456789abcdef0123456789abcdef"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=st.text(max_size=60),
+    piece=st.integers(min_value=0, max_value=len(_KEY)).flatmap(
+        lambda start: st.tuples(st.just(start), st.integers(min_value=0, max_value=16))
+    ),
+    after=st.text(max_size=60),
+    upper=st.booleans(),
+)
+def test_the_probes_clear_exactly_the_texts_the_full_check_clears(
+    before: str, piece: tuple[int, int], after: str, upper: bool
+) -> None:
+    """With probes, a text is masked exactly as without them: a text holding a piece of
+    the key (any case, any length) is never let through by the faster first look."""
+    start, length = piece
+    inserted = _KEY[start : start + length]
+    text = before + (inserted.upper() if upper else inserted) + after
+    fragments = secret_fragments(_KEY)
+    probes = fragment_probes(fragments)
+    assert mask_fragments(text, fragments, probes) == mask_fragments(text, fragments)
