@@ -17,12 +17,14 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from tests.fleet.fleet_batches import stored_batch
+from tests.fleet.test_fleet_worker import gate_stats
 
 from slidebatch.core.aspect import AspectRatio
 from slidebatch.core.states import BatchState, SlideState
 from slidebatch.fleet.attempt import RECHECK_AFTER_S, Attempt, AttemptParts
 from slidebatch.fleet.store import Claim, FleetStore
 from slidebatch.providers.base import ImageRequest
+from slidebatch.scheduler.rate_gate import GateStats
 from slidebatch.storage.database import Database
 from slidebatch.testing.clock import FakeClock
 
@@ -152,6 +154,13 @@ class _Permit:
         self.outcomes.append("release")
 
 
+class _Gate:
+    """Neither paused nor parked."""
+
+    def stats(self) -> GateStats:
+        return gate_stats()
+
+
 class _Log:
     def __init__(self) -> None:
         self.events: list[str] = []
@@ -170,7 +179,7 @@ def _attempt(
     parts = AttemptParts(
         store=store,
         provider=provider,  # type: ignore[arg-type]
-        gate=unused,
+        gate=_Gate(),  # type: ignore[arg-type]
         policy=unused,
         images=unused,
         log=log,  # type: ignore[arg-type]

@@ -10,23 +10,34 @@ stand-in (its ``stats()`` and its opening are the test's); the store is the real
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from tests.fleet.fleet_batches import stored_batch
 from tests.fleet.test_fleet_worker import gate_stats
 
 from slidebatch.core.aspect import ImageSize
+from slidebatch.errors import QuotaExhausted
 from slidebatch.fleet import worker as worker_module
+from slidebatch.fleet.attempt import AttemptParts
+from slidebatch.fleet.metrics import FleetMetrics
 from slidebatch.fleet.store import Claim, FleetStore, Released
 from slidebatch.fleet.worker import FleetWorker, WorkerConfig
+from slidebatch.observability.metrics import Metrics
 from slidebatch.scheduler.dispatcher import RETURN_AHEAD_S
+from slidebatch.scheduler.gate import Gate, GateConfig
 from slidebatch.scheduler.rate_gate import GateStats
+from slidebatch.scheduler.retry import RetryPolicy
 from slidebatch.storage.database import Database
+from slidebatch.storage.images import ImageStore
 from slidebatch.testing.clock import FakeClock
 from slidebatch.testing.memory_log import MemoryLog
+from slidebatch.testing.scripted_provider import Fail, ScriptedProvider
 
 pytestmark = pytest.mark.postgres
 
@@ -104,9 +115,10 @@ def _worker(parts: _Parts, sent: list[tuple[int, int]]) -> FleetWorker:
     async def request(claim: Any) -> object:
         return ("request", claim)
 
-    async def run(claim: Claim, request: object, permit: object) -> None:
+    async def run(claim: Claim, request: object, permit: object) -> bool:
         sent.append((claim.slide.key, claim.slide.attempts))
         await parts.store.failed(claim, message="sent", at=AT)
+        return True
 
     worker._request = request  # type: ignore[method-assign]
     worker._attempt.run = run  # type: ignore[method-assign,assignment]
@@ -198,6 +210,93 @@ async def test_a_short_wait_keeps_the_claims(db: Database) -> None:
         await _until(lambda: _states(db, batch_id, "error", 5))
         assert sorted(sent) == [(key, 1) for key in range(5)]
         assert store.claims == 5
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+class _CheckMeetsPark(_Store):
+    """The real store; slide 1's ``still_wanted`` (the check between its permit and its
+    ``confirm``) answers only once ``parked`` is set: another request's spent quota parked
+    the gate while the check ran."""
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.parked = asyncio.Event()
+
+    async def still_wanted(self, claim: Claim, *, at: datetime) -> Any:
+        wanted = await super().still_wanted(claim, at=at)
+        if claim.slide.key == 1 and not self.parked.is_set():
+            await self.parked.wait()
+        return wanted
+
+
+class _ParkTellingGate(Gate):
+    def __init__(self, store: _CheckMeetsPark, clock: FakeClock) -> None:
+        super().__init__(GateConfig(max_in_flight=2), clock=clock)
+        self.store = store
+
+    def park(self, until: float, reason: str) -> None:
+        super().park(until, reason)
+        self.store.parked.set()
+
+
+async def test_a_permit_whose_confirm_meets_a_park_gives_its_claim_back(
+    db: Database, tmp_path: Path
+) -> None:
+    """Two claims get permits at 0; slide 0 is sent and its spent quota parks the gate for
+    900 s while slide 1's check before ``confirm`` runs. Slide 1 goes back to pending with
+    its attempt not counted (not held 'generating' in ``confirm`` until the park ends, its
+    lease renewed by the heartbeat), its permit given back (the gate counts no start for
+    it), and nothing more is sent during the park; after it slide 1 is sent once, as
+    attempt 1, and stored done."""
+    store, clock = _CheckMeetsPark(db), FakeClock(autojump=False)
+    gate = _ParkTellingGate(store, clock)
+    empty = QuotaExhausted("no credits", reset_at=None, no_credits=True)
+    provider = ScriptedProvider(clock, default_latency=0.0, script={"s0": [Fail(empty)]})
+    log = MemoryLog()
+    parts = AttemptParts(
+        store=store,
+        provider=provider,
+        gate=gate,
+        policy=RetryPolicy(1, 0, 2.0, 60.0, random.Random(7), quota_recheck=900.0),
+        images=ImageStore(tmp_path / "images"),
+        log=log,  # type: ignore[arg-type]
+        metrics=(metrics := Metrics(CollectorRegistry())),
+        fleet_metrics=FleetMetrics(metrics, "w"),
+        clock=clock,
+        wall=lambda: AT,
+        timeout=30.0,
+    )
+    config = WorkerConfig(lease=30.0, poll=1.0, max_concurrent=4, image_size=ImageSize.K1)
+    worker = FleetWorker(
+        name="w", parts=parts, repo=db.batches, config=config, dsn="postgresql://unused"
+    )
+    worker._listener = _Listener()  # type: ignore[assignment]
+    batch_id = await stored_batch(db, 2)
+    await store.admit(10, at=AT)
+    task = asyncio.create_task(worker.run())
+    try:
+        await asyncio.wait_for(store.parked.wait(), 5)
+        await _until(lambda: _states(db, batch_id, "pending", 2))
+        waiting, returned_row = await _rows(db, batch_id)  # slide 0 waits out its quota
+        assert returned_row == ("pending", 0)  # slide 1's attempt not counted
+        assert [c.slide_id for c in provider.calls] == ["s0"]
+        stats = gate.stats()
+        assert (stats.in_flight, stats.starts_in_window) == (0, 1)  # slide 0's start only
+        returned = [e.fields["details"]["slide_key"] for e in log.named("slide_returned")]
+        assert returned == [1]
+        for _ in range(5):  # ticks and wake-ups during the park: nothing claimed or sent
+            worker._wake.set()
+            clock.advance(RETURN_AHEAD_S)
+            await asyncio.sleep(0.05)
+        assert store.claims == 2
+        assert len(provider.calls) == 1
+        clock.advance(900.0 - clock.now())
+        await _until(lambda: _states(db, batch_id, "done", 1))
+        assert await _rows(db, batch_id) == [waiting, ("done", 1)]
+        assert [c.slide_id for c in provider.calls] == ["s0", "s1"]
+        assert provider.calls[1].started >= 900.0
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

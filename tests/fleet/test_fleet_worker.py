@@ -143,8 +143,9 @@ def _worker(parts: _Parts, ran: list[tuple[object, object]]) -> FleetWorker:
     async def request(claim: Any) -> object:
         return ("request", claim)
 
-    async def run(claim: object, request: object, permit: object) -> None:
+    async def run(claim: object, request: object, permit: object) -> bool:
         ran.append((claim, permit))
+        return True
 
     worker._request = request  # type: ignore[method-assign]
     worker._attempt.run = run  # type: ignore[method-assign]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, Literal
 
 from slidebatch.engine.runs import completion_summary
 from slidebatch.errors import ProviderError, QuotaExhausted
@@ -24,8 +24,9 @@ from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.providers.base import ImageProvider, ImageRequest, ImageResult
 from slidebatch.scheduler.clock import Clock
 from slidebatch.scheduler.deadline import call_provider
+from slidebatch.scheduler.dispatcher import RETURN_AHEAD_S
 from slidebatch.scheduler.job import Job
-from slidebatch.scheduler.rate_gate import GatePermit, RateGate
+from slidebatch.scheduler.rate_gate import GatePermit, RateGate, far_park
 from slidebatch.scheduler.retry import RetryPolicy
 from slidebatch.scheduler.saves import Saves
 from slidebatch.storage.images import ImageStore
@@ -64,13 +65,19 @@ class Attempt:
         # An image in hand is stored even when the worker stops (it drains these saves).
         self._saves = saves if saves is not None else Saves(parts.log, parts.clock)
 
-    async def run(self, claim: Claim, request: ImageRequest, permit: GatePermit) -> None:
-        """Make the attempt ``claim`` stands for; stores and logs what came of it."""
+    async def run(self, claim: Claim, request: ImageRequest, permit: GatePermit) -> bool:
+        """Make the attempt ``claim`` stands for; stores and logs what came of it.
+
+        False: a park (a spent quota) ending more than ``RETURN_AHEAD_S`` away came before
+        the request left; nothing was sent, the permit was given back (``abandon``), and the
+        claim is still held: the caller gives it back (``FleetStore.give_back``) rather than
+        hold it 'generating' in ``confirm`` until the park ends, as the dispatcher does."""
         slide = claim.slide
         job = Job(claim.batch.id, slide.key, request, slide.attempts - 1, slide.requeues)
         attempt = slide.attempts
-        if not await self._leaves(claim, job, permit):
-            return
+        leaves = await self._leaves(claim, job, permit)
+        if leaves != "sent":
+            return leaves != "parked"
         self._p.log.event("slide_started", batch_id=job.batch_id, details=_where(job, attempt))
         try:
             result = await self._call(request)
@@ -85,20 +92,30 @@ class Attempt:
             permit.success(result.rate_limit)
             self._p.metrics.upstream_request(200, result.latency_s)
             await self._saves.run(self._store(claim, job, result, attempt))
+        return True
 
-    async def _leaves(self, claim: Claim, job: Job, permit: GatePermit) -> bool:
-        """Whether the request leaves now: the claim is still wanted, and the permit is
-        confirmed (``GatePermit.confirm``) no longer than ``RECHECK_AFTER_S`` after that was
-        known. The check takes a round trip, so the start counts from the confirm (written
-        before the request leaves when that made it late), and a 429 heard of meanwhile
-        holds it; when the confirm waited out such a pause, the batch may have been
-        cancelled or deleted during it, so it is asked again."""
+    async def _leaves(
+        self, claim: Claim, job: Job, permit: GatePermit
+    ) -> Literal["sent", "dropped", "parked"]:
+        """Whether the request leaves now ("sent"): the claim is still wanted, and the
+        permit is confirmed (``GatePermit.confirm``) no longer than ``RECHECK_AFTER_S``
+        after that was known. The check takes a round trip, so the start counts from the
+        confirm (written before the request leaves when that made it late), and a 429
+        heard of meanwhile holds it; when the confirm waited out such a pause, the batch may
+        have been cancelled or deleted during it, so it is asked again ("dropped": it was,
+        the permit given back). A park ending more than ``RETURN_AHEAD_S`` away is not
+        waited out in the confirm (hours, the slide shown 'generating' with nothing sent):
+        the permit is given back ("parked")."""
         while await self._still_wanted(claim, job, permit):
+            now = self._p.clock.now()
+            if far_park(self._p.gate.stats(), now, within=RETURN_AHEAD_S) is not None:
+                permit.abandon()  # never sent: the gate un-counts its start
+                return "parked"
             asked = self._p.clock.now()
             await permit.confirm()
             if self._p.clock.now() - asked <= RECHECK_AFTER_S:
-                return True
-        return False
+                return "sent"
+        return "dropped"
 
     async def _still_wanted(self, claim: Claim, job: Job, permit: GatePermit) -> bool:
         """The claim waited for the gate: a batch cancelled or deleted meanwhile sends

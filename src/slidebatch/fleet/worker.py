@@ -14,7 +14,10 @@ far the loop claims nothing (it waits until the start is near, or a wake-up, and
 fleet gate's state again first: a ``gate clear`` ends a park early), so the same slides are
 not claimed and given back in a loop. Once granted, a claim whose batch was
 cancelled or deleted meanwhile sends nothing (``Attempt.run`` asks ``still_wanted`` first
-and gives the permit back). Each attempt runs as its own task.
+and gives the permit back); one whose permit meets a park more than ``RETURN_AHEAD_S`` away
+before it leaves (``rate_gate.far_park``, checked before ``confirm``) gives the permit back
+and the claim is given back as above, not held 'generating' in ``confirm`` until the park
+ends (a 429 pause is waited out there). Each attempt runs as its own task.
 
 Beside the loop, three chores keep the fleet whole:
 - heartbeat, every third of ``FLEET_LEASE_SECONDS``: this worker's leases are extended (and
@@ -251,20 +254,26 @@ class FleetWorker:
         """Wait for the gate holding ``claim`` (the request is built first), then send it.
 
         Cancelled while waiting (the worker stops): ``leave`` returns the slide to pending.
-        Its start far (``_permit``): given back, nothing sent.
+        Its start far (``_permit``): given back, nothing sent. A park that came between the
+        permit and the send (``Attempt.run`` gives the permit back, nothing sent): the
+        claim goes back the same way (``_permit`` sees the park far and gives it back).
         """
         try:
             request = await self._request(claim)
             permit = await self._permit(claim)
         finally:
             ahead.release()
-        if permit is None:
-            return
         task = asyncio.current_task()
-        if task is not None:  # a stop lets it finish (within its grace)
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
-        await self._attempt.run(claim, request, permit)
+        while permit is not None:
+            if task is not None:  # a stop lets it finish (within its grace)
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
+            if await self._attempt.run(claim, request, permit):
+                return
+            if task is not None:  # nothing left: a stop hands the claim back (``leave``)
+                self._sending.discard(task)
+                task.remove_done_callback(self._sending.discard)
+            permit = await self._permit(claim)
 
     async def _permit(self, claim: Claim) -> GatePermit | None:
         """The gate's permit for ``claim``; None: its start was far, the claim was given

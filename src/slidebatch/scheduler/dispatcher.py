@@ -56,7 +56,13 @@ from slidebatch.scheduler.deadline import call_provider
 from slidebatch.scheduler.fair_queue import BatchQueueStats, FairQueue, StartGate
 from slidebatch.scheduler.job import Job
 from slidebatch.scheduler.phases import AttemptPhase, PhaseObserver, ignore_phase
-from slidebatch.scheduler.rate_gate import GatePermit, GateStats, RateGate, far_start
+from slidebatch.scheduler.rate_gate import (
+    GatePermit,
+    GateStats,
+    RateGate,
+    far_park,
+    far_start,
+)
 from slidebatch.scheduler.retry import RetryPolicy
 from slidebatch.scheduler.saves import DRAIN_SECONDS, Saves
 
@@ -314,8 +320,7 @@ class Dispatcher:
 
     def _parked_far(self) -> bool:
         """Whether a park (a spent quota) keeps every start more than ``RETURN_AHEAD_S`` away."""
-        parked = self._gate.stats().parked_until
-        return parked is not None and parked > self._clock.now() + RETURN_AHEAD_S
+        return far_park(self._gate.stats(), self._clock.now(), within=RETURN_AHEAD_S) is not None
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)

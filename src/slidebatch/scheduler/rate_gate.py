@@ -83,6 +83,15 @@ def far_start(stats: GateStats, now: float, *, within: float) -> float | None:
     return latest if latest is not None and latest > now + within else None
 
 
+def far_park(stats: GateStats, now: float, *, within: float) -> float | None:
+    """When the gate's park (a spent quota) ends (``stats``' clock), if that is more than
+    ``within`` seconds after ``now``; None when there is none or it ends soon. A permit
+    handed out before the park is given back rather than held in ``confirm`` until it ends
+    (the dispatcher and a fleet worker); a pause (capped, seconds) is waited out there."""
+    parked = stats.parked_until
+    return parked if parked is not None and parked > now + within else None
+
+
 class GatePermit(Protocol):
     """The right to send one request; its outcome is reported exactly once."""
 
