@@ -148,3 +148,28 @@ def test_the_probes_clear_exactly_the_texts_the_full_check_clears(
     fragments = secret_fragments(_KEY)
     probes = fragment_probes(fragments)
     assert mask_fragments(text, fragments, probes) == mask_fragments(text, fragments)
+
+
+def test_a_character_that_lowers_to_two_does_not_shift_the_mask() -> None:
+    """``İ`` lower-cases to two characters; a piece of the key after it is still masked
+    whole, and a log line around it stays one line of valid JSON."""
+    scrubber = Scrubber([_KEY])
+    text = "İ" * 20 + _KEY[:16].upper()
+    assert scrubber.text(text) == "İ" * 20 + "****"
+    line = '{"error": "' + "İ" * 3 + _KEY[:12] + '"}\n'
+    scrubbed = scrubber.text(line)
+    assert _KEY[:8] not in scrubbed
+    assert scrubbed.endswith('"}\n')
+
+
+@settings(max_examples=200, deadline=None)
+@given(noise=st.text(alphabet="İİa-", min_size=8, max_size=30), start=st.integers(0, len(_KEY) - 8))
+def test_no_piece_of_a_key_survives_among_characters_that_change_length(
+    noise: str, start: int
+) -> None:
+    """Any 8-character piece of the key, between characters whose lower case is longer,
+    leaves no 8 characters of the key readable."""
+    piece = _KEY[start : start + 8 + len(noise) % 5]
+    scrubbed = Scrubber([_KEY]).text(noise + piece + noise)
+    folded = scrubbed.lower()
+    assert not any(_KEY[i : i + 8].lower() in folded for i in range(len(_KEY) - 7))

@@ -34,7 +34,7 @@ def secret_fragments(secret: str) -> frozenset[str]:
         return frozenset()
     forms = [secret, *_base64_forms(secret)]
     return frozenset(
-        form[i : i + FRAGMENT].lower() for form in forms for i in range(len(form) - FRAGMENT + 1)
+        fold(form)[i : i + FRAGMENT] for form in forms for i in range(len(form) - FRAGMENT + 1)
     )
 
 
@@ -51,6 +51,16 @@ def _base64_forms(secret: str) -> list[str]:
         end = len(encoded) - (1 if (offset + len(raw)) % 3 else 0)
         forms.append(encoded[start:end])
     return forms
+
+
+def fold(text: str) -> str:
+    """``text`` lower-cased character by character, so each index still names the same
+    character. ``str.lower`` makes two characters of one (``İ``), which shifted every
+    mask after it onto the wrong place: the key's characters before it stayed readable."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(c.lower()[:1] for c in text)
 
 
 def fragment_probes(fragments: Iterable[str]) -> frozenset[str]:
@@ -70,7 +80,7 @@ def mask_fragments(
     """
     if not fragments or len(text) < FRAGMENT:
         return text
-    lowered = text.lower()
+    lowered = fold(text)
     if probes is not None and probes.isdisjoint(
         [lowered[i : i + PROBE] for i in range(0, len(lowered) - PROBE + 1, _STRIDE)]
     ):
