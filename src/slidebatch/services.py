@@ -186,8 +186,14 @@ class Services:
         check_text("visual_desc", text, "MAX_VISUAL_DESC_CHARS", self.limits)
 
     async def check_quota(self, caller: Caller, slides: int) -> None:
-        """Raise ``QuotaExceeded`` when ``caller``'s key may not start ``slides`` more slides."""
+        """Raise ``QuotaExceeded`` when ``caller``'s key may not start ``slides`` more slides.
+        Call it inside ``quota_hold`` with the storing of what it lets through."""
         await self.quota.check(caller.principal, slides)
+
+    def quota_hold(self, caller: Caller) -> AbstractAsyncContextManager[None]:
+        """Hold ``caller``'s key from its quota check until the batch is stored
+        (``QuotaGuard.admitting``): concurrent submits of one key cannot pass on one count."""
+        return self.quota.admitting(caller.principal)
 
     @asynccontextmanager
     async def audited(

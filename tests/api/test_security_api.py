@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -141,6 +142,26 @@ def test_slides_per_day_quota_is_429_with_retry_after(
     assert over.status_code == 429
     assert int(over.headers["Retry-After"]) >= 1
     assert "slides per day" in over.json()["detail"]
+
+
+async def test_concurrent_submits_of_one_key_cannot_pass_its_quota_on_one_count(
+    settings: Settings, keys: dict[str, str]
+) -> None:
+    """Five 2-slide submits at once of a key allowed 3 slides a day: one is accepted, the
+    others are 429 (each check counted the ones before; all five passed one count)."""
+    app = create_app(settings)
+    tight = _as(keys["tight"])
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client,
+    ):
+        answers = await asyncio.gather(
+            *(
+                client.post("/api/slide/batch/generate?wait=false", json=DECK, headers=tight)
+                for _ in range(5)
+            )
+        )
+    assert sorted(a.status_code for a in answers) == [202, 429, 429, 429, 429]
 
 
 def test_every_batch_operation_is_audited(

@@ -2,11 +2,19 @@
 
 Gathers the key's usage from storage and lets ``core.quota`` decide. Open mode (no key)
 and keys without quotas pass without a query.
+
+A check counts what is stored, so two submits of one key checked at once would both pass
+on the same count (five concurrent 2-slide submits of a key allowed 3 slides a day all got
+202). ``admitting`` holds a key with quotas from its check until its batch is stored: that
+key's submits are checked one after the other, each counting the ones before. The hold is
+this process's: API processes of a fleet can still each let one through at the same time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -59,6 +67,7 @@ class QuotaGuard:
         self._keys = keys
         self._defaults = defaults or Quotas()
         self._now = now
+        self._holds: dict[str, asyncio.Lock] = {}  # one per key with quotas (``admitting``)
 
     def today(self) -> datetime:
         """When the current day began (the server's local midnight): day quotas count since."""
@@ -76,6 +85,18 @@ class QuotaGuard:
         key = await self._keys.get(who.key_id)
         quotas: Quotas = key.quotas
         return quotas.or_defaults(self._defaults)
+
+    @asynccontextmanager
+    async def admitting(self, principal: _Caller) -> AsyncIterator[None]:
+        """Hold ``principal``'s key (when quotas apply to it) for a check and the storing of
+        what it admits: the key's next check waits and counts it."""
+        owner = principal.key_id
+        quotas = await self.quotas_of(principal)
+        if owner is None or quotas is None or quotas == Quotas():
+            yield
+            return
+        async with self._holds.setdefault(owner, asyncio.Lock()):
+            yield
 
     async def check(self, principal: _Caller, slides_requested: int) -> None:
         """Raise ``QuotaExceeded`` when admitting ``slides_requested`` more would pass a quota."""

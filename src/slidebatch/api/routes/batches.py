@@ -74,15 +74,16 @@ async def _create(
     request = await _with_look(body, body.to_request(), http_request, services, caller)
     async with services.audited(caller, "batch.create", "-") as audit:
         services.check_request(request)
-        # A client's retry returns its batch even at the edge of its quota.
-        if not await services.engine.read.is_repeat(caller.owner, idempotency_key):
-            await services.check_quota(caller, len(request.slides))
-        unit = None
-        if body.max_cost is not None:
-            unit = await services.check_max_cost(body.max_cost, len(request.slides))
-        batch, created = await services.engine.submit(
-            request, owner=caller.owner, idempotency_key=idempotency_key, admit_later=not wait
-        )
+        async with services.quota_hold(caller):
+            # A client's retry returns its batch even at the edge of its quota.
+            if not await services.engine.read.is_repeat(caller.owner, idempotency_key):
+                await services.check_quota(caller, len(request.slides))
+            unit = None
+            if body.max_cost is not None:
+                unit = await services.check_max_cost(body.max_cost, len(request.slides))
+            batch, created = await services.engine.submit(
+                request, owner=caller.owner, idempotency_key=idempotency_key, admit_later=not wait
+            )
         if created and unit is not None and body.max_cost is not None:
             services.guard_cost(batch.id, body.max_cost, unit)
         audit.target = batch.id

@@ -60,8 +60,9 @@ async def _one(body: SingleSlideIn, services: ServicesDep, caller: CallerDep) ->
     request = batch_body.to_request()
     async with services.audited(caller, "batch.create", "-", detail="single") as audit:
         services.check_request(request)
-        await services.check_quota(caller, 1)
-        batch, _ = await services.engine.submit(request, owner=caller.owner)
+        async with services.quota_hold(caller):
+            await services.check_quota(caller, 1)
+            batch, _ = await services.engine.submit(request, owner=caller.owner)
         audit.target = batch.id
     await asyncio.shield(services.engine.wait_unless_parked(batch.id))
     return _succeeded(
