@@ -69,17 +69,24 @@ def test_sigkill_mid_batch_then_restart_completes_every_slide_once(tmp_path: Pat
         _kill_and_resume(tmp_path, env, upstream)
 
 
+def _submit(base_url: str, *, slides: int, workers: int) -> str:
+    """A ``?wait=false`` batch of ``slides`` slides at ``max_workers=workers``; its id."""
+    body = {
+        "slides": [
+            {"title": f"Slide {i}", "content_text": f"point {i}"} for i in range(1, slides + 1)
+        ],
+        "style_prompt": "navy",
+        "max_workers": workers,
+    }
+    accepted = httpx.post(f"{base_url}/api/slide/batch/generate?wait=false", json=body, timeout=10)
+    assert accepted.status_code == 202, accepted.text
+    return str(accepted.json()["batch_id"])
+
+
 def _kill_and_resume(tmp_path: Path, env: dict[str, str], upstream: FakeUpstreamServer) -> None:
     first = ServerProcess(tmp_path, env).start()
-    slides = [{"title": f"Slide {i}", "content_text": f"point {i}"} for i in range(1, 31)]
     try:
-        accepted = httpx.post(
-            f"{first.base_url}/api/slide/batch/generate?wait=false",
-            json={"slides": slides, "style_prompt": "navy", "max_workers": 2},
-            timeout=10,
-        )
-        assert accepted.status_code == 202, accepted.text
-        batch_id = accepted.json()["batch_id"]
+        batch_id = _submit(first.base_url, slides=30, workers=2)
         _wait_for(lambda: sum(_completed_keys(_log_lines(first.log_dir)).values()) >= 4, 30)
     finally:
         first.kill()
@@ -124,15 +131,8 @@ def test_sigterm_mid_batch_lets_the_requests_in_flight_finish_and_stores_them(
             "LLM_API_BASE": upstream.openrouter_base,
         }
         first = ServerProcess(tmp_path, env).start()
-        slides = [{"title": f"Slide {i}", "content_text": f"point {i}"} for i in range(1, 9)]
         try:
-            accepted = httpx.post(
-                f"{first.base_url}/api/slide/batch/generate?wait=false",
-                json={"slides": slides, "style_prompt": "navy", "max_workers": 3},
-                timeout=10,
-            )
-            assert accepted.status_code == 202, accepted.text
-            batch_id = accepted.json()["batch_id"]
+            batch_id = _submit(first.base_url, slides=8, workers=3)
             _wait_for(lambda: upstream.stats()["totals"]["requests"] >= 3, 30)
         finally:
             first.stop()  # SIGTERM, then waits for the exit

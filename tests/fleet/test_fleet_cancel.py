@@ -118,11 +118,7 @@ async def test_a_claim_still_wanted_only_while_its_batch_runs_on(db: Database) -
 
     taken = await stored_batch(db, 1)
     await store.admit(10, at=AT)
-    (old,) = await _claims(store, "dead", 1)
-    async with db.engine.begin() as connection:
-        await connection.execute(text("UPDATE slides SET lease_until = now() - interval '1 s'"))
-    await store.reap(at=AT)
-    (new,) = await _claims(store, "alive", 1)
+    old, new = await _claimed_again(db, store)
     assert not (await store.still_wanted(old, at=AT)).wanted
     assert (await store.still_wanted(new, at=AT)).wanted
     assert taken == new.batch.id
@@ -190,6 +186,17 @@ def _attempt(
         timeout=5.0,
     )
     return Attempt(parts)
+
+
+async def _claimed_again(db: Database, store: FleetStore) -> tuple[Claim, Claim]:
+    """One slide claimed by worker "dead", its lease expired and reaped, then claimed by
+    "alive": the first claim and the second (its attempt moved on)."""
+    (old,) = await _claims(store, "dead", 1)
+    async with db.engine.begin() as connection:
+        await connection.execute(text("UPDATE slides SET lease_until = now() - interval '1 s'"))
+    await store.reap(at=AT)
+    (new,) = await _claims(store, "alive", 1)
+    return old, new
 
 
 def _request(claim: Claim) -> ImageRequest:
@@ -286,11 +293,7 @@ async def test_give_back_is_fenced_on_the_worker_and_the_attempt(db: Database) -
     store = FleetStore(db.engine)
     batch_id = await stored_batch(db, 1)
     await store.admit(10, at=AT)
-    (old,) = await _claims(store, "dead", 1)
-    async with db.engine.begin() as connection:
-        await connection.execute(text("UPDATE slides SET lease_until = now() - interval '1 s'"))
-    await store.reap(at=AT)
-    (new,) = await _claims(store, "alive", 1)
+    old, new = await _claimed_again(db, store)
     assert new.seq == old.seq + 1
     assert await store.give_back(old, "dead", at=AT) == type(await store.reap(at=AT))(())
     assert await store.give_back(new, "dead", at=AT) == type(await store.reap(at=AT))(())

@@ -10,7 +10,9 @@ stand-in (its ``stats()`` and its opening are the test's); the store is the real
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -125,6 +127,17 @@ def _worker(parts: _Parts, sent: list[tuple[int, int]]) -> FleetWorker:
     return worker
 
 
+@contextlib.asynccontextmanager
+async def _running(worker: FleetWorker) -> AsyncIterator[None]:
+    """``worker.run()`` as a task for the block; cancelled after it."""
+    task = asyncio.create_task(worker.run())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def _rows(db: Database, batch_id: str) -> list[tuple[str, int]]:
     async with db.engine.connect() as connection:
         rows = await connection.execute(
@@ -160,8 +173,7 @@ async def test_claims_waiting_through_a_park_or_pause_go_back_and_are_sent_once(
     await store.admit(10, at=AT)
     sent: list[tuple[int, int]] = []
     worker = _worker(_Parts(store, gate, clock), sent)
-    task = asyncio.create_task(worker.run())
-    try:
+    async with _running(worker):
         await _until(lambda: _states(db, batch_id, "generating", _AHEAD))
         until = clock.now() + (3600.0 if hold == "park" else 30.0)
         field = "parked_until" if hold == "park" else "paused_until"
@@ -183,9 +195,6 @@ async def test_claims_waiting_through_a_park_or_pause_go_back_and_are_sent_once(
         gate.open.set()
         await _until(lambda: _states(db, batch_id, "error", 6))
         assert sorted(sent) == [(key, 1) for key in range(6)]
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_a_short_wait_keeps_the_claims(db: Database) -> None:
@@ -198,8 +207,7 @@ async def test_a_short_wait_keeps_the_claims(db: Database) -> None:
     await store.admit(10, at=AT)
     sent: list[tuple[int, int]] = []
     worker = _worker(_Parts(store, gate, clock), sent)
-    task = asyncio.create_task(worker.run())
-    try:
+    async with _running(worker):
         await _until(lambda: _states(db, batch_id, "generating", _AHEAD))
         for _ in range(5):
             clock.advance(RETURN_AHEAD_S)
@@ -210,9 +218,6 @@ async def test_a_short_wait_keeps_the_claims(db: Database) -> None:
         await _until(lambda: _states(db, batch_id, "error", 5))
         assert sorted(sent) == [(key, 1) for key in range(5)]
         assert store.claims == 5
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
 
 
 class _CheckMeetsPark(_Store):
@@ -275,8 +280,7 @@ async def test_a_permit_whose_confirm_meets_a_park_gives_its_claim_back(
     worker._listener = _Listener()  # type: ignore[assignment]
     batch_id = await stored_batch(db, 2)
     await store.admit(10, at=AT)
-    task = asyncio.create_task(worker.run())
-    try:
+    async with _running(worker):
         await asyncio.wait_for(store.parked.wait(), 5)
         await _until(lambda: _states(db, batch_id, "pending", 2))
         waiting, returned_row = await _rows(db, batch_id)  # slide 0 waits out its quota
@@ -297,6 +301,3 @@ async def test_a_permit_whose_confirm_meets_a_park_gives_its_claim_back(
         assert await _rows(db, batch_id) == [waiting, ("done", 1)]
         assert [c.slide_id for c in provider.calls] == ["s0", "s1"]
         assert provider.calls[1].started >= 900.0
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)

@@ -38,7 +38,7 @@ import dataclasses
 import os
 import secrets
 import socket
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -263,17 +263,26 @@ class FleetWorker:
             permit = await self._permit(claim)
         finally:
             ahead.release()
-        task = asyncio.current_task()
         while permit is not None:
-            if task is not None:  # a stop lets it finish (within its grace)
-                self._sending.add(task)
-                task.add_done_callback(self._sending.discard)
-            if await self._attempt.run(claim, request, permit):
-                return
-            if task is not None:  # nothing left: a stop hands the claim back (``leave``)
-                self._sending.discard(task)
-                task.remove_done_callback(self._sending.discard)
+            with self._sending_now():
+                if await self._attempt.run(claim, request, permit):
+                    return
             permit = await self._permit(claim)
+
+    @contextlib.contextmanager
+    def _sending_now(self) -> Iterator[None]:
+        """The current task, for the block, as one whose request may have left: a stop lets
+        it finish within its grace. Outside it a stop cancels the task and ``leave`` hands
+        its claim back."""
+        task = asyncio.current_task()
+        if task is None:
+            yield
+            return
+        self._sending.add(task)
+        try:
+            yield
+        finally:
+            self._sending.discard(task)
 
     async def _permit(self, claim: Claim) -> GatePermit | None:
         """The gate's permit for ``claim``; None: its start was far, the claim was given
