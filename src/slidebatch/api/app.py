@@ -8,6 +8,7 @@ import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.cors import CORSMiddleware
@@ -69,7 +70,7 @@ def create_app(
     settings: Settings | None = None,
     *,
     services_factory: ServicesFactory | None = None,
-    freeze_startup: bool = False,
+    warm_start: bool = False,
     on_owner_lost: Callable[[], None] | None = None,
     drain_on_shutdown: bool = False,
 ) -> FastAPI:
@@ -78,10 +79,13 @@ def create_app(
     ``on_owner_lost`` is called once if the PostgreSQL owner lock's session ends under the
     process (``Services.owner_lost``): the CLI stops uvicorn then (``cli/server.py``).
 
-    ``freeze_startup`` (``slidebatch serve``): once started, everything built so far leaves
-    the garbage collector's view (``gc.freeze``). A full collection walked the ~160,000
-    objects of the modules, the app and its schemas, 60-80 ms with the event loop stopped,
-    every time the objects made by polls and slides reached its threshold.
+    ``warm_start`` (``slidebatch serve``): before the first request, what FastAPI and anyio
+    build at their first use is built (``_build_lazy_state``: the first request paid
+    ~130 ms with the event loop stopped, measured with a stack sampler under
+    ``slidebatch bench --load``); then everything built so far leaves the garbage
+    collector's view (``gc.freeze``). A full collection walked the ~160,000 objects of the
+    modules, the app and its schemas, 60-80 ms with the event loop stopped, every time the
+    objects made by polls and slides reached its threshold.
 
     ``drain_on_shutdown`` (``slidebatch serve``): at shutdown the engine starts no request
     and those in flight finish and are stored (``_let_requests_finish``) before the
@@ -95,7 +99,8 @@ def create_app(
         async with factory(settings) as services, _owner_lost_hook(on_owner_lost, services):
             app.state.services = services
             services.engine.start_cleanup(every=_cleanup_interval(settings))
-            if freeze_startup:
+            if warm_start:
+                _build_lazy_state(app)
                 gc.collect()  # garbage of the start is freed, not frozen for good
                 gc.freeze()
             try:
@@ -103,7 +108,7 @@ def create_app(
             finally:
                 if drain_on_shutdown:
                     await _let_requests_finish(services)
-                if freeze_startup:
+                if warm_start:
                     gc.unfreeze()
 
     app = FastAPI(
@@ -135,6 +140,21 @@ def _install_routes(app: FastAPI) -> None:
     app.include_router(system.probes)
     app.include_router(assets.router, responses={404: ERROR_RESPONSES[404]})
     install_api_fallback(app)
+
+
+def _build_lazy_state(app: FastAPI) -> None:
+    """Build now what would otherwise be built inside the first requests, on the event loop.
+
+    FastAPI (0.16x) builds a route's models, validators and dependencies the first time a
+    request is matched against the router holding it; a path no route has is matched
+    against every route, so every route's state is built here. anyio loads its asyncio
+    backend at the first primitive made on a running loop (httpcore's pool locks, at the
+    first upstream request). Neither has side effects beyond its caches.
+    """
+    scope = {"type": "http", "method": "GET", "path": "/\0warm", "root_path": "", "headers": []}
+    for route in app.router.routes:
+        route.matches(scope)
+    anyio.Event()
 
 
 def _install_middleware(app: FastAPI, settings: Settings) -> None:

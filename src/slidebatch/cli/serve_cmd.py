@@ -94,7 +94,7 @@ def _run(settings: Settings, log_level: str, role: FleetRole | None = None) -> N
         app = create_app(
             settings,
             services_factory=factory,
-            freeze_startup=True,
+            warm_start=True,
             on_owner_lost=server.owner_lost,
             drain_on_shutdown=True,
         )
