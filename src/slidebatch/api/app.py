@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 import anyio
@@ -99,17 +99,12 @@ def create_app(
         async with factory(settings) as services, _owner_lost_hook(on_owner_lost, services):
             app.state.services = services
             services.engine.start_cleanup(every=_cleanup_interval(settings))
-            if warm_start:
-                _build_lazy_state(app)
-                gc.collect()  # garbage of the start is freed, not frozen for good
-                gc.freeze()
-            try:
-                yield
-            finally:
-                if drain_on_shutdown:
-                    await _let_requests_finish(services)
-                if warm_start:
-                    gc.unfreeze()
+            with _warm(app) if warm_start else contextlib.nullcontext():
+                try:
+                    yield
+                finally:
+                    if drain_on_shutdown:
+                        await _let_requests_finish(services)
 
     app = FastAPI(
         title="slidebatch",
@@ -140,6 +135,18 @@ def _install_routes(app: FastAPI) -> None:
     app.include_router(system.probes)
     app.include_router(assets.router, responses={404: ERROR_RESPONSES[404]})
     install_api_fallback(app)
+
+
+@contextlib.contextmanager
+def _warm(app: FastAPI) -> Iterator[None]:
+    """Inside: the app's lazily built state is built, and what the start built is frozen."""
+    _build_lazy_state(app)
+    gc.collect()  # garbage of the start is freed, not frozen for good
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _build_lazy_state(app: FastAPI) -> None:
