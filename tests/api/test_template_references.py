@@ -185,3 +185,56 @@ def test_only_usable_references_are_kept_from_an_analysis(client: TestClient) ->
     kept = answer.json()["reference_images"]
     assert len(kept) == 4
     assert all(url.endswith(".png") for url in kept)
+
+
+def test_a_cover_the_seed_s_template_page_draws_outlives_its_batch(
+    client: TestClient, upstream: FakeUpstreamServer
+) -> None:
+    """A template without a cover gets one as the seed's TemplateSelect makes it (POST
+    /slide/generate, then PUT /template/{id} with the answered image_url): the cover is kept
+    as the template's own file, outlives its one-slide batch, and is sent as no reference."""
+    template = client.post(
+        "/api/template/save", json={"name": "Typed look", "style_prompt": "teal lines"}
+    ).json()["template"]
+    assert template["cover_image"] is None
+    drawn = client.post(
+        "/api/slide/generate",
+        json={
+            "style_prompt": template["style_prompt"],
+            "visual_desc": "一张高完成度的 PPT 模板封面预览图",
+            "aspect_ratio": "16:9",
+            "page_num": 1,
+            "title": template["name"],
+            "content_text": "模板预览",
+        },
+    )
+    assert drawn.status_code == 200, drawn.text
+    image = client.get(drawn.json()["image_url"]).content
+    preview = {
+        key: template[key]
+        for key in ("name", "style_prompt", "vis_settings", "aspect_ratios")
+        if key in template
+    } | {
+        "cover_image": drawn.json()["image_url"],
+        "default_aspect_ratio": template["default_aspect_ratio"],
+        "custom_dimensions": template["custom_dimensions"],
+    }
+    answer = client.put(f"/api/template/{template['id']}", json=preview)
+    assert answer.status_code == 200, answer.text
+    cover = answer.json()["template"]["cover_image"]
+    assert cover.startswith("/assets/templates/")
+
+    # The batch goes (DELETE here, BATCH_CLEANUP_HOURS in time); the cover stays.
+    assert client.delete(f"/api/slide/batch/{drawn.json()['batch_id']}").status_code == 204
+    assert client.get(drawn.json()["image_url"]).status_code == 404
+    listed = {t["id"]: t for t in client.get("/api/template").json()["templates"]}
+    assert listed[template["id"]]["cover_image"] == cover
+    assert client.get(cover).content == image
+    # Sent back unchanged (the seed's template editor does), it stays the same file.
+    again = client.put(f"/api/template/{template['id']}", json=preview | {"cover_image": cover})
+    assert again.json()["template"]["cover_image"] == cover
+
+    # A drawn preview is no example of the user's: a batch from the template sends none.
+    upstream.reset_stats()
+    client.post("/api/slide/batch/generate", json=_deck(2, template_id=template["id"]))
+    assert _inputs(upstream) == [[], []]

@@ -9,6 +9,13 @@ same way as ``ref-<sha256>.<ext>`` files and listed in its settings as ``referen
 a batch made from the template sends them with every slide. A template saved without any
 whose cover was uploaded (the seed's frontend saves the analysed image as the cover) uses its
 cover as the reference.
+
+A cover drawn by this server (the seed's template page fills a missing cover by calling
+``/slide/generate`` and saving the answered ``/api/images/...`` URL) is copied in as a
+``drawn-<sha256>.<ext>`` file: the one-slide batch behind that URL goes at
+BATCH_CLEANUP_HOURS, and the page would then draw the cover again on every visit. A drawn
+cover is the model's reading of the style prompt, not an example of the user's, so it is
+never sent as a reference.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from PIL import Image, UnidentifiedImageError
 from slidebatch.core.look import MAX_REFERENCES, check_reference, decode_data_url
 from slidebatch.core.project import Template
 from slidebatch.errors import InputError, LimitExceeded, NotFound
+from slidebatch.storage.images import ImageStore
 from slidebatch.storage.templates import TemplateRepository
 
 MAX_COVER_BYTES = 10 * 1024 * 1024
@@ -39,6 +47,8 @@ _FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "gif"}
 _EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 ASSETS_PREFIX = "/assets/templates/"
 _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+_OWN_IMAGE = re.compile(r"^/api/images/([0-9a-f]{32})/([^/?#]+)$")
+_DRAWN = "drawn-"
 
 
 def _builtin(
@@ -91,9 +101,10 @@ BUILTIN_TEMPLATES = (
 class TemplateShelf:
     """Built-in and stored templates for one caller (``scope`` and ``owner`` as for batches)."""
 
-    def __init__(self, repo: TemplateRepository, covers_dir: Path) -> None:
+    def __init__(self, repo: TemplateRepository, covers_dir: Path, images: ImageStore) -> None:
         self._repo = repo
         self._covers = covers_dir
+        self._images = images
 
     async def all(self, *, scope: str | None) -> list[Template]:
         """The built-ins not saved over, then the caller's templates, oldest first."""
@@ -197,8 +208,11 @@ class TemplateShelf:
     def reference_images(self, template: Template) -> list[bytes]:
         """The bytes a batch made from ``template`` sends with every slide ([] for none)."""
         urls = list(template.settings.get("reference_images") or [])
-        if not urls and template.cover_image and template.cover_image.startswith(ASSETS_PREFIX):
-            urls = [template.cover_image]
+        cover = template.cover_image or ""
+        if not urls and cover.startswith(ASSETS_PREFIX + _DRAWN):
+            return []
+        if not urls and cover.startswith(ASSETS_PREFIX):
+            urls = [cover]
         paths = [self.asset(url.removeprefix(ASSETS_PREFIX)) for url in urls]
         images = []
         for path in filter(None, paths):
@@ -215,7 +229,7 @@ class TemplateShelf:
         if found is None:
             if len(cover) > MAX_COVER_URL:
                 raise InputError(f"cover_image: a URL has at most {MAX_COVER_URL} characters")
-            return cover
+            return self._drawn(cover) or cover
         data = _decode(found.group(1))
         extension = _image_extension(data)
         digest = hashlib.sha256(data).hexdigest()[:12]
@@ -223,6 +237,24 @@ class TemplateShelf:
         name = f"{template_id}-{digest}.{extension}"
         (self._covers / name).write_bytes(data)
         return f"/assets/templates/{name}"
+
+    def _drawn(self, url: str) -> str | None:
+        """A copy of the image an ``/api/images/`` URL names, as a kept cover (None: no such
+        image: the URL is then stored as it came, as any other)."""
+        own = _OWN_IMAGE.match(url)
+        if own is None:
+            return None
+        try:
+            data = self._images.path(own.group(1), own.group(2)).read_bytes()
+        except (NotFound, OSError):
+            return None
+        suffix = Path(own.group(2)).suffix
+        name = f"{_DRAWN}{hashlib.sha256(data).hexdigest()[:24]}{suffix}"
+        self._covers.mkdir(parents=True, exist_ok=True)
+        path = self._covers / name
+        if not path.exists():
+            path.write_bytes(data)
+        return ASSETS_PREFIX + name
 
 
 def template_settings(fields: Mapping[str, Any]) -> dict[str, Any]:

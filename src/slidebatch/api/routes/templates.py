@@ -44,7 +44,7 @@ _UPLOAD = File(..., description="Reference images (PNG, JPEG, WebP...), up to 10
 def shelf(services: Services) -> TemplateShelf:
     """The templates of this app (built-ins and stored)."""
     covers = services.settings.assets_dir / "templates"
-    return TemplateShelf(TemplateRepository.on(services.database), covers)
+    return TemplateShelf(TemplateRepository.on(services.database), covers, services.images)
 
 
 def _out(template: Template) -> TemplateOut:
