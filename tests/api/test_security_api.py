@@ -254,6 +254,26 @@ def test_another_keys_image_url_is_not_pulled_into_an_export(
     assert _pictures(as_bob.content) == 0
 
 
+def test_another_keys_image_url_is_not_copied_into_a_template_cover(
+    client: TestClient, keys: dict[str, str]
+) -> None:
+    """A cover naming one of the server's images is copied in only for the key that may
+    read its batch: Bob's template keeps Alice's URL as a URL (gone with her batch)."""
+    done = client.post("/api/slide/batch/generate", json=DECK, headers=_as(keys["alice"])).json()
+    url = done["results"][0]["image_url"]
+    covers = {}
+    for who in ("alice", "bob"):
+        saved = client.post(
+            "/api/template/save",
+            json={"name": who, "style_prompt": "navy", "cover_image": url},
+            headers=_as(keys[who]),
+        )
+        assert saved.status_code == 200, saved.text
+        covers[who] = saved.json()["template"]["cover_image"]
+    assert covers["alice"].startswith("/assets/templates/drawn-")
+    assert covers["bob"] == url
+
+
 def test_an_export_naming_one_image_3000_times_is_refused_by_a_limit(
     client: TestClient, keys: dict[str, str]
 ) -> None:

@@ -15,7 +15,10 @@ A cover drawn by this server (the seed's template page fills a missing cover by 
 ``drawn-<sha256>.<ext>`` file: the one-slide batch behind that URL goes at
 BATCH_CLEANUP_HOURS, and the page would then draw the cover again on every visit. A drawn
 cover is the model's reading of the style prompt, not an example of the user's, so it is
-never sent as a reference.
+never sent as a reference. Only an image of a batch the caller may read is copied
+(``DrawnImages``, bound to the caller by the route): an image URL alone lets one view the
+image, and copying it into a template of another key would also let that key keep it
+after its batch is deleted. Any other URL is stored as it came.
 """
 
 from __future__ import annotations
@@ -30,14 +33,13 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from PIL import Image, UnidentifiedImageError
 
 from slidebatch.core.look import MAX_REFERENCES, check_reference, decode_data_url
 from slidebatch.core.project import Template
 from slidebatch.errors import InputError, LimitExceeded, NotFound
-from slidebatch.storage.images import ImageStore
 from slidebatch.storage.templates import TemplateRepository
 
 MAX_COVER_BYTES = 10 * 1024 * 1024
@@ -98,13 +100,24 @@ BUILTIN_TEMPLATES = (
 )
 
 
-class TemplateShelf:
-    """Built-in and stored templates for one caller (``scope`` and ``owner`` as for batches)."""
+class DrawnImages(Protocol):
+    """The stored slide images one caller may read."""
 
-    def __init__(self, repo: TemplateRepository, covers_dir: Path, images: ImageStore) -> None:
+    async def read(self, batch_id: str, file_name: str) -> bytes | None:
+        """The bytes of ``file_name`` of ``batch_id`` (None: no such image, or not the
+        caller's to read)."""
+
+
+class TemplateShelf:
+    """Built-in and stored templates for one caller (``scope`` and ``owner`` as for batches);
+    ``drawn``: the caller's images a cover URL may name (None: such URLs are kept as URLs)."""
+
+    def __init__(
+        self, repo: TemplateRepository, covers_dir: Path, drawn: DrawnImages | None = None
+    ) -> None:
         self._repo = repo
         self._covers = covers_dir
-        self._images = images
+        self._drawn_images = drawn
 
     async def all(self, *, scope: str | None) -> list[Template]:
         """The built-ins not saved over, then the caller's templates, oldest first."""
@@ -125,7 +138,7 @@ class TemplateShelf:
     async def create(self, template: Template, *, owner: str | None) -> Template:
         """Store a new template under a fresh UUID."""
         new_id = str(uuid.uuid4())
-        cover = self._cover(new_id, template.cover_image)
+        cover = await self._cover(new_id, template.cover_image)
         settings = self._settings(template.settings)
         return await self._repo.create(
             replace(template, id=new_id, owner=owner, cover_image=cover, settings=settings)
@@ -133,7 +146,7 @@ class TemplateShelf:
 
     async def update(self, template: Template, *, scope: str | None, owner: str | None) -> Template:
         """Replace a template; editing a built-in stores the caller's copy of it."""
-        cover = self._cover(template.id, template.cover_image)
+        cover = await self._cover(template.id, template.cover_image)
         settings = self._settings(template.settings)
         changed = replace(template, cover_image=cover, settings=settings)
         builtin = next((b for b in BUILTIN_TEMPLATES if b.id == template.id), None)
@@ -222,14 +235,14 @@ class TemplateShelf:
                 continue
         return images
 
-    def _cover(self, template_id: str, cover: str | None) -> str | None:
+    async def _cover(self, template_id: str, cover: str | None) -> str | None:
         if not cover:
             return None
         found = _DATA_URL.match(cover)
         if found is None:
             if len(cover) > MAX_COVER_URL:
                 raise InputError(f"cover_image: a URL has at most {MAX_COVER_URL} characters")
-            return self._drawn(cover) or cover
+            return await self._drawn(cover) or cover
         data = _decode(found.group(1))
         extension = _image_extension(data)
         digest = hashlib.sha256(data).hexdigest()[:12]
@@ -238,15 +251,14 @@ class TemplateShelf:
         (self._covers / name).write_bytes(data)
         return f"/assets/templates/{name}"
 
-    def _drawn(self, url: str) -> str | None:
+    async def _drawn(self, url: str) -> str | None:
         """A copy of the image an ``/api/images/`` URL names, as a kept cover (None: no such
-        image: the URL is then stored as it came, as any other)."""
+        image, or not the caller's: the URL is then stored as it came, as any other)."""
         own = _OWN_IMAGE.match(url)
-        if own is None:
+        if own is None or self._drawn_images is None:
             return None
-        try:
-            data = self._images.path(own.group(1), own.group(2)).read_bytes()
-        except (NotFound, OSError):
+        data = await self._drawn_images.read(own.group(1), own.group(2))
+        if data is None:
             return None
         suffix = Path(own.group(2)).suffix
         name = f"{_DRAWN}{hashlib.sha256(data).hexdigest()[:24]}{suffix}"

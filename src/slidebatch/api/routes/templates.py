@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, File, UploadFile
@@ -31,8 +32,9 @@ from slidebatch.authoring.streams import (
 )
 from slidebatch.authoring.templates import TemplateShelf, template_settings
 from slidebatch.core import pixels
+from slidebatch.core.access import Caller
 from slidebatch.core.project import Template
-from slidebatch.errors import InputError, LimitExceeded
+from slidebatch.errors import InputError, LimitExceeded, NotFound
 from slidebatch.services import Services
 from slidebatch.storage.templates import TemplateRepository
 
@@ -41,10 +43,28 @@ router = APIRouter(prefix="/template", tags=["templates"])
 _UPLOAD = File(..., description="Reference images (PNG, JPEG, WebP...), up to 10 MB each")
 
 
-def shelf(services: Services) -> TemplateShelf:
-    """The templates of this app (built-ins and stored)."""
+def shelf(services: Services, caller: Caller | None = None) -> TemplateShelf:
+    """The templates of this app (built-ins and stored); with ``caller``, a cover may name
+    one of its slide images (``_CallersImages``)."""
     covers = services.settings.assets_dir / "templates"
-    return TemplateShelf(TemplateRepository.on(services.database), covers, services.images)
+    drawn = None if caller is None else _CallersImages(services, caller)
+    return TemplateShelf(TemplateRepository.on(services.database), covers, drawn)
+
+
+@dataclass(frozen=True, slots=True)
+class _CallersImages:
+    """The slide images of the batches ``caller`` may read (its own; all for an admin)."""
+
+    services: Services
+    caller: Caller
+
+    async def read(self, batch_id: str, file_name: str) -> bytes | None:
+        try:
+            await self.services.engine.read.owned(batch_id, owner=self.caller.scope)
+            path = self.services.images.path(batch_id, file_name)
+            return await asyncio.to_thread(path.read_bytes)
+        except (NotFound, InputError, OSError):  # missing, malformed or not theirs
+            return None
 
 
 def _out(template: Template) -> TemplateOut:
@@ -88,7 +108,7 @@ async def save_template(
     body: TemplateIn, services: ServicesDep, caller: CallerDep
 ) -> TemplateSavedOut:
     async with services.audited(caller, "template.save", "-") as audit:
-        saved = await shelf(services).create(_template(body), owner=caller.owner)
+        saved = await shelf(services, caller).create(_template(body), owner=caller.owner)
         audit.target = saved.id
     return TemplateSavedOut(template=_out(saved))
 
@@ -98,7 +118,7 @@ async def update_template(
     template_id: str, body: TemplateIn, services: ServicesDep, caller: CallerDep
 ) -> TemplateSavedOut:
     async with services.audited(caller, "template.update", template_id):
-        saved = await shelf(services).update(
+        saved = await shelf(services, caller).update(
             _template(body, template_id), scope=caller.scope, owner=caller.owner
         )
     return TemplateSavedOut(template=_out(saved))
