@@ -58,6 +58,7 @@ from slidebatch.storage.database import Database
 from slidebatch.storage.images import ImageStore
 from slidebatch.storage.keys import KeyRepository, RecentMeanCost, UsageRepository
 from slidebatch.storage.ownership import current_command
+from slidebatch.storage.pg_key_hold import key_hold_across_processes
 from slidebatch.storage.pg_owner import hold_database, require_postgresql, watch_owner
 from slidebatch.storage.reconcile import Reconciled, reconcile_images
 
@@ -191,8 +192,9 @@ class Services:
         await self.quota.check(caller.principal, slides)
 
     def quota_hold(self, caller: Caller) -> AbstractAsyncContextManager[None]:
-        """Hold ``caller``'s key from its quota check until the batch is stored
-        (``QuotaGuard.admitting``): concurrent submits of one key cannot pass on one count."""
+        """Hold ``caller``'s key from its quota check until the batch is stored and committed
+        (``QuotaGuard.admitting``; on PostgreSQL across every process of the database):
+        concurrent submits of one key cannot pass on one count."""
         return self.quota.admitting(caller.principal)
 
     @asynccontextmanager
@@ -637,7 +639,13 @@ def _access(settings: Settings, database: Database) -> _Access:
             default_quotas=quotas,
         ),
         quota=QuotaGuard(
-            database.batches, UsageRepository.on(database), keys=keys, defaults=quotas
+            database.batches,
+            UsageRepository.on(database),
+            keys=keys,
+            defaults=quotas,
+            key_hold=key_hold_across_processes(
+                database.engine, pool_size=settings.database_pool_size
+            ),
         ),
     )
 

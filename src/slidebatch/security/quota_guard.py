@@ -6,15 +6,20 @@ and keys without quotas pass without a query.
 A check counts what is stored, so two submits of one key checked at once would both pass
 on the same count (five concurrent 2-slide submits of a key allowed 3 slides a day all got
 202). ``admitting`` holds a key with quotas from its check until its batch is stored: that
-key's submits are checked one after the other, each counting the ones before. The hold is
-this process's: API processes of a fleet can still each let one through at the same time.
+key's submits are checked one after the other, each counting the ones before.
+
+The hold is an ``asyncio.Lock`` per key, which serves one process. API processes of a fleet
+share a PostgreSQL database, so there the guard is given a ``KeyHold`` too
+(``storage/pg_key_hold.py``: an advisory lock per key), taken inside the local lock: the
+key's submits in every process are checked in turn. SQLite has one process, and no
+``KeyHold``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -50,6 +55,13 @@ class KeyLookup(Protocol):
     async def get(self, key_id: str) -> Any: ...
 
 
+class KeyHold(Protocol):
+    """``async with hold(key_id):`` holds the key against other processes sharing the
+    database (``storage.pg_key_hold.PgKeyHold``); entering waits while one of them holds it."""
+
+    def __call__(self, key_id: str) -> AbstractAsyncContextManager[None]: ...
+
+
 class QuotaGuard:
     """``await guard.check(principal, slides_requested)`` raises ``QuotaExceeded`` or returns."""
 
@@ -61,6 +73,7 @@ class QuotaGuard:
         keys: KeyLookup | None = None,
         defaults: Quotas | None = None,
         now: Callable[[], datetime] = local_now,
+        key_hold: KeyHold | None = None,
     ) -> None:
         self._batches = batches
         self._usage = usage
@@ -68,6 +81,7 @@ class QuotaGuard:
         self._defaults = defaults or Quotas()
         self._now = now
         self._holds: dict[str, asyncio.Lock] = {}  # one per key with quotas (``admitting``)
+        self._key_hold = key_hold  # across processes (PostgreSQL); None: this one only
 
     def today(self) -> datetime:
         """When the current day began (the server's local midnight): day quotas count since."""
@@ -89,14 +103,21 @@ class QuotaGuard:
     @asynccontextmanager
     async def admitting(self, principal: _Caller) -> AsyncIterator[None]:
         """Hold ``principal``'s key (when quotas apply to it) for a check and the storing of
-        what it admits: the key's next check waits and counts it."""
+        what it admits: the key's next check, in this process or (with a ``KeyHold``) any
+        other, waits and counts it. What is stored must be committed before the block ends.
+
+        Raises what the ``KeyHold`` raises while taking it (``StorageUnavailable``)."""
         owner = principal.key_id
         quotas = await self.quotas_of(principal)
         if owner is None or quotas is None or quotas == Quotas():
             yield
             return
         async with self._holds.setdefault(owner, asyncio.Lock()):
-            yield
+            if self._key_hold is None:
+                yield
+                return
+            async with self._key_hold(owner):
+                yield
 
     async def check(self, principal: _Caller, slides_requested: int) -> None:
         """Raise ``QuotaExceeded`` when admitting ``slides_requested`` more would pass a quota."""
