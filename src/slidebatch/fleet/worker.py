@@ -15,9 +15,11 @@ fleet gate's state again first: a ``gate clear`` ends a park early), so the same
 not claimed and given back in a loop. Once granted, a claim whose batch was
 cancelled or deleted meanwhile sends nothing (``Attempt.run`` asks ``still_wanted`` first
 and gives the permit back); one whose permit meets a park more than ``RETURN_AHEAD_S`` away
-before it leaves (``rate_gate.far_park``, checked before ``confirm``) gives the permit back
-and the claim is given back as above, not held 'generating' in ``confirm`` until the park
-ends (a 429 pause is waited out there). Each attempt runs as its own task.
+before it leaves (``rate_gate.far_park``, checked before ``confirm`` and every
+``RETURN_AHEAD_S`` while it waits: another worker's park reaches a fleet gate only by its
+next round) gives the permit back and the claim is given back as above, not held
+'generating' in ``confirm`` until the park ends (a 429 pause is waited out there). Each
+attempt runs as its own task.
 
 Beside the loop, three chores keep the fleet whole:
 - heartbeat, every third of ``FLEET_LEASE_SECONDS``: this worker's leases are extended (and
@@ -51,7 +53,7 @@ from slidebatch.fleet.notify import Listener
 from slidebatch.fleet.pg_gate import PgGate
 from slidebatch.fleet.store import WORK_CHANNEL, Claim, CostCapped, LeaseFigures
 from slidebatch.providers.base import ImageRequest
-from slidebatch.scheduler.clock import first_of
+from slidebatch.scheduler.clock import first_of, unless
 from slidebatch.scheduler.dispatcher import RETURN_AHEAD_S
 from slidebatch.scheduler.rate_gate import GatePermit, far_start
 from slidebatch.scheduler.saves import Saves
@@ -297,28 +299,20 @@ class FleetWorker:
                 return None
             patient = True
 
-    async def _acquire_unless_far(self, patient: bool) -> asyncio.Task[GatePermit] | None:
+    async def _acquire_unless_far(self, patient: bool) -> asyncio.Future[GatePermit] | None:
         """Wait for a permit while the gate's start is near, checking every
         ``RETURN_AHEAD_S`` (at once unless ``patient``). Returns the finished ``acquire``
-        (cancelled: the start went far), or None if it was far before the wait began."""
+        (cancelled: the start went far; a permit handed out meanwhile is abandoned by its
+        cancellation), or None if it was far before the wait began."""
         if not patient and self._start_far() is not None:
             return None
-        acquiring = asyncio.ensure_future(self._p.gate.acquire())
-        try:
-            while not acquiring.done():
-                ticking = asyncio.ensure_future(self._p.clock.sleep(RETURN_AHEAD_S))
-                try:
-                    await asyncio.wait({acquiring, ticking}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    ticking.cancel()
-                if not acquiring.done() and self._start_far() is not None:
-                    acquiring.cancel()  # a permit handed out meanwhile is abandoned
-                    await asyncio.wait({acquiring})
-        except BaseException:
-            acquiring.cancel()
-            acquiring.add_done_callback(_abandon_granted)
-            raise
-        return acquiring
+        return await unless(
+            self._p.gate.acquire(),
+            lambda: self._start_far() is not None,
+            clock=self._p.clock,
+            every=RETURN_AHEAD_S,
+            left=_abandon_granted,
+        )
 
     def _start_far(self) -> float | None:
         """When the gate's next start, pause or park ends (clock time), if more than
