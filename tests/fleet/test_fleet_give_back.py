@@ -451,3 +451,56 @@ async def test_a_confirm_that_hears_of_another_workers_park_gives_its_claim_back
             assert await _rows(db, batch_id) == [("done", 1)]
             assert [c.slide_id for c in provider.calls] == ["s0"]
             assert provider.calls[0].started >= 3600.0
+
+
+class _FirstGate:
+    """Grants the first ``acquire`` at once; the others wait until cancelled."""
+
+    def __init__(self) -> None:
+        self.granted = 0
+
+    async def acquire(self) -> str:
+        if self.granted:
+            await asyncio.Event().wait()
+        self.granted += 1
+        return "permit"
+
+    def stats(self) -> GateStats:
+        return gate_stats()
+
+
+async def test_a_stop_gives_back_the_claims_waiting_for_the_gate_at_once(db: Database) -> None:
+    """Four claims: slide 0's request is in flight, three wait for the gate. A stop gives
+    the three back at once (pending, attempts 0, ``slide_returned``), not when the request in
+    flight ends (until then they stayed 'generating' under the draining worker's lease, and
+    a restart's new workers could not claim them); the request in flight finishes within the
+    grace and is stored, and the drain counts the three as handed back."""
+    store, clock = _Store(db), FakeClock(autojump=False)
+    batch_id = await stored_batch(db, 4)
+    await store.admit(10, at=AT)
+    parts = _Parts(store, _FirstGate(), clock)  # type: ignore[arg-type]
+    sent: list[tuple[int, int]] = []
+    worker = _worker(parts, sent)
+    answered = asyncio.Event()
+
+    async def run(claim: Claim, request: object, permit: object) -> bool:
+        sent.append((claim.slide.key, claim.slide.attempts))
+        await answered.wait()  # the upstream is slow to answer
+        await store.failed(claim, message="sent", at=AT)
+        return True
+
+    worker._attempt.run = run  # type: ignore[method-assign]
+    async with _running(worker):
+        await _until(lambda: _states(db, batch_id, "generating", 4))
+        stopping = asyncio.create_task(worker.stop(grace=60.0))
+        await _until(lambda: _states(db, batch_id, "pending", 3))
+        assert await _rows(db, batch_id) == [("generating", 1)] + [("pending", 0)] * 3
+        returned = [e.fields["details"]["slide_key"] for e in parts.log.named("slide_returned")]
+        assert sorted(returned) == [1, 2, 3]
+        assert not stopping.done()  # the request in flight is still awaited
+        answered.set()
+        await asyncio.wait_for(stopping, 5)
+        assert await _rows(db, batch_id) == [("error", 1)] + [("pending", 0)] * 3
+        assert sent == [(0, 1)]
+        assert (worker.drained.in_flight, worker.drained.finished) == (1, 1)
+        assert worker.drained.released == 3
