@@ -22,7 +22,7 @@ from slidebatch.fleet.store import Claim, DoneValues, Finished, FleetStore
 from slidebatch.observability.metrics import Metrics
 from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.providers.base import ImageProvider, ImageRequest, ImageResult
-from slidebatch.scheduler.clock import Clock
+from slidebatch.scheduler.clock import Clock, unless
 from slidebatch.scheduler.deadline import call_provider
 from slidebatch.scheduler.dispatcher import RETURN_AHEAD_S
 from slidebatch.scheduler.job import Job
@@ -105,17 +105,36 @@ class Attempt:
         have been cancelled or deleted during it, so it is asked again ("dropped": it was,
         the permit given back). A park ending more than ``RETURN_AHEAD_S`` away is not
         waited out in the confirm (hours, the slide shown 'generating' with nothing sent):
-        the permit is given back ("parked")."""
+        known before it, the permit is given back ("parked"); heard of while the confirm
+        waits (another worker's park reaches a fleet gate by NOTIFY and its next round), the
+        confirm is cancelled within a ``RETURN_AHEAD_S``, which gives the start back."""
         while await self._still_wanted(claim, job, permit):
-            now = self._p.clock.now()
-            if far_park(self._p.gate.stats(), now, within=RETURN_AHEAD_S) is not None:
+            if self._parked_far():
                 permit.abandon()  # never sent: the gate un-counts its start
                 return "parked"
             asked = self._p.clock.now()
-            await permit.confirm()
+            confirming = await unless(
+                permit.confirm(),
+                self._parked_far,
+                clock=self._p.clock,
+                every=RETURN_AHEAD_S,
+                left=lambda _: permit.abandon(),  # confirmed as the attempt was cancelled
+            )
+            if confirming.cancelled():
+                # Its cancellation gave the start back (``GatePermit.confirm``); a second
+                # report is ignored (``abandon`` once), and covers a confirm never begun.
+                permit.abandon()
+                return "parked"
+            confirming.result()  # an error of the confirm's is the attempt's
             if self._p.clock.now() - asked <= RECHECK_AFTER_S:
                 return "sent"
         return "dropped"
+
+    def _parked_far(self) -> bool:
+        """Whether a park (a spent quota) keeps every start more than ``RETURN_AHEAD_S``
+        away (``rate_gate.far_park``); a pause is waited out."""
+        now = self._p.clock.now()
+        return far_park(self._p.gate.stats(), now, within=RETURN_AHEAD_S) is not None
 
     async def _still_wanted(self, claim: Claim, job: Job, permit: GatePermit) -> bool:
         """The claim waited for the gate: a batch cancelled or deleted meanwhile sends

@@ -15,9 +15,11 @@ fleet gate's state again first: a ``gate clear`` ends a park early), so the same
 not claimed and given back in a loop. Once granted, a claim whose batch was
 cancelled or deleted meanwhile sends nothing (``Attempt.run`` asks ``still_wanted`` first
 and gives the permit back); one whose permit meets a park more than ``RETURN_AHEAD_S`` away
-before it leaves (``rate_gate.far_park``, checked before ``confirm``) gives the permit back
-and the claim is given back as above, not held 'generating' in ``confirm`` until the park
-ends (a 429 pause is waited out there). Each attempt runs as its own task.
+before it leaves (``rate_gate.far_park``, checked before ``confirm`` and every
+``RETURN_AHEAD_S`` while it waits: another worker's park reaches a fleet gate only by its
+next round) gives the permit back and the claim is given back as above, not held
+'generating' in ``confirm`` until the park ends (a 429 pause is waited out there). Each
+attempt runs as its own task.
 
 Beside the loop, three chores keep the fleet whole:
 - heartbeat, every third of ``FLEET_LEASE_SECONDS``: this worker's leases are extended (and
@@ -51,7 +53,7 @@ from slidebatch.fleet.notify import Listener
 from slidebatch.fleet.pg_gate import PgGate
 from slidebatch.fleet.store import WORK_CHANNEL, Claim, CostCapped, LeaseFigures
 from slidebatch.providers.base import ImageRequest
-from slidebatch.scheduler.clock import first_of
+from slidebatch.scheduler.clock import first_of, unless
 from slidebatch.scheduler.dispatcher import RETURN_AHEAD_S
 from slidebatch.scheduler.rate_gate import GatePermit, far_start
 from slidebatch.scheduler.saves import Saves
@@ -77,7 +79,8 @@ def worker_name() -> str:
 class Drained:
     """How a stopped worker ended, for ``slidebatch worker``'s last line: ``in_flight``
     requests were out at ``stop``, ``finished`` of them ended within the grace;
-    ``released``: slides handed back to pending (or ended cancelled) by ``leave``."""
+    ``released``: slides handed back to pending (or ended cancelled) by the drain's
+    give-backs and ``leave``."""
 
     in_flight: int = 0
     finished: int = 0
@@ -129,7 +132,7 @@ class FleetWorker:
         self._saves = Saves(parts.log, parts.clock)
         self._attempt = Attempt(parts, self._saves)
         self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: dict[asyncio.Task[None], Claim] = {}  # attempts, with their claims
         self._sending: set[asyncio.Task[None]] = set()  # attempts whose request left
         self._claiming: asyncio.Task[None] | None = None
         self._stopped = asyncio.Event()  # ``stop`` has drained: ``run`` may leave
@@ -173,6 +176,7 @@ class FleetWorker:
             with contextlib.suppress(Exception):
                 released = await self._p.store.leave(self.name, at=self._p.wall())
                 gone = len(released.slides) + len(released.cancelled)
+                gone += self.drained.released  # given back by the drain
                 self.drained = dataclasses.replace(self.drained, released=gone)
                 self._p.log.event(
                     "fleet_worker_stop",
@@ -200,20 +204,30 @@ class FleetWorker:
         await asyncio.shield(self._draining)
 
     async def _drain(self, grace: float) -> None:
+        """Give back the claims not sent, now: held until ``leave``, they stayed
+        'generating' under this worker's lease (renewed by its heartbeat) while its
+        requests in flight ran, up to ``grace``, and no other worker could claim them (a
+        restart's new workers found nothing to claim). Then wait for those requests."""
+        ends = self._p.clock.now() + grace
         if self._claiming is not None:
             self._claiming.cancel()
-        for task in self._tasks - self._sending:
-            task.cancel()  # not sent: ``leave`` puts its slide back to pending
+        waiting = {task: claim for task, claim in self._tasks.items() if task not in self._sending}
+        for task in waiting:
+            task.cancel()  # not sent: its permit goes back to the gate
         sending = list(self._sending)
         self._p.log.event(
             "fleet_worker_draining",
             details={"worker": self.name, "in_flight": len(sending), "grace": grace},
         )
+        await asyncio.gather(*waiting, return_exceptions=True)
+        released = 0
+        for claim in waiting.values():  # not given back here (database away): ``leave``
+            released += await self._give_back(claim) or 0
         if sending:
             gathered = asyncio.gather(*sending, return_exceptions=True)
-            await first_of(gathered, self._p.clock.sleep(grace))
+            await first_of(gathered, self._p.clock.sleep(ends - self._p.clock.now()))
         finished = sum(1 for task in sending if task.done())
-        self.drained = Drained(in_flight=len(sending), finished=finished)
+        self.drained = Drained(in_flight=len(sending), finished=finished, released=released)
         self._stopped.set()
 
     async def _loop(self) -> None:
@@ -248,12 +262,12 @@ class FleetWorker:
                 await self._capped(claim)
                 continue
             self._p.fleet_metrics.claimed()
-            self._spawn(self._permit_and_run(claim, ahead))
+            self._spawn(claim, self._permit_and_run(claim, ahead))
 
     async def _permit_and_run(self, claim: Claim, ahead: asyncio.Semaphore) -> None:
         """Wait for the gate holding ``claim`` (the request is built first), then send it.
 
-        Cancelled while waiting (the worker stops): ``leave`` returns the slide to pending.
+        Cancelled while waiting (the worker stops): the drain gives the claim back.
         Its start far (``_permit``): given back, nothing sent. A park that came between the
         permit and the send (``Attempt.run`` gives the permit back, nothing sent): the
         claim goes back the same way (``_permit`` sees the park far and gives it back).
@@ -293,32 +307,24 @@ class FleetWorker:
             acquiring = await self._acquire_unless_far(patient)
             if acquiring is not None and not acquiring.cancelled():
                 return acquiring.result()
-            if await self._give_back(claim):
+            if await self._give_back(claim) is not None:
                 return None
             patient = True
 
-    async def _acquire_unless_far(self, patient: bool) -> asyncio.Task[GatePermit] | None:
+    async def _acquire_unless_far(self, patient: bool) -> asyncio.Future[GatePermit] | None:
         """Wait for a permit while the gate's start is near, checking every
         ``RETURN_AHEAD_S`` (at once unless ``patient``). Returns the finished ``acquire``
-        (cancelled: the start went far), or None if it was far before the wait began."""
+        (cancelled: the start went far; a permit handed out meanwhile is abandoned by its
+        cancellation), or None if it was far before the wait began."""
         if not patient and self._start_far() is not None:
             return None
-        acquiring = asyncio.ensure_future(self._p.gate.acquire())
-        try:
-            while not acquiring.done():
-                ticking = asyncio.ensure_future(self._p.clock.sleep(RETURN_AHEAD_S))
-                try:
-                    await asyncio.wait({acquiring, ticking}, return_when=asyncio.FIRST_COMPLETED)
-                finally:
-                    ticking.cancel()
-                if not acquiring.done() and self._start_far() is not None:
-                    acquiring.cancel()  # a permit handed out meanwhile is abandoned
-                    await asyncio.wait({acquiring})
-        except BaseException:
-            acquiring.cancel()
-            acquiring.add_done_callback(_abandon_granted)
-            raise
-        return acquiring
+        return await unless(
+            self._p.gate.acquire(),
+            lambda: self._start_far() is not None,
+            clock=self._p.clock,
+            every=RETURN_AHEAD_S,
+            left=_abandon_granted,
+        )
 
     def _start_far(self) -> float | None:
         """When the gate's next start, pause or park ends (clock time), if more than
@@ -338,14 +344,15 @@ class FleetWorker:
                 await self._p.gate.refresh()
         return self._start_far()
 
-    async def _give_back(self, claim: Claim) -> bool:
+    async def _give_back(self, claim: Claim) -> int | None:
         """Put ``claim`` back to pending, its attempt not counted (nothing was sent); the
-        store announces it (NOTIFY, as ``leave``). False: the database could not be asked."""
+        store announces it (NOTIFY, as ``leave``). Returns how many slides went back or
+        ended cancelled (0: claimed again meanwhile); None: the database could not be asked."""
         try:
             released = await self._p.store.give_back(claim, self.name, at=self._p.wall())
         except Exception as exc:
             self._p.log.failure("fleet_give_back_failed", exc, batch_id=claim.batch.id)
-            return False
+            return None
         where = {"slide_key": claim.slide.key, "page_num": claim.slide.slide.page_num}
         details = where | {"attempt": claim.slide.attempts, "worker": self.name}
         if released.cancelled:
@@ -355,12 +362,12 @@ class FleetWorker:
             self._p.log.event("slide_returned", batch_id=claim.batch.id, details=details)
         for finished in released.finished:
             await self._attempt.announce_end(finished)
-        return True
+        return len(released.slides) + len(released.cancelled)
 
-    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, claim: Claim, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[task] = claim
+        task.add_done_callback(lambda done: self._tasks.pop(done, None))
 
     async def _idle(self) -> float:
         """How long to sleep with no work: until a retry is due, at most one poll."""
