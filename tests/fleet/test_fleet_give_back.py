@@ -132,6 +132,38 @@ def _worker(parts: _Parts, sent: list[tuple[int, int]]) -> FleetWorker:
     return worker
 
 
+def _attempting_worker(
+    db: Database,
+    store: FleetStore,
+    gate: Any,
+    provider: ScriptedProvider,
+    policy: RetryPolicy,
+    log: MemoryLog,
+    clock: FakeClock,
+    tmp_path: Path,
+) -> FleetWorker:
+    """A worker whose attempts are real: ``provider`` answers them through ``gate``."""
+    parts = AttemptParts(
+        store=store,
+        provider=provider,
+        gate=gate,
+        policy=policy,
+        images=ImageStore(tmp_path / "images"),
+        log=log,  # type: ignore[arg-type]
+        metrics=(metrics := Metrics(CollectorRegistry())),
+        fleet_metrics=FleetMetrics(metrics, "w"),
+        clock=clock,
+        wall=lambda: AT,
+        timeout=30.0,
+    )
+    config = WorkerConfig(lease=30.0, poll=1.0, max_concurrent=4, image_size=ImageSize.K1)
+    worker = FleetWorker(
+        name="w", parts=parts, repo=db.batches, config=config, dsn="postgresql://unused"
+    )
+    worker._listener = _Listener()  # type: ignore[assignment]
+    return worker
+
+
 @contextlib.asynccontextmanager
 async def _running(worker: FleetWorker) -> AsyncIterator[None]:
     """``worker.run()`` as a task for the block; cancelled after it."""
@@ -265,24 +297,8 @@ async def test_a_permit_whose_confirm_meets_a_park_gives_its_claim_back(
     empty = QuotaExhausted("no credits", reset_at=None, no_credits=True)
     provider = ScriptedProvider(clock, default_latency=0.0, script={"s0": [Fail(empty)]})
     log = MemoryLog()
-    parts = AttemptParts(
-        store=store,
-        provider=provider,
-        gate=gate,
-        policy=RetryPolicy(1, 0, 2.0, 60.0, random.Random(7), quota_recheck=900.0),
-        images=ImageStore(tmp_path / "images"),
-        log=log,  # type: ignore[arg-type]
-        metrics=(metrics := Metrics(CollectorRegistry())),
-        fleet_metrics=FleetMetrics(metrics, "w"),
-        clock=clock,
-        wall=lambda: AT,
-        timeout=30.0,
-    )
-    config = WorkerConfig(lease=30.0, poll=1.0, max_concurrent=4, image_size=ImageSize.K1)
-    worker = FleetWorker(
-        name="w", parts=parts, repo=db.batches, config=config, dsn="postgresql://unused"
-    )
-    worker._listener = _Listener()  # type: ignore[assignment]
+    policy = RetryPolicy(1, 0, 2.0, 60.0, random.Random(7), quota_recheck=900.0)
+    worker = _attempting_worker(db, store, gate, provider, policy, log, clock, tmp_path)
     batch_id = await stored_batch(db, 2)
     await store.admit(10, at=AT)
     async with _running(worker):
@@ -395,24 +411,8 @@ async def test_a_confirm_that_hears_of_another_workers_park_gives_its_claim_back
     provider = ScriptedProvider(clock, default_latency=0.0)
     log = MemoryLog()
     async with _fleet_gates(postgres_url, clock) as (other, gate):
-        parts = AttemptParts(
-            store=store,
-            provider=provider,
-            gate=gate,
-            policy=RetryPolicy(1, 0, 2.0, 60.0, random.Random(7)),
-            images=ImageStore(tmp_path / "images"),
-            log=log,
-            metrics=(metrics := Metrics(CollectorRegistry())),
-            fleet_metrics=FleetMetrics(metrics, "w"),
-            clock=clock,
-            wall=lambda: AT,
-            timeout=30.0,
-        )
-        config = WorkerConfig(lease=30.0, poll=1.0, max_concurrent=4, image_size=ImageSize.K1)
-        worker = FleetWorker(
-            name="w", parts=parts, repo=db.batches, config=config, dsn="postgresql://unused"
-        )
-        worker._listener = _Listener()  # type: ignore[assignment]
+        policy = RetryPolicy(1, 0, 2.0, 60.0, random.Random(7))
+        worker = _attempting_worker(db, store, gate, provider, policy, log, clock, tmp_path)
         batch_id = await stored_batch(db, 1)
         await store.admit(10, at=AT)
         async with _running(worker):

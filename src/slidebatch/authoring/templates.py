@@ -203,7 +203,12 @@ class TemplateShelf:
         )
 
     def _store_reference(self, data: bytes, mime_type: str) -> str:
-        name = f"ref-{hashlib.sha256(data).hexdigest()[:24]}.{_EXTENSIONS[mime_type]}"
+        return self._keep(data, "ref-", f".{_EXTENSIONS[mime_type]}")
+
+    def _keep(self, data: bytes, prefix: str, suffix: str) -> str:
+        """``data`` in the templates' folder under a name made of its digest (written once);
+        its ``/assets/templates/`` URL."""
+        name = f"{prefix}{hashlib.sha256(data).hexdigest()[:24]}{suffix}"
         self._covers.mkdir(parents=True, exist_ok=True)
         path = self._covers / name
         if not path.exists():
@@ -260,13 +265,7 @@ class TemplateShelf:
         data = await self._drawn_images.read(own.group(1), own.group(2))
         if data is None:
             return None
-        suffix = Path(own.group(2)).suffix
-        name = f"{_DRAWN}{hashlib.sha256(data).hexdigest()[:24]}{suffix}"
-        self._covers.mkdir(parents=True, exist_ok=True)
-        path = self._covers / name
-        if not path.exists():
-            path.write_bytes(data)
-        return ASSETS_PREFIX + name
+        return self._keep(data, _DRAWN, Path(own.group(2)).suffix)
 
 
 def template_settings(fields: Mapping[str, Any]) -> dict[str, Any]:
