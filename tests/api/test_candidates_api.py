@@ -97,3 +97,33 @@ def test_picking_a_missing_candidate_is_404(client: TestClient) -> None:
     answer = client.post(f"/api/slide/batch/{batch_id}/slides/b/candidates/1/pick")
     assert answer.status_code == 404
     assert client.get(f"/api/slide/batch/{batch_id}/slides/b/candidates").json()["candidates"] == []
+
+
+def _shown(answer: dict[str, object]) -> object:
+    results: list[dict[str, object]] = answer["results"]  # type: ignore[assignment]
+    return next(s["image_url"] for s in results if s["slide_id"] == "b")
+
+
+def test_a_pick_reaches_the_status_answer_its_etag_and_since(client: TestClient) -> None:
+    """After a pick, GET status shows the picked image with a new ETag (the old one is no
+    longer answered 304), ``?since=`` lists the slide, and the seed's POST status shows it."""
+    batch_id = client.post("/api/slide/batch/generate", json=_deck()).json()["batch_id"]
+    url = f"/api/slide/batch/{batch_id}"
+    regenerate = f"{url}/slides/b/regenerate"
+    client.post(regenerate, json={"visual_desc": "a lighthouse", "candidates": 2})
+    _candidates_when_done(client, batch_id, 2)
+    client.post(regenerate, json={"visual_desc": "a bar chart of sales"})  # no candidate
+    found = _candidates_when_done(client, batch_id, 2)
+    before = client.get(url)
+    assert _shown(before.json()) not in {c["image_url"] for c in found}
+
+    assert client.post(f"{url}/slides/b/candidates/1/pick").status_code == 200
+
+    after = client.get(url)
+    assert _shown(after.json()) == found[0]["image_url"]
+    assert after.headers["etag"] != before.headers["etag"]
+    assert client.get(url, headers={"If-None-Match": before.headers["etag"]}).status_code == 200
+    delta = client.get(url, params={"since": before.json()["version"]}).json()
+    assert [s["slide_id"] for s in delta["results"]] == ["b"]
+    seed = client.post("/api/slide/batch/status", json={"batch_id": batch_id}).json()
+    assert _shown(seed) == found[0]["image_url"]

@@ -28,7 +28,7 @@ from slidebatch.core.fingerprint import request_fingerprint
 from slidebatch.core.prompt import build_prompt
 from slidebatch.core.slide import BatchRequest, effective_workers
 from slidebatch.core.states import BatchState, SlideState
-from slidebatch.engine.answers import SlideAnswer
+from slidebatch.engine.answers import Progress, SlideAnswer
 from slidebatch.engine.candidates import rounds_of
 from slidebatch.engine.events import EventBus
 from slidebatch.engine.flow import SlideFlow
@@ -37,7 +37,7 @@ from slidebatch.engine.reader import BatchReader
 from slidebatch.engine.recorder import PlaceholderRenderer, SlideRecorder
 from slidebatch.engine.runs import Runs, RunsConfig
 from slidebatch.engine.watchers import Watchers
-from slidebatch.errors import Conflict, QuotaExhausted
+from slidebatch.errors import Conflict, NotFound, QuotaExhausted
 from slidebatch.observability.metrics import Metrics
 from slidebatch.observability.pipeline_log import EventLog
 from slidebatch.scheduler.clock import Clock
@@ -364,6 +364,32 @@ class BatchEngine:
             await self.runs.reopen_locked(batch, [record])
         await self.runs.admit()
         return SlideAnswer.of(record)
+
+    async def pick_candidate(
+        self, batch_id: str, slide_id: str, n: int, *, owner: str | None = None
+    ) -> SlideRecord:
+        """Show candidate ``n`` (from 1) of a done slide as its image; the others are kept.
+        Status answers, their ETag and ``?since=`` show the change, and streams hear of it.
+
+        Raises ``NotFound`` (batch, slide or candidate) or ``Conflict`` (the slide is not
+        done)."""
+        async with self.runs.lock:
+            await self.repo.get_batch(batch_id, owner=owner)
+            key = await self.repo.find_slide_key(batch_id, slide_id)
+            found = await self.repo.candidates(batch_id, key)
+            chosen = next((c for c in found if c.seq == n), None)
+            if chosen is None:
+                raise NotFound(f"slide {slide_id!r} has no candidate {n}")
+            record = await self.repo.choose_candidate(batch_id, key, chosen)
+        await self._slide_changed(record)
+        return record
+
+    async def _slide_changed(self, record: SlideRecord) -> None:
+        """Tell this process's status answers and streams that ``record`` was stored."""
+        batch = await self.repo.get_batch(record.batch_id)
+        counts = await self.repo.slide_counts(record.batch_id)
+        progress = Progress.counted(batch.total_slides, counts, None)
+        await self.watchers.slide(record.batch_id, record.key, progress)
 
     async def _check_room(self, batch: BatchRecord, slide_id: str, images: int) -> None:
         """Raise ``Conflict`` before anything changes when ``images`` more, after the

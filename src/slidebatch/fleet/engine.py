@@ -151,6 +151,11 @@ class FleetEngine(BatchEngine):
                 self.log.event("batch_generate_complete", batch_id=batch_id, summary=summary)
         await self.runs.admit()
 
+    async def _slide_changed(self, record: SlideRecord) -> None:
+        """As ``BatchEngine._slide_changed``, and every other process hears of it."""
+        await super()._slide_changed(record)
+        await self.store.announce(record.batch_id, [record.key], work=False)
+
     async def delete(self, batch_id: str, *, owner: str | None = None) -> None:
         """As ``BatchEngine.delete``; every process's streams and waiters hear of it."""
         await super().delete(batch_id, owner=owner)

@@ -62,12 +62,6 @@ async def pick_candidate(
     caller: CallerDep,
     n: int = Path(..., ge=1, le=1_000_000),
 ) -> SlideResultOut:
-    repo = services.engine.repo
     async with services.audited(caller, "batch.pick", batch_id, detail=f"slide={slide_id} n={n}"):
-        await repo.get_batch(batch_id, owner=caller.scope)
-        key = await repo.find_slide_key(batch_id, slide_id)
-        chosen = next((c for c in await repo.candidates(batch_id, key) if c.seq == n), None)
-        if chosen is None:
-            raise NotFound(f"slide {slide_id!r} has no candidate {n}")
-        record = await repo.choose_candidate(batch_id, key, chosen)
+        record = await services.engine.pick_candidate(batch_id, slide_id, n, owner=caller.scope)
     return SlideResultOut.of(SlideAnswer.of(record))
