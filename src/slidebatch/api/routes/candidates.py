@@ -8,7 +8,6 @@ from pydantic import BaseModel
 from slidebatch.api.deps import CallerDep, ServicesDep
 from slidebatch.api.schemas import SlideResultOut
 from slidebatch.engine.answers import SlideAnswer, image_url
-from slidebatch.errors import NotFound
 
 router = APIRouter(prefix="/slide/batch", tags=["batches"])
 
