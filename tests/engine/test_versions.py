@@ -36,14 +36,33 @@ def test_a_bulk_change_means_every_slide_for_older_cursors() -> None:
 def test_cursors_from_another_process_mean_send_everything() -> None:
     """A cursor carries the epoch: a foreign or malformed one reads as no cursor."""
     versions = Versions()
-    cursor = versions.cursor(7)
-    assert versions.since(cursor) == 7
-    assert Versions().since(cursor) is None
-    assert versions.since("garbage") is None
-    assert versions.since(None) is None
-    epoch = cursor.partition(".")[0]
+    for _ in range(7):
+        versions.slide_changed("b", 1)
+    cursor = versions.cursor("b", 7)
+    assert versions.since(cursor, "b") == 7
+    assert Versions().since(cursor, "b") is None
+    assert versions.since("garbage", "b") is None
+    assert versions.since(None, "b") is None
+    epoch, _, tag = cursor.split(".")
     for digits in ("\u2460", "\u00b2", "-1", " 7"):  # digits to str.isdigit, not to int()
-        assert versions.since(f"{epoch}.{digits}") is None
+        assert versions.since(f"{epoch}.{digits}.{tag}", "b") is None
+
+
+def test_a_cursor_of_another_batch_or_from_the_future_means_send_everything() -> None:
+    """Read as a version, another batch's cursor (the counter is the process's) or one past
+    the batch's version would make a client miss slides: both read as no cursor."""
+    versions = Versions()
+    versions.slide_changed("a", 1)
+    versions.slide_changed("b", 1)
+    versions.slide_changed("a", 2)
+    of_a = versions.cursor("a", versions.current("a"))
+    assert versions.since(of_a, "a") == versions.current("a")
+    assert versions.since(of_a, "b") is None
+    epoch, _, tag = versions.cursor("b", 0).split(".")
+    assert versions.since(f"{epoch}.{versions.current('b')}.{tag}", "b") == versions.current("b")
+    assert versions.since(f"{epoch}.{versions.current('b') + 1}.{tag}", "b") is None
+    assert versions.since(f"{epoch}.{'9' * 30}.{tag}", "b") is None
+    assert versions.since(f"{epoch}.{versions.current('b')}", "b") is None  # no tag
 
 
 def test_changed_after_answers_like_a_walk_over_every_change() -> None:

@@ -181,7 +181,7 @@ class BatchReader:
         return replace(
             answer,
             results=waiting_slides(self._changed(snapshot, since), answer.progress),
-            version=self._versions.cursor(snapshot.version),
+            version=self._versions.cursor(batch.id, snapshot.version),
             cost=snapshot.spent,
             cost_estimated=snapshot.estimated > 0,
             costs_unknown=snapshot.unknown,
@@ -269,7 +269,7 @@ class BatchReader:
         return patched, frozenset(unread)
 
     def _changed(self, snapshot: _Snapshot, since: str | None) -> tuple[SlideAnswer, ...]:
-        after = self._versions.since(since)
+        after = self._versions.since(since, snapshot.batch.id)
         keys = None if after is None else self._versions.changed_after(snapshot.batch.id, after)
         if keys is None or not snapshot.knows(keys):
             return snapshot.answers

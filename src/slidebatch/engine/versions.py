@@ -21,6 +21,7 @@ poll of a batch that started here, and the poll after its end, read nothing eith
 from __future__ import annotations
 
 import bisect
+import hashlib
 import itertools
 import secrets
 from collections.abc import Iterable, Sequence
@@ -176,19 +177,26 @@ class Versions:
         """The batch's version now (0: unchanged since this process started)."""
         return self._batch.get(batch_id, 0)
 
-    def cursor(self, version: int) -> str:
-        """``version`` as a client sends it back (``?since=``)."""
-        return f"{self.epoch}.{version}"
+    def cursor(self, batch_id: str, version: int) -> str:
+        """``version`` of ``batch_id`` as a client sends it back (``?since=``): the epoch,
+        the version and a tag of the batch (``epoch.version.tag``)."""
+        return f"{self.epoch}.{version}.{_tag(batch_id)}"
 
-    def since(self, cursor: str | None) -> int | None:
-        """The version a client's cursor names; None when it is absent or from elsewhere."""
+    def since(self, cursor: str | None, batch_id: str) -> int | None:
+        """The version a client's cursor for ``batch_id`` names; None (every slide) when it
+        is absent or is none this process gave for that batch: from another process or
+        before a restart, another batch's, malformed, or past the batch's version now (a
+        client holding any of those would miss slides if it were read as a version)."""
         if not cursor:
             return None
-        epoch, _, number = cursor.partition(".")
+        epoch, number, tag = (cursor.split(".") + ["", ""])[:3]
         # ASCII digits only: str.isdigit() also passes '①' or '²', which int() refuses.
-        if epoch != self.epoch or not (number.isascii() and number.isdigit()):
+        if epoch != self.epoch or tag != _tag(batch_id):
             return None
-        return int(number)
+        if not (number.isascii() and number.isdigit()):
+            return None
+        version = int(number)
+        return version if version <= self.current(batch_id) else None
 
     def fields_changed_after(self, batch_id: str, version: int) -> bool:
         """Whether the batch's own fields (not its slides) changed after ``version``: a poll
@@ -232,3 +240,8 @@ class Versions:
         """The batch reached a final state, stored as ``batch``; its start is not needed."""
         self.batch_changed(batch.id, (), stored=batch)
         self._starts.pop(batch.id, None)
+
+
+def _tag(batch_id: str) -> str:
+    """A short tag of ``batch_id`` for its cursors (another batch's cursor has another)."""
+    return hashlib.blake2s(batch_id.encode(), digest_size=4).hexdigest()
