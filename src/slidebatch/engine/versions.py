@@ -189,10 +189,11 @@ class Versions:
         client holding any of those would miss slides if it were read as a version)."""
         if not cursor:
             return None
-        epoch, number, tag = (cursor.split(".") + ["", ""])[:3]
-        # ASCII digits only: str.isdigit() also passes '①' or '²', which int() refuses.
-        if epoch != self.epoch or tag != _tag(batch_id):
+        parts = cursor.split(".")
+        if len(parts) != 3 or parts[0] != self.epoch or parts[2] != _tag(batch_id):
             return None
+        number = parts[1]
+        # ASCII digits only: str.isdigit() also passes '①' or '²', which int() refuses.
         if not (number.isascii() and number.isdigit()):
             return None
         version = int(number)
