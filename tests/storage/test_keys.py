@@ -258,6 +258,21 @@ async def test_an_old_mean_cost_is_answered_at_once_while_a_new_one_is_asked() -
     assert await mean.value() == pytest.approx(0.3)
 
 
+async def test_an_old_none_is_asked_again_and_waited_for() -> None:
+    """An old "no price reported" is not answered at once: the poll after a quiet spell
+    waits for the question, so it shows the price images reported meanwhile."""
+    clock = [0.0]
+    prices = _Prices()
+    mean = RecentMeanCost(prices, lambda: clock[0])  # type: ignore[arg-type]
+    first = asyncio.ensure_future(mean.value())
+    (await prices.question(1)).set_result(None)
+    assert await first is None
+    clock[0] += MEAN_COST_MAX_AGE
+    later = asyncio.ensure_future(mean.value())
+    (await prices.question(2)).set_result(0.25)
+    assert await later == pytest.approx(0.25)
+
+
 async def test_spend_counts_every_paid_image_of_a_slide_once(db: Database) -> None:
     """A slide done twice (a regenerate) spent both images; a write sharing its commit with
     one for a missing slide is still added once (the group is not re-run)."""

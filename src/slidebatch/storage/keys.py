@@ -312,8 +312,10 @@ class RecentMeanCost:
         self._asking: asyncio.Future[float | None] | None = None
 
     async def value(self) -> float | None:
-        """The mean reported cost of the last images (None: none reported one); once one was
-        known, at once (an old answer while a new one is asked)."""
+        """The mean reported cost of the last images (None: none reported one); once a price
+        was known, at once (an old price while a new one is asked). An old "none reported"
+        is asked again and waited for: answered at once, the first poll after a quiet spell
+        showed no estimate although the batch it watched had reported prices."""
         known = self._known
         if known is not None and self._monotonic() - known[0] < MEAN_COST_MAX_AGE:
             return known[1]
@@ -321,7 +323,7 @@ class RecentMeanCost:
         if self._asking is None or self._asking.done():
             self._asking = asyncio.ensure_future(self._ask())
             self._asking.add_done_callback(_heard)
-        if known is not None:
+        if known is not None and known[1] is not None:
             return known[1]
         return await asyncio.shield(self._asking)
 
