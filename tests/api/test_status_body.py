@@ -141,3 +141,19 @@ def test_a_new_image_price_changes_the_etag_and_a_delta_carries_the_estimate() -
     assert json.loads(moved.body)["estimated_cost"] == pytest.approx(0.402)
     delta = replace(status, results=answers[:1])
     assert json.loads(bodies.encode(delta, unit=measured))["estimated_cost"] == pytest.approx(0.402)
+
+
+def test_the_seeds_answer_has_its_own_etag_and_a_304_keeps_cache_control() -> None:
+    """The seed's answer (ended slides only) at a version is tagged apart from the whole
+    answer at that version, so its tag sent with a GET gets the whole list, not a 304; a
+    304 says ``no-cache`` as its 200 does."""
+    answers = (_answer(1, SlideState.DONE), _answer(2))
+    status = _status(answers, "e.1")
+    bodies = StatusBodies()
+    whole = bodies.response(status, None)
+    seeds = bodies.response(status, None, finished_only=True)
+    assert seeds.headers["etag"] != whole.headers["etag"]
+    assert bodies.response(status, seeds.headers["etag"]).status_code == 200
+    unchanged = bodies.response(status, whole.headers["etag"])
+    assert unchanged.status_code == 304
+    assert unchanged.headers["cache-control"] == "no-cache"

@@ -65,10 +65,11 @@ class StatusBodies:
         With ``unit``, the answer carries ``cost`` (reported so far) and ``estimated_cost``.
         ``finished_only``: the seed's answer, listing only the slides that ended.
         """
-        etag = _etag(status, unit)
-        if if_none_match is not None and _matches(if_none_match, etag):
-            return Response(status_code=304, headers={"ETag": etag})
+        etag = _etag(status, unit, finished_only=finished_only)
+        # A 304 carries the Cache-Control the 200 would (RFC 9110, 15.4.5).
         headers = {"ETag": etag, "Cache-Control": "no-cache"}
+        if if_none_match is not None and _matches(if_none_match, etag):
+            return Response(status_code=304, headers=headers)
         body = self.encode(status, unit=unit, finished_only=finished_only)
         return Response(body, media_type="application/json", headers=headers)
 
@@ -138,14 +139,16 @@ def estimated_cost(status: BatchStatus, unit: UnitCost) -> float | None:
     return None if rest is None else round((status.cost or 0.0) + rest, 6)
 
 
-def _etag(status: BatchStatus, unit: UnitCost | None) -> str:
+def _etag(status: BatchStatus, unit: UnitCost | None, *, finished_only: bool = False) -> str:
     """The version, plus what moves without one: the queue position, a gate wait and the
     image price ``estimated_cost`` is counted at (a measured price replaces a configured
-    one for every unfinished batch at once)."""
+    one for every unfinished batch at once). The seed's answer (``finished_only``) lists
+    fewer slides than the whole one at the same version: it has a tag of its own, so that
+    its tag sent with a GET is never answered 304."""
     progress = status.progress
     quota = progress.waiting_for_quota
     price = None if unit is None else unit.per_image
-    moving = f"{status.queue_position}|{progress.waiting}|{quota}|{price}"
+    moving = f"{status.queue_position}|{progress.waiting}|{quota}|{price}|{finished_only}"
     return f'W/"{status.version}-{zlib.crc32(moving.encode()):08x}"'
 
 
