@@ -233,6 +233,8 @@ async def test_batches_beyond_max_concurrent_wait_in_fifo_order(make_harness) ->
     assert status.status == "queued"
     assert status.queue_position == 1
     assert (await h.engine.read.status(first.id)).status == "running"
+    listed = (await h.engine.read.page(owner=None, limit=10, offset=0)).items
+    assert [(b.batch_id, b.queue_position) for b in listed] == [(second.id, 1), (first.id, None)]
     hold.set()
     assert (await asyncio.wait_for(h.engine.wait(second.id), 10)).state is BatchState.COMPLETED
 

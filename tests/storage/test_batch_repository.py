@@ -195,12 +195,14 @@ async def test_queue_is_fifo_and_a_requeued_batch_goes_last(db: Database) -> Non
     ids = [(await _create(db, 1)).id for _ in range(3)]
     assert [b.id for b in await repo.queued_batches()] == ids
     assert [await repo.queue_position(i) for i in ids] == [1, 2, 3]
+    assert await repo.queue_positions() == {ids[0]: 1, ids[1]: 2, ids[2]: 3}
     await repo.set_batch_state(ids[0], BatchState.RUNNING, at=AT)
     assert await repo.queue_position(ids[0]) is None
     await repo.set_batch_state(ids[0], BatchState.FAILED, at=AT)
     await repo.set_batch_state(ids[0], BatchState.QUEUED, at=AT)
     assert [b.id for b in await repo.queued_batches()] == [ids[1], ids[2], ids[0]]
     assert await repo.queue_position(ids[0]) == 3
+    assert await repo.queue_positions() == {ids[1]: 1, ids[2]: 2, ids[0]: 3}
     with pytest.raises(NotFound):
         await repo.queue_position("d" * 32)
 

@@ -314,10 +314,20 @@ class BatchReader:
         (one query, and one for the total).
 
         A batch running here has its ETA and what it waits for (the rate limit, a spent
-        quota and its reset), as in its status.
+        quota and its reset), as in its status; a queued one its place in the queue (one
+        more query, asked only when the page shows a queued batch).
         """
         listed, total = await self._repo.list_batches(owner=owner, limit=limit, offset=offset)
         items = tuple(self._listed(one) for one in listed)
+        if any(item.status is BatchState.QUEUED for item in items):
+            # Only a page that shows a queued batch asks (the status's own figure).
+            places = await self._repo.queue_positions()
+            items = tuple(
+                replace(item, queue_position=places.get(item.batch_id))
+                if item.status is BatchState.QUEUED
+                else item
+                for item in items
+            )
         return BatchPage(items, total, limit, offset)
 
     def _listed(self, listed: ListedBatch) -> BatchStatus:

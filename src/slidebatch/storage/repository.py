@@ -600,6 +600,17 @@ class BatchRepository(TableAccess):
             raise NotFound(f"batch {batch_id} not found")
         return int(mine[1]) + 1 if mine.state == queued else None
 
+    async def queue_positions(self) -> dict[str, int]:
+        """Every queued batch's 1-based place in the FIFO, by id (one query, ids only)."""
+        query = (
+            select(_BATCHES.c.id)
+            .where(_BATCHES.c.state == str(BatchState.QUEUED))
+            .order_by(_BATCHES.c.queue_seq)
+        )
+        async with self._read("read queue positions") as connection:
+            ids = (await connection.execute(query)).scalars().all()
+        return {batch_id: place for place, batch_id in enumerate(ids, start=1)}
+
     async def queued_batches(self) -> list[BatchRecord]:
         """Batches waiting to run, first admitted first."""
         return await self._batches_in((str(BatchState.QUEUED),), "list queued batches")
