@@ -518,3 +518,35 @@ async def test_a_worker_ends_a_batch_a_cancel_left_running(
     assert (await db.batches.get_batch(batch_id)).state is BatchState.CANCELLED
     assert await _states(db, batch_id) == [SlideState.CANCELLED] * 2
     assert await store.stalled_cancels() == []
+
+
+async def test_a_reap_meeting_a_paid_result_being_stored_does_not_deadlock(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paid image stored for a slide whose lease just expired, while the reaper (which
+    now locks every batch it touches) runs between the slide's write and the payment's:
+    the result is stored and the reaper leaves the slide alone, with no deadlock between
+    the reaper's batch lock and the payment's foreign key."""
+    store = FleetStore(db.engine)
+    batch_id = await stored_batch(db, 1)
+    await store.admit(10, at=AT)
+    (claim,) = await _claims(store, "slow", 1)
+    async with db.engine.begin() as connection:
+        await connection.execute(text("UPDATE slides SET lease_until = now() - interval '1 s'"))
+    after_done = store_module._after_done
+    reaps: list[asyncio.Task[Any]] = []
+
+    async def reap_first(connection: Any, slide: Any, *, values: DoneValues) -> bool:
+        reaps.append(asyncio.create_task(store.reap(at=AT)))
+
+        async def reap_waits() -> bool:
+            return reaps[0].done() or await _lock_waiters(db) > 0
+
+        await _until(reap_waits)
+        return await after_done(connection, slide, values=values)
+
+    monkeypatch.setattr(store_module, "_after_done", reap_first)
+    assert await store.done(claim, DoneValues("0.png", 1.0, 0.04, False, (), AT))
+    reaped = await asyncio.wait_for(reaps[0], timeout=10)
+    assert reaped.slides == ()
+    assert await _states(db, batch_id) == [SlideState.DONE]

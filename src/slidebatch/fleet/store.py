@@ -509,14 +509,15 @@ class FleetStore:
     ) -> Cancelled | None:
         """Cancel the batch in one transaction: ``cancel_requested`` (``reason``: its
         ``stop_reason``), its pending slides cancelled, and its end when no claim is left;
-        None when it was gone or had ended. The batch row is locked first, so a claim given
-        up meanwhile (``_release``, which locks it too) is either seen pending here or sees
-        the cancel; every process hears of the dropped slides before the end."""
+        None when it was gone or had ended. The batch row is locked first (``FOR NO KEY
+        UPDATE``, as ``_release``), so a claim put back meanwhile (``_release`` and the
+        fenced writes lock it too) is either seen pending here or sees the cancel; every
+        process hears of the dropped slides before the end."""
         with translated("cancel a batch"):
             async with self._engine.begin() as connection:
                 state = (
                     await connection.execute(
-                        text("SELECT state FROM batches WHERE id = :b FOR UPDATE"),
+                        text("SELECT state FROM batches WHERE id = :b FOR NO KEY UPDATE"),
                         {"b": batch_id},
                     )
                 ).scalar()
@@ -751,12 +752,17 @@ async def _release(
     statement a new snapshot), and a cancel that comes later waits for this write and finds
     the slide pending. Unlocked, a cancel could commit between this statement's read and
     its commit: the slide went back to pending after the cancel had dropped the pending
-    ones, no worker claims a slide of a batch being cancelled, and the batch never ended."""
+    ones, no worker claims a slide of a batch being cancelled, and the batch never ended.
+
+    ``FOR NO KEY UPDATE`` (the lock an ``UPDATE`` of the row takes), not ``FOR UPDATE``:
+    a paid result being stored for a slide whose lease just expired holds that slide's row
+    and then key-share-locks the batch row (its payment's foreign key). ``FOR UPDATE``
+    would make it wait for this lock while this release waits for the slide's row."""
     await connection.execute(
         text(
             "SELECT b.id FROM batches b WHERE b.id IN"
             f" (SELECT s.batch_id FROM slides s WHERE s.state = 'generating' AND {which})"
-            " ORDER BY b.id FOR UPDATE OF b"
+            " ORDER BY b.id FOR NO KEY UPDATE OF b"
         ),
         params,
     )
