@@ -421,9 +421,14 @@ class BatchEngine:
             self.runs.drop_locked(batch_id)
             await self.repo.delete_batch(batch_id)
         await asyncio.to_thread(self.images.delete_batch, batch_id)
-        self.watchers.gone(batch_id)
+        await self.removed(batch_id)
         self.log.event("batch_deleted", batch_id=batch_id)
         await self.runs.admit()
+
+    async def removed(self, batch_id: str) -> None:
+        """A deleted batch (by ``delete`` or ``cleanup``): its streams end, waiters wake,
+        status answers built before are dropped."""
+        self.watchers.gone(batch_id)
 
     @property
     def running_count(self) -> int:
@@ -448,7 +453,7 @@ class BatchEngine:
             if batch_id in self.runs:
                 continue
             await self.repo.delete_batch(batch_id)
-            self.watchers.gone(batch_id)
+            await self.removed(batch_id)
             await asyncio.to_thread(self.images.delete_batch, batch_id)
             removed += 1
         if removed:

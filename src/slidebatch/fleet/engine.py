@@ -1,11 +1,13 @@
 """The batch engine of a fleet process: the same operations, decided by the database.
 
 ``FleetEngine`` keeps ``BatchEngine``'s commands and answers (submit, wait, status, cancel,
-retry, regenerate with candidates, delete, cleanup) but runs no dispatcher: workers claim the slides
-(``fleet/worker.py``). Admission and the end of a batch are ``FleetStore`` transactions that
-any process may run; changes reach every process's watchers (SSE streams, synchronous
-waiters) through ``pg_notify`` (``fleet/relay.py``), including the process's own changes,
-so a client sees the same events whichever process it talks to.
+retry, regenerate with candidates, delete, cleanup) but runs no dispatcher: workers claim
+the slides (``fleet/worker.py``). Admission, a cancel and the end of a batch are
+``FleetStore`` transactions that any process may run; changes reach every process's
+watchers (SSE streams, synchronous waiters) through ``pg_notify`` (``fleet/relay.py``),
+including the process's own changes, so a client sees the same events whichever process
+it talks to. Its own status answers see its own changes at once, not when the NOTIFY
+comes back (``Versions``).
 """
 
 from __future__ import annotations
@@ -89,7 +91,9 @@ class FleetRuns(Runs):
         current = await self._repo.get_batch(batch.id)
         if current.state.is_final:
             await self._repo.set_batch_state(batch.id, BatchState.QUEUED, at=self._wall())
-        await self._store.announce(batch.id, [s.key for s in reset], work=True)
+        keys = [s.key for s in reset]
+        self._watchers.changed(batch.id, keys)  # this process's answers: now, not at the NOTIFY
+        await self._store.announce(batch.id, keys, work=True)
 
 
 class FleetEngine(BatchEngine):
@@ -138,15 +142,15 @@ class FleetEngine(BatchEngine):
             batch = await self.repo.get_batch(batch_id, owner=owner)
             if batch.state.is_final:
                 return
-            await self.repo.request_cancel(batch_id, reason=reason)
-            dropped = await self.repo.cancel_pending(batch_id, at=self._wall())
-            self.log.event(
-                "batch_cancel_requested", batch_id=batch_id, details={"dropped": dropped}
-            )
-            finished = await self.store.finish_if_done(batch_id, at=self._wall())
-            if finished is None:
-                await self.store.announce(batch_id, None, work=False)
-            else:
+            cancelled = await self.store.cancel(batch_id, reason=reason, at=self._wall())
+            if cancelled is None:  # another process ended or deleted it meanwhile
+                return
+            # This process's answers see it now; its streams hear it by the NOTIFY, in order.
+            self.watchers.changed(batch_id, cancelled.dropped)
+            details = {"dropped": len(cancelled.dropped)}
+            self.log.event("batch_cancel_requested", batch_id=batch_id, details=details)
+            finished = cancelled.finished
+            if finished is not None:
                 summary = completion_summary(finished.batch, finished.slides)
                 self.log.event("batch_generate_complete", batch_id=batch_id, summary=summary)
         await self.runs.admit()
@@ -156,7 +160,8 @@ class FleetEngine(BatchEngine):
         await super()._slide_changed(record)
         await self.store.announce(record.batch_id, [record.key], work=False)
 
-    async def delete(self, batch_id: str, *, owner: str | None = None) -> None:
-        """As ``BatchEngine.delete``; every process's streams and waiters hear of it."""
-        await super().delete(batch_id, owner=owner)
+    async def removed(self, batch_id: str) -> None:
+        """As ``BatchEngine.removed``, in every process: a batch deleted or cleaned up here
+        must not go on being answered from another process's cached status."""
+        await super().removed(batch_id)
         await self.store.announce_gone(batch_id)

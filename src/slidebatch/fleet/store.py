@@ -20,10 +20,11 @@ any number of API and worker processes can share the database:
 - a candidates round (``rounds_left``, written by regenerate): the transaction that stores
   the image keeps it as a candidate and, while rounds are left, puts the slide back to
   pending, so a slide is "done" only after its last round;
-- a cancel: pending slides are cancelled at once; claims given up later (a worker left, its
-  leases expired, it gave back a claim whose start was far) or granted by the gate after it
-  (``still_wanted``, just before the send) end cancelled too, and whoever gives up a
-  batch's last claim ends it;
+- a cancel: one transaction under the batch's row lock cancels the pending slides at once
+  (the writes that may put a claim back to pending lock that row first); claims given up
+  later (a worker left, its leases expired, it gave back a claim whose start was far) or
+  granted by the gate after it (``still_wanted``, just before the send) end cancelled too,
+  and whoever gives up a batch's last claim ends it;
 - the end: whoever stores a batch's last result locks the batch row and moves it to its final
   state with a conditional ``UPDATE``; exactly one process sees the row change.
 
@@ -101,6 +102,11 @@ _TAKE_SLIDE = text(
     """
 )
 _SLIDES = cast(Table, SlideRow.__table__)
+# Another candidates round follows the one being stored (``_keep_round``); a generating
+# slide's rounds do not change (regenerate refuses it).
+_ROUND_LEFT = (
+    "EXISTS (SELECT 1 FROM slides r WHERE r.batch_id = :b AND r.key = :k AND r.rounds_left > 1)"
+)
 _UNKNOWN = UnitCost(None, CostSource.UNKNOWN)
 _FENCE = "WHERE batch_id = :b AND key = :k AND attempt_seq = :seq AND state = 'generating'"
 _RELEASED = "lease_owner = NULL, lease_until = NULL"
@@ -144,6 +150,15 @@ class Finished:
     batch: BatchRecord
     slides: tuple[SlideRecord, ...]
     counts: dict[SlideState, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Cancelled:
+    """A cancel stored: the keys of the pending slides it ``dropped`` (now cancelled), and
+    the batch's end when no claim of it was left (``finished``)."""
+
+    dropped: tuple[int, ...]
+    finished: Finished | None
 
 
 class FleetStore:
@@ -390,7 +405,12 @@ class FleetStore:
         if values.cost is not None:  # every paid image adds to the slide's spend
             sets += ", spent = COALESCE(spent, 0) + :cost"
         stored = await self._fenced(
-            claim, sets, params, "store a slide's image", then=partial(_after_done, values=values)
+            claim,
+            sets,
+            params,
+            "store a slide's image",
+            then=partial(_after_done, values=values),
+            pending=_ROUND_LEFT,
         )
         if not stored and values.cost:
             await self._paid_anyway(claim, values)
@@ -436,7 +456,9 @@ class FleetStore:
             " due_at = now() + make_interval(secs => :delay)"
         )
         params = {"message": message, "attempts": attempts, "requeues": requeues, "delay": delay}
-        return await self._fenced(claim, sets, params, "put a slide back", wake=True)
+        return await self._fenced(
+            claim, sets, params, "put a slide back", wake=True, pending="true"
+        )
 
     async def _fenced(
         self,
@@ -447,12 +469,25 @@ class FleetStore:
         *,
         wake: bool = False,
         then: _Then | None = None,
+        pending: str | None = None,
     ) -> bool:
         """Write ``sets`` if the claim still holds; ``then`` runs in the same transaction
-        with the written row (True from it: the slide is claimable again, wake workers)."""
+        with the written row (True from it: the slide is claimable again, wake workers).
+
+        ``pending``: when this SQL condition holds, the write may put the slide back to
+        pending unless its batch is being cancelled. The batch row is share-locked first
+        (batch before slide, as everywhere), so the write reads ``cancel_requested`` after
+        any cancel in progress committed, and a cancel that comes later waits for it and
+        finds the slide pending (``_release``).
+        """
         where = {"b": claim.batch.id, "k": claim.slide.key, "seq": claim.seq}
         with translated(action):
             async with self._engine.begin() as connection:
+                if pending is not None:
+                    await connection.execute(
+                        text(f"SELECT 1 FROM batches WHERE id = :b AND {pending} FOR SHARE"),
+                        where,
+                    )
                 row = (
                     await connection.execute(
                         text(f"UPDATE slides SET {sets}, {_RELEASED} {_FENCE} RETURNING *"),
@@ -467,7 +502,38 @@ class FleetStore:
                         await _notify(connection, WORK_CHANNEL, claim.batch.id)
         return row is not None
 
-    # --- the end of a batch ----------------------------------------------------------------
+    # --- a cancel and the end of a batch ----------------------------------------------------
+
+    async def cancel(
+        self, batch_id: str, *, reason: str | None = None, at: datetime
+    ) -> Cancelled | None:
+        """Cancel the batch in one transaction: ``cancel_requested`` (``reason``: its
+        ``stop_reason``), its pending slides cancelled, and its end when no claim is left;
+        None when it was gone or had ended. The batch row is locked first (``FOR NO KEY
+        UPDATE``, as ``_release``), so a claim put back meanwhile (``_release`` and the
+        fenced writes lock it too) is either seen pending here or sees the cancel; every
+        process hears of the dropped slides before the end."""
+        with translated("cancel a batch"):
+            async with self._engine.begin() as connection:
+                state = (
+                    await connection.execute(
+                        text("SELECT state FROM batches WHERE id = :b FOR NO KEY UPDATE"),
+                        {"b": batch_id},
+                    )
+                ).scalar()
+                if state is None or BatchState(state).is_final:
+                    return None
+                await connection.execute(
+                    text(
+                        "UPDATE batches SET cancel_requested = true,"
+                        " stop_reason = coalesce(:reason, stop_reason) WHERE id = :b"
+                    ),
+                    {"b": batch_id, "reason": reason},
+                )
+                keys = await _cancel_pending(connection, batch_id, at)
+                await _notify_event(connection, batch_id, keys)
+                finished = await _finish_locked(connection, batch_id, at)
+        return Cancelled(tuple(keys), finished)
 
     async def finish_if_done(self, batch_id: str, *, at: datetime) -> Finished | None:
         """End the batch if no slide of it is pending or generating; only one caller gets it."""
@@ -483,6 +549,20 @@ class FleetStore:
             "SELECT id FROM batches b WHERE state = 'running' AND NOT EXISTS"
             " (SELECT 1 FROM slides s WHERE s.batch_id = b.id"
             "  AND s.state IN ('pending', 'generating'))",
+        )
+        return list(rows.scalars())
+
+    async def stalled_cancels(self) -> list[str]:
+        """Running batches being cancelled that still have pending slides: no worker claims
+        a slide of such a batch, so only a new ``cancel`` ends them. A claim put back while
+        a cancel ran, before both locked the batch row, left them so (a retry between its
+        reset and its clearing of the cancel looks the same for a moment: callers act on a
+        batch seen by two looks in a row)."""
+        rows = await self._query(
+            "look for stalled cancels",
+            "SELECT id FROM batches b WHERE state = 'running' AND cancel_requested AND EXISTS"
+            " (SELECT 1 FROM slides s WHERE s.batch_id = b.id AND s.state = 'pending')"
+            " ORDER BY id",
         )
         return list(rows.scalars())
 
@@ -640,23 +720,23 @@ async def _cap_reached(
         text("UPDATE batches SET cancel_requested = true, stop_reason = 'max_cost' WHERE id = :b"),
         {"b": batch_id},
     )
-    keys = (
-        (
-            await connection.execute(
-                text(
-                    "UPDATE slides SET state = 'cancelled', finished_at = :at"
-                    " WHERE batch_id = :b AND state = 'pending' RETURNING key"
-                ),
-                {"b": batch_id, "at": at},
-            )
-        )
-        .scalars()
-        .all()
-    )
-    await _notify_event(connection, batch_id, list(keys))
+    keys = await _cancel_pending(connection, batch_id, at)
+    await _notify_event(connection, batch_id, keys)
     paid = sum(c for c in spends if c is not None)
     price = next_price(prices, unit).per_image
     return CostCapped(batch_id, float(max_cost), paid, in_flight, price, len(keys))
+
+
+async def _cancel_pending(connection: AsyncConnection, batch_id: str, at: datetime) -> list[int]:
+    """The batch's pending slides become cancelled (the caller locked the batch row)."""
+    keys = await connection.execute(
+        text(
+            "UPDATE slides SET state = 'cancelled', finished_at = :at"
+            " WHERE batch_id = :b AND state = 'pending' RETURNING key"
+        ),
+        {"b": batch_id, "at": at},
+    )
+    return [int(k) for k in keys.scalars()]
 
 
 async def _release(
@@ -665,12 +745,24 @@ async def _release(
     """Give up the generating slides ``which`` selects (a condition on ``s``): back to
     pending, or cancelled when their batch is being cancelled; such a batch then ends as a
     cancel with no claims left ends it. Batch rows are locked before slide rows (the order
-    claims and deletes take), so this never deadlocks with them."""
+    claims, cancels and deletes take), so this never deadlocks with them.
+
+    Every batch concerned is locked, not only those being cancelled: ``cancel_requested``
+    is then read after any cancel in progress committed (READ COMMITTED gives the next
+    statement a new snapshot), and a cancel that comes later waits for this write and finds
+    the slide pending. Unlocked, a cancel could commit between this statement's read and
+    its commit: the slide went back to pending after the cancel had dropped the pending
+    ones, no worker claims a slide of a batch being cancelled, and the batch never ended.
+
+    ``FOR NO KEY UPDATE`` (the lock an ``UPDATE`` of the row takes), not ``FOR UPDATE``:
+    a paid result being stored for a slide whose lease just expired holds that slide's row
+    and then key-share-locks the batch row (its payment's foreign key). ``FOR UPDATE``
+    would make it wait for this lock while this release waits for the slide's row."""
     await connection.execute(
         text(
-            "SELECT b.id FROM batches b WHERE b.cancel_requested AND b.id IN"
+            "SELECT b.id FROM batches b WHERE b.id IN"
             f" (SELECT s.batch_id FROM slides s WHERE s.state = 'generating' AND {which})"
-            " ORDER BY b.id FOR UPDATE OF b"
+            " ORDER BY b.id FOR NO KEY UPDATE OF b"
         ),
         params,
     )

@@ -140,6 +140,7 @@ class FleetWorker:
         self.drained = Drained()  # filled by ``stop`` and ``run``'s end
         self._looks: dict[str, Look] = {}
         self._dry = True  # the last claim found nothing: look before asking the gate
+        self._stalled: set[str] = set()  # stalled cancels the last sweep saw
         self.health = LeaseHealth(name, config.lease)
         self._listener = Listener(
             dsn, {WORK_CHANNEL: self._on_work}, parts.log, on_connect=self._on_connect
@@ -481,9 +482,27 @@ class FleetWorker:
             finished = await self._p.store.finish_if_done(batch_id, at=wall)
             if finished is not None:
                 await self._attempt.announce_end(finished)
+        await self._end_stalled_cancels()
         await self.admit()
         if len(self._looks) > 256:  # looks of batches long ended; re-read on the next claim
             self._looks.clear()
+
+    async def _end_stalled_cancels(self) -> None:
+        """Cancel again the batches left running with pending slides by a cancel (seen by
+        two sweeps in a row: not a retry between its two writes); they end if no claim is
+        held. Such batches held a place for ever."""
+        stalled = set(await self._p.store.stalled_cancels())
+        for batch_id in sorted(stalled & self._stalled):
+            cancelled = await self._p.store.cancel(batch_id, at=self._p.wall())
+            if cancelled is None:
+                continue
+            details = {"dropped": len(cancelled.dropped), "worker": self.name}
+            self._p.log.event(
+                "fleet_cancel_stalled", level="warning", batch_id=batch_id, details=details
+            )
+            if cancelled.finished is not None:
+                await self._attempt.announce_end(cancelled.finished)
+        self._stalled = stalled
 
     async def admit(self) -> None:
         """Start queued batches while places are free (logged once, by whoever starts them)."""
