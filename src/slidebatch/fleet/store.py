@@ -410,7 +410,7 @@ class FleetStore:
             params,
             "store a slide's image",
             then=partial(_after_done, values=values),
-            pending=_ROUND_LEFT,
+            requeue_if=_ROUND_LEFT,
         )
         if not stored and values.cost:
             await self._paid_anyway(claim, values)
@@ -457,7 +457,7 @@ class FleetStore:
         )
         params = {"message": message, "attempts": attempts, "requeues": requeues, "delay": delay}
         return await self._fenced(
-            claim, sets, params, "put a slide back", wake=True, pending="true"
+            claim, sets, params, "put a slide back", wake=True, requeue_if="true"
         )
 
     async def _fenced(
@@ -469,12 +469,12 @@ class FleetStore:
         *,
         wake: bool = False,
         then: _Then | None = None,
-        pending: str | None = None,
+        requeue_if: str | None = None,
     ) -> bool:
         """Write ``sets`` if the claim still holds; ``then`` runs in the same transaction
         with the written row (True from it: the slide is claimable again, wake workers).
 
-        ``pending``: when this SQL condition holds, the write may put the slide back to
+        ``requeue_if``: when this SQL condition holds, the write may put the slide back to
         pending unless its batch is being cancelled. The batch row is share-locked first
         (batch before slide, as everywhere), so the write reads ``cancel_requested`` after
         any cancel in progress committed, and a cancel that comes later waits for it and
@@ -483,9 +483,9 @@ class FleetStore:
         where = {"b": claim.batch.id, "k": claim.slide.key, "seq": claim.seq}
         with translated(action):
             async with self._engine.begin() as connection:
-                if pending is not None:
+                if requeue_if is not None:
                     await connection.execute(
-                        text(f"SELECT 1 FROM batches WHERE id = :b AND {pending} FOR SHARE"),
+                        text(f"SELECT 1 FROM batches WHERE id = :b AND {requeue_if} FOR SHARE"),
                         where,
                     )
                 row = (
